@@ -1,0 +1,269 @@
+//! `NativeH5ad`: an open h5ad file. Metadata calls are synchronous (they
+//! touch only small elements); matrix reads are AsyncTasks on the libuv
+//! pool and full passes run on their own thread (see pass.rs).
+
+use crate::convert::{self, BlockOut, ColumnOut, StringsOut, TypedOut};
+use crate::error::guard;
+use crate::pass::NativePass;
+use anndata_oom_core::dataframe;
+use anndata_oom_core::error::{Context, Error};
+use anndata_oom_core::file::H5ad;
+use anndata_oom_core::h5::{self, Node};
+use anndata_oom_core::limits::check_load;
+use anndata_oom_core::matrix::{Block, Format, Matrix, MinorMap};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+
+#[napi]
+pub struct NativeH5ad {
+    pub(crate) inner: Arc<H5ad>,
+}
+
+#[napi(object)]
+pub struct ArrayOut {
+    pub shape: Vec<f64>,
+    pub data: TypedOut,
+}
+
+fn split(path: &str) -> (&str, &str) {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
+        None => ("/", path),
+    }
+}
+
+pub(crate) fn selection(v: Option<Uint32Array>) -> Option<Vec<usize>> {
+    v.map(|a| a.iter().map(|&x| x as usize).collect())
+}
+
+#[napi]
+impl NativeH5ad {
+    /// Open a file ('r' or 'r+'); validates that it is HDF5.
+    #[napi(factory, catch_unwind)]
+    pub fn open(path: String, writable: bool) -> Result<NativeH5ad> {
+        guard(|| Ok(NativeH5ad { inner: Arc::new(H5ad::open(&path, writable)?) }))
+    }
+
+    /// The whole file's layout as JSON (no matrix data read).
+    #[napi(catch_unwind)]
+    pub fn describe(&self) -> Result<String> {
+        guard(|| {
+            let info = self.inner.describe()?;
+            serde_json::to_string(&info).map_err(|e| Error::internal(e.to_string()))
+        })
+    }
+
+    /// Layout of one dataframe element as JSON.
+    #[napi(catch_unwind)]
+    pub fn describe_frame(&self, path: String) -> Result<String> {
+        guard(|| {
+            let info = self.inner.with_root(|root| dataframe::describe(root, &path))?;
+            serde_json::to_string(&info).map_err(|e| Error::internal(e.to_string()))
+        })
+    }
+
+    /// Metadata of one matrix element as JSON (validates shape and indptr).
+    #[napi(catch_unwind)]
+    pub fn matrix_meta(&self, path: String) -> Result<String> {
+        guard(|| {
+            let m = self.inner.open_matrix(&path)?;
+            serde_json::to_string(&m.meta).map_err(|e| Error::internal(e.to_string()))
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn read_index(&self, df_path: String) -> Result<StringsOut> {
+        guard(|| self.inner.with_root(|root| dataframe::read_index(root, &df_path)).map(convert::strings))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn read_column(&self, df_path: String, name: String) -> Result<ColumnOut> {
+        guard(|| self.inner.with_root(|root| dataframe::read_column(root, &df_path, &name)).map(convert::column))
+    }
+
+    /// Any 1-d element outside a dataframe (uns arrays, categoricals, ...).
+    #[napi(catch_unwind)]
+    pub fn read_element_column(&self, path: String) -> Result<ColumnOut> {
+        guard(|| {
+            self.inner.with_root(|root| {
+                let (parent, name) = split(&path);
+                let g = root.group(parent).at(parent)?;
+                dataframe::read_column_in(&g, name, &path, false)
+            })
+            .map(convert::column)
+        })
+    }
+
+    /// A dense numeric array of any dimension.
+    #[napi(catch_unwind)]
+    pub fn read_array(&self, path: String) -> Result<ArrayOut> {
+        guard(|| {
+            self.inner.with_root(|root| {
+                let Some(Node::Dataset(ds)) = h5::node(root, &path) else {
+                    return Err(Error::format(&path, "expected a dataset"));
+                };
+                let dtype = h5::dtype_of(&ds, &path)?;
+                check_load(&path, ds.size() as u64, dtype.size() as u64)?;
+                let values = h5::read_values(&ds, &path)?;
+                Ok(ArrayOut { shape: ds.shape().iter().map(|&d| d as f64).collect(), data: convert::typed(values) })
+            })
+        })
+    }
+
+    /// A scalar (string, number or bool) as JSON.
+    #[napi(catch_unwind)]
+    pub fn read_scalar(&self, path: String) -> Result<String> {
+        guard(|| {
+            self.inner.with_root(|root| {
+                let Some(Node::Dataset(ds)) = h5::node(root, &path) else {
+                    return Err(Error::format(&path, "expected a dataset"));
+                };
+                let dtype = h5::dtype_of(&ds, &path)?;
+                let v = match dtype {
+                    anndata_oom_core::dtype::DType::String => {
+                        serde_json::Value::from(h5::read_strings(&ds, &path)?.get(0).unwrap_or(""))
+                    }
+                    anndata_oom_core::dtype::DType::Bool => {
+                        serde_json::Value::from(h5::read_values(&ds, &path)?.get_f64(0) != 0.0)
+                    }
+                    _ => {
+                        let x = h5::read_values(&ds, &path)?.get_f64(0);
+                        if x.is_finite() {
+                            serde_json::Value::from(x)
+                        } else {
+                            serde_json::Value::from(format!("__float__:{x}"))
+                        }
+                    }
+                };
+                Ok(v.to_string())
+            })
+        })
+    }
+
+    /// Rows (in this order) of a matrix element, with optional columns.
+    #[napi(catch_unwind)]
+    pub fn read_rows(&self, path: String, rows: Uint32Array, cols: Option<Uint32Array>) -> AsyncTask<ReadRows> {
+        AsyncTask::new(ReadRows {
+            file: self.inner.clone(),
+            path,
+            rows: rows.iter().map(|&x| x as usize).collect(),
+            cols: selection(cols),
+        })
+    }
+
+    /// A whole matrix element as stored (CSR, CSC or dense).
+    #[napi(catch_unwind)]
+    pub fn read_matrix(&self, path: String) -> AsyncTask<ReadMatrix> {
+        AsyncTask::new(ReadMatrix { file: self.inner.clone(), path })
+    }
+
+    /// Start a one-pass sum/mean/var/nnz over both axes.
+    #[napi(catch_unwind)]
+    pub fn start_stats(
+        &self,
+        path: String,
+        rows: Option<Uint32Array>,
+        cols: Option<Uint32Array>,
+        block_bytes: Option<u32>,
+    ) -> Result<NativePass> {
+        Ok(NativePass::stats(self.inner.clone(), path, selection(rows), selection(cols), block_bytes))
+    }
+
+    /// Start a pass that densifies a small selection (e.g. one gene).
+    #[napi(catch_unwind)]
+    pub fn start_gather(&self, path: String, rows: Option<Uint32Array>, cols: Option<Uint32Array>) -> Result<NativePass> {
+        Ok(NativePass::gather(self.inner.clone(), path, selection(rows), selection(cols)))
+    }
+
+    /// Start writing (a subset of) this file to `dest`.
+    #[napi(catch_unwind)]
+    pub fn start_write(
+        &self,
+        dest: String,
+        obs: Option<Uint32Array>,
+        vars: Option<Uint32Array>,
+        compression: Option<String>,
+    ) -> Result<NativePass> {
+        Ok(NativePass::write(self.inner.clone(), dest, selection(obs), selection(vars), compression))
+    }
+
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+fn check_range(sel: &[usize], n: usize, path: &str) -> anndata_oom_core::Result<()> {
+    match sel.iter().find(|&&i| i >= n) {
+        Some(bad) => Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path)),
+        None => Ok(()),
+    }
+}
+
+pub struct ReadRows {
+    file: Arc<H5ad>,
+    path: String,
+    rows: Vec<usize>,
+    cols: Option<Vec<usize>>,
+}
+
+impl Task for ReadRows {
+    type Output = (Block, String);
+    type JsValue = BlockOut;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| {
+            let m = self.file.open_matrix(&self.path)?;
+            check_range(&self.rows, m.meta.shape[0], &self.path)?;
+            let cols = match &self.cols {
+                Some(c) => {
+                    check_range(c, m.meta.shape[1], &self.path)?;
+                    MinorMap::select(m.meta.shape[1], c.clone())
+                }
+                None => MinorMap::identity(m.meta.shape[1]),
+            };
+            let b = m.read_rows(&self.rows, &cols).map_err(|e| e.in_file(&self.file.path))?;
+            Ok((b, "csr".to_string()))
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<BlockOut> {
+        Ok(convert::block(out.0, &out.1))
+    }
+}
+
+pub struct ReadMatrix {
+    file: Arc<H5ad>,
+    path: String,
+}
+
+impl Task for ReadMatrix {
+    type Output = (Block, String);
+    type JsValue = BlockOut;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| {
+            let m: Matrix = self.file.open_matrix(&self.path)?;
+            let item = (m.meta.dtype.size() + 4) as u64;
+            check_load(&self.path, m.meta.nnz, item)?;
+            let majors: Vec<usize> = (0..m.n_major()).collect();
+            let b = m.read_block(&majors, &MinorMap::identity(m.n_minor())).map_err(|e| e.in_file(&self.file.path))?;
+            let fmt = match m.meta.format {
+                Format::Csr => "csr",
+                Format::Csc => "csc",
+                Format::Dense => "dense",
+            };
+            Ok((b, fmt.to_string()))
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<BlockOut> {
+        Ok(convert::block(out.0, &out.1))
+    }
+}

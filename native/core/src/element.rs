@@ -1,0 +1,134 @@
+//! Encoding detection for any element, following the anndata on-disk spec
+//! (encoding-type / encoding-version attributes, anndata >= 0.8) with a
+//! fallback for legacy files that carry no attributes.
+
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::h5::{self, Node};
+use hdf5::Group;
+use serde::Serialize;
+
+/// Encodings this reader understands. Anything else is reported as
+/// unsupported when the element is read.
+pub const SUPPORTED: &[&str] = &[
+    "csr_matrix",
+    "csc_matrix",
+    "array",
+    "dataframe",
+    "categorical",
+    "string-array",
+    "nullable-integer",
+    "nullable-boolean",
+    "nullable-string-array",
+    "string",
+    "numeric-scalar",
+    "dict",
+    "null",
+    "raw",
+    "anndata",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ElementInfo {
+    pub path: String,
+    /// The encoding-type, or one inferred for legacy elements.
+    pub encoding: String,
+    pub version: Option<String>,
+    pub supported: bool,
+    pub shape: Vec<usize>,
+    pub dtype: Option<DType>,
+    /// Dict members in file order (uns and nested dicts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<(String, ElementInfo)>>,
+}
+
+/// Detect the encoding of `name` under `parent` without reading data.
+pub fn describe(parent: &Group, name: &str, path: &str) -> Result<Option<ElementInfo>> {
+    let Some(node) = h5::node(parent, name) else { return Ok(None) };
+    Ok(Some(match node {
+        Node::Group(g) => describe_group(&g, path)?,
+        Node::Dataset(ds) => {
+            let enc = h5::attr_string(&ds, "encoding-type")?;
+            let version = h5::attr_string(&ds, "encoding-version")?;
+            let dtype = h5::dtype_of(&ds, path).ok();
+            let shape = ds.shape();
+            let is_scalar = shape.is_empty();
+            let inferred = match (dtype, is_scalar) {
+                (Some(DType::String), true) => "string",
+                (Some(DType::String), false) => "string-array",
+                (_, true) => "numeric-scalar",
+                _ => "array",
+            };
+            let encoding = enc.unwrap_or_else(|| inferred.to_string());
+            // A dataset with an empty shape and no data type is anndata's None.
+            let encoding = if ds.size() == 0 && is_scalar && dtype.is_none() { "null".to_string() } else { encoding };
+            ElementInfo {
+                path: path.to_string(),
+                supported: SUPPORTED.contains(&encoding.as_str()),
+                encoding,
+                version,
+                shape,
+                dtype,
+                children: None,
+            }
+        }
+    }))
+}
+
+fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
+    let enc = h5::attr_string(g, "encoding-type")?;
+    let version = h5::attr_string(g, "encoding-version")?;
+    let encoding = match enc {
+        Some(e) => e,
+        None if h5::attr_string(g, "h5sparse_format")?.as_deref() == Some("csc") => "csc_matrix".into(),
+        None if h5::attr_exists(g, "h5sparse_format") => "csr_matrix".into(),
+        None if h5::attr_exists(g, "_index") => "dataframe".into(),
+        None => "dict".into(),
+    };
+    let mut info = ElementInfo {
+        path: path.to_string(),
+        supported: SUPPORTED.contains(&encoding.as_str()),
+        encoding: encoding.clone(),
+        version,
+        shape: vec![],
+        dtype: None,
+        children: None,
+    };
+    match encoding.as_str() {
+        "csr_matrix" | "csc_matrix" => {
+            let shape = h5::attr_i64s(g, "shape")?.or(h5::attr_i64s(g, "h5sparse_shape")?).unwrap_or_default();
+            info.shape = shape.into_iter().map(|x| x.max(0) as usize).collect();
+            info.dtype = g.dataset("data").ok().and_then(|d| h5::dtype_of(&d, path).ok());
+        }
+        "dict" | "raw" => {
+            let mut children = Vec::new();
+            for name in g.member_names().unwrap_or_default() {
+                let child_path = format!("{}/{name}", path.trim_end_matches('/'));
+                if let Some(c) = describe(g, &name, &child_path)? {
+                    children.push((name, c));
+                }
+            }
+            info.children = Some(children);
+        }
+        "categorical" => {
+            info.shape = g.dataset("codes").map(|d| d.shape()).unwrap_or_default();
+            info.dtype = g.dataset("categories").ok().and_then(|d| h5::dtype_of(&d, path).ok());
+        }
+        "nullable-integer" | "nullable-boolean" | "nullable-string-array" => {
+            if let Ok(d) = g.dataset("values") {
+                info.shape = d.shape();
+                info.dtype = h5::dtype_of(&d, path).ok();
+            }
+        }
+        "dataframe" => {
+            let index = h5::attr_string(g, "_index")?.unwrap_or_else(|| "_index".into());
+            if let Some(Node::Dataset(d)) = h5::node(g, &index) {
+                info.shape = vec![d.size()];
+            } else if let Some(Node::Group(ig)) = h5::node(g, &index) {
+                info.shape = ig.dataset("values").map(|d| vec![d.size()]).unwrap_or_default();
+            }
+        }
+        _ => {}
+    }
+    Ok(info)
+}

@@ -1,0 +1,144 @@
+//! An open h5ad file: validates the root layout and describes every
+//! element without reading matrix data.
+
+use crate::dataframe::{self, DataFrameInfo};
+use crate::element::{self, ElementInfo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::h5::{self, Node};
+use crate::matrix::{Matrix, MatrixMeta};
+use serde::Serialize;
+use std::sync::Mutex;
+
+pub struct H5ad {
+    pub path: String,
+    pub writable: bool,
+    file: Mutex<Option<hdf5::File>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RawInfo {
+    pub x: Option<MatrixMeta>,
+    pub var: DataFrameInfo,
+    pub varm: Vec<(String, ElementInfo)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub n_obs: usize,
+    pub n_vars: usize,
+    pub x: Option<MatrixMeta>,
+    pub obs: DataFrameInfo,
+    pub var: DataFrameInfo,
+    pub obsm: Vec<(String, ElementInfo)>,
+    pub varm: Vec<(String, ElementInfo)>,
+    pub obsp: Vec<(String, ElementInfo)>,
+    pub varp: Vec<(String, ElementInfo)>,
+    pub layers: Vec<(String, ElementInfo)>,
+    pub uns: Vec<(String, ElementInfo)>,
+    pub raw: Option<RawInfo>,
+    pub encoding_version: Option<String>,
+    pub file_bytes: u64,
+}
+
+impl H5ad {
+    pub fn open(path: &str, writable: bool) -> Result<H5ad> {
+        let file = h5::open_file(path, writable)?;
+        Ok(H5ad { path: path.to_string(), writable, file: Mutex::new(Some(file)) })
+    }
+
+    /// Run `f` on the open root group; errors carry this file's path.
+    pub fn with_root<T>(&self, f: impl FnOnce(&hdf5::Group) -> Result<T>) -> Result<T> {
+        let guard = self.file.lock().map_err(|_| Error::internal("file lock poisoned"))?;
+        let file = guard
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the file is closed").in_file(&self.path))?;
+        f(file).map_err(|e| e.in_file(&self.path))
+    }
+
+    pub fn close(&self) {
+        if let Ok(mut g) = self.file.lock() {
+            if let Some(f) = g.take() {
+                let _ = f.close();
+            }
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.file.lock().map(|g| g.is_none()).unwrap_or(true)
+    }
+
+    pub fn open_matrix(&self, path: &str) -> Result<Matrix> {
+        self.with_root(|root| Matrix::open(root, path))
+    }
+
+    pub fn describe(&self) -> Result<FileInfo> {
+        self.with_root(|root| {
+            if !root.link_exists("obs") {
+                return Err(Error::format("/obs", "obs is missing: not an h5ad file"));
+            }
+            if !root.link_exists("var") {
+                return Err(Error::format("/var", "var is missing: not an h5ad file"));
+            }
+            let obs = dataframe::describe(root, "/obs")?;
+            let var = dataframe::describe(root, "/var")?;
+            let x = match h5::node(root, "X") {
+                None => None,
+                Some(_) => Some(Matrix::open(root, "/X")?.meta),
+            };
+            if let Some(x) = &x {
+                if x.shape != [obs.n_rows, var.n_rows] {
+                    return Err(Error::format(
+                        "/X",
+                        format!("X has shape {:?} but obs has {} rows and var has {}", x.shape, obs.n_rows, var.n_rows),
+                    ));
+                }
+            }
+            let raw = match h5::node(root, "raw") {
+                Some(Node::Group(_)) => Some(RawInfo {
+                    x: match h5::node(root, "raw/X") {
+                        Some(_) => Some(matrix_meta(root, "/raw/X")?),
+                        None => None,
+                    },
+                    var: dataframe::describe(root, "/raw/var")?,
+                    varm: members(root, "raw/varm")?,
+                }),
+                _ => None,
+            };
+            Ok(FileInfo {
+                path: self.path.clone(),
+                n_obs: obs.n_rows,
+                n_vars: var.n_rows,
+                x,
+                obs,
+                var,
+                obsm: members(root, "obsm")?,
+                varm: members(root, "varm")?,
+                obsp: members(root, "obsp")?,
+                varp: members(root, "varp")?,
+                layers: members(root, "layers")?,
+                uns: members(root, "uns")?,
+                raw,
+                encoding_version: h5::attr_string(root, "encoding-version")?,
+                file_bytes: std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
+            })
+        })
+    }
+}
+
+/// Matrix metadata without validating indptr (cheap, for listings).
+pub fn matrix_meta(root: &hdf5::Group, path: &str) -> Result<MatrixMeta> {
+    Matrix::open(root, path).map(|m| m.meta)
+}
+
+fn members(root: &hdf5::Group, name: &str) -> Result<Vec<(String, ElementInfo)>> {
+    let Some(Node::Group(g)) = h5::node(root, name) else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for key in g.member_names().unwrap_or_default() {
+        let path = format!("/{name}/{key}");
+        if let Some(info) = element::describe(&g, &key, &path)? {
+            out.push((key, info));
+        }
+    }
+    Ok(out)
+}

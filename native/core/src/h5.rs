@@ -1,0 +1,290 @@
+//! Thin helpers over hdf5-metno: typed attribute and dataset reads that keep
+//! the stored dtype, and string reads for every string layout h5py writes.
+
+use crate::dtype::{DType, Values};
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::strings::Strings;
+use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::{Container, Dataset, Group, Location};
+use std::ops::Range;
+
+/// Open an HDF5 file, mapping failures onto access vs format errors.
+pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::new(ErrorKind::FileAccess, format!("cannot open {path}: {e}")).in_file(path)
+    })?;
+    if meta.is_dir() {
+        return Err(Error::new(ErrorKind::FileAccess, format!("{path} is a directory")).in_file(path));
+    }
+    if meta.len() == 0 {
+        return Err(Error::format("/", "the file is empty (0 bytes), not an HDF5 file").in_file(path));
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        return Err(Error::new(ErrorKind::FileAccess, format!("cannot read {path}: {e}")).in_file(path));
+    }
+    if !is_hdf5(path) {
+        return Err(Error::format("/", "not an HDF5 file (no HDF5 signature)").in_file(path));
+    }
+    let opened = if writable { hdf5::File::open_rw(path) } else { hdf5::File::open(path) };
+    opened.map_err(|e| {
+        let text = e.to_string();
+        let kind = if text.contains("lock") { ErrorKind::FileAccess } else { ErrorKind::Format };
+        let why = if text.contains("lock") {
+            "the file is locked: another process has it open for writing".to_string()
+        } else {
+            format!("cannot open as HDF5 (truncated or corrupt?): {text}")
+        };
+        Error::new(kind, why).at("/").in_file(path)
+    })
+}
+
+/// HDF5 signature at offset 0, 512, 1024, ... (user blocks) per the spec.
+fn is_hdf5(path: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    const SIG: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut offset = 0u64;
+    while offset + 8 <= len {
+        let mut buf = [0u8; 8];
+        if f.seek(SeekFrom::Start(offset)).is_err() || f.read_exact(&mut buf).is_err() {
+            return false;
+        }
+        if &buf == SIG {
+            return true;
+        }
+        offset = if offset == 0 { 512 } else { offset * 2 };
+    }
+    false
+}
+
+/// What kind of object lives at `name` under `group` (None if missing).
+pub enum Node {
+    Group(Group),
+    Dataset(Dataset),
+}
+
+pub fn node(group: &Group, name: &str) -> Option<Node> {
+    if !group.link_exists(name) {
+        return None;
+    }
+    if let Ok(g) = group.group(name) {
+        return Some(Node::Group(g));
+    }
+    group.dataset(name).ok().map(Node::Dataset)
+}
+
+pub fn attr_exists(loc: &Location, name: &str) -> bool {
+    loc.attr_names().map(|n| n.iter().any(|a| a == name)).unwrap_or(false)
+}
+
+/// A scalar string attribute (vlen or fixed, ascii or utf-8).
+pub fn attr_string(loc: &Location, name: &str) -> Result<Option<String>> {
+    if !attr_exists(loc, name) {
+        return Ok(None);
+    }
+    let attr = loc.attr(name).at(&loc.name())?;
+    let strings = read_strings_container(&attr).map_err(|e| e.at(&format!("{}@{name}", loc.name())))?;
+    Ok(strings.get(0).map(|s| s.to_string()))
+}
+
+/// A string-array attribute (e.g. column-order). A numeric (empty) array
+/// reads as no strings: anndata writes an empty column-order as float64.
+pub fn attr_strings(loc: &Location, name: &str) -> Result<Option<Vec<String>>> {
+    if !attr_exists(loc, name) {
+        return Ok(None);
+    }
+    let attr = loc.attr(name).at(&loc.name())?;
+    let td = attr.dtype().and_then(|t| t.to_descriptor()).at(&loc.name())?;
+    if DType::from_descriptor(&td) != Some(DType::String) {
+        if attr.size() == 0 {
+            return Ok(Some(vec![]));
+        }
+        return Err(Error::format(&format!("{}@{name}", loc.name()), "expected a string array attribute"));
+    }
+    let s = read_strings_container(&attr).map_err(|e| e.at(&format!("{}@{name}", loc.name())))?;
+    Ok(Some(s.to_vec()))
+}
+
+/// An integer array attribute (e.g. shape, h5sparse_shape).
+pub fn attr_i64s(loc: &Location, name: &str) -> Result<Option<Vec<i64>>> {
+    if !attr_exists(loc, name) {
+        return Ok(None);
+    }
+    let where_ = format!("{}@{name}", loc.name());
+    let attr = loc.attr(name).at(&where_)?;
+    let td = attr.dtype().and_then(|t| t.to_descriptor()).at(&where_)?;
+    match DType::from_descriptor(&td) {
+        Some(d) if d.is_numeric() => {}
+        _ => return Err(Error::format(&where_, "expected an integer attribute")),
+    }
+    let v: Vec<f64> = attr.read_raw::<f64>().at(&where_)?;
+    if v.iter().any(|x| x.fract() != 0.0 || !x.is_finite()) {
+        return Err(Error::format(&where_, "expected integer values"));
+    }
+    Ok(Some(v.into_iter().map(|x| x as i64).collect()))
+}
+
+pub fn attr_bool(loc: &Location, name: &str) -> Result<Option<bool>> {
+    if !attr_exists(loc, name) {
+        return Ok(None);
+    }
+    let where_ = format!("{}@{name}", loc.name());
+    let attr = loc.attr(name).at(&where_)?;
+    let td = attr.dtype().and_then(|t| t.to_descriptor()).at(&where_)?;
+    Ok(Some(match DType::from_descriptor(&td) {
+        Some(DType::Bool) => attr.read_raw::<bool>().at(&where_)?.first().copied().unwrap_or(false),
+        Some(d) if d.is_numeric() => attr.read_raw::<f64>().at(&where_)?.first().copied().unwrap_or(0.0) != 0.0,
+        _ => return Err(Error::format(&where_, "expected a boolean attribute")),
+    }))
+}
+
+/// Stored dtype of a dataset (or attribute).
+pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
+    let td = c.dtype().and_then(|t| t.to_descriptor()).at(element)?;
+    DType::from_descriptor(&td)
+        .ok_or_else(|| Error::new(ErrorKind::UnsupportedEncoding, format!("unsupported HDF5 datatype {td}")).at(element))
+}
+
+/// Read a whole numeric dataset keeping its dtype.
+pub fn read_values(ds: &Dataset, element: &str) -> Result<Values> {
+    read_values_sel(ds, element, None)
+}
+
+/// Read `range` of a 1-d numeric dataset keeping its dtype.
+pub fn read_values_range(ds: &Dataset, element: &str, range: Range<usize>) -> Result<Values> {
+    read_values_sel(ds, element, Some(range))
+}
+
+fn read_values_sel(ds: &Dataset, element: &str, range: Option<Range<usize>>) -> Result<Values> {
+    let dtype = dtype_of(ds, element)?;
+    macro_rules! rd {
+        ($t:ty, $variant:ident) => {{
+            let v: Vec<$t> = match &range {
+                None => ds.read_raw::<$t>().at(element)?,
+                Some(r) => ds.read_slice_1d::<$t, _>(r.clone()).at(element)?.into_raw_vec_and_offset().0,
+            };
+            Values::$variant(v)
+        }};
+    }
+    Ok(match dtype {
+        DType::Bool => {
+            let v: Vec<bool> = match &range {
+                None => ds.read_raw::<bool>().at(element)?,
+                Some(r) => ds.read_slice_1d::<bool, _>(r.clone()).at(element)?.to_vec(),
+            };
+            Values::Bool(v.into_iter().map(u8::from).collect())
+        }
+        DType::Int8 => rd!(i8, Int8),
+        DType::Int16 => rd!(i16, Int16),
+        DType::Int32 => rd!(i32, Int32),
+        DType::Int64 => rd!(i64, Int64),
+        DType::Uint8 => rd!(u8, Uint8),
+        DType::Uint16 => rd!(u16, Uint16),
+        DType::Uint32 => rd!(u32, Uint32),
+        DType::Uint64 => rd!(u64, Uint64),
+        DType::Float32 => rd!(f32, Float32),
+        DType::Float64 => rd!(f64, Float64),
+        DType::String => return Err(Error::format(element, "expected a numeric dataset, found strings")),
+    })
+}
+
+/// Read an integer dataset (indptr, indices, codes) as i64, refusing floats.
+pub fn read_ints(ds: &Dataset, element: &str, range: Option<Range<usize>>) -> Result<Vec<i64>> {
+    let dtype = dtype_of(ds, element)?;
+    match dtype {
+        DType::Float32 | DType::Float64 | DType::String | DType::Bool => {
+            return Err(Error::format(element, format!("expected an integer dataset, found {}", dtype.name())))
+        }
+        _ => {}
+    }
+    Ok(match range {
+        None => ds.read_raw::<i64>().at(element)?,
+        Some(r) => ds.read_slice_1d::<i64, _>(r).at(element)?.into_raw_vec_and_offset().0,
+    })
+}
+
+/// Read a string dataset of any layout (vlen/fixed, ascii/utf-8).
+pub fn read_strings(ds: &Dataset, element: &str) -> Result<Strings> {
+    read_strings_container(ds).map_err(|e| e.at(element))
+}
+
+fn read_strings_container(c: &Container) -> Result<Strings> {
+    let td = c.dtype().and_then(|t| t.to_descriptor())?;
+    match td {
+        TypeDescriptor::VarLenUnicode => {
+            let v = c.read_raw::<VarLenUnicode>()?;
+            Ok(Strings::from_iter(v.iter().map(|s| s.as_str())))
+        }
+        TypeDescriptor::VarLenAscii => {
+            let v = c.read_raw::<VarLenAscii>()?;
+            Ok(Strings::from_iter(v.iter().map(|s| s.as_str())))
+        }
+        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => read_fixed_strings(c, n),
+        other => Err(Error::format("", format!("expected strings, found {other}"))),
+    }
+}
+
+/// Fixed-length strings: read the raw bytes with the file's own type and
+/// split them; trailing NULs and spaces (nullpad / spacepad) are dropped.
+fn read_fixed_strings(c: &Container, n: usize) -> Result<Strings> {
+    let count = c.size();
+    let mut buf = vec![0u8; count * n];
+    let dtype = c.dtype()?;
+    let rc = hdf5::sync::sync(|| unsafe {
+        if c.id_type() == hdf5_sys::h5i::H5I_ATTR {
+            hdf5_sys::h5a::H5Aread(c.id(), dtype.id(), buf.as_mut_ptr().cast())
+        } else {
+            hdf5_sys::h5d::H5Dread(
+                c.id(),
+                dtype.id(),
+                hdf5_sys::h5s::H5S_ALL,
+                hdf5_sys::h5s::H5S_ALL,
+                hdf5_sys::h5p::H5P_DEFAULT,
+                buf.as_mut_ptr().cast(),
+            )
+        }
+    });
+    if rc < 0 {
+        return Err(Error::format("", "cannot read fixed-length strings"));
+    }
+    let mut out = Strings::with_capacity(count, count * n);
+    for i in 0..count {
+        let raw = &buf[i * n..(i + 1) * n];
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(n);
+        out.push(String::from_utf8_lossy(&raw[..end]).trim_end_matches(' '));
+    }
+    Ok(out)
+}
+
+/// Read rows [a, b) of a 1-d or 2-d numeric dataset as row-major values.
+pub fn read_rows(ds: &Dataset, element: &str, rows: Range<usize>) -> Result<Values> {
+    if ds.ndim() == 1 {
+        return read_values_range(ds, element, rows);
+    }
+    let dtype = dtype_of(ds, element)?;
+    let sel = ndarray::s![rows.start..rows.end, ..];
+    macro_rules! rd {
+        ($t:ty, $variant:ident) => {{
+            let a = ds.read_slice_2d::<$t, _>(sel).at(element)?;
+            Values::$variant(a.as_standard_layout().iter().copied().collect())
+        }};
+    }
+    Ok(match dtype {
+        DType::Bool => {
+            let a = ds.read_slice_2d::<bool, _>(sel).at(element)?;
+            Values::Bool(a.iter().map(|&b| u8::from(b)).collect())
+        }
+        DType::Int8 => rd!(i8, Int8),
+        DType::Int16 => rd!(i16, Int16),
+        DType::Int32 => rd!(i32, Int32),
+        DType::Int64 => rd!(i64, Int64),
+        DType::Uint8 => rd!(u8, Uint8),
+        DType::Uint16 => rd!(u16, Uint16),
+        DType::Uint32 => rd!(u32, Uint32),
+        DType::Uint64 => rd!(u64, Uint64),
+        DType::Float32 => rd!(f32, Float32),
+        DType::Float64 => rd!(f64, Float64),
+        DType::String => return Err(Error::format(element, "expected numbers, found strings")),
+    })
+}

@@ -1,0 +1,198 @@
+//! Write helpers: anndata encoding attributes, string and typed datasets,
+//! and appendable 1-d datasets for streamed matrices.
+
+use crate::dtype::{DType, Values};
+use crate::error::{Context, Error, Result};
+use crate::strings::Strings;
+use hdf5::types::VarLenUnicode;
+use hdf5::{Dataset, Group, Location};
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip(u8),
+    Lzf,
+}
+
+pub fn vlen(s: &str) -> VarLenUnicode {
+    // Strings from HDF5/JS contain no interior NUL; replace defensively.
+    VarLenUnicode::from_str(&s.replace('\0', "\u{FFFD}")).unwrap_or_default()
+}
+
+pub fn set_str_attr(loc: &Location, name: &str, value: &str) -> Result<()> {
+    let where_ = format!("{}@{name}", loc.name());
+    if loc.attr_names().at(&where_)?.iter().any(|a| a == name) {
+        loc.delete_attr(name).at(&where_)?;
+    }
+    loc.new_attr::<VarLenUnicode>().shape(()).create(name).at(&where_)?.write_scalar(&vlen(value)).at(&where_)
+}
+
+pub fn set_encoding(loc: &Location, kind: &str, version: &str) -> Result<()> {
+    set_str_attr(loc, "encoding-type", kind)?;
+    set_str_attr(loc, "encoding-version", version)
+}
+
+pub fn set_strs_attr(loc: &Location, name: &str, values: &[String]) -> Result<()> {
+    let where_ = format!("{}@{name}", loc.name());
+    if values.is_empty() {
+        // anndata writes an empty column-order as an empty float64 array.
+        let empty: [f64; 0] = [];
+        loc.new_attr_builder().with_data(&empty[..]).create(name).at(&where_)?;
+        return Ok(());
+    }
+    let v: Vec<VarLenUnicode> = values.iter().map(|s| vlen(s)).collect();
+    loc.new_attr_builder().with_data(&v[..]).create(name).at(&where_)?;
+    Ok(())
+}
+
+pub fn set_i64s_attr(loc: &Location, name: &str, values: &[i64]) -> Result<()> {
+    loc.new_attr_builder().with_data(values).create(name).at(&format!("{}@{name}", loc.name()))?;
+    Ok(())
+}
+
+pub fn set_bool_attr(loc: &Location, name: &str, value: bool) -> Result<()> {
+    let where_ = format!("{}@{name}", loc.name());
+    loc.new_attr::<bool>().shape(()).create(name).at(&where_)?.write_scalar(&value).at(&where_)
+}
+
+pub fn write_strings(g: &Group, name: &str, s: &Strings, encoding: bool) -> Result<Dataset> {
+    let where_ = format!("{}/{name}", g.name());
+    let v: Vec<VarLenUnicode> = (0..s.len()).map(|i| vlen(s.get(i).unwrap_or(""))).collect();
+    let ds = g.new_dataset_builder().with_data(&v[..]).create(name).at(&where_)?;
+    if encoding {
+        set_encoding(&ds, "string-array", "0.2.0")?;
+    }
+    Ok(ds)
+}
+
+/// A numeric dataset with `shape`, holding `values` (row-major).
+pub fn write_values(g: &Group, name: &str, values: &Values, shape: &[usize], c: Compression) -> Result<Dataset> {
+    let where_ = format!("{}/{name}", g.name());
+    macro_rules! w {
+        ($v:expr, $t:ty) => {{
+            let arr = ndarray::ArrayView::from_shape(ndarray::IxDyn(shape), &$v[..])
+                .map_err(|e| Error::internal(format!("shape mismatch writing {where_}: {e}")))?;
+            let b = g.new_dataset_builder();
+            let b = match c {
+                Compression::None => b,
+                Compression::Gzip(l) if !arr.is_empty() => b.deflate(l),
+                Compression::Lzf if !arr.is_empty() => b.lzf(),
+                _ => b,
+            };
+            b.with_data(arr).create(name).at(&where_)?
+        }};
+    }
+    let ds = match values {
+        Values::Bool(v) => {
+            let b: Vec<bool> = v.iter().map(|&x| x != 0).collect();
+            w!(b, bool)
+        }
+        Values::Int8(v) => w!(v, i8),
+        Values::Int16(v) => w!(v, i16),
+        Values::Int32(v) => w!(v, i32),
+        Values::Int64(v) => w!(v, i64),
+        Values::Uint8(v) => w!(v, u8),
+        Values::Uint16(v) => w!(v, u16),
+        Values::Uint32(v) => w!(v, u32),
+        Values::Uint64(v) => w!(v, u64),
+        Values::Float32(v) => w!(v, f32),
+        Values::Float64(v) => w!(v, f64),
+    };
+    Ok(ds)
+}
+
+/// A chunked, growable 1-d dataset that blocks are appended to.
+pub struct Appendable {
+    ds: Dataset,
+    len: usize,
+    element: String,
+}
+
+const APPEND_CHUNK: usize = 1 << 16;
+
+impl Appendable {
+    pub fn create(g: &Group, name: &str, dtype: DType, c: Compression) -> Result<Appendable> {
+        let element = format!("{}/{name}", g.name());
+        macro_rules! mk {
+            ($t:ty) => {{
+                let b = g.new_dataset::<$t>().chunk(APPEND_CHUNK).shape(0..);
+                let b = match c {
+                    Compression::None => b,
+                    Compression::Gzip(l) => b.deflate(l),
+                    Compression::Lzf => b.lzf(),
+                };
+                b.create(name).at(&element)?
+            }};
+        }
+        let ds = match dtype {
+            DType::Bool => mk!(bool),
+            DType::Int8 => mk!(i8),
+            DType::Int16 => mk!(i16),
+            DType::Int32 => mk!(i32),
+            DType::Int64 => mk!(i64),
+            DType::Uint8 => mk!(u8),
+            DType::Uint16 => mk!(u16),
+            DType::Uint32 => mk!(u32),
+            DType::Uint64 => mk!(u64),
+            DType::Float32 => mk!(f32),
+            DType::Float64 => mk!(f64),
+            DType::String => return Err(Error::internal("cannot append strings")),
+        };
+        Ok(Appendable { ds, len: 0, element })
+    }
+
+    pub fn append(&mut self, values: &Values) -> Result<()> {
+        let n = values.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let (lo, hi) = (self.len, self.len + n);
+        self.ds.resize(hi).at(&self.element)?;
+        macro_rules! w {
+            ($v:expr) => {
+                self.ds.write_slice(&$v[..], lo..hi).at(&self.element)?
+            };
+        }
+        match values {
+            Values::Bool(v) => {
+                let b: Vec<bool> = v.iter().map(|&x| x != 0).collect();
+                w!(b)
+            }
+            Values::Int8(v) => w!(v),
+            Values::Int16(v) => w!(v),
+            Values::Int32(v) => w!(v),
+            Values::Int64(v) => w!(v),
+            Values::Uint8(v) => w!(v),
+            Values::Uint16(v) => w!(v),
+            Values::Uint32(v) => w!(v),
+            Values::Uint64(v) => w!(v),
+            Values::Float32(v) => w!(v),
+            Values::Float64(v) => w!(v),
+        }
+        self.len = hi;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Convert an i64 vector to the given integer dtype (for indices/indptr).
+pub fn ints_as(values: Vec<i64>, dtype: DType) -> Values {
+    match dtype {
+        DType::Int32 => Values::Int32(values.into_iter().map(|x| x as i32).collect()),
+        DType::Uint32 => Values::Uint32(values.into_iter().map(|x| x as u32).collect()),
+        DType::Uint64 => Values::Uint64(values.into_iter().map(|x| x as u64).collect()),
+        DType::Int16 => Values::Int16(values.into_iter().map(|x| x as i16).collect()),
+        DType::Uint16 => Values::Uint16(values.into_iter().map(|x| x as u16).collect()),
+        DType::Int8 => Values::Int8(values.into_iter().map(|x| x as i8).collect()),
+        DType::Uint8 => Values::Uint8(values.into_iter().map(|x| x as u8).collect()),
+        _ => Values::Int64(values),
+    }
+}

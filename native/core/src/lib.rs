@@ -1,0 +1,19 @@
+//! anndata-oom core: the h5ad codec, block reads of on-disk matrices,
+//! streaming passes and the writer. No napi here; see ../binding.
+
+pub mod dataframe;
+pub mod dtype;
+pub mod element;
+pub mod file;
+pub mod error;
+pub mod gather;
+pub mod h5;
+pub mod h5w;
+pub mod limits;
+pub mod matrix;
+pub mod pass;
+pub mod stats;
+pub mod writer;
+pub mod strings;
+
+pub use error::{Error, ErrorKind, Result};

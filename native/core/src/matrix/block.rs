@@ -1,0 +1,153 @@
+//! Block reads along the stored major axis. The requested majors may come
+//! in any order (and repeat); they are read as a few coalesced contiguous
+//! runs — HDF5 decompresses whole chunks, so many tiny reads would decode
+//! the same chunk again and again — and emitted in the requested order.
+
+use super::{Format, Matrix, MinorMap};
+use crate::dtype::Values;
+use crate::error::{Error, Result};
+use crate::h5;
+
+/// Merge two runs when the gap between them is at most this many entries.
+const RUN_GAP_ENTRIES: i64 = 1 << 16;
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub n_major: usize,
+    pub n_minor: usize,
+    pub data: BlockData,
+}
+
+#[derive(Debug, Clone)]
+pub enum BlockData {
+    /// CSR over the block's majors (CSC for a CSC source).
+    Compressed { indptr: Vec<i64>, indices: Vec<i32>, values: Values },
+    /// Row-major n_major x n_minor.
+    Dense { values: Values },
+}
+
+impl Block {
+    pub fn stored(&self) -> usize {
+        match &self.data {
+            BlockData::Compressed { values, .. } | BlockData::Dense { values } => values.len(),
+        }
+    }
+}
+
+struct Run {
+    first: usize,
+    end: usize,
+    base: usize,
+}
+
+fn runs_of(sorted: &[usize], start_of: impl Fn(usize) -> i64, gap: i64) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for &m in sorted {
+        match runs.last_mut() {
+            Some(r) if start_of(m) - start_of(r.end) <= gap => r.end = m + 1,
+            _ => runs.push(Run { first: m, end: m + 1, base: 0 }),
+        }
+    }
+    runs
+}
+
+fn run_of(runs: &[Run], m: usize) -> &Run {
+    let i = runs.partition_point(|r| r.end <= m);
+    &runs[i]
+}
+
+impl Matrix {
+    /// Read `majors` (in this order) with `minor` applied to the other axis.
+    pub fn read_block(&self, majors: &[usize], minor: &MinorMap) -> Result<Block> {
+        if let Some(&bad) = majors.iter().find(|&&m| m >= self.n_major()) {
+            return Err(Error::invalid(format!("index {bad} out of range for an axis of length {}", self.n_major()))
+                .at(&self.meta.path));
+        }
+        let mut sorted = majors.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        match self.meta.format {
+            Format::Dense => self.read_dense_block(majors, &sorted, minor),
+            _ => self.read_sparse_block(majors, &sorted, minor),
+        }
+    }
+
+    fn read_sparse_block(&self, majors: &[usize], sorted: &[usize], minor: &MinorMap) -> Result<Block> {
+        let p_idx = format!("{}/indices", self.meta.path);
+        let p_data = format!("{}/data", self.meta.path);
+        let indices_ds = self.indices.as_ref().expect("sparse matrix has indices");
+        let ptr = &self.indptr;
+        let mut runs = runs_of(sorted, |m| ptr[m], RUN_GAP_ENTRIES);
+        let mut all_idx: Vec<i64> = Vec::new();
+        let mut all_val = Values::empty(self.meta.dtype);
+        for r in runs.iter_mut() {
+            let (lo, hi) = (ptr[r.first] as usize, ptr[r.end] as usize);
+            r.base = all_idx.len();
+            if hi > lo {
+                all_idx.extend(h5::read_ints(indices_ds, &p_idx, Some(lo..hi))?);
+                let vals = h5::read_values_range(&self.data, &p_data, lo..hi)?;
+                all_val.extend_from(&vals, 0..vals.len());
+            }
+        }
+        let n_minor_src = self.n_minor() as i64;
+        let mut indptr = Vec::with_capacity(majors.len() + 1);
+        indptr.push(0i64);
+        let mut indices: Vec<i32> = Vec::with_capacity(all_idx.len());
+        let mut take: Vec<usize> = Vec::with_capacity(all_idx.len());
+        for &m in majors {
+            let r = run_of(&runs, m);
+            let start = r.base + (ptr[m] - ptr[r.first]) as usize;
+            let end = start + (ptr[m + 1] - ptr[m]) as usize;
+            let seg = indices.len();
+            for (p, &j) in all_idx.iter().enumerate().take(end).skip(start) {
+                if j < 0 || j >= n_minor_src {
+                    return Err(Error::format(&p_idx, format!("index {j} out of range [0, {n_minor_src}) in major {m}")));
+                }
+                if minor.is_identity() {
+                    indices.push(j as i32);
+                    take.push(p);
+                } else {
+                    for &t in minor.targets(j as usize) {
+                        indices.push(t as i32);
+                        take.push(p);
+                    }
+                }
+            }
+            if !minor.is_identity() && indices[seg..].windows(2).any(|w| w[1] < w[0]) {
+                let mut pairs: Vec<(i32, usize)> = indices[seg..].iter().copied().zip(take[seg..].iter().copied()).collect();
+                pairs.sort_unstable_by_key(|p| p.0);
+                for (k, (i, t)) in pairs.into_iter().enumerate() {
+                    indices[seg + k] = i;
+                    take[seg + k] = t;
+                }
+            }
+            indptr.push(indices.len() as i64);
+        }
+        let contiguous = take.len() == all_val.len() && take.iter().enumerate().all(|(i, &p)| i == p);
+        let values = if contiguous { all_val } else { all_val.take(&take) };
+        Ok(Block { n_major: majors.len(), n_minor: minor.n_out(), data: BlockData::Compressed { indptr, indices, values } })
+    }
+
+    fn read_dense_block(&self, rows: &[usize], sorted: &[usize], minor: &MinorMap) -> Result<Block> {
+        let n_cols = self.meta.shape[1];
+        let mut runs = runs_of(sorted, |m| m as i64, 8);
+        let mut all = Values::empty(self.meta.dtype);
+        for r in runs.iter_mut() {
+            r.base = all.len();
+            let v = h5::read_rows(&self.data, &self.meta.path, r.first..r.end)?;
+            all.extend_from(&v, 0..v.len());
+        }
+        let mut take = Vec::with_capacity(rows.len() * minor.n_out());
+        for &m in rows {
+            let r = run_of(&runs, m);
+            let off = r.base + (m - r.first) * n_cols;
+            match &minor.selection {
+                None => take.extend(off..off + n_cols),
+                Some(sel) => take.extend(sel.iter().map(|&c| off + c)),
+            }
+        }
+        let contiguous = take.len() == all.len() && take.iter().enumerate().all(|(i, &p)| i == p);
+        let values = if contiguous { all } else { all.take(&take) };
+        Ok(Block { n_major: rows.len(), n_minor: minor.n_out(), data: BlockData::Dense { values } })
+    }
+}

@@ -1,0 +1,161 @@
+//! The streaming pass: a reader thread decodes blocks (HDF5 is serialised
+//! by a global lock anyway) into a bounded channel while the calling
+//! thread feeds them to an accumulator, so decode and compute overlap and
+//! at most `IN_FLIGHT + 1` blocks are in memory. Progress and cancellation
+//! go through a shared `Control`, checked once per block.
+
+use crate::error::{Error, Result};
+use crate::matrix::{Block, Format, Matrix, MinorMap};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const IN_FLIGHT: usize = 2;
+
+/// Default bytes of stored data per block.
+pub const DEFAULT_BLOCK_BYTES: usize = 64 << 20;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub chunks_done: usize,
+    pub chunks_total: usize,
+    /// Stored entries decoded so far / in total (a proxy for bytes).
+    pub entries_done: u64,
+    pub entries_total: u64,
+    pub bytes_done: u64,
+    pub majors_done: usize,
+    pub majors_total: usize,
+    pub elapsed_ms: f64,
+    pub finished: bool,
+}
+
+/// Shared state between a running pass and whoever watches it.
+#[derive(Default)]
+pub struct Control {
+    cancel: AtomicBool,
+    state: Mutex<Progress>,
+    changed: Condvar,
+}
+
+impl Control {
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    pub fn snapshot(&self) -> Progress {
+        self.state.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Wait until progress changes or `timeout` passes; returns a snapshot.
+    pub fn wait(&self, seen_chunks: usize, timeout: Duration) -> Progress {
+        let Ok(guard) = self.state.lock() else { return Progress::default() };
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, timeout, |p| !p.finished && p.chunks_done == seen_chunks)
+            .unwrap_or_else(|e| e.into_inner());
+        guard.clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut Progress)) {
+        if let Ok(mut p) = self.state.lock() {
+            f(&mut p);
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// Something that consumes blocks in order. `first_major` is the position
+/// of the block's first major within the selected majors.
+pub trait Accumulator {
+    fn consume(&mut self, block: &Block, first_major: usize) -> Result<()>;
+}
+
+/// Split the selected majors into blocks of about `budget_bytes` stored data.
+pub fn plan_blocks(matrix: &Matrix, majors: &[usize], budget_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let entry_bytes = (matrix.meta.dtype.size() + if matrix.meta.format == Format::Dense { 0 } else { 4 }) as u64;
+    let budget_entries = (budget_bytes as u64 / entry_bytes).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut acc = 0u64;
+    for (i, &m) in majors.iter().enumerate() {
+        acc += matrix.nnz_between(m, m + 1).max(1);
+        if acc >= budget_entries {
+            out.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < majors.len() {
+        out.push(start..majors.len());
+    }
+    out
+}
+
+/// Run one pass over `majors` of `matrix` with `minor` selected.
+pub fn run(
+    matrix: &Matrix,
+    majors: &[usize],
+    minor: &MinorMap,
+    budget_bytes: usize,
+    control: &Control,
+    acc: &mut dyn Accumulator,
+) -> Result<()> {
+    let started = Instant::now();
+    let blocks = plan_blocks(matrix, majors, budget_bytes);
+    let entries_total: u64 = majors.iter().map(|&m| matrix.nnz_between(m, m + 1)).sum();
+    control.update(|p| {
+        *p = Progress { chunks_total: blocks.len(), entries_total, majors_total: majors.len(), ..Default::default() }
+    });
+    let item_bytes = matrix.meta.dtype.size() as u64 + if matrix.meta.format == Format::Dense { 0 } else { 4 };
+    let result = std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, Block)>>(IN_FLIGHT);
+        let blocks = &blocks;
+        let reader = s.spawn(move || {
+            for r in blocks {
+                if control.is_cancelled() {
+                    break;
+                }
+                let item = matrix.read_block(&majors[r.clone()], minor).map(|b| (r.start, b));
+                let failed = item.is_err();
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for item in rx.iter() {
+            if control.is_cancelled() {
+                break;
+            }
+            let (first, block) = item?;
+            acc.consume(&block, first)?;
+            let n = block.n_major;
+            let stored = block.stored() as u64;
+            control.update(|p| {
+                p.chunks_done += 1;
+                p.majors_done += n;
+                p.entries_done += stored;
+                p.bytes_done += stored * item_bytes;
+                p.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            });
+        }
+        drop(rx);
+        reader.join().map_err(|_| Error::internal("reader thread panicked"))?;
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+        Ok(())
+    });
+    control.update(|p| p.elapsed_ms = started.elapsed().as_secs_f64() * 1e3);
+    result
+}
+
+/// Mark the job finished (after its result is stored, so that a watcher
+/// woken by this always finds the result).
+pub fn finish(control: &Control) {
+    control.update(|p| p.finished = true);
+}

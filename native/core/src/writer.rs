@@ -1,0 +1,435 @@
+//! Writing an h5ad (optionally a subset) from an open source file. Matrices
+//! stream block by block through the pass executor and keep their stored
+//! format and dtypes; dataframes are re-encoded with anndata 0.12's
+//! encodings; uns is copied object by object. The output goes to a
+//! temporary file in the target folder and is renamed into place at the end,
+//! so a failed or cancelled write never leaves a half-written file.
+
+use crate::dataframe::{self, Column};
+use crate::dtype::DType;
+use crate::element;
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::file::H5ad;
+use crate::h5::{self, Node};
+use crate::h5w::{self, Appendable, Compression};
+use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
+use crate::pass::{self, Accumulator, Control, DEFAULT_BLOCK_BYTES};
+use hdf5::Group;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub obs: Option<Vec<usize>>,
+    pub var: Option<Vec<usize>>,
+}
+
+/// Which selection applies to each axis of an element.
+#[derive(Clone, Copy)]
+enum Axis {
+    Obs,
+    Var,
+    All,
+}
+
+impl Selection {
+    fn get(&self, a: Axis) -> Option<&[usize]> {
+        match a {
+            Axis::Obs => self.obs.as_deref(),
+            Axis::Var => self.var.as_deref(),
+            Axis::All => None,
+        }
+    }
+}
+
+fn resolve_target(dest: &str) -> Result<PathBuf> {
+    let p = Path::new(dest);
+    let name = p.file_name().ok_or_else(|| Error::invalid(format!("'{dest}' is not a file path")))?;
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent = parent.canonicalize().map_err(|e| {
+        Error::new(ErrorKind::FileAccess, format!("cannot write {dest}: folder {}: {e}", parent.display())).in_file(dest)
+    })?;
+    Ok(parent.join(name))
+}
+
+/// Write `src` (restricted to `sel`) to `dest`.
+pub fn write_h5ad(src: &H5ad, dest: &str, sel: &Selection, c: Compression, control: &Control) -> Result<()> {
+    let target = resolve_target(dest)?;
+    let source = Path::new(&src.path).canonicalize().map_err(|e| Error::new(ErrorKind::FileAccess, e.to_string()))?;
+    if target == source {
+        return Err(Error::invalid("refusing to write over the file this object is reading from; write to a new path")
+            .in_file(dest));
+    }
+    let tmp = target.with_file_name(format!(
+        ".{}.{}.tmp",
+        target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let result = write_to(src, &tmp, sel, c, control);
+    match result {
+        Ok(()) => std::fs::rename(&tmp, &target).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::new(ErrorKind::FileAccess, format!("cannot move the written file into place: {e}")).in_file(dest)
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn write_to(src: &H5ad, tmp: &Path, sel: &Selection, c: Compression, control: &Control) -> Result<()> {
+    let out = hdf5::File::create(tmp).map_err(|e| {
+        Error::new(ErrorKind::FileAccess, format!("cannot create {}: {e}", tmp.display())).in_file(&tmp.to_string_lossy())
+    })?;
+    src.with_root(|root| {
+        h5w::set_encoding(&out, "anndata", "0.1.0")?;
+        write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref())?;
+        write_dataframe(root, "/var", &out, "var", sel.var.as_deref())?;
+        if root.link_exists("X") {
+            write_matrix(root, "/X", &out, "X", sel, (Axis::Obs, Axis::Var), c, control)?;
+        }
+        for (group, axes) in [
+            ("layers", (Axis::Obs, Axis::Var)),
+            ("obsm", (Axis::Obs, Axis::All)),
+            ("varm", (Axis::Var, Axis::All)),
+            ("obsp", (Axis::Obs, Axis::Obs)),
+            ("varp", (Axis::Var, Axis::Var)),
+        ] {
+            write_mapping(root, group, &out, group, sel, axes, c, control)?;
+        }
+        if let Some(Node::Group(_)) = h5::node(root, "raw") {
+            let raw = out.create_group("raw").at("/raw")?;
+            h5w::set_encoding(&raw, "raw", "0.1.0")?;
+            if root.link_exists("raw/X") {
+                let raw_sel = Selection { obs: sel.obs.clone(), var: None };
+                write_matrix(root, "/raw/X", &raw, "X", &raw_sel, (Axis::Obs, Axis::Var), c, control)?;
+            }
+            write_dataframe(root, "/raw/var", &raw, "var", None)?;
+            write_mapping(root, "raw/varm", &raw, "varm", &Selection::default(), (Axis::All, Axis::All), c, control)?;
+        }
+        match h5::node(root, "uns") {
+            Some(Node::Group(u)) => u.copy_to(&out, "uns").at("/uns")?,
+            _ => {
+                let u = out.create_group("uns").at("/uns")?;
+                h5w::set_encoding(&u, "dict", "0.1.0")?;
+            }
+        }
+        Ok(())
+    })?;
+    out.close().map_err(|e| Error::new(ErrorKind::Internal, format!("closing the written file: {e}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_mapping(
+    root: &Group,
+    src_group: &str,
+    out: &Group,
+    name: &str,
+    sel: &Selection,
+    axes: (Axis, Axis),
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
+    let dst = out.create_group(name).at(&format!("/{src_group}"))?;
+    h5w::set_encoding(&dst, "dict", "0.1.0")?;
+    let Some(Node::Group(g)) = h5::node(root, src_group) else { return Ok(()) };
+    for key in g.member_names().unwrap_or_default() {
+        let path = format!("/{src_group}/{key}");
+        let Some(info) = element::describe(&g, &key, &path)? else { continue };
+        match info.encoding.as_str() {
+            "array" | "csr_matrix" | "csc_matrix" => write_matrix(root, &path, &dst, &key, sel, axes, c, control)?,
+            "dataframe" => write_dataframe(root, &path, &dst, &key, sel.get(axes.0))?,
+            _ if sel.get(axes.0).is_none() && sel.get(axes.1).is_none() => g.copy_to_named(&key, &dst).at(&path)?,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedEncoding,
+                    format!("cannot subset an element with encoding-type '{other}'"),
+                )
+                .at(&path))
+            }
+        }
+    }
+    Ok(())
+}
+
+trait CopyNamed {
+    fn copy_to_named(&self, key: &str, dst: &Group) -> hdf5::Result<()>;
+}
+
+impl CopyNamed for Group {
+    fn copy_to_named(&self, key: &str, dst: &Group) -> hdf5::Result<()> {
+        match h5::node(self, key) {
+            Some(Node::Group(x)) => x.copy_to(dst, key),
+            Some(Node::Dataset(x)) => x.copy_to(dst, key),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Stream a matrix element through the pass executor into `out/name`.
+#[allow(clippy::too_many_arguments)]
+fn write_matrix(
+    root: &Group,
+    path: &str,
+    out: &Group,
+    name: &str,
+    sel: &Selection,
+    axes: (Axis, Axis),
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
+    let m = Matrix::open(root, path)?;
+    let (rows, cols) = (sel.get(axes.0), sel.get(axes.1));
+    for (s, n) in [(rows, m.meta.shape[0]), (cols, m.meta.shape[1])] {
+        if let Some(&bad) = s.and_then(|s| s.iter().find(|&&i| i >= n)) {
+            return Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path));
+        }
+    }
+    let out_shape = [rows.map_or(m.meta.shape[0], |r| r.len()), cols.map_or(m.meta.shape[1], |r| r.len())];
+    let (major_sel, minor_sel) = if m.meta.format == Format::Csc { (cols, rows) } else { (rows, cols) };
+    let majors: Vec<usize> = major_sel.map_or_else(|| (0..m.n_major()).collect(), |s| s.to_vec());
+    let minor = minor_sel.map_or_else(|| MinorMap::identity(m.n_minor()), |s| MinorMap::select(m.n_minor(), s.to_vec()));
+    match m.meta.format {
+        Format::Dense => {
+            let ndim = match h5::node(root, path) {
+                Some(Node::Dataset(d)) => d.ndim(),
+                _ => 2,
+            };
+            let mut sink = DenseSink::new(out, name, &m, out_shape, ndim, c)?;
+            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut sink)
+        }
+        _ => {
+            let mut sink = SparseSink::new(out, name, &m, out_shape, c)?;
+            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut sink)?;
+            // indptr goes in last, once every block has been appended.
+            sink.finish()
+        }
+    }
+}
+
+struct SparseSink {
+    group: Group,
+    data: Appendable,
+    indices: Appendable,
+    indptr: Vec<i64>,
+    indptr_dtype: DType,
+    indices_dtype: DType,
+}
+
+impl SparseSink {
+    fn new(out: &Group, name: &str, m: &Matrix, shape: [usize; 2], c: Compression) -> Result<Self> {
+        let where_ = format!("{}/{name}", out.name());
+        let group = out.create_group(name).at(&where_)?;
+        let kind = if m.meta.format == Format::Csc { "csc_matrix" } else { "csr_matrix" };
+        h5w::set_encoding(&group, kind, "0.1.0")?;
+        h5w::set_i64s_attr(&group, "shape", &[shape[0] as i64, shape[1] as i64])?;
+        Ok(SparseSink {
+            data: Appendable::create(&group, "data", m.meta.dtype, c)?,
+            indices: Appendable::create(&group, "indices", m.meta.index_dtype.unwrap_or(DType::Int32), c)?,
+            indptr: vec![0],
+            indptr_dtype: m.meta.indptr_dtype.unwrap_or(DType::Int64),
+            indices_dtype: m.meta.index_dtype.unwrap_or(DType::Int32),
+            group,
+        })
+    }
+}
+
+impl Accumulator for SparseSink {
+    fn consume(&mut self, block: &Block, _first: usize) -> Result<()> {
+        let BlockData::Compressed { indptr, indices, values } = &block.data else {
+            return Err(Error::internal("dense block in a sparse sink"));
+        };
+        let base = *self.indptr.last().unwrap_or(&0);
+        self.indptr.extend(indptr[1..].iter().map(|p| p + base));
+        let idx: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        self.indices.append(&h5w::ints_as(idx, self.indices_dtype))?;
+        self.data.append(values)
+    }
+}
+
+impl SparseSink {
+    fn finish(&mut self) -> Result<()> {
+        let ptr = h5w::ints_as(std::mem::take(&mut self.indptr), self.indptr_dtype);
+        h5w::write_values(&self.group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
+        Ok(())
+    }
+}
+
+struct DenseSink {
+    ds: hdf5::Dataset,
+    n_cols: usize,
+    ndim: usize,
+    element: String,
+}
+
+impl DenseSink {
+    fn new(out: &Group, name: &str, m: &Matrix, shape: [usize; 2], ndim: usize, c: Compression) -> Result<Self> {
+        let element = format!("{}/{name}", out.name());
+        let dims: Vec<usize> = if ndim == 1 { vec![shape[0]] } else { shape.to_vec() };
+        let total: usize = dims.iter().product();
+        macro_rules! mk {
+            ($t:ty) => {{
+                let b = out.new_dataset::<$t>().shape(dims.clone());
+                let b = match c {
+                    Compression::Gzip(l) if total > 0 => b.chunk(chunk_for(&dims)).deflate(l),
+                    Compression::Lzf if total > 0 => b.chunk(chunk_for(&dims)).lzf(),
+                    _ => b,
+                };
+                b.create(name).at(&element)?
+            }};
+        }
+        let ds = match m.meta.dtype {
+            DType::Bool => mk!(bool),
+            DType::Int8 => mk!(i8),
+            DType::Int16 => mk!(i16),
+            DType::Int32 => mk!(i32),
+            DType::Int64 => mk!(i64),
+            DType::Uint8 => mk!(u8),
+            DType::Uint16 => mk!(u16),
+            DType::Uint32 => mk!(u32),
+            DType::Uint64 => mk!(u64),
+            DType::Float32 => mk!(f32),
+            DType::Float64 => mk!(f64),
+            DType::String => return Err(Error::internal("string matrix")),
+        };
+        h5w::set_encoding(&ds, "array", "0.2.0")?;
+        Ok(DenseSink { ds, n_cols: shape[1], ndim, element })
+    }
+}
+
+fn chunk_for(dims: &[usize]) -> Vec<usize> {
+    let cols: usize = dims.iter().skip(1).product::<usize>().max(1);
+    let rows = (dims[0]).clamp(1, (1 << 18) / cols.max(1) + 1);
+    let mut c = vec![rows];
+    c.extend(dims.iter().skip(1).map(|&d| d.max(1)));
+    c
+}
+
+impl Accumulator for DenseSink {
+    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+        let BlockData::Dense { values } = &block.data else {
+            return Err(Error::internal("sparse block in a dense sink"));
+        };
+        let (lo, hi) = (first, first + block.n_major);
+        if hi == lo || self.n_cols == 0 {
+            return Ok(());
+        }
+        macro_rules! w {
+            ($v:expr) => {{
+                if self.ndim == 1 {
+                    self.ds.write_slice(&$v[..], lo..hi).at(&self.element)?
+                } else {
+                    let arr = ndarray::ArrayView2::from_shape((hi - lo, self.n_cols), &$v[..])
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                    self.ds.write_slice(arr, ndarray::s![lo..hi, ..]).at(&self.element)?
+                }
+            }};
+        }
+        match values {
+            crate::dtype::Values::Bool(v) => {
+                let b: Vec<bool> = v.iter().map(|&x| x != 0).collect();
+                w!(b)
+            }
+            crate::dtype::Values::Int8(v) => w!(v),
+            crate::dtype::Values::Int16(v) => w!(v),
+            crate::dtype::Values::Int32(v) => w!(v),
+            crate::dtype::Values::Int64(v) => w!(v),
+            crate::dtype::Values::Uint8(v) => w!(v),
+            crate::dtype::Values::Uint16(v) => w!(v),
+            crate::dtype::Values::Uint32(v) => w!(v),
+            crate::dtype::Values::Uint64(v) => w!(v),
+            crate::dtype::Values::Float32(v) => w!(v),
+            crate::dtype::Values::Float64(v) => w!(v),
+        }
+        Ok(())
+    }
+}
+
+/// Re-encode a dataframe (any source encoding) with anndata 0.12's layout.
+fn write_dataframe(root: &Group, path: &str, out: &Group, name: &str, rows: Option<&[usize]>) -> Result<()> {
+    let info = dataframe::describe(root, path)?;
+    let (_, index) = dataframe::read_index_column(root, path)?;
+    if let Some(&bad) = rows.and_then(|r| r.iter().find(|&&i| i >= index.len())) {
+        return Err(Error::invalid(format!("index {bad} out of range for length {}", index.len())).at(path));
+    }
+    let where_ = format!("{}/{name}", out.name().trim_end_matches('/'));
+    let g = out.create_group(name).at(&where_)?;
+    h5w::set_encoding(&g, "dataframe", "0.2.0")?;
+    h5w::set_str_attr(&g, "_index", &info.index_name)?;
+    let names: Vec<String> = info.columns.iter().map(|c| c.name.clone()).collect();
+    h5w::set_strs_attr(&g, "column-order", &names)?;
+    let index = match rows {
+        Some(r) => take_column(index, r),
+        None => index,
+    };
+    write_column(&g, &info.index_name, &index)?;
+    for col in &info.columns {
+        let column = dataframe::read_column(root, path, &col.name)?;
+        let column = match rows {
+            Some(r) => take_column(column, r),
+            None => column,
+        };
+        write_column(&g, &col.name, &column)?;
+    }
+    Ok(())
+}
+
+pub fn take_column(col: Column, idx: &[usize]) -> Column {
+    let take_mask = |m: &Vec<u8>| idx.iter().map(|&i| m[i]).collect::<Vec<u8>>();
+    match col {
+        Column::Numeric(v) => Column::Numeric(v.take(idx)),
+        Column::Strings { strings, mask } => {
+            Column::Strings { strings: strings.take(idx), mask: mask.as_ref().map(take_mask) }
+        }
+        Column::Nullable { values, mask, boolean } => {
+            Column::Nullable { values: values.take(idx), mask: take_mask(&mask), boolean }
+        }
+        Column::Categorical { codes, categories, ordered } => {
+            Column::Categorical { codes: idx.iter().map(|&i| codes[i]).collect(), categories, ordered }
+        }
+    }
+}
+
+fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
+    let where_ = format!("{}/{name}", g.name());
+    let mask_values = |m: &Vec<u8>| crate::dtype::Values::Bool(m.clone());
+    match col {
+        Column::Numeric(v) => {
+            let ds = h5w::write_values(g, name, v, &[v.len()], Compression::None)?;
+            h5w::set_encoding(&ds, "array", "0.2.0")?;
+        }
+        Column::Strings { strings, mask: None } => {
+            h5w::write_strings(g, name, strings, true)?;
+        }
+        Column::Strings { strings, mask: Some(mask) } => {
+            let cg = g.create_group(name).at(&where_)?;
+            h5w::set_encoding(&cg, "nullable-string-array", "0.1.0")?;
+            h5w::write_strings(&cg, "values", strings, false)?;
+            h5w::write_values(&cg, "mask", &mask_values(mask), &[mask.len()], Compression::None)?;
+        }
+        Column::Nullable { values, mask, boolean } => {
+            let cg = g.create_group(name).at(&where_)?;
+            let kind = if *boolean { "nullable-boolean" } else { "nullable-integer" };
+            h5w::set_encoding(&cg, kind, "0.1.0")?;
+            h5w::write_values(&cg, "values", values, &[values.len()], Compression::None)?;
+            h5w::write_values(&cg, "mask", &mask_values(mask), &[mask.len()], Compression::None)?;
+        }
+        Column::Categorical { codes, categories, ordered } => {
+            let cg = g.create_group(name).at(&where_)?;
+            h5w::set_encoding(&cg, "categorical", "0.2.0")?;
+            h5w::set_bool_attr(&cg, "ordered", *ordered)?;
+            let n = categories.len();
+            let codes64: Vec<i64> = codes.iter().map(|&c| c as i64).collect();
+            // pandas stores codes in the smallest signed type that fits.
+            let dtype = if n < i8::MAX as usize { DType::Int8 } else if n < i16::MAX as usize { DType::Int16 } else { DType::Int32 };
+            let cv = h5w::ints_as(codes64, dtype);
+            let ds = h5w::write_values(&cg, "codes", &cv, &[codes.len()], Compression::None)?;
+            h5w::set_encoding(&ds, "array", "0.2.0")?;
+            write_column(&cg, "categories", categories)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+/**
+ * AnnDataOOM: an h5ad file opened out of memory. obs/var are Arrow tables
+ * read at open; X and layers are lazy backed matrices; obsm/varm/obsp/varp
+ * read on first access; subsets are lazy views over the same file.
+ */
+import type { Table, Vector } from "apache-arrow";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BackedMatrix } from "./backed";
+import { ElementMapping, Layers, nativeMatrixMeta, readUns } from "./elements";
+import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
+import { type Frame, readFrame, takeFrame } from "./frame";
+import { type PassOptions, drive } from "./pass";
+import { textRepr } from "./repr";
+import { type Indexer, compose, resolve } from "./selection";
+import { type DataFrameInfo, Source } from "./source";
+
+export interface ReadOptions {
+  /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
+  backed?: "r" | "r+";
+}
+
+export interface WriteOptions extends PassOptions {
+  /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
+  compression?: "gzip" | "lzf" | null;
+}
+
+/** Open an h5ad file reading metadata only. */
+export async function read(file: string, opts: ReadOptions = {}): Promise<AnnDataOOM> {
+  return readSync(file, opts);
+}
+
+/** Like `read`, synchronously (metadata reads are small). */
+export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
+  const mode = opts.backed ?? "r";
+  if (mode !== "r" && mode !== "r+") throw new InvalidArgumentError(`backed must be 'r' or 'r+', got ${String(mode)}`);
+  if (typeof file !== "string" || !file) throw new InvalidArgumentError("read() needs a file path");
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new FileAccessError(`no such file: ${abs}`, { path: abs });
+  const source = new Source(abs, mode);
+  try {
+    return new AnnDataOOM(source, null, null);
+  } catch (e) {
+    source.close();
+    throw e;
+  }
+}
+
+export function describeFrame(source: Source, p: string): DataFrameInfo {
+  const info = source.info;
+  if (p === info.obs.path) return info.obs;
+  if (p === info.var.path) return info.var;
+  // Dataframes elsewhere (obsm, uns) are described on demand.
+  return JSON.parse(nativeCall(() => source.native.describeFrame(p))) as DataFrameInfo;
+}
+
+export class AnnDataOOM {
+  private obsFrame: Frame | null = null;
+  private varFrame: Frame | null = null;
+  private nameIndexes: { obs?: Map<string, number>; var?: Map<string, number> } = {};
+  private unsCache: Record<string, unknown> | null = null;
+  private xCache: BackedMatrix | null = null;
+
+  /** @internal use read() */
+  constructor(
+    private readonly source: Source,
+    private readonly obsSel: Uint32Array | null,
+    private readonly varSel: Uint32Array | null,
+    parentFrames?: { obs: Frame; var: Frame },
+  ) {
+    if (parentFrames) {
+      this.obsFrame = parentFrames.obs;
+      this.varFrame = parentFrames.var;
+    } else if (!obsSel && !varSel) {
+      // The root object reads obs/var at open, so a bad file fails here.
+      this.obsFrame = readFrame(source, source.info.obs);
+      this.varFrame = readFrame(source, source.info.var);
+    }
+  }
+
+  private get root(): { obs: Frame; var: Frame } {
+    this.source.native; // throws if closed
+    return { obs: this.obsFrame as Frame, var: this.varFrame as Frame };
+  }
+
+  /** Absolute path of the backing file. */
+  get filename(): string {
+    return this.source.path;
+  }
+  get mode(): "r" | "r+" {
+    return this.source.mode;
+  }
+  get isView(): boolean {
+    return this.obsSel !== null || this.varSel !== null;
+  }
+  get isClosed(): boolean {
+    return this.source.closed;
+  }
+  get nObs(): number {
+    return this.obsSel?.length ?? this.source.info.n_obs;
+  }
+  get nVars(): number {
+    return this.varSel?.length ?? this.source.info.n_vars;
+  }
+  get shape(): [number, number] {
+    return [this.nObs, this.nVars];
+  }
+
+  /** obs as an Arrow table (categoricals are dictionary vectors). */
+  get obs(): Table {
+    return this.root.obs.table;
+  }
+  get var(): Table {
+    return this.root.var.table;
+  }
+  /** obs names as an Arrow Utf8 vector (`.get(i)`, `.toArray()`). */
+  get obsNames(): Vector {
+    return this.root.obs.index;
+  }
+  get varNames(): Vector {
+    return this.root.var.index;
+  }
+
+  get hasX(): boolean {
+    return this.source.info.x !== null;
+  }
+
+  /** The lazy expression matrix. */
+  get X(): BackedMatrix {
+    this.source.native;
+    const meta = this.source.info.x;
+    if (!meta) throw new H5adFormatError("the file has no X", { path: this.source.path, element: "/X" });
+    this.xCache ??= new BackedMatrix(this.source, meta, this.obsSel, this.varSel, "X");
+    return this.xCache;
+  }
+
+  get layers(): Layers {
+    this.source.native;
+    return new Layers(this.source, this.source.info.layers, this.obsSel, this.varSel);
+  }
+  get obsm(): ElementMapping {
+    return new ElementMapping(this.source, this.source.info.obsm, [this.obsSel, null], "obsm");
+  }
+  get varm(): ElementMapping {
+    return new ElementMapping(this.source, this.source.info.varm, [this.varSel, null], "varm");
+  }
+  get obsp(): ElementMapping {
+    return new ElementMapping(this.source, this.source.info.obsp, [this.obsSel, this.obsSel], "obsp");
+  }
+  get varp(): ElementMapping {
+    return new ElementMapping(this.source, this.source.info.varp, [this.varSel, this.varSel], "varp");
+  }
+
+  /** uns as plain JS values (read on first access). */
+  get uns(): Record<string, unknown> {
+    this.source.native;
+    this.unsCache ??= readUns(this.source, this.source.info.uns);
+    return this.unsCache;
+  }
+  unsKeys(): string[] {
+    return this.source.info.uns.map(([k]) => k);
+  }
+
+  /** Summary of raw without reading it. */
+  rawInfo(): { n_vars: number; hasX: boolean } | null {
+    const r = this.source.info.raw;
+    return r ? { n_vars: r.var.n_rows, hasX: r.x !== null } : null;
+  }
+
+  /** raw (X restricted to this view's obs, all raw vars), or null. */
+  get raw(): { X: BackedMatrix | null; var: Table; varNames: Vector; shape: [number, number]; varm: ElementMapping } | null {
+    const r = this.source.info.raw;
+    if (!r) return null;
+    const frame = readFrame(this.source, r.var);
+    const X = r.x ? new BackedMatrix(this.source, nativeMatrixMeta(this.source, "/raw/X"), this.obsSel, null, "raw/X") : null;
+    return { X, var: frame.table, varNames: frame.index, shape: [this.nObs, r.var.n_rows], varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm") };
+  }
+
+  private nameIndex(axis: "obs" | "var"): Map<string, number> {
+    let m = this.nameIndexes[axis];
+    if (!m) {
+      const names = axis === "obs" ? this.obsNames : this.varNames;
+      m = new Map();
+      for (let i = 0; i < names.length; i++) {
+        const nm = names.get(i) as string;
+        if (!m.has(nm)) m.set(nm, i);
+      }
+      this.nameIndexes[axis] = m;
+    }
+    return m;
+  }
+
+  /**
+   * A lazy view on a subset of obs and/or var. Indexers: slice(...), a
+   * boolean mask, integer positions (order kept, negatives from the end)
+   * or names. Views of views compose into one selection over the file.
+   *
+   * @example
+   * const v = adata.subset({ obs: slice(0, 1000), var: ["CD3E", "MS4A1"] });
+   */
+  subset(sel: { obs?: Indexer; var?: Indexer }): AnnDataOOM {
+    const { obs, var: vars } = this.root;
+    const obsIdx = sel.obs === undefined ? null : resolve(sel.obs, this.nObs, "obs", () => this.nameIndex("obs"));
+    const varIdx = sel.var === undefined ? null : resolve(sel.var, this.nVars, "var", () => this.nameIndex("var"));
+    const frames = { obs: obsIdx ? takeFrame(obs, obsIdx) : obs, var: varIdx ? takeFrame(vars, varIdx) : vars };
+    const newObs = obsIdx ? compose(this.obsSel, obsIdx) : this.obsSel;
+    const newVar = varIdx ? compose(this.varSel, varIdx) : this.varSel;
+    return new AnnDataOOM(this.source, newObs, newVar, frames);
+  }
+
+  /**
+   * Write this object (or view) to a new h5ad, streaming X chunk by chunk.
+   * Goes to a temporary file next to `file` and is renamed at the end.
+   */
+  async write(file: string, opts: WriteOptions = {}): Promise<void> {
+    const nat = this.source.native;
+    const dest = path.resolve(file);
+    if (dest === this.source.path) {
+      throw new InvalidArgumentError("refusing to write over the file this object is reading from; write to a new path", { path: dest });
+    }
+    const pass = nativeCall(() => nat.startWrite(dest, this.obsSel ?? undefined, this.varSel ?? undefined, opts.compression ?? undefined));
+    await drive(this.source, `write ${path.basename(dest)}`, pass, (p) => p.takeWritten(), opts);
+  }
+
+  /** Close the file; any later use throws ClosedError. Running passes are cancelled. */
+  close(): void {
+    this.source.close();
+  }
+
+  toString(): string {
+    if (this.source.closed) return `AnnDataOOM (closed) ${this.source.path}`;
+    return textRepr(this);
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * obsm / varm / obsp / varp / layers and uns: keyed collections read on
+ * first access, seen through the view's selections (subsetting is done by
+ * the native reader, so only the selected rows are read).
+ */
+import { BackedMatrix } from "./backed";
+import { UnsupportedEncodingError, nativeAwait, nativeCall } from "./errors";
+import { type Frame, readFrame, takeFrame } from "./frame";
+import type { Native } from "./native";
+import { range } from "./selection";
+import type { ElementInfo, MatrixMeta, Source } from "./source";
+import { type TypedArray, columnVector, stringArray, typedArray } from "./typed";
+
+/** A dense n-d array, row-major. */
+export interface DenseArray {
+  kind: "dense";
+  shape: number[];
+  dtype: string;
+  data: TypedArray;
+}
+
+/** A sparse matrix as stored (CSR or CSC), or CSR after subsetting. */
+export interface SparseMatrix {
+  kind: "csr" | "csc";
+  shape: [number, number];
+  dtype: string;
+  indptr: Float64Array;
+  indices: Int32Array;
+  data: TypedArray;
+}
+
+export type Element = DenseArray | SparseMatrix | Frame;
+
+function unsupported(info: ElementInfo): never {
+  throw new UnsupportedEncodingError(`encoding-type '${info.encoding}' is not supported`, { element: info.path });
+}
+
+/** Selection of each element axis for the mappings. */
+export type AxisSel = [Uint32Array | null, Uint32Array | null];
+
+/**
+ * A keyed collection like `adata.obsm`. `get(key)` reads (and caches) the
+ * element, subset to the current view.
+ */
+export class ElementMapping {
+  private cache = new Map<string, Promise<Element>>();
+
+  /** @internal */
+  constructor(
+    private readonly source: Source,
+    private readonly entries: [string, ElementInfo][],
+    private readonly sel: AxisSel,
+    readonly name: string,
+  ) {}
+
+  keys(): string[] {
+    return this.entries.map(([k]) => k);
+  }
+  has(key: string): boolean {
+    return this.entries.some(([k]) => k === key);
+  }
+  get size(): number {
+    return this.entries.length;
+  }
+  /** Encoding and shape of each entry without reading it. */
+  describe(key: string): ElementInfo | undefined {
+    return this.entries.find(([k]) => k === key)?.[1];
+  }
+
+  get(key: string): Promise<Element> {
+    const info = this.describe(key);
+    if (!info) return Promise.reject(new UnsupportedEncodingError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
+    let p = this.cache.get(key);
+    if (!p) {
+      p = this.read(info);
+      this.cache.set(key, p);
+      p.catch(() => this.cache.delete(key));
+    }
+    return p;
+  }
+
+  private async read(info: ElementInfo): Promise<Element> {
+    const nat = this.source.native;
+    const [rowSel, colSel] = this.sel;
+    switch (info.encoding) {
+      case "dataframe": {
+        const frame = readFrame(this.source, (await import("./anndata")).describeFrame(this.source, info.path));
+        return rowSel ? takeFrame(frame, rowSel) : frame;
+      }
+      case "array":
+      case "csr_matrix":
+      case "csc_matrix": {
+        if (!rowSel && !colSel) {
+          const b = (await nativeAwait(nat.readMatrix(info.path))) as Native.BlockOut;
+          if (b.format === "dense") {
+            return { kind: "dense", shape: info.shape, dtype: info.dtype ?? b.data.dtype, data: typedArray(b.data) };
+          }
+          return {
+            kind: b.format as "csr" | "csc",
+            shape: info.shape as [number, number],
+            dtype: b.data.dtype,
+            indptr: b.indptr as Float64Array,
+            indices: b.indices as Int32Array,
+            data: typedArray(b.data),
+          };
+        }
+        const rows = rowSel ?? range(0, info.shape[0]);
+        const b = (await nativeAwait(nat.readRows(info.path, rows, colSel ?? undefined))) as Native.BlockOut;
+        if (b.format === "dense") {
+          const shape = info.shape.length === 1 ? [b.nRows] : [b.nRows, b.nCols, ...info.shape.slice(2)];
+          return { kind: "dense", shape, dtype: b.data.dtype, data: typedArray(b.data) };
+        }
+        return {
+          kind: "csr",
+          shape: [b.nRows, b.nCols],
+          dtype: b.data.dtype,
+          indptr: b.indptr as Float64Array,
+          indices: b.indices as Int32Array,
+          data: typedArray(b.data),
+        };
+      }
+      default:
+        return unsupported(info);
+    }
+  }
+}
+
+/** `adata.layers`: lazy backed matrices keyed by name. */
+export class Layers {
+  /** @internal */
+  constructor(
+    private readonly source: Source,
+    private readonly entries: [string, ElementInfo][],
+    private readonly obsSel: Uint32Array | null,
+    private readonly varSel: Uint32Array | null,
+  ) {}
+
+  keys(): string[] {
+    return this.entries.map(([k]) => k);
+  }
+  has(key: string): boolean {
+    return this.entries.some(([k]) => k === key);
+  }
+  get size(): number {
+    return this.entries.length;
+  }
+  /** The layer as a lazy matrix (no data read). */
+  get(key: string): BackedMatrix {
+    const info = this.entries.find(([k]) => k === key)?.[1];
+    if (!info) throw new UnsupportedEncodingError(`layers has no key ${JSON.stringify(key)}`, { path: this.source.path });
+    if (!["array", "csr_matrix", "csc_matrix"].includes(info.encoding)) unsupported(info);
+    const meta = nativeMatrixMeta(this.source, info.path);
+    return new BackedMatrix(this.source, meta, this.obsSel, this.varSel, `layers/${key}`);
+  }
+}
+
+/** Matrix metadata of one element (opens it natively; validates indptr). */
+export function nativeMatrixMeta(source: Source, path: string): MatrixMeta {
+  return JSON.parse(nativeCall(() => source.native.matrixMeta(path))) as MatrixMeta;
+}
+
+/** uns as plain JS values: dicts → objects, arrays → typed arrays or string[], None → null. */
+export function readUns(source: Source, entries: [string, ElementInfo][]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, info] of entries) out[k] = readUnsValue(source, info);
+  return out;
+}
+
+function readUnsValue(source: Source, info: ElementInfo): unknown {
+  const nat = source.native;
+  switch (info.encoding) {
+    case "dict":
+      return readUns(source, info.children ?? []);
+    case "null":
+      return null;
+    case "string":
+    case "numeric-scalar": {
+      const v = JSON.parse(nativeCall(() => nat.readScalar(info.path))) as unknown;
+      if (typeof v === "string" && v.startsWith("__float__:")) return Number(v.slice(10).replace("inf", "Infinity"));
+      return v;
+    }
+    case "string-array": {
+      if (info.shape.length > 1) return unsupportedLazy(info);
+      const c = nativeCall(() => nat.readElementColumn(info.path));
+      return stringArray(c.strings as Native.StringsOut);
+    }
+    case "array": {
+      const a = nativeCall(() => nat.readArray(info.path));
+      const data = typedArray(a.data);
+      if (a.data.dtype === "bool") return Array.from(data, (x) => x !== 0);
+      return a.shape.length <= 1 ? data : ({ kind: "dense", shape: a.shape, dtype: a.data.dtype, data } satisfies DenseArray);
+    }
+    case "categorical":
+    case "nullable-integer":
+    case "nullable-boolean":
+    case "nullable-string-array":
+      return columnVector(nativeCall(() => nat.readElementColumn(info.path)));
+    default:
+      return unsupportedLazy(info);
+  }
+}
+
+/** An uns element we do not decode eagerly; reading it says why. */
+function unsupportedLazy(info: ElementInfo): { encoding: string; path: string; note: string } {
+  return { encoding: info.encoding, path: info.path, note: "not decoded into uns; read it through the element API" };
+}

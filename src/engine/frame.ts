@@ -1,0 +1,62 @@
+/**
+ * Dataframes (obs, var, raw.var, dataframes in obsm/uns) as Arrow tables:
+ * categoricals become dictionary vectors, nullable columns carry validity.
+ * `takeRows` gathers rows for views, keeping dictionaries shared.
+ */
+import { type DataType, Table, type Vector, makeData, makeVector, vectorFromArray } from "apache-arrow";
+import { nativeCall } from "./errors";
+import type { Native } from "./native";
+import type { DataFrameInfo, Source } from "./source";
+import { columnVector, utf8Vector } from "./typed";
+
+export interface Frame {
+  index: Vector;
+  table: Table;
+}
+
+export function readFrame(source: Source, info: DataFrameInfo): Frame {
+  const nat = source.native;
+  const index = utf8Vector(nativeCall(() => nat.readIndex(info.path)));
+  const cols: Record<string, Vector> = {};
+  for (const c of info.columns) cols[c.name] = columnVector(nativeCall(() => nat.readColumn(info.path, c.name)) as Native.ColumnOut);
+  return { index, table: tableOf(cols, index.length) };
+}
+
+function tableOf(cols: Record<string, Vector>, nRows: number): Table {
+  const names = Object.keys(cols);
+  if (names.length === 0) {
+    // Arrow cannot size an empty table by itself; keep the row count.
+    return new Table({ __rows__: makeVector(new Uint8Array(nRows)) }).select([]);
+  }
+  return new Table(cols);
+}
+
+/** Gather rows `idx` of a vector, keeping dictionaries and validity. */
+export function takeVector(v: Vector, idx: Uint32Array): Vector {
+  const type = v.type as DataType & { dictionary?: DataType; indices?: DataType };
+  if (v.data.length === 1 && type.typeId === -1 /* Dictionary */) {
+    const d = v.data[0];
+    const codes = d.values as Int32Array;
+    const out = new Int32Array(idx.length);
+    const valid = new Uint8Array(Math.ceil(idx.length / 8));
+    let nulls = 0;
+    for (let i = 0; i < idx.length; i++) {
+      const j = idx[i];
+      out[i] = codes[d.offset + j];
+      if (v.isValid(j)) valid[i >> 3] |= 1 << (i & 7);
+      else nulls++;
+    }
+    return makeVector(
+      makeData({ type: type as never, length: idx.length, data: out, nullBitmap: nulls ? valid : undefined, nullCount: nulls, dictionary: d.dictionary } as never),
+    );
+  }
+  const values: unknown[] = new Array(idx.length);
+  for (let i = 0; i < idx.length; i++) values[i] = v.get(idx[i]);
+  return vectorFromArray(values as never[], v.type as never);
+}
+
+export function takeFrame(f: Frame, idx: Uint32Array): Frame {
+  const cols: Record<string, Vector> = {};
+  for (const field of f.table.schema.fields) cols[field.name] = takeVector(f.table.getChild(field.name) as Vector, idx);
+  return { index: takeVector(f.index, idx), table: tableOf(cols, idx.length) };
+}

@@ -1,0 +1,119 @@
+/**
+ * Drives a native pass from JS: polls progress without blocking the event
+ * loop, forwards it to the caller (throttled), and cancels the pass when
+ * the AbortSignal fires. The pass always runs to a stop before this
+ * returns, so a cancelled object stays usable.
+ */
+import { CancelledError, nativeCall } from "./errors";
+import type { Native } from "./native";
+import type { Source } from "./source";
+
+export interface Progress {
+  /** A short label of what the pass computes. */
+  label: string;
+  chunksDone: number;
+  chunksTotal: number;
+  rowsDone: number;
+  rowsTotal: number;
+  bytesDone: number;
+  elapsedMs: number;
+  /** Rows per second so far. */
+  rate: number;
+  /** Estimated milliseconds left (NaN before the first chunk). */
+  etaMs: number;
+  state: "running" | "done" | "cancelled" | "failed";
+}
+
+export interface PassOptions {
+  /** Stops the pass within one chunk; the promise rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Called as chunks complete (at most ~10 times a second) and at the end. */
+  onProgress?: (p: Progress) => void;
+}
+
+type Reporter = (p: Progress) => void;
+let defaultReporter: Reporter | undefined;
+
+/** Set the reporter used when a call passes no onProgress (the kernel sets one). */
+export function setDefaultProgress(r: Reporter | undefined): void {
+  defaultReporter = r;
+}
+
+/** A reporter that redraws one progress line on stderr. */
+export function stderrProgress(): Reporter {
+  return (p) => {
+    const pct = p.chunksTotal ? Math.round((100 * p.chunksDone) / p.chunksTotal) : 100;
+    const eta = Number.isFinite(p.etaMs) ? `${(p.etaMs / 1000).toFixed(1)}s left` : "";
+    const line = `${p.label}: ${pct}% chunk ${p.chunksDone}/${p.chunksTotal} ${Math.round(p.rate).toLocaleString("en-US")} rows/s ${eta} [${p.state}]`;
+    process.stderr.write(`\r${line.padEnd(90)}${p.state === "running" ? "" : "\n"}`);
+  };
+}
+
+function toProgress(label: string, p: Native.ProgressOut, state: Progress["state"]): Progress {
+  const rate = p.elapsedMs > 0 ? (p.rowsDone * 1000) / p.elapsedMs : 0;
+  const left = p.rowsTotal - p.rowsDone;
+  return {
+    label,
+    chunksDone: p.chunksDone,
+    chunksTotal: p.chunksTotal,
+    rowsDone: p.rowsDone,
+    rowsTotal: p.rowsTotal,
+    bytesDone: p.bytesDone,
+    elapsedMs: p.elapsedMs,
+    rate,
+    etaMs: rate > 0 ? (left / rate) * 1000 : Number.NaN,
+    state,
+  };
+}
+
+const MIN_REPORT_MS = 100;
+
+/** Run `pass` to completion and return `take()` of its result. */
+export async function drive<T>(
+  source: Source,
+  label: string,
+  pass: Native.NativePass,
+  take: (p: Native.NativePass) => T,
+  opts: PassOptions = {},
+): Promise<T> {
+  const report = opts.onProgress ?? defaultReporter;
+  source.passes.add(pass);
+  const onAbort = () => pass.cancel();
+  opts.signal?.addEventListener("abort", onAbort);
+  if (opts.signal?.aborted) pass.cancel();
+  let seen = 0;
+  let lastReport = 0;
+  let p: Native.ProgressOut;
+  try {
+    for (;;) {
+      p = (await pass.wait(seen, 200)) as Native.ProgressOut;
+      seen = p.chunksDone;
+      if (p.finished) break;
+      const now = Date.now();
+      if (report && now - lastReport >= MIN_REPORT_MS) {
+        lastReport = now;
+        safeReport(report, toProgress(label, p, "running"));
+      }
+    }
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+    source.passes.delete(pass);
+  }
+  try {
+    const out = nativeCall(() => take(pass));
+    if (report) safeReport(report, toProgress(label, p, "done"));
+    return out;
+  } catch (e) {
+    if (report) safeReport(report, toProgress(label, p, e instanceof CancelledError ? "cancelled" : "failed"));
+    throw e;
+  }
+}
+
+// A throwing reporter must not break the pass (or the kernel).
+function safeReport(r: Reporter, p: Progress): void {
+  try {
+    r(p);
+  } catch {
+    /* ignored on purpose */
+  }
+}

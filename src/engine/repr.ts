@@ -1,0 +1,69 @@
+/**
+ * The text repr of an AnnDataOOM: dimensions, X's storage, obs/var columns
+ * with their kinds, and the other slots, in the spirit of anndata's repr.
+ */
+import type { Table } from "apache-arrow";
+import type { AnnDataOOM } from "./anndata";
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  let x = n;
+  while (x >= 1024 && i < units.length - 1) {
+    x /= 1024;
+    i++;
+  }
+  return `${x.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** The kind of an Arrow column, as a short label ("category(12)", "float32", ...). */
+export function columnKind(t: Table, name: string): string {
+  const col = t.getChild(name);
+  if (!col) return "?";
+  const type = col.type as { typeId: number; dictionary?: { toString(): string } };
+  if (type.typeId === -1) {
+    const d = col.data[0]?.dictionary;
+    return `category(${d?.length ?? 0})`;
+  }
+  const s = String(col.type);
+  const kind = s === "Utf8" ? "str" : s.toLowerCase();
+  return col.nullCount > 0 ? `${kind}?` : kind;
+}
+
+function columns(t: Table): string {
+  const names = t.schema.fields.map((f) => f.name);
+  if (!names.length) return "(none)";
+  return names.map((n) => `'${n}' ${columnKind(t, n)}`).join(", ");
+}
+
+export function textRepr(a: AnnDataOOM): string {
+  const [n, m] = a.shape;
+  const lines: string[] = [];
+  const mode = a.isView ? "View of AnnDataOOM" : "AnnDataOOM";
+  lines.push(`${mode} object with n_obs × n_vars = ${n.toLocaleString("en-US")} × ${m.toLocaleString("en-US")} (backed '${a.mode}' at ${a.filename})`);
+  const x = a.hasX ? a.X : null;
+  if (x) {
+    const comp = x.meta.compression ? `, ${x.meta.compression}` : "";
+    lines.push(
+      `    X: ${x.format} ${x.dtype}, ${x.storedEntries.toLocaleString("en-US")} stored (density ${(100 * x.density).toFixed(2)}%), ${formatBytes(x.bytesOnDisk)} on disk${comp}`,
+    );
+  } else {
+    lines.push("    X: none");
+  }
+  lines.push(`    obs: ${columns(a.obs)}`);
+  lines.push(`    var: ${columns(a.var)}`);
+  for (const [slot, keys] of [
+    ["obsm", a.obsm.keys()],
+    ["varm", a.varm.keys()],
+    ["obsp", a.obsp.keys()],
+    ["varp", a.varp.keys()],
+    ["layers", a.layers.keys()],
+  ] as const) {
+    if (keys.length) lines.push(`    ${slot}: ${keys.map((k) => `'${k}'`).join(", ")}`);
+  }
+  const uns = a.unsKeys();
+  if (uns.length) lines.push(`    uns: ${uns.map((k) => `'${k}'`).join(", ")}`);
+  const raw = a.rawInfo();
+  if (raw) lines.push(`    raw: ${raw.n_vars.toLocaleString("en-US")} vars${raw.hasX ? "" : " (no X)"}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,95 @@
+/**
+ * Native outputs to JS values: typed arrays (no per-element copy) and
+ * Arrow vectors built directly over the native buffers.
+ */
+import { Bool, Dictionary, Float64, Int32, type DataType, Utf8, type Vector, makeData, makeVector, vectorFromArray } from "apache-arrow";
+import type { Native } from "./native";
+
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array;
+
+/** A numpy dtype name as stored on disk ("float32", "int64", "bool", ...). */
+export type DType = string;
+
+export function typedArray(t: Native.TypedOut): TypedArray {
+  const a = t.f32 ?? t.f64 ?? t.i8 ?? t.i16 ?? t.i32 ?? t.u8 ?? t.u16 ?? t.u32;
+  if (!a) throw new Error(`native returned no data for dtype ${t.dtype}`);
+  return a;
+}
+
+/** Arrow validity bitmap (1 = valid) from a native mask (1 = missing). */
+export function validityFromMask(mask: Uint8Array | null | undefined): Uint8Array | undefined {
+  if (!mask || !mask.some((m) => m !== 0)) return undefined;
+  const bits = new Uint8Array(Math.ceil(mask.length / 8));
+  for (let i = 0; i < mask.length; i++) if (!mask[i]) bits[i >> 3] |= 1 << (i & 7);
+  return bits;
+}
+
+function nullCount(mask: Uint8Array | null | undefined): number {
+  if (!mask) return 0;
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) n += mask[i] ? 1 : 0;
+  return n;
+}
+
+export function utf8Vector(s: Native.StringsOut, mask?: Uint8Array | null): Vector<Utf8> {
+  const length = s.offsets.length - 1;
+  const nullBitmap = validityFromMask(mask);
+  return makeVector(
+    makeData({ type: new Utf8(), length, valueOffsets: s.offsets, data: s.data, nullBitmap, nullCount: nullBitmap ? nullCount(mask) : 0 }),
+  );
+}
+
+/** A plain JS string array from Arrow-layout strings (small data only). */
+export function stringArray(s: Native.StringsOut): string[] {
+  const dec = new TextDecoder();
+  const out: string[] = new Array(s.offsets.length - 1);
+  for (let i = 0; i < out.length; i++) out[i] = dec.decode(s.data.subarray(s.offsets[i], s.offsets[i + 1]));
+  return out;
+}
+
+/** The Arrow vector for a decoded column (categoricals as dictionaries). */
+export function columnVector(c: Native.ColumnOut): Vector {
+  switch (c.kind) {
+    case "numeric": {
+      const v = c.values as Native.TypedOut;
+      if (v.dtype === "bool") return vectorFromArray(Array.from(v.u8 as Uint8Array, (x) => x !== 0), new Bool());
+      return makeVector(typedArray(v));
+    }
+    case "strings":
+      return utf8Vector(c.strings as Native.StringsOut, c.mask);
+    case "nullable": {
+      const v = c.values as Native.TypedOut;
+      const mask = c.mask as Uint8Array;
+      if (c.boolean) return vectorFromArray(Array.from(typedArray(v), (x, i) => (mask[i] ? null : x !== 0)), new Bool());
+      const data = typedArray(v);
+      const nullBitmap = validityFromMask(mask);
+      const vec = makeVector(data);
+      return makeVector(makeData({ type: vec.type as DataType, length: data.length, data, nullBitmap, nullCount: nullBitmap ? nullCount(mask) : 0 } as never));
+    }
+    case "categorical": {
+      const codes = c.codes as Int32Array;
+      const cats = c.categories as Native.CategoriesOut;
+      const dictionary: Vector = cats.strings ? utf8Vector(cats.strings) : makeVector(typedArray(cats.values as Native.TypedOut));
+      const missing = new Uint8Array(codes.length);
+      for (let i = 0; i < codes.length; i++) missing[i] = codes[i] < 0 ? 1 : 0;
+      const nullBitmap = validityFromMask(missing);
+      const safeCodes = nullBitmap ? codes.map((x) => (x < 0 ? 0 : x)) : codes;
+      const type = new Dictionary(dictionary.type as DataType, new Int32(), undefined, c.ordered ?? false);
+      return makeVector(
+        makeData({ type, length: codes.length, data: safeCodes, nullBitmap, nullCount: nullBitmap ? nullCount(missing) : 0, dictionary }),
+      );
+    }
+    default:
+      throw new Error(`unknown column kind ${c.kind}`);
+  }
+}
+
+export const float64 = new Float64();
