@@ -87,11 +87,13 @@ impl H5ad {
                 Some(_) => Some(Matrix::open(root, "/X")?.meta),
             };
             if let Some(x) = &x {
-                if x.shape != [obs.n_rows, var.n_rows] {
-                    return Err(Error::format(
-                        "/X",
-                        format!("X has shape {:?} but obs has {} rows and var has {}", x.shape, obs.n_rows, var.n_rows),
-                    ));
+                for (axis, n, name) in [(0, obs.n_rows, "/obs"), (1, var.n_rows, "/var")] {
+                    if x.shape[axis] != n {
+                        return Err(Error::format(
+                            name,
+                            format!("{name} has {n} rows but X has shape {:?}", x.shape),
+                        ));
+                    }
                 }
             }
             let raw = match h5::node(root, "raw") {

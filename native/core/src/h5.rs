@@ -28,8 +28,10 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
     let opened = if writable { hdf5::File::open_rw(path) } else { hdf5::File::open(path) };
     opened.map_err(|e| {
         let text = e.to_string();
-        let kind = if text.contains("lock") { ErrorKind::FileAccess } else { ErrorKind::Format };
-        let why = if text.contains("lock") {
+        // HDF5's own wording when another process holds the file lock.
+        let locked = text.contains("unable to lock file");
+        let kind = if locked { ErrorKind::FileAccess } else { ErrorKind::Format };
+        let why = if locked {
             "the file is locked: another process has it open for writing".to_string()
         } else {
             format!("cannot open as HDF5 (truncated or corrupt?): {text}")
