@@ -23,5 +23,8 @@ async function touchEverything(file: string): Promise<void> {
 
 touchEverything(process.argv[2]).then(
   () => console.log(JSON.stringify({ ok: true })),
-  (e: any) => console.log(JSON.stringify({ ok: false, name: e?.name, element: e?.element ?? null, path: e?.path ?? null, message: String(e?.message) })),
+  (e: any) =>
+    console.log(
+      JSON.stringify({ ok: false, name: e?.name, element: e?.element ?? null, path: e?.path ?? null, message: String(e?.message) }),
+    ),
 );

@@ -66,9 +66,13 @@ describe("bad input gives typed errors", () => {
   it("a file another process holds open for writing → FileAccessError", async () => {
     const file = path.join(tmp, "locked.h5ad");
     fs.copyFileSync(path.join(FIXTURES, "csr_gzip.h5ad"), file);
-    const holder: ChildProcess = spawn(PYTHON, ["-c", `import h5py,sys,time\nf=h5py.File(sys.argv[1],'r+')\nprint('ready',flush=True)\ntime.sleep(60)`, file], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const holder: ChildProcess = spawn(
+      PYTHON,
+      ["-c", `import h5py,sys,time\nf=h5py.File(sys.argv[1],'r+')\nprint('ready',flush=True)\ntime.sleep(60)`, file],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout?.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());

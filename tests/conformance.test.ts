@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import type { Table, Vector } from "apache-arrow";
 import { type AnnDataOOM, read } from "../src/engine";
 import type { Frame } from "../src/engine/frame";
-import { FIXTURES, assertClose, decodeFloats, densify, elementDense, expected, manifest, values } from "./helpers";
+import { assertClose, decodeFloats, densify, elementDense, expected, FIXTURES, manifest, values } from "./helpers";
 
 function checkFrame(table: Table, index: Vector, exp: any, where: string): void {
   assert.deepEqual(

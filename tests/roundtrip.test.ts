@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { InvalidArgumentError, read } from "../src/engine";
-import { FIXTURES, PYTHON, REPO, manifest } from "./helpers";
+import { FIXTURES, manifest, PYTHON, REPO } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-rt-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -64,6 +64,9 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     await assert.rejects(a.write(path.join(tmp, "no-such-dir", "x.h5ad")), /cannot write|folder/);
     a.close();
     assert.deepEqual(fs.readFileSync(copy), before);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")), []);
+    assert.deepEqual(
+      fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")),
+      [],
+    );
   });
 });

@@ -3,16 +3,17 @@
  * read at open; X and layers are lazy backed matrices; obsm/varm/obsp/varp
  * read on first access; subsets are lazy views over the same file.
  */
-import type { Table, Vector } from "apache-arrow";
+
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns } from "./elements";
 import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
 import { type Frame, readFrame, takeFrame } from "./frame";
-import { type PassOptions, drive } from "./pass";
+import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
-import { type Indexer, compose, resolve } from "./selection";
+import { compose, type Indexer, resolve } from "./selection";
 import { type DataFrameInfo, Source } from "./source";
 
 export interface ReadOptions {
@@ -173,7 +174,13 @@ export class AnnDataOOM {
     if (!r) return null;
     const frame = readFrame(this.source, r.var);
     const X = r.x ? new BackedMatrix(this.source, nativeMatrixMeta(this.source, "/raw/X"), this.obsSel, null, "raw/X") : null;
-    return { X, var: frame.table, varNames: frame.index, shape: [this.nObs, r.var.n_rows], varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm") };
+    return {
+      X,
+      var: frame.table,
+      varNames: frame.index,
+      shape: [this.nObs, r.var.n_rows],
+      varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm"),
+    };
   }
 
   private nameIndex(axis: "obs" | "var"): Map<string, number> {

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import type { Native } from "./native";
-import { type PassOptions, drive } from "./pass";
+import { drive, type PassOptions } from "./pass";
 import { range } from "./selection";
 import type { MatrixMeta, Source } from "./source";
 import { type TypedArray, typedArray } from "./typed";

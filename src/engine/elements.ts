@@ -4,12 +4,12 @@
  * the native reader, so only the selected rows are read).
  */
 import { BackedMatrix } from "./backed";
-import { UnsupportedEncodingError, nativeAwait, nativeCall } from "./errors";
+import { nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
 import { type Frame, readFrame, takeFrame } from "./frame";
 import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
-import { type TypedArray, columnVector, stringArray, typedArray } from "./typed";
+import { columnVector, stringArray, type TypedArray, typedArray } from "./typed";
 
 /** A dense n-d array, row-major. */
 export interface DenseArray {
@@ -69,7 +69,8 @@ export class ElementMapping {
 
   get(key: string): Promise<Element> {
     const info = this.describe(key);
-    if (!info) return Promise.reject(new UnsupportedEncodingError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
+    if (!info)
+      return Promise.reject(new UnsupportedEncodingError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
     let p = this.cache.get(key);
     if (!p) {
       p = this.read(info);

@@ -60,9 +60,7 @@ export function fromNative(e: unknown): unknown {
       element?: string | null;
     };
     const Cls = byCode[info.code] ?? InternalError;
-    const where = [info.element ? `element ${info.element}` : "", info.path ? `in ${info.path}` : ""]
-      .filter(Boolean)
-      .join(" ");
+    const where = [info.element ? `element ${info.element}` : "", info.path ? `in ${info.path}` : ""].filter(Boolean).join(" ");
     return new Cls(where ? `${info.message} (${where})` : info.message, {
       path: info.path ?? undefined,
       element: info.element ?? undefined,

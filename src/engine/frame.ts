@@ -3,7 +3,7 @@
  * categoricals become dictionary vectors, nullable columns carry validity.
  * `takeRows` gathers rows for views, keeping dictionaries shared.
  */
-import { type DataType, Table, type Vector, makeData, makeVector, vectorFromArray } from "apache-arrow";
+import { type DataType, makeData, makeVector, Table, type Vector, vectorFromArray } from "apache-arrow";
 import { nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
@@ -47,7 +47,14 @@ export function takeVector(v: Vector, idx: Uint32Array): Vector {
       else nulls++;
     }
     return makeVector(
-      makeData({ type: type as never, length: idx.length, data: out, nullBitmap: nulls ? valid : undefined, nullCount: nulls, dictionary: d.dictionary } as never),
+      makeData({
+        type: type as never,
+        length: idx.length,
+        data: out,
+        nullBitmap: nulls ? valid : undefined,
+        nullCount: nulls,
+        dictionary: d.dictionary,
+      } as never),
     );
   }
   const values: unknown[] = new Array(idx.length);

@@ -7,10 +7,10 @@
  * console.log(adata.toString());
  * const perCell = await adata.X.sum(1);
  */
-export { AnnDataOOM, read, readSync, type ReadOptions, type WriteOptions } from "./anndata";
-export { BackedMatrix, type Chunk, type CsrChunk, type DenseChunk, type AxisStats } from "./backed";
-export { ElementMapping, Layers, type DenseArray, type SparseMatrix, type Element } from "./elements";
+export { AnnDataOOM, type ReadOptions, read, readSync, type WriteOptions } from "./anndata";
+export { type AxisStats, BackedMatrix, type Chunk, type CsrChunk, type DenseChunk } from "./backed";
+export { type DenseArray, type Element, ElementMapping, Layers, type SparseMatrix } from "./elements";
 export * from "./errors";
-export { type Progress, type PassOptions, setDefaultProgress, stderrProgress } from "./pass";
-export { slice, type Slice, type Indexer } from "./selection";
+export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } from "./pass";
 export { formatBytes } from "./repr";
+export { type Indexer, type Slice, slice } from "./selection";

@@ -40,7 +40,9 @@ export function textRepr(a: AnnDataOOM): string {
   const [n, m] = a.shape;
   const lines: string[] = [];
   const mode = a.isView ? "View of AnnDataOOM" : "AnnDataOOM";
-  lines.push(`${mode} object with n_obs × n_vars = ${n.toLocaleString("en-US")} × ${m.toLocaleString("en-US")} (backed '${a.mode}' at ${a.filename})`);
+  lines.push(
+    `${mode} object with n_obs × n_vars = ${n.toLocaleString("en-US")} × ${m.toLocaleString("en-US")} (backed '${a.mode}' at ${a.filename})`,
+  );
   const x = a.hasX ? a.X : null;
   if (x) {
     const comp = x.meta.compression ? `, ${x.meta.compression}` : "";

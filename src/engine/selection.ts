@@ -23,17 +23,7 @@ export function slice(start?: number | null, stop?: number | null, step?: number
  * Uint8Array, one entry per element), integer positions (negative count
  * from the end), names, or a single position or name.
  */
-export type Indexer =
-  | Slice
-  | boolean[]
-  | Uint8Array
-  | number[]
-  | Int32Array
-  | Uint32Array
-  | Float64Array
-  | string[]
-  | number
-  | string;
+export type Indexer = Slice | boolean[] | Uint8Array | number[] | Int32Array | Uint32Array | Float64Array | string[] | number | string;
 
 function isSlice(x: unknown): x is Slice {
   return typeof x === "object" && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);

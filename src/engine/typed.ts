@@ -2,18 +2,10 @@
  * Native outputs to JS values: typed arrays (no per-element copy) and
  * Arrow vectors built directly over the native buffers.
  */
-import { Bool, Dictionary, Float64, Int32, type DataType, Utf8, type Vector, makeData, makeVector, vectorFromArray } from "apache-arrow";
+import { Bool, type DataType, Dictionary, Float64, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
 import type { Native } from "./native";
 
-export type TypedArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array;
+export type TypedArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
 
 /** A numpy dtype name as stored on disk ("float32", "int64", "bool", ...). */
 export type DType = string;
@@ -26,7 +18,7 @@ export function typedArray(t: Native.TypedOut): TypedArray {
 
 /** Arrow validity bitmap (1 = valid) from a native mask (1 = missing). */
 export function validityFromMask(mask: Uint8Array | null | undefined): Uint8Array | undefined {
-  if (!mask || !mask.some((m) => m !== 0)) return undefined;
+  if (!mask?.some((m) => m !== 0)) return undefined;
   const bits = new Uint8Array(Math.ceil(mask.length / 8));
   for (let i = 0; i < mask.length; i++) if (!mask[i]) bits[i >> 3] |= 1 << (i & 7);
   return bits;
@@ -60,7 +52,11 @@ export function columnVector(c: Native.ColumnOut): Vector {
   switch (c.kind) {
     case "numeric": {
       const v = c.values as Native.TypedOut;
-      if (v.dtype === "bool") return vectorFromArray(Array.from(v.u8 as Uint8Array, (x) => x !== 0), new Bool());
+      if (v.dtype === "bool")
+        return vectorFromArray(
+          Array.from(v.u8 as Uint8Array, (x) => x !== 0),
+          new Bool(),
+        );
       return makeVector(typedArray(v));
     }
     case "strings":
@@ -68,11 +64,23 @@ export function columnVector(c: Native.ColumnOut): Vector {
     case "nullable": {
       const v = c.values as Native.TypedOut;
       const mask = c.mask as Uint8Array;
-      if (c.boolean) return vectorFromArray(Array.from(typedArray(v), (x, i) => (mask[i] ? null : x !== 0)), new Bool());
+      if (c.boolean)
+        return vectorFromArray(
+          Array.from(typedArray(v), (x, i) => (mask[i] ? null : x !== 0)),
+          new Bool(),
+        );
       const data = typedArray(v);
       const nullBitmap = validityFromMask(mask);
       const vec = makeVector(data);
-      return makeVector(makeData({ type: vec.type as DataType, length: data.length, data, nullBitmap, nullCount: nullBitmap ? nullCount(mask) : 0 } as never));
+      return makeVector(
+        makeData({
+          type: vec.type as DataType,
+          length: data.length,
+          data,
+          nullBitmap,
+          nullCount: nullBitmap ? nullCount(mask) : 0,
+        } as never),
+      );
     }
     case "categorical": {
       const codes = c.codes as Int32Array;
@@ -81,7 +89,7 @@ export function columnVector(c: Native.ColumnOut): Vector {
       const missing = new Uint8Array(codes.length);
       for (let i = 0; i < codes.length; i++) missing[i] = codes[i] < 0 ? 1 : 0;
       const nullBitmap = validityFromMask(missing);
-      const safeCodes = nullBitmap ? codes.map((x) => (x < 0 ? 0 : x)) : codes;
+      const safeCodes = nullBitmap ? codes.map((x) => Math.max(x, 0)) : codes;
       const type = new Dictionary(dictionary.type as DataType, new Int32(), undefined, c.ordered ?? false);
       return makeVector(
         makeData({ type, length: codes.length, data: safeCodes, nullBitmap, nullCount: nullBitmap ? nullCount(missing) : 0, dictionary }),

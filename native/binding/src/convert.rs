@@ -44,8 +44,12 @@ pub fn typed(v: Values) -> TypedOut {
         Values::Uint32(x) => out.u32 = Some(Uint32Array::new(x)),
         Values::Float32(x) => out.f32 = Some(Float32Array::new(x)),
         Values::Float64(x) => out.f64 = Some(Float64Array::new(x)),
-        Values::Int64(x) => out.f64 = Some(Float64Array::new(x.into_iter().map(|a| a as f64).collect())),
-        Values::Uint64(x) => out.f64 = Some(Float64Array::new(x.into_iter().map(|a| a as f64).collect())),
+        Values::Int64(x) => {
+            out.f64 = Some(Float64Array::new(x.into_iter().map(|a| a as f64).collect()))
+        }
+        Values::Uint64(x) => {
+            out.f64 = Some(Float64Array::new(x.into_iter().map(|a| a as f64).collect()))
+        }
     }
     out
 }
@@ -58,8 +62,15 @@ pub struct StringsOut {
 }
 
 pub fn strings(s: Strings) -> StringsOut {
-    let offsets = if s.offsets.is_empty() { vec![0] } else { s.offsets };
-    StringsOut { offsets: Int32Array::new(offsets), data: Uint8Array::new(s.data) }
+    let offsets = if s.offsets.is_empty() {
+        vec![0]
+    } else {
+        s.offsets
+    };
+    StringsOut {
+        offsets: Int32Array::new(offsets),
+        data: Uint8Array::new(s.data),
+    }
 }
 
 /// A decoded dataframe column or 1-d element. `kind` is one of numeric,
@@ -93,17 +104,30 @@ impl ColumnOut {
 
 pub fn column(c: Column) -> ColumnOut {
     match c {
-        Column::Numeric(v) => ColumnOut { values: Some(typed(v)), ..ColumnOut::empty("numeric") },
-        Column::Strings { strings: s, mask } => {
-            ColumnOut { strings: Some(strings(s)), mask: mask.map(Uint8Array::new), ..ColumnOut::empty("strings") }
-        }
-        Column::Nullable { values, mask, boolean } => ColumnOut {
+        Column::Numeric(v) => ColumnOut {
+            values: Some(typed(v)),
+            ..ColumnOut::empty("numeric")
+        },
+        Column::Strings { strings: s, mask } => ColumnOut {
+            strings: Some(strings(s)),
+            mask: mask.map(Uint8Array::new),
+            ..ColumnOut::empty("strings")
+        },
+        Column::Nullable {
+            values,
+            mask,
+            boolean,
+        } => ColumnOut {
             values: Some(typed(values)),
             mask: Some(Uint8Array::new(mask)),
             boolean: Some(boolean),
             ..ColumnOut::empty("nullable")
         },
-        Column::Categorical { codes, categories, ordered } => ColumnOut {
+        Column::Categorical {
+            codes,
+            categories,
+            ordered,
+        } => ColumnOut {
             codes: Some(Int32Array::new(codes)),
             categories: Some(categories_out(*categories)),
             ordered: Some(ordered),
@@ -121,9 +145,18 @@ pub struct CategoriesOut {
 
 fn categories_out(c: Column) -> CategoriesOut {
     match c {
-        Column::Strings { strings: s, .. } => CategoriesOut { values: None, strings: Some(strings(s)) },
-        Column::Numeric(v) | Column::Nullable { values: v, .. } => CategoriesOut { values: Some(typed(v)), strings: None },
-        Column::Categorical { .. } => CategoriesOut { values: None, strings: Some(strings(Strings::default())) },
+        Column::Strings { strings: s, .. } => CategoriesOut {
+            values: None,
+            strings: Some(strings(s)),
+        },
+        Column::Numeric(v) | Column::Nullable { values: v, .. } => CategoriesOut {
+            values: Some(typed(v)),
+            strings: None,
+        },
+        Column::Categorical { .. } => CategoriesOut {
+            values: None,
+            strings: Some(strings(Strings::default())),
+        },
     }
 }
 
@@ -140,11 +173,17 @@ pub struct BlockOut {
 
 pub fn block(b: Block, format: &str) -> BlockOut {
     match b.data {
-        BlockData::Compressed { indptr, indices, values } => BlockOut {
+        BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        } => BlockOut {
             format: format.into(),
             n_rows: b.n_major as u32,
             n_cols: b.n_minor as u32,
-            indptr: Some(Float64Array::new(indptr.into_iter().map(|x| x as f64).collect())),
+            indptr: Some(Float64Array::new(
+                indptr.into_iter().map(|x| x as f64).collect(),
+            )),
             indices: Some(Int32Array::new(indices)),
             data: typed(values),
         },

@@ -25,7 +25,10 @@ pub fn guard<T>(f: impl FnOnce() -> anndata_oom_core::Result<T>) -> napi::Result
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(to_napi(Error::new(ErrorKind::Internal, format!("internal error (a bug): {msg}"))))
+            Err(to_napi(Error::new(
+                ErrorKind::Internal,
+                format!("internal error (a bug): {msg}"),
+            )))
         }
     }
 }

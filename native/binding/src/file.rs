@@ -42,7 +42,11 @@ impl NativeH5ad {
     /// Open a file ('r' or 'r+'); validates that it is HDF5.
     #[napi(factory, catch_unwind)]
     pub fn open(path: String, writable: bool) -> Result<NativeH5ad> {
-        guard(|| Ok(NativeH5ad { inner: Arc::new(H5ad::open(&path, writable)?) }))
+        guard(|| {
+            Ok(NativeH5ad {
+                inner: Arc::new(H5ad::open(&path, writable)?),
+            })
+        })
     }
 
     /// The whole file's layout as JSON (no matrix data read).
@@ -58,7 +62,9 @@ impl NativeH5ad {
     #[napi(catch_unwind)]
     pub fn describe_frame(&self, path: String) -> Result<String> {
         guard(|| {
-            let info = self.inner.with_root(|root| dataframe::describe(root, &path))?;
+            let info = self
+                .inner
+                .with_root(|root| dataframe::describe(root, &path))?;
             serde_json::to_string(&info).map_err(|e| Error::internal(e.to_string()))
         })
     }
@@ -74,24 +80,33 @@ impl NativeH5ad {
 
     #[napi(catch_unwind)]
     pub fn read_index(&self, df_path: String) -> Result<StringsOut> {
-        guard(|| self.inner.with_root(|root| dataframe::read_index(root, &df_path)).map(convert::strings))
+        guard(|| {
+            self.inner
+                .with_root(|root| dataframe::read_index(root, &df_path))
+                .map(convert::strings)
+        })
     }
 
     #[napi(catch_unwind)]
     pub fn read_column(&self, df_path: String, name: String) -> Result<ColumnOut> {
-        guard(|| self.inner.with_root(|root| dataframe::read_column(root, &df_path, &name)).map(convert::column))
+        guard(|| {
+            self.inner
+                .with_root(|root| dataframe::read_column(root, &df_path, &name))
+                .map(convert::column)
+        })
     }
 
     /// Any 1-d element outside a dataframe (uns arrays, categoricals, ...).
     #[napi(catch_unwind)]
     pub fn read_element_column(&self, path: String) -> Result<ColumnOut> {
         guard(|| {
-            self.inner.with_root(|root| {
-                let (parent, name) = split(&path);
-                let g = root.group(parent).at(parent)?;
-                dataframe::read_column_in(&g, name, &path, false)
-            })
-            .map(convert::column)
+            self.inner
+                .with_root(|root| {
+                    let (parent, name) = split(&path);
+                    let g = root.group(parent).at(parent)?;
+                    dataframe::read_column_in(&g, name, &path, false)
+                })
+                .map(convert::column)
         })
     }
 
@@ -106,7 +121,10 @@ impl NativeH5ad {
                 let dtype = h5::dtype_of(&ds, &path)?;
                 check_load(&path, ds.size() as u64, dtype.size() as u64)?;
                 let values = h5::read_values(&ds, &path)?;
-                Ok(ArrayOut { shape: ds.shape().iter().map(|&d| d as f64).collect(), data: convert::typed(values) })
+                Ok(ArrayOut {
+                    shape: ds.shape().iter().map(|&d| d as f64).collect(),
+                    data: convert::typed(values),
+                })
             })
         })
     }
@@ -143,7 +161,12 @@ impl NativeH5ad {
 
     /// Rows (in this order) of a matrix element, with optional columns.
     #[napi(catch_unwind)]
-    pub fn read_rows(&self, path: String, rows: Uint32Array, cols: Option<Uint32Array>) -> AsyncTask<ReadRows> {
+    pub fn read_rows(
+        &self,
+        path: String,
+        rows: Uint32Array,
+        cols: Option<Uint32Array>,
+    ) -> AsyncTask<ReadRows> {
         AsyncTask::new(ReadRows {
             file: self.inner.clone(),
             path,
@@ -155,7 +178,10 @@ impl NativeH5ad {
     /// A whole matrix element as stored (CSR, CSC or dense).
     #[napi(catch_unwind)]
     pub fn read_matrix(&self, path: String) -> AsyncTask<ReadMatrix> {
-        AsyncTask::new(ReadMatrix { file: self.inner.clone(), path })
+        AsyncTask::new(ReadMatrix {
+            file: self.inner.clone(),
+            path,
+        })
     }
 
     /// Start a one-pass sum/mean/var/nnz over both axes.
@@ -167,13 +193,29 @@ impl NativeH5ad {
         cols: Option<Uint32Array>,
         block_bytes: Option<u32>,
     ) -> Result<NativePass> {
-        Ok(NativePass::stats(self.inner.clone(), path, selection(rows), selection(cols), block_bytes))
+        Ok(NativePass::stats(
+            self.inner.clone(),
+            path,
+            selection(rows),
+            selection(cols),
+            block_bytes,
+        ))
     }
 
     /// Start a pass that densifies a small selection (e.g. one gene).
     #[napi(catch_unwind)]
-    pub fn start_gather(&self, path: String, rows: Option<Uint32Array>, cols: Option<Uint32Array>) -> Result<NativePass> {
-        Ok(NativePass::gather(self.inner.clone(), path, selection(rows), selection(cols)))
+    pub fn start_gather(
+        &self,
+        path: String,
+        rows: Option<Uint32Array>,
+        cols: Option<Uint32Array>,
+    ) -> Result<NativePass> {
+        Ok(NativePass::gather(
+            self.inner.clone(),
+            path,
+            selection(rows),
+            selection(cols),
+        ))
     }
 
     /// Start writing (a subset of) this file to `dest`.
@@ -185,7 +227,13 @@ impl NativeH5ad {
         vars: Option<Uint32Array>,
         compression: Option<String>,
     ) -> Result<NativePass> {
-        Ok(NativePass::write(self.inner.clone(), dest, selection(obs), selection(vars), compression))
+        Ok(NativePass::write(
+            self.inner.clone(),
+            dest,
+            selection(obs),
+            selection(vars),
+            compression,
+        ))
     }
 
     #[napi]
@@ -201,7 +249,9 @@ impl NativeH5ad {
 
 fn check_range(sel: &[usize], n: usize, path: &str) -> anndata_oom_core::Result<()> {
     match sel.iter().find(|&&i| i >= n) {
-        Some(bad) => Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path)),
+        Some(bad) => {
+            Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path))
+        }
         None => Ok(()),
     }
 }
@@ -228,7 +278,9 @@ impl Task for ReadRows {
                 }
                 None => MinorMap::identity(m.meta.shape[1]),
             };
-            let b = m.read_rows(&self.rows, &cols).map_err(|e| e.in_file(&self.file.path))?;
+            let b = m
+                .read_rows(&self.rows, &cols)
+                .map_err(|e| e.in_file(&self.file.path))?;
             Ok((b, "csr".to_string()))
         })
     }
@@ -253,7 +305,9 @@ impl Task for ReadMatrix {
             let item = (m.meta.dtype.size() + 4) as u64;
             check_load(&self.path, m.meta.nnz, item)?;
             let majors: Vec<usize> = (0..m.n_major()).collect();
-            let b = m.read_block(&majors, &MinorMap::identity(m.n_minor())).map_err(|e| e.in_file(&self.file.path))?;
+            let b = m
+                .read_block(&majors, &MinorMap::identity(m.n_minor()))
+                .map_err(|e| e.in_file(&self.file.path))?;
             let fmt = match m.meta.format {
                 Format::Csr => "csr",
                 Format::Csc => "csc",

@@ -18,8 +18,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 enum Output {
-    Stats { obs: AxisStats, var: AxisStats },
-    Gathered { values: Vec<f64>, n_rows: usize, n_cols: usize },
+    Stats {
+        obs: AxisStats,
+        var: AxisStats,
+    },
+    Gathered {
+        values: Vec<f64>,
+        n_rows: usize,
+        n_cols: usize,
+    },
     Written,
 }
 
@@ -99,14 +106,23 @@ fn prepare(
     let [nr, nc] = m.meta.shape;
     for (s, n) in [(&rows, nr), (&cols, nc)] {
         if let Some(&bad) = s.as_ref().and_then(|s| s.iter().find(|&&i| i >= n)) {
-            return Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path));
+            return Err(
+                Error::invalid(format!("index {bad} out of range for length {n}")).at(path),
+            );
         }
     }
     let n_rows = rows.as_ref().map_or(nr, |r| r.len());
     let n_cols = cols.as_ref().map_or(nc, |c| c.len());
-    let (major, minor) = if m.meta.format == Format::Csc { (cols, rows) } else { (rows, cols) };
+    let (major, minor) = if m.meta.format == Format::Csc {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
     let majors = major.unwrap_or_else(|| (0..m.n_major()).collect());
-    let minor = minor.map_or_else(|| MinorMap::identity(m.n_minor()), |s| MinorMap::select(m.n_minor(), s));
+    let minor = minor.map_or_else(
+        || MinorMap::identity(m.n_minor()),
+        |s| MinorMap::select(m.n_minor(), s),
+    );
     Ok((m, majors, minor, n_rows, n_cols))
 }
 
@@ -127,37 +143,70 @@ impl NativePass {
         NativePass { control, result }
     }
 
-    pub fn stats(file: Arc<H5ad>, path: String, rows: Option<Vec<usize>>, cols: Option<Vec<usize>>, block_bytes: Option<u32>) -> Self {
+    pub fn stats(
+        file: Arc<H5ad>,
+        path: String,
+        rows: Option<Vec<usize>>,
+        cols: Option<Vec<usize>>,
+        block_bytes: Option<u32>,
+    ) -> Self {
         Self::spawn(move |control| {
             let (m, majors, minor, n_rows, n_cols) = prepare(&file, &path, rows, cols)?;
             let mut acc = StatsAccumulator::new(majors.len(), minor.n_out());
             let budget = block_bytes.map_or(DEFAULT_BLOCK_BYTES, |b| b as usize);
-            pass::run(&m, &majors, &minor, budget, control, &mut acc).map_err(|e| e.in_file(&file.path))?;
+            pass::run(&m, &majors, &minor, budget, control, &mut acc)
+                .map_err(|e| e.in_file(&file.path))?;
             let (major, minor_stats) = acc.finish();
             let _ = (n_rows, n_cols);
             Ok(match m.meta.format {
-                Format::Csc => Output::Stats { obs: minor_stats, var: major },
-                _ => Output::Stats { obs: major, var: minor_stats },
+                Format::Csc => Output::Stats {
+                    obs: minor_stats,
+                    var: major,
+                },
+                _ => Output::Stats {
+                    obs: major,
+                    var: minor_stats,
+                },
             })
         })
     }
 
-    pub fn gather(file: Arc<H5ad>, path: String, rows: Option<Vec<usize>>, cols: Option<Vec<usize>>) -> Self {
+    pub fn gather(
+        file: Arc<H5ad>,
+        path: String,
+        rows: Option<Vec<usize>>,
+        cols: Option<Vec<usize>>,
+    ) -> Self {
         Self::spawn(move |control| {
             let (m, majors, minor, n_rows, n_cols) = prepare(&file, &path, rows, cols)?;
             let mut acc = Gather::new(n_rows, n_cols, m.meta.format == Format::Csc)?;
-            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut acc).map_err(|e| e.in_file(&file.path))?;
-            Ok(Output::Gathered { values: acc.values, n_rows, n_cols })
+            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut acc)
+                .map_err(|e| e.in_file(&file.path))?;
+            Ok(Output::Gathered {
+                values: acc.values,
+                n_rows,
+                n_cols,
+            })
         })
     }
 
-    pub fn write(file: Arc<H5ad>, dest: String, obs: Option<Vec<usize>>, var: Option<Vec<usize>>, compression: Option<String>) -> Self {
+    pub fn write(
+        file: Arc<H5ad>,
+        dest: String,
+        obs: Option<Vec<usize>>,
+        var: Option<Vec<usize>>,
+        compression: Option<String>,
+    ) -> Self {
         Self::spawn(move |control| {
             let c = match compression.as_deref() {
                 None | Some("none") => Compression::None,
                 Some("gzip") => Compression::Gzip(4),
                 Some("lzf") => Compression::Lzf,
-                Some(other) => return Err(Error::invalid(format!("unknown compression '{other}' (use 'gzip', 'lzf' or none)"))),
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "unknown compression '{other}' (use 'gzip', 'lzf' or none)"
+                    )))
+                }
             };
             writer::write_h5ad(&file, &dest, &Selection { obs, var }, c, control)?;
             Ok(Output::Written)
@@ -165,7 +214,10 @@ impl NativePass {
     }
 
     fn take(&self) -> Result<Output> {
-        let mut slot = self.result.lock().map_err(|_| to_napi(Error::internal("result lock poisoned")))?;
+        let mut slot = self
+            .result
+            .lock()
+            .map_err(|_| to_napi(Error::internal("result lock poisoned")))?;
         match slot.take() {
             None => Err(to_napi(Error::internal("the pass has not finished"))),
             Some(Err(e)) => {
@@ -197,14 +249,21 @@ impl NativePass {
     /// finishes, or `timeout_ms` passes.
     #[napi]
     pub fn wait(&self, seen_chunks: u32, timeout_ms: u32) -> AsyncTask<Wait> {
-        AsyncTask::new(Wait { control: self.control.clone(), seen: seen_chunks as usize, timeout_ms })
+        AsyncTask::new(Wait {
+            control: self.control.clone(),
+            seen: seen_chunks as usize,
+            timeout_ms,
+        })
     }
 
     /// The error of a failed pass (throws it), or nothing.
     #[napi(catch_unwind)]
     pub fn take_stats(&self) -> Result<StatsOut> {
         match self.take()? {
-            Output::Stats { obs, var } => Ok(StatsOut { obs: axis_out(obs), var: axis_out(var) }),
+            Output::Stats { obs, var } => Ok(StatsOut {
+                obs: axis_out(obs),
+                var: axis_out(var),
+            }),
             _ => Err(to_napi(Error::internal("not a stats pass"))),
         }
     }
@@ -212,9 +271,15 @@ impl NativePass {
     #[napi(catch_unwind)]
     pub fn take_gather(&self) -> Result<GatherOut> {
         match self.take()? {
-            Output::Gathered { values, n_rows, n_cols } => {
-                Ok(GatherOut { values: Float64Array::new(values), n_rows: n_rows as u32, n_cols: n_cols as u32 })
-            }
+            Output::Gathered {
+                values,
+                n_rows,
+                n_cols,
+            } => Ok(GatherOut {
+                values: Float64Array::new(values),
+                n_rows: n_rows as u32,
+                n_cols: n_cols as u32,
+            }),
             _ => Err(to_napi(Error::internal("not a gather pass"))),
         }
     }
@@ -239,7 +304,9 @@ impl Task for Wait {
     type JsValue = ProgressOut;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self.control.wait(self.seen, Duration::from_millis(self.timeout_ms as u64)))
+        Ok(self
+            .control
+            .wait(self.seen, Duration::from_millis(self.timeout_ms as u64)))
     }
 
     fn resolve(&mut self, _env: Env, p: Self::Output) -> Result<ProgressOut> {

@@ -33,9 +33,20 @@ pub struct DataFrameInfo {
 #[derive(Debug, Clone)]
 pub enum Column {
     Numeric(Values),
-    Strings { strings: Strings, mask: Option<Vec<u8>> },
-    Nullable { values: Values, mask: Vec<u8>, boolean: bool },
-    Categorical { codes: Vec<i32>, categories: Box<Column>, ordered: bool },
+    Strings {
+        strings: Strings,
+        mask: Option<Vec<u8>>,
+    },
+    Nullable {
+        values: Values,
+        mask: Vec<u8>,
+        boolean: bool,
+    },
+    Categorical {
+        codes: Vec<i32>,
+        categories: Box<Column>,
+        ordered: bool,
+    },
 }
 
 impl Column {
@@ -71,7 +82,10 @@ pub fn describe(root: &Group, path: &str) -> Result<DataFrameInfo> {
     let enc = h5::attr_string(&g, "encoding-type")?;
     if let Some(e) = &enc {
         if e != "dataframe" {
-            return Err(Error::format(path, format!("expected a dataframe, found encoding-type '{e}'")));
+            return Err(Error::format(
+                path,
+                format!("expected a dataframe, found encoding-type '{e}'"),
+            ));
         }
     }
     // anndata < 0.8 keeps categories in a `__categories` subgroup.
@@ -92,14 +106,31 @@ pub fn describe(root: &Group, path: &str) -> Result<DataFrameInfo> {
         let cpath = format!("{path}/{name}");
         let info = crate::element::describe(&g, &name, &cpath)?
             .ok_or_else(|| Error::format(&cpath, "column listed in column-order is missing"))?;
-        let encoding = if legacy && has_legacy_categories(&g, &name) { "categorical".into() } else { info.encoding };
-        columns.push(ColumnInfo { name, path: cpath, encoding, dtype: info.dtype });
+        let encoding = if legacy && has_legacy_categories(&g, &name) {
+            "categorical".into()
+        } else {
+            info.encoding
+        };
+        columns.push(ColumnInfo {
+            name,
+            path: cpath,
+            encoding,
+            dtype: info.dtype,
+        });
     }
-    Ok(DataFrameInfo { path: path.to_string(), index_name, n_rows: index.len(), columns, legacy })
+    Ok(DataFrameInfo {
+        path: path.to_string(),
+        index_name,
+        n_rows: index.len(),
+        columns,
+        legacy,
+    })
 }
 
 fn has_legacy_categories(g: &Group, name: &str) -> bool {
-    g.group("__categories").map(|c| c.link_exists(name)).unwrap_or(false)
+    g.group("__categories")
+        .map(|c| c.link_exists(name))
+        .unwrap_or(false)
 }
 
 /// The dataframe's index as strings (numeric legacy indexes are formatted).
@@ -121,8 +152,17 @@ fn read_index_strings(g: &Group, path: &str, index_name: &str) -> Result<Strings
     let ipath = format!("{path}/{index_name}");
     match read_column_in(g, index_name, &ipath, false)? {
         Column::Strings { strings, .. } => Ok(strings),
-        Column::Numeric(v) => Ok(Strings::from_iter(v.to_f64().iter().map(|x| x.to_string()).collect::<Vec<_>>().iter().map(|s| s.as_str()))),
-        Column::Categorical { codes, categories, .. } => match *categories {
+        Column::Numeric(v) => Ok(Strings::from_iter(
+            v.to_f64()
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|s| s.as_str()),
+        )),
+        Column::Categorical {
+            codes, categories, ..
+        } => match *categories {
             Column::Strings { strings, .. } => {
                 Ok(strings.take(&codes.iter().map(|&c| c.max(0) as usize).collect::<Vec<_>>()))
             }
@@ -137,12 +177,16 @@ pub fn read_column(root: &Group, path: &str, name: &str) -> Result<Column> {
     let g = open_group(root, path)?;
     let legacy = g.link_exists("__categories");
     let index_name = h5::attr_string(&g, "_index")?.unwrap_or_else(|| "_index".into());
-    let n_rows = crate::element::describe(&g, &index_name, path)?.map(|i| i.shape.first().copied().unwrap_or(0));
+    let n_rows = crate::element::describe(&g, &index_name, path)?
+        .map(|i| i.shape.first().copied().unwrap_or(0));
     let cpath = format!("{path}/{name}");
     let col = read_column_in(&g, name, &cpath, legacy)?;
     if let Some(n) = n_rows {
         if col.len() != n {
-            return Err(Error::format(&cpath, format!("column has {} rows but the index has {n}", col.len())));
+            return Err(Error::format(
+                &cpath,
+                format!("column has {} rows but the index has {n}", col.len()),
+            ));
         }
     }
     Ok(col)
@@ -154,9 +198,13 @@ pub fn read_column_in(g: &Group, name: &str, path: &str, legacy: bool) -> Result
         None => Err(Error::format(path, "element is missing")),
         Some(Node::Dataset(ds)) => {
             if legacy && has_legacy_categories(g, name) {
-                let cats_ds = g.group("__categories").and_then(|c| c.dataset(name)).at(path)?;
+                let cats_ds = g
+                    .group("__categories")
+                    .and_then(|c| c.dataset(name))
+                    .at(path)?;
                 let ordered = h5::attr_bool(&cats_ds, "ordered")?.unwrap_or(false);
-                let categories = read_plain(&cats_ds, &format!("{}/__categories/{name}", g.name()))?;
+                let categories =
+                    read_plain(&cats_ds, &format!("{}/__categories/{name}", g.name()))?;
                 return categorical(&ds, categories, ordered, path);
             }
             let enc = h5::attr_string(&ds, "encoding-type")?;
@@ -168,13 +216,20 @@ pub fn read_column_in(g: &Group, name: &str, path: &str, legacy: bool) -> Result
         Some(Node::Group(cg)) => {
             let enc = h5::attr_string(&cg, "encoding-type")?.unwrap_or_default();
             let child = |n: &str| -> Result<Dataset> {
-                cg.dataset(n).map_err(|_| Error::format(&format!("{path}/{n}"), "dataset is missing"))
+                cg.dataset(n)
+                    .map_err(|_| Error::format(&format!("{path}/{n}"), "dataset is missing"))
             };
             match enc.as_str() {
                 "categorical" => {
                     let ordered = h5::attr_bool(&cg, "ordered")?.unwrap_or(false);
-                    let categories = read_plain(&child("categories")?, &format!("{path}/categories"))?;
-                    categorical(&child("codes")?, categories, ordered, &format!("{path}/codes"))
+                    let categories =
+                        read_plain(&child("categories")?, &format!("{path}/categories"))?;
+                    categorical(
+                        &child("codes")?,
+                        categories,
+                        ordered,
+                        &format!("{path}/codes"),
+                    )
                 }
                 "nullable-integer" | "nullable-boolean" | "nullable-string-array" => {
                     let mask_ds = child("mask")?;
@@ -186,10 +241,15 @@ pub fn read_column_in(g: &Group, name: &str, path: &str, legacy: bool) -> Result
                         return Err(Error::format(path, "values and mask lengths differ"));
                     }
                     match values {
-                        Column::Strings { strings, .. } => Ok(Column::Strings { strings, mask: Some(mask) }),
-                        Column::Numeric(values) => {
-                            Ok(Column::Nullable { values, mask, boolean: enc == "nullable-boolean" })
-                        }
+                        Column::Strings { strings, .. } => Ok(Column::Strings {
+                            strings,
+                            mask: Some(mask),
+                        }),
+                        Column::Numeric(values) => Ok(Column::Nullable {
+                            values,
+                            mask,
+                            boolean: enc == "nullable-boolean",
+                        }),
                         _ => Err(Error::format(&vpath, "unexpected values")),
                     }
                 }
@@ -201,7 +261,11 @@ pub fn read_column_in(g: &Group, name: &str, path: &str, legacy: bool) -> Result
 }
 
 fn unsupported(enc: &str, path: &str) -> Error {
-    Error::new(ErrorKind::UnsupportedEncoding, format!("encoding-type '{enc}' is not supported as a column")).at(path)
+    Error::new(
+        ErrorKind::UnsupportedEncoding,
+        format!("encoding-type '{enc}' is not supported as a column"),
+    )
+    .at(path)
 }
 
 /// A plain dataset: numbers/bools or strings.
@@ -209,17 +273,32 @@ pub fn read_plain(ds: &Dataset, path: &str) -> Result<Column> {
     let dtype = h5::dtype_of(ds, path)?;
     check_load(path, ds.size() as u64, dtype.size() as u64)?;
     if dtype == DType::String {
-        Ok(Column::Strings { strings: h5::read_strings(ds, path)?, mask: None })
+        Ok(Column::Strings {
+            strings: h5::read_strings(ds, path)?,
+            mask: None,
+        })
     } else {
         Ok(Column::Numeric(h5::read_values(ds, path)?))
     }
 }
 
-fn categorical(codes_ds: &Dataset, categories: Column, ordered: bool, codes_path: &str) -> Result<Column> {
+fn categorical(
+    codes_ds: &Dataset,
+    categories: Column,
+    ordered: bool,
+    codes_path: &str,
+) -> Result<Column> {
     let codes = h5::read_ints(codes_ds, codes_path, None)?;
     let n = categories.len() as i64;
     if let Some(&bad) = codes.iter().find(|&&c| c < -1 || c >= n) {
-        return Err(Error::format(codes_path, format!("categorical code {bad} out of range for {n} categories")));
+        return Err(Error::format(
+            codes_path,
+            format!("categorical code {bad} out of range for {n} categories"),
+        ));
     }
-    Ok(Column::Categorical { codes: codes.into_iter().map(|c| c as i32).collect(), categories: Box::new(categories), ordered })
+    Ok(Column::Categorical {
+        codes: codes.into_iter().map(|c| c as i32).collect(),
+        categories: Box::new(categories),
+        ordered,
+    })
 }

@@ -76,7 +76,14 @@ impl DType {
     pub fn from_descriptor(td: &TypeDescriptor) -> Option<DType> {
         Some(match td {
             TypeDescriptor::Boolean => DType::Bool,
-            TypeDescriptor::Enum(e) if e.members.len() <= 2 && e.members.iter().all(|m| m.name.eq_ignore_ascii_case("true") || m.name.eq_ignore_ascii_case("false")) => DType::Bool,
+            TypeDescriptor::Enum(e)
+                if e.members.len() <= 2
+                    && e.members.iter().all(|m| {
+                        m.name.eq_ignore_ascii_case("true") || m.name.eq_ignore_ascii_case("false")
+                    }) =>
+            {
+                DType::Bool
+            }
             TypeDescriptor::Integer(s) => match s {
                 IntSize::U1 => DType::Int8,
                 IntSize::U2 => DType::Int16,
@@ -235,11 +242,14 @@ impl Values {
     }
 
     /// Value at `i` as f64 (bools as 0/1).
+    // The macro also expands for f64, where the cast is a no-op.
+    #[allow(clippy::unnecessary_cast)]
     #[inline]
     pub fn get_f64(&self, i: usize) -> f64 {
         with_values!(self, v => v[i] as f64)
     }
 
+    #[allow(clippy::unnecessary_cast)]
     pub fn to_f64(&self) -> Vec<f64> {
         with_values!(self, v => v.iter().map(|&x| x as f64).collect())
     }

@@ -44,7 +44,9 @@ pub struct ElementInfo {
 
 /// Detect the encoding of `name` under `parent` without reading data.
 pub fn describe(parent: &Group, name: &str, path: &str) -> Result<Option<ElementInfo>> {
-    let Some(node) = h5::node(parent, name) else { return Ok(None) };
+    let Some(node) = h5::node(parent, name) else {
+        return Ok(None);
+    };
     Ok(Some(match node {
         Node::Group(g) => describe_group(&g, path)?,
         Node::Dataset(ds) => {
@@ -61,7 +63,11 @@ pub fn describe(parent: &Group, name: &str, path: &str) -> Result<Option<Element
             };
             let encoding = enc.unwrap_or_else(|| inferred.to_string());
             // A dataset with an empty shape and no data type is anndata's None.
-            let encoding = if ds.size() == 0 && is_scalar && dtype.is_none() { "null".to_string() } else { encoding };
+            let encoding = if ds.size() == 0 && is_scalar && dtype.is_none() {
+                "null".to_string()
+            } else {
+                encoding
+            };
             ElementInfo {
                 path: path.to_string(),
                 supported: SUPPORTED.contains(&encoding.as_str()),
@@ -80,7 +86,9 @@ fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
     let version = h5::attr_string(g, "encoding-version")?;
     let encoding = match enc {
         Some(e) => e,
-        None if h5::attr_string(g, "h5sparse_format")?.as_deref() == Some("csc") => "csc_matrix".into(),
+        None if h5::attr_string(g, "h5sparse_format")?.as_deref() == Some("csc") => {
+            "csc_matrix".into()
+        }
         None if h5::attr_exists(g, "h5sparse_format") => "csr_matrix".into(),
         None if h5::attr_exists(g, "_index") => "dataframe".into(),
         None => "dict".into(),
@@ -96,9 +104,14 @@ fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
     };
     match encoding.as_str() {
         "csr_matrix" | "csc_matrix" => {
-            let shape = h5::attr_i64s(g, "shape")?.or(h5::attr_i64s(g, "h5sparse_shape")?).unwrap_or_default();
+            let shape = h5::attr_i64s(g, "shape")?
+                .or(h5::attr_i64s(g, "h5sparse_shape")?)
+                .unwrap_or_default();
             info.shape = shape.into_iter().map(|x| x.max(0) as usize).collect();
-            info.dtype = g.dataset("data").ok().and_then(|d| h5::dtype_of(&d, path).ok());
+            info.dtype = g
+                .dataset("data")
+                .ok()
+                .and_then(|d| h5::dtype_of(&d, path).ok());
         }
         "dict" | "raw" => {
             let mut children = Vec::new();
@@ -112,7 +125,10 @@ fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
         }
         "categorical" => {
             info.shape = g.dataset("codes").map(|d| d.shape()).unwrap_or_default();
-            info.dtype = g.dataset("categories").ok().and_then(|d| h5::dtype_of(&d, path).ok());
+            info.dtype = g
+                .dataset("categories")
+                .ok()
+                .and_then(|d| h5::dtype_of(&d, path).ok());
         }
         "nullable-integer" | "nullable-boolean" | "nullable-string-array" => {
             if let Ok(d) = g.dataset("values") {
@@ -125,7 +141,10 @@ fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
             if let Some(Node::Dataset(d)) = h5::node(g, &index) {
                 info.shape = vec![d.size()];
             } else if let Some(Node::Group(ig)) = h5::node(g, &index) {
-                info.shape = ig.dataset("values").map(|d| vec![d.size()]).unwrap_or_default();
+                info.shape = ig
+                    .dataset("values")
+                    .map(|d| vec![d.size()])
+                    .unwrap_or_default();
             }
         }
         _ => {}

@@ -48,7 +48,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), path: None, element: None }
+        Error {
+            kind,
+            message: message.into(),
+            path: None,
+            element: None,
+        }
     }
     pub fn format(element: &str, message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Format, message).at(element)

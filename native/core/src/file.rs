@@ -44,15 +44,22 @@ pub struct FileInfo {
 impl H5ad {
     pub fn open(path: &str, writable: bool) -> Result<H5ad> {
         let file = h5::open_file(path, writable)?;
-        Ok(H5ad { path: path.to_string(), writable, file: Mutex::new(Some(file)) })
+        Ok(H5ad {
+            path: path.to_string(),
+            writable,
+            file: Mutex::new(Some(file)),
+        })
     }
 
     /// Run `f` on the open root group; errors carry this file's path.
     pub fn with_root<T>(&self, f: impl FnOnce(&hdf5::Group) -> Result<T>) -> Result<T> {
-        let guard = self.file.lock().map_err(|_| Error::internal("file lock poisoned"))?;
-        let file = guard
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Closed, "the file is closed").in_file(&self.path))?;
+        let guard = self
+            .file
+            .lock()
+            .map_err(|_| Error::internal("file lock poisoned"))?;
+        let file = guard.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::Closed, "the file is closed").in_file(&self.path)
+        })?;
         f(file).map_err(|e| e.in_file(&self.path))
     }
 
@@ -134,7 +141,9 @@ pub fn matrix_meta(root: &hdf5::Group, path: &str) -> Result<MatrixMeta> {
 }
 
 fn members(root: &hdf5::Group, name: &str) -> Result<Vec<(String, ElementInfo)>> {
-    let Some(Node::Group(g)) = h5::node(root, name) else { return Ok(vec![]) };
+    let Some(Node::Group(g)) = h5::node(root, name) else {
+        return Ok(vec![]);
+    };
     let mut out = Vec::new();
     for key in g.member_names().unwrap_or_default() {
         let path = format!("/{name}/{key}");

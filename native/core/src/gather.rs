@@ -17,20 +17,34 @@ pub struct Gather {
 impl Gather {
     pub fn new(n_rows: usize, n_cols: usize, transposed: bool) -> Result<Self> {
         crate::limits::check_load("gather", (n_rows * n_cols) as u64, 8)?;
-        Ok(Gather { values: vec![0.0; n_rows * n_cols], n_rows, n_cols, transposed })
+        Ok(Gather {
+            values: vec![0.0; n_rows * n_cols],
+            n_rows,
+            n_cols,
+            transposed,
+        })
     }
 
     #[inline]
     fn put(&mut self, major: usize, minor: usize, v: f64) {
-        let (r, c) = if self.transposed { (minor, major) } else { (major, minor) };
+        let (r, c) = if self.transposed {
+            (minor, major)
+        } else {
+            (major, minor)
+        };
         self.values[r * self.n_cols + c] = v;
     }
 }
 
 impl Accumulator for Gather {
+    #[allow(clippy::needless_range_loop)]
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
         match &block.data {
-            BlockData::Compressed { indptr, indices, values } => {
+            BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            } => {
                 for k in 0..block.n_major {
                     for p in indptr[k] as usize..indptr[k + 1] as usize {
                         self.put(first + k, indices[p] as usize, values.get_f64(p));

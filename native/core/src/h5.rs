@@ -14,23 +14,37 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
         Error::new(ErrorKind::FileAccess, format!("cannot open {path}: {e}")).in_file(path)
     })?;
     if meta.is_dir() {
-        return Err(Error::new(ErrorKind::FileAccess, format!("{path} is a directory")).in_file(path));
+        return Err(
+            Error::new(ErrorKind::FileAccess, format!("{path} is a directory")).in_file(path),
+        );
     }
     if meta.len() == 0 {
-        return Err(Error::format("/", "the file is empty (0 bytes), not an HDF5 file").in_file(path));
+        return Err(
+            Error::format("/", "the file is empty (0 bytes), not an HDF5 file").in_file(path),
+        );
     }
     if let Err(e) = std::fs::File::open(path) {
-        return Err(Error::new(ErrorKind::FileAccess, format!("cannot read {path}: {e}")).in_file(path));
+        return Err(
+            Error::new(ErrorKind::FileAccess, format!("cannot read {path}: {e}")).in_file(path),
+        );
     }
     if !is_hdf5(path) {
         return Err(Error::format("/", "not an HDF5 file (no HDF5 signature)").in_file(path));
     }
-    let opened = if writable { hdf5::File::open_rw(path) } else { hdf5::File::open(path) };
+    let opened = if writable {
+        hdf5::File::open_rw(path)
+    } else {
+        hdf5::File::open(path)
+    };
     opened.map_err(|e| {
         let text = e.to_string();
         // HDF5's own wording when another process holds the file lock.
         let locked = text.contains("unable to lock file");
-        let kind = if locked { ErrorKind::FileAccess } else { ErrorKind::Format };
+        let kind = if locked {
+            ErrorKind::FileAccess
+        } else {
+            ErrorKind::Format
+        };
         let why = if locked {
             "the file is locked: another process has it open for writing".to_string()
         } else {
@@ -44,7 +58,9 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
 fn is_hdf5(path: &str) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     const SIG: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut offset = 0u64;
     while offset + 8 <= len {
@@ -77,7 +93,9 @@ pub fn node(group: &Group, name: &str) -> Option<Node> {
 }
 
 pub fn attr_exists(loc: &Location, name: &str) -> bool {
-    loc.attr_names().map(|n| n.iter().any(|a| a == name)).unwrap_or(false)
+    loc.attr_names()
+        .map(|n| n.iter().any(|a| a == name))
+        .unwrap_or(false)
 }
 
 /// A scalar string attribute (vlen or fixed, ascii or utf-8).
@@ -86,7 +104,8 @@ pub fn attr_string(loc: &Location, name: &str) -> Result<Option<String>> {
         return Ok(None);
     }
     let attr = loc.attr(name).at(&loc.name())?;
-    let strings = read_strings_container(&attr).map_err(|e| e.at(&format!("{}@{name}", loc.name())))?;
+    let strings =
+        read_strings_container(&attr).map_err(|e| e.at(&format!("{}@{name}", loc.name())))?;
     Ok(strings.get(0).map(|s| s.to_string()))
 }
 
@@ -97,12 +116,18 @@ pub fn attr_strings(loc: &Location, name: &str) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let attr = loc.attr(name).at(&loc.name())?;
-    let td = attr.dtype().and_then(|t| t.to_descriptor()).at(&loc.name())?;
+    let td = attr
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .at(&loc.name())?;
     if DType::from_descriptor(&td) != Some(DType::String) {
         if attr.size() == 0 {
             return Ok(Some(vec![]));
         }
-        return Err(Error::format(&format!("{}@{name}", loc.name()), "expected a string array attribute"));
+        return Err(Error::format(
+            &format!("{}@{name}", loc.name()),
+            "expected a string array attribute",
+        ));
     }
     let s = read_strings_container(&attr).map_err(|e| e.at(&format!("{}@{name}", loc.name())))?;
     Ok(Some(s.to_vec()))
@@ -135,8 +160,20 @@ pub fn attr_bool(loc: &Location, name: &str) -> Result<Option<bool>> {
     let attr = loc.attr(name).at(&where_)?;
     let td = attr.dtype().and_then(|t| t.to_descriptor()).at(&where_)?;
     Ok(Some(match DType::from_descriptor(&td) {
-        Some(DType::Bool) => attr.read_raw::<bool>().at(&where_)?.first().copied().unwrap_or(false),
-        Some(d) if d.is_numeric() => attr.read_raw::<f64>().at(&where_)?.first().copied().unwrap_or(0.0) != 0.0,
+        Some(DType::Bool) => attr
+            .read_raw::<bool>()
+            .at(&where_)?
+            .first()
+            .copied()
+            .unwrap_or(false),
+        Some(d) if d.is_numeric() => {
+            attr.read_raw::<f64>()
+                .at(&where_)?
+                .first()
+                .copied()
+                .unwrap_or(0.0)
+                != 0.0
+        }
         _ => return Err(Error::format(&where_, "expected a boolean attribute")),
     }))
 }
@@ -144,8 +181,13 @@ pub fn attr_bool(loc: &Location, name: &str) -> Result<Option<bool>> {
 /// Stored dtype of a dataset (or attribute).
 pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
     let td = c.dtype().and_then(|t| t.to_descriptor()).at(element)?;
-    DType::from_descriptor(&td)
-        .ok_or_else(|| Error::new(ErrorKind::UnsupportedEncoding, format!("unsupported HDF5 datatype {td}")).at(element))
+    DType::from_descriptor(&td).ok_or_else(|| {
+        Error::new(
+            ErrorKind::UnsupportedEncoding,
+            format!("unsupported HDF5 datatype {td}"),
+        )
+        .at(element)
+    })
 }
 
 /// Read a whole numeric dataset keeping its dtype.
@@ -164,7 +206,12 @@ fn read_values_sel(ds: &Dataset, element: &str, range: Option<Range<usize>>) -> 
         ($t:ty, $variant:ident) => {{
             let v: Vec<$t> = match &range {
                 None => ds.read_raw::<$t>().at(element)?,
-                Some(r) => ds.read_slice_1d::<$t, _>(r.clone()).at(element)?.into_raw_vec_and_offset().0,
+                Some(r) => {
+                    ds.read_slice_1d::<$t, _>(r.clone())
+                        .at(element)?
+                        .into_raw_vec_and_offset()
+                        .0
+                }
             };
             Values::$variant(v)
         }};
@@ -187,7 +234,12 @@ fn read_values_sel(ds: &Dataset, element: &str, range: Option<Range<usize>>) -> 
         DType::Uint64 => rd!(u64, Uint64),
         DType::Float32 => rd!(f32, Float32),
         DType::Float64 => rd!(f64, Float64),
-        DType::String => return Err(Error::format(element, "expected a numeric dataset, found strings")),
+        DType::String => {
+            return Err(Error::format(
+                element,
+                "expected a numeric dataset, found strings",
+            ))
+        }
     })
 }
 
@@ -196,13 +248,21 @@ pub fn read_ints(ds: &Dataset, element: &str, range: Option<Range<usize>>) -> Re
     let dtype = dtype_of(ds, element)?;
     match dtype {
         DType::Float32 | DType::Float64 | DType::String | DType::Bool => {
-            return Err(Error::format(element, format!("expected an integer dataset, found {}", dtype.name())))
+            return Err(Error::format(
+                element,
+                format!("expected an integer dataset, found {}", dtype.name()),
+            ))
         }
         _ => {}
     }
     Ok(match range {
         None => ds.read_raw::<i64>().at(element)?,
-        Some(r) => ds.read_slice_1d::<i64, _>(r).at(element)?.into_raw_vec_and_offset().0,
+        Some(r) => {
+            ds.read_slice_1d::<i64, _>(r)
+                .at(element)?
+                .into_raw_vec_and_offset()
+                .0
+        }
     })
 }
 
@@ -223,7 +283,10 @@ fn read_strings_container(c: &Container) -> Result<Strings> {
             Ok(Strings::from_iter(v.iter().map(|s| s.as_str())))
         }
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => read_fixed_strings(c, n),
-        other => Err(Error::format("", format!("expected strings, found {other}"))),
+        other => Err(Error::format(
+            "",
+            format!("expected strings, found {other}"),
+        )),
     }
 }
 

@@ -25,7 +25,12 @@ pub fn set_str_attr(loc: &Location, name: &str, value: &str) -> Result<()> {
     if loc.attr_names().at(&where_)?.iter().any(|a| a == name) {
         loc.delete_attr(name).at(&where_)?;
     }
-    loc.new_attr::<VarLenUnicode>().shape(()).create(name).at(&where_)?.write_scalar(&vlen(value)).at(&where_)
+    loc.new_attr::<VarLenUnicode>()
+        .shape(())
+        .create(name)
+        .at(&where_)?
+        .write_scalar(&vlen(value))
+        .at(&where_)
 }
 
 pub fn set_encoding(loc: &Location, kind: &str, version: &str) -> Result<()> {
@@ -38,28 +43,46 @@ pub fn set_strs_attr(loc: &Location, name: &str, values: &[String]) -> Result<()
     if values.is_empty() {
         // anndata writes an empty column-order as an empty float64 array.
         let empty: [f64; 0] = [];
-        loc.new_attr_builder().with_data(&empty[..]).create(name).at(&where_)?;
+        loc.new_attr_builder()
+            .with_data(&empty[..])
+            .create(name)
+            .at(&where_)?;
         return Ok(());
     }
     let v: Vec<VarLenUnicode> = values.iter().map(|s| vlen(s)).collect();
-    loc.new_attr_builder().with_data(&v[..]).create(name).at(&where_)?;
+    loc.new_attr_builder()
+        .with_data(&v[..])
+        .create(name)
+        .at(&where_)?;
     Ok(())
 }
 
 pub fn set_i64s_attr(loc: &Location, name: &str, values: &[i64]) -> Result<()> {
-    loc.new_attr_builder().with_data(values).create(name).at(&format!("{}@{name}", loc.name()))?;
+    loc.new_attr_builder()
+        .with_data(values)
+        .create(name)
+        .at(&format!("{}@{name}", loc.name()))?;
     Ok(())
 }
 
 pub fn set_bool_attr(loc: &Location, name: &str, value: bool) -> Result<()> {
     let where_ = format!("{}@{name}", loc.name());
-    loc.new_attr::<bool>().shape(()).create(name).at(&where_)?.write_scalar(&value).at(&where_)
+    loc.new_attr::<bool>()
+        .shape(())
+        .create(name)
+        .at(&where_)?
+        .write_scalar(&value)
+        .at(&where_)
 }
 
 pub fn write_strings(g: &Group, name: &str, s: &Strings, encoding: bool) -> Result<Dataset> {
     let where_ = format!("{}/{name}", g.name());
     let v: Vec<VarLenUnicode> = (0..s.len()).map(|i| vlen(s.get(i).unwrap_or(""))).collect();
-    let ds = g.new_dataset_builder().with_data(&v[..]).create(name).at(&where_)?;
+    let ds = g
+        .new_dataset_builder()
+        .with_data(&v[..])
+        .create(name)
+        .at(&where_)?;
     if encoding {
         set_encoding(&ds, "string-array", "0.2.0")?;
     }
@@ -67,7 +90,13 @@ pub fn write_strings(g: &Group, name: &str, s: &Strings, encoding: bool) -> Resu
 }
 
 /// A numeric dataset with `shape`, holding `values` (row-major).
-pub fn write_values(g: &Group, name: &str, values: &Values, shape: &[usize], c: Compression) -> Result<Dataset> {
+pub fn write_values(
+    g: &Group,
+    name: &str,
+    values: &Values,
+    shape: &[usize],
+    c: Compression,
+) -> Result<Dataset> {
     let where_ = format!("{}/{name}", g.name());
     macro_rules! w {
         ($v:expr, $t:ty) => {{
@@ -139,7 +168,11 @@ impl Appendable {
             DType::Float64 => mk!(f64),
             DType::String => return Err(Error::internal("cannot append strings")),
         };
-        Ok(Appendable { ds, len: 0, element })
+        Ok(Appendable {
+            ds,
+            len: 0,
+            element,
+        })
     }
 
     pub fn append(&mut self, values: &Values) -> Result<()> {

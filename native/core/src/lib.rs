@@ -4,8 +4,8 @@
 pub mod dataframe;
 pub mod dtype;
 pub mod element;
-pub mod file;
 pub mod error;
+pub mod file;
 pub mod gather;
 pub mod h5;
 pub mod h5w;
@@ -13,7 +13,7 @@ pub mod limits;
 pub mod matrix;
 pub mod pass;
 pub mod stats;
-pub mod writer;
 pub mod strings;
+pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};

@@ -53,10 +53,14 @@ impl Control {
 
     /// Wait until progress changes or `timeout` passes; returns a snapshot.
     pub fn wait(&self, seen_chunks: usize, timeout: Duration) -> Progress {
-        let Ok(guard) = self.state.lock() else { return Progress::default() };
+        let Ok(guard) = self.state.lock() else {
+            return Progress::default();
+        };
         let (guard, _) = self
             .changed
-            .wait_timeout_while(guard, timeout, |p| !p.finished && p.chunks_done == seen_chunks)
+            .wait_timeout_while(guard, timeout, |p| {
+                !p.finished && p.chunks_done == seen_chunks
+            })
             .unwrap_or_else(|e| e.into_inner());
         guard.clone()
     }
@@ -76,8 +80,17 @@ pub trait Accumulator {
 }
 
 /// Split the selected majors into blocks of about `budget_bytes` stored data.
-pub fn plan_blocks(matrix: &Matrix, majors: &[usize], budget_bytes: usize) -> Vec<std::ops::Range<usize>> {
-    let entry_bytes = (matrix.meta.dtype.size() + if matrix.meta.format == Format::Dense { 0 } else { 4 }) as u64;
+pub fn plan_blocks(
+    matrix: &Matrix,
+    majors: &[usize],
+    budget_bytes: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let entry_bytes = (matrix.meta.dtype.size()
+        + if matrix.meta.format == Format::Dense {
+            0
+        } else {
+            4
+        }) as u64;
     let budget_entries = (budget_bytes as u64 / entry_bytes).max(1);
     let mut out = Vec::new();
     let mut start = 0;
@@ -109,9 +122,19 @@ pub fn run(
     let blocks = plan_blocks(matrix, majors, budget_bytes);
     let entries_total: u64 = majors.iter().map(|&m| matrix.nnz_between(m, m + 1)).sum();
     control.update(|p| {
-        *p = Progress { chunks_total: blocks.len(), entries_total, majors_total: majors.len(), ..Default::default() }
+        *p = Progress {
+            chunks_total: blocks.len(),
+            entries_total,
+            majors_total: majors.len(),
+            ..Default::default()
+        }
     });
-    let item_bytes = matrix.meta.dtype.size() as u64 + if matrix.meta.format == Format::Dense { 0 } else { 4 };
+    let item_bytes = matrix.meta.dtype.size() as u64
+        + if matrix.meta.format == Format::Dense {
+            0
+        } else {
+            4
+        };
     let result = std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, Block)>>(IN_FLIGHT);
         let blocks = &blocks;
@@ -120,7 +143,9 @@ pub fn run(
                 if control.is_cancelled() {
                     break;
                 }
-                let item = matrix.read_block(&majors[r.clone()], minor).map(|b| (r.start, b));
+                let item = matrix
+                    .read_block(&majors[r.clone()], minor)
+                    .map(|b| (r.start, b));
                 let failed = item.is_err();
                 if tx.send(item).is_err() || failed {
                     break;
@@ -144,7 +169,9 @@ pub fn run(
             });
         }
         drop(rx);
-        reader.join().map_err(|_| Error::internal("reader thread panicked"))?;
+        reader
+            .join()
+            .map_err(|_| Error::internal("reader thread panicked"))?;
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }

@@ -23,7 +23,12 @@ pub struct AxisStats {
 
 impl AxisStats {
     fn zeros(n: usize) -> Self {
-        AxisStats { sum: vec![0.0; n], mean: vec![0.0; n], var: vec![0.0; n], nnz: vec![0.0; n] }
+        AxisStats {
+            sum: vec![0.0; n],
+            mean: vec![0.0; n],
+            var: vec![0.0; n],
+            nnz: vec![0.0; n],
+        }
     }
 }
 
@@ -67,7 +72,8 @@ fn major_moments(values: &[f64], width: usize) -> (f64, f64, f64) {
     }
     let mean = sum / width as f64;
     let implicit = (width - values.len()) as f64;
-    let m2: f64 = values.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() + implicit * mean * mean;
+    let m2: f64 =
+        values.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() + implicit * mean * mean;
     (sum, nnz, m2)
 }
 
@@ -75,10 +81,15 @@ impl Accumulator for StatsAccumulator {
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
         let width = block.n_minor;
         let n_b = block.n_major;
-        let (vals, indptr, indices): (Vec<f64>, Option<&Vec<i64>>, Option<&Vec<i32>>) = match &block.data {
-            BlockData::Compressed { indptr, indices, values } => (to_f64(values), Some(indptr), Some(indices)),
-            BlockData::Dense { values } => (to_f64(values), None, None),
-        };
+        let (vals, indptr, indices): (Vec<f64>, Option<&Vec<i64>>, Option<&Vec<i32>>) =
+            match &block.data {
+                BlockData::Compressed {
+                    indptr,
+                    indices,
+                    values,
+                } => (to_f64(values), Some(indptr), Some(indices)),
+                BlockData::Dense { values } => (to_f64(values), None, None),
+            };
         let seg = |k: usize| -> std::ops::Range<usize> {
             match indptr {
                 Some(p) => p[k] as usize..p[k + 1] as usize,
@@ -86,13 +97,24 @@ impl Accumulator for StatsAccumulator {
             }
         };
         // Major axis: exact per major, in parallel.
-        let moments: Vec<(f64, f64, f64)> = (0..n_b).into_par_iter().map(|k| major_moments(&vals[seg(k)], width)).collect();
+        let moments: Vec<(f64, f64, f64)> = (0..n_b)
+            .into_par_iter()
+            .map(|k| major_moments(&vals[seg(k)], width))
+            .collect();
         for (k, (s, z, m2)) in moments.into_iter().enumerate() {
             let i = first + k;
             self.major.sum[i] = s;
             self.major.nnz[i] = z;
-            self.major.mean[i] = if width > 0 { s / width as f64 } else { f64::NAN };
-            self.major.var[i] = if width > 0 { m2 / width as f64 } else { f64::NAN };
+            self.major.mean[i] = if width > 0 {
+                s / width as f64
+            } else {
+                f64::NAN
+            };
+            self.major.var[i] = if width > 0 {
+                m2 / width as f64
+            } else {
+                f64::NAN
+            };
         }
         if n_b == 0 {
             return Ok(());
@@ -138,6 +160,7 @@ impl Accumulator for StatsAccumulator {
     }
 }
 
+#[allow(clippy::unnecessary_cast)]
 fn to_f64(v: &Values) -> Vec<f64> {
     with_values!(v, x => x.iter().map(|&a| a as f64).collect())
 }

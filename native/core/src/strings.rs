@@ -12,7 +12,10 @@ impl Strings {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
-        Strings { offsets, data: Vec::with_capacity(bytes) }
+        Strings {
+            offsets,
+            data: Vec::with_capacity(bytes),
+        }
     }
 
     #[allow(clippy::should_implement_trait)]
@@ -49,7 +52,9 @@ impl Strings {
     }
 
     pub fn to_vec(&self) -> Vec<String> {
-        (0..self.len()).map(|i| self.get(i).unwrap_or("").to_string()).collect()
+        (0..self.len())
+            .map(|i| self.get(i).unwrap_or("").to_string())
+            .collect()
     }
 
     pub fn take(&self, idx: &[usize]) -> Strings {

@@ -43,24 +43,40 @@ impl Selection {
 
 fn resolve_target(dest: &str) -> Result<PathBuf> {
     let p = Path::new(dest);
-    let name = p.file_name().ok_or_else(|| Error::invalid(format!("'{dest}' is not a file path")))?;
+    let name = p
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("'{dest}' is not a file path")))?;
     let parent = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let parent = parent.canonicalize().map_err(|e| {
-        Error::new(ErrorKind::FileAccess, format!("cannot write {dest}: folder {}: {e}", parent.display())).in_file(dest)
+        Error::new(
+            ErrorKind::FileAccess,
+            format!("cannot write {dest}: folder {}: {e}", parent.display()),
+        )
+        .in_file(dest)
     })?;
     Ok(parent.join(name))
 }
 
 /// Write `src` (restricted to `sel`) to `dest`.
-pub fn write_h5ad(src: &H5ad, dest: &str, sel: &Selection, c: Compression, control: &Control) -> Result<()> {
+pub fn write_h5ad(
+    src: &H5ad,
+    dest: &str,
+    sel: &Selection,
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
     let target = resolve_target(dest)?;
-    let source = Path::new(&src.path).canonicalize().map_err(|e| Error::new(ErrorKind::FileAccess, e.to_string()))?;
+    let source = Path::new(&src.path)
+        .canonicalize()
+        .map_err(|e| Error::new(ErrorKind::FileAccess, e.to_string()))?;
     if target == source {
-        return Err(Error::invalid("refusing to write over the file this object is reading from; write to a new path")
-            .in_file(dest));
+        return Err(Error::invalid(
+            "refusing to write over the file this object is reading from; write to a new path",
+        )
+        .in_file(dest));
     }
     let tmp = target.with_file_name(format!(
         ".{}.{}.tmp",
@@ -71,7 +87,11 @@ pub fn write_h5ad(src: &H5ad, dest: &str, sel: &Selection, c: Compression, contr
     match result {
         Ok(()) => std::fs::rename(&tmp, &target).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Error::new(ErrorKind::FileAccess, format!("cannot move the written file into place: {e}")).in_file(dest)
+            Error::new(
+                ErrorKind::FileAccess,
+                format!("cannot move the written file into place: {e}"),
+            )
+            .in_file(dest)
         }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -80,16 +100,35 @@ pub fn write_h5ad(src: &H5ad, dest: &str, sel: &Selection, c: Compression, contr
     }
 }
 
-fn write_to(src: &H5ad, tmp: &Path, sel: &Selection, c: Compression, control: &Control) -> Result<()> {
+fn write_to(
+    src: &H5ad,
+    tmp: &Path,
+    sel: &Selection,
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
     let out = hdf5::File::create(tmp).map_err(|e| {
-        Error::new(ErrorKind::FileAccess, format!("cannot create {}: {e}", tmp.display())).in_file(&tmp.to_string_lossy())
+        Error::new(
+            ErrorKind::FileAccess,
+            format!("cannot create {}: {e}", tmp.display()),
+        )
+        .in_file(&tmp.to_string_lossy())
     })?;
     src.with_root(|root| {
         h5w::set_encoding(&out, "anndata", "0.1.0")?;
         write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref())?;
         write_dataframe(root, "/var", &out, "var", sel.var.as_deref())?;
         if root.link_exists("X") {
-            write_matrix(root, "/X", &out, "X", sel, (Axis::Obs, Axis::Var), c, control)?;
+            write_matrix(
+                root,
+                "/X",
+                &out,
+                "X",
+                sel,
+                (Axis::Obs, Axis::Var),
+                c,
+                control,
+            )?;
         }
         for (group, axes) in [
             ("layers", (Axis::Obs, Axis::Var)),
@@ -104,11 +143,32 @@ fn write_to(src: &H5ad, tmp: &Path, sel: &Selection, c: Compression, control: &C
             let raw = out.create_group("raw").at("/raw")?;
             h5w::set_encoding(&raw, "raw", "0.1.0")?;
             if root.link_exists("raw/X") {
-                let raw_sel = Selection { obs: sel.obs.clone(), var: None };
-                write_matrix(root, "/raw/X", &raw, "X", &raw_sel, (Axis::Obs, Axis::Var), c, control)?;
+                let raw_sel = Selection {
+                    obs: sel.obs.clone(),
+                    var: None,
+                };
+                write_matrix(
+                    root,
+                    "/raw/X",
+                    &raw,
+                    "X",
+                    &raw_sel,
+                    (Axis::Obs, Axis::Var),
+                    c,
+                    control,
+                )?;
             }
             write_dataframe(root, "/raw/var", &raw, "var", None)?;
-            write_mapping(root, "raw/varm", &raw, "varm", &Selection::default(), (Axis::All, Axis::All), c, control)?;
+            write_mapping(
+                root,
+                "raw/varm",
+                &raw,
+                "varm",
+                &Selection::default(),
+                (Axis::All, Axis::All),
+                c,
+                control,
+            )?;
         }
         match h5::node(root, "uns") {
             Some(Node::Group(u)) => u.copy_to(&out, "uns").at("/uns")?,
@@ -119,7 +179,12 @@ fn write_to(src: &H5ad, tmp: &Path, sel: &Selection, c: Compression, control: &C
         }
         Ok(())
     })?;
-    out.close().map_err(|e| Error::new(ErrorKind::Internal, format!("closing the written file: {e}")))
+    out.close().map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("closing the written file: {e}"),
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,14 +200,22 @@ fn write_mapping(
 ) -> Result<()> {
     let dst = out.create_group(name).at(&format!("/{src_group}"))?;
     h5w::set_encoding(&dst, "dict", "0.1.0")?;
-    let Some(Node::Group(g)) = h5::node(root, src_group) else { return Ok(()) };
+    let Some(Node::Group(g)) = h5::node(root, src_group) else {
+        return Ok(());
+    };
     for key in g.member_names().unwrap_or_default() {
         let path = format!("/{src_group}/{key}");
-        let Some(info) = element::describe(&g, &key, &path)? else { continue };
+        let Some(info) = element::describe(&g, &key, &path)? else {
+            continue;
+        };
         match info.encoding.as_str() {
-            "array" | "csr_matrix" | "csc_matrix" => write_matrix(root, &path, &dst, &key, sel, axes, c, control)?,
+            "array" | "csr_matrix" | "csc_matrix" => {
+                write_matrix(root, &path, &dst, &key, sel, axes, c, control)?
+            }
             "dataframe" => write_dataframe(root, &path, &dst, &key, sel.get(axes.0))?,
-            _ if sel.get(axes.0).is_none() && sel.get(axes.1).is_none() => g.copy_to_named(&key, &dst).at(&path)?,
+            _ if sel.get(axes.0).is_none() && sel.get(axes.1).is_none() => {
+                g.copy_to_named(&key, &dst).at(&path)?
+            }
             other => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedEncoding,
@@ -185,13 +258,25 @@ fn write_matrix(
     let (rows, cols) = (sel.get(axes.0), sel.get(axes.1));
     for (s, n) in [(rows, m.meta.shape[0]), (cols, m.meta.shape[1])] {
         if let Some(&bad) = s.and_then(|s| s.iter().find(|&&i| i >= n)) {
-            return Err(Error::invalid(format!("index {bad} out of range for length {n}")).at(path));
+            return Err(
+                Error::invalid(format!("index {bad} out of range for length {n}")).at(path),
+            );
         }
     }
-    let out_shape = [rows.map_or(m.meta.shape[0], |r| r.len()), cols.map_or(m.meta.shape[1], |r| r.len())];
-    let (major_sel, minor_sel) = if m.meta.format == Format::Csc { (cols, rows) } else { (rows, cols) };
+    let out_shape = [
+        rows.map_or(m.meta.shape[0], |r| r.len()),
+        cols.map_or(m.meta.shape[1], |r| r.len()),
+    ];
+    let (major_sel, minor_sel) = if m.meta.format == Format::Csc {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
     let majors: Vec<usize> = major_sel.map_or_else(|| (0..m.n_major()).collect(), |s| s.to_vec());
-    let minor = minor_sel.map_or_else(|| MinorMap::identity(m.n_minor()), |s| MinorMap::select(m.n_minor(), s.to_vec()));
+    let minor = minor_sel.map_or_else(
+        || MinorMap::identity(m.n_minor()),
+        |s| MinorMap::select(m.n_minor(), s.to_vec()),
+    );
     match m.meta.format {
         Format::Dense => {
             let ndim = match h5::node(root, path) {
@@ -223,12 +308,21 @@ impl SparseSink {
     fn new(out: &Group, name: &str, m: &Matrix, shape: [usize; 2], c: Compression) -> Result<Self> {
         let where_ = format!("{}/{name}", out.name());
         let group = out.create_group(name).at(&where_)?;
-        let kind = if m.meta.format == Format::Csc { "csc_matrix" } else { "csr_matrix" };
+        let kind = if m.meta.format == Format::Csc {
+            "csc_matrix"
+        } else {
+            "csr_matrix"
+        };
         h5w::set_encoding(&group, kind, "0.1.0")?;
         h5w::set_i64s_attr(&group, "shape", &[shape[0] as i64, shape[1] as i64])?;
         Ok(SparseSink {
             data: Appendable::create(&group, "data", m.meta.dtype, c)?,
-            indices: Appendable::create(&group, "indices", m.meta.index_dtype.unwrap_or(DType::Int32), c)?,
+            indices: Appendable::create(
+                &group,
+                "indices",
+                m.meta.index_dtype.unwrap_or(DType::Int32),
+                c,
+            )?,
             indptr: vec![0],
             indptr_dtype: m.meta.indptr_dtype.unwrap_or(DType::Int64),
             indices_dtype: m.meta.index_dtype.unwrap_or(DType::Int32),
@@ -239,13 +333,19 @@ impl SparseSink {
 
 impl Accumulator for SparseSink {
     fn consume(&mut self, block: &Block, _first: usize) -> Result<()> {
-        let BlockData::Compressed { indptr, indices, values } = &block.data else {
+        let BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        } = &block.data
+        else {
             return Err(Error::internal("dense block in a sparse sink"));
         };
         let base = *self.indptr.last().unwrap_or(&0);
         self.indptr.extend(indptr[1..].iter().map(|p| p + base));
         let idx: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-        self.indices.append(&h5w::ints_as(idx, self.indices_dtype))?;
+        self.indices
+            .append(&h5w::ints_as(idx, self.indices_dtype))?;
         self.data.append(values)
     }
 }
@@ -266,9 +366,20 @@ struct DenseSink {
 }
 
 impl DenseSink {
-    fn new(out: &Group, name: &str, m: &Matrix, shape: [usize; 2], ndim: usize, c: Compression) -> Result<Self> {
+    fn new(
+        out: &Group,
+        name: &str,
+        m: &Matrix,
+        shape: [usize; 2],
+        ndim: usize,
+        c: Compression,
+    ) -> Result<Self> {
         let element = format!("{}/{name}", out.name());
-        let dims: Vec<usize> = if ndim == 1 { vec![shape[0]] } else { shape.to_vec() };
+        let dims: Vec<usize> = if ndim == 1 {
+            vec![shape[0]]
+        } else {
+            shape.to_vec()
+        };
         let total: usize = dims.iter().product();
         macro_rules! mk {
             ($t:ty) => {{
@@ -296,7 +407,12 @@ impl DenseSink {
             DType::String => return Err(Error::internal("string matrix")),
         };
         h5w::set_encoding(&ds, "array", "0.2.0")?;
-        Ok(DenseSink { ds, n_cols: shape[1], ndim, element })
+        Ok(DenseSink {
+            ds,
+            n_cols: shape[1],
+            ndim,
+            element,
+        })
     }
 }
 
@@ -324,7 +440,9 @@ impl Accumulator for DenseSink {
                 } else {
                     let arr = ndarray::ArrayView2::from_shape((hi - lo, self.n_cols), &$v[..])
                         .map_err(|e| Error::internal(e.to_string()))?;
-                    self.ds.write_slice(arr, ndarray::s![lo..hi, ..]).at(&self.element)?
+                    self.ds
+                        .write_slice(arr, ndarray::s![lo..hi, ..])
+                        .at(&self.element)?
                 }
             }};
         }
@@ -349,11 +467,21 @@ impl Accumulator for DenseSink {
 }
 
 /// Re-encode a dataframe (any source encoding) with anndata 0.12's layout.
-fn write_dataframe(root: &Group, path: &str, out: &Group, name: &str, rows: Option<&[usize]>) -> Result<()> {
+fn write_dataframe(
+    root: &Group,
+    path: &str,
+    out: &Group,
+    name: &str,
+    rows: Option<&[usize]>,
+) -> Result<()> {
     let info = dataframe::describe(root, path)?;
     let (_, index) = dataframe::read_index_column(root, path)?;
     if let Some(&bad) = rows.and_then(|r| r.iter().find(|&&i| i >= index.len())) {
-        return Err(Error::invalid(format!("index {bad} out of range for length {}", index.len())).at(path));
+        return Err(Error::invalid(format!(
+            "index {bad} out of range for length {}",
+            index.len()
+        ))
+        .at(path));
     }
     let where_ = format!("{}/{name}", out.name().trim_end_matches('/'));
     let g = out.create_group(name).at(&where_)?;
@@ -381,15 +509,28 @@ pub fn take_column(col: Column, idx: &[usize]) -> Column {
     let take_mask = |m: &Vec<u8>| idx.iter().map(|&i| m[i]).collect::<Vec<u8>>();
     match col {
         Column::Numeric(v) => Column::Numeric(v.take(idx)),
-        Column::Strings { strings, mask } => {
-            Column::Strings { strings: strings.take(idx), mask: mask.as_ref().map(take_mask) }
-        }
-        Column::Nullable { values, mask, boolean } => {
-            Column::Nullable { values: values.take(idx), mask: take_mask(&mask), boolean }
-        }
-        Column::Categorical { codes, categories, ordered } => {
-            Column::Categorical { codes: idx.iter().map(|&i| codes[i]).collect(), categories, ordered }
-        }
+        Column::Strings { strings, mask } => Column::Strings {
+            strings: strings.take(idx),
+            mask: mask.as_ref().map(take_mask),
+        },
+        Column::Nullable {
+            values,
+            mask,
+            boolean,
+        } => Column::Nullable {
+            values: values.take(idx),
+            mask: take_mask(&mask),
+            boolean,
+        },
+        Column::Categorical {
+            codes,
+            categories,
+            ordered,
+        } => Column::Categorical {
+            codes: idx.iter().map(|&i| codes[i]).collect(),
+            categories,
+            ordered,
+        },
     }
 }
 
@@ -401,30 +542,66 @@ fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
             let ds = h5w::write_values(g, name, v, &[v.len()], Compression::None)?;
             h5w::set_encoding(&ds, "array", "0.2.0")?;
         }
-        Column::Strings { strings, mask: None } => {
+        Column::Strings {
+            strings,
+            mask: None,
+        } => {
             h5w::write_strings(g, name, strings, true)?;
         }
-        Column::Strings { strings, mask: Some(mask) } => {
+        Column::Strings {
+            strings,
+            mask: Some(mask),
+        } => {
             let cg = g.create_group(name).at(&where_)?;
             h5w::set_encoding(&cg, "nullable-string-array", "0.1.0")?;
             h5w::write_strings(&cg, "values", strings, false)?;
-            h5w::write_values(&cg, "mask", &mask_values(mask), &[mask.len()], Compression::None)?;
+            h5w::write_values(
+                &cg,
+                "mask",
+                &mask_values(mask),
+                &[mask.len()],
+                Compression::None,
+            )?;
         }
-        Column::Nullable { values, mask, boolean } => {
+        Column::Nullable {
+            values,
+            mask,
+            boolean,
+        } => {
             let cg = g.create_group(name).at(&where_)?;
-            let kind = if *boolean { "nullable-boolean" } else { "nullable-integer" };
+            let kind = if *boolean {
+                "nullable-boolean"
+            } else {
+                "nullable-integer"
+            };
             h5w::set_encoding(&cg, kind, "0.1.0")?;
             h5w::write_values(&cg, "values", values, &[values.len()], Compression::None)?;
-            h5w::write_values(&cg, "mask", &mask_values(mask), &[mask.len()], Compression::None)?;
+            h5w::write_values(
+                &cg,
+                "mask",
+                &mask_values(mask),
+                &[mask.len()],
+                Compression::None,
+            )?;
         }
-        Column::Categorical { codes, categories, ordered } => {
+        Column::Categorical {
+            codes,
+            categories,
+            ordered,
+        } => {
             let cg = g.create_group(name).at(&where_)?;
             h5w::set_encoding(&cg, "categorical", "0.2.0")?;
             h5w::set_bool_attr(&cg, "ordered", *ordered)?;
             let n = categories.len();
             let codes64: Vec<i64> = codes.iter().map(|&c| c as i64).collect();
             // pandas stores codes in the smallest signed type that fits.
-            let dtype = if n < i8::MAX as usize { DType::Int8 } else if n < i16::MAX as usize { DType::Int16 } else { DType::Int32 };
+            let dtype = if n < i8::MAX as usize {
+                DType::Int8
+            } else if n < i16::MAX as usize {
+                DType::Int16
+            } else {
+                DType::Int32
+            };
             let cv = h5w::ints_as(codes64, dtype);
             let ds = h5w::write_values(&cg, "codes", &cv, &[codes.len()], Compression::None)?;
             h5w::set_encoding(&ds, "array", "0.2.0")?;

@@ -21,7 +21,11 @@ pub struct Block {
 #[derive(Debug, Clone)]
 pub enum BlockData {
     /// CSR over the block's majors (CSC for a CSC source).
-    Compressed { indptr: Vec<i64>, indices: Vec<i32>, values: Values },
+    Compressed {
+        indptr: Vec<i64>,
+        indices: Vec<i32>,
+        values: Values,
+    },
     /// Row-major n_major x n_minor.
     Dense { values: Values },
 }
@@ -45,7 +49,11 @@ fn runs_of(sorted: &[usize], start_of: impl Fn(usize) -> i64, gap: i64) -> Vec<R
     for &m in sorted {
         match runs.last_mut() {
             Some(r) if start_of(m) - start_of(r.end) <= gap => r.end = m + 1,
-            _ => runs.push(Run { first: m, end: m + 1, base: 0 }),
+            _ => runs.push(Run {
+                first: m,
+                end: m + 1,
+                base: 0,
+            }),
         }
     }
     runs
@@ -60,8 +68,11 @@ impl Matrix {
     /// Read `majors` (in this order) with `minor` applied to the other axis.
     pub fn read_block(&self, majors: &[usize], minor: &MinorMap) -> Result<Block> {
         if let Some(&bad) = majors.iter().find(|&&m| m >= self.n_major()) {
-            return Err(Error::invalid(format!("index {bad} out of range for an axis of length {}", self.n_major()))
-                .at(&self.meta.path));
+            return Err(Error::invalid(format!(
+                "index {bad} out of range for an axis of length {}",
+                self.n_major()
+            ))
+            .at(&self.meta.path));
         }
         let mut sorted = majors.to_vec();
         sorted.sort_unstable();
@@ -72,7 +83,12 @@ impl Matrix {
         }
     }
 
-    fn read_sparse_block(&self, majors: &[usize], sorted: &[usize], minor: &MinorMap) -> Result<Block> {
+    fn read_sparse_block(
+        &self,
+        majors: &[usize],
+        sorted: &[usize],
+        minor: &MinorMap,
+    ) -> Result<Block> {
         let p_idx = format!("{}/indices", self.meta.path);
         let p_data = format!("{}/data", self.meta.path);
         let indices_ds = self.indices.as_ref().expect("sparse matrix has indices");
@@ -101,7 +117,10 @@ impl Matrix {
             let seg = indices.len();
             for (p, &j) in all_idx.iter().enumerate().take(end).skip(start) {
                 if j < 0 || j >= n_minor_src {
-                    return Err(Error::format(&p_idx, format!("index {j} out of range [0, {n_minor_src}) in major {m}")));
+                    return Err(Error::format(
+                        &p_idx,
+                        format!("index {j} out of range [0, {n_minor_src}) in major {m}"),
+                    ));
                 }
                 if minor.is_identity() {
                     indices.push(j as i32);
@@ -114,7 +133,11 @@ impl Matrix {
                 }
             }
             if !minor.is_identity() && indices[seg..].windows(2).any(|w| w[1] < w[0]) {
-                let mut pairs: Vec<(i32, usize)> = indices[seg..].iter().copied().zip(take[seg..].iter().copied()).collect();
+                let mut pairs: Vec<(i32, usize)> = indices[seg..]
+                    .iter()
+                    .copied()
+                    .zip(take[seg..].iter().copied())
+                    .collect();
                 pairs.sort_unstable_by_key(|p| p.0);
                 for (k, (i, t)) in pairs.into_iter().enumerate() {
                     indices[seg + k] = i;
@@ -123,12 +146,30 @@ impl Matrix {
             }
             indptr.push(indices.len() as i64);
         }
-        let contiguous = take.len() == all_val.len() && take.iter().enumerate().all(|(i, &p)| i == p);
-        let values = if contiguous { all_val } else { all_val.take(&take) };
-        Ok(Block { n_major: majors.len(), n_minor: minor.n_out(), data: BlockData::Compressed { indptr, indices, values } })
+        let contiguous =
+            take.len() == all_val.len() && take.iter().enumerate().all(|(i, &p)| i == p);
+        let values = if contiguous {
+            all_val
+        } else {
+            all_val.take(&take)
+        };
+        Ok(Block {
+            n_major: majors.len(),
+            n_minor: minor.n_out(),
+            data: BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            },
+        })
     }
 
-    fn read_dense_block(&self, rows: &[usize], sorted: &[usize], minor: &MinorMap) -> Result<Block> {
+    fn read_dense_block(
+        &self,
+        rows: &[usize],
+        sorted: &[usize],
+        minor: &MinorMap,
+    ) -> Result<Block> {
         let n_cols = self.meta.shape[1];
         let mut runs = runs_of(sorted, |m| m as i64, 8);
         let mut all = Values::empty(self.meta.dtype);
@@ -148,6 +189,10 @@ impl Matrix {
         }
         let contiguous = take.len() == all.len() && take.iter().enumerate().all(|(i, &p)| i == p);
         let values = if contiguous { all } else { all.take(&take) };
-        Ok(Block { n_major: rows.len(), n_minor: minor.n_out(), data: BlockData::Dense { values } })
+        Ok(Block {
+            n_major: rows.len(),
+            n_minor: minor.n_out(),
+            data: BlockData::Dense { values },
+        })
     }
 }

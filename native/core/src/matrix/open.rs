@@ -88,13 +88,21 @@ fn compression_of(ds: &Dataset) -> Option<String> {
 fn open_dense(ds: Dataset, path: &str) -> Result<Matrix> {
     let dtype = h5::dtype_of(&ds, path)?;
     if !dtype.is_numeric() {
-        return Err(Error::format(path, format!("expected a numeric matrix, found {}", dtype.name())));
+        return Err(Error::format(
+            path,
+            format!("expected a numeric matrix, found {}", dtype.name()),
+        ));
     }
     let shape = ds.shape();
     let shape = match shape.len() {
         2 => [shape[0], shape[1]],
         1 => [shape[0], 1],
-        n => return Err(Error::format(path, format!("expected a 2-d array, found {n} dimensions"))),
+        n => {
+            return Err(Error::format(
+                path,
+                format!("expected a 2-d array, found {n} dimensions"),
+            ))
+        }
     };
     let meta = MatrixMeta {
         path: path.to_string(),
@@ -108,7 +116,12 @@ fn open_dense(ds: Dataset, path: &str) -> Result<Matrix> {
         compression: compression_of(&ds),
         chunks: ds.chunk(),
     };
-    Ok(Matrix { meta, data: ds, indices: None, indptr: vec![] })
+    Ok(Matrix {
+        meta,
+        data: ds,
+        indices: None,
+        indptr: vec![],
+    })
 }
 
 fn open_sparse(g: Group, path: &str) -> Result<Matrix> {
@@ -124,7 +137,12 @@ fn open_sparse(g: Group, path: &str) -> Result<Matrix> {
             )
             .at(path))
         }
-        (None, _) => return Err(Error::format(path, "group has no encoding-type attribute and is not a legacy h5sparse matrix")),
+        (None, _) => {
+            return Err(Error::format(
+                path,
+                "group has no encoding-type attribute and is not a legacy h5sparse matrix",
+            ))
+        }
     };
     let shape = match h5::attr_i64s(&g, "shape")?.or(h5::attr_i64s(&g, "h5sparse_shape")?) {
         Some(s) if s.len() == 2 && s[0] >= 0 && s[1] >= 0 => [s[0] as usize, s[1] as usize],
@@ -133,47 +151,78 @@ fn open_sparse(g: Group, path: &str) -> Result<Matrix> {
     };
     let child = |name: &str| -> Result<Dataset> {
         let p = format!("{path}/{name}");
-        g.dataset(name).map_err(|_| Error::format(&p, "dataset is missing"))
+        g.dataset(name)
+            .map_err(|_| Error::format(&p, "dataset is missing"))
     };
     let data = child("data")?;
     let indices = child("indices")?;
     let indptr_ds = child("indptr")?;
-    let (p_data, p_indices, p_indptr) = (format!("{path}/data"), format!("{path}/indices"), format!("{path}/indptr"));
+    let (p_data, p_indices, p_indptr) = (
+        format!("{path}/data"),
+        format!("{path}/indices"),
+        format!("{path}/indptr"),
+    );
     let dtype = h5::dtype_of(&data, &p_data)?;
     if !dtype.is_numeric() {
-        return Err(Error::format(&p_data, format!("expected numeric values, found {}", dtype.name())));
+        return Err(Error::format(
+            &p_data,
+            format!("expected numeric values, found {}", dtype.name()),
+        ));
     }
     let index_dtype = h5::dtype_of(&indices, &p_indices)?;
     let indptr_dtype = h5::dtype_of(&indptr_ds, &p_indptr)?;
     for (d, p) in [(index_dtype, &p_indices), (indptr_dtype, &p_indptr)] {
-        if matches!(d, DType::Float32 | DType::Float64 | DType::String | DType::Bool) {
-            return Err(Error::format(p, format!("expected integers, found {}", d.name())));
+        if matches!(
+            d,
+            DType::Float32 | DType::Float64 | DType::String | DType::Bool
+        ) {
+            return Err(Error::format(
+                p,
+                format!("expected integers, found {}", d.name()),
+            ));
         }
     }
-    let n_major = if format == Format::Csc { shape[1] } else { shape[0] };
+    let n_major = if format == Format::Csc {
+        shape[1]
+    } else {
+        shape[0]
+    };
     let n_ptr = indptr_ds.size();
     if n_ptr != n_major + 1 {
         return Err(Error::format(
             &p_indptr,
-            format!("shape attribute {:?} disagrees with indptr length {n_ptr} (expected {})", shape, n_major + 1),
+            format!(
+                "shape attribute {:?} disagrees with indptr length {n_ptr} (expected {})",
+                shape,
+                n_major + 1
+            ),
         ));
     }
     check_load(&p_indptr, n_ptr as u64, 8)?;
     let indptr = h5::read_ints(&indptr_ds, &p_indptr, None)?;
     let nnz = indices.size() as u64;
     if data.size() as u64 != nnz {
-        return Err(Error::format(path, format!("data has {} entries but indices has {nnz}", data.size())));
+        return Err(Error::format(
+            path,
+            format!("data has {} entries but indices has {nnz}", data.size()),
+        ));
     }
     if indptr.first().copied().unwrap_or(0) != 0 {
         return Err(Error::format(&p_indptr, "indptr does not start at 0"));
     }
     if let Some(bad) = indptr.windows(2).position(|w| w[1] < w[0]) {
-        return Err(Error::format(&p_indptr, format!("indptr is not monotonic at position {}", bad + 1)));
+        return Err(Error::format(
+            &p_indptr,
+            format!("indptr is not monotonic at position {}", bad + 1),
+        ));
     }
     if *indptr.last().unwrap_or(&0) as u64 != nnz {
         return Err(Error::format(
             &p_indptr,
-            format!("indptr ends at {} but there are {nnz} stored entries", indptr.last().unwrap_or(&0)),
+            format!(
+                "indptr ends at {} but there are {nnz} stored entries",
+                indptr.last().unwrap_or(&0)
+            ),
         ));
     }
     let storage_bytes = data.storage_size() + indices.storage_size() + indptr_ds.storage_size();
@@ -189,5 +238,10 @@ fn open_sparse(g: Group, path: &str) -> Result<Matrix> {
         compression: compression_of(&data),
         chunks: data.chunk(),
     };
-    Ok(Matrix { meta, data, indices: Some(indices), indptr })
+    Ok(Matrix {
+        meta,
+        data,
+        indices: Some(indices),
+        indptr,
+    })
 }

@@ -10,19 +10,30 @@ use crate::error::Result;
 const CSC_SCAN_BYTES: usize = 64 << 20;
 
 impl Matrix {
+    #[allow(clippy::needless_range_loop)]
     pub fn read_rows(&self, rows: &[usize], cols: &MinorMap) -> Result<Block> {
         if self.meta.format != Format::Csc {
             return self.read_block(rows, cols);
         }
         let row_map = MinorMap::select(self.n_minor(), rows.to_vec());
-        let majors: Vec<usize> = cols.selection.clone().unwrap_or_else(|| (0..self.n_major()).collect());
+        let majors: Vec<usize> = cols
+            .selection
+            .clone()
+            .unwrap_or_else(|| (0..self.n_major()).collect());
         let plan = crate::pass::plan_blocks(self, &majors, CSC_SCAN_BYTES);
         let mut all = Values::empty(self.meta.dtype);
         let mut entry_row: Vec<u32> = Vec::new();
         let mut entry_col: Vec<u32> = Vec::new();
         for r in plan {
             let b = self.read_block(&majors[r.clone()], &row_map)?;
-            let BlockData::Compressed { indptr, indices, values } = b.data else { unreachable!("csc blocks are compressed") };
+            let BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            } = b.data
+            else {
+                unreachable!("csc blocks are compressed")
+            };
             for k in 0..b.n_major {
                 for p in indptr[k] as usize..indptr[k + 1] as usize {
                     entry_row.push(indices[p] as u32);
@@ -51,7 +62,11 @@ impl Matrix {
         Ok(Block {
             n_major: n_rows,
             n_minor: majors.len(),
-            data: BlockData::Compressed { indptr, indices, values: all.take(&order) },
+            data: BlockData::Compressed {
+                indptr,
+                indices,
+                values: all.take(&order),
+            },
         })
     }
 }

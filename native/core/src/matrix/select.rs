@@ -14,7 +14,12 @@ pub struct MinorMap {
 
 impl MinorMap {
     pub fn identity(n_source: usize) -> Self {
-        MinorMap { n_source, selection: None, offsets: vec![], targets: vec![] }
+        MinorMap {
+            n_source,
+            selection: None,
+            offsets: vec![],
+            targets: vec![],
+        }
     }
 
     /// `selection` must hold positions < n_source (checked by the caller).
@@ -35,7 +40,12 @@ impl MinorMap {
             targets[fill[old] as usize] = new as u32;
             fill[old] += 1;
         }
-        MinorMap { n_source, selection: Some(selection), offsets, targets }
+        MinorMap {
+            n_source,
+            selection: Some(selection),
+            offsets,
+            targets,
+        }
     }
 
     pub fn is_identity(&self) -> bool {

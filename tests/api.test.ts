@@ -1,0 +1,202 @@
+/**
+ * The engine's public API on real fixtures: subsetting semantics (slices,
+ * masks, ordered ints, names, chained views), one-pass statistics against
+ * values computed from the expected matrix, chunk iteration, column/row
+ * vectors, cancellation and closing.
+ */
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
+import { assertClose, decodeFloats, densify, expected, FIXTURES, values } from "./helpers";
+
+const LARGE = "csr_large_gzip";
+const open = (name: string) => read(path.join(FIXTURES, `${name}.h5ad`));
+const dense = (name: string): number[][] => decodeFloats(expected(name).X.dense);
+
+function colStats(m: number[][]): { sum: number[]; mean: number[]; var: number[]; nnz: number[] } {
+  const n = m.length;
+  const c = m[0]?.length ?? 0;
+  const sum = Array.from({ length: c }, (_, j) => m.reduce((s, r) => s + r[j], 0));
+  const mean = sum.map((s) => s / n);
+  const v = mean.map((mu, j) => m.reduce((s, r) => s + (r[j] - mu) ** 2, 0) / n);
+  const nnz = Array.from({ length: c }, (_, j) => m.filter((r) => r[j] !== 0).length);
+  return { sum, mean, var: v, nnz };
+}
+const transpose = (m: number[][]) => (m[0] ?? []).map((_, j) => m.map((r) => r[j]));
+
+describe("subsetting", () => {
+  it("keeps the requested order for integer indices, and composes chained views", async () => {
+    const a = await open("full_csr");
+    const full = dense("full_csr");
+    const v = a.subset({ obs: [5, 0, 3], var: [7, 2] });
+    assert.deepEqual(v.shape, [3, 2]);
+    assertClose(
+      densify(await v.X.rows(0, 3)),
+      [5, 0, 3].map((i) => [full[i][7], full[i][2]]),
+      "view",
+    );
+    assert.deepEqual(
+      values(v.obsNames),
+      [5, 0, 3].map((i) => expected("full_csr").obs_names[i]),
+    );
+    const vv = v.subset({ obs: [2, 0], var: [1] });
+    assertClose(densify(await vv.X.rows(0, 2)), [[full[3][2]], [full[5][2]]], "view of view");
+    assert.deepEqual(
+      values(vv.obs.getChild("barcode")!),
+      [3, 5].map((i) => expected("full_csr").obs.columns.barcode.values[i]),
+    );
+    a.close();
+  });
+
+  it("accepts slices (negative step), boolean masks, names and negative positions", async () => {
+    const a = await open(LARGE);
+    const full = dense(LARGE);
+    const e = expected(LARGE);
+    const s = a.subset({ obs: slice(10, 2, -3) });
+    assert.deepEqual(
+      values(s.obsNames),
+      [10, 7, 4].map((i) => e.obs_names[i]),
+    );
+    const mask = e.obs_names.map((_: string, i: number) => i % 50 === 0);
+    const m = a.subset({ obs: mask, var: [e.var_names[3], e.var_names[0]] });
+    assert.deepEqual(m.shape, [4, 2]);
+    assertClose(
+      densify(await m.X.rows(0, 4)),
+      [0, 50, 100, 150].map((i) => [full[i][3], full[i][0]]),
+      "mask+names",
+    );
+    const neg = a.subset({ obs: [-1] });
+    assert.deepEqual(values(neg.obsNames), [e.obs_names[e.obs_names.length - 1]]);
+    assert.throws(() => a.subset({ obs: [10_000] }), InvalidArgumentError);
+    assert.throws(() => a.subset({ var: ["no-such-gene"] }), InvalidArgumentError);
+    assert.throws(() => a.subset({ obs: [true, false] }), InvalidArgumentError);
+    a.close();
+  });
+
+  it("subsets obsm/obsp/layers with the view", async () => {
+    const a = await open("full_csr");
+    const e = expected("full_csr");
+    const v = a.subset({ obs: [4, 1] });
+    const pca = (await v.obsm.get("X_pca")) as { shape: number[]; data: Float32Array };
+    assert.equal(pca.shape[0], 2);
+    const pcaExp = decodeFloats(e.obsm.X_pca.values);
+    assertClose(Array.from(pca.data.subarray(0, pca.shape[1])), pcaExp[4], "obsm row");
+    const conn = await v.obsp.get("connectivities");
+    assert.deepEqual((conn as { shape: number[] }).shape, [2, 2]);
+    a.close();
+  });
+});
+
+describe("one-pass statistics", () => {
+  for (const name of [LARGE, "csc_f64_idx64", "dense_f64_nan", "csr_unsorted_zeros", "dense_int64"]) {
+    it(`${name}: sum/mean/var/nnz on both axes match the expected matrix`, async () => {
+      const a = await open(name);
+      const full = dense(name);
+      const byVar = colStats(full);
+      const byObs = colStats(transpose(full));
+      for (const k of ["sum", "mean", "var", "nnz"] as const) {
+        const f = k === "nnz" ? a.X.nnz.bind(a.X) : (a.X[k] as (ax?: 0 | 1) => Promise<Float64Array | number>).bind(a.X);
+        assertClose(Array.from((await f(0)) as Float64Array), byVar[k], `${k}(axis 0)`, 1e-9);
+        assertClose(Array.from((await f(1)) as Float64Array), byObs[k], `${k}(axis 1)`, 1e-9);
+      }
+      const total = full.flat().reduce((s, x) => s + x, 0);
+      assertClose(await a.X.sum(), total, "sum()", 1e-9);
+      a.close();
+    });
+  }
+
+  it("on a view the statistics cover only the selection", async () => {
+    const a = await open(LARGE);
+    const full = dense(LARGE);
+    const obs = [199, 3, 77, 3];
+    const vars = [5, 149, 0];
+    const v = a.subset({ obs, var: vars });
+    const sub = obs.map((i) => vars.map((j) => full[i][j]));
+    assertClose(Array.from((await v.X.sum(0)) as Float64Array), colStats(sub).sum, "view sums", 1e-9);
+    assertClose(
+      Array.from((await v.X.var(1, { ddof: 1 })) as Float64Array),
+      colStats(transpose(sub)).var.map((x) => (x * 3) / 2),
+      "ddof=1",
+      1e-9,
+    );
+    a.close();
+  });
+
+  it("stays accurate when the mean dwarfs the variance (stable merge)", async () => {
+    const a = await open("dense_f64_nan");
+    // NaN propagates like numpy; the columns without NaN must be finite.
+    const v = (await a.X.var(0)) as Float64Array;
+    const exp = colStats(dense("dense_f64_nan")).var;
+    assertClose(Array.from(v), exp, "var with NaN/inf", 1e-9);
+    a.close();
+  });
+});
+
+describe("chunks and vectors", () => {
+  it("chunked() covers every row once, in order, for CSR, CSC and dense", async () => {
+    for (const name of [LARGE, "csc_f64_idx64", "dense_f32_chunked"]) {
+      const a = await open(name);
+      const rows: number[][] = [];
+      let last = 0;
+      for await (const { start, end, chunk } of a.X.chunked(7)) {
+        assert.equal(start, last);
+        assert.equal(chunk.shape[0], end - start);
+        rows.push(...densify(chunk));
+        last = end;
+      }
+      assertClose(rows, dense(name), `${name} chunks`);
+      a.close();
+    }
+  });
+
+  it("obsVector and varVector return one gene / one cell", async () => {
+    const a = await open(LARGE);
+    const full = dense(LARGE);
+    assertClose(
+      Array.from(await a.X.obsVector(17)),
+      full.map((r) => r[17]),
+      "gene 17",
+    );
+    assertClose(Array.from(await a.X.varVector(33)), full[33], "cell 33");
+    a.close();
+  });
+});
+
+describe("progress, cancellation and closing", () => {
+  it("reports progress ending in done", async () => {
+    const a = await open(LARGE);
+    const seen: Progress[] = [];
+    await a.X.stats({ onProgress: (p) => seen.push(p) });
+    assert.ok(seen.length >= 1);
+    assert.equal(seen[seen.length - 1].state, "done");
+    assert.equal(seen[seen.length - 1].rowsDone, 200);
+    a.close();
+  });
+
+  it("a cancelled pass rejects with CancelledError and a rerun succeeds", async () => {
+    const a = await open(LARGE);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(a.X.sum(1, { signal: ac.signal }), CancelledError);
+    const s = (await a.X.sum(1)) as Float64Array;
+    assertClose(
+      Array.from(s),
+      dense(LARGE).map((r) => r.reduce((x, y) => x + y, 0)),
+      "rerun",
+      1e-9,
+    );
+    a.close();
+  });
+
+  it("any use after close() throws ClosedError", async () => {
+    const a = await open("full_csr");
+    const v = a.subset({ obs: [0] });
+    a.close();
+    assert.throws(() => a.X, ClosedError);
+    assert.throws(() => v.obs, ClosedError);
+    assert.throws(() => a.uns, ClosedError);
+    assert.match(a.toString(), /closed/);
+    await assert.rejects(async () => a.write("/tmp/never.h5ad"), ClosedError);
+  });
+});

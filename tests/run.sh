@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): builds what is missing, creates the
+# reference venvs, generates the fixtures with Python anndata, then runs
+# every engine test with node's test runner (its summary ends the output).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+[ -f native/dist/index.js ] || bash native/build.sh
+npx tsc -p tsconfig.json
+PY="$(bash tests/python/setup-venv.sh | tail -n1)"
+fixtures="$root/tests/.fixtures"
+rm -rf "$fixtures"
+"$PY" tests/python/make_fixtures.py "$fixtures" > /dev/null
+"$PY" tests/python/make_bad_fixtures.py "$fixtures/bad" > /dev/null
+export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
+node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js
