@@ -66,7 +66,7 @@ function checkUns(got: any, exp: any, where: string): void {
     }
     return assertClose(got, arr, where);
   }
-  if ("__dataframe__" in exp) return; // uns dataframes are listed, not decoded (documented)
+  if ("__dataframe__" in exp) return checkFrame(got.table, got.index, exp.__dataframe__, where);
   if ("__float__" in exp) return assertClose(got, decodeFloats(exp), where);
   for (const [k, v] of Object.entries(exp)) checkUns(got?.[k], v, `${where}.${k}`);
 }

@@ -10,11 +10,14 @@ import type { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns } from "./elements";
 import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
-import { type Frame, readFrame, takeFrame } from "./frame";
+import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
+
+export { describeFrame };
+
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { compose, type Indexer, resolve } from "./selection";
-import { type DataFrameInfo, Source } from "./source";
+import { Source } from "./source";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -45,14 +48,6 @@ export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
     source.close();
     throw e;
   }
-}
-
-export function describeFrame(source: Source, p: string): DataFrameInfo {
-  const info = source.info;
-  if (p === info.obs.path) return info.obs;
-  if (p === info.var.path) return info.var;
-  // Dataframes elsewhere (obsm, uns) are described on demand.
-  return JSON.parse(nativeCall(() => source.native.describeFrame(p))) as DataFrameInfo;
 }
 
 export class AnnDataOOM {

@@ -5,7 +5,7 @@
  */
 import { BackedMatrix } from "./backed";
 import { nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
-import { type Frame, readFrame, takeFrame } from "./frame";
+import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
 import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
@@ -85,7 +85,7 @@ export class ElementMapping {
     const [rowSel, colSel] = this.sel;
     switch (info.encoding) {
       case "dataframe": {
-        const frame = readFrame(this.source, (await import("./anndata")).describeFrame(this.source, info.path));
+        const frame = readFrame(this.source, describeFrame(this.source, info.path));
         return rowSel ? takeFrame(frame, rowSel) : frame;
       }
       case "array":
@@ -191,6 +191,8 @@ function readUnsValue(source: Source, info: ElementInfo): unknown {
       if (a.data.dtype === "bool") return Array.from(data, (x) => x !== 0);
       return a.shape.length <= 1 ? data : ({ kind: "dense", shape: a.shape, dtype: a.data.dtype, data } satisfies DenseArray);
     }
+    case "dataframe":
+      return readFrame(source, describeFrame(source, info.path));
     case "categorical":
     case "nullable-integer":
     case "nullable-boolean":

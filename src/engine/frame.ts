@@ -7,6 +7,15 @@ import { type DataType, makeData, makeVector, Table, type Vector, vectorFromArra
 import { nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
+
+/** Layout of a dataframe element (obs/var from the open-time description). */
+export function describeFrame(source: Source, p: string): DataFrameInfo {
+  const info = source.info;
+  if (p === info.obs.path) return info.obs;
+  if (p === info.var.path) return info.var;
+  return JSON.parse(nativeCall(() => source.native.describeFrame(p))) as DataFrameInfo;
+}
+
 import { columnVector, utf8Vector } from "./typed";
 
 export interface Frame {
