@@ -279,6 +279,7 @@ const mark = (ok) => (ok ? "pass" : "**FAIL**");
 function markdown(results, meta) {
   const L = [];
   L.push(`Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memGb} GB RAM, node ${meta.node}, ${meta.date}.`);
+  L.push(`Engine: git ${meta.build.head}${meta.build.dirty.length ? ` + uncommitted changes in ${meta.build.dirty.length} file(s)` : ""}, addon built ${meta.build.addonMtime}.`);
   L.push(`Repeats: ${meta.repeats} fresh processes per measurement; min / median shown. Cache: ${results[0]?.pageCache.note ?? "n/a"}.`);
   L.push("");
   L.push("Warm page cache:");
@@ -323,6 +324,23 @@ function markdown(results, meta) {
   return L.join("\n");
 }
 
+/** Which engine build was measured: git HEAD (+ dirty files) and the addon's mtime. */
+function buildInfo() {
+  const git = (args) => {
+    try {
+      return execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const addon = path.join(ROOT, "native", "dist", "anndata-oom.linux-x64-gnu.node");
+  let addonMtime = null;
+  try {
+    addonMtime = fs.statSync(addon).mtime.toISOString();
+  } catch {}
+  return { head: git(["rev-parse", "--short", "HEAD"]), dirty: (git(["status", "--porcelain", "--", "src", "native"]) || "").split("\n").filter(Boolean), addonMtime };
+}
+
 function parent(argv) {
   const files = [];
   let repeats = 3;
@@ -348,6 +366,7 @@ function parent(argv) {
     memGb: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     repeats,
+    build: buildInfo(),
   };
   const results = files.map((f) => benchFile(f, repeats, cold));
   const md = markdown(results, meta);

@@ -159,6 +159,16 @@ describe("chunks and vectors", () => {
       "gene 17",
     );
     assertClose(Array.from(await a.X.varVector(33)), full[33], "cell 33");
+    const e = expected(LARGE);
+    assertClose(
+      Array.from((await a.obsVector(e.var_names[17])) as Float64Array),
+      full.map((r) => r[17]),
+      "gene by name",
+    );
+    assertClose(Array.from((await a.varVector(e.obs_names[33])) as Float64Array), full[33], "cell by name");
+    const v = a.subset({ obs: [9, 2] });
+    assertClose(Array.from((await v.obsVector(e.var_names[4])) as Float64Array), [full[9][4], full[2][4]], "gene in a view");
+    await assert.rejects(a.obsVector("no-such-gene"), InvalidArgumentError);
     a.close();
   });
 });

@@ -211,6 +211,30 @@ export class AnnDataOOM {
   }
 
   /**
+   * anndata's `obs_vector`: an obs column by name, or a gene's values
+   * across this view's cells (from X or `layer`), as float64 for genes.
+   *
+   * @example
+   * const cd3e = await adata.obsVector("CD3E");
+   */
+  async obsVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
+    if (typeof key === "string" && this.obs.getChild(key)) return this.obs.getChild(key) as Vector;
+    const j = typeof key === "number" ? key : this.nameIndex("var").get(key);
+    if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither an obs column nor a var name`);
+    const m = opts.layer ? this.layers.get(opts.layer) : this.X;
+    return m.obsVector(j, opts);
+  }
+
+  /** anndata's `var_vector`: a var column by name, or one cell's values across vars. */
+  async varVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
+    if (typeof key === "string" && this.var.getChild(key)) return this.var.getChild(key) as Vector;
+    const i = typeof key === "number" ? key : this.nameIndex("obs").get(key);
+    if (i === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither a var column nor an obs name`);
+    const m = opts.layer ? this.layers.get(opts.layer) : this.X;
+    return m.varVector(i, opts);
+  }
+
+  /**
    * Write this object (or view) to a new h5ad, streaming X chunk by chunk.
    * Goes to a temporary file next to `file` and is renamed at the end.
    */

@@ -46,7 +46,7 @@ export function chunkFromNative(b: Native.BlockOut): Chunk {
 }
 
 export class BackedMatrix {
-  private statsCache: Promise<{ obs: AxisStats; var: AxisStats }> | null = null;
+  private statsCache: { sums?: Promise<{ obs: AxisStats; var: AxisStats }>; full?: Promise<{ obs: AxisStats; var: AxisStats }> } = {};
 
   /** @internal */
   constructor(
@@ -131,23 +131,32 @@ export class BackedMatrix {
     }
   }
 
-  /** One pass: sums, means, variances and nnz along both axes (cached). */
-  stats(opts: PassOptions = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
-    if (!this.statsCache) {
-      const pass = nativeCall(() => this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined));
-      const run = drive(this.source, `${this.name}: stats`, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
-      this.statsCache = run;
-      run.catch(() => {
-        if (this.statsCache === run) this.statsCache = null;
-      });
-    }
-    return this.statsCache;
+  /**
+   * One pass over X giving statistics along both axes (cached). With
+   * `moments: false` only sums and non-zero counts are taken (cheaper, each
+   * value read once); means follow from the sums. Variances need `moments`.
+   */
+  stats(opts: PassOptions & { moments?: boolean } = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
+    const moments = opts.moments ?? true;
+    const cached = this.statsCache.full ?? (moments ? undefined : this.statsCache.sums);
+    if (cached) return cached;
+    const pass = nativeCall(() =>
+      this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, moments),
+    );
+    const label = `${this.name}: ${moments ? "moments" : "sums"}`;
+    const run = drive(this.source, label, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
+    const key = moments ? "full" : "sums";
+    this.statsCache[key] = run;
+    run.catch(() => {
+      if (this.statsCache[key] === run) delete this.statsCache[key];
+    });
+    return run;
   }
 
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {
-    const s = await this.stats(opts);
-    if (axis === 0) return s.var[key];
-    if (axis === 1) return s.obs[key];
+    const s = await this.stats({ ...opts, moments: key === "var" });
+    if (axis === 0) return key === "mean" ? meanOf(s.var.sum, this.shape[0]) : s.var[key];
+    if (axis === 1) return key === "mean" ? meanOf(s.obs.sum, this.shape[1]) : s.obs[key];
     if (axis !== undefined) throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${String(axis)}`);
     return total(key, s, this.shape);
   }
@@ -201,6 +210,10 @@ export class BackedMatrix {
     const [r, c] = this.shape;
     return `BackedMatrix ${this.name} ${r} × ${c} ${this.format} ${this.dtype}${this.isView ? " (view)" : ""}`;
   }
+}
+
+function meanOf(sums: Float64Array, n: number): Float64Array {
+  return sums.map((x) => (n ? x / n : Number.NaN));
 }
 
 function total(key: keyof AxisStats, s: { obs: AxisStats; var: AxisStats }, shape: [number, number]): number {

@@ -184,13 +184,14 @@ impl NativeH5ad {
         })
     }
 
-    /// Start a one-pass sum/mean/var/nnz over both axes.
+    /// Start a one-pass sum/nnz (with `moments`, also mean/var) over both axes.
     #[napi(catch_unwind)]
     pub fn start_stats(
         &self,
         path: String,
         rows: Option<Uint32Array>,
         cols: Option<Uint32Array>,
+        moments: bool,
         block_bytes: Option<u32>,
     ) -> Result<NativePass> {
         Ok(NativePass::stats(
@@ -198,6 +199,7 @@ impl NativeH5ad {
             path,
             selection(rows),
             selection(cols),
+            moments,
             block_bytes,
         ))
     }

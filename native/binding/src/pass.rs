@@ -148,11 +148,12 @@ impl NativePass {
         path: String,
         rows: Option<Vec<usize>>,
         cols: Option<Vec<usize>>,
+        moments: bool,
         block_bytes: Option<u32>,
     ) -> Self {
         Self::spawn(move |control| {
             let (m, majors, minor, n_rows, n_cols) = prepare(&file, &path, rows, cols)?;
-            let mut acc = StatsAccumulator::new(majors.len(), minor.n_out());
+            let mut acc = StatsAccumulator::new(majors.len(), minor.n_out(), moments);
             let budget = block_bytes.map_or(DEFAULT_BLOCK_BYTES, |b| b as usize);
             pass::run(&m, &majors, &minor, budget, control, &mut acc)
                 .map_err(|e| e.in_file(&file.path))?;

@@ -175,7 +175,14 @@ pub trait AsF64: Copy + Send + Sync {
 macro_rules! impl_as_f64 {
     ($($t:ty),*) => { $(impl AsF64 for $t { #[inline] fn as_f64(self) -> f64 { self as f64 } })* };
 }
-impl_as_f64!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+impl_as_f64!(i8, i16, i32, i64, u8, u16, u32, u64, f32);
+
+impl AsF64 for f64 {
+    #[inline]
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
 
 impl Values {
     pub fn dtype(&self) -> DType {

@@ -353,3 +353,25 @@ pub fn read_rows(ds: &Dataset, element: &str, rows: Range<usize>) -> Result<Valu
         DType::String => return Err(Error::format(element, "expected numbers, found strings")),
     })
 }
+
+/// Read a range of column/row indices as i32 (what blocks carry). int32
+/// storage is read without conversion; wider types are narrowed, checking
+/// that every value fits (the caller checks the axis bound).
+pub fn read_indices(ds: &Dataset, element: &str, range: Range<usize>) -> Result<Vec<i32>> {
+    match dtype_of(ds, element)? {
+        DType::Int32 | DType::Int16 | DType::Int8 | DType::Uint8 | DType::Uint16 => Ok(ds
+            .read_slice_1d::<i32, _>(range)
+            .at(element)?
+            .into_raw_vec_and_offset()
+            .0),
+        _ => {
+            let wide = read_ints(ds, element, Some(range))?;
+            wide.into_iter()
+                .map(|x| {
+                    i32::try_from(x)
+                        .map_err(|_| Error::format(element, format!("index {x} out of range")))
+                })
+                .collect()
+        }
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const IN_FLIGHT: usize = 2;
 
 /// Default bytes of stored data per block.
-pub const DEFAULT_BLOCK_BYTES: usize = 64 << 20;
+pub const DEFAULT_BLOCK_BYTES: usize = 32 << 20;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Progress {
@@ -152,12 +152,16 @@ pub fn run(
                 }
             }
         });
+        let profile = std::env::var_os("AOOM_PROFILE").is_some();
+        let mut busy = Duration::ZERO;
         for item in rx.iter() {
             if control.is_cancelled() {
                 break;
             }
             let (first, block) = item?;
+            let t = Instant::now();
             acc.consume(&block, first)?;
+            busy += t.elapsed();
             let n = block.n_major;
             let stored = block.stored() as u64;
             control.update(|p| {
@@ -169,6 +173,13 @@ pub fn run(
             });
         }
         drop(rx);
+        if profile {
+            eprintln!(
+                "pass: {:?} total, {:?} in the accumulator",
+                started.elapsed(),
+                busy
+            );
+        }
         reader
             .join()
             .map_err(|_| Error::internal("reader thread panicked"))?;

@@ -4,7 +4,7 @@
 //! (n, mean, M2) partials merged with Chan et al.'s pairwise update, so
 //! large means do not cancel the variance. Everything accumulates in f64.
 
-use crate::dtype::Values;
+use crate::dtype::AsF64;
 use crate::error::Result;
 use crate::matrix::{Block, BlockData};
 use crate::pass::Accumulator;
@@ -34,6 +34,9 @@ impl AxisStats {
 
 /// Accumulates both axes. `major` is the stored major axis.
 pub struct StatsAccumulator {
+    /// False: only sums and non-zero counts (one cheap read of each value);
+    /// true: also variances.
+    moments: bool,
     pub major: AxisStats,
     pub minor: AxisStats,
     n_minor_seen: f64,
@@ -41,8 +44,9 @@ pub struct StatsAccumulator {
 }
 
 impl StatsAccumulator {
-    pub fn new(n_major: usize, n_minor: usize) -> Self {
+    pub fn new(n_major: usize, n_minor: usize, moments: bool) -> Self {
         StatsAccumulator {
+            moments,
             major: AxisStats::zeros(n_major),
             minor: AxisStats::zeros(n_minor),
             n_minor_seen: 0.0,
@@ -64,103 +68,186 @@ impl StatsAccumulator {
 }
 
 /// (sum, nnz, M2) over one major's stored values, `width` entries in all.
-fn major_moments(values: &[f64], width: usize) -> (f64, f64, f64) {
-    let sum: f64 = values.iter().sum();
-    let nnz = values.iter().filter(|&&x| x != 0.0).count() as f64;
-    if width == 0 {
-        return (0.0, 0.0, f64::NAN);
+/// Two passes over the major (it is contiguous, so the second is cheap):
+/// exact even when the mean dwarfs the variance. M2 is NaN unless `moments`.
+fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f64, f64) {
+    let mut sum = 0.0;
+    let mut nnz = 0.0;
+    for &x in values {
+        let x = x.as_f64();
+        sum += x;
+        nnz += f64::from(u8::from(x != 0.0));
+    }
+    if width == 0 || !moments {
+        return (sum, nnz, f64::NAN);
     }
     let mean = sum / width as f64;
     let implicit = (width - values.len()) as f64;
-    let m2: f64 =
-        values.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() + implicit * mean * mean;
+    let m2: f64 = values
+        .iter()
+        .map(|&x| (x.as_f64() - mean) * (x.as_f64() - mean))
+        .sum::<f64>()
+        + implicit * mean * mean;
     (sum, nnz, m2)
 }
 
-impl Accumulator for StatsAccumulator {
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
-        let width = block.n_minor;
-        let n_b = block.n_major;
-        let (vals, indptr, indices): (Vec<f64>, Option<&Vec<i64>>, Option<&Vec<i32>>) =
-            match &block.data {
-                BlockData::Compressed {
-                    indptr,
-                    indices,
-                    values,
-                } => (to_f64(values), Some(indptr), Some(indices)),
-                BlockData::Dense { values } => (to_f64(values), None, None),
-            };
+/// Per-minor partial moments of some rows of a block, shifted by the
+/// running means K so sums of squares do not cancel. For minor j:
+/// [sum(x - K), sum((x - K)^2), nonzeros, stored entries] — packed so one
+/// entry touches one cache line.
+type Partial = Vec<[f64; 4]>;
+
+fn minor_partial<T: AsF64>(
+    values: &[T],
+    cols: Option<&[i32]>,
+    width: usize,
+    shift: &[f64],
+    moments: bool,
+) -> Partial {
+    let mut p = vec![[0.0f64; 4]; width];
+    // Without moments only the sums and counts are kept (shift = 0 then).
+    let mut add = |j: usize, x: f64| {
+        let a = &mut p[j];
+        if moments {
+            let d = x - shift[j];
+            a[0] += d;
+            a[1] += d * d;
+        } else {
+            a[0] += x;
+        }
+        a[2] += f64::from(u8::from(x != 0.0));
+        a[3] += 1.0;
+    };
+    match cols {
+        Some(ix) => values
+            .iter()
+            .zip(ix)
+            .for_each(|(&x, &j)| add(j as usize, x.as_f64())),
+        None => values.chunks(width.max(1)).for_each(|row| {
+            row.iter()
+                .enumerate()
+                .for_each(|(j, &x)| add(j, x.as_f64()))
+        }),
+    }
+    p
+}
+
+impl StatsAccumulator {
+    #[allow(clippy::too_many_arguments)]
+    fn consume_typed<T: AsF64>(
+        &mut self,
+        vals: &[T],
+        indptr: Option<&[i64]>,
+        indices: Option<&[i32]>,
+        n_b: usize,
+        width: usize,
+        first: usize,
+    ) {
         let seg = |k: usize| -> std::ops::Range<usize> {
             match indptr {
                 Some(p) => p[k] as usize..p[k + 1] as usize,
                 None => k * width..(k + 1) * width,
             }
         };
-        // Major axis: exact per major, in parallel.
-        let moments: Vec<(f64, f64, f64)> = (0..n_b)
+        let moments = self.moments;
+        let shift = if moments {
+            self.minor.mean.clone()
+        } else {
+            vec![0.0; width]
+        };
+        // Split the block's majors into one part per thread; each part gives
+        // its majors' moments and a minor partial, and partials add up.
+        let parts = rayon::current_num_threads().max(1).min(n_b.max(1));
+        let per = n_b.div_ceil(parts).max(1);
+        let results: Vec<(Vec<(f64, f64, f64)>, Partial)> = (0..parts)
             .into_par_iter()
-            .map(|k| major_moments(&vals[seg(k)], width))
+            .map(|t| {
+                let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
+                let per_major = (a..b)
+                    .map(|k| major_moments(&vals[seg(k)], width, moments))
+                    .collect();
+                let (lo, hi) = if a < b {
+                    (seg(a).start, seg(b - 1).end)
+                } else {
+                    (0, 0)
+                };
+                let part = minor_partial(
+                    &vals[lo..hi],
+                    indices.map(|ix| &ix[lo..hi]),
+                    width,
+                    &shift,
+                    moments,
+                );
+                (per_major, part)
+            })
             .collect();
-        for (k, (s, z, m2)) in moments.into_iter().enumerate() {
-            let i = first + k;
-            self.major.sum[i] = s;
-            self.major.nnz[i] = z;
-            self.major.mean[i] = if width > 0 {
-                s / width as f64
-            } else {
-                f64::NAN
-            };
-            self.major.var[i] = if width > 0 {
-                m2 / width as f64
-            } else {
-                f64::NAN
-            };
+        let mut part: Partial = vec![[0.0; 4]; width];
+        let mut k = first;
+        for (moments, p) in results {
+            for (s, z, m2) in moments {
+                self.major.sum[k] = s;
+                self.major.nnz[k] = z;
+                self.major.mean[k] = if width > 0 {
+                    s / width as f64
+                } else {
+                    f64::NAN
+                };
+                self.major.var[k] = if width > 0 {
+                    m2 / width as f64
+                } else {
+                    f64::NAN
+                };
+                k += 1;
+            }
+            for (acc, x) in part.iter_mut().zip(p) {
+                for q in 0..4 {
+                    acc[q] += x[q];
+                }
+            }
         }
         if n_b == 0 {
-            return Ok(());
-        }
-        // Minor axis: block partials, then a pairwise merge.
-        let mut s = vec![0.0f64; width];
-        let mut z = vec![0.0f64; width];
-        let col = |p: usize| -> usize {
-            match indices {
-                Some(ix) => ix[p] as usize,
-                None => p % width.max(1),
-            }
-        };
-        for (p, &x) in vals.iter().enumerate() {
-            let j = col(p);
-            s[j] += x;
-            if x != 0.0 {
-                z[j] += 1.0;
-            }
+            return;
         }
         let nb = n_b as f64;
-        let mut m2 = vec![0.0f64; width];
-        let mut stored = vec![0.0f64; width];
-        for (p, &x) in vals.iter().enumerate() {
-            let j = col(p);
-            let d = x - s[j] / nb;
-            m2[j] += d * d;
-            stored[j] += 1.0;
-        }
         let na = self.n_minor_seen;
         let n = na + nb;
-        for j in 0..width {
-            let mean_b = s[j] / nb;
-            let m2_b = m2[j] + (nb - stored[j]) * mean_b * mean_b;
+        for (j, &[s1, s2, nnz, stored]) in part.iter().enumerate() {
+            // Add the implicit zeros: each contributes (0 - K).
+            let zeros = nb - stored;
+            let k = shift[j];
+            let s1 = s1 - zeros * k;
+            let s2 = s2 + zeros * k * k;
+            let mean_b = k + s1 / nb;
+            let m2_b = if moments {
+                (s2 - s1 * s1 / nb).max(0.0)
+            } else {
+                f64::NAN
+            };
             let delta = mean_b - self.minor.mean[j];
             self.minor.mean[j] += delta * nb / n;
             self.minor_m2[j] += m2_b + delta * delta * na * nb / n;
-            self.minor.sum[j] += s[j];
-            self.minor.nnz[j] += z[j];
+            self.minor.sum[j] += s1 + nb * k;
+            self.minor.nnz[j] += nnz;
         }
         self.n_minor_seen = n;
-        Ok(())
     }
 }
 
-#[allow(clippy::unnecessary_cast)]
-fn to_f64(v: &Values) -> Vec<f64> {
-    with_values!(v, x => x.iter().map(|&a| a as f64).collect())
+impl Accumulator for StatsAccumulator {
+    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+        let (width, n_b) = (block.n_minor, block.n_major);
+        match &block.data {
+            BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            } => {
+                with_values!(values, v => self.consume_typed(v, Some(indptr), Some(indices), n_b, width, first))
+            }
+            BlockData::Dense { values } => {
+                with_values!(values, v => self.consume_typed(v, None, None, n_b, width, first))
+            }
+        }
+        Ok(())
+    }
 }

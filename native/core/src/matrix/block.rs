@@ -89,23 +89,27 @@ impl Matrix {
         sorted: &[usize],
         minor: &MinorMap,
     ) -> Result<Block> {
+        let is_range = majors.windows(2).all(|w| w[1] == w[0] + 1);
+        if is_range && minor.is_identity() && !majors.is_empty() {
+            return self.read_sparse_range(majors[0], majors[majors.len() - 1] + 1);
+        }
         let p_idx = format!("{}/indices", self.meta.path);
         let p_data = format!("{}/data", self.meta.path);
         let indices_ds = self.indices.as_ref().expect("sparse matrix has indices");
         let ptr = &self.indptr;
         let mut runs = runs_of(sorted, |m| ptr[m], RUN_GAP_ENTRIES);
-        let mut all_idx: Vec<i64> = Vec::new();
+        let mut all_idx: Vec<i32> = Vec::new();
         let mut all_val = Values::empty(self.meta.dtype);
         for r in runs.iter_mut() {
             let (lo, hi) = (ptr[r.first] as usize, ptr[r.end] as usize);
             r.base = all_idx.len();
             if hi > lo {
-                all_idx.extend(h5::read_ints(indices_ds, &p_idx, Some(lo..hi))?);
+                all_idx.extend(h5::read_indices(indices_ds, &p_idx, lo..hi)?);
                 let vals = h5::read_values_range(&self.data, &p_data, lo..hi)?;
                 all_val.extend_from(&vals, 0..vals.len());
             }
         }
-        let n_minor_src = self.n_minor() as i64;
+        let n_minor_src = self.n_minor() as i32;
         let mut indptr = Vec::with_capacity(majors.len() + 1);
         indptr.push(0i64);
         let mut indices: Vec<i32> = Vec::with_capacity(all_idx.len());
@@ -123,7 +127,7 @@ impl Matrix {
                     ));
                 }
                 if minor.is_identity() {
-                    indices.push(j as i32);
+                    indices.push(j);
                     take.push(p);
                 } else {
                     for &t in minor.targets(j as usize) {
@@ -156,6 +160,40 @@ impl Matrix {
         Ok(Block {
             n_major: majors.len(),
             n_minor: minor.n_out(),
+            data: BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            },
+        })
+    }
+
+    /// The streaming case: majors [a, b) in order, all minors. The stored
+    /// arrays are used as read, with no gather.
+    fn read_sparse_range(&self, a: usize, b: usize) -> Result<Block> {
+        let p_idx = format!("{}/indices", self.meta.path);
+        let p_data = format!("{}/data", self.meta.path);
+        let indices_ds = self.indices.as_ref().expect("sparse matrix has indices");
+        let (lo, hi) = (self.indptr[a] as usize, self.indptr[b] as usize);
+        let (indices, values) = if hi > lo {
+            (
+                h5::read_indices(indices_ds, &p_idx, lo..hi)?,
+                h5::read_values_range(&self.data, &p_data, lo..hi)?,
+            )
+        } else {
+            (vec![], Values::empty(self.meta.dtype))
+        };
+        let n_minor = self.n_minor() as i32;
+        if let Some(&bad) = indices.iter().find(|&&j| j < 0 || j >= n_minor) {
+            return Err(Error::format(
+                &p_idx,
+                format!("index {bad} out of range [0, {n_minor})"),
+            ));
+        }
+        let indptr = self.indptr[a..=b].iter().map(|&p| p - lo as i64).collect();
+        Ok(Block {
+            n_major: b - a,
+            n_minor: self.n_minor(),
             data: BlockData::Compressed {
                 indptr,
                 indices,
