@@ -39,6 +39,14 @@ export interface AxisStats {
 
 export type Axis = 0 | 1;
 
+/** What a statistics pass computes. */
+export interface StatsRequest {
+  /** Also means of squares → variances (default true). */
+  moments?: boolean;
+  /** Per-obs, per-var or both (default both). */
+  axes?: "obs" | "var" | "both";
+}
+
 export function chunkFromNative(b: Native.BlockOut): Chunk {
   const shape: [number, number] = [b.nRows, b.nCols];
   if (b.format === "dense") return { format: "dense", shape, data: typedArray(b.data) };
@@ -46,7 +54,7 @@ export function chunkFromNative(b: Native.BlockOut): Chunk {
 }
 
 export class BackedMatrix {
-  private statsCache: { sums?: Promise<{ obs: AxisStats; var: AxisStats }>; full?: Promise<{ obs: AxisStats; var: AxisStats }> } = {};
+  private statsCache: { moments: boolean; axes: string; result: Promise<{ obs: AxisStats; var: AxisStats }> }[] = [];
 
   /** @internal */
   constructor(
@@ -132,32 +140,36 @@ export class BackedMatrix {
   }
 
   /**
-   * One pass over X giving statistics along both axes (cached). With
-   * `moments: false` only sums and non-zero counts are taken (cheaper, each
-   * value read once); means follow from the sums. Variances need `moments`.
+   * One pass over X giving per-obs and/or per-var statistics (cached; a
+   * cached pass that covers a request answers it). With `moments: false`
+   * only sums and non-zero counts are taken, which is cheaper; variances
+   * need `moments` (the default).
    */
-  stats(opts: PassOptions & { moments?: boolean } = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
+  stats(opts: PassOptions & StatsRequest = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
     const moments = opts.moments ?? true;
-    const cached = this.statsCache.full ?? (moments ? undefined : this.statsCache.sums);
-    if (cached) return cached;
+    const axes = opts.axes ?? "both";
+    const hit = this.statsCache.find((c) => (c.moments || !moments) && (c.axes === "both" || c.axes === axes));
+    if (hit) return hit.result;
     const pass = nativeCall(() =>
-      this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, moments),
+      this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, moments, axes),
     );
-    const label = `${this.name}: ${moments ? "moments" : "sums"}`;
-    const run = drive(this.source, label, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
-    const key = moments ? "full" : "sums";
-    this.statsCache[key] = run;
-    run.catch(() => {
-      if (this.statsCache[key] === run) delete this.statsCache[key];
+    const label = `${this.name}: ${moments ? "mean/var" : "sums"} per ${axes === "both" ? "obs and var" : axes}`;
+    const result = drive(this.source, label, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
+    const entry = { moments, axes, result };
+    this.statsCache.push(entry);
+    result.catch(() => {
+      this.statsCache = this.statsCache.filter((c) => c !== entry);
     });
-    return run;
+    return result;
   }
 
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {
-    const s = await this.stats({ ...opts, moments: key === "var" });
+    if (axis !== undefined && axis !== 0 && axis !== 1)
+      throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${String(axis)}`);
+    const axes = axis === 0 ? "var" : "obs";
+    const s = await this.stats({ ...opts, moments: key === "var", axes });
     if (axis === 0) return key === "mean" ? meanOf(s.var.sum, this.shape[0]) : s.var[key];
     if (axis === 1) return key === "mean" ? meanOf(s.obs.sum, this.shape[1]) : s.obs[key];
-    if (axis !== undefined) throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${String(axis)}`);
     return total(key, s, this.shape);
   }
 

@@ -184,7 +184,8 @@ impl NativeH5ad {
         })
     }
 
-    /// Start a one-pass sum/nnz (with `moments`, also mean/var) over both axes.
+    /// Start a one-pass sum/nnz (with `moments`, also mean/var) along
+    /// `axes` ("obs", "var" or "both").
     #[napi(catch_unwind)]
     pub fn start_stats(
         &self,
@@ -192,14 +193,16 @@ impl NativeH5ad {
         rows: Option<Uint32Array>,
         cols: Option<Uint32Array>,
         moments: bool,
+        axes: String,
         block_bytes: Option<u32>,
     ) -> Result<NativePass> {
+        let sel = (selection(rows), selection(cols));
         Ok(NativePass::stats(
             self.inner.clone(),
             path,
-            selection(rows),
-            selection(cols),
+            sel,
             moments,
+            axes,
             block_bytes,
         ))
     }

@@ -9,4 +9,10 @@ mod file;
 mod pass;
 
 pub use file::NativeH5ad;
+
+// Blocks are allocated on a pass's reader thread and freed on its consumer
+// thread; glibc malloc keeps such memory in per-thread arenas (peak RSS grew
+// with file size: 590 MB at 1M cells). mimalloc returns it promptly.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use pass::NativePass;

@@ -10,7 +10,7 @@ use anndata_oom_core::gather::Gather;
 use anndata_oom_core::h5w::Compression;
 use anndata_oom_core::matrix::{Format, Matrix, MinorMap};
 use anndata_oom_core::pass::{self, Control, DEFAULT_BLOCK_BYTES};
-use anndata_oom_core::stats::{AxisStats, StatsAccumulator};
+use anndata_oom_core::stats::{AxisStats, StatsAccumulator, StatsRequest};
 use anndata_oom_core::writer::{self, Selection};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -143,31 +143,48 @@ impl NativePass {
         NativePass { control, result }
     }
 
+    /// `axes`: "obs", "var" or "both" — which per-axis statistics to take.
     pub fn stats(
         file: Arc<H5ad>,
         path: String,
-        rows: Option<Vec<usize>>,
-        cols: Option<Vec<usize>>,
+        (rows, cols): (Option<Vec<usize>>, Option<Vec<usize>>),
         moments: bool,
+        axes: String,
         block_bytes: Option<u32>,
     ) -> Self {
         Self::spawn(move |control| {
-            let (m, majors, minor, n_rows, n_cols) = prepare(&file, &path, rows, cols)?;
-            let mut acc = StatsAccumulator::new(majors.len(), minor.n_out(), moments);
+            let (m, majors, minor, _, _) = prepare(&file, &path, rows, cols)?;
+            let (want_obs, want_var) = match axes.as_str() {
+                "obs" => (true, false),
+                "var" => (false, true),
+                "both" => (true, true),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "axes must be obs, var or both, not '{other}'"
+                    )))
+                }
+            };
+            let csc = m.meta.format == Format::Csc;
+            let req = StatsRequest {
+                major: if csc { want_var } else { want_obs },
+                minor: if csc { want_obs } else { want_var },
+                moments,
+            };
+            let mut acc = StatsAccumulator::new(majors.len(), minor.n_out(), req);
             let budget = block_bytes.map_or(DEFAULT_BLOCK_BYTES, |b| b as usize);
             pass::run(&m, &majors, &minor, budget, control, &mut acc)
                 .map_err(|e| e.in_file(&file.path))?;
             let (major, minor_stats) = acc.finish();
-            let _ = (n_rows, n_cols);
-            Ok(match m.meta.format {
-                Format::Csc => Output::Stats {
+            Ok(if csc {
+                Output::Stats {
                     obs: minor_stats,
                     var: major,
-                },
-                _ => Output::Stats {
+                }
+            } else {
+                Output::Stats {
                     obs: major,
                     var: minor_stats,
-                },
+                }
             })
         })
     }

@@ -31,10 +31,14 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
     if !is_hdf5(path) {
         return Err(Error::format("/", "not an HDF5 file (no HDF5 signature)").in_file(path));
     }
+    // No chunk cache: passes read each chunk once, straight into our
+    // buffers; the cache would only add a copy (measured: ~8% of a pass).
+    let mut builder = hdf5::File::with_options();
+    builder.with_fapl(|p| p.chunk_cache(521, 0, 1.0));
     let opened = if writable {
-        hdf5::File::open_rw(path)
+        builder.open_rw(path)
     } else {
-        hdf5::File::open(path)
+        builder.open(path)
     };
     opened.map_err(|e| {
         let text = e.to_string();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const IN_FLIGHT: usize = 2;
 
 /// Default bytes of stored data per block.
-pub const DEFAULT_BLOCK_BYTES: usize = 32 << 20;
+pub const DEFAULT_BLOCK_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Progress {

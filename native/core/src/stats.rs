@@ -1,8 +1,10 @@
 //! Per-row and per-column sum / mean / variance / nnz of a (selected)
 //! matrix in one pass. Statistics along the stored major axis are exact
 //! two-pass sums within each major; along the minor axis each block gives
-//! (n, mean, M2) partials merged with Chan et al.'s pairwise update, so
+//! shifted partial moments merged with Chan et al.'s pairwise update, so
 //! large means do not cancel the variance. Everything accumulates in f64.
+//! Only the requested axes and levels are computed: a sums-only pass along
+//! the major axis reads each value once and scatters nothing.
 
 use crate::dtype::AsF64;
 use crate::error::Result;
@@ -16,7 +18,7 @@ use serde::Serialize;
 pub struct AxisStats {
     pub sum: Vec<f64>,
     pub mean: Vec<f64>,
-    /// Population variance (ddof = 0); callers rescale for other ddof.
+    /// Population variance (ddof = 0); NaN when moments were not requested.
     pub var: Vec<f64>,
     pub nnz: Vec<f64>,
 }
@@ -26,17 +28,24 @@ impl AxisStats {
         AxisStats {
             sum: vec![0.0; n],
             mean: vec![0.0; n],
-            var: vec![0.0; n],
+            var: vec![f64::NAN; n],
             nnz: vec![0.0; n],
         }
     }
 }
 
-/// Accumulates both axes. `major` is the stored major axis.
+/// What a stats pass computes.
+#[derive(Debug, Clone, Copy)]
+pub struct StatsRequest {
+    pub major: bool,
+    pub minor: bool,
+    /// Also variances (needs a second look at each major's values and
+    /// squared sums along the minor axis).
+    pub moments: bool,
+}
+
 pub struct StatsAccumulator {
-    /// False: only sums and non-zero counts (one cheap read of each value);
-    /// true: also variances.
-    moments: bool,
+    req: StatsRequest,
     pub major: AxisStats,
     pub minor: AxisStats,
     n_minor_seen: f64,
@@ -44,32 +53,36 @@ pub struct StatsAccumulator {
 }
 
 impl StatsAccumulator {
-    pub fn new(n_major: usize, n_minor: usize, moments: bool) -> Self {
+    pub fn new(n_major: usize, n_minor: usize, req: StatsRequest) -> Self {
+        let (nm, nn) = (
+            if req.major { n_major } else { 0 },
+            if req.minor { n_minor } else { 0 },
+        );
         StatsAccumulator {
-            moments,
-            major: AxisStats::zeros(n_major),
-            minor: AxisStats::zeros(n_minor),
+            req,
+            major: AxisStats::zeros(nm),
+            minor: AxisStats::zeros(nn),
             n_minor_seen: 0.0,
-            minor_m2: vec![0.0; n_minor],
+            minor_m2: vec![0.0; if req.moments { nn } else { 0 }],
         }
     }
 
-    /// Finish: minor variance from the merged M2.
+    /// Finish: minor means and variances from the merged partials.
     pub fn finish(mut self) -> (AxisStats, AxisStats) {
         let n = self.n_minor_seen;
+        for (m, s) in self.minor.mean.iter_mut().zip(&self.minor.sum) {
+            *m = if n > 0.0 { s / n } else { f64::NAN };
+        }
         for (v, m2) in self.minor.var.iter_mut().zip(&self.minor_m2) {
             *v = if n > 0.0 { m2 / n } else { f64::NAN };
-        }
-        if n == 0.0 {
-            self.minor.mean.iter_mut().for_each(|m| *m = f64::NAN);
         }
         (self.major, self.minor)
     }
 }
 
-/// (sum, nnz, M2) over one major's stored values, `width` entries in all.
-/// Two passes over the major (it is contiguous, so the second is cheap):
-/// exact even when the mean dwarfs the variance. M2 is NaN unless `moments`.
+/// (sum, nnz, M2) of one major's stored values, `width` entries in all
+/// (the rest are implicit zeros). M2 uses a second look at the values —
+/// exact even when the mean dwarfs the variance — and is NaN without moments.
 fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f64, f64) {
     let mut sum = 0.0;
     let mut nnz = 0.0;
@@ -85,106 +98,132 @@ fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f
     let implicit = (width - values.len()) as f64;
     let m2: f64 = values
         .iter()
-        .map(|&x| (x.as_f64() - mean) * (x.as_f64() - mean))
+        .map(|&x| (x.as_f64() - mean).powi(2))
         .sum::<f64>()
         + implicit * mean * mean;
     (sum, nnz, m2)
 }
 
-/// Per-minor partial moments of some rows of a block, shifted by the
-/// running means K so sums of squares do not cancel. For minor j:
-/// [sum(x - K), sum((x - K)^2), nonzeros, stored entries] — packed so one
-/// entry touches one cache line.
-type Partial = Vec<[f64; 4]>;
+/// Minor-axis partials of some rows of a block. Sums only: [sum, nnz] per
+/// minor (16 bytes). With moments: [sum(x-K), sum((x-K)^2), nnz, stored]
+/// shifted by the running means K so sums of squares do not cancel.
+enum Partial {
+    Sums(Vec<[f64; 2]>),
+    Moments(Vec<[f64; 4]>),
+}
+
+fn for_each_entry<T: AsF64>(
+    values: &[T],
+    cols: Option<&[i32]>,
+    width: usize,
+    mut f: impl FnMut(usize, f64),
+) {
+    match cols {
+        Some(ix) => values
+            .iter()
+            .zip(ix)
+            .for_each(|(&x, &j)| f(j as usize, x.as_f64())),
+        None => values
+            .chunks(width.max(1))
+            .for_each(|row| row.iter().enumerate().for_each(|(j, &x)| f(j, x.as_f64()))),
+    }
+}
 
 fn minor_partial<T: AsF64>(
     values: &[T],
     cols: Option<&[i32]>,
     width: usize,
-    shift: &[f64],
-    moments: bool,
+    shift: Option<&[f64]>,
 ) -> Partial {
-    let mut p = vec![[0.0f64; 4]; width];
-    // Without moments only the sums and counts are kept (shift = 0 then).
-    let mut add = |j: usize, x: f64| {
-        let a = &mut p[j];
-        if moments {
-            let d = x - shift[j];
-            a[0] += d;
-            a[1] += d * d;
-        } else {
-            a[0] += x;
+    match shift {
+        None => {
+            let mut p = vec![[0.0f64; 2]; width];
+            for_each_entry(values, cols, width, |j, x| {
+                p[j][0] += x;
+                p[j][1] += f64::from(u8::from(x != 0.0));
+            });
+            Partial::Sums(p)
         }
-        a[2] += f64::from(u8::from(x != 0.0));
-        a[3] += 1.0;
-    };
-    match cols {
-        Some(ix) => values
-            .iter()
-            .zip(ix)
-            .for_each(|(&x, &j)| add(j as usize, x.as_f64())),
-        None => values.chunks(width.max(1)).for_each(|row| {
-            row.iter()
-                .enumerate()
-                .for_each(|(j, &x)| add(j, x.as_f64()))
-        }),
+        Some(k) => {
+            let mut p = vec![[0.0f64; 4]; width];
+            for_each_entry(values, cols, width, |j, x| {
+                let d = x - k[j];
+                let a = &mut p[j];
+                a[0] += d;
+                a[1] += d * d;
+                a[2] += f64::from(u8::from(x != 0.0));
+                a[3] += 1.0;
+            });
+            Partial::Moments(p)
+        }
     }
-    p
+}
+
+fn add_partial(acc: &mut Partial, p: Partial) {
+    match (acc, p) {
+        (Partial::Sums(a), Partial::Sums(b)) => a
+            .iter_mut()
+            .zip(b)
+            .for_each(|(x, y)| (0..2).for_each(|q| x[q] += y[q])),
+        (Partial::Moments(a), Partial::Moments(b)) => a
+            .iter_mut()
+            .zip(b)
+            .for_each(|(x, y)| (0..4).for_each(|q| x[q] += y[q])),
+        _ => unreachable!("partials of one pass have one kind"),
+    }
 }
 
 impl StatsAccumulator {
-    #[allow(clippy::too_many_arguments)]
     fn consume_typed<T: AsF64>(
         &mut self,
         vals: &[T],
         indptr: Option<&[i64]>,
         indices: Option<&[i32]>,
-        n_b: usize,
-        width: usize,
-        first: usize,
+        (n_b, width, first): (usize, usize, usize),
     ) {
+        let req = self.req;
         let seg = |k: usize| -> std::ops::Range<usize> {
             match indptr {
                 Some(p) => p[k] as usize..p[k + 1] as usize,
                 None => k * width..(k + 1) * width,
             }
         };
-        let moments = self.moments;
-        let shift = if moments {
-            self.minor.mean.clone()
-        } else {
-            vec![0.0; width]
-        };
-        // Split the block's majors into one part per thread; each part gives
-        // its majors' moments and a minor partial, and partials add up.
+        let shift = req.moments.then(|| self.minor.mean.clone());
+        // One part per thread: each gives its majors' moments and a minor
+        // partial; partials add up.
         let parts = rayon::current_num_threads().max(1).min(n_b.max(1));
         let per = n_b.div_ceil(parts).max(1);
-        let results: Vec<(Vec<(f64, f64, f64)>, Partial)> = (0..parts)
+        let results: Vec<(Vec<(f64, f64, f64)>, Option<Partial>)> = (0..parts)
             .into_par_iter()
             .map(|t| {
                 let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
-                let per_major = (a..b)
-                    .map(|k| major_moments(&vals[seg(k)], width, moments))
-                    .collect();
-                let (lo, hi) = if a < b {
-                    (seg(a).start, seg(b - 1).end)
+                let per_major = if req.major {
+                    (a..b)
+                        .map(|k| major_moments(&vals[seg(k)], width, req.moments))
+                        .collect()
                 } else {
-                    (0, 0)
+                    vec![]
                 };
-                let part = minor_partial(
-                    &vals[lo..hi],
-                    indices.map(|ix| &ix[lo..hi]),
-                    width,
-                    &shift,
-                    moments,
-                );
+                let part = req.minor.then(|| {
+                    let (lo, hi) = if a < b {
+                        (seg(a).start, seg(b - 1).end)
+                    } else {
+                        (0, 0)
+                    };
+                    minor_partial(
+                        &vals[lo..hi],
+                        indices.map(|ix| &ix[lo..hi]),
+                        width,
+                        shift.as_deref(),
+                    )
+                });
                 (per_major, part)
             })
             .collect();
-        let mut part: Partial = vec![[0.0; 4]; width];
+        let mut merged: Option<Partial> = None;
         let mut k = first;
-        for (moments, p) in results {
-            for (s, z, m2) in moments {
+        for (per_major, part) in results {
+            for (s, z, m2) in per_major {
                 self.major.sum[k] = s;
                 self.major.nnz[k] = z;
                 self.major.mean[k] = if width > 0 {
@@ -199,53 +238,61 @@ impl StatsAccumulator {
                 };
                 k += 1;
             }
-            for (acc, x) in part.iter_mut().zip(p) {
-                for q in 0..4 {
-                    acc[q] += x[q];
-                }
+            match (&mut merged, part) {
+                (None, p) => merged = p,
+                (Some(m), Some(p)) => add_partial(m, p),
+                (Some(_), None) => {}
             }
         }
         if n_b == 0 {
             return;
         }
         let nb = n_b as f64;
-        let na = self.n_minor_seen;
-        let n = na + nb;
-        for (j, &[s1, s2, nnz, stored]) in part.iter().enumerate() {
-            // Add the implicit zeros: each contributes (0 - K).
-            let zeros = nb - stored;
-            let k = shift[j];
-            let s1 = s1 - zeros * k;
-            let s2 = s2 + zeros * k * k;
-            let mean_b = k + s1 / nb;
-            let m2_b = if moments {
-                (s2 - s1 * s1 / nb).max(0.0)
-            } else {
-                f64::NAN
-            };
-            let delta = mean_b - self.minor.mean[j];
-            self.minor.mean[j] += delta * nb / n;
-            self.minor_m2[j] += m2_b + delta * delta * na * nb / n;
-            self.minor.sum[j] += s1 + nb * k;
-            self.minor.nnz[j] += nnz;
+        match merged {
+            Some(Partial::Sums(p)) => {
+                for (j, [s, z]) in p.into_iter().enumerate() {
+                    self.minor.sum[j] += s;
+                    self.minor.nnz[j] += z;
+                }
+            }
+            Some(Partial::Moments(p)) => {
+                let shift = shift.expect("moments have a shift");
+                let na = self.n_minor_seen;
+                let n = na + nb;
+                for (j, [s1, s2, nnz, stored]) in p.into_iter().enumerate() {
+                    // Add the implicit zeros: each contributes (0 - K).
+                    let zeros = nb - stored;
+                    let kj = shift[j];
+                    let s1 = s1 - zeros * kj;
+                    let s2 = s2 + zeros * kj * kj;
+                    let mean_b = kj + s1 / nb;
+                    let m2_b = (s2 - s1 * s1 / nb).max(0.0);
+                    let delta = mean_b - self.minor.mean[j];
+                    self.minor.mean[j] += delta * nb / n;
+                    self.minor_m2[j] += m2_b + delta * delta * na * nb / n;
+                    self.minor.sum[j] += s1 + nb * kj;
+                    self.minor.nnz[j] += nnz;
+                }
+            }
+            None => {}
         }
-        self.n_minor_seen = n;
+        self.n_minor_seen += nb;
     }
 }
 
 impl Accumulator for StatsAccumulator {
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
-        let (width, n_b) = (block.n_minor, block.n_major);
+        let dims = (block.n_major, block.n_minor, first);
         match &block.data {
             BlockData::Compressed {
                 indptr,
                 indices,
                 values,
             } => {
-                with_values!(values, v => self.consume_typed(v, Some(indptr), Some(indices), n_b, width, first))
+                with_values!(values, v => self.consume_typed(v, Some(indptr), Some(indices), dims))
             }
             BlockData::Dense { values } => {
-                with_values!(values, v => self.consume_typed(v, None, None, n_b, width, first))
+                with_values!(values, v => self.consume_typed(v, None, None, dims))
             }
         }
         Ok(())
