@@ -91,7 +91,7 @@ pub fn describe(root: &Group, path: &str) -> Result<DataFrameInfo> {
     // anndata < 0.8 keeps categories in a `__categories` subgroup.
     let legacy = enc.is_none() || g.link_exists("__categories");
     let index_name = h5::attr_string(&g, "_index")?.unwrap_or_else(|| "_index".into());
-    let index = read_index_strings(&g, path, &index_name)?;
+    let n_rows = index_len(&g, path, &index_name)?;
     let order = match h5::attr_strings(&g, "column-order")? {
         Some(o) => o,
         None => g
@@ -121,10 +121,24 @@ pub fn describe(root: &Group, path: &str) -> Result<DataFrameInfo> {
     Ok(DataFrameInfo {
         path: path.to_string(),
         index_name,
-        n_rows: index.len(),
+        n_rows,
         columns,
         legacy,
     })
+}
+
+/// Rows of a dataframe from its index's shape (without reading it).
+fn index_len(g: &Group, path: &str, index_name: &str) -> Result<usize> {
+    let ipath = format!("{path}/{index_name}");
+    match h5::node(g, index_name) {
+        Some(Node::Dataset(d)) => Ok(d.size()),
+        Some(Node::Group(ig)) => ig
+            .dataset("values")
+            .or_else(|_| ig.dataset("codes"))
+            .map(|d| d.size())
+            .map_err(|_| Error::format(&ipath, "index group has no values")),
+        None => Err(Error::format(&ipath, "dataframe index is missing")),
+    }
 }
 
 fn has_legacy_categories(g: &Group, name: &str) -> bool {

@@ -278,20 +278,34 @@ pub fn read_strings(ds: &Dataset, element: &str) -> Result<Strings> {
 fn read_strings_container(c: &Container) -> Result<Strings> {
     let td = c.dtype().and_then(|t| t.to_descriptor())?;
     match td {
-        TypeDescriptor::VarLenUnicode => {
-            let v = c.read_raw::<VarLenUnicode>()?;
-            Ok(Strings::from_iter(v.iter().map(|s| s.as_str())))
-        }
-        TypeDescriptor::VarLenAscii => {
-            let v = c.read_raw::<VarLenAscii>()?;
-            Ok(Strings::from_iter(v.iter().map(|s| s.as_str())))
-        }
+        TypeDescriptor::VarLenUnicode => read_vlen::<VarLenUnicode>(c, |s| s.as_str()),
+        TypeDescriptor::VarLenAscii => read_vlen::<VarLenAscii>(c, |s| s.as_str()),
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => read_fixed_strings(c, n),
         other => Err(Error::format(
             "",
             format!("expected strings, found {other}"),
         )),
     }
+}
+
+/// Variable-length strings in batches: HDF5 mallocs every string of a read,
+/// so reading a million names at once would hold them all twice.
+fn read_vlen<T: hdf5::H5Type>(c: &Container, as_str: impl Fn(&T) -> &str) -> Result<Strings> {
+    const BATCH: usize = 1 << 16;
+    let n = c.size();
+    if c.ndim() != 1 || c.id_type() == hdf5_sys::h5i::H5I_ATTR || n <= BATCH {
+        let v = c.read_raw::<T>()?;
+        return Ok(Strings::from_iter(v.iter().map(&as_str)));
+    }
+    let mut out = Strings::with_capacity(n, n * 8);
+    let mut start = 0;
+    while start < n {
+        let end = (start + BATCH).min(n);
+        let v = c.read_slice_1d::<T, _>(start..end)?;
+        v.iter().for_each(|s| out.push(as_str(s)));
+        start = end;
+    }
+    Ok(out)
 }
 
 /// Fixed-length strings: read the raw bytes with the file's own type and
