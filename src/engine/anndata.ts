@@ -17,7 +17,7 @@ export { describeFrame };
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { compose, type Indexer, resolve } from "./selection";
-import { Source } from "./source";
+import { type ElementInfo, Source } from "./source";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -153,6 +153,11 @@ export class AnnDataOOM {
     this.unsCache ??= readUns(this.source, this.source.info.uns);
     return this.unsCache;
   }
+  /** Keys and layouts of a slot's elements, without reading them. */
+  slotEntries(slot: "obsm" | "varm" | "obsp" | "varp" | "layers"): [string, ElementInfo][] {
+    return this.source.info[slot];
+  }
+
   unsKeys(): string[] {
     return this.source.info.uns.map(([k]) => k);
   }

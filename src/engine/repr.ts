@@ -4,6 +4,7 @@
  */
 import type { Table } from "apache-arrow";
 import type { AnnDataOOM } from "./anndata";
+import type { ElementInfo } from "./source";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -36,6 +37,13 @@ function columns(t: Table): string {
   return names.map((n) => `'${n}' ${columnKind(t, n)}`).join(", ");
 }
 
+/** "csr 100×50 float32" / "dataframe" / "array 100×2 float64" without reading data. */
+export function elementSummary(info: ElementInfo): string {
+  const kind = info.encoding.replace("_matrix", "");
+  const shape = info.shape.length ? ` ${info.shape.join("×")}` : "";
+  return `(${kind}${shape}${info.dtype ? ` ${info.dtype}` : ""})`;
+}
+
 export function textRepr(a: AnnDataOOM): string {
   const [n, m] = a.shape;
   const lines: string[] = [];
@@ -54,14 +62,16 @@ export function textRepr(a: AnnDataOOM): string {
   }
   lines.push(`    obs: ${columns(a.obs)}`);
   lines.push(`    var: ${columns(a.var)}`);
-  for (const [slot, keys] of [
-    ["obsm", a.obsm.keys()],
-    ["varm", a.varm.keys()],
-    ["obsp", a.obsp.keys()],
-    ["varp", a.varp.keys()],
-    ["layers", a.layers.keys()],
-  ] as const) {
-    if (keys.length) lines.push(`    ${slot}: ${keys.map((k) => `'${k}'`).join(", ")}`);
+  for (const slot of ["obsm", "varm", "obsp", "varp", "layers"] as const) {
+    const entries = a.slotEntries(slot);
+    if (!entries.length) continue;
+    // Views: the element axes that follow obs/var take the view's lengths.
+    const axes = { obsm: [n], varm: [m], obsp: [n, n], varp: [m, m], layers: [n, m] }[slot];
+    const shown = entries.map(([k, info]) => {
+      const shape = info.shape.map((d, i) => axes[i] ?? d);
+      return `'${k}' ${elementSummary({ ...info, shape })}`;
+    });
+    lines.push(`    ${slot}: ${shown.join(", ")}`);
   }
   const uns = a.unsKeys();
   if (uns.length) lines.push(`    uns: ${uns.map((k) => `'${k}'`).join(", ")}`);
