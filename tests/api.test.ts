@@ -173,6 +173,22 @@ describe("chunks and vectors", () => {
   });
 });
 
+describe("repr", () => {
+  it("names dimensions, X storage, columns with kinds and every slot", async () => {
+    const a = await open("full_csr");
+    const r = a.toString();
+    assert.match(r, /n_obs × n_vars = 12 × 8/);
+    assert.match(r, /X: csr float32, 36 stored/);
+    assert.match(r, /'cell_type' category\(4\)/);
+    assert.match(r, /obsm: 'X_pca' \(array 12×3 float32\)/);
+    assert.match(r, /raw: 10 vars/);
+    assert.match(a.subset({ obs: [0, 1] }).toString(), /^View of AnnDataOOM object with n_obs × n_vars = 2 × 8/);
+    const { inspect } = await import("node:util");
+    assert.equal(inspect(a), r);
+    a.close();
+  });
+});
+
 describe("progress, cancellation and closing", () => {
   it("reports progress ending in done", async () => {
     const a = await open(LARGE);

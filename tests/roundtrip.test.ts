@@ -55,6 +55,18 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     });
   }
 
+  it("writes gzip-compressed matrices on request", async () => {
+    const src = path.join(FIXTURES, "csr_large_gzip.h5ad");
+    const out = path.join(tmp, "gz.h5ad");
+    const a = await read(src);
+    await a.write(out, { compression: "gzip" });
+    a.close();
+    verify(src, out);
+    const b = await read(out);
+    assert.match(b.X.meta.compression ?? "", /gzip/);
+    b.close();
+  });
+
   it("refuses to write over its own source, and leaves no temporary file on failure", async () => {
     const copy = path.join(tmp, "self.h5ad");
     fs.copyFileSync(path.join(FIXTURES, "full_csr.h5ad"), copy);
