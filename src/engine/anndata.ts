@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
-import { ElementMapping, Layers, nativeMatrixMeta, readUns } from "./elements";
+import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows } from "./elements";
 import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
-import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
+import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, withColumn } from "./frame";
 
 export { describeFrame };
 
@@ -50,12 +50,24 @@ export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
   }
 }
 
+/** anndata's raw: X restricted to the object's obs, with its own var. */
+export interface RawView {
+  X: BackedMatrix | null;
+  var: Table;
+  varNames: Vector;
+  shape: [number, number];
+  varm: ElementMapping;
+}
+
 export class AnnDataOOM {
   private obsFrame: Frame | null = null;
   private varFrame: Frame | null = null;
   private nameIndexes: { obs?: Map<string, number>; var?: Map<string, number> } = {};
   private unsCache: Record<string, unknown> | null = null;
   private xCache: BackedMatrix | null = null;
+  private xOverride: BackedMatrix | null = null;
+  private slots: { layers?: Layers; obsm?: ElementMapping; varm?: ElementMapping; obsp?: ElementMapping; varp?: ElementMapping } = {};
+  private rawOverride: RawView | null = null;
 
   /** @internal use read() */
   constructor(
@@ -124,27 +136,63 @@ export class AnnDataOOM {
   /** The lazy expression matrix. */
   get X(): BackedMatrix {
     this.source.native;
+    if (this.xOverride) return this.xOverride;
     const meta = this.source.info.x;
     if (!meta) throw new H5adFormatError("the file has no X", { path: this.source.path, element: "/X" });
     this.xCache ??= new BackedMatrix(this.source, meta, this.obsSel, this.varSel, "X");
     return this.xCache;
   }
 
+  /**
+   * Replace X by a lazy matrix over the same file (a step's result, e.g.
+   * X with a normalize node appended). No data is read or copied.
+   */
+  setX(m: BackedMatrix): void {
+    if (m.sourceHandle !== this.source) throw new InvalidArgumentError("X must come from this object's file");
+    if (m.shape[0] !== this.nObs || m.shape[1] !== this.nVars) {
+      throw new InvalidArgumentError(`X must be ${this.nObs} × ${this.nVars}, got ${m.shape.join(" × ")}`);
+    }
+    this.xOverride = m;
+  }
+
   get layers(): Layers {
     this.source.native;
-    return new Layers(this.source, this.source.info.layers, this.obsSel, this.varSel);
+    this.slots.layers ??= new Layers(this.source, this.source.info.layers, this.obsSel, this.varSel);
+    return this.slots.layers;
   }
   get obsm(): ElementMapping {
-    return new ElementMapping(this.source, this.source.info.obsm, [this.obsSel, null], "obsm");
+    this.slots.obsm ??= new ElementMapping(this.source, this.source.info.obsm, [this.obsSel, null], "obsm");
+    return this.slots.obsm;
   }
   get varm(): ElementMapping {
-    return new ElementMapping(this.source, this.source.info.varm, [this.varSel, null], "varm");
+    this.slots.varm ??= new ElementMapping(this.source, this.source.info.varm, [this.varSel, null], "varm");
+    return this.slots.varm;
   }
   get obsp(): ElementMapping {
-    return new ElementMapping(this.source, this.source.info.obsp, [this.obsSel, this.obsSel], "obsp");
+    this.slots.obsp ??= new ElementMapping(this.source, this.source.info.obsp, [this.obsSel, this.obsSel], "obsp");
+    return this.slots.obsp;
   }
   get varp(): ElementMapping {
-    return new ElementMapping(this.source, this.source.info.varp, [this.varSel, this.varSel], "varp");
+    this.slots.varp ??= new ElementMapping(this.source, this.source.info.varp, [this.varSel, this.varSel], "varp");
+    return this.slots.varp;
+  }
+
+  /** Add or replace an obs column (length n_obs). */
+  setObs(name: string, values: ColumnValues): void {
+    this.obsFrame = withColumn(this.root.obs, name, values, this.nObs, "obs");
+  }
+  /** Add or replace a var column (length n_vars). */
+  setVar(name: string, values: ColumnValues): void {
+    this.varFrame = withColumn(this.root.var, name, values, this.nVars, "var");
+  }
+
+  /**
+   * anndata's `adata.raw = adata`: freeze the current X (its chain, not a
+   * copy) and var as raw. Later steps on X do not change raw.
+   */
+  setRaw(from: AnnDataOOM = this): void {
+    const frame = from.root.var;
+    this.rawOverride = { X: from.X, var: frame.table, varNames: frame.index, shape: [from.nObs, from.nVars], varm: from.varm };
   }
 
   /** uns as plain JS values (read on first access). */
@@ -164,12 +212,14 @@ export class AnnDataOOM {
 
   /** Summary of raw without reading it. */
   rawInfo(): { n_vars: number; hasX: boolean } | null {
+    if (this.rawOverride) return { n_vars: this.rawOverride.shape[1], hasX: true };
     const r = this.source.info.raw;
     return r ? { n_vars: r.var.n_rows, hasX: r.x !== null } : null;
   }
 
   /** raw (X restricted to this view's obs, all raw vars), or null. */
-  get raw(): { X: BackedMatrix | null; var: Table; varNames: Vector; shape: [number, number]; varm: ElementMapping } | null {
+  get raw(): RawView | null {
+    if (this.rawOverride) return this.rawOverride;
     const r = this.source.info.raw;
     if (!r) return null;
     const frame = readFrame(this.source, r.var);
@@ -212,7 +262,36 @@ export class AnnDataOOM {
     const frames = { obs: obsIdx ? takeFrame(obs, obsIdx) : obs, var: varIdx ? takeFrame(vars, varIdx) : vars };
     const newObs = obsIdx ? compose(this.obsSel, obsIdx) : this.obsSel;
     const newVar = varIdx ? compose(this.varSel, varIdx) : this.varSel;
-    return new AnnDataOOM(this.source, newObs, newVar, frames);
+    const view = new AnnDataOOM(this.source, newObs, newVar, frames);
+    this.carryInto(view, obsIdx, varIdx, newObs, newVar);
+    return view;
+  }
+
+  /** Session state (transformed X, layers, computed obsm/varm, uns, raw) follows a subset. */
+  private carryInto(
+    view: AnnDataOOM,
+    obsIdx: Uint32Array | null,
+    varIdx: Uint32Array | null,
+    newObs: Uint32Array | null,
+    newVar: Uint32Array | null,
+  ): void {
+    const reselect = (m: BackedMatrix) => new BackedMatrix(this.source, m.meta, newObs, newVar, m.name, m.chain.subset(obsIdx, varIdx));
+    if (this.xOverride) view.xOverride = reselect(this.xOverride);
+    if (this.slots.layers) for (const [k, m] of this.slots.layers.memoryEntries()) view.layers.set(k, reselect(m));
+    for (const [slot, idx] of [
+      ["obsm", obsIdx],
+      ["varm", varIdx],
+    ] as const) {
+      const mapping = this.slots[slot];
+      if (!mapping) continue;
+      for (const [k, el] of mapping.memoryEntries()) view[slot].set(k, idx ? takeElementRows(el, idx) : el);
+    }
+    if (this.unsCache) view.unsCache = this.unsCache;
+    if (this.rawOverride) {
+      const r = this.rawOverride;
+      const X = r.X ? new BackedMatrix(this.source, r.X.meta, newObs, r.X.selections[1], r.X.name, r.X.chain.subset(obsIdx, null)) : null;
+      view.rawOverride = { ...r, X, shape: [view.nObs, r.shape[1]] };
+    }
   }
 
   /**

@@ -4,6 +4,8 @@
  * for; statistics run as one native streaming pass and are cached, so
  * `sum`, `mean`, `var` and `nnz` together cost one pass.
  */
+
+import { applyRow, Chain, scaleValue } from "./chain";
 import { InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
@@ -64,7 +66,73 @@ export class BackedMatrix {
     private readonly varSel: Uint32Array | null,
     /** Name shown in reprs and progress ("X", "layers/counts"). */
     readonly name: string,
+    /** Lazy transforms applied on top of the stored values. */
+    readonly chain: Chain = new Chain(),
   ) {}
+
+  /** The same matrix with `chain` as its transforms (no data touched). */
+  withChain(chain: Chain, name = this.name): BackedMatrix {
+    return new BackedMatrix(this.source, this.meta, this.obsSel, this.varSel, name, chain);
+  }
+
+  /** The obs / var selections over the file (null = all). @internal */
+  get selections(): [Uint32Array | null, Uint32Array | null] {
+    return [this.obsSel, this.varSel];
+  }
+
+  /** The file the matrix is read from. @internal */
+  get sourceHandle(): Source {
+    return this.source;
+  }
+
+  /** True when values differ from the stored ones (a chain is applied). */
+  get isTransformed(): boolean {
+    return !this.chain.isEmpty;
+  }
+
+  /**
+   * The transform chain and what each kind of request costs.
+   *
+   * @example
+   * console.log(adata.X.explain());
+   */
+  explain(): string {
+    const [r, c] = this.shape;
+    const lines = [`${this.name}: ${r} × ${c}, stored ${this.format} ${this.dtype} at ${this.meta.path}${this.isView ? " (subset)" : ""}`];
+    for (const d of this.chain.describe()) lines.push(`  → ${d}`);
+    lines.push("passes over X:");
+    lines.push("  statistics (sum/mean/var, QC, HVG moments): 1 pass, all requested statistics fused");
+    lines.push("  pca (exact): 1 pass (Gram + spill of the selected genes) + a read of the spill");
+    lines.push("  rows/chunked: reads only the requested rows");
+    return lines.join("\n");
+  }
+
+  /**
+   * One native plan pass: evaluates the chain per row and takes the
+   * statistics in `request`. Returns the named outputs. @internal
+   */
+  async planPass(
+    request: object,
+    extraVectors: Float64Array[],
+    label: string,
+    opts: PassOptions = {},
+  ): Promise<Map<string, Float64Array | Float32Array>> {
+    const plan = this.chain.toNative(extraVectors);
+    const nat = this.source.native;
+    const pass = nativeCall(() =>
+      nat.startPlan(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, plan.json, plan.vectors, JSON.stringify(request)),
+    );
+    const out = await drive(this.source, `${this.name}: ${label}`, pass, (p) => p.takePlan(), opts);
+    const m = new Map<string, Float64Array | Float32Array>();
+    out.names.forEach((n, i) => m.set(n, out.arrays[i]));
+    out.names32.forEach((n, i) => m.set(n, out.arrays32[i]));
+    return m;
+  }
+
+  /** Index of the chain's first extra vector (see planPass). @internal */
+  extraBase(): number {
+    return this.chain.toNative().extraBase;
+  }
 
   get shape(): [number, number] {
     return [this.obsSel?.length ?? this.meta.shape[0], this.varSel?.length ?? this.meta.shape[1]];
@@ -113,7 +181,8 @@ export class BackedMatrix {
     }
     const nat = this.source.native;
     const b = await nativeAwait(nat.readRows(this.meta.path, this.rowsOf(start, end), this.varSel ?? undefined));
-    return chunkFromNative(b as Native.BlockOut);
+    const chunk = chunkFromNative(b as Native.BlockOut);
+    return this.chain.isEmpty ? chunk : transformChunk(chunk, this.chain, start);
   }
 
   /**
@@ -148,6 +217,7 @@ export class BackedMatrix {
   stats(opts: PassOptions & StatsRequest = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
     const moments = opts.moments ?? true;
     const axes = opts.axes ?? "both";
+    if (!this.chain.isEmpty) return this.chainStats(axes, opts);
     const hit = this.statsCache.find((c) => (c.moments || !moments) && (c.axes === "both" || c.axes === axes));
     if (hit) return hit.result;
     const pass = nativeCall(() =>
@@ -161,6 +231,26 @@ export class BackedMatrix {
       this.statsCache = this.statsCache.filter((c) => c !== entry);
     });
     return result;
+  }
+
+  /** Per-var statistics of a transformed matrix through a plan pass. */
+  private async chainStats(axes: "obs" | "var" | "both", opts: PassOptions): Promise<{ obs: AxisStats; var: AxisStats }> {
+    if (axes !== "var" || this.chain.has("scale")) {
+      throw new InvalidArgumentError(
+        "statistics of a transformed X are available per var (axis 0) before scale; per-obs statistics of a chain are not supported yet",
+      );
+    }
+    const out = await this.planPass({ moments: [{ name: "m" }] }, [], "per-var moments", opts);
+    const n = this.shape[0];
+    const sum = out.get("m.sum") as Float64Array;
+    const sumsq = out.get("m.sumsq") as Float64Array;
+    const mean = sum.map((s) => s / n);
+    const variance = mean.map((m, j) => Math.max(0, sumsq[j] / n - m * m));
+    const empty = new Float64Array(0);
+    return {
+      obs: { sum: empty, mean: empty, var: empty, nnz: empty },
+      var: { sum, mean, var: variance, nnz: out.get("m.nnz") as Float64Array },
+    };
   }
 
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {
@@ -204,6 +294,11 @@ export class BackedMatrix {
   /** One column (gene) across all obs of this view, as float64. */
   obsVector(column: number, opts: PassOptions = {}): Promise<Float64Array> {
     const [, m] = this.shape;
+    if (this.isTransformed) {
+      return Promise.reject(
+        new InvalidArgumentError("obsVector of a transformed X is not supported yet; use the stored layer (e.g. layers 'counts')"),
+      );
+    }
     if (!Number.isInteger(column) || column < 0 || column >= m) throw new InvalidArgumentError(`column ${column} out of range for ${m}`);
     const col = Uint32Array.of(this.varSel ? this.varSel[column] : column);
     return this.gather(this.obsSel, col, `${this.name}: column ${column}`, opts);
@@ -213,6 +308,13 @@ export class BackedMatrix {
   async varVector(row: number, opts: PassOptions = {}): Promise<Float64Array> {
     const [n] = this.shape;
     if (!Number.isInteger(row) || row < 0 || row >= n) throw new InvalidArgumentError(`row ${row} out of range for ${n}`);
+    if (this.isTransformed) {
+      const c = await this.rows(row, row + 1);
+      const out = new Float64Array(this.shape[1]);
+      if (c.format === "dense") out.set(Array.from(c.data, Number));
+      else for (let p = 0; p < c.indices.length; p++) out[c.indices[p]] += Number(c.data[p]);
+      return out;
+    }
     const r = Uint32Array.of(this.obsSel ? this.obsSel[row] : row);
     return this.gather(r, this.varSel, `${this.name}: row ${row}`, opts);
   }
@@ -222,6 +324,33 @@ export class BackedMatrix {
     const [r, c] = this.shape;
     return `BackedMatrix ${this.name} ${r} × ${c} ${this.format} ${this.dtype}${this.isView ? " (view)" : ""}`;
   }
+}
+
+/** Apply a chain to a chunk read from disk; scale makes it dense (float64). */
+function transformChunk(chunk: Chunk, chain: Chain, firstRow: number): Chunk {
+  const [r, c] = chunk.shape;
+  const steps = chain.steps;
+  const scale = steps.find((s) => s.op === "scale");
+  const out = scale ? new Float64Array(r * c) : Float64Array.from(chunk.data as ArrayLike<number>);
+  const colsOf = (i: number): { cols: ArrayLike<number>; lo: number; hi: number } =>
+    chunk.format === "csr"
+      ? { cols: chunk.indices.subarray(chunk.indptr[i], chunk.indptr[i + 1]), lo: chunk.indptr[i], hi: chunk.indptr[i + 1] }
+      : { cols: Array.from({ length: c }, (_, j) => j), lo: i * c, hi: (i + 1) * c };
+  for (let i = 0; i < r; i++) {
+    const { cols, lo, hi } = colsOf(i);
+    const vals = Float64Array.from(
+      (chunk.data as ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }).subarray(lo, hi),
+    );
+    applyRow(steps, firstRow + i, cols, vals);
+    if (scale) {
+      for (let j = 0; j < c; j++) out[i * c + j] = scaleValue(scale, j, 0);
+      for (let k = 0; k < cols.length; k++) out[i * c + cols[k]] = scaleValue(scale, cols[k], vals[k]);
+    } else {
+      out.set(vals, lo);
+    }
+  }
+  if (scale) return { format: "dense", shape: [r, c], data: out };
+  return chunk.format === "csr" ? { ...chunk, data: out } : { format: "dense", shape: [r, c], data: out };
 }
 
 function meanOf(sums: Float64Array, n: number): Float64Array {

@@ -4,7 +4,7 @@
  * the native reader, so only the selected rows are read).
  */
 import { BackedMatrix } from "./backed";
-import { nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
+import { InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
 import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
 import type { Native } from "./native";
 import { range } from "./selection";
@@ -44,6 +44,8 @@ export type AxisSel = [Uint32Array | null, Uint32Array | null];
  */
 export class ElementMapping {
   private cache = new Map<string, Promise<Element>>();
+  /** Elements computed in this session (e.g. X_pca), shadowing the file. */
+  private readonly memory = new Map<string, Element>();
 
   /** @internal */
   constructor(
@@ -54,13 +56,22 @@ export class ElementMapping {
   ) {}
 
   keys(): string[] {
-    return this.entries.map(([k]) => k);
+    const file = this.entries.map(([k]) => k).filter((k) => !this.memory.has(k));
+    return [...file, ...this.memory.keys()];
   }
   has(key: string): boolean {
-    return this.entries.some(([k]) => k === key);
+    return this.memory.has(key) || this.entries.some(([k]) => k === key);
   }
   get size(): number {
-    return this.entries.length;
+    return this.keys().length;
+  }
+  /** Store an in-memory element (a step's result) under `key`. */
+  set(key: string, value: Element): void {
+    this.memory.set(key, value);
+  }
+  /** In-memory elements, for views and writers. @internal */
+  memoryEntries(): [string, Element][] {
+    return [...this.memory.entries()];
   }
   /** Encoding and shape of each entry without reading it. */
   describe(key: string): ElementInfo | undefined {
@@ -68,6 +79,8 @@ export class ElementMapping {
   }
 
   get(key: string): Promise<Element> {
+    const mem = this.memory.get(key);
+    if (mem) return Promise.resolve(mem);
     const info = this.describe(key);
     if (!info)
       return Promise.reject(new UnsupportedEncodingError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
@@ -136,23 +149,51 @@ export class Layers {
     private readonly varSel: Uint32Array | null,
   ) {}
 
+  /** Layers set in this session: lazy matrices, never copies. */
+  private readonly memory = new Map<string, BackedMatrix>();
+
   keys(): string[] {
-    return this.entries.map(([k]) => k);
+    const file = this.entries.map(([k]) => k).filter((k) => !this.memory.has(k));
+    return [...file, ...this.memory.keys()];
   }
   has(key: string): boolean {
-    return this.entries.some(([k]) => k === key);
+    return this.memory.has(key) || this.entries.some(([k]) => k === key);
   }
   get size(): number {
-    return this.entries.length;
+    return this.keys().length;
+  }
+  /**
+   * Keep a (lazy) matrix under `key`, e.g. `adata.layers.set("counts", adata.X)`
+   * before normalizing: no data is copied, the layer is the same chain.
+   */
+  set(key: string, m: BackedMatrix): void {
+    this.memory.set(key, m.withChain(m.chain, `layers/${key}`));
+  }
+  /** Layers set in this session. @internal */
+  memoryEntries(): [string, BackedMatrix][] {
+    return [...this.memory.entries()];
   }
   /** The layer as a lazy matrix (no data read). */
   get(key: string): BackedMatrix {
+    const mem = this.memory.get(key);
+    if (mem) return mem;
     const info = this.entries.find(([k]) => k === key)?.[1];
     if (!info) throw new UnsupportedEncodingError(`layers has no key ${JSON.stringify(key)}`, { path: this.source.path });
     if (!["array", "csr_matrix", "csc_matrix"].includes(info.encoding)) unsupported(info);
     const meta = nativeMatrixMeta(this.source, info.path);
     return new BackedMatrix(this.source, meta, this.obsSel, this.varSel, `layers/${key}`);
   }
+}
+
+/** Rows `idx` of an in-memory element (dense arrays and dataframes). */
+export function takeElementRows(el: Element, idx: Uint32Array): Element {
+  if ("table" in el) return takeFrame(el, idx);
+  if (el.kind !== "dense") throw new InvalidArgumentError("subsetting in-memory sparse elements is not supported yet");
+  const width = el.shape.slice(1).reduce((a, b) => a * b, 1);
+  const Ctor = el.data.constructor as new (n: number) => TypedArray;
+  const data = new Ctor(idx.length * width);
+  for (let i = 0; i < idx.length; i++) data.set(el.data.subarray(idx[i] * width, (idx[i] + 1) * width), i * width);
+  return { kind: "dense", shape: [idx.length, ...el.shape.slice(1)], dtype: el.dtype, data };
 }
 
 /** Matrix metadata of one element (opens it natively; validates indptr). */

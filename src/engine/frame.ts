@@ -3,8 +3,8 @@
  * categoricals become dictionary vectors, nullable columns carry validity.
  * `takeRows` gathers rows for views, keeping dictionaries shared.
  */
-import { type DataType, makeData, makeVector, Table, type Vector, vectorFromArray } from "apache-arrow";
-import { nativeCall } from "./errors";
+import { Bool, type DataType, makeData, makeVector, Table, Utf8, type Vector, vectorFromArray } from "apache-arrow";
+import { InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
 
@@ -69,6 +69,30 @@ export function takeVector(v: Vector, idx: Uint32Array): Vector {
   const values: unknown[] = new Array(idx.length);
   for (let i = 0; i < idx.length; i++) values[i] = v.get(idx[i]);
   return vectorFromArray(values as never[], v.type as never);
+}
+
+/** What a new column may be given as. */
+export type ColumnValues = Vector | Float64Array | Float32Array | Int32Array | Uint32Array | boolean[] | string[] | number[];
+
+/** A frame with `name` added (or replaced, keeping its position). */
+export function withColumn(f: Frame, name: string, values: ColumnValues, n: number, axis: string): Frame {
+  const vec: Vector = toVector(values);
+  if (vec.length !== n) throw new InvalidArgumentError(`${axis} column ${JSON.stringify(name)} has ${vec.length} values, expected ${n}`);
+  const cols: Record<string, Vector> = {};
+  for (const field of f.table.schema.fields) cols[field.name] = field.name === name ? vec : (f.table.getChild(field.name) as Vector);
+  cols[name] = vec;
+  return { index: f.index, table: tableOf(cols, n) };
+}
+
+function toVector(values: ColumnValues): Vector {
+  if (ArrayBuffer.isView(values)) return makeVector(values as Float64Array);
+  if (Array.isArray(values)) {
+    const first = values[0];
+    if (typeof first === "boolean") return vectorFromArray(values as boolean[], new Bool());
+    if (typeof first === "string") return vectorFromArray(values as string[], new Utf8());
+    return makeVector(Float64Array.from(values as number[]));
+  }
+  return values as Vector;
 }
 
 export function takeFrame(f: Frame, idx: Uint32Array): Frame {

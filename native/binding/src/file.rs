@@ -207,6 +207,29 @@ impl NativeH5ad {
         ))
     }
 
+    /// Start a plan pass: evaluate the transform chain `plan` (JSON, with
+    /// `vectors` it refers to) and take the statistics in `request` (JSON).
+    #[napi(catch_unwind)]
+    pub fn start_plan(
+        &self,
+        path: String,
+        rows: Option<Uint32Array>,
+        cols: Option<Uint32Array>,
+        plan: String,
+        vectors: Vec<Float64Array>,
+        request: String,
+    ) -> Result<NativePass> {
+        let sel = (selection(rows), selection(cols));
+        Ok(NativePass::plan(
+            self.inner.clone(),
+            path,
+            sel,
+            plan,
+            crate::pp::vectors(vectors),
+            request,
+        ))
+    }
+
     /// Start a pass that densifies a small selection (e.g. one gene).
     #[napi(catch_unwind)]
     pub fn start_gather(

@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod file;
 mod pass;
+mod pp;
 
 pub use file::NativeH5ad;
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 enum Output {
+    Plan(anndata_oom_core::pp::runner::PassOutputs),
     Stats {
         obs: AxisStats,
         var: AxisStats,
@@ -231,6 +232,22 @@ impl NativePass {
         })
     }
 
+    pub fn plan(
+        file: Arc<H5ad>,
+        path: String,
+        sel: (Option<Vec<usize>>, Option<Vec<usize>>),
+        plan: String,
+        vectors: Vec<Vec<f64>>,
+        request: String,
+    ) -> Self {
+        Self::spawn(move |control| {
+            anndata_oom_core::pp::request::run(
+                &file, &path, sel, &plan, &vectors, &request, control,
+            )
+            .map(Output::Plan)
+        })
+    }
+
     fn take(&self) -> Result<Output> {
         let mut slot = self
             .result
@@ -299,6 +316,14 @@ impl NativePass {
                 n_cols: n_cols as u32,
             }),
             _ => Err(to_napi(Error::internal("not a gather pass"))),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn take_plan(&self) -> Result<crate::pp::PlanOut> {
+        match self.take()? {
+            Output::Plan(o) => Ok(crate::pp::to_js(o)),
+            _ => Err(to_napi(Error::internal("not a plan pass"))),
         }
     }
 

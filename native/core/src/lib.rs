@@ -12,6 +12,7 @@ pub mod h5w;
 pub mod limits;
 pub mod matrix;
 pub mod pass;
+pub mod pp;
 pub mod stats;
 pub mod strings;
 pub mod writer;

@@ -1,0 +1,190 @@
+//! The transform chain as data: normalize → log1p → scale, in order, with
+//! per-row / per-gene vectors referenced by index into a vector table that
+//! travels next to the JSON descriptor.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    /// x * target / t_row. `size_factors` (a vector of per-row totals)
+    /// when known; otherwise t_row is the row's sum over genes not flagged
+    /// in `exclude` (scanpy's exclude_highly_expressed), computed on the fly
+    /// since a CSR row is complete in its block. A zero total counts as 1.
+    Normalize {
+        target: f64,
+        size_factors: Option<usize>,
+        exclude: Option<usize>,
+    },
+    /// ln(1 + x) / ln(base).
+    Log1p { base: Option<f64> },
+    /// (x - mean) / std, clipped to ±max_value (to max_value only without
+    /// zero_center). Densifying: accumulators apply it implicitly.
+    Scale {
+        mean: usize,
+        std: usize,
+        max_value: Option<f64>,
+        zero_center: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+/// Implicit scaling parameters (per selected gene).
+#[derive(Debug, Clone)]
+pub struct Scaling {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub max_value: Option<f64>,
+    pub zero_center: bool,
+}
+
+impl Scaling {
+    /// The scaled value of x for gene j (scanpy: std 0 is treated as 1).
+    #[inline]
+    pub fn apply(&self, j: usize, x: f64) -> f64 {
+        let sd = if self.std[j] == 0.0 { 1.0 } else { self.std[j] };
+        let z = if self.zero_center {
+            (x - self.mean[j]) / sd
+        } else {
+            x / sd
+        };
+        match self.max_value {
+            Some(m) if self.zero_center => z.clamp(-m, m),
+            Some(m) => z.min(m),
+            None => z,
+        }
+    }
+}
+
+/// A plan resolved against its vectors, ready to evaluate rows.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    sparse_steps: Vec<Sparse>,
+    pub scaling: Option<Scaling>,
+}
+
+#[derive(Debug, Clone)]
+enum Sparse {
+    Normalize {
+        target: f64,
+        size_factors: Option<Vec<f64>>,
+        exclude: Option<Vec<bool>>,
+    },
+    Log1p {
+        inv_ln_base: f64,
+    },
+}
+
+impl Plan {
+    pub fn parse(json: &str) -> Result<Plan> {
+        serde_json::from_str(json).map_err(|e| Error::invalid(format!("bad plan: {e}")))
+    }
+
+    pub fn compile(&self, vectors: &[Vec<f64>], n_rows: usize, n_cols: usize) -> Result<Compiled> {
+        let vec_of = |i: usize, len: usize, what: &str| -> Result<Vec<f64>> {
+            let v = vectors
+                .get(i)
+                .ok_or_else(|| Error::invalid(format!("plan refers to missing vector {i}")))?;
+            if v.len() != len {
+                return Err(Error::invalid(format!(
+                    "{what} has {} values, expected {len}",
+                    v.len()
+                )));
+            }
+            Ok(v.clone())
+        };
+        let mut sparse_steps = Vec::new();
+        let mut scaling = None;
+        for step in &self.steps {
+            if scaling.is_some() {
+                return Err(Error::invalid("scale must be the last step of a chain"));
+            }
+            match step {
+                Step::Normalize {
+                    target,
+                    size_factors,
+                    exclude,
+                } => sparse_steps.push(Sparse::Normalize {
+                    target: *target,
+                    size_factors: size_factors
+                        .map(|i| vec_of(i, n_rows, "size factors"))
+                        .transpose()?,
+                    exclude: exclude
+                        .map(|i| vec_of(i, n_cols, "exclude mask"))
+                        .transpose()?
+                        .map(|v| v.iter().map(|&x| x != 0.0).collect()),
+                }),
+                Step::Log1p { base } => {
+                    let inv = match base {
+                        Some(b) if *b > 0.0 && *b != 1.0 => 1.0 / b.ln(),
+                        Some(b) => {
+                            return Err(Error::invalid(format!(
+                                "log1p base must be positive and not 1, got {b}"
+                            )))
+                        }
+                        None => 1.0,
+                    };
+                    sparse_steps.push(Sparse::Log1p { inv_ln_base: inv })
+                }
+                Step::Scale {
+                    mean,
+                    std,
+                    max_value,
+                    zero_center,
+                } => {
+                    scaling = Some(Scaling {
+                        mean: vec_of(*mean, n_cols, "scale mean")?,
+                        std: vec_of(*std, n_cols, "scale std")?,
+                        max_value: *max_value,
+                        zero_center: *zero_center,
+                    })
+                }
+            }
+        }
+        Ok(Compiled {
+            sparse_steps,
+            scaling,
+        })
+    }
+}
+
+impl Compiled {
+    /// Transform one row's stored values in place (all steps but scale).
+    /// Returns the size factor used by the last normalize step (or NaN).
+    #[inline]
+    pub fn eval_row(&self, row: usize, cols: &[u32], vals: &mut [f64]) -> f64 {
+        let mut size = f64::NAN;
+        for s in &self.sparse_steps {
+            match s {
+                Sparse::Normalize {
+                    target,
+                    size_factors,
+                    exclude,
+                } => {
+                    let t = match (size_factors, exclude) {
+                        (Some(sf), _) => sf[row],
+                        (None, Some(ex)) => cols
+                            .iter()
+                            .zip(vals.iter())
+                            .filter(|(&j, _)| !ex[j as usize])
+                            .map(|(_, &v)| v)
+                            .sum(),
+                        (None, None) => vals.iter().sum(),
+                    };
+                    size = t;
+                    let f = target / if t == 0.0 { 1.0 } else { t };
+                    vals.iter_mut().for_each(|v| *v *= f);
+                }
+                Sparse::Log1p { inv_ln_base } => {
+                    vals.iter_mut().for_each(|v| *v = v.ln_1p() * inv_ln_base)
+                }
+            }
+        }
+        size
+    }
+}

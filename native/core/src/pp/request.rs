@@ -1,0 +1,145 @@
+//! A plan pass as requested from JS: the plan, its vectors, and which
+//! statistics to take (any combination runs as ONE pass over X).
+
+use super::gram::Gram;
+use super::moments::Moments;
+use super::plan::Plan;
+use super::qc::Qc;
+use super::runner::{PassOutputs, PlanPass, RowAccumulator};
+use crate::error::{Error, ErrorKind, Result};
+use crate::file::H5ad;
+use crate::matrix::{Format, MinorMap};
+use crate::pass::{self, Control, DEFAULT_BLOCK_BYTES};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Request {
+    #[serde(default)]
+    pub qc: Option<QcRequest>,
+    #[serde(default)]
+    pub moments: Vec<MomentsRequest>,
+    #[serde(default)]
+    pub pca: Option<PcaRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QcRequest {
+    /// Vector indices of per-gene 0/1 masks (qc_vars).
+    pub masks: Vec<usize>,
+    pub percent_top: Vec<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MomentsRequest {
+    pub name: String,
+    #[serde(default)]
+    pub expm1: bool,
+    /// Vector index of per-row batch codes.
+    pub batches: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PcaRequest {
+    pub n_comps: usize,
+    pub zero_center: bool,
+}
+
+/// Run one plan pass over `path` restricted to `rows` × `cols`.
+pub fn run(
+    file: &H5ad,
+    path: &str,
+    (rows, cols): (Option<Vec<usize>>, Option<Vec<usize>>),
+    plan_json: &str,
+    vectors: &[Vec<f64>],
+    request_json: &str,
+    control: &Control,
+) -> Result<PassOutputs> {
+    let m = file.open_matrix(path)?;
+    if m.meta.format == Format::Csc {
+        return Err(Error::new(
+            ErrorKind::UnsupportedEncoding,
+            "preprocessing streams rows; this matrix is stored as CSC (write a CSR copy with adata.write after converting, or use a CSR file)",
+        )
+        .at(path));
+    }
+    let [nr, nc] = m.meta.shape;
+    for (s, n) in [(&rows, nr), (&cols, nc)] {
+        if let Some(&bad) = s.as_ref().and_then(|s| s.iter().find(|&&i| i >= n)) {
+            return Err(
+                Error::invalid(format!("index {bad} out of range for length {n}")).at(path),
+            );
+        }
+    }
+    let majors: Vec<usize> = rows.unwrap_or_else(|| (0..nr).collect());
+    let minor = cols.map_or_else(|| MinorMap::identity(nc), |c| MinorMap::select(nc, c));
+    let (n_rows, n_cols) = (majors.len(), minor.n_out());
+    let plan = Plan::parse(plan_json)?.compile(vectors, n_rows, n_cols)?;
+    let req: Request = serde_json::from_str(request_json)
+        .map_err(|e| Error::invalid(format!("bad request: {e}")))?;
+    let vector = |i: usize| -> Result<&Vec<f64>> {
+        vectors
+            .get(i)
+            .ok_or_else(|| Error::invalid(format!("missing vector {i}")))
+    };
+    let mut accs: Vec<Box<dyn RowAccumulator>> = Vec::new();
+    if let Some(q) = &req.qc {
+        let masks = q
+            .masks
+            .iter()
+            .map(|&i| {
+                let v = vector(i)?;
+                if v.len() != n_cols {
+                    return Err(Error::invalid(
+                        "qc mask length differs from the number of genes",
+                    ));
+                }
+                Ok(v.iter().map(|&x| x != 0.0).collect())
+            })
+            .collect::<Result<Vec<Vec<bool>>>>()?;
+        accs.push(Box::new(Qc::new(
+            masks,
+            q.percent_top.clone(),
+            n_rows,
+            n_cols,
+        )));
+    }
+    for mr in &req.moments {
+        let batches = match mr.batches {
+            Some(i) => {
+                let v = vector(i)?;
+                if v.len() != n_rows {
+                    return Err(Error::invalid(
+                        "batch codes length differs from the number of rows",
+                    ));
+                }
+                Some(v.iter().map(|&x| x as u32).collect())
+            }
+            None => None,
+        };
+        accs.push(Box::new(Moments::new(&mr.name, mr.expm1, batches, n_cols)?));
+    }
+    if let Some(p) = &req.pca {
+        let dir = std::env::var_os("ANNDATA_OOM_TMPDIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        accs.push(Box::new(Gram::new(
+            n_cols,
+            plan.scaling.clone(),
+            dir,
+            p.n_comps,
+            p.zero_center,
+            n_rows,
+        )?));
+    }
+    let mut runner = PlanPass::new(plan, accs, n_rows);
+    pass::run(
+        &m,
+        &majors,
+        &minor,
+        DEFAULT_BLOCK_BYTES,
+        control,
+        &mut runner,
+    )
+    .map_err(|e| e.in_file(&file.path))?;
+    runner.finish()
+}

@@ -1,0 +1,181 @@
+//! Runs a compiled plan over blocks and feeds row accumulators. Each thread
+//! owns one persistent partial per accumulator; a block's rows are split
+//! evenly over the threads, and partials merge once when the pass ends.
+
+use super::plan::Compiled;
+use crate::dtype::Values;
+use crate::error::{Error, Result};
+use crate::matrix::{Block, BlockData};
+use crate::pass::Accumulator;
+use crate::with_values;
+use rayon::prelude::*;
+use std::any::Any;
+
+/// Per-thread state of an accumulator.
+pub trait RowPartial: Send {
+    /// One transformed row: `row` is its position in the selection, `cols`
+    /// the gene positions of its stored values `vals`.
+    fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]);
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// A statistic taken in a plan pass.
+pub trait RowAccumulator: Send {
+    fn partial(&self) -> Box<dyn RowPartial>;
+    /// Fold the per-thread partials in at the end of the pass.
+    fn merge(&mut self, parts: Vec<Box<dyn Any>>) -> Result<()>;
+    /// Named output arrays.
+    fn outputs(&mut self) -> Vec<(String, Vec<f64>)>;
+    /// Large outputs kept in single precision (e.g. X_pca).
+    fn outputs_f32(&mut self) -> Vec<(String, Vec<f32>)> {
+        vec![]
+    }
+}
+
+/// Per-row values written by thread partials, scattered at the end.
+#[derive(Default)]
+pub struct RowValues {
+    pub rows: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl RowValues {
+    pub fn scatter(
+        parts: impl IntoIterator<Item = RowValues>,
+        n_rows: usize,
+        width: usize,
+    ) -> Vec<Vec<f64>> {
+        let mut out = vec![vec![f64::NAN; n_rows]; width];
+        for p in parts {
+            for (k, &r) in p.rows.iter().enumerate() {
+                for (w, col) in out.iter_mut().enumerate() {
+                    col[r as usize] = p.values[k * width + w];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Named outputs of a plan pass.
+#[derive(Default)]
+pub struct PassOutputs {
+    pub f64: Vec<(String, Vec<f64>)>,
+    pub f32: Vec<(String, Vec<f32>)>,
+}
+
+pub struct PlanPass {
+    plan: Compiled,
+    pub accumulators: Vec<Box<dyn RowAccumulator>>,
+    partials: Vec<Vec<Box<dyn RowPartial>>>,
+    sizes: Vec<f64>,
+}
+
+impl PlanPass {
+    pub fn new(plan: Compiled, accumulators: Vec<Box<dyn RowAccumulator>>, n_rows: usize) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let partials = (0..threads)
+            .map(|_| accumulators.iter().map(|a| a.partial()).collect())
+            .collect();
+        PlanPass {
+            plan,
+            accumulators,
+            partials,
+            sizes: vec![f64::NAN; n_rows],
+        }
+    }
+
+    /// Merge partials and collect every accumulator's outputs, plus the
+    /// per-row size factors of the normalize step ("size_factors").
+    pub fn finish(mut self) -> Result<PassOutputs> {
+        let mut by_acc: Vec<Vec<Box<dyn Any>>> =
+            (0..self.accumulators.len()).map(|_| Vec::new()).collect();
+        for thread in self.partials.drain(..) {
+            for (i, p) in thread.into_iter().enumerate() {
+                by_acc[i].push(p.into_any());
+            }
+        }
+        let mut out = PassOutputs {
+            f64: vec![("size_factors".to_string(), std::mem::take(&mut self.sizes))],
+            f32: vec![],
+        };
+        for (acc, parts) in self.accumulators.iter_mut().zip(by_acc) {
+            acc.merge(parts)?;
+            out.f64.extend(acc.outputs());
+            out.f32.extend(acc.outputs_f32());
+        }
+        Ok(out)
+    }
+}
+
+fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &mut Vec<f64>) {
+    out.clear();
+    with_values!(values, v => out.extend(v[range].iter().map(|&x| x as f64)));
+}
+
+impl Accumulator for PlanPass {
+    #[allow(clippy::unnecessary_cast)]
+    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+        let n_b = block.n_major;
+        let width = block.n_minor;
+        let (indptr, indices, values): (Option<&Vec<i64>>, Option<&Vec<i32>>, &Values) =
+            match &block.data {
+                BlockData::Compressed {
+                    indptr,
+                    indices,
+                    values,
+                } => (Some(indptr), Some(indices), values),
+                BlockData::Dense { values } => (None, None, values),
+            };
+        let all_cols: Vec<u32> = if indices.is_none() {
+            (0..width as u32).collect()
+        } else {
+            vec![]
+        };
+        let threads = self.partials.len();
+        let per = n_b.div_ceil(threads).max(1);
+        let plan = &self.plan;
+        let sizes: Vec<Vec<f64>> = self
+            .partials
+            .par_iter_mut()
+            .enumerate()
+            .map(|(t, accs)| {
+                let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
+                let mut vals = Vec::new();
+                let mut cols: Vec<u32> = Vec::new();
+                let mut sizes = Vec::with_capacity(b - a);
+                for k in a..b {
+                    let range = match indptr {
+                        Some(p) => p[k] as usize..p[k + 1] as usize,
+                        None => k * width..(k + 1) * width,
+                    };
+                    row_to_f64(values, range.clone(), &mut vals);
+                    let cols_ref: &[u32] = match indices {
+                        Some(ix) => {
+                            cols.clear();
+                            cols.extend(ix[range].iter().map(|&j| j as u32));
+                            &cols
+                        }
+                        None => &all_cols,
+                    };
+                    let row = first + k;
+                    sizes.push(plan.eval_row(row, cols_ref, &mut vals));
+                    for acc in accs.iter_mut() {
+                        acc.add_row(row, cols_ref, &vals);
+                    }
+                }
+                sizes
+            })
+            .collect();
+        let mut at = first;
+        for s in sizes {
+            let n = s.len();
+            self.sizes[at..at + n].copy_from_slice(&s);
+            at += n;
+        }
+        if at != first + n_b {
+            return Err(Error::internal("plan pass lost rows"));
+        }
+        Ok(())
+    }
+}

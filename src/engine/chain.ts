@@ -1,0 +1,126 @@
+/**
+ * The lazy transform chain of a matrix, as immutable data: each step is a
+ * node that the native executor evaluates per row inside a pass. Vectors
+ * (size factors, means, stds) travel next to a JSON descriptor, so a chain
+ * is serializable and the same plan can run per shard elsewhere.
+ *
+ *   source (X or a layer) → [obs/var subset] → normalize → log1p → scale
+ */
+
+/** One node of a chain. */
+export type Step =
+  | {
+      op: "normalize";
+      /** Multiply each row by target / (row total). */
+      target: number;
+      /** Per-row totals; computed on the fly from the row when absent. */
+      sizeFactors?: Float64Array;
+      /** Genes left out of the row totals (exclude_highly_expressed). */
+      exclude?: Uint8Array;
+      /** Record of how the target was chosen, for explain(). */
+      note?: string;
+    }
+  | { op: "log1p"; base?: number }
+  | { op: "scale"; mean: Float64Array; std: Float64Array; maxValue?: number; zeroCenter: boolean };
+
+/** Native form of a chain: JSON with vector indices, plus the vectors. */
+export interface NativePlan {
+  json: string;
+  vectors: Float64Array[];
+}
+
+export class Chain {
+  constructor(readonly steps: readonly Step[] = []) {}
+
+  get isEmpty(): boolean {
+    return this.steps.length === 0;
+  }
+
+  has(op: Step["op"]): boolean {
+    return this.steps.some((s) => s.op === op);
+  }
+
+  then(step: Step): Chain {
+    if (this.has("scale")) throw new Error("scale must be the last step: nothing can follow it");
+    return new Chain([...this.steps, step]);
+  }
+
+  /** The chain for a subset: per-row and per-gene vectors follow the selection. */
+  subset(obsIdx: Uint32Array | null, varIdx: Uint32Array | null): Chain {
+    const take = <T extends Float64Array | Uint8Array>(v: T | undefined, idx: Uint32Array | null): T | undefined => {
+      if (!v || !idx) return v;
+      const out = new (v.constructor as new (n: number) => T)(idx.length);
+      for (let i = 0; i < idx.length; i++) out[i] = v[idx[i]];
+      return out;
+    };
+    return new Chain(
+      this.steps.map((s): Step => {
+        if (s.op === "normalize") return { ...s, sizeFactors: take(s.sizeFactors, obsIdx), exclude: take(s.exclude, varIdx) };
+        if (s.op === "scale") return { ...s, mean: take(s.mean, varIdx) as Float64Array, std: take(s.std, varIdx) as Float64Array };
+        return s;
+      }),
+    );
+  }
+
+  /** Encode for the native executor; `extra` vectors are appended after the chain's. */
+  toNative(extra: Float64Array[] = []): NativePlan & { extraBase: number } {
+    const vectors: Float64Array[] = [];
+    const add = (v: Float64Array | Uint8Array) => vectors.push(v instanceof Float64Array ? v : Float64Array.from(v)) - 1;
+    const steps = this.steps.map((s) => {
+      switch (s.op) {
+        case "normalize":
+          return {
+            op: "normalize",
+            target: s.target,
+            size_factors: s.sizeFactors ? add(s.sizeFactors) : null,
+            exclude: s.exclude ? add(s.exclude) : null,
+          };
+        case "log1p":
+          return { op: "log1p", base: s.base ?? null };
+        case "scale":
+          return { op: "scale", mean: add(s.mean), std: add(s.std), max_value: s.maxValue ?? null, zero_center: s.zeroCenter };
+      }
+    });
+    const extraBase = vectors.length;
+    vectors.push(...extra);
+    return { json: JSON.stringify({ steps }), vectors, extraBase };
+  }
+
+  /** One line per node, for explain(). */
+  describe(): string[] {
+    return this.steps.map((s) => {
+      switch (s.op) {
+        case "normalize":
+          return `normalize: × ${s.target} / row total${s.exclude ? " (excluding highly expressed genes)" : ""}${s.sizeFactors ? " (stored size factors)" : " (computed per row, in the pass)"}`;
+        case "log1p":
+          return `log1p${s.base ? ` (base ${s.base})` : ""}`;
+        case "scale":
+          return `scale: (x − mean) / std${s.zeroCenter ? "" : " without centring"}${s.maxValue !== undefined ? `, clipped at ${s.maxValue}` : ""} (implicit; never densified)`;
+      }
+    });
+  }
+}
+
+/** Apply a chain to one CSR/dense row in JS (chunk reads of a transformed X). */
+export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<number>, vals: Float64Array): void {
+  for (const s of steps) {
+    if (s.op === "normalize") {
+      let t = 0;
+      if (s.sizeFactors) t = s.sizeFactors[row];
+      else for (let i = 0; i < vals.length; i++) if (!s.exclude?.[cols[i]]) t += vals[i];
+      const f = s.target / (t === 0 ? 1 : t);
+      for (let i = 0; i < vals.length; i++) vals[i] *= f;
+    } else if (s.op === "log1p") {
+      const inv = s.base ? 1 / Math.log(s.base) : 1;
+      for (let i = 0; i < vals.length; i++) vals[i] = Math.log1p(vals[i]) * inv;
+    }
+  }
+}
+
+/** Scaled value of x for gene j (scale step). */
+export function scaleValue(s: Extract<Step, { op: "scale" }>, j: number, x: number): number {
+  const sd = s.std[j] === 0 ? 1 : s.std[j];
+  const z = s.zeroCenter ? (x - s.mean[j]) / sd : x / sd;
+  if (s.maxValue === undefined) return z;
+  return s.zeroCenter ? Math.min(Math.max(z, -s.maxValue), s.maxValue) : Math.min(z, s.maxValue);
+}
