@@ -12,5 +12,6 @@ fixtures="$root/tests/.fixtures"
 rm -rf "$fixtures"
 "$PY" tests/python/make_fixtures.py "$fixtures" > /dev/null
 "$PY" tests/python/make_bad_fixtures.py "$fixtures/bad" > /dev/null
+"$PY" tests/python/make_pp_oracle.py "$fixtures/pp" > /dev/null
 export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
 node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js

@@ -50,6 +50,11 @@ export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
   }
 }
 
+/** Identity of a matrix's values for caching: element, chain, cell count. */
+function momentsKey(m: BackedMatrix): string {
+  return `${m.meta.path}|${m.chain.describe().join(";")}|${m.shape[0]}`;
+}
+
 /** anndata's raw: X restricted to the object's obs, with its own var. */
 export interface RawView {
   X: BackedMatrix | null;
@@ -68,6 +73,8 @@ export class AnnDataOOM {
   private xOverride: BackedMatrix | null = null;
   private slots: { layers?: Layers; obsm?: ElementMapping; varm?: ElementMapping; obsp?: ElementMapping; varp?: ElementMapping } = {};
   private rawOverride: RawView | null = null;
+  /** Per-var sums of a matrix chain, taken as a by-product of a pass (HVG) for scale. */
+  private varMoments: { key: string; sum: Float64Array; sumsq: Float64Array; n: number } | null = null;
 
   /** @internal use read() */
   constructor(
@@ -175,6 +182,16 @@ export class AnnDataOOM {
   get varp(): ElementMapping {
     this.slots.varp ??= new ElementMapping(this.source, this.source.info.varp, [this.varSel, this.varSel], "varp");
     return this.slots.varp;
+  }
+
+  /** Remember per-var sums of `m` (same chain, same cells) for a later step. @internal */
+  cacheVarMoments(m: BackedMatrix, sum: Float64Array, sumsq: Float64Array, n: number): void {
+    this.varMoments = { key: momentsKey(m), sum, sumsq, n };
+  }
+
+  /** Cached per-var sums of `m`, if a previous pass took them. @internal */
+  cachedVarMoments(m: BackedMatrix): { sum: Float64Array; sumsq: Float64Array; n: number } | null {
+    return this.varMoments && this.varMoments.key === momentsKey(m) ? this.varMoments : null;
   }
 
   /** Add or replace an obs column (length n_obs). */
@@ -287,6 +304,12 @@ export class AnnDataOOM {
       for (const [k, el] of mapping.memoryEntries()) view[slot].set(k, idx ? takeElementRows(el, idx) : el);
     }
     if (this.unsCache) view.unsCache = this.unsCache;
+    // Per-var sums stay valid when only genes are dropped.
+    if (this.varMoments && !obsIdx && view.xOverride) {
+      const take = (v: Float64Array) => (varIdx ? Float64Array.from(varIdx, (j) => v[j]) : v);
+      const vm = this.varMoments;
+      view.varMoments = { key: momentsKey(view.xOverride), sum: take(vm.sum), sumsq: take(vm.sumsq), n: vm.n };
+    }
     if (this.rawOverride) {
       const r = this.rawOverride;
       const X = r.X ? new BackedMatrix(this.source, r.X.meta, newObs, r.X.selections[1], r.X.name, r.X.chain.subset(obsIdx, null)) : null;

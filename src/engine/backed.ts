@@ -117,10 +117,11 @@ export class BackedMatrix {
     label: string,
     opts: PassOptions = {},
   ): Promise<Map<string, Float64Array | Float32Array>> {
-    const plan = this.chain.toNative(extraVectors);
+    const { cols, output } = this.readColumns();
+    const plan = this.chain.toNative(extraVectors, output ?? undefined);
     const nat = this.source.native;
     const pass = nativeCall(() =>
-      nat.startPlan(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, plan.json, plan.vectors, JSON.stringify(request)),
+      nat.startPlan(this.meta.path, this.obsSel ?? undefined, cols ?? undefined, plan.json, plan.vectors, JSON.stringify(request)),
     );
     const out = await drive(this.source, `${this.name}: ${label}`, pass, (p) => p.takePlan(), opts);
     const m = new Map<string, Float64Array | Float32Array>();
@@ -131,7 +132,29 @@ export class BackedMatrix {
 
   /** Index of the chain's first extra vector (see planPass). @internal */
   extraBase(): number {
-    return this.chain.toNative().extraBase;
+    const { output } = this.readColumns();
+    return this.chain.toNative([], output ?? undefined).extraBase;
+  }
+
+  /**
+   * Columns to read and, when normalize needs wider rows than this view
+   * selects, the map from read column to output column (−1: dropped).
+   */
+  private readColumns(): { cols: Uint32Array | null; output: Float64Array | null } {
+    const need = this.chain.rowBasis();
+    if (!need || sameSelection(need.basis, this.varSel)) return { cols: this.varSel, output: null };
+    const cols = need.basis ?? range(0, this.meta.shape[1]);
+    const at = new Map<number, number>();
+    const sel = this.varSel ?? range(0, this.meta.shape[1]);
+    sel.forEach((g, i) => {
+      if (!at.has(g)) at.set(g, i);
+    });
+    if (at.size !== sel.length) throw new InvalidArgumentError("a normalized X cannot repeat genes in a subset");
+    const output = Float64Array.from(cols, (g) => at.get(g) ?? -1);
+    if (output.filter((x) => x >= 0).length !== sel.length) {
+      throw new InvalidArgumentError("this gene subset is not within the genes the normalization was computed on");
+    }
+    return { cols, output };
   }
 
   get shape(): [number, number] {
@@ -180,9 +203,10 @@ export class BackedMatrix {
       throw new InvalidArgumentError(`rows(${start}, ${end}) out of range for ${n} rows`);
     }
     const nat = this.source.native;
-    const b = await nativeAwait(nat.readRows(this.meta.path, this.rowsOf(start, end), this.varSel ?? undefined));
+    const { cols, output } = this.chain.isEmpty ? { cols: this.varSel, output: null } : this.readColumns();
+    const b = await nativeAwait(nat.readRows(this.meta.path, this.rowsOf(start, end), cols ?? undefined));
     const chunk = chunkFromNative(b as Native.BlockOut);
-    return this.chain.isEmpty ? chunk : transformChunk(chunk, this.chain, start);
+    return this.chain.isEmpty ? chunk : transformChunk(chunk, this.chain, start, output, this.shape[1]);
   }
 
   /**
@@ -327,9 +351,11 @@ export class BackedMatrix {
 }
 
 /** Apply a chain to a chunk read from disk; scale makes it dense (float64). */
-function transformChunk(chunk: Chunk, chain: Chain, firstRow: number): Chunk {
+function transformChunk(raw: Chunk, chain: Chain, firstRow: number, output: Float64Array | null, nOut: number): Chunk {
+  // Normalize over the wide rows first, then keep this view's genes.
+  const chunk = output ? normalizeThenSelect(raw, chain, firstRow, output, nOut) : raw;
+  const steps = output ? chain.steps.filter((s) => s.op === "scale") : chain.steps;
   const [r, c] = chunk.shape;
-  const steps = chain.steps;
   const scale = steps.find((s) => s.op === "scale");
   const out = scale ? new Float64Array(r * c) : Float64Array.from(chunk.data as ArrayLike<number>);
   const colsOf = (i: number): { cols: ArrayLike<number>; lo: number; hi: number } =>
@@ -351,6 +377,39 @@ function transformChunk(chunk: Chunk, chain: Chain, firstRow: number): Chunk {
   }
   if (scale) return { format: "dense", shape: [r, c], data: out };
   return chunk.format === "csr" ? { ...chunk, data: out } : { format: "dense", shape: [r, c], data: out };
+}
+
+/** Apply the sparse steps on wide rows, then keep the output columns (CSR, float64). */
+function normalizeThenSelect(raw: Chunk, chain: Chain, firstRow: number, output: Float64Array, nOut: number): CsrChunk {
+  if (raw.format !== "csr") throw new InvalidArgumentError("normalized gene subsets of a dense X are not supported yet");
+  const [r] = raw.shape;
+  const indptr = new Float64Array(r + 1);
+  const indices: number[] = [];
+  const data: number[] = [];
+  const steps = chain.steps.filter((s) => s.op !== "scale");
+  for (let i = 0; i < r; i++) {
+    const lo = raw.indptr[i];
+    const hi = raw.indptr[i + 1];
+    const cols = raw.indices.subarray(lo, hi);
+    const vals = Float64Array.from(raw.data.subarray(lo, hi) as ArrayLike<number>);
+    applyRow(steps, firstRow + i, cols, vals);
+    for (let k = 0; k < cols.length; k++) {
+      const o = output[cols[k]];
+      if (o >= 0) {
+        indices.push(o);
+        data.push(vals[k]);
+      }
+    }
+    indptr[i + 1] = indices.length;
+  }
+  return { format: "csr", shape: [r, nOut], indptr, indices: Int32Array.from(indices), data: Float64Array.from(data) };
+}
+
+function sameSelection(a: Uint32Array | null, b: Uint32Array | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function meanOf(sums: Float64Array, n: number): Float64Array {

@@ -15,8 +15,13 @@ export type Step =
       target: number;
       /** Per-row totals; computed on the fly from the row when absent. */
       sizeFactors?: Float64Array;
-      /** Genes left out of the row totals (exclude_highly_expressed). */
+      /** Genes left out of the row totals (exclude_highly_expressed), over `basis`. */
       exclude?: Uint8Array;
+      /**
+       * The file-level genes the row totals run over (null: all genes): a
+       * later gene subset still normalizes by the whole row.
+       */
+      basis?: Uint32Array | null;
       /** Record of how the target was chosen, for explain(). */
       note?: string;
     }
@@ -40,7 +45,7 @@ export class Chain {
     return this.steps.some((s) => s.op === op);
   }
 
-  then(step: Step): Chain {
+  append(step: Step): Chain {
     if (this.has("scale")) throw new Error("scale must be the last step: nothing can follow it");
     return new Chain([...this.steps, step]);
   }
@@ -55,7 +60,7 @@ export class Chain {
     };
     return new Chain(
       this.steps.map((s): Step => {
-        if (s.op === "normalize") return { ...s, sizeFactors: take(s.sizeFactors, obsIdx), exclude: take(s.exclude, varIdx) };
+        if (s.op === "normalize") return { ...s, sizeFactors: take(s.sizeFactors, obsIdx) };
         if (s.op === "scale") return { ...s, mean: take(s.mean, varIdx) as Float64Array, std: take(s.std, varIdx) as Float64Array };
         return s;
       }),
@@ -63,7 +68,13 @@ export class Chain {
   }
 
   /** Encode for the native executor; `extra` vectors are appended after the chain's. */
-  toNative(extra: Float64Array[] = []): NativePlan & { extraBase: number } {
+  /** The normalize step that needs whole rows over its basis, if any. */
+  rowBasis(): { basis: Uint32Array | null } | null {
+    const s = this.steps.find((x) => x.op === "normalize" && !x.sizeFactors);
+    return s && s.op === "normalize" ? { basis: s.basis ?? null } : null;
+  }
+
+  toNative(extra: Float64Array[] = [], output?: Float64Array): NativePlan & { extraBase: number } {
     const vectors: Float64Array[] = [];
     const add = (v: Float64Array | Uint8Array) => vectors.push(v instanceof Float64Array ? v : Float64Array.from(v)) - 1;
     const steps = this.steps.map((s) => {
@@ -81,9 +92,10 @@ export class Chain {
           return { op: "scale", mean: add(s.mean), std: add(s.std), max_value: s.maxValue ?? null, zero_center: s.zeroCenter };
       }
     });
+    const out = output ? add(output) : null;
     const extraBase = vectors.length;
     vectors.push(...extra);
-    return { json: JSON.stringify({ steps }), vectors, extraBase };
+    return { json: JSON.stringify({ steps, output: out }), vectors, extraBase };
   }
 
   /** One line per node, for explain(). */

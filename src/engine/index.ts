@@ -9,8 +9,10 @@
  */
 export { AnnDataOOM, type ReadOptions, read, readSync, type WriteOptions } from "./anndata";
 export { type AxisStats, BackedMatrix, type Chunk, type CsrChunk, type DenseChunk } from "./backed";
+export { Chain, type Step } from "./chain";
 export { type DenseArray, type Element, ElementMapping, Layers, type SparseMatrix } from "./elements";
 export * from "./errors";
 export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } from "./pass";
+export * as pp from "./pp";
 export { formatBytes } from "./repr";
 export { type Indexer, type Slice, slice } from "./selection";

@@ -28,9 +28,27 @@ Datasets
             once and reuses it. obs 'batch' is ARTIFICIAL (first/second half
             of the cells) so that the batch_key code paths run on real data.
 
+Files (NAME = synth_3k | real_10k; all reference files are gzip-compressed):
+  NAME.h5ad                      input: X raw counts CSR float32, obs 'batch' (+ 'cell_type' for synth)
+  NAME.qc.h5ad                   no X; obs/var = calculate_qc_metrics columns + filter masks/numbers
+  NAME.pp.h5ad                   filtered data: X = log1p, layers counts / normalized, obs size factors,
+                                 var ehe_excluded
+  NAME.hvg_<variant>.h5ad        no X; var = exactly the columns that HVG call added; varm = extras
+                                 (per-batch scores / ranks, loess fit) that scanpy does not write
+  NAME.scale.h5ad                X = scale(max_value=10) of the log data on hvg_seurat genes; var mean/std
+  NAME.scale_nozc.h5ad           same with zero_center=False (CSR float32)
+  NAME.pca_<solver>.h5ad         no X; obsm X_pca, varm PCs, uns pca/variance, pca/variance_ratio
+  pp_manifest.json               {format, versions, numba_threads, notes,
+                                  datasets: {NAME: {input, config, info,
+                                    steps: {STEP: {call, on, params, file, elements, ...}}}}}
+  where elements maps paths inside that file (X, layers/L, obs/C, var/C, obsm/K, varm/K, uns/pca/variance)
+  to {dtype, shape[, encoding, nnz]}; HVG steps add var_columns, extras, ties (cut margin, tie groups
+  straddling the cut) and, for pearson_residuals, clip_used.
+
 Determinism: numba, OpenMP and BLAS are forced to one thread before numpy is
 imported (scanpy's numba kernels sum per thread, so their last bits depend on
-the thread count). All randomness is seeded.
+the thread count). All randomness is seeded; the manifest and every array are
+identical from run to run.
 """
 
 import os
@@ -43,6 +61,7 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tarfile  # noqa: E402
@@ -226,10 +245,8 @@ def locate_real_zarr(real_source, cache_dir):
                 raise SystemExit(f"{sdist}: {REAL_ZARR_IN_SDIST} not found")
             tar.extractall(tmp, members=members, filter="data")
         if out.exists():
-            import shutil
             shutil.rmtree(out)
         os.replace(tmp / REAL_ZARR_IN_SDIST, out)
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
         (out / ".complete").touch()
     return out, prov

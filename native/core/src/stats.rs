@@ -107,6 +107,9 @@ fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f
 /// Minor-axis partials of some rows of a block. Sums only: [sum, nnz] per
 /// minor (16 bytes). With moments: [sum(x-K), sum((x-K)^2), nnz, stored]
 /// shifted by the running means K so sums of squares do not cancel.
+/// Per-major (sum, nnz, M2) of a part's rows, and its minor partial.
+type PartResult = (Vec<(f64, f64, f64)>, Option<Partial>);
+
 enum Partial {
     Sums(Vec<[f64; 2]>),
     Moments(Vec<[f64; 4]>),
@@ -193,7 +196,7 @@ impl StatsAccumulator {
         // partial; partials add up.
         let parts = rayon::current_num_threads().max(1).min(n_b.max(1));
         let per = n_b.div_ceil(parts).max(1);
-        let results: Vec<(Vec<(f64, f64, f64)>, Option<Partial>)> = (0..parts)
+        let results: Vec<PartResult> = (0..parts)
             .into_par_iter()
             .map(|t| {
                 let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));

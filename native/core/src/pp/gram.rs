@@ -297,6 +297,7 @@ pub fn eigen(g: &Gram, k: usize, zero_center: bool) -> Result<Pca> {
     })
 }
 
+#[allow(clippy::needless_range_loop)]
 /// Project the spilled rows: out[row] = S_row·V + offset (f32, n × k).
 pub fn project(g: &Gram, pca: &Pca, zero_center: bool, n_rows: usize) -> Result<Vec<f32>> {
     let (k, p) = (pca.k, pca.p);

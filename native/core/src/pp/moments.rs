@@ -11,6 +11,7 @@ use std::any::Any;
 pub struct Moments {
     pub name: String,
     expm1: bool,
+    pre_scale: f64,
     /// Batch code per selected row (None: one batch).
     batches: Option<Vec<u32>>,
     n_batches: usize,
@@ -22,7 +23,13 @@ pub struct Moments {
 }
 
 impl Moments {
-    pub fn new(name: &str, expm1: bool, batches: Option<Vec<u32>>, n_cols: usize) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        expm1: bool,
+        pre_scale: f64,
+        batches: Option<Vec<u32>>,
+        n_cols: usize,
+    ) -> Result<Self> {
         let n_batches = batches
             .as_ref()
             .map_or(1, |b| b.iter().max().map_or(1, |&m| m as usize + 1));
@@ -34,6 +41,7 @@ impl Moments {
         Ok(Moments {
             name: name.to_string(),
             expm1,
+            pre_scale,
             batches,
             n_batches,
             n_cols,
@@ -47,6 +55,7 @@ impl Moments {
 
 struct MomentsPartial {
     expm1: bool,
+    pre_scale: f64,
     batches: Option<Vec<u32>>,
     n_cols: usize,
     sum: Vec<f64>,
@@ -61,7 +70,11 @@ impl RowPartial for MomentsPartial {
         self.rows_per_batch[b] += 1.0;
         let off = b * self.n_cols;
         for (&j, &x) in cols.iter().zip(vals) {
-            let x = if self.expm1 { x.exp_m1() } else { x };
+            let x = if self.expm1 {
+                (x * self.pre_scale).exp_m1()
+            } else {
+                x
+            };
             let i = off + j as usize;
             self.sum[i] += x;
             self.sumsq[i] += x * x;
@@ -79,6 +92,7 @@ impl RowAccumulator for Moments {
         let n = self.n_batches * self.n_cols;
         Box::new(MomentsPartial {
             expm1: self.expm1,
+            pre_scale: self.pre_scale,
             batches: self.batches.clone(),
             n_cols: self.n_cols,
             sum: vec![0.0; n],

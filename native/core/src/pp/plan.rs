@@ -32,6 +32,12 @@ pub enum Step {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Vector index: for each read column, its output position or -1.
+    /// Normalize needs whole rows (over the genes it was defined on), so a
+    /// gene subset after normalize reads the wider rows and keeps only the
+    /// selected genes once the row is transformed.
+    #[serde(default)]
+    pub output: Option<usize>,
 }
 
 /// Implicit scaling parameters (per selected gene).
@@ -66,6 +72,10 @@ impl Scaling {
 pub struct Compiled {
     sparse_steps: Vec<Sparse>,
     pub scaling: Option<Scaling>,
+    /// Read column → output column (None: identity).
+    pub output: Option<Vec<i64>>,
+    /// Number of output columns.
+    pub n_out: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +108,21 @@ impl Plan {
             }
             Ok(v.clone())
         };
+        let output: Option<Vec<i64>> = match self.output {
+            Some(i) => Some(
+                vec_of(i, n_cols, "output map")?
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let n_out = output.as_ref().map_or(n_cols, |o| {
+            o.iter()
+                .copied()
+                .max()
+                .map_or(0, |m| (m + 1).max(0) as usize)
+        });
         let mut sparse_steps = Vec::new();
         let mut scaling = None;
         for step in &self.steps {
@@ -138,8 +163,8 @@ impl Plan {
                     zero_center,
                 } => {
                     scaling = Some(Scaling {
-                        mean: vec_of(*mean, n_cols, "scale mean")?,
-                        std: vec_of(*std, n_cols, "scale std")?,
+                        mean: vec_of(*mean, n_out, "scale mean")?,
+                        std: vec_of(*std, n_out, "scale std")?,
                         max_value: *max_value,
                         zero_center: *zero_center,
                     })
@@ -149,11 +174,29 @@ impl Plan {
         Ok(Compiled {
             sparse_steps,
             scaling,
+            output,
+            n_out,
         })
     }
 }
 
 impl Compiled {
+    /// Keep the selected columns of a transformed row, renumbered.
+    pub fn select(&self, cols: &mut Vec<u32>, vals: &mut Vec<f64>) {
+        let Some(map) = &self.output else { return };
+        let mut k = 0;
+        for i in 0..cols.len() {
+            let o = map[cols[i] as usize];
+            if o >= 0 {
+                cols[k] = o as u32;
+                vals[k] = vals[i];
+                k += 1;
+            }
+        }
+        cols.truncate(k);
+        vals.truncate(k);
+    }
+
     /// Transform one row's stored values in place (all steps but scale).
     /// Returns the size factor used by the last normalize step (or NaN).
     #[inline]

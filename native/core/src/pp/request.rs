@@ -20,6 +20,13 @@ pub struct Request {
     pub moments: Vec<MomentsRequest>,
     #[serde(default)]
     pub pca: Option<PcaRequest>,
+    #[serde(default)]
+    pub highly_expressed: Option<HighlyExpressedRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HighlyExpressedRequest {
+    pub max_fraction: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +41,9 @@ pub struct MomentsRequest {
     pub name: String,
     #[serde(default)]
     pub expm1: bool,
+    /// Multiply values by this before expm1 (undoes a log base).
+    #[serde(default)]
+    pub pre_scale: Option<f64>,
     /// Vector index of per-row batch codes.
     pub batches: Option<usize>,
 }
@@ -72,8 +82,10 @@ pub fn run(
     }
     let majors: Vec<usize> = rows.unwrap_or_else(|| (0..nr).collect());
     let minor = cols.map_or_else(|| MinorMap::identity(nc), |c| MinorMap::select(nc, c));
-    let (n_rows, n_cols) = (majors.len(), minor.n_out());
-    let plan = Plan::parse(plan_json)?.compile(vectors, n_rows, n_cols)?;
+    let n_rows = majors.len();
+    let plan = Plan::parse(plan_json)?.compile(vectors, n_rows, minor.n_out())?;
+    // Accumulators see the output columns (after the plan's gene selection).
+    let n_cols = plan.n_out;
     let req: Request = serde_json::from_str(request_json)
         .map_err(|e| Error::invalid(format!("bad request: {e}")))?;
     let vector = |i: usize| -> Result<&Vec<f64>> {
@@ -116,7 +128,19 @@ pub fn run(
             }
             None => None,
         };
-        accs.push(Box::new(Moments::new(&mr.name, mr.expm1, batches, n_cols)?));
+        accs.push(Box::new(Moments::new(
+            &mr.name,
+            mr.expm1,
+            mr.pre_scale.unwrap_or(1.0),
+            batches,
+            n_cols,
+        )?));
+    }
+    if let Some(h) = &req.highly_expressed {
+        accs.push(Box::new(super::expressed::HighlyExpressed::new(
+            h.max_fraction,
+            n_cols,
+        )));
     }
     if let Some(p) = &req.pca {
         let dir = std::env::var_os("ANNDATA_OOM_TMPDIR")

@@ -108,6 +108,7 @@ impl PlanPass {
     }
 }
 
+#[allow(clippy::unnecessary_cast)]
 fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &mut Vec<f64>) {
     out.clear();
     with_values!(values, v => out.extend(v[range].iter().map(|&x| x as f64)));
@@ -143,6 +144,7 @@ impl Accumulator for PlanPass {
                 let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
                 let mut vals = Vec::new();
                 let mut cols: Vec<u32> = Vec::new();
+                let mut out_cols: Vec<u32> = Vec::new();
                 let mut sizes = Vec::with_capacity(b - a);
                 for k in a..b {
                     let range = match indptr {
@@ -160,8 +162,16 @@ impl Accumulator for PlanPass {
                     };
                     let row = first + k;
                     sizes.push(plan.eval_row(row, cols_ref, &mut vals));
+                    let cols_out: &[u32] = if plan.output.is_some() {
+                        out_cols.clear();
+                        out_cols.extend_from_slice(cols_ref);
+                        plan.select(&mut out_cols, &mut vals);
+                        &out_cols
+                    } else {
+                        cols_ref
+                    };
                     for acc in accs.iter_mut() {
-                        acc.add_row(row, cols_ref, &vals);
+                        acc.add_row(row, cols_out, &vals);
                     }
                 }
                 sizes

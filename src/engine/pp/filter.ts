@@ -1,0 +1,56 @@
+/**
+ * pp.filterCells / pp.filterGenes: lazy subsets (views), like scanpy's
+ * filter_cells / filter_genes with inplace=True but returning the view.
+ * Counts come from one pass over the current X (or reuse the QC columns).
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+
+export interface FilterOptions extends PassOptions {
+  minCounts?: number;
+  maxCounts?: number;
+  layer?: string;
+}
+
+function checkOne(opts: Record<string, number | undefined>, names: string[]): void {
+  const given = names.filter((n) => opts[n] !== undefined);
+  if (given.length !== 1) throw new InvalidArgumentError(`give exactly one of ${names.join(", ")} (scanpy allows one per call)`);
+}
+
+/**
+ * Keep cells with at least / at most so many counts or genes. Writes
+ * obs n_counts or n_genes like scanpy, and returns the filtered view.
+ *
+ * @example
+ * adata = await pp.filterCells(adata, { minGenes: 200 });
+ */
+export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { minGenes?: number; maxGenes?: number }): Promise<AnnDataOOM> {
+  checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minGenes", "maxGenes"]);
+  const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
+  const out = await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell counts", opts);
+  const byGenes = opts.minGenes !== undefined || opts.maxGenes !== undefined;
+  const values = out.get(byGenes ? "qc.n_genes_by_counts" : "qc.total_counts") as Float64Array;
+  const lo = opts.minGenes ?? opts.minCounts ?? -Infinity;
+  const hi = opts.maxGenes ?? opts.maxCounts ?? Infinity;
+  adata.setObs(byGenes ? "n_genes" : "n_counts", values);
+  const keep = Array.from(values, (v) => v >= lo && v <= hi);
+  return adata.subset({ obs: keep });
+}
+
+/**
+ * Keep genes expressed in at least / at most so many cells, or with so many
+ * counts. Writes var n_cells or n_counts and returns the filtered view.
+ */
+export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { minCells?: number; maxCells?: number }): Promise<AnnDataOOM> {
+  checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minCells", "maxCells"]);
+  const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
+  const out = await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "gene counts", opts);
+  const byCells = opts.minCells !== undefined || opts.maxCells !== undefined;
+  const values = out.get(byCells ? "qc.n_cells_by_counts" : "qc.gene_total_counts") as Float64Array;
+  const lo = opts.minCells ?? opts.minCounts ?? -Infinity;
+  const hi = opts.maxCells ?? opts.maxCounts ?? Infinity;
+  adata.setVar(byCells ? "n_cells" : "n_counts", values);
+  const keep = Array.from(values, (v) => v >= lo && v <= hi);
+  return adata.subset({ var: keep });
+}

@@ -1,0 +1,75 @@
+/**
+ * pp.normalizeTotal and pp.log1p: lazy nodes on X's chain. normalize needs
+ * a pass only to find scanpy's default target (the median total) or the
+ * highly expressed genes; with a targetSum it costs nothing until the next
+ * pass, which computes each row's total on the fly.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+import { store, target } from "./matrix";
+
+export interface NormalizeOptions extends PassOptions {
+  /** Total per cell after normalization; default: the median of the totals (scanpy). */
+  targetSum?: number;
+  /** Leave out of the totals genes above maxFraction of any cell's total. */
+  excludeHighlyExpressed?: boolean;
+  maxFraction?: number;
+  layer?: string;
+}
+
+function median(v: Float64Array): number {
+  const s = Float64Array.from(v).sort();
+  const n = s.length;
+  if (!n) return Number.NaN;
+  return n % 2 ? s[(n - 1) >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions = {}): Promise<void> {
+  const m = target(adata, opts.layer);
+  if (m.chain.has("normalize")) throw new InvalidArgumentError("this matrix is already normalized");
+  if (m.chain.has("log1p")) throw new InvalidArgumentError("normalize before log1p (the matrix is log-transformed)");
+  const maxFraction = opts.maxFraction ?? 0.05;
+  if (!(maxFraction > 0 && maxFraction <= 1)) throw new InvalidArgumentError(`maxFraction must be in (0, 1], got ${maxFraction}`);
+  let exclude: Uint8Array | undefined;
+  let sizeFactors: Float64Array | undefined;
+  if (opts.excludeHighlyExpressed) {
+    const base = m.extraBase();
+    const out = await m.planPass({ highly_expressed: { max_fraction: maxFraction } }, [], "highly expressed genes", opts);
+    void base;
+    const flags = out.get("he.flags") as Float64Array;
+    exclude = Uint8Array.from(flags, (x) => (x ? 1 : 0));
+  }
+  let targetSum = opts.targetSum;
+  if (targetSum === undefined) {
+    // scanpy: the median of the (non-zero) totals over the genes used.
+    const probe = exclude ? m.withChain(m.chain.append({ op: "normalize", target: 1, exclude, basis: m.selections[1] })) : m;
+    const out = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
+    sizeFactors = exclude ? (out.get("size_factors") as Float64Array) : (out.get("qc.total_counts") as Float64Array);
+    targetSum = median(sizeFactors.filter((x) => x > 0));
+  } else if (!(targetSum > 0)) {
+    throw new InvalidArgumentError(`targetSum must be positive, got ${targetSum}`);
+  }
+  const note = opts.targetSum === undefined ? `median total ${targetSum}` : undefined;
+  const basis = m.selections[1];
+  store(adata, m.withChain(m.chain.append({ op: "normalize", target: targetSum, sizeFactors, exclude, basis, note })), opts.layer);
+}
+
+export interface Log1pOptions {
+  base?: number;
+  layer?: string;
+  /** Apply even if the matrix already looks log-transformed. */
+  force?: boolean;
+}
+
+export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
+  const m = target(adata, opts.layer);
+  const already = m.chain.has("log1p") || (!opts.layer && "log1p" in adata.uns);
+  if (already && !opts.force) {
+    throw new InvalidArgumentError("the matrix is already log-transformed (uns.log1p is set); pass force: true to apply log1p again");
+  }
+  if (opts.base !== undefined && !(opts.base > 0 && opts.base !== 1))
+    throw new InvalidArgumentError(`log1p base must be positive and not 1, got ${opts.base}`);
+  store(adata, m.withChain(m.chain.append({ op: "log1p", base: opts.base })), opts.layer);
+  if (!opts.layer) adata.uns.log1p = { base: opts.base ?? null };
+}

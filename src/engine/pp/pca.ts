@@ -1,0 +1,67 @@
+/**
+ * pp.pca, exact: one pass accumulates the Gram matrix of the scaled,
+ * clipped selected genes (clipping handled exactly, see native gram.rs),
+ * a float64 symmetric eigensolver gives the axes, and the projection reads
+ * a spill of the selected genes written during that pass — not X.
+ * Results follow scanpy / scikit-learn: variance = eigenvalues (ddof 1),
+ * variance_ratio over the total variance, largest loading positive.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+
+export interface PcaOptions extends PassOptions {
+  nComps?: number;
+  zeroCenter?: boolean;
+  /** Use var.highly_variable genes (default: when that column exists). */
+  useHighlyVariable?: boolean;
+  svdSolver?: "covariance_eigh" | "arpack" | "auto";
+}
+
+/** Exact path up to this many genes (Gram matrix p² × 8 bytes per thread). */
+const MAX_EXACT_GENES = 5000;
+
+export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<void> {
+  const zeroCenter = opts.zeroCenter ?? true;
+  if (!zeroCenter) throw new InvalidArgumentError("pca with zeroCenter: false (truncated SVD) is not supported yet");
+  const hvCol = adata.var.getChild("highly_variable");
+  const useHv = opts.useHighlyVariable ?? hvCol !== null;
+  if (useHv && !hvCol) throw new InvalidArgumentError("useHighlyVariable: var has no highly_variable column (run pp.highlyVariableGenes)");
+  const p0 = adata.nVars;
+  const genes: number[] = [];
+  for (let j = 0; j < p0; j++) if (!useHv || hvCol?.get(j)) genes.push(j);
+  const p = genes.length;
+  if (p > MAX_EXACT_GENES) {
+    throw new InvalidArgumentError(`exact PCA supports up to ${MAX_EXACT_GENES} genes (got ${p}); select highly variable genes first`);
+  }
+  const nComps = opts.nComps ?? 50;
+  const n = adata.nObs;
+  if (!(Number.isInteger(nComps) && nComps > 0 && nComps < Math.min(n, p))) {
+    throw new InvalidArgumentError(`nComps must be an integer in [1, min(n_obs, n_genes) - 1] = [1, ${Math.min(n, p) - 1}], got ${nComps}`);
+  }
+  const view = useHv ? adata.subset({ var: genes }) : adata;
+  const out = await view.X.planPass({ pca: { n_comps: nComps, zero_center: zeroCenter } }, [], `PCA (${nComps} comps, ${p} genes)`, opts);
+  const comps = out.get("pca.components") as Float64Array; // p × k, gene-major
+  const variance = Float64Array.from(out.get("pca.variance") as Float64Array, (v) => Math.max(v, 0));
+  const total = (out.get("pca.total_variance") as Float64Array)[0];
+  const xPca = out.get("pca.X") as Float32Array; // n × k
+  const k = nComps;
+  // scikit-learn's svd_flip(u_based_decision=False): largest |loading| positive.
+  for (let c = 0; c < k; c++) {
+    let best = 0;
+    for (let j = 1; j < p; j++) if (Math.abs(comps[j * k + c]) > Math.abs(comps[best * k + c])) best = j;
+    if (comps[best * k + c] < 0) {
+      for (let j = 0; j < p; j++) comps[j * k + c] = -comps[j * k + c];
+      for (let i = 0; i < n; i++) xPca[i * k + c] = -xPca[i * k + c];
+    }
+  }
+  const pcs = new Float64Array(p0 * k);
+  genes.forEach((g, j) => pcs.set(comps.subarray(j * k, (j + 1) * k), g * k));
+  adata.obsm.set("X_pca", { kind: "dense", shape: [n, k], dtype: "float32", data: xPca });
+  adata.varm.set("PCs", { kind: "dense", shape: [p0, k], dtype: "float64", data: pcs });
+  adata.uns.pca = {
+    params: { zero_center: zeroCenter, use_highly_variable: useHv, mask_var: useHv ? "highly_variable" : null },
+    variance,
+    variance_ratio: variance.map((v) => v / total),
+  };
+}

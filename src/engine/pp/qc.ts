@@ -1,0 +1,90 @@
+/**
+ * pp.calculateQcMetrics: scanpy's calculate_qc_metrics in ONE pass over X,
+ * with the same obs/var column names.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+import { log1pf, target } from "./matrix";
+
+export interface QcOptions extends PassOptions {
+  /** Boolean var columns marking gene sets (e.g. "mt"); gives *_<name> metrics. */
+  qcVars?: string[];
+  /** Top-N cumulative proportions (scanpy default 50, 100, 200, 500). */
+  percentTop?: number[] | null;
+  /** Also write log1p_* columns (default true). */
+  log1p?: boolean;
+  layer?: string;
+}
+
+/** Per-gene 0/1 mask from a boolean var column. */
+function varMask(adata: AnnDataOOM, name: string): Float64Array {
+  const col = adata.var.getChild(name);
+  if (!col) throw new InvalidArgumentError(`qcVars: var has no column ${JSON.stringify(name)} (mark genes first, e.g. pp.markGenes)`);
+  const out = new Float64Array(adata.nVars);
+  for (let i = 0; i < out.length; i++) out[i] = col.get(i) ? 1 : 0;
+  return out;
+}
+
+/**
+ * Mark genes whose name matches `pattern` in a boolean var column, e.g.
+ * `pp.markGenes(adata, "mt", /^MT-/)` (scanpy: `adata.var["mt"] = adata.var_names.str.startswith("MT-")`).
+ */
+export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | ((name: string) => boolean)): number {
+  const test = typeof pattern === "function" ? pattern : (s: string) => pattern.test(s);
+  const names = adata.varNames;
+  const flags = Array.from({ length: adata.nVars }, (_, i) => test(names.get(i) as string));
+  adata.setVar(column, flags);
+  return flags.filter(Boolean).length;
+}
+
+export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}): Promise<void> {
+  const qcVars = opts.qcVars ?? [];
+  const percentTop = (opts.percentTop === null ? [] : (opts.percentTop ?? [50, 100, 200, 500])).slice().sort((a, b) => a - b);
+  for (const n of percentTop) {
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`percentTop values must be positive integers, got ${n}`);
+    if (n > adata.nVars) throw new InvalidArgumentError(`percentTop ${n} exceeds the number of genes (${adata.nVars})`);
+  }
+  const m = target(adata, opts.layer);
+  const masks = qcVars.map((q) => varMask(adata, q));
+  const base = m.extraBase();
+  const request = { qc: { masks: masks.map((_, i) => base + i), percent_top: percentTop } };
+  const out = await m.planPass(request, masks, "QC metrics", opts);
+  const get = (k: string) => out.get(k) as Float64Array;
+  const log1p = opts.log1p ?? true;
+  const total = get("qc.total_counts");
+  const nGenes = get("qc.n_genes_by_counts");
+  adata.setObs("n_genes_by_counts", nGenes);
+  if (log1p) adata.setObs("log1p_n_genes_by_counts", log1pf(nGenes));
+  adata.setObs("total_counts", total);
+  if (log1p) adata.setObs("log1p_total_counts", log1pf(total));
+  for (const n of percentTop) {
+    const top = get(`qc.top.${n}`);
+    adata.setObs(
+      `pct_counts_in_top_${n}_genes`,
+      top.map((t, i) => (100 * t) / total[i]),
+    );
+  }
+  qcVars.forEach((q, i) => {
+    const t = get(`qc.mask_total.${i}`);
+    adata.setObs(`total_counts_${q}`, t);
+    if (log1p) adata.setObs(`log1p_total_counts_${q}`, log1pf(t));
+    adata.setObs(
+      `pct_counts_${q}`,
+      t.map((x, k) => (100 * x) / total[k]),
+    );
+  });
+  const nObs = adata.nObs;
+  const nCells = get("qc.n_cells_by_counts");
+  const geneTotal = get("qc.gene_total_counts");
+  const mean = geneTotal.map((x) => x / nObs);
+  adata.setVar("n_cells_by_counts", nCells);
+  adata.setVar("mean_counts", mean);
+  if (log1p) adata.setVar("log1p_mean_counts", log1pf(mean));
+  adata.setVar(
+    "pct_dropout_by_counts",
+    nCells.map((c) => 100 * (1 - c / nObs)),
+  );
+  adata.setVar("total_counts", geneTotal);
+  if (log1p) adata.setVar("log1p_total_counts", log1pf(geneTotal));
+}

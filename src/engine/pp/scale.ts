@@ -1,0 +1,39 @@
+/**
+ * pp.scale: a lazy scale node ((x − mean) / std, clipped), never densified.
+ * mean / std (ddof = 1, 0 → 1) come from the HVG pass when it ran on the
+ * same matrix (no extra pass), else from one moments pass.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+import { store, target } from "./matrix";
+
+export interface ScaleOptions extends PassOptions {
+  zeroCenter?: boolean;
+  /** Clip scaled values at ±maxValue (only the upper side without zeroCenter). */
+  maxValue?: number;
+  layer?: string;
+}
+
+export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise<void> {
+  const m = target(adata, opts.layer);
+  if (m.chain.has("scale")) throw new InvalidArgumentError("the matrix is already scaled");
+  if (opts.maxValue !== undefined && !(opts.maxValue > 0))
+    throw new InvalidArgumentError(`maxValue must be positive, got ${opts.maxValue}`);
+  let stats = opts.layer ? null : adata.cachedVarMoments(m);
+  if (!stats) {
+    const out = await m.planPass({ moments: [{ name: "lin" }] }, [], "mean/std per gene", opts);
+    stats = { sum: out.get("lin.sum") as Float64Array, sumsq: out.get("lin.sumsq") as Float64Array, n: m.shape[0] };
+  }
+  const n = stats.n;
+  const mean = stats.sum.map((s) => s / n);
+  const std = mean.map((mu, j) => {
+    const v = (stats.sumsq[j] / n - mu * mu) * (n / (n - 1));
+    const s = Math.sqrt(Math.max(v, 0));
+    return s === 0 ? 1 : s;
+  });
+  const zeroCenter = opts.zeroCenter ?? true;
+  store(adata, m.withChain(m.chain.append({ op: "scale", mean, std, maxValue: opts.maxValue, zeroCenter })), opts.layer);
+  adata.setVar("mean", mean);
+  adata.setVar("std", std);
+}

@@ -1,0 +1,253 @@
+/**
+ * Preprocessing against scanpy (tests/python/make_pp_oracle.py writes the
+ * inputs and scanpy's results; tolerances follow SCANPY_NOTES.md §10).
+ * The pipeline runs on each dataset in order: QC → filters → normalize →
+ * log1p → HVG (every dispersion flavor, ± batch) → scale → exact PCA.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { before, describe, it } from "node:test";
+import type { Vector } from "apache-arrow";
+import { type AnnDataOOM, type BackedMatrix, CancelledError, type Chunk, InvalidArgumentError, pp, read } from "../src/engine";
+import { FIXTURES } from "./helpers";
+
+const PP = path.join(FIXTURES, "pp");
+const manifest = JSON.parse(fs.readFileSync(path.join(PP, "pp_manifest.json"), "utf8"));
+
+function vec(v: Vector | null | undefined): number[] {
+  assert.ok(v, "missing column");
+  return Array.from({ length: v.length }, (_, i) => {
+    const x = v.get(i);
+    return x === null ? Number.NaN : Number(x);
+  });
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol: number, atol = 0): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    const diff = Math.abs(a - e);
+    const err = diff <= atol ? 0 : diff / Math.max(Math.abs(e), Number.MIN_VALUE);
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+    }
+  }
+  assert.ok(worst <= rtol, `${what}: worst relative error ${worst} at ${at} (got ${actual[at]}, scanpy ${expected[at]})`);
+}
+
+async function dense(m: BackedMatrix): Promise<Float64Array> {
+  const [r, c] = m.shape;
+  const out = new Float64Array(r * c);
+  const chunk: Chunk = await m.rows(0, r);
+  if (chunk.format === "dense") out.set(Array.from(chunk.data, Number));
+  else
+    for (let i = 0; i < r; i++)
+      for (let p = chunk.indptr[i]; p < chunk.indptr[i + 1]; p++) out[i * c + chunk.indices[p]] = Number(chunk.data[p]);
+  return out;
+}
+
+const bools = (v: Vector | null) => vec(v).map((x) => x !== 0);
+
+for (const name of Object.keys(manifest.datasets)) {
+  const ds = manifest.datasets[name];
+  const cfg = ds.config;
+  const ref = (step: string) => read(path.join(PP, ds.steps[step].file));
+
+  describe(`scanpy oracle: ${name}`, () => {
+    let adata: AnnDataOOM;
+    let logged: AnnDataOOM;
+    before(async () => {
+      adata = await read(path.join(PP, ds.input.file));
+    });
+
+    it("calculateQcMetrics: every obs and var column (1 pass)", async () => {
+      pp.markGenes(adata, "mt", (g) => g.startsWith("MT-"));
+      await pp.calculateQcMetrics(adata, { qcVars: ["mt"], percentTop: cfg.percent_top });
+      const r = await ref("qc");
+      for (const el of Object.keys(ds.steps.qc.elements)) {
+        const [axis, col] = el.split("/");
+        if (col === "mt") continue;
+        const frame = axis === "obs" ? [adata.obs, r.obs] : [adata.var, r.var];
+        close(vec(frame[0].getChild(col)), vec(frame[1].getChild(col)), `${el}`, 1e-5);
+      }
+      r.close();
+    });
+
+    it("filterCells / filterGenes keep the cells and genes scanpy keeps", async () => {
+      const r = await ref("filter_cells");
+      const cells = await pp.filterCells(adata, { minGenes: cfg.min_genes });
+      const keptCells = bools(r.obs.getChild("filter_cells_kept"));
+      assert.equal(cells.nObs, keptCells.filter(Boolean).length);
+      const genes = await pp.filterGenes(cells, { minCells: cfg.min_cells });
+      const keptGenes = bools(r.var.getChild("filter_genes_kept"));
+      assert.equal(genes.nVars, keptGenes.filter(Boolean).length);
+      const names = vec(r.var.getChild("filter_genes_n_cells")).filter((_, j) => keptGenes[j]);
+      close(vec(genes.var.getChild("n_cells")), names, "var n_cells", 0);
+      adata = genes;
+      r.close();
+    });
+
+    it("normalizeTotal(targetSum 1e4): the normalized matrix", async () => {
+      const r = await ref("normalize_total");
+      adata.layers.set("counts", adata.X);
+      await pp.normalizeTotal(adata, { targetSum: 1e4 });
+      close(await dense(adata.X), await dense(r.layers.get("normalized")), "normalized X", 1e-6);
+      assert.ok(adata.layers.get("counts").chain.isEmpty, "layers.counts keeps the raw counts");
+      r.close();
+    });
+
+    it("normalizeTotal defaults (median target) and excludeHighlyExpressed match scanpy's factors", async () => {
+      const r = await ref("normalize_total");
+      const v1 = adata.subset({ obs: { start: 0 } });
+      v1.setX(v1.layers.get("counts"));
+      await pp.normalizeTotal(v1);
+      const step = v1.X.chain.steps[0];
+      assert.equal(step.op, "normalize");
+      if (step.op !== "normalize") return;
+      const expectedFactor = vec(r.obs.getChild("norm_factor_median"));
+      close(
+        Array.from(step.sizeFactors as Float64Array, (t) => t / step.target),
+        expectedFactor,
+        "median-target factors",
+        1e-6,
+      );
+      const v2 = adata.subset({ obs: { start: 0 } });
+      v2.setX(v2.layers.get("counts"));
+      await pp.normalizeTotal(v2, { excludeHighlyExpressed: true, maxFraction: 0.05 });
+      const s2 = v2.X.chain.steps[0];
+      if (s2.op !== "normalize") return;
+      assert.deepEqual(
+        Array.from(s2.exclude as Uint8Array, (x) => x === 1),
+        bools(r.var.getChild("ehe_excluded")),
+      );
+      close(
+        Array.from(s2.sizeFactors as Float64Array),
+        vec(r.obs.getChild("ehe_counts_per_cell")),
+        "exclude-highly-expressed totals",
+        1e-6,
+      );
+      r.close();
+    });
+
+    it("log1p: the log data, and refuses a second application", async () => {
+      const r = await ref("log1p");
+      pp.log1p(adata);
+      close(await dense(adata.X), await dense(r.X), "log1p X", 2e-6, 1e-7);
+      assert.throws(() => pp.log1p(adata), InvalidArgumentError);
+      logged = adata;
+      r.close();
+    });
+
+    for (const variant of ["seurat", "seurat_batch", "seurat_cutoffs", "seurat_cutoffs_batch", "cell_ranger", "cell_ranger_batch"]) {
+      it(`highlyVariableGenes ${variant}: same genes, same statistics`, async () => {
+        const step = ds.steps[`hvg_${variant}`];
+        const r = await ref(`hvg_${variant}`);
+        const v = logged.subset({ obs: { start: 0 } });
+        const params = step.params;
+        await pp.highlyVariableGenes(v, {
+          flavor: params.flavor,
+          nTopGenes: params.n_top_genes,
+          minMean: params.min_mean,
+          maxMean: params.max_mean,
+          minDisp: params.min_disp,
+          batchKey: params.batch_key,
+        });
+        assert.deepEqual(bools(v.var.getChild("highly_variable")), bools(r.var.getChild("highly_variable")), "highly_variable");
+        close(vec(v.var.getChild("means")), vec(r.var.getChild("means")), "means", 1e-6, 1e-9);
+        close(vec(v.var.getChild("dispersions")), vec(r.var.getChild("dispersions")), "dispersions", 1e-5, 1e-7);
+        close(vec(v.var.getChild("dispersions_norm")), vec(r.var.getChild("dispersions_norm")), "dispersions_norm", 1e-4, 1e-5);
+        if (params.batch_key) {
+          close(vec(v.var.getChild("highly_variable_nbatches")), vec(r.var.getChild("highly_variable_nbatches")), "nbatches", 0);
+        }
+        r.close();
+      });
+    }
+
+    it("scale(maxValue 10) on the seurat HVGs: mean, std and the scaled values (no pass after HVG)", async () => {
+      const hv = await ref("hvg_seurat");
+      await pp.highlyVariableGenes(logged, { flavor: "seurat", nTopGenes: cfg.n_top_genes });
+      const mask = bools(hv.var.getChild("highly_variable"));
+      const sub = logged.subset({ var: mask });
+      let passes = 0;
+      await pp.scale(sub, { maxValue: 10, onProgress: (p) => p.state === "done" && passes++ });
+      assert.equal(passes, 0, "scale reuses the HVG pass's moments");
+      const r = await ref("scale");
+      close(vec(sub.var.getChild("mean")), vec(r.var.getChild("mean")), "mean", 1e-6, 1e-9);
+      close(vec(sub.var.getChild("std")), vec(r.var.getChild("std")), "std", 1e-5);
+      close(await dense(sub.X), await dense(r.X), "scaled X", 1e-5, 1e-6);
+      const nz = sub.subset({ obs: { start: 0 } });
+      nz.setX(logged.subset({ var: mask }).X);
+      await pp.scale(nz, { zeroCenter: false, maxValue: 10 });
+      const rz = await ref("scale_no_zero_center");
+      close(await dense(nz.X), await dense(rz.X), "scaled X without centring", 1e-5, 1e-6);
+      logged = sub;
+      for (const x of [hv, r, rz]) x.close();
+    });
+
+    it("pca (exact): variance ratio, PCs and X_pca against covariance_eigh and arpack", async () => {
+      await pp.pca(logged, { nComps: cfg.n_comps, useHighlyVariable: false });
+      const uns = logged.uns.pca as { variance: Float64Array; variance_ratio: Float64Array };
+      const pcs = (await logged.varm.get("PCs")) as { data: Float64Array; shape: number[] };
+      const xp = (await logged.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+      const k = cfg.n_comps;
+      for (const solver of ["covariance_eigh", "arpack"]) {
+        const r = await ref(`pca_${solver}`);
+        const ru = r.uns.pca as { variance: Float64Array; variance_ratio: Float64Array };
+        close(uns.variance_ratio, ru.variance_ratio, `${solver} variance_ratio`, 1e-4);
+        close(uns.variance, ru.variance, `${solver} variance`, 1e-4);
+        const rp = (await r.varm.get("PCs")) as { data: Float64Array };
+        const rx = (await r.obsm.get("X_pca")) as { data: Float32Array };
+        const p = pcs.shape[0];
+        for (let c = 0; c < k; c++) {
+          let dot = 0;
+          let na = 0;
+          let nb = 0;
+          for (let j = 0; j < p; j++) {
+            dot += pcs.data[j * k + c] * rp.data[j * k + c];
+            na += pcs.data[j * k + c] ** 2;
+            nb += rp.data[j * k + c] ** 2;
+          }
+          const cos = dot / Math.sqrt(na * nb);
+          assert.ok(Math.abs(cos) >= 0.999, `${solver} PC${c + 1}: |cos| = ${Math.abs(cos)}`);
+          if (c < 20) assert.ok(cos > 0.999, `${solver} PC${c + 1}: sign convention differs (cos ${cos})`);
+        }
+        if (solver === "covariance_eigh") {
+          // X_pca equal (same sign rule) for the well-separated leading components.
+          const n = xp.shape[0];
+          const a: number[] = [];
+          const b: number[] = [];
+          for (let i = 0; i < n; i++)
+            for (let c = 0; c < 10; c++) {
+              a.push(xp.data[i * k + c]);
+              b.push(rx.data[i * k + c]);
+            }
+          close(a, b, "X_pca (first 10 PCs)", 1e-3, 1e-3);
+        }
+        r.close();
+      }
+    });
+  });
+}
+
+describe("preprocessing errors and cancellation", () => {
+  it("rejects bad parameters with typed errors and cancels a pass", async () => {
+    const a = await read(path.join(PP, "synth_3k.h5ad"));
+    await assert.rejects(pp.calculateQcMetrics(a, { qcVars: ["nope"] }), InvalidArgumentError);
+    await assert.rejects(pp.calculateQcMetrics(a, { percentTop: [10_000] }), InvalidArgumentError);
+    await assert.rejects(pp.highlyVariableGenes(a, { flavor: "seurat_v3" }), InvalidArgumentError);
+    await assert.rejects(pp.pca(a, { nComps: 5000 }), InvalidArgumentError);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(pp.calculateQcMetrics(a, { signal: ac.signal }), CancelledError);
+    assert.equal(a.obs.getChild("total_counts"), null, "a cancelled step leaves obs unchanged");
+    await pp.calculateQcMetrics(a);
+    assert.ok(a.obs.getChild("total_counts"));
+    a.close();
+  });
+});
