@@ -184,6 +184,15 @@ export class AnnDataOOM {
     return this.slots.varp;
   }
 
+  /** Which matrix the obs QC columns were computed on (filterCells reuses them). @internal */
+  qcSource: string | null = null;
+
+  /** A key identifying `m`'s values for this object's cells and genes. @internal */
+  matrixKey(m: BackedMatrix): string {
+    const [, v] = m.selections;
+    return `${momentsKey(m)}|${v ? v.length : -1}|${v ? v[0] : -1}|${v ? v[v.length - 1] : -1}`;
+  }
+
   /** Remember per-var sums of `m` (same chain, same cells) for a later step. @internal */
   cacheVarMoments(m: BackedMatrix, sum: Float64Array, sumsq: Float64Array, n: number): void {
     this.varMoments = { key: momentsKey(m), sum, sumsq, n };

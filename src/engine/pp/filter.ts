@@ -4,6 +4,7 @@
  * Counts come from one pass over the current X (or reuse the QC columns).
  */
 import type { AnnDataOOM } from "../anndata";
+import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
 
@@ -11,6 +12,14 @@ export interface FilterOptions extends PassOptions {
   minCounts?: number;
   maxCounts?: number;
   layer?: string;
+}
+
+/** The QC column computed on this very matrix, if calculateQcMetrics ran (saves a pass). */
+async function reuseQc(adata: AnnDataOOM, m: BackedMatrix, column: string): Promise<Float64Array | null> {
+  if (adata.qcSource !== adata.matrixKey(m)) return null;
+  const col = adata.obs.getChild(column);
+  if (!col) return null;
+  return Float64Array.from({ length: col.length }, (_, i) => Number(col.get(i)));
 }
 
 function checkOne(opts: Record<string, number | undefined>, names: string[]): void {
@@ -28,9 +37,12 @@ function checkOne(opts: Record<string, number | undefined>, names: string[]): vo
 export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { minGenes?: number; maxGenes?: number }): Promise<AnnDataOOM> {
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minGenes", "maxGenes"]);
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
-  const out = await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell counts", opts);
   const byGenes = opts.minGenes !== undefined || opts.maxGenes !== undefined;
-  const values = out.get(byGenes ? "qc.n_genes_by_counts" : "qc.total_counts") as Float64Array;
+  const values =
+    (await reuseQc(adata, m, byGenes ? "n_genes_by_counts" : "total_counts")) ??
+    ((await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell counts", opts)).get(
+      byGenes ? "qc.n_genes_by_counts" : "qc.total_counts",
+    ) as Float64Array);
   const lo = opts.minGenes ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxGenes ?? opts.maxCounts ?? Infinity;
   adata.setObs(byGenes ? "n_genes" : "n_counts", values);

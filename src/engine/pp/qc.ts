@@ -74,6 +74,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
       t.map((x, k) => (100 * x) / total[k]),
     );
   });
+  adata.qcSource = adata.matrixKey(m);
   const nObs = adata.nObs;
   const nCells = get("qc.n_cells_by_counts");
   const geneTotal = get("qc.gene_total_counts");

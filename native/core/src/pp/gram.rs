@@ -170,14 +170,19 @@ impl RowAccumulator for Gram {
 
     fn merge(&mut self, parts: Vec<Box<dyn Any>>) -> Result<()> {
         let p = self.p;
-        self.gram = vec![0.0; p * p];
+        self.gram = Vec::new();
         self.colsum = vec![0.0; p];
         self.n = 0.0;
         let mut first_error = None;
         for part in parts {
             let mut part = part.downcast::<GramPartial>().expect("gram partial");
-            for (a, b) in self.gram.iter_mut().zip(&part.gram) {
-                *a += b;
+            // Reuse the first partial's matrix: no extra p×p buffer.
+            if self.gram.is_empty() {
+                self.gram = std::mem::take(&mut part.gram);
+            } else {
+                for (a, b) in self.gram.iter_mut().zip(&part.gram) {
+                    *a += b;
+                }
             }
             for (a, b) in self.colsum.iter_mut().zip(&part.colsum) {
                 *a += b;
@@ -204,7 +209,8 @@ impl RowAccumulator for Gram {
                 self.gram[r * p + c] = self.gram[c * p + r];
             }
         }
-        let pca = eigen(self, self.n_comps, self.zero_center)?;
+        let (k, zc) = (self.n_comps, self.zero_center);
+        let pca = eigen(&mut *self, k, zc)?;
         let x = project(self, &pca, self.zero_center, self.n_rows)?;
         for f in self.spills.drain(..) {
             let _ = std::fs::remove_file(f);
@@ -252,7 +258,7 @@ pub struct Pca {
     pub p: usize,
 }
 
-pub fn eigen(g: &Gram, k: usize, zero_center: bool) -> Result<Pca> {
+pub fn eigen(g: &mut Gram, k: usize, zero_center: bool) -> Result<Pca> {
     let p = g.p;
     let n = g.n;
     if p == 0 || n < 2.0 {
@@ -262,15 +268,20 @@ pub fn eigen(g: &Gram, k: usize, zero_center: bool) -> Result<Pca> {
     }
     let z0 = g.z0();
     // Centred: SᵀS − s·sᵀ/n. Uncentred: ZᵀZ = n·z0·z0ᵀ + z0·sᵀ + s·z0ᵀ + SᵀS.
-    let cov = faer::Mat::<f64>::from_fn(p, p, |i, j| {
-        let gij = g.gram[i * p + j];
-        let v = if zero_center {
-            gij - g.colsum[i] * g.colsum[j] / n
-        } else {
-            gij + n * z0[i] * z0[j] + z0[i] * g.colsum[j] + g.colsum[i] * z0[j]
-        };
-        v / (n - 1.0)
-    });
+    // The covariance is built in place of the Gram matrix (no p×p copy).
+    let mut buf = std::mem::take(&mut g.gram);
+    for i in 0..p {
+        for j in 0..p {
+            let gij = buf[i * p + j];
+            let v = if zero_center {
+                gij - g.colsum[i] * g.colsum[j] / n
+            } else {
+                gij + n * z0[i] * z0[j] + z0[i] * g.colsum[j] + g.colsum[i] * z0[j]
+            };
+            buf[i * p + j] = v / (n - 1.0);
+        }
+    }
+    let cov = faer::MatRef::from_row_major_slice(&buf, p, p);
     let total_variance: f64 = (0..p).map(|i| cov[(i, i)]).sum();
     let evd = cov
         .self_adjoint_eigen(faer::Side::Lower)

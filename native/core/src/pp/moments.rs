@@ -82,6 +82,23 @@ impl RowPartial for MomentsPartial {
         }
     }
 
+    /// expm1(log1p(x)) is x: use the captured pre-log value instead of
+    /// two transcendental calls per entry (same value up to rounding).
+    fn add_row_pre(&mut self, row: usize, cols: &[u32], vals: &[f64], pre_log: &[f64]) {
+        if !self.expm1 {
+            return self.add_row(row, cols, vals);
+        }
+        let b = self.batches.as_ref().map_or(0, |v| v[row] as usize);
+        self.rows_per_batch[b] += 1.0;
+        let off = b * self.n_cols;
+        for (&j, &x) in cols.iter().zip(pre_log) {
+            let i = off + j as usize;
+            self.sum[i] += x;
+            self.sumsq[i] += x * x;
+            self.nnz[i] += f64::from(u8::from(x != 0.0));
+        }
+    }
+
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }

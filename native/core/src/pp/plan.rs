@@ -181,8 +181,16 @@ impl Plan {
 }
 
 impl Compiled {
-    /// Keep the selected columns of a transformed row, renumbered.
-    pub fn select(&self, cols: &mut Vec<u32>, vals: &mut Vec<f64>) {
+    /// True when the chain ends in log1p (so pre-log values exist).
+    pub fn has_log1p(&self) -> bool {
+        self.sparse_steps
+            .iter()
+            .any(|s| matches!(s, Sparse::Log1p { .. }))
+    }
+
+    /// Keep the selected columns of a transformed row, renumbered (and the
+    /// same entries of `pre`, when given).
+    pub fn select(&self, cols: &mut Vec<u32>, vals: &mut Vec<f64>, mut pre: Option<&mut Vec<f64>>) {
         let Some(map) = &self.output else { return };
         let mut k = 0;
         for i in 0..cols.len() {
@@ -190,19 +198,47 @@ impl Compiled {
             if o >= 0 {
                 cols[k] = o as u32;
                 vals[k] = vals[i];
+                if let Some(p) = pre.as_deref_mut() {
+                    p[k] = p[i];
+                }
                 k += 1;
             }
         }
         cols.truncate(k);
         vals.truncate(k);
+        if let Some(p) = pre {
+            p.truncate(k);
+        }
     }
 
     /// Transform one row's stored values in place (all steps but scale).
     /// Returns the size factor used by the last normalize step (or NaN).
     #[inline]
     pub fn eval_row(&self, row: usize, cols: &[u32], vals: &mut [f64]) -> f64 {
+        self.eval_row_capture(row, cols, vals, None)
+    }
+
+    /// Like eval_row; when `pre_log` is given, it receives the values as
+    /// they were before the last log1p (what expm1 would give back).
+    pub fn eval_row_capture(
+        &self,
+        row: usize,
+        cols: &[u32],
+        vals: &mut [f64],
+        mut pre_log: Option<&mut Vec<f64>>,
+    ) -> f64 {
         let mut size = f64::NAN;
-        for s in &self.sparse_steps {
+        let last_log = self
+            .sparse_steps
+            .iter()
+            .rposition(|s| matches!(s, Sparse::Log1p { .. }));
+        for (i, s) in self.sparse_steps.iter().enumerate() {
+            if Some(i) == last_log {
+                if let Some(p) = pre_log.as_deref_mut() {
+                    p.clear();
+                    p.extend_from_slice(vals);
+                }
+            }
             match s {
                 Sparse::Normalize {
                     target,

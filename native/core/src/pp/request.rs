@@ -156,6 +156,7 @@ pub fn run(
         )?));
     }
     let mut runner = PlanPass::new(plan, accs, n_rows);
+    runner.want_pre_log = req.moments.iter().any(|m| m.expm1);
     pass::run(
         &m,
         &majors,

@@ -16,6 +16,11 @@ pub trait RowPartial: Send {
     /// One transformed row: `row` is its position in the selection, `cols`
     /// the gene positions of its stored values `vals`.
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]);
+    /// With the row's values before the chain's last log1p as well (for
+    /// statistics scanpy takes on expm1 of log data). Defaults to add_row.
+    fn add_row_pre(&mut self, row: usize, cols: &[u32], vals: &[f64], _pre_log: &[f64]) {
+        self.add_row(row, cols, vals)
+    }
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -66,6 +71,8 @@ pub struct PassOutputs {
 
 pub struct PlanPass {
     plan: Compiled,
+    /// Some accumulator reads pre-log values (see add_row_pre).
+    pub want_pre_log: bool,
     pub accumulators: Vec<Box<dyn RowAccumulator>>,
     partials: Vec<Vec<Box<dyn RowPartial>>>,
     sizes: Vec<f64>,
@@ -82,6 +89,7 @@ impl PlanPass {
             accumulators,
             partials,
             sizes: vec![f64::NAN; n_rows],
+            want_pre_log: false,
         }
     }
 
@@ -136,6 +144,7 @@ impl Accumulator for PlanPass {
         let threads = self.partials.len();
         let per = n_b.div_ceil(threads).max(1);
         let plan = &self.plan;
+        let want_pre = self.want_pre_log && plan.has_log1p();
         let sizes: Vec<Vec<f64>> = self
             .partials
             .par_iter_mut()
@@ -145,6 +154,7 @@ impl Accumulator for PlanPass {
                 let mut vals = Vec::new();
                 let mut cols: Vec<u32> = Vec::new();
                 let mut out_cols: Vec<u32> = Vec::new();
+                let mut pre: Vec<f64> = Vec::new();
                 let mut sizes = Vec::with_capacity(b - a);
                 for k in a..b {
                     let range = match indptr {
@@ -161,17 +171,22 @@ impl Accumulator for PlanPass {
                         None => &all_cols,
                     };
                     let row = first + k;
-                    sizes.push(plan.eval_row(row, cols_ref, &mut vals));
+                    let capture = want_pre.then_some(&mut pre);
+                    sizes.push(plan.eval_row_capture(row, cols_ref, &mut vals, capture));
                     let cols_out: &[u32] = if plan.output.is_some() {
                         out_cols.clear();
                         out_cols.extend_from_slice(cols_ref);
-                        plan.select(&mut out_cols, &mut vals);
+                        plan.select(&mut out_cols, &mut vals, want_pre.then_some(&mut pre));
                         &out_cols
                     } else {
                         cols_ref
                     };
                     for acc in accs.iter_mut() {
-                        acc.add_row(row, cols_out, &vals);
+                        if want_pre {
+                            acc.add_row_pre(row, cols_out, &vals, &pre);
+                        } else {
+                            acc.add_row(row, cols_out, &vals);
+                        }
                     }
                 }
                 sizes

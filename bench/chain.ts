@@ -1,0 +1,80 @@
+/**
+ * Preprocessing chain benchmark for the engine (one fresh process per run):
+ * QC → filter → normalize → log1p → HVG(2,000, seurat) → scale → PCA(50).
+ * Prints per-step wall time, passes over X (counted from the progress
+ * reports of native passes) and peak RSS as JSON.
+ *
+ *   node dist/bench/chain.js FILE [--json OUT]
+ */
+import * as fs from "node:fs";
+import { type AnnDataOOM, pp, read, setDefaultProgress } from "../src/engine";
+
+function peakRssMb(): number {
+  const m = fs.readFileSync("/proc/self/status", "utf8").match(/VmHWM:\s+(\d+)/);
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+interface StepResult {
+  step: string;
+  seconds: number;
+  passes: number;
+  peakRssMb: number;
+}
+
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  const jsonOut = process.argv.indexOf("--json") > 0 ? process.argv[process.argv.indexOf("--json") + 1] : null;
+  if (!file) throw new Error("usage: node dist/bench/chain.js FILE [--json OUT]");
+  let passes = 0;
+  setDefaultProgress((p) => {
+    if (p.state === "done") passes++;
+  });
+  const steps: StepResult[] = [];
+  const t0 = performance.now();
+  const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const before = passes;
+    const t = performance.now();
+    const out = await f();
+    steps.push({ step: name, seconds: (performance.now() - t) / 1000, passes: passes - before, peakRssMb: peakRssMb() });
+    process.stderr.write(`${name}: ${((performance.now() - t) / 1000).toFixed(2)} s, ${passes - before} pass(es)\n`);
+    return out;
+  };
+  let adata: AnnDataOOM = await step("read", () => read(file));
+  await step("qc", async () => {
+    pp.markGenes(adata, "mt", /^MT-/);
+    await pp.calculateQcMetrics(adata, { qcVars: ["mt"] });
+  });
+  adata = await step("filter_cells", () => pp.filterCells(adata, { minGenes: 200 }));
+  adata = await step("filter_genes", () => pp.filterGenes(adata, { minCells: 3 }));
+  await step("normalize_total", () => pp.normalizeTotal(adata, { targetSum: 1e4 }));
+  await step("log1p", async () => pp.log1p(adata));
+  await step("hvg", () => pp.highlyVariableGenes(adata, { flavor: "seurat", nTopGenes: 2000 }));
+  adata = await step("subset_hvg", async () => {
+    const hv = adata.var.getChild("highly_variable");
+    return adata.subset({ var: Array.from({ length: adata.nVars }, (_, j) => Boolean(hv?.get(j))) });
+  });
+  await step("scale", () => pp.scale(adata, { maxValue: 10 }));
+  await step("pca", () => pp.pca(adata, { nComps: 50, useHighlyVariable: false }));
+  const total = (performance.now() - t0) / 1000;
+  const ratio = (adata.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
+  const result = {
+    engine: "anndata-oom",
+    file,
+    shape_after: adata.shape,
+    n_hvg: adata.nVars,
+    variance_ratio_first5: Array.from(ratio.slice(0, 5)),
+    total_seconds: total,
+    total_passes: passes,
+    peak_rss_mb: peakRssMb(),
+    steps,
+  };
+  const text = JSON.stringify(result, null, 2);
+  if (jsonOut) fs.writeFileSync(jsonOut, text);
+  console.log(text);
+  adata.close();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
