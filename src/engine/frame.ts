@@ -66,6 +66,25 @@ export function takeVector(v: Vector, idx: Uint32Array): Vector {
       } as never),
     );
   }
+  // Strings (e.g. the obs index): copy byte ranges, never JS strings.
+  if (type.typeId === 5 /* Utf8 */ && v.data.length === 1 && v.nullCount === 0) {
+    const d = v.data[0];
+    const offs = d.valueOffsets as Int32Array;
+    const bytes = d.values as Uint8Array;
+    const outOffs = new Int32Array(idx.length + 1);
+    let total = 0;
+    for (let i = 0; i < idx.length; i++) {
+      const j = d.offset + idx[i];
+      total += offs[j + 1] - offs[j];
+      outOffs[i + 1] = total;
+    }
+    const outBytes = new Uint8Array(total);
+    for (let i = 0; i < idx.length; i++) {
+      const j = d.offset + idx[i];
+      outBytes.set(bytes.subarray(offs[j], offs[j + 1]), outOffs[i]);
+    }
+    return makeVector(makeData({ type: new Utf8(), length: idx.length, valueOffsets: outOffs, data: outBytes }));
+  }
   // Plain numeric columns without nulls: gather straight into a typed array
   // (no boxed values; obs of a million cells stays cheap to subset).
   const d0 = v.data[0];

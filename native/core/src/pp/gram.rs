@@ -210,8 +210,17 @@ impl RowAccumulator for Gram {
             }
         }
         let (k, zc) = (self.n_comps, self.zero_center);
+        let t = std::time::Instant::now();
         let pca = eigen(&mut *self, k, zc)?;
+        let t_eigen = t.elapsed();
         let x = project(self, &pca, self.zero_center, self.n_rows)?;
+        if std::env::var_os("AOOM_PROFILE").is_some() {
+            eprintln!(
+                "pca: eigen {:?}, projection {:?}",
+                t_eigen,
+                t.elapsed() - t_eigen
+            );
+        }
         for f in self.spills.drain(..) {
             let _ = std::fs::remove_file(f);
         }

@@ -225,6 +225,41 @@ impl Compiled {
         row: usize,
         cols: &[u32],
         vals: &mut [f64],
+        pre_log: Option<&mut Vec<f64>>,
+    ) -> f64 {
+        self.eval_row_with(row, cols, vals, None, pre_log)
+    }
+
+    /// The row total a normalize step without stored size factors would use
+    /// (over all the row's genes except excluded ones); None if not needed.
+    pub fn row_total(&self, row: usize, cols: &[u32], vals: &[f64]) -> Option<f64> {
+        self.sparse_steps.iter().find_map(|s| match s {
+            Sparse::Normalize {
+                size_factors: Some(sf),
+                ..
+            } => Some(sf[row]),
+            Sparse::Normalize {
+                exclude: Some(ex), ..
+            } => Some(
+                cols.iter()
+                    .zip(vals)
+                    .filter(|(&j, _)| !ex[j as usize])
+                    .map(|(_, &v)| v)
+                    .sum(),
+            ),
+            Sparse::Normalize { .. } => Some(vals.iter().sum()),
+            _ => None,
+        })
+    }
+
+    /// Evaluate with a known normalize total (when the row was narrowed to
+    /// the output genes after taking its total over all genes).
+    pub fn eval_row_with(
+        &self,
+        row: usize,
+        cols: &[u32],
+        vals: &mut [f64],
+        total: Option<f64>,
         mut pre_log: Option<&mut Vec<f64>>,
     ) -> f64 {
         let mut size = f64::NAN;
@@ -240,28 +275,19 @@ impl Compiled {
                 }
             }
             match s {
-                Sparse::Normalize {
-                    target,
-                    size_factors,
-                    exclude,
-                } => {
-                    let t = match (size_factors, exclude) {
-                        (Some(sf), _) => sf[row],
-                        (None, Some(ex)) => cols
-                            .iter()
-                            .zip(vals.iter())
-                            .filter(|(&j, _)| !ex[j as usize])
-                            .map(|(_, &v)| v)
-                            .sum(),
-                        (None, None) => vals.iter().sum(),
-                    };
+                Sparse::Normalize { target, .. } => {
+                    let t = total
+                        .or_else(|| self.row_total(row, cols, vals))
+                        .unwrap_or(0.0);
                     size = t;
                     let f = target / if t == 0.0 { 1.0 } else { t };
                     vals.iter_mut().for_each(|v| *v *= f);
                 }
-                Sparse::Log1p { inv_ln_base } => {
-                    vals.iter_mut().for_each(|v| *v = v.ln_1p() * inv_ln_base)
-                }
+                // float32 log1p, as scanpy computes it on float32 data (and
+                // about twice as fast as the f64 one).
+                Sparse::Log1p { inv_ln_base } => vals
+                    .iter_mut()
+                    .for_each(|v| *v = f64::from((*v as f32).ln_1p()) * inv_ln_base),
             }
         }
         size

@@ -171,14 +171,19 @@ impl Accumulator for PlanPass {
                         None => &all_cols,
                     };
                     let row = first + k;
-                    let capture = want_pre.then_some(&mut pre);
-                    sizes.push(plan.eval_row_capture(row, cols_ref, &mut vals, capture));
                     let cols_out: &[u32] = if plan.output.is_some() {
+                        // Total over the whole row first, then narrow to the
+                        // output genes, then transform only those.
+                        let total = plan.row_total(row, cols_ref, &vals);
                         out_cols.clear();
                         out_cols.extend_from_slice(cols_ref);
-                        plan.select(&mut out_cols, &mut vals, want_pre.then_some(&mut pre));
+                        plan.select(&mut out_cols, &mut vals, None);
+                        let capture = want_pre.then_some(&mut pre);
+                        sizes.push(plan.eval_row_with(row, &out_cols, &mut vals, total, capture));
                         &out_cols
                     } else {
+                        let capture = want_pre.then_some(&mut pre);
+                        sizes.push(plan.eval_row_capture(row, cols_ref, &mut vals, capture));
                         cols_ref
                     };
                     for acc in accs.iter_mut() {
