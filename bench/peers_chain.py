@@ -3,7 +3,7 @@
 
     PY="$(bash bench/setup-peers-venv.sh | tail -n1)"
     nice -n 10 "$PY" bench/peers_chain.py FILE --peer scanpy|anndataoom --json OUT.json
-        [--max-rss-gb 20] [--timeout-s 7200] [--save-pca OUT.npy]
+        [--max-rss-gb 20] [--timeout-s 7200] [--save-pca OUT.npy] [--drop-caches] [--no-warmup]
         [--oom-chunk-size 1000] [--oom-pca-materialize-gb 16] [--oom-hvg seurat|pearson]
 
 The chain (scanpy names):
@@ -130,9 +130,12 @@ class Recorder:
     def step(self, name, fn, *args, **kwargs):
         """Run fn; record wall time and RSS. fn may return (value, note)."""
         reset_hwm()
+        c0 = os.times()
         t0 = time.perf_counter()
         ret = fn(*args, **kwargs)
         wall = time.perf_counter() - t0
+        c1 = os.times()
+        cpu = (c1.user - c0.user) + (c1.system - c0.system)
         step_peak = hwm_mb() if self.hwm_resettable else ru_maxrss_mb()
         self.peak = max(self.peak, step_peak, ru_maxrss_mb() if not self.hwm_resettable else 0)
         note = None
@@ -141,6 +144,7 @@ class Recorder:
         rec = {
             "step": name,
             "wall_s": round(wall, 4),
+            "cpu_s": round(cpu, 2),
             "step_peak_rss_mb": round(step_peak, 1),
             "rss_end_mb": round(rss_mb(), 1),
             "peak_rss_so_far_mb": round(self.peak, 1),
@@ -323,7 +327,11 @@ def run_scanpy(path: str, rec: Recorder, args) -> dict:
     res["scale"] = {"x_mean_abs_max": float(np.abs(np.asarray(adata.X).mean(axis=0)).max()),
                     "x_max": float(np.asarray(adata.X).max())}
 
-    rec.step("pca", sc.pp.pca, adata, n_comps=50)
+    def pca():
+        sc.pp.pca(adata, n_comps=50)
+        return None, "sklearn PCA, svd_solver='arpack' (scanpy's default for dense X), random_state=0"
+
+    rec.step("pca", pca)
     X_pca = adata.obsm["X_pca"]
     res["pca"] = pca_fingerprint(X_pca, adata.uns["pca"]["variance_ratio"], adata.n_vars)
     res["pca"]["params"] = {k: str(v) for k, v in adata.uns["pca"].get("params", {}).items()}
@@ -561,6 +569,12 @@ def parent_main(args) -> int:
     limit = args.max_rss_gb * 1024**3
     sidecar = args.file + ".layers.h5"  # anndataoom's BackedLayers file
     sidecar_existed = os.path.exists(sidecar)
+    dropped = None
+    if args.drop_caches:
+        # as bench/foundation.js does: a cold page cache for the file (root only)
+        r = subprocess.run(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"],
+                           capture_output=True)
+        dropped = r.returncode == 0
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=sys.stdout, stderr=subprocess.PIPE, text=True)
@@ -622,7 +636,9 @@ def parent_main(args) -> int:
              # other work on the machine skews the timings: loadavg (1/5/15 min)
              # before the run and at its end, for the reader to judge
              "loadavg_start": [round(v, 2) for v in load_start],
-             "loadavg_end": [round(v, 2) for v in os.getloadavg()]}
+             "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+             "page_cache": ("dropped before the run" if dropped else
+                            "drop failed" if dropped is False else "as found (warm if read recently)")}
     if status == "error":
         extra["stderr_tail"] = "".join(err_tail[-40:])
     rep = _assemble(args, events, extra, status)
@@ -685,7 +701,8 @@ def _print_summary(rep) -> None:
     print(f"{rep['peer']} on {os.path.basename(rep['file'])}: {rep['status']}, "
           f"chain {rep['chain_wall_s']} s, peak RSS {rep['peak_rss_mb']:.0f} MB")
     for s in rep["steps"]:
-        print(f"  {s['step']:<16}{s['wall_s']:>10.2f} s{s['step_peak_rss_mb']:>10.0f} MB"
+        print(f"  {s['step']:<16}{s['wall_s']:>9.2f} s{s.get('cpu_s', 0):>8.1f} cpu s"
+              f"{s['step_peak_rss_mb']:>8.0f} MB"
               + (f"   {s['note']}" if s.get("note") else ""))
     r = rep.get("result")
     if r:
@@ -710,6 +727,8 @@ def main() -> int:
                     help="anndataoom chunked_pca materialize_threshold_gb (its default 16; "
                          "0 forces the out-of-core path)")
     ap.add_argument("--oom-hvg", choices=["seurat", "pearson"], default="seurat")
+    ap.add_argument("--drop-caches", action="store_true",
+                    help="drop the page cache before the run (root; affects the whole machine)")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="scanpy: skip compiling its numba kernels on a tiny matrix first")
     ap.add_argument("--child", action="store_true", help="run the chain in this process")

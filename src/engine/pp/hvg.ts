@@ -9,9 +9,12 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
+import { seuratV3 } from "./hvg-v3";
 
 export interface HvgOptions extends PassOptions {
-  flavor?: "seurat" | "cell_ranger" | "seurat_v3" | "pearson_residuals";
+  flavor?: "seurat" | "cell_ranger" | "seurat_v3" | "seurat_v3_paper" | "pearson_residuals";
+  /** seurat_v3: LOESS span (default 0.3). */
+  span?: number;
   nTopGenes?: number;
   minMean?: number;
   maxMean?: number;
@@ -218,8 +221,12 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
 
 export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = {}): Promise<AnnDataOOM> {
   const flavor = opts.flavor ?? "seurat";
+  if (flavor === "seurat_v3" || flavor === "seurat_v3_paper") {
+    await seuratV3(adata, flavor, opts);
+    return opts.subset ? subsetHv(adata) : adata;
+  }
   if (flavor !== "seurat" && flavor !== "cell_ranger") {
-    throw new InvalidArgumentError(`flavor '${flavor}' is not available yet; use 'seurat' or 'cell_ranger'`);
+    throw new InvalidArgumentError(`flavor '${flavor}' is not available yet; use 'seurat', 'cell_ranger' or 'seurat_v3'`);
   }
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
   const logStep = m.chain.steps.find((s) => s.op === "log1p");
@@ -324,11 +331,12 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
     );
   }
   adata.uns.hvg = { flavor };
-  if (opts.subset) {
-    const col = adata.var.getChild("highly_variable");
-    return adata.subset({ var: Array.from({ length: p }, (_, j) => Boolean(col?.get(j))) });
-  }
-  return adata;
+  return opts.subset ? subsetHv(adata) : adata;
+}
+
+function subsetHv(adata: AnnDataOOM): AnnDataOOM {
+  const col = adata.var.getChild("highly_variable");
+  return adata.subset({ var: Array.from({ length: adata.nVars }, (_, j) => Boolean(col?.get(j))) });
 }
 
 function writeColumns(adata: AnnDataOOM, r: BatchStats, _flavor: string): void {

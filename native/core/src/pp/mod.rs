@@ -4,6 +4,7 @@
 //! part per thread; each part feeds its own persistent partial state, and
 //! partials merge once at the end, so the hot loop never synchronises.
 
+pub mod clipped;
 pub mod expressed;
 pub mod gram;
 pub mod moments;

@@ -22,6 +22,16 @@ pub struct Request {
     pub pca: Option<PcaRequest>,
     #[serde(default)]
     pub highly_expressed: Option<HighlyExpressedRequest>,
+    #[serde(default)]
+    pub clipped: Option<ClippedRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClippedRequest {
+    /// Vector index of the batches × genes ceilings.
+    pub clip: usize,
+    /// Vector index of per-row batch codes.
+    pub batches: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +142,17 @@ pub fn run(
             &mr.name,
             mr.expm1,
             mr.pre_scale.unwrap_or(1.0),
+            batches,
+            n_cols,
+        )?));
+    }
+    if let Some(c) = &req.clipped {
+        let batches = match c.batches {
+            Some(i) => Some(vector(i)?.iter().map(|&x| x as u32).collect()),
+            None => None,
+        };
+        accs.push(Box::new(super::clipped::Clipped::new(
+            vector(c.clip)?.clone(),
             batches,
             n_cols,
         )?));
