@@ -9,12 +9,16 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
+import { pearsonResiduals } from "./hvg-pearson";
 import { seuratV3 } from "./hvg-v3";
 
 export interface HvgOptions extends PassOptions {
   flavor?: "seurat" | "cell_ranger" | "seurat_v3" | "seurat_v3_paper" | "pearson_residuals";
   /** seurat_v3: LOESS span (default 0.3). */
   span?: number;
+  /** pearson_residuals: overdispersion (default 100) and residual clip (default √n). */
+  theta?: number;
+  clip?: number;
   nTopGenes?: number;
   minMean?: number;
   maxMean?: number;
@@ -225,8 +229,12 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
     await seuratV3(adata, flavor, opts);
     return opts.subset ? subsetHv(adata) : adata;
   }
+  if (flavor === "pearson_residuals") {
+    await pearsonResiduals(adata, opts);
+    return opts.subset ? subsetHv(adata) : adata;
+  }
   if (flavor !== "seurat" && flavor !== "cell_ranger") {
-    throw new InvalidArgumentError(`flavor '${flavor}' is not available yet; use 'seurat', 'cell_ranger' or 'seurat_v3'`);
+    throw new InvalidArgumentError(`unknown flavor '${flavor}': use seurat, cell_ranger, seurat_v3, seurat_v3_paper or pearson_residuals`);
   }
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
   const logStep = m.chain.steps.find((s) => s.op === "log1p");

@@ -8,6 +8,7 @@ pub mod clipped;
 pub mod expressed;
 pub mod gram;
 pub mod moments;
+pub mod pearson;
 pub mod plan;
 pub mod qc;
 pub mod request;

@@ -24,6 +24,19 @@ pub struct Request {
     pub highly_expressed: Option<HighlyExpressedRequest>,
     #[serde(default)]
     pub clipped: Option<ClippedRequest>,
+    #[serde(default)]
+    pub pearson: Option<PearsonRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PearsonRequest {
+    /// Vector index: batches × genes gene sums.
+    pub gene_sums: usize,
+    /// Vector index: per-batch totals.
+    pub totals: usize,
+    pub theta: f64,
+    pub clip: f64,
+    pub batches: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +157,22 @@ pub fn run(
             mr.pre_scale.unwrap_or(1.0),
             batches,
             n_cols,
+        )?));
+    }
+    if let Some(pr) = &req.pearson {
+        let batches = match pr.batches {
+            Some(i) => Some(vector(i)?.iter().map(|&x| x as u32).collect()),
+            None => None,
+        };
+        accs.push(Box::new(super::pearson::Pearson::new(
+            super::pearson::Params {
+                gene_sums: vector(pr.gene_sums)?.clone(),
+                totals: vector(pr.totals)?.clone(),
+                theta: pr.theta,
+                clip: pr.clip,
+                batches,
+                n_cols,
+            },
         )?));
     }
     if let Some(c) = &req.clipped {
