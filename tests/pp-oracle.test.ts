@@ -336,6 +336,39 @@ for (const name of Object.keys(manifest.datasets)) {
         r.close();
       }
     });
+
+    it("pca randomized (Halko, fused passes): top 20 PCs |cos| >= 0.999 against arpack", async () => {
+      const v = logged.subset({ obs: { start: 0 } });
+      let passes = 0;
+      await pp.pca(v, {
+        nComps: cfg.n_comps,
+        useHighlyVariable: false,
+        svdSolver: "randomized",
+        nIter: 12,
+        onProgress: (pr) => pr.state === "done" && passes++,
+      });
+      assert.equal(passes, 1, "one progress 'done' for the whole job (its passes run inside one native job)");
+      const pcs = (await v.varm.get("PCs")) as { data: Float64Array; shape: number[] };
+      const r = await ref("pca_arpack");
+      const rp = (await r.varm.get("PCs")) as { data: Float64Array };
+      const ru = r.uns.pca as { variance_ratio: Float64Array };
+      const k = cfg.n_comps;
+      const p = pcs.shape[0];
+      for (let c = 0; c < 20; c++) {
+        let dot = 0;
+        let na = 0;
+        let nb = 0;
+        for (let j = 0; j < p; j++) {
+          dot += pcs.data[j * k + c] * rp.data[j * k + c];
+          na += pcs.data[j * k + c] ** 2;
+          nb += rp.data[j * k + c] ** 2;
+        }
+        assert.ok(Math.abs(dot / Math.sqrt(na * nb)) >= 0.999, `randomized PC${c + 1}: |cos| = ${Math.abs(dot / Math.sqrt(na * nb))}`);
+      }
+      const vr = (v.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
+      close(vr.slice(0, 20), ru.variance_ratio.slice(0, 20), "randomized variance_ratio (top 20)", 1e-3);
+      r.close();
+    });
   });
 }
 

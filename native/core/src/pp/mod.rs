@@ -11,6 +11,7 @@ pub mod moments;
 pub mod pearson;
 pub mod plan;
 pub mod qc;
+pub mod randomized;
 pub mod request;
 pub mod runner;
 

@@ -26,6 +26,8 @@ pub struct Request {
     pub clipped: Option<ClippedRequest>,
     #[serde(default)]
     pub pearson: Option<PearsonRequest>,
+    #[serde(default)]
+    pub randomized_pca: Option<RandomizedPcaRequest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +74,20 @@ pub struct MomentsRequest {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct RandomizedPcaRequest {
+    pub n_comps: usize,
+    #[serde(default = "default_oversample")]
+    pub oversample: usize,
+    pub n_iter: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_oversample() -> usize {
+    10
+}
+
+#[derive(Debug, Deserialize)]
 pub struct PcaRequest {
     pub n_comps: usize,
     pub zero_center: bool,
@@ -111,6 +127,9 @@ pub fn run(
     let n_cols = plan.n_out;
     let req: Request = serde_json::from_str(request_json)
         .map_err(|e| Error::invalid(format!("bad request: {e}")))?;
+    if let Some(r) = &req.randomized_pca {
+        return run_randomized(file, &m, (&majors, &minor), plan, r, control);
+    }
     let vector = |i: usize| -> Result<&Vec<f64>> {
         vectors
             .get(i)
@@ -217,4 +236,65 @@ pub fn run(
     )
     .map_err(|e| e.in_file(&file.path))?;
     runner.finish()
+}
+
+/// Randomized PCA: 1 + n_iter passes of C·Q, Rayleigh–Ritz, 1 projection pass.
+fn run_randomized(
+    file: &H5ad,
+    m: &crate::matrix::Matrix,
+    (majors, minor): (&[usize], &MinorMap),
+    plan: super::plan::Compiled,
+    r: &RandomizedPcaRequest,
+    control: &Control,
+) -> Result<PassOutputs> {
+    use super::randomized::{gaussian, orthonormalize, rayleigh_ritz, CovApply, Project};
+    let p = plan.n_out;
+    let n_rows = majors.len();
+    let k = (r.n_comps + r.oversample).min(p);
+    if r.n_comps == 0 || r.n_comps > k {
+        return Err(Error::invalid(format!("n_comps must be in [1, {p}]")));
+    }
+    let apply = |q: &[f64]| -> Result<(Vec<f64>, Vec<f64>, f64)> {
+        let acc = CovApply::new(p, k, q.to_vec(), plan.scaling.clone());
+        let mut runner = PlanPass::new(plan.clone(), vec![Box::new(acc)], n_rows);
+        pass::run(m, majors, minor, DEFAULT_BLOCK_BYTES, control, &mut runner)
+            .map_err(|e| e.in_file(&file.path))?;
+        let mut out = runner.finish()?.f64;
+        let mut take = |name: &str| {
+            out.iter()
+                .position(|(n, _)| n == name)
+                .map(|i| out.swap_remove(i).1)
+                .unwrap_or_default()
+        };
+        let w = take("cov.w");
+        let colmean = take("cov.colmean_s");
+        let total = take("cov.total_variance")
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN);
+        Ok((w, colmean, total))
+    };
+    let mut q = orthonormalize(&gaussian(p, k, r.seed), p, k);
+    let (mut w, mut colmean, mut total) = apply(&q)?;
+    for _ in 0..r.n_iter {
+        q = orthonormalize(&w, p, k);
+        (w, colmean, total) = apply(&q)?;
+    }
+    let (comps, eig) = rayleigh_ritz(&q, &w, p, k, r.n_comps)?;
+    let proj = Project::new(
+        p,
+        r.n_comps,
+        comps.clone(),
+        &colmean,
+        plan.scaling.clone(),
+        n_rows,
+    );
+    let mut runner = PlanPass::new(plan, vec![Box::new(proj)], n_rows);
+    pass::run(m, majors, minor, DEFAULT_BLOCK_BYTES, control, &mut runner)
+        .map_err(|e| e.in_file(&file.path))?;
+    let mut out = runner.finish()?;
+    out.f64.push(("pca.components".into(), comps));
+    out.f64.push(("pca.variance".into(), eig));
+    out.f64.push(("pca.total_variance".into(), vec![total]));
+    Ok(out)
 }
