@@ -372,6 +372,39 @@ for (const name of Object.keys(manifest.datasets)) {
   });
 }
 
+describe("session state: raw, layers, anndataoom names", () => {
+  it("setRaw freezes X's chain; later steps leave raw alone; views carry it", async () => {
+    const a = await read(path.join(PP, "synth_3k.h5ad"));
+    pp.markGenes(a, "mt", /^MT-/);
+    await pp.calculateQcMetrics(a, { qcVars: ["mt"] });
+    pp.anndataoomQcNames(a);
+    close(vec(a.obs.getChild("nUMIs")), vec(a.obs.getChild("total_counts")), "nUMIs", 0);
+    close(
+      vec(a.obs.getChild("mito_perc")).map((x) => x * 100),
+      vec(a.obs.getChild("pct_counts_mt")),
+      "mito_perc",
+      1e-12,
+    );
+    a.layers.set("counts", a.X);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    a.setRaw();
+    await pp.scale(a, { maxValue: 10 });
+    const raw = a.raw;
+    assert.ok(raw?.X);
+    assert.deepEqual(raw.X.chain.describe(), ["normalize: × 10000 / row total (computed per row, in the pass)", "log1p"]);
+    assert.equal(a.X.chain.steps.length, 3);
+    const v = a.subset({ obs: [5, 1] });
+    assert.deepEqual(v.raw?.shape, [2, a.nVars]);
+    const row = await v.raw?.X?.varVector(0);
+    const full = await a.raw?.X?.varVector(5);
+    assert.deepEqual(Array.from(row ?? []), Array.from(full ?? []));
+    assert.ok(v.layers.get("counts").chain.isEmpty);
+    assert.match(a.X.explain(), /normalize[\s\S]*log1p[\s\S]*scale/);
+    a.close();
+  });
+});
+
 describe("preprocessing errors and cancellation", () => {
   it("rejects bad parameters with typed errors and cancels a pass", async () => {
     const a = await read(path.join(PP, "synth_3k.h5ad"));

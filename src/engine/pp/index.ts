@@ -17,5 +17,5 @@ export { type FilterOptions, filterCells, filterGenes } from "./filter";
 export { type HvgOptions, highlyVariableGenes } from "./hvg";
 export { type Log1pOptions, log1p, type NormalizeOptions, normalizeTotal } from "./normalize";
 export { type PcaOptions, pca } from "./pca";
-export { calculateQcMetrics, markGenes, type QcOptions } from "./qc";
+export { anndataoomQcNames, calculateQcMetrics, markGenes, type QcOptions } from "./qc";
 export { type ScaleOptions, scale } from "./scale";

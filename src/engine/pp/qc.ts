@@ -89,3 +89,30 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   adata.setVar("total_counts", geneTotal);
   if (log1p) adata.setVar("log1p_total_counts", log1pf(geneTotal));
 }
+
+/**
+ * Also write the QC names anndataoom / omicverse use, from the scanpy
+ * columns calculateQcMetrics wrote: obs nUMIs (= total_counts),
+ * detected_genes (= n_genes_by_counts) and mito_perc (= pct_counts_<mt> / 100,
+ * a fraction as in omicverse). No pass.
+ *
+ * @example
+ * await pp.calculateQcMetrics(adata, { qcVars: ["mt"] });
+ * pp.anndataoomQcNames(adata); // obs.nUMIs, obs.detected_genes, obs.mito_perc
+ */
+export function anndataoomQcNames(adata: AnnDataOOM, mtVar = "mt"): void {
+  const col = (name: string) => {
+    const v = adata.obs.getChild(name);
+    if (!v)
+      throw new InvalidArgumentError(
+        `obs has no ${name}: run pp.calculateQcMetrics first${name.includes(mtVar) ? ` with qcVars: ["${mtVar}"]` : ""}`,
+      );
+    return Float64Array.from({ length: v.length }, (_, i) => Number(v.get(i)));
+  };
+  adata.setObs("nUMIs", col("total_counts"));
+  adata.setObs("detected_genes", col("n_genes_by_counts"));
+  adata.setObs(
+    "mito_perc",
+    col(`pct_counts_${mtVar}`).map((x) => x / 100),
+  );
+}
