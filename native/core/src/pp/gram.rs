@@ -107,15 +107,14 @@ impl RowPartial for GramPartial {
         for a in 0..s.len() {
             let (ja, va) = s[a];
             self.colsum[ja as usize] += va;
-            let base = ja as usize * p;
             for &(jb, vb) in &s[a..] {
-                // Upper triangle only; mirrored after the merge.
+                // Packed upper triangle (half the memory of a full p×p).
                 let (r, c) = if ja <= jb {
-                    (base, jb as usize)
+                    (ja as usize, jb as usize)
                 } else {
-                    (jb as usize * p, ja as usize)
+                    (jb as usize, ja as usize)
                 };
-                self.gram[r + c] += va * vb;
+                self.gram[packed(p, r, c)] += va * vb;
             }
         }
         if let Some(w) = &mut self.spill {
@@ -157,7 +156,7 @@ impl RowAccumulator for Gram {
         Box::new(GramPartial {
             p: self.p,
             scaling: self.scaling.clone(),
-            gram: vec![0.0; self.p * self.p],
+            gram: vec![0.0; self.p * (self.p + 1) / 2],
             colsum: vec![0.0; self.p],
             n: 0.0,
             spill,
@@ -204,11 +203,18 @@ impl RowAccumulator for Gram {
                 format!("PCA spill file: {e} (set ANNDATA_OOM_TMPDIR to a folder with space)"),
             ));
         }
+        // Unpack the summed triangle into the full symmetric matrix.
+        let tri = std::mem::take(&mut self.gram);
+        let mut full = vec![0.0; p * p];
         for r in 0..p {
-            for c in 0..r {
-                self.gram[r * p + c] = self.gram[c * p + r];
+            for c in r..p {
+                let v = tri[packed(p, r, c)];
+                full[r * p + c] = v;
+                full[c * p + r] = v;
             }
         }
+        drop(tri);
+        self.gram = full;
         let (k, zc) = (self.n_comps, self.zero_center);
         let t = std::time::Instant::now();
         let pca = eigen(&mut *self, k, zc)?;
@@ -253,6 +259,12 @@ impl RowAccumulator for Gram {
             None => vec![],
         }
     }
+}
+
+/// Position of (r, c), r ≤ c, in a row-major packed upper triangle.
+#[inline]
+fn packed(p: usize, r: usize, c: usize) -> usize {
+    r * (2 * p - r + 1) / 2 + (c - r)
 }
 
 /// Top-k principal axes of the centred (or uncentred) Gram matrix.
