@@ -229,11 +229,40 @@ export class AnnDataOOM {
   }
   /** Keys and layouts of a slot's elements, without reading them. */
   slotEntries(slot: "obsm" | "varm" | "obsp" | "varp" | "layers"): [string, ElementInfo][] {
-    return this.source.info[slot];
+    const file = this.source.info[slot];
+    const mapping = slot === "layers" ? this.slots.layers : this.slots[slot];
+    if (!mapping) return file;
+    const mem: [string, ElementInfo][] = [];
+    for (const [key, el] of mapping.memoryEntries()) {
+      const info: ElementInfo =
+        "table" in el
+          ? { path: "(in memory)", encoding: "dataframe", version: null, supported: true, shape: [el.table.numRows], dtype: null }
+          : "meta" in el
+            ? {
+                path: "(in memory)",
+                encoding: el.isTransformed ? "lazy chain" : el.format,
+                version: null,
+                supported: true,
+                shape: el.shape,
+                dtype: el.dtype,
+              }
+            : {
+                path: "(in memory)",
+                encoding: el.kind === "dense" ? "array" : `${el.kind}_matrix`,
+                version: null,
+                supported: true,
+                shape: el.shape,
+                dtype: el.dtype,
+              };
+      mem.push([key, info]);
+    }
+    const keys = new Set(mem.map(([k]) => k));
+    return [...file.filter(([k]) => !keys.has(k)), ...mem];
   }
 
   unsKeys(): string[] {
-    return this.source.info.uns.map(([k]) => k);
+    const file = this.source.info.uns.map(([k]) => k);
+    return this.unsCache ? [...new Set([...file, ...Object.keys(this.unsCache)])] : file;
   }
 
   /** Summary of raw without reading it. */

@@ -57,6 +57,7 @@ export function textRepr(a: AnnDataOOM): string {
     lines.push(
       `    X: ${x.format} ${x.dtype}, ${x.storedEntries.toLocaleString("en-US")} stored (density ${(100 * x.density).toFixed(2)}%), ${formatBytes(x.bytesOnDisk)} on disk${comp}`,
     );
+    if (x.isTransformed) lines.push(`       lazy: ${x.chain.steps.map((s) => s.op).join(" → ")}`);
   } else {
     lines.push("    X: none");
   }
