@@ -85,7 +85,14 @@ for (const name of Object.keys(manifest.datasets)) {
       const cells = await pp.filterCells(adata, { minGenes: cfg.min_genes });
       const keptCells = bools(r.obs.getChild("filter_cells_kept"));
       assert.equal(cells.nObs, keptCells.filter(Boolean).length);
-      const genes = await pp.filterGenes(cells, { minCells: cfg.min_cells });
+      // Gene counts come from the QC columns minus the removed cells: only those rows are read.
+      const rowsRead: number[] = [];
+      const genes = await pp.filterGenes(cells, {
+        minCells: cfg.min_cells,
+        onProgress: (pr) => pr.state === "done" && rowsRead.push(pr.rowsTotal),
+      });
+      const removed = adata.nObs - cells.nObs;
+      assert.deepEqual(rowsRead, removed > 0 && removed * 2 <= adata.nObs ? [removed] : removed === 0 ? [] : [cells.nObs]);
       const keptGenes = bools(r.var.getChild("filter_genes_kept"));
       assert.equal(genes.nVars, keptGenes.filter(Boolean).length);
       const names = vec(r.var.getChild("filter_genes_n_cells")).filter((_, j) => keptGenes[j]);

@@ -187,6 +187,9 @@ export class AnnDataOOM {
   /** Which matrix the obs QC columns were computed on (filterCells reuses them). @internal */
   qcSource: string | null = null;
 
+  /** Set by filterCells: the object it filtered and the cells it removed (positions there). @internal */
+  cellFilter: { parent: AnnDataOOM; removed: Uint32Array } | null = null;
+
   /** A key identifying `m`'s values for this object's cells and genes. @internal */
   matrixKey(m: BackedMatrix): string {
     const [, v] = m.selections;

@@ -14,6 +14,35 @@ export interface FilterOptions extends PassOptions {
   layer?: string;
 }
 
+/**
+ * Per-gene counts over this object's cells without a pass over X: from the
+ * QC var columns when QC ran on this matrix, or — after filterCells — the
+ * parent's QC columns minus what the removed cells hold (a read of those
+ * rows only). Returns null when neither applies.
+ */
+async function geneCountsFromQc(
+  adata: AnnDataOOM,
+  column: "n_cells_by_counts" | "total_counts",
+  opts: PassOptions,
+): Promise<Float64Array | null> {
+  const read = (a: AnnDataOOM) => {
+    const col = a.var.getChild(column);
+    return col ? Float64Array.from({ length: col.length }, (_, i) => Number(col.get(i))) : null;
+  };
+  if (adata.qcSource === adata.matrixKey(adata.X)) return read(adata);
+  const cf = adata.cellFilter;
+  if (!cf || cf.parent.qcSource !== cf.parent.matrixKey(cf.parent.X) || !adata.X.chain.isEmpty) return null;
+  const base = read(cf.parent);
+  if (!base) return null;
+  if (cf.removed.length === 0) return base;
+  // Reading the kept cells directly is cheaper when most were removed.
+  if (cf.removed.length * 2 > cf.parent.nObs) return null;
+  const gone = cf.parent.subset({ obs: cf.removed });
+  const out = await gone.X.planPass({ qc: { masks: [], percent_top: [] } }, [], `gene counts of ${cf.removed.length} removed cells`, opts);
+  const sub = out.get(column === "n_cells_by_counts" ? "qc.n_cells_by_counts" : "qc.gene_total_counts") as Float64Array;
+  return base.map((x, j) => x - sub[j]);
+}
+
 /** The QC column computed on this very matrix, if calculateQcMetrics ran (saves a pass). */
 async function reuseQc(adata: AnnDataOOM, m: BackedMatrix, column: string): Promise<Float64Array | null> {
   if (adata.qcSource !== adata.matrixKey(m)) return null;
@@ -47,7 +76,15 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
   const hi = opts.maxGenes ?? opts.maxCounts ?? Infinity;
   adata.setObs(byGenes ? "n_genes" : "n_counts", values);
   const keep = Array.from(values, (v) => v >= lo && v <= hi);
-  return adata.subset({ obs: keep });
+  const view = adata.subset({ obs: keep });
+  if (!opts.layer && adata.qcSource === adata.matrixKey(m)) {
+    const removed: number[] = [];
+    keep.forEach((k, i) => {
+      if (!k) removed.push(i);
+    });
+    view.cellFilter = { parent: adata, removed: Uint32Array.from(removed) };
+  }
+  return view;
 }
 
 /**
@@ -57,9 +94,12 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
 export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { minCells?: number; maxCells?: number }): Promise<AnnDataOOM> {
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minCells", "maxCells"]);
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
-  const out = await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "gene counts", opts);
   const byCells = opts.minCells !== undefined || opts.maxCells !== undefined;
-  const values = out.get(byCells ? "qc.n_cells_by_counts" : "qc.gene_total_counts") as Float64Array;
+  const values =
+    (opts.layer ? null : await geneCountsFromQc(adata, byCells ? "n_cells_by_counts" : "total_counts", opts)) ??
+    ((await m.planPass({ qc: { masks: [], percent_top: [] } }, [], "gene counts", opts)).get(
+      byCells ? "qc.n_cells_by_counts" : "qc.gene_total_counts",
+    ) as Float64Array);
   const lo = opts.minCells ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxCells ?? opts.maxCounts ?? Infinity;
   adata.setVar(byCells ? "n_cells" : "n_counts", values);
