@@ -9,7 +9,7 @@ use anndata_oom_core::file::H5ad;
 use anndata_oom_core::gather::Gather;
 use anndata_oom_core::h5w::Compression;
 use anndata_oom_core::matrix::{Format, Matrix, MinorMap};
-use anndata_oom_core::pass::{self, Control, DEFAULT_BLOCK_BYTES};
+use anndata_oom_core::pass::{self, Control};
 use anndata_oom_core::stats::{AxisStats, StatsAccumulator, StatsRequest};
 use anndata_oom_core::writer::{self, Selection};
 use napi::bindgen_prelude::*;
@@ -172,7 +172,7 @@ impl NativePass {
                 moments,
             };
             let mut acc = StatsAccumulator::new(majors.len(), minor.n_out(), req);
-            let budget = block_bytes.map_or(DEFAULT_BLOCK_BYTES, |b| b as usize);
+            let budget = block_bytes.map_or_else(pass::block_bytes, |b| b as usize);
             pass::run(&m, &majors, &minor, budget, control, &mut acc)
                 .map_err(|e| e.in_file(&file.path))?;
             let (major, minor_stats) = acc.finish();
@@ -199,7 +199,7 @@ impl NativePass {
         Self::spawn(move |control| {
             let (m, majors, minor, n_rows, n_cols) = prepare(&file, &path, rows, cols)?;
             let mut acc = Gather::new(n_rows, n_cols, m.meta.format == Format::Csc)?;
-            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut acc)
+            pass::run(&m, &majors, &minor, pass::block_bytes(), control, &mut acc)
                 .map_err(|e| e.in_file(&file.path))?;
             Ok(Output::Gathered {
                 values: acc.values,

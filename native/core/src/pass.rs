@@ -16,6 +16,15 @@ const IN_FLIGHT: usize = 2;
 /// Default bytes of stored data per block.
 pub const DEFAULT_BLOCK_BYTES: usize = 16 << 20;
 
+/// Block budget: ANNDATA_OOM_BLOCK_BYTES overrides the default (tuning).
+pub fn block_bytes() -> usize {
+    std::env::var("ANNDATA_OOM_BLOCK_BYTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&b| b >= 1 << 16)
+        .unwrap_or(DEFAULT_BLOCK_BYTES)
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Progress {
     pub chunks_done: usize,

@@ -13,7 +13,7 @@ use crate::file::H5ad;
 use crate::h5::{self, Node};
 use crate::h5w::{self, Appendable, Compression};
 use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
-use crate::pass::{self, Accumulator, Control, DEFAULT_BLOCK_BYTES};
+use crate::pass::{self, Accumulator, Control};
 use hdf5::Group;
 use std::path::{Path, PathBuf};
 
@@ -284,11 +284,11 @@ fn write_matrix(
                 _ => 2,
             };
             let mut sink = DenseSink::new(out, name, &m, out_shape, ndim, c)?;
-            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut sink)
+            pass::run(&m, &majors, &minor, pass::block_bytes(), control, &mut sink)
         }
         _ => {
             let mut sink = SparseSink::new(out, name, &m, out_shape, c)?;
-            pass::run(&m, &majors, &minor, DEFAULT_BLOCK_BYTES, control, &mut sink)?;
+            pass::run(&m, &majors, &minor, pass::block_bytes(), control, &mut sink)?;
             // indptr goes in last, once every block has been appended.
             sink.finish()
         }

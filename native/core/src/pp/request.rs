@@ -9,7 +9,7 @@ use super::runner::{PassOutputs, PlanPass, RowAccumulator};
 use crate::error::{Error, ErrorKind, Result};
 use crate::file::H5ad;
 use crate::matrix::{Format, MinorMap};
-use crate::pass::{self, Control, DEFAULT_BLOCK_BYTES};
+use crate::pass::{self, Control};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, Default)]
@@ -230,7 +230,7 @@ pub fn run(
         &m,
         &majors,
         &minor,
-        DEFAULT_BLOCK_BYTES,
+        pass::block_bytes(),
         control,
         &mut runner,
     )
@@ -257,7 +257,7 @@ fn run_randomized(
     let apply = |q: &[f64]| -> Result<(Vec<f64>, Vec<f64>, f64)> {
         let acc = CovApply::new(p, k, q.to_vec(), plan.scaling.clone());
         let mut runner = PlanPass::new(plan.clone(), vec![Box::new(acc)], n_rows);
-        pass::run(m, majors, minor, DEFAULT_BLOCK_BYTES, control, &mut runner)
+        pass::run(m, majors, minor, pass::block_bytes(), control, &mut runner)
             .map_err(|e| e.in_file(&file.path))?;
         let mut out = runner.finish()?.f64;
         let mut take = |name: &str| {
@@ -290,7 +290,7 @@ fn run_randomized(
         n_rows,
     );
     let mut runner = PlanPass::new(plan, vec![Box::new(proj)], n_rows);
-    pass::run(m, majors, minor, DEFAULT_BLOCK_BYTES, control, &mut runner)
+    pass::run(m, majors, minor, pass::block_bytes(), control, &mut runner)
         .map_err(|e| e.in_file(&file.path))?;
     let mut out = runner.finish()?;
     out.f64.push(("pca.components".into(), comps));
