@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const IN_FLIGHT: usize = 2;
 
 /// Default bytes of stored data per block.
-pub const DEFAULT_BLOCK_BYTES: usize = 16 << 20;
+pub const DEFAULT_BLOCK_BYTES: usize = 8 << 20;
 
 /// Block budget: ANNDATA_OOM_BLOCK_BYTES overrides the default (tuning).
 pub fn block_bytes() -> usize {
