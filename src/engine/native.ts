@@ -7,6 +7,11 @@ import type * as Native from "../../native/dist/index";
 
 export type { Native };
 
+// mimalloc (the addon's allocator) commits whole arenas eagerly by default;
+// committing on demand keeps peak RSS ~40 MB lower in preprocessing passes at
+// no measured cost. Read by mimalloc when the addon loads; a user setting wins.
+process.env.MIMALLOC_ARENA_EAGER_COMMIT ??= "0";
+
 function load(): typeof Native {
   // dist/src/engine -> repo root is three levels up; src/engine (ts-node) is two.
   const candidates = [

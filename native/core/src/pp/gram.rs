@@ -168,6 +168,7 @@ impl RowAccumulator for Gram {
     }
 
     fn merge(&mut self, parts: Vec<Box<dyn Any>>) -> Result<()> {
+        profile_rss("merge");
         let p = self.p;
         self.gram = Vec::new();
         self.colsum = vec![0.0; p];
@@ -217,7 +218,9 @@ impl RowAccumulator for Gram {
         self.gram = full;
         let (k, zc) = (self.n_comps, self.zero_center);
         let t = std::time::Instant::now();
+        profile_rss("before eigen");
         let pca = eigen(&mut *self, k, zc)?;
+        profile_rss("after eigen");
         let t_eigen = t.elapsed();
         let x = project(self, &pca, self.zero_center, self.n_rows)?;
         if std::env::var_os("AOOM_PROFILE").is_some() {
@@ -258,6 +261,21 @@ impl RowAccumulator for Gram {
             Some((_, x)) => vec![("pca.X".into(), x)],
             None => vec![],
         }
+    }
+}
+
+/// With AOOM_PROFILE set, print the process RSS (memory tuning).
+fn profile_rss(label: &str) {
+    if std::env::var_os("AOOM_PROFILE").is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .unwrap_or("")
+                .to_string()
+        };
+        eprintln!("pca {label}: {} {}", field("VmRSS"), field("VmHWM"));
     }
 }
 
