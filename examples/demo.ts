@@ -1,14 +1,16 @@
 /**
  * The main job of the README's first command: generate a small synthetic
  * dataset (unless a path is given), open it out of memory, print its repr,
- * and stream one pass over X with a live progress line.
+ * stream one pass over X with a live progress line, then run the
+ * preprocessing pipeline (QC → filters → normalize → log1p → HVG → scale →
+ * PCA) with X staying on disk.
  *
  *   node dist/examples/demo.js [file.h5ad]
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatBytes, read, stderrProgress } from "../src/engine";
+import { formatBytes, pp, read, setDefaultProgress, stderrProgress } from "../src/engine";
 
 const repo = path.join(__dirname, "..", "..");
 
@@ -37,6 +39,30 @@ async function main(): Promise<void> {
   const ms = performance.now() - t1;
   const mean = perCell.reduce((a, b) => a + b, 0) / Math.max(1, perCell.length);
   console.log(`one pass over X: ${ms.toFixed(0)} ms, ${formatBytes(adata.X.bytesOnDisk)} read; mean counts per cell ${mean.toFixed(1)}`);
+
+  // The preprocessing pipeline, X staying on disk (3 passes over X).
+  console.log("\npreprocessing:");
+  setDefaultProgress(stderrProgress());
+  const t2 = performance.now();
+  let a = adata;
+  pp.markGenes(a, "mt", /^MT-/);
+  await pp.calculateQcMetrics(a, { qcVars: ["mt"] });
+  a = await pp.filterCells(a, { minGenes: 200 });
+  a = await pp.filterGenes(a, { minCells: 3 });
+  a.layers.set("counts", a.X);
+  await pp.normalizeTotal(a, { targetSum: 1e4 });
+  pp.log1p(a);
+  await pp.highlyVariableGenes(a, { nTopGenes: 2000 });
+  const hv = a.var.getChild("highly_variable")?.toArray() as boolean[];
+  a = a.subset({ var: hv });
+  await pp.scale(a, { maxValue: 10 });
+  await pp.pca(a, { nComps: 50 });
+  const ratio = (a.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
+  const pcs = Array.from(ratio.slice(0, 3), (x) => x.toFixed(4)).join(", ");
+  console.log(`\npipeline: ${((performance.now() - t2) / 1000).toFixed(1)} s; PC1-3 variance ratio ${pcs}\n`);
+  console.log(a.X.explain());
+  console.log();
+  console.log(a.toString());
   adata.close();
 }
 
