@@ -55,6 +55,16 @@ async function dense(m: BackedMatrix): Promise<Float64Array> {
 
 const bools = (v: Vector | null) => vec(v).map((x) => x !== 0);
 
+/** Genes whose score is unique within every batch (scores: genes × batches, row-major). */
+function untiedGenes(scores: { data: ArrayLike<number>; shape: number[] }): boolean[] {
+  const [p, nb] = scores.shape;
+  return Array.from({ length: p }, (_, j) => {
+    for (let b = 0; b < nb; b++)
+      for (let k = 0; k < p; k++) if (k !== j && scores.data[k * nb + b] === scores.data[j * nb + b]) return false;
+    return true;
+  });
+}
+
 for (const name of Object.keys(manifest.datasets)) {
   const ds = manifest.datasets[name];
   const cfg = ds.config;
@@ -219,14 +229,7 @@ for (const name of Object.keys(manifest.datasets)) {
         const scores = r.varm.has("per_batch_variances_norm")
           ? ((await r.varm.get("per_batch_variances_norm")) as { data: Float64Array; shape: number[] })
           : { data: Float64Array.from(vec(r.var.getChild("variances_norm"))), shape: [v.nVars, 1] };
-        const [p, nb] = scores.shape;
-        const unique = Array.from({ length: p }, (_, j) => {
-          for (let b = 0; b < nb; b++) {
-            const x = scores.data[j * nb + b];
-            for (let k = 0; k < p; k++) if (k !== j && scores.data[k * nb + b] === x) return false;
-          }
-          return true;
-        });
+        const unique = untiedGenes(scores);
         const gr = vec(v.var.getChild("highly_variable_rank"));
         const wr = vec(r.var.getChild("highly_variable_rank"));
         close(
@@ -260,12 +263,7 @@ for (const name of Object.keys(manifest.datasets)) {
         const per = r.varm.has("per_batch_residual_variances")
           ? ((await r.varm.get("per_batch_residual_variances")) as { data: Float64Array; shape: number[] })
           : { data: Float64Array.from(vec(r.var.getChild("residual_variances"))), shape: [v.nVars, 1] };
-        const [pg, nbt] = per.shape;
-        const untied = Array.from({ length: pg }, (_, j) => {
-          for (let b = 0; b < nbt; b++)
-            for (let k = 0; k < pg; k++) if (k !== j && per.data[k * nbt + b] === per.data[j * nbt + b]) return false;
-          return true;
-        });
+        const untied = untiedGenes(per);
         close(
           vec(v.var.getChild("highly_variable_rank")).filter((_, j) => untied[j]),
           vec(r.var.getChild("highly_variable_rank")).filter((_, j) => untied[j]),

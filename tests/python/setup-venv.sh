@@ -21,5 +21,10 @@ make_venv() { # $1 = requirements file, $2 = name
   echo "$dir/bin/python"
 }
 
+# `setup-venv.sh REQUIREMENTS NAME` makes one other venv (e.g. the bench peers).
+if [ "$#" -eq 2 ]; then
+  make_venv "$1" "$2"
+  exit 0
+fi
 make_venv "$here/requirements-legacy.txt" legacy >/dev/null
 make_venv "$here/requirements.txt" main

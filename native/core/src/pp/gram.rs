@@ -285,6 +285,27 @@ fn packed(p: usize, r: usize, c: usize) -> usize {
     r * (2 * p - r + 1) / 2 + (c - r)
 }
 
+/// The `k` largest eigenpairs (faer sorts ascending) of a decomposition
+/// whose eigenvectors are the columns of `u` (p rows): components as a p×k
+/// row-major matrix, eigenvalues descending.
+pub fn top_eigenpairs(
+    vals: faer::ColRef<'_, f64>,
+    u: faer::MatRef<'_, f64>,
+    k: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (p, m) = (u.nrows(), u.ncols());
+    let mut components = vec![0.0; p * k];
+    let mut eig = Vec::with_capacity(k);
+    for c in 0..k {
+        let src = m - 1 - c;
+        eig.push(vals[src]);
+        for r in 0..p {
+            components[r * k + c] = u[(r, src)];
+        }
+    }
+    (components, eig)
+}
+
 /// Top-k principal axes of the centred (or uncentred) Gram matrix.
 pub struct Pca {
     /// p × k, row-major (gene-major), unit columns.
@@ -325,19 +346,8 @@ pub fn eigen(g: &mut Gram, k: usize, zero_center: bool) -> Result<Pca> {
     let evd = cov
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::internal(format!("eigendecomposition failed: {e:?}")))?;
-    let vals = evd.S().column_vector();
-    let u = evd.U();
     let k = k.min(p);
-    let mut components = vec![0.0; p * k];
-    let mut variance = Vec::with_capacity(k);
-    for c in 0..k {
-        // faer sorts ascending: take from the end.
-        let src = p - 1 - c;
-        variance.push(vals[src]);
-        for r in 0..p {
-            components[r * k + c] = u[(r, src)];
-        }
-    }
+    let (components, variance) = top_eigenpairs(evd.S().column_vector(), evd.U(), k);
     Ok(Pca {
         components,
         variance,

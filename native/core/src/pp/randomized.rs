@@ -223,19 +223,12 @@ pub fn rayleigh_ritz(
     let evd = sym
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::internal(format!("eigendecomposition failed: {e:?}")))?;
-    let vals = evd.S().column_vector();
-    let u = evd.U();
-    let v = qm * u;
-    let mut comps = vec![0.0; p * n_comps];
-    let mut eig = Vec::with_capacity(n_comps);
-    for c in 0..n_comps {
-        let src = k - 1 - c;
-        eig.push(vals[src]);
-        for r in 0..p {
-            comps[r * n_comps + c] = v[(r, src)];
-        }
-    }
-    Ok((comps, eig))
+    let v = qm * evd.U();
+    Ok(super::gram::top_eigenpairs(
+        evd.S().column_vector(),
+        v.as_ref(),
+        n_comps,
+    ))
 }
 
 /// X_pca rows: (Z_row − m)·V, m the column means of Z.
