@@ -6,10 +6,20 @@
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import type { Vector } from "apache-arrow";
-import { type AnnDataOOM, type BackedMatrix, CancelledError, type Chunk, InvalidArgumentError, pp, read } from "../src/engine";
+import {
+  type AnnDataOOM,
+  type BackedMatrix,
+  CancelledError,
+  type Chunk,
+  InvalidArgumentError,
+  pp,
+  read,
+  UnsupportedEncodingError,
+} from "../src/engine";
 import { aggregateRanks } from "../src/engine/pp/ranks";
 import { FIXTURES } from "./helpers";
 
@@ -417,12 +427,23 @@ describe("preprocessing errors and cancellation", () => {
     await assert.rejects(pp.calculateQcMetrics(a, { percentTop: [10_000] }), InvalidArgumentError);
     await assert.rejects(pp.highlyVariableGenes(a, { flavor: "seurat_v3" }), InvalidArgumentError);
     await assert.rejects(pp.pca(a, { nComps: 5000 }), InvalidArgumentError);
+    const csc = await read(path.join(FIXTURES, "csc_f64_idx64.h5ad"));
+    await assert.rejects(pp.calculateQcMetrics(csc, { percentTop: null }), UnsupportedEncodingError);
+    csc.close();
     const ac = new AbortController();
     ac.abort();
     await assert.rejects(pp.calculateQcMetrics(a, { signal: ac.signal }), CancelledError);
     assert.equal(a.obs.getChild("total_counts"), null, "a cancelled step leaves obs unchanged");
     await pp.calculateQcMetrics(a);
     assert.ok(a.obs.getChild("total_counts"));
+    // write() saves the file's contents; session results are listed, never silently dropped.
+    const out = path.join(os.tmpdir(), `aoom-pp-write-${process.pid}.h5ad`);
+    await assert.rejects(a.write(out), /obs columns n_genes_by_counts.*fileContentsOnly/);
+    await a.write(out, { fileContentsOnly: true });
+    const back = await read(out);
+    assert.equal(back.obs.getChild("total_counts"), null);
+    back.close();
+    fs.rmSync(out);
     a.close();
   });
 });

@@ -17,7 +17,7 @@ export { describeFrame };
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { compose, type Indexer, resolve } from "./selection";
-import { type ElementInfo, Source } from "./source";
+import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -25,6 +25,12 @@ export interface ReadOptions {
 }
 
 export interface WriteOptions extends PassOptions {
+  /**
+   * Write only what the file holds (with this object's subsets), leaving
+   * out results computed in this session; without it, write() refuses and
+   * lists them.
+   */
+  fileContentsOnly?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
   compression?: "gzip" | "lzf" | null;
 }
@@ -206,12 +212,17 @@ export class AnnDataOOM {
     return this.varMoments && this.varMoments.key === momentsKey(m) ? this.varMoments : null;
   }
 
+  /** Columns replaced in this session (for sessionChanges). */
+  private changedColumns = new Set<string>();
+
   /** Add or replace an obs column (length n_obs). */
   setObs(name: string, values: ColumnValues): void {
+    this.changedColumns.add(name);
     this.obsFrame = withColumn(this.root.obs, name, values, this.nObs, "obs");
   }
   /** Add or replace a var column (length n_vars). */
   setVar(name: string, values: ColumnValues): void {
+    this.changedColumns.add(name);
     this.varFrame = withColumn(this.root.var, name, values, this.nVars, "var");
   }
 
@@ -345,6 +356,7 @@ export class AnnDataOOM {
       for (const [k, el] of mapping.memoryEntries()) view[slot].set(k, idx ? takeElementRows(el, idx) : el);
     }
     if (this.unsCache) view.unsCache = this.unsCache;
+    for (const c of this.changedColumns) view.changedColumns.add(c);
     // Per-var sums stay valid when only genes are dropped.
     if (this.varMoments && !obsIdx && view.xOverride) {
       const take = (v: Float64Array) => (varIdx ? Float64Array.from(varIdx, (j) => v[j]) : v);
@@ -388,12 +400,47 @@ export class AnnDataOOM {
    */
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
     const nat = this.source.native;
+    const unsaved = this.sessionChanges();
+    if (unsaved.length && !opts.fileContentsOnly) {
+      throw new InvalidArgumentError(
+        `write() saves the file's contents (with this object's subsets); results computed in this session cannot be written yet: ${unsaved.join("; ")}. Pass { fileContentsOnly: true } to write without them.`,
+      );
+    }
     const dest = path.resolve(file);
     if (dest === this.source.path) {
       throw new InvalidArgumentError("refusing to write over the file this object is reading from; write to a new path", { path: dest });
     }
     const pass = nativeCall(() => nat.startWrite(dest, this.obsSel ?? undefined, this.varSel ?? undefined, opts.compression ?? undefined));
     await drive(this.source, `write ${path.basename(dest)}`, pass, (p) => p.takeWritten(), opts);
+  }
+
+  /**
+   * What this object holds beyond the file (and so beyond what write()
+   * saves): added obs/var columns, X's transforms, layers, obsm/varm
+   * elements and uns entries computed in this session, a raw snapshot.
+   */
+  sessionChanges(): string[] {
+    const out: string[] = [];
+    const added = (t: Table, file: DataFrameInfo) => {
+      const known = new Set(file.columns.map((c) => c.name));
+      return t.schema.fields.map((f) => f.name).filter((n) => !known.has(n) || this.changedColumns.has(n));
+    };
+    const obs = added(this.obs, this.source.info.obs);
+    if (obs.length) out.push(`obs columns ${obs.join(", ")}`);
+    const vars = added(this.var, this.source.info.var);
+    if (vars.length) out.push(`var columns ${vars.join(", ")}`);
+    if (this.xOverride?.isTransformed) out.push(`X transforms (${this.xOverride.chain.steps.map((s) => s.op).join(" → ")})`);
+    const layers = this.slots.layers?.memoryEntries().map(([k]) => k) ?? [];
+    if (layers.length) out.push(`layers ${layers.join(", ")}`);
+    for (const slot of ["obsm", "varm", "obsp", "varp"] as const) {
+      const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
+      if (keys.length) out.push(`${slot} ${keys.join(", ")}`);
+    }
+    const fileUns = new Set(this.source.info.uns.map(([k]) => k));
+    const uns = Object.keys(this.unsCache ?? {}).filter((k) => !fileUns.has(k));
+    if (uns.length) out.push(`uns ${uns.join(", ")}`);
+    if (this.rawOverride) out.push("raw");
+    return out;
   }
 
   /** Close the file; any later use throws ClosedError. Running passes are cancelled. */
