@@ -21,7 +21,7 @@ import {
   UnsupportedEncodingError,
 } from "../src/engine";
 import { aggregateRanks } from "../src/engine/pp/ranks";
-import { FIXTURES } from "./helpers";
+import { FIXTURES, PYTHON } from "./helpers";
 
 const PP = path.join(FIXTURES, "pp");
 const manifest = JSON.parse(fs.readFileSync(path.join(PP, "pp_manifest.json"), "utf8"));
@@ -420,6 +420,45 @@ describe("session state: raw, layers, anndataoom names", () => {
   });
 });
 
+describe("writing results", () => {
+  it("write() saves QC columns, HVG flags, X_pca, PCs and uns; refuses to drop the rest silently", async () => {
+    let a = await read(path.join(PP, "synth_3k.h5ad"));
+    pp.markGenes(a, "mt", /^MT-/);
+    await pp.calculateQcMetrics(a, { qcVars: ["mt"] });
+    a = await pp.filterCells(a, { minGenes: 100 });
+    a.layers.set("counts", a.X);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    await pp.highlyVariableGenes(a, { nTopGenes: 300 });
+    await pp.pca(a, { nComps: 20 });
+    const out = path.join(os.tmpdir(), `aoom-pp-write-${process.pid}.h5ad`);
+    await assert.rejects(a.write(out), /X transforms \(normalize → log1p\).*layers counts.*skipUnsaved/);
+    await a.write(out, { skipUnsaved: true });
+    const back = await read(out);
+    close(vec(back.obs.getChild("total_counts")), vec(a.obs.getChild("total_counts")), "written total_counts", 0);
+    assert.deepEqual(bools(back.var.getChild("highly_variable")), bools(a.var.getChild("highly_variable")));
+    const xp = (await back.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const mine = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    assert.deepEqual(xp.shape, mine.shape);
+    close(xp.data, mine.data, "written X_pca", 0);
+    close(
+      (back.uns.pca as { variance_ratio: Float64Array }).variance_ratio,
+      (a.uns.pca as { variance_ratio: Float64Array }).variance_ratio,
+      "uns.pca",
+      0,
+    );
+    assert.equal((back.uns.hvg as { flavor: string }).flavor, "seurat");
+    back.close();
+    // and anndata reads it, with the same results
+    const { execFileSync } = await import("node:child_process");
+    const py = `import anndata, numpy as np, sys\nb = anndata.read_h5ad(sys.argv[1])\nassert b.obsm['X_pca'].shape == (${mine.shape[0]}, 20)\nassert b.var['highly_variable'].sum() >= 300\nassert 'pca' in b.uns and len(b.uns['pca']['variance_ratio']) == 20\nassert b.obs['pct_counts_mt'].dtype.kind == 'f'\nprint('ok')`;
+    const res = execFileSync(PYTHON, ["-c", py, out], { encoding: "utf8" });
+    assert.match(res, /ok/);
+    fs.rmSync(out);
+    a.close();
+  });
+});
+
 describe("preprocessing errors and cancellation", () => {
   it("rejects bad parameters with typed errors and cancels a pass", async () => {
     const a = await read(path.join(PP, "synth_3k.h5ad"));
@@ -436,14 +475,6 @@ describe("preprocessing errors and cancellation", () => {
     assert.equal(a.obs.getChild("total_counts"), null, "a cancelled step leaves obs unchanged");
     await pp.calculateQcMetrics(a);
     assert.ok(a.obs.getChild("total_counts"));
-    // write() saves the file's contents; session results are listed, never silently dropped.
-    const out = path.join(os.tmpdir(), `aoom-pp-write-${process.pid}.h5ad`);
-    await assert.rejects(a.write(out), /obs columns n_genes_by_counts.*fileContentsOnly/);
-    await a.write(out, { fileContentsOnly: true });
-    const back = await read(out);
-    assert.equal(back.obs.getChild("total_counts"), null);
-    back.close();
-    fs.rmSync(out);
     a.close();
   });
 });

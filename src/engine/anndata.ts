@@ -14,9 +14,11 @@ import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, wit
 
 export { describeFrame };
 
+import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { compose, type Indexer, resolve } from "./selection";
+import { arrayIn, columnIn, unsIn } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 
 export interface ReadOptions {
@@ -26,11 +28,13 @@ export interface ReadOptions {
 
 export interface WriteOptions extends PassOptions {
   /**
-   * Write only what the file holds (with this object's subsets), leaving
-   * out results computed in this session; without it, write() refuses and
-   * lists them.
+   * Results of this session that write() cannot save yet (X transforms,
+   * layers and raw set in the session, sparse in-memory elements) make it
+   * refuse, listing them; with skipUnsaved it writes without them. obs/var
+   * columns, dense obsm/varm arrays (X_pca, PCs) and new uns entries are
+   * always written.
    */
-  fileContentsOnly?: boolean;
+  skipUnsaved?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
   compression?: "gzip" | "lzf" | null;
 }
@@ -400,18 +404,62 @@ export class AnnDataOOM {
    */
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
     const nat = this.source.native;
-    const unsaved = this.sessionChanges();
-    if (unsaved.length && !opts.fileContentsOnly) {
+    const session = this.sessionForWrite();
+    if (session.unsaved.length && !opts.skipUnsaved) {
       throw new InvalidArgumentError(
-        `write() saves the file's contents (with this object's subsets); results computed in this session cannot be written yet: ${unsaved.join("; ")}. Pass { fileContentsOnly: true } to write without them.`,
+        `write() cannot save these results of this session yet: ${session.unsaved.join("; ")}. Pass { skipUnsaved: true } to write without them.`,
       );
     }
     const dest = path.resolve(file);
     if (dest === this.source.path) {
       throw new InvalidArgumentError("refusing to write over the file this object is reading from; write to a new path", { path: dest });
     }
-    const pass = nativeCall(() => nat.startWrite(dest, this.obsSel ?? undefined, this.varSel ?? undefined, opts.compression ?? undefined));
+    const pass = nativeCall(() =>
+      nat.startWrite(dest, this.obsSel ?? undefined, this.varSel ?? undefined, opts.compression ?? undefined, session.input),
+    );
     await drive(this.source, `write ${path.basename(dest)}`, pass, (p) => p.takeWritten(), opts);
+  }
+
+  /**
+   * The session's results that write() saves (obs/var columns, dense
+   * obsm/varm arrays, new uns entries) and those it cannot save yet.
+   */
+  private sessionForWrite(): { input: Native.SessionIn; unsaved: string[] } {
+    const changed = (t: Table, file: DataFrameInfo) => {
+      const known = new Set(file.columns.map((c) => c.name));
+      return t.schema.fields.map((f) => f.name).filter((n) => !known.has(n) || this.changedColumns.has(n));
+    };
+    const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: columnIn(t.getChild(name) as Vector) }));
+    const unsaved: string[] = [];
+    const arrays = (slot: "obsm" | "varm") => {
+      const out: Native.NamedArrayIn[] = [];
+      for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
+        const a = arrayIn(k, el);
+        if (a) out.push(a);
+        else unsaved.push(`${slot} ${k} (not a dense array)`);
+      }
+      return out;
+    };
+    const fileUns = new Set(this.source.info.uns.map(([k]) => k));
+    const uns = unsIn(Object.entries(this.unsCache ?? {}).filter(([k]) => !fileUns.has(k)));
+    for (const k of uns.skipped) unsaved.push(`uns ${k}`);
+    if (this.xOverride?.isTransformed) unsaved.push(`X transforms (${this.xOverride.chain.steps.map((s) => s.op).join(" → ")})`);
+    const layers = this.slots.layers?.memoryEntries().map(([k]) => k) ?? [];
+    if (layers.length) unsaved.push(`layers ${layers.join(", ")}`);
+    for (const slot of ["obsp", "varp"] as const) {
+      const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
+      if (keys.length) unsaved.push(`${slot} ${keys.join(", ")}`);
+    }
+    if (this.rawOverride) unsaved.push("raw");
+    const input: Native.SessionIn = {
+      obs: cols(this.obs, changed(this.obs, this.source.info.obs)),
+      var: cols(this.var, changed(this.var, this.source.info.var)),
+      obsm: arrays("obsm"),
+      varm: arrays("varm"),
+      unsJson: uns.json,
+      unsVectors: uns.vectors,
+    };
+    return { input, unsaved };
   }
 
   /**

@@ -197,3 +197,80 @@ pub fn block(b: Block, format: &str) -> BlockOut {
         },
     }
 }
+
+/// A typed array from JS back into core values (`dtype` says how to read it).
+pub fn values_in(t: &TypedOut) -> napi::Result<Values> {
+    let bad = || napi::Error::from_reason(format!("array data does not match dtype {}", t.dtype));
+    Ok(match t.dtype.as_str() {
+        "bool" => Values::Bool(t.u8.as_ref().ok_or_else(bad)?.to_vec()),
+        "uint8" => Values::Uint8(t.u8.as_ref().ok_or_else(bad)?.to_vec()),
+        "int8" => Values::Int8(t.i8.as_ref().ok_or_else(bad)?.to_vec()),
+        "int16" => Values::Int16(t.i16.as_ref().ok_or_else(bad)?.to_vec()),
+        "int32" => Values::Int32(t.i32.as_ref().ok_or_else(bad)?.to_vec()),
+        "uint16" => Values::Uint16(t.u16.as_ref().ok_or_else(bad)?.to_vec()),
+        "uint32" => Values::Uint32(t.u32.as_ref().ok_or_else(bad)?.to_vec()),
+        "float32" => Values::Float32(t.f32.as_ref().ok_or_else(bad)?.to_vec()),
+        "float64" => Values::Float64(t.f64.as_ref().ok_or_else(bad)?.to_vec()),
+        "int64" => Values::Int64(
+            t.f64
+                .as_ref()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|&x| x as i64)
+                .collect(),
+        ),
+        other => {
+            return Err(napi::Error::from_reason(format!(
+                "unsupported dtype {other}"
+            )))
+        }
+    })
+}
+
+fn strings_in(s: &StringsOut) -> Strings {
+    Strings {
+        offsets: s.offsets.to_vec(),
+        data: s.data.to_vec(),
+    }
+}
+
+/// A column from JS (the same shape as ColumnOut) into a core column.
+pub fn column_in(c: &ColumnOut) -> napi::Result<Column> {
+    let missing =
+        |what: &str| napi::Error::from_reason(format!("column of kind {} has no {what}", c.kind));
+    Ok(match c.kind.as_str() {
+        "numeric" => Column::Numeric(values_in(
+            c.values.as_ref().ok_or_else(|| missing("values"))?,
+        )?),
+        "strings" => Column::Strings {
+            strings: strings_in(c.strings.as_ref().ok_or_else(|| missing("strings"))?),
+            mask: c.mask.as_ref().map(|m| m.to_vec()),
+        },
+        "nullable" => Column::Nullable {
+            values: values_in(c.values.as_ref().ok_or_else(|| missing("values"))?)?,
+            mask: c.mask.as_ref().ok_or_else(|| missing("mask"))?.to_vec(),
+            boolean: c.boolean.unwrap_or(false),
+        },
+        "categorical" => {
+            let cats = c.categories.as_ref().ok_or_else(|| missing("categories"))?;
+            let categories = match (&cats.strings, &cats.values) {
+                (Some(s), _) => Column::Strings {
+                    strings: strings_in(s),
+                    mask: None,
+                },
+                (None, Some(v)) => Column::Numeric(values_in(v)?),
+                _ => return Err(missing("category values")),
+            };
+            Column::Categorical {
+                codes: c.codes.as_ref().ok_or_else(|| missing("codes"))?.to_vec(),
+                categories: Box::new(categories),
+                ordered: c.ordered.unwrap_or(false),
+            }
+        }
+        other => {
+            return Err(napi::Error::from_reason(format!(
+                "unknown column kind {other}"
+            )))
+        }
+    })
+}

@@ -246,7 +246,8 @@ impl NativeH5ad {
         ))
     }
 
-    /// Start writing (a subset of) this file to `dest`.
+    /// Start writing (a subset of) this file to `dest`, with the session's
+    /// results (`session`) added.
     #[napi(catch_unwind)]
     pub fn start_write(
         &self,
@@ -254,13 +255,19 @@ impl NativeH5ad {
         obs: Option<Uint32Array>,
         vars: Option<Uint32Array>,
         compression: Option<String>,
+        session: Option<SessionIn>,
     ) -> Result<NativePass> {
+        let session = match session {
+            Some(s) => s.into_core()?,
+            None => anndata_oom_core::writer::Session::default(),
+        };
         Ok(NativePass::write(
             self.inner.clone(),
             dest,
             selection(obs),
             selection(vars),
             compression,
+            session,
         ))
     }
 
@@ -347,5 +354,59 @@ impl Task for ReadMatrix {
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<BlockOut> {
         Ok(convert::block(out.0, &out.1))
+    }
+}
+
+/// A named column added to obs / var.
+#[napi(object)]
+pub struct NamedColumnIn {
+    pub name: String,
+    pub column: ColumnOut,
+}
+
+/// A named dense array for obsm / varm.
+#[napi(object)]
+pub struct NamedArrayIn {
+    pub name: String,
+    pub shape: Vec<f64>,
+    pub data: TypedOut,
+}
+
+/// Results computed in the session, to write next to the file's contents.
+#[napi(object)]
+pub struct SessionIn {
+    pub obs: Vec<NamedColumnIn>,
+    pub var: Vec<NamedColumnIn>,
+    pub obsm: Vec<NamedArrayIn>,
+    pub varm: Vec<NamedArrayIn>,
+    pub uns_json: Option<String>,
+    pub uns_vectors: Vec<TypedOut>,
+}
+
+impl SessionIn {
+    fn into_core(self) -> Result<anndata_oom_core::writer::Session> {
+        let cols =
+            |v: &[NamedColumnIn]| -> Result<Vec<(String, anndata_oom_core::dataframe::Column)>> {
+                v.iter()
+                    .map(|c| Ok((c.name.clone(), convert::column_in(&c.column)?)))
+                    .collect()
+            };
+        let arrays = |v: &[NamedArrayIn]| -> Result<Vec<(String, anndata_oom_core::dtype::Values, Vec<usize>)>> {
+            v.iter()
+                .map(|a| Ok((a.name.clone(), convert::values_in(&a.data)?, a.shape.iter().map(|&d| d as usize).collect())))
+                .collect()
+        };
+        Ok(anndata_oom_core::writer::Session {
+            obs: cols(&self.obs)?,
+            var: cols(&self.var)?,
+            obsm: arrays(&self.obsm)?,
+            varm: arrays(&self.varm)?,
+            uns_json: self.uns_json,
+            uns_vectors: self
+                .uns_vectors
+                .iter()
+                .map(convert::values_in)
+                .collect::<Result<_>>()?,
+        })
     }
 }

@@ -215,6 +215,7 @@ impl NativePass {
         obs: Option<Vec<usize>>,
         var: Option<Vec<usize>>,
         compression: Option<String>,
+        session: writer::Session,
     ) -> Self {
         Self::spawn(move |control| {
             let c = match compression.as_deref() {
@@ -227,7 +228,14 @@ impl NativePass {
                     )))
                 }
             };
-            writer::write_h5ad(&file, &dest, &Selection { obs, var }, c, control)?;
+            writer::write_h5ad_session(
+                &file,
+                &dest,
+                &Selection { obs, var },
+                &session,
+                c,
+                control,
+            )?;
             Ok(Output::Written)
         })
     }

@@ -23,6 +23,21 @@ pub struct Selection {
     pub var: Option<Vec<usize>>,
 }
 
+/// Results computed in the session, written next to the file's contents.
+/// Columns and arrays are already restricted to the written subset.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Columns added to / replacing columns of obs and var.
+    pub obs: Vec<(String, Column)>,
+    pub var: Vec<(String, Column)>,
+    /// Dense arrays for obsm / varm: (key, values row-major, shape).
+    pub obsm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
+    pub varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
+    /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
+    pub uns_json: Option<String>,
+    pub uns_vectors: Vec<crate::dtype::Values>,
+}
+
 /// Which selection applies to each axis of an element.
 #[derive(Clone, Copy)]
 enum Axis {
@@ -68,6 +83,18 @@ pub fn write_h5ad(
     c: Compression,
     control: &Control,
 ) -> Result<()> {
+    write_h5ad_session(src, dest, sel, &Session::default(), c, control)
+}
+
+/// Like write_h5ad, adding the session's results (see Session).
+pub fn write_h5ad_session(
+    src: &H5ad,
+    dest: &str,
+    sel: &Selection,
+    session: &Session,
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
     let target = resolve_target(dest)?;
     let source = Path::new(&src.path)
         .canonicalize()
@@ -83,7 +110,7 @@ pub fn write_h5ad(
         target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
         std::process::id()
     ));
-    let result = write_to(src, &tmp, sel, c, control);
+    let result = write_to(src, &tmp, sel, session, c, control);
     match result {
         Ok(()) => std::fs::rename(&tmp, &target).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -104,6 +131,7 @@ fn write_to(
     src: &H5ad,
     tmp: &Path,
     sel: &Selection,
+    session: &Session,
     c: Compression,
     control: &Control,
 ) -> Result<()> {
@@ -116,8 +144,8 @@ fn write_to(
     })?;
     src.with_root(|root| {
         h5w::set_encoding(&out, "anndata", "0.1.0")?;
-        write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref())?;
-        write_dataframe(root, "/var", &out, "var", sel.var.as_deref())?;
+        write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref(), &session.obs)?;
+        write_dataframe(root, "/var", &out, "var", sel.var.as_deref(), &session.var)?;
         if root.link_exists("X") {
             write_matrix(
                 root,
@@ -158,7 +186,7 @@ fn write_to(
                     control,
                 )?;
             }
-            write_dataframe(root, "/raw/var", &raw, "var", None)?;
+            write_dataframe(root, "/raw/var", &raw, "var", None, &[])?;
             write_mapping(
                 root,
                 "raw/varm",
@@ -176,6 +204,22 @@ fn write_to(
                 let u = out.create_group("uns").at("/uns")?;
                 h5w::set_encoding(&u, "dict", "0.1.0")?;
             }
+        }
+        for (slot, arrays) in [("obsm", &session.obsm), ("varm", &session.varm)] {
+            let g = out.group(slot).at(&format!("/{slot}"))?;
+            for (key, values, shape) in arrays {
+                if g.link_exists(key) {
+                    g.unlink(key).at(&format!("/{slot}/{key}"))?;
+                }
+                let ds = h5w::write_values(&g, key, values, shape, Compression::None)?;
+                h5w::set_encoding(&ds, "array", "0.2.0")?;
+            }
+        }
+        if let Some(json) = &session.uns_json {
+            let tree: serde_json::Value = serde_json::from_str(json)
+                .map_err(|e| Error::invalid(format!("bad uns descriptor: {e}")))?;
+            let u = out.group("uns").at("/uns")?;
+            write_uns_items(&u, &tree, &session.uns_vectors)?;
         }
         Ok(())
     })?;
@@ -212,7 +256,7 @@ fn write_mapping(
             "array" | "csr_matrix" | "csc_matrix" => {
                 write_matrix(root, &path, &dst, &key, sel, axes, c, control)?
             }
-            "dataframe" => write_dataframe(root, &path, &dst, &key, sel.get(axes.0))?,
+            "dataframe" => write_dataframe(root, &path, &dst, &key, sel.get(axes.0), &[])?,
             _ if sel.get(axes.0).is_none() && sel.get(axes.1).is_none() => {
                 g.copy_to_named(&key, &dst).at(&path)?
             }
@@ -473,6 +517,7 @@ fn write_dataframe(
     out: &Group,
     name: &str,
     rows: Option<&[usize]>,
+    extra: &[(String, Column)],
 ) -> Result<()> {
     let info = dataframe::describe(root, path)?;
     let (_, index) = dataframe::read_index_column(root, path)?;
@@ -487,14 +532,32 @@ fn write_dataframe(
     let g = out.create_group(name).at(&where_)?;
     h5w::set_encoding(&g, "dataframe", "0.2.0")?;
     h5w::set_str_attr(&g, "_index", &info.index_name)?;
-    let names: Vec<String> = info.columns.iter().map(|c| c.name.clone()).collect();
+    let mut names: Vec<String> = info.columns.iter().map(|c| c.name.clone()).collect();
+    for (n, _) in extra {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
     h5w::set_strs_attr(&g, "column-order", &names)?;
     let index = match rows {
         Some(r) => take_column(index, r),
         None => index,
     };
     write_column(&g, &info.index_name, &index)?;
+    let n_rows = index.len();
+    for (n, column) in extra {
+        if column.len() != n_rows {
+            return Err(Error::invalid(format!(
+                "{name} column {n} has {} values, expected {n_rows}",
+                column.len()
+            )));
+        }
+        write_column(&g, n, column)?;
+    }
     for col in &info.columns {
+        if extra.iter().any(|(n, _)| n == &col.name) {
+            continue;
+        }
         let column = dataframe::read_column(root, path, &col.name)?;
         let column = match rows {
             Some(r) => take_column(column, r),
@@ -606,6 +669,82 @@ fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
             let ds = h5w::write_values(&cg, "codes", &cv, &[codes.len()], Compression::None)?;
             h5w::set_encoding(&ds, "array", "0.2.0")?;
             write_column(&cg, "categories", categories)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write new uns entries from a JSON tree: {"t": "dict", "items": {...}},
+/// {"t": "num", "v": 1.5}, {"t": "int", "v": 3}, {"t": "bool", "v": true},
+/// {"t": "str", "v": "x"}, {"t": "strs", "v": [...]}, {"t": "arr", "i": k,
+/// "shape": [...]} (vector k), {"t": "null"}.
+fn write_uns_items(
+    g: &Group,
+    tree: &serde_json::Value,
+    vectors: &[crate::dtype::Values],
+) -> Result<()> {
+    let items = tree
+        .get("items")
+        .and_then(|i| i.as_object())
+        .ok_or_else(|| Error::invalid("uns descriptor: expected a dict"))?;
+    for (key, node) in items {
+        let at = format!("{}/{key}", g.name());
+        if g.link_exists(key) {
+            g.unlink(key).at(&at)?;
+        }
+        let t = node.get("t").and_then(|t| t.as_str()).unwrap_or("");
+        match t {
+            "dict" => {
+                let sub = g.create_group(key).at(&at)?;
+                h5w::set_encoding(&sub, "dict", "0.1.0")?;
+                write_uns_items(&sub, node, vectors)?;
+            }
+            "num" | "int" | "bool" => {
+                let v = &node["v"];
+                let values = match t {
+                    "num" => crate::dtype::Values::Float64(vec![v.as_f64().unwrap_or(f64::NAN)]),
+                    "int" => crate::dtype::Values::Int64(vec![v.as_i64().unwrap_or(0)]),
+                    _ => crate::dtype::Values::Bool(vec![u8::from(v.as_bool().unwrap_or(false))]),
+                };
+                let ds = h5w::write_values(g, key, &values, &[], Compression::None)?;
+                h5w::set_encoding(&ds, "numeric-scalar", "0.2.0")?;
+            }
+            "str" => {
+                let v = node["v"].as_str().unwrap_or("");
+                let ds = g
+                    .new_dataset::<hdf5::types::VarLenUnicode>()
+                    .shape(())
+                    .create(key.as_str())
+                    .at(&at)?;
+                ds.write_scalar(&h5w::vlen(v)).at(&at)?;
+                h5w::set_encoding(&ds, "string", "0.2.0")?;
+            }
+            "strs" => {
+                let list: Vec<&str> = node["v"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x.as_str().unwrap_or("")).collect())
+                    .unwrap_or_default();
+                h5w::write_strings(g, key, &crate::strings::Strings::from_iter(list), true)?;
+            }
+            "arr" => {
+                let i = node["i"].as_u64().unwrap_or(u64::MAX) as usize;
+                let values = vectors
+                    .get(i)
+                    .ok_or_else(|| Error::invalid(format!("uns {key}: missing vector {i}")))?;
+                let shape: Vec<usize> = node["shape"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as usize).collect())
+                    .unwrap_or_else(|| vec![values.len()]);
+                let ds = h5w::write_values(g, key, values, &shape, Compression::None)?;
+                h5w::set_encoding(&ds, "array", "0.2.0")?;
+            }
+            // anndata writes None as an empty "null" dataset; leaving the key out reads back the same way
+            "null" => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "uns {key}: unsupported value kind '{other}'"
+                )))
+            }
         }
     }
     Ok(())

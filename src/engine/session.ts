@@ -1,0 +1,142 @@
+/**
+ * What write() adds from the session: obs/var columns, dense obsm/varm
+ * arrays and new uns entries, converted to the native writer's inputs.
+ * Anything it cannot write (X transforms, layers, raw snapshots, sparse
+ * in-memory elements) is reported so write() can refuse to drop it.
+ */
+import type { Vector } from "apache-arrow";
+import type { Element } from "./elements";
+import type { Native } from "./native";
+import type { TypedArray } from "./typed";
+
+const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
+  [Float64Array, "float64", "f64"],
+  [Float32Array, "float32", "f32"],
+  [Int32Array, "int32", "i32"],
+  [Int16Array, "int16", "i16"],
+  [Int8Array, "int8", "i8"],
+  [Uint32Array, "uint32", "u32"],
+  [Uint16Array, "uint16", "u16"],
+  [Uint8Array, "uint8", "u8"],
+];
+
+/** A typed array as the native writer's TypedOut (copied, contiguous). */
+export function typedIn(a: TypedArray, dtype?: string): Native.TypedOut {
+  for (const [Ctor, name, field] of DTYPE) {
+    if (a instanceof Ctor) {
+      return { dtype: dtype ?? name, [field]: a.slice() } as Native.TypedOut;
+    }
+  }
+  throw new Error("unsupported typed array");
+}
+
+function utf8In(v: Vector): Native.StringsOut {
+  const d = v.data[0];
+  const offs = (d.valueOffsets as Int32Array).subarray(d.offset, d.offset + d.length + 1);
+  const base = offs[0];
+  const bytes = (d.values as Uint8Array).subarray(base, offs[offs.length - 1]);
+  return { offsets: Int32Array.from(offs, (o) => o - base), data: bytes.slice() };
+}
+
+function maskOf(v: Vector): Uint8Array | undefined {
+  if (!v.nullCount) return undefined;
+  return Uint8Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? 0 : 1));
+}
+
+/** An Arrow column as the native writer's column (same shape as ColumnOut). */
+export function columnIn(v: Vector): Native.ColumnOut {
+  const type = v.type as { typeId: number; isOrdered?: boolean };
+  const single = v.data.length === 1 ? v : (v.constructor as { from?: unknown }) && v;
+  if (type.typeId === -1) {
+    const d = v.data[0];
+    const raw = d.values as ArrayLike<number>;
+    const codes = Int32Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? raw[d.offset + i] : -1));
+    const dict = d.dictionary as Vector;
+    const dtype = dict.type as { typeId: number };
+    const categories =
+      dtype.typeId === 5 ? { strings: utf8In(dict) } : { values: typedIn(Float64Array.from(dict.toArray() as ArrayLike<number>)) };
+    return { kind: "categorical", codes, categories, ordered: Boolean(type.isOrdered) };
+  }
+  if (type.typeId === 5 && single.data.length === 1) return { kind: "strings", strings: utf8In(v), mask: maskOf(v) };
+  if (type.typeId === 5) {
+    const strs = Array.from({ length: v.length }, (_, i) => String(v.get(i) ?? ""));
+    const enc = new TextEncoder();
+    const parts = strs.map((s) => enc.encode(s));
+    const offsets = new Int32Array(parts.length + 1);
+    parts.forEach((p, i) => {
+      offsets[i + 1] = offsets[i] + p.length;
+    });
+    const data = new Uint8Array(offsets[parts.length]);
+    parts.forEach((p, i) => data.set(p, offsets[i]));
+    return { kind: "strings", strings: { offsets, data }, mask: maskOf(v) };
+  }
+  if (type.typeId === 6) {
+    const values = Uint8Array.from({ length: v.length }, (_, i) => (v.get(i) ? 1 : 0));
+    const mask = maskOf(v);
+    return mask
+      ? { kind: "nullable", values: typedIn(values, "bool"), mask, boolean: true }
+      : { kind: "numeric", values: typedIn(values, "bool") };
+  }
+  // numbers: floats keep NaN for missing; integers with nulls become nullable-integer
+  const arr = v.toArray() as TypedArray;
+  const mask = maskOf(v);
+  if (mask && !(arr instanceof Float32Array || arr instanceof Float64Array)) {
+    return { kind: "nullable", values: typedIn(arr), mask, boolean: false };
+  }
+  const vals = mask ? Float64Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? Number(v.get(i)) : Number.NaN)) : arr;
+  return { kind: "numeric", values: typedIn(vals) };
+}
+
+/** A dense in-memory element for obsm / varm, or null if not dense. */
+export function arrayIn(name: string, el: Element): Native.NamedArrayIn | null {
+  if ("table" in el || el.kind !== "dense") return null;
+  return { name, shape: el.shape, data: typedIn(el.data) };
+}
+
+/** New uns entries as the writer's JSON tree plus vectors; unwritable keys are returned. */
+export function unsIn(entries: [string, unknown][]): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
+  const vectors: Native.TypedOut[] = [];
+  const skipped: string[] = [];
+  const node = (v: unknown, key: string): unknown => {
+    if (v === null || v === undefined) return { t: "null" };
+    if (typeof v === "number") return Number.isInteger(v) ? { t: "int", v } : { t: "num", v };
+    if (typeof v === "boolean") return { t: "bool", v };
+    if (typeof v === "string") return { t: "str", v };
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
+      vectors.push(typedIn(v as TypedArray));
+      return { t: "arr", i: vectors.length - 1, shape: [(v as TypedArray).length] };
+    }
+    if (Array.isArray(v)) {
+      if (v.every((x) => typeof x === "string")) return { t: "strs", v };
+      if (v.every((x) => typeof x === "boolean")) {
+        vectors.push(
+          typedIn(
+            Uint8Array.from(v, (x) => (x ? 1 : 0)),
+            "bool",
+          ),
+        );
+        return { t: "arr", i: vectors.length - 1, shape: [v.length] };
+      }
+      if (v.every((x) => typeof x === "number")) {
+        vectors.push(typedIn(Float64Array.from(v as number[])));
+        return { t: "arr", i: vectors.length - 1, shape: [v.length] };
+      }
+    }
+    if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+      const items: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        const n = node(x, `${key}.${k}`);
+        if (n) items[k] = n;
+      }
+      return { t: "dict", items };
+    }
+    skipped.push(key);
+    return null;
+  };
+  const items: Record<string, unknown> = {};
+  for (const [k, v] of entries) {
+    const n = node(v, k);
+    if (n) items[k] = n;
+  }
+  return { json: JSON.stringify({ t: "dict", items }), vectors, skipped };
+}
