@@ -83,7 +83,7 @@ export class ElementMapping {
     if (mem) return Promise.resolve(mem);
     const info = this.describe(key);
     if (!info)
-      return Promise.reject(new UnsupportedEncodingError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
+      return Promise.reject(new InvalidArgumentError(`${this.name} has no key ${JSON.stringify(key)}`, { path: this.source.path }));
     let p = this.cache.get(key);
     if (!p) {
       p = this.read(info);
@@ -178,7 +178,7 @@ export class Layers {
     const mem = this.memory.get(key);
     if (mem) return mem;
     const info = this.entries.find(([k]) => k === key)?.[1];
-    if (!info) throw new UnsupportedEncodingError(`layers has no key ${JSON.stringify(key)}`, { path: this.source.path });
+    if (!info) throw new InvalidArgumentError(`layers has no key ${JSON.stringify(key)}`, { path: this.source.path });
     if (!["array", "csr_matrix", "csc_matrix"].includes(info.encoding)) unsupported(info);
     const meta = nativeMatrixMeta(this.source, info.path);
     return new BackedMatrix(this.source, meta, this.obsSel, this.varSel, `layers/${key}`);
