@@ -421,7 +421,7 @@ describe("session state: raw, layers, anndataoom names", () => {
 });
 
 describe("writing results", () => {
-  it("write() saves QC columns, HVG flags, X_pca, PCs and uns; refuses to drop the rest silently", async () => {
+  it("write() saves QC columns, HVG flags, X_pca, PCs, uns, X and layers through their chains; refuses to drop the rest", async () => {
     let a = await read(path.join(PP, "synth_3k.h5ad"));
     pp.markGenes(a, "mt", /^MT-/);
     await pp.calculateQcMetrics(a, { qcVars: ["mt"] });
@@ -432,8 +432,7 @@ describe("writing results", () => {
     await pp.highlyVariableGenes(a, { nTopGenes: 300 });
     await pp.pca(a, { nComps: 20 });
     const out = path.join(os.tmpdir(), `aoom-pp-write-${process.pid}.h5ad`);
-    await assert.rejects(a.write(out), /X transforms \(normalize → log1p\).*layers counts.*skipUnsaved/);
-    await a.write(out, { skipUnsaved: true });
+    await a.write(out);
     const back = await read(out);
     close(vec(back.obs.getChild("total_counts")), vec(a.obs.getChild("total_counts")), "written total_counts", 0);
     assert.deepEqual(bools(back.var.getChild("highly_variable")), bools(a.var.getChild("highly_variable")));
@@ -448,12 +447,30 @@ describe("writing results", () => {
       0,
     );
     assert.equal((back.uns.hvg as { flavor: string }).flavor, "seurat");
+    // X is written through its chain (log-normalized, float32), layers.counts as the counts
+    assert.equal(back.X.dtype, "float32");
+    close(await dense(back.X), Float64Array.from(await dense(a.X), Math.fround), "written X (log data)", 1e-6, 1e-7);
+    close(await dense(back.layers.get("counts")), await dense(a.layers.get("counts")), "written layers.counts", 0);
     back.close();
     // and anndata reads it, with the same results
     const { execFileSync } = await import("node:child_process");
     const py = `import anndata, numpy as np, sys\nb = anndata.read_h5ad(sys.argv[1])\nassert b.obsm['X_pca'].shape == (${mine.shape[0]}, 20)\nassert b.var['highly_variable'].sum() >= 300\nassert 'pca' in b.uns and len(b.uns['pca']['variance_ratio']) == 20\nassert b.obs['pct_counts_mt'].dtype.kind == 'f'\nprint('ok')`;
     const res = execFileSync(PYTHON, ["-c", py, out], { encoding: "utf8" });
     assert.match(res, /ok/);
+    // a scaled X is written dense float64 (scanpy's layout after scale)
+    const hv = a.subset({ var: bools(a.var.getChild("highly_variable")) });
+    await pp.scale(hv, { maxValue: 10 });
+    const out2 = path.join(os.tmpdir(), `aoom-pp-write2-${process.pid}.h5ad`);
+    await hv.write(out2);
+    const back2 = await read(out2);
+    assert.equal(back2.X.format, "dense");
+    assert.equal(back2.X.dtype, "float64");
+    close(await dense(back2.X), await dense(hv.X), "written scaled X", 1e-5, 1e-6);
+    back2.close();
+    fs.rmSync(out2);
+    // a raw snapshot cannot be written yet: write() says so instead of dropping it
+    a.setRaw();
+    await assert.rejects(a.write(out), /raw.*skipUnsaved/);
     fs.rmSync(out);
     a.close();
   });

@@ -28,11 +28,11 @@ export interface ReadOptions {
 
 export interface WriteOptions extends PassOptions {
   /**
-   * Results of this session that write() cannot save yet (X transforms,
-   * layers and raw set in the session, sparse in-memory elements) make it
-   * refuse, listing them; with skipUnsaved it writes without them. obs/var
-   * columns, dense obsm/varm arrays (X_pca, PCs) and new uns entries are
-   * always written.
+   * write() saves the session's obs/var columns, dense obsm/varm arrays
+   * (X_pca, PCs), new uns entries, and X and layers through their transform
+   * chains (CSR float32; dense float64 after scale, as scanpy stores them).
+   * What it cannot save yet (a raw snapshot, sparse in-memory elements)
+   * makes it refuse, listing them; with skipUnsaved it writes without them.
    */
   skipUnsaved?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
@@ -443,9 +443,9 @@ export class AnnDataOOM {
     const fileUns = new Set(this.source.info.uns.map(([k]) => k));
     const uns = unsIn(Object.entries(this.unsCache ?? {}).filter(([k]) => !fileUns.has(k)));
     for (const k of uns.skipped) unsaved.push(`uns ${k}`);
-    if (this.xOverride?.isTransformed) unsaved.push(`X transforms (${this.xOverride.chain.steps.map((s) => s.op).join(" → ")})`);
-    const layers = this.slots.layers?.memoryEntries().map(([k]) => k) ?? [];
-    if (layers.length) unsaved.push(`layers ${layers.join(", ")}`);
+    const planned: Native.PlannedIn[] = [];
+    if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
+    for (const [k, m] of this.slots.layers?.memoryEntries() ?? []) planned.push(m.plannedWrite(`layers/${k}`));
     for (const slot of ["obsp", "varp"] as const) {
       const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
       if (keys.length) unsaved.push(`${slot} ${keys.join(", ")}`);
@@ -458,6 +458,7 @@ export class AnnDataOOM {
       varm: arrays("varm"),
       unsJson: uns.json,
       unsVectors: uns.vectors,
+      planned,
     };
     return { input, unsaved };
   }

@@ -130,6 +130,23 @@ export class BackedMatrix {
     return m;
   }
 
+  /**
+   * This matrix as a write() destination: the native writer evaluates the
+   * chain per block (CSR float32, or dense float64 after scale). @internal
+   */
+  plannedWrite(dest: string): Native.PlannedIn {
+    const { cols, output } = this.readColumns();
+    const plan = this.chain.toNative([], output ?? undefined);
+    return {
+      dest,
+      source: this.meta.path,
+      rows: this.obsSel ?? undefined,
+      cols: cols ?? undefined,
+      planJson: plan.json,
+      vectors: plan.vectors,
+    };
+  }
+
   /** Index of the chain's first extra vector (see planPass). @internal */
   extraBase(): number {
     const { output } = this.readColumns();

@@ -124,7 +124,8 @@ export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<nu
       for (let i = 0; i < vals.length; i++) vals[i] *= f;
     } else if (s.op === "log1p") {
       const inv = s.base ? 1 / Math.log(s.base) : 1;
-      for (let i = 0; i < vals.length; i++) vals[i] = Math.log1p(vals[i]) * inv;
+      // float32 log1p, like the native executor (and scanpy on float32 data)
+      for (let i = 0; i < vals.length; i++) vals[i] = Math.fround(Math.log1p(Math.fround(vals[i]))) * inv;
     }
   }
 }

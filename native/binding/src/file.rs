@@ -381,6 +381,20 @@ pub struct SessionIn {
     pub varm: Vec<NamedArrayIn>,
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<TypedOut>,
+    /// Matrices to write through their transform chain.
+    pub planned: Vec<PlannedIn>,
+}
+
+/// A matrix written through a chain: destination, source element, the
+/// rows and (basis) columns to read, and the plan with its vectors.
+#[napi(object)]
+pub struct PlannedIn {
+    pub dest: String,
+    pub source: String,
+    pub rows: Option<Uint32Array>,
+    pub cols: Option<Uint32Array>,
+    pub plan_json: String,
+    pub vectors: Vec<Float64Array>,
 }
 
 impl SessionIn {
@@ -407,6 +421,18 @@ impl SessionIn {
                 .iter()
                 .map(convert::values_in)
                 .collect::<Result<_>>()?,
+            planned: self
+                .planned
+                .into_iter()
+                .map(|p| anndata_oom_core::pp::write::PlannedMatrix {
+                    dest: p.dest,
+                    source: p.source,
+                    rows: selection(p.rows),
+                    cols: selection(p.cols),
+                    plan_json: p.plan_json,
+                    vectors: p.vectors.iter().map(|v| v.to_vec()).collect(),
+                })
+                .collect(),
         })
     }
 }

@@ -36,6 +36,8 @@ pub struct Session {
     /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<crate::dtype::Values>,
+    /// Matrices written through a transform chain ("X", "layers/<key>").
+    pub planned: Vec<crate::pp::write::PlannedMatrix>,
 }
 
 /// Which selection applies to each axis of an element.
@@ -146,7 +148,7 @@ fn write_to(
         h5w::set_encoding(&out, "anndata", "0.1.0")?;
         write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref(), &session.obs)?;
         write_dataframe(root, "/var", &out, "var", sel.var.as_deref(), &session.var)?;
-        if root.link_exists("X") {
+        if root.link_exists("X") && !session.planned.iter().any(|p| p.dest == "X") {
             write_matrix(
                 root,
                 "/X",
@@ -214,6 +216,9 @@ fn write_to(
                 let ds = h5w::write_values(&g, key, values, shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
+        }
+        for pm in &session.planned {
+            crate::pp::write::write_planned(root, &out, pm, c, control)?;
         }
         if let Some(json) = &session.uns_json {
             let tree: serde_json::Value = serde_json::from_str(json)

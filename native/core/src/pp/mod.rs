@@ -14,6 +14,7 @@ pub mod qc;
 pub mod randomized;
 pub mod request;
 pub mod runner;
+pub mod write;
 
 pub use plan::{Plan, Step};
 pub use runner::{PlanPass, RowAccumulator, RowPartial};

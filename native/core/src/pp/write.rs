@@ -1,0 +1,226 @@
+//! Writing a matrix through its transform chain: each block's rows are
+//! evaluated like in a plan pass (normalize totals over the whole row, then
+//! the view's genes) and appended to the output — CSR float32 while the
+//! chain stays sparse (as scanpy keeps float32 data after normalize/log1p),
+//! dense float64 once it ends in scale (scanpy densifies there too).
+
+use super::plan::{Compiled, Plan};
+use crate::dtype::{DType, Values};
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::h5w::{self, Appendable, Compression};
+use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
+use crate::pass::{self, Accumulator, Control};
+use crate::with_values;
+use hdf5::Group;
+use rayon::prelude::*;
+
+/// One matrix of the written file that comes from a chain.
+#[derive(Debug, Clone)]
+pub struct PlannedMatrix {
+    /// Destination under the file root: "X" or "layers/<key>".
+    pub dest: String,
+    /// Source element in the read file (e.g. "/X").
+    pub source: String,
+    pub rows: Option<Vec<usize>>,
+    /// Columns to read (the normalize basis) — the plan's output map narrows them.
+    pub cols: Option<Vec<usize>>,
+    pub plan_json: String,
+    pub vectors: Vec<Vec<f64>>,
+}
+
+enum Sink {
+    Csr {
+        data: Appendable,
+        indices: Appendable,
+        indptr: Vec<i64>,
+        group: Group,
+    },
+    Dense {
+        ds: hdf5::Dataset,
+        n_cols: usize,
+        element: String,
+    },
+}
+
+struct PlanWriter<'a> {
+    plan: &'a Compiled,
+    sink: Sink,
+}
+
+/// Transformed rows of a block: (per-row lengths, columns, values).
+type Rows = (Vec<usize>, Vec<u32>, Vec<f64>);
+
+#[allow(clippy::unnecessary_cast)]
+fn eval_rows(plan: &Compiled, block: &Block, first: usize, a: usize, b: usize) -> Rows {
+    let width = block.n_minor;
+    let (indptr, indices, values): (Option<&Vec<i64>>, Option<&Vec<i32>>, &Values) =
+        match &block.data {
+            BlockData::Compressed {
+                indptr,
+                indices,
+                values,
+            } => (Some(indptr), Some(indices), values),
+            BlockData::Dense { values } => (None, None, values),
+        };
+    let (mut lens, mut cols_out, mut vals_out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cols: Vec<u32> = Vec::new();
+    let mut vals: Vec<f64> = Vec::new();
+    for k in a..b {
+        let range = match indptr {
+            Some(p) => p[k] as usize..p[k + 1] as usize,
+            None => k * width..(k + 1) * width,
+        };
+        vals.clear();
+        with_values!(values, v => vals.extend(v[range.clone()].iter().map(|&x| x as f64)));
+        cols.clear();
+        match indices {
+            Some(ix) => cols.extend(ix[range].iter().map(|&j| j as u32)),
+            None => cols.extend(0..width as u32),
+        }
+        let total = plan.row_total(first + k, &cols, &vals);
+        plan.select(&mut cols, &mut vals, None);
+        plan.eval_row_with(first + k, &cols, &mut vals, total, None);
+        lens.push(cols.len());
+        cols_out.extend_from_slice(&cols);
+        vals_out.extend_from_slice(&vals);
+    }
+    (lens, cols_out, vals_out)
+}
+
+impl Accumulator for PlanWriter<'_> {
+    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+        let n = block.n_major;
+        let parts = rayon::current_num_threads().max(1).min(n.max(1));
+        let per = n.div_ceil(parts).max(1);
+        let plan = self.plan;
+        let results: Vec<Rows> = (0..parts)
+            .into_par_iter()
+            .map(|t| eval_rows(plan, block, first, (t * per).min(n), ((t + 1) * per).min(n)))
+            .collect();
+        match &mut self.sink {
+            Sink::Csr {
+                data,
+                indices,
+                indptr,
+                ..
+            } => {
+                for (lens, cols, vals) in results {
+                    for l in lens {
+                        let last = *indptr.last().unwrap_or(&0);
+                        indptr.push(last + l as i64);
+                    }
+                    indices.append(&Values::Int32(cols.into_iter().map(|c| c as i32).collect()))?;
+                    data.append(&Values::Float32(
+                        vals.into_iter().map(|v| v as f32).collect(),
+                    ))?;
+                }
+            }
+            Sink::Dense {
+                ds,
+                n_cols,
+                element,
+            } => {
+                let scaling = plan
+                    .scaling
+                    .as_ref()
+                    .expect("dense sink only for scaled chains");
+                let nc = *n_cols;
+                let mut row0 = first;
+                for (lens, cols, vals) in results {
+                    let r = lens.len();
+                    let mut out = vec![0.0f64; r * nc];
+                    let mut at = 0;
+                    for (i, l) in lens.into_iter().enumerate() {
+                        let row = &mut out[i * nc..(i + 1) * nc];
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x = scaling.apply(j, 0.0);
+                        }
+                        for p in at..at + l {
+                            row[cols[p] as usize] = scaling.apply(cols[p] as usize, vals[p]);
+                        }
+                        at += l;
+                    }
+                    if r > 0 {
+                        let arr = ndarray::ArrayView2::from_shape((r, nc), &out[..])
+                            .map_err(|e| Error::internal(e.to_string()))?;
+                        ds.write_slice(arr, ndarray::s![row0..row0 + r, ..])
+                            .at(element)?;
+                    }
+                    row0 += r;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write one planned matrix into `out` (the new file's root).
+pub fn write_planned(
+    root: &Group,
+    out: &Group,
+    pm: &PlannedMatrix,
+    c: Compression,
+    control: &Control,
+) -> Result<()> {
+    let m = Matrix::open(root, &pm.source)?;
+    if m.meta.format == Format::Csc {
+        return Err(Error::new(
+            ErrorKind::UnsupportedEncoding,
+            "a transformed CSC matrix cannot be written yet",
+        )
+        .at(&pm.source));
+    }
+    let [nr, nc] = m.meta.shape;
+    let majors: Vec<usize> = pm.rows.clone().unwrap_or_else(|| (0..nr).collect());
+    let minor = pm
+        .cols
+        .clone()
+        .map_or_else(|| MinorMap::identity(nc), |s| MinorMap::select(nc, s));
+    let plan = Plan::parse(&pm.plan_json)?.compile(&pm.vectors, majors.len(), minor.n_out())?;
+    let (parent, name) = match pm.dest.rsplit_once('/') {
+        Some((p, n)) => (out.group(p).at(&format!("/{p}"))?, n.to_string()),
+        None => (out.clone(), pm.dest.clone()),
+    };
+    if parent.link_exists(&name) {
+        parent.unlink(&name).at(&pm.dest)?;
+    }
+    let element = format!("/{}", pm.dest);
+    let shape = [majors.len(), plan.n_out];
+    let sink = if plan.scaling.is_some() {
+        let ds = parent
+            .new_dataset::<f64>()
+            .shape(shape)
+            .create(name.as_str())
+            .at(&element)?;
+        h5w::set_encoding(&ds, "array", "0.2.0")?;
+        Sink::Dense {
+            ds,
+            n_cols: shape[1],
+            element,
+        }
+    } else {
+        let group = parent.create_group(&name).at(&element)?;
+        h5w::set_encoding(&group, "csr_matrix", "0.1.0")?;
+        h5w::set_i64s_attr(&group, "shape", &[shape[0] as i64, shape[1] as i64])?;
+        Sink::Csr {
+            data: Appendable::create(&group, "data", DType::Float32, c)?,
+            indices: Appendable::create(&group, "indices", DType::Int32, c)?,
+            indptr: vec![0],
+            group,
+        }
+    };
+    let mut writer = PlanWriter { plan: &plan, sink };
+    pass::run(
+        &m,
+        &majors,
+        &minor,
+        pass::block_bytes(),
+        control,
+        &mut writer,
+    )?;
+    if let Sink::Csr { indptr, group, .. } = writer.sink {
+        let ptr = Values::Int64(indptr);
+        h5w::write_values(&group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
+    }
+    Ok(())
+}
