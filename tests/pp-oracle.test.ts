@@ -468,10 +468,25 @@ describe("writing results", () => {
     close(await dense(back2.X), await dense(hv.X), "written scaled X", 1e-5, 1e-6);
     back2.close();
     fs.rmSync(out2);
-    // a raw snapshot cannot be written yet: write() says so instead of dropping it
+    // a raw snapshot is written as raw/X (through its chain) and raw/var
     a.setRaw();
-    await assert.rejects(a.write(out), /raw.*skipUnsaved/);
-    fs.rmSync(out);
+    const v = a.subset({ obs: [3, 1, 2] });
+    const out3 = path.join(os.tmpdir(), `aoom-pp-write3-${process.pid}.h5ad`);
+    await v.write(out3);
+    const back3 = await read(out3);
+    assert.deepEqual(back3.raw?.shape, [3, a.nVars]);
+    close(
+      await dense(back3.raw?.X as BackedMatrix),
+      Float64Array.from(await dense(v.raw?.X as BackedMatrix), Math.fround),
+      "written raw.X",
+      1e-6,
+      1e-7,
+    );
+    assert.deepEqual(vec(back3.raw?.var.getChild("means")), vec(v.raw?.var.getChild("means")));
+    back3.close();
+    const py3 = `import anndata, sys\nb = anndata.read_h5ad(sys.argv[1])\nassert b.raw is not None and b.raw.shape == (3, ${a.nVars})\nprint('ok')`;
+    assert.match(execFileSync(PYTHON, ["-c", py3, out3], { encoding: "utf8" }), /ok/);
+    for (const f of [out, out3]) fs.rmSync(f);
     a.close();
   });
 });

@@ -31,8 +31,10 @@ export interface WriteOptions extends PassOptions {
    * write() saves the session's obs/var columns, dense obsm/varm arrays
    * (X_pca, PCs), new uns entries, and X and layers through their transform
    * chains (CSR float32; dense float64 after scale, as scanpy stores them).
-   * What it cannot save yet (a raw snapshot, sparse in-memory elements)
-   * makes it refuse, listing them; with skipUnsaved it writes without them.
+   * A raw snapshot (setRaw) is written as raw/X and raw/var. What it cannot
+   * save yet (sparse in-memory obsm/obsp elements, uns values of other
+   * kinds) makes it refuse, listing them; with skipUnsaved it writes
+   * without them.
    */
   skipUnsaved?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
@@ -450,7 +452,16 @@ export class AnnDataOOM {
       const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
       if (keys.length) unsaved.push(`${slot} ${keys.join(", ")}`);
     }
-    if (this.rawOverride) unsaved.push("raw");
+    let rawVar: Native.FrameIn | undefined;
+    const raw = this.rawOverride;
+    if (raw) {
+      if (raw.X) planned.push(raw.X.plannedWrite("raw/X"));
+      rawVar = {
+        indexName: "_index",
+        index: columnIn(raw.varNames),
+        columns: raw.var.schema.fields.map((f) => ({ name: f.name, column: columnIn(raw.var.getChild(f.name) as Vector) })),
+      };
+    }
     const input: Native.SessionIn = {
       obs: cols(this.obs, changed(this.obs, this.source.info.obs)),
       var: cols(this.var, changed(this.var, this.source.info.var)),
@@ -459,14 +470,15 @@ export class AnnDataOOM {
       unsJson: uns.json,
       unsVectors: uns.vectors,
       planned,
+      rawVar,
     };
     return { input, unsaved };
   }
 
   /**
-   * What this object holds beyond the file (and so beyond what write()
-   * saves): added obs/var columns, X's transforms, layers, obsm/varm
-   * elements and uns entries computed in this session, a raw snapshot.
+   * What this object holds beyond its file — results of this session:
+   * added obs/var columns, X's transforms, layers, obsm/varm elements, new
+   * uns entries, a raw snapshot. (write() saves them; see WriteOptions.)
    */
   sessionChanges(): string[] {
     const out: string[] = [];

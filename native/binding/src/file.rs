@@ -383,6 +383,16 @@ pub struct SessionIn {
     pub uns_vectors: Vec<TypedOut>,
     /// Matrices to write through their transform chain.
     pub planned: Vec<PlannedIn>,
+    /// raw's var when the session set raw (raw/X is in `planned`).
+    pub raw_var: Option<FrameIn>,
+}
+
+/// A whole dataframe: index name and values, columns in order.
+#[napi(object)]
+pub struct FrameIn {
+    pub index_name: String,
+    pub index: ColumnOut,
+    pub columns: Vec<NamedColumnIn>,
 }
 
 /// A matrix written through a chain: destination, source element, the
@@ -399,6 +409,18 @@ pub struct PlannedIn {
 
 impl SessionIn {
     fn into_core(self) -> Result<anndata_oom_core::writer::Session> {
+        let raw_var = match &self.raw_var {
+            Some(f) => Some(anndata_oom_core::writer::Frame {
+                index_name: f.index_name.clone(),
+                index: convert::column_in(&f.index)?,
+                columns: f
+                    .columns
+                    .iter()
+                    .map(|c| Ok((c.name.clone(), convert::column_in(&c.column)?)))
+                    .collect::<Result<_>>()?,
+            }),
+            None => None,
+        };
         let cols =
             |v: &[NamedColumnIn]| -> Result<Vec<(String, anndata_oom_core::dataframe::Column)>> {
                 v.iter()
@@ -421,6 +443,7 @@ impl SessionIn {
                 .iter()
                 .map(convert::values_in)
                 .collect::<Result<_>>()?,
+            raw_var,
             planned: self
                 .planned
                 .into_iter()

@@ -36,8 +36,41 @@ pub struct Session {
     /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<crate::dtype::Values>,
-    /// Matrices written through a transform chain ("X", "layers/<key>").
+    /// Matrices written through a transform chain ("X", "layers/<key>",
+    /// "raw/X").
     pub planned: Vec<crate::pp::write::PlannedMatrix>,
+    /// raw's var when the session set raw (its X is in `planned`).
+    pub raw_var: Option<Frame>,
+}
+
+/// A whole dataframe from the session: index name and values, columns in order.
+#[derive(Debug)]
+pub struct Frame {
+    pub index_name: String,
+    pub index: Column,
+    pub columns: Vec<(String, Column)>,
+}
+
+/// Write a session dataframe with anndata 0.12's encodings.
+fn write_frame(out: &Group, name: &str, f: &Frame) -> Result<()> {
+    let where_ = format!("{}/{name}", out.name().trim_end_matches('/'));
+    let g = out.create_group(name).at(&where_)?;
+    h5w::set_encoding(&g, "dataframe", "0.2.0")?;
+    h5w::set_str_attr(&g, "_index", &f.index_name)?;
+    let names: Vec<String> = f.columns.iter().map(|(n, _)| n.clone()).collect();
+    h5w::set_strs_attr(&g, "column-order", &names)?;
+    write_column(&g, &f.index_name, &f.index)?;
+    for (n, c) in &f.columns {
+        if c.len() != f.index.len() {
+            return Err(Error::invalid(format!(
+                "{name} column {n} has {} values, expected {}",
+                c.len(),
+                f.index.len()
+            )));
+        }
+        write_column(&g, n, c)?;
+    }
+    Ok(())
 }
 
 /// Which selection applies to each axis of an element.
@@ -169,7 +202,13 @@ fn write_to(
         ] {
             write_mapping(root, group, &out, group, sel, axes, c, control)?;
         }
-        if let Some(Node::Group(_)) = h5::node(root, "raw") {
+        if let Some(raw_var) = &session.raw_var {
+            // A raw snapshot from the session replaces the file's raw; its X
+            // is a planned matrix with dest "raw/X".
+            let raw = out.create_group("raw").at("/raw")?;
+            h5w::set_encoding(&raw, "raw", "0.1.0")?;
+            write_frame(&raw, "var", raw_var)?;
+        } else if let Some(Node::Group(_)) = h5::node(root, "raw") {
             let raw = out.create_group("raw").at("/raw")?;
             h5w::set_encoding(&raw, "raw", "0.1.0")?;
             if root.link_exists("raw/X") {
