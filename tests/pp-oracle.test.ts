@@ -352,6 +352,31 @@ for (const name of Object.keys(manifest.datasets)) {
       }
     });
 
+    it("pca zeroCenter: false (truncated SVD): variance, ratio and PCs against scanpy", async () => {
+      const v = logged.subset({ obs: { start: 0 } });
+      await pp.pca(v, { nComps: cfg.n_comps, useHighlyVariable: false, zeroCenter: false });
+      const r = await ref("pca_no_zero_center");
+      const ru = r.uns.pca as { variance: Float64Array; variance_ratio: Float64Array };
+      const mine = v.uns.pca as { variance: Float64Array; variance_ratio: Float64Array };
+      close(mine.variance.slice(0, 20), ru.variance.slice(0, 20), "variance", 1e-4);
+      close(mine.variance_ratio.slice(0, 20), ru.variance_ratio.slice(0, 20), "variance_ratio", 1e-4);
+      const pcs = (await v.varm.get("PCs")) as { data: Float64Array; shape: number[] };
+      const rp = (await r.varm.get("PCs")) as { data: Float64Array };
+      const k = cfg.n_comps;
+      for (let c = 0; c < 20; c++) {
+        let dot = 0;
+        let na = 0;
+        let nb = 0;
+        for (let j = 0; j < pcs.shape[0]; j++) {
+          dot += pcs.data[j * k + c] * rp.data[j * k + c];
+          na += pcs.data[j * k + c] ** 2;
+          nb += rp.data[j * k + c] ** 2;
+        }
+        assert.ok(dot / Math.sqrt(na * nb) > 0.999, `PC${c + 1}: cos ${dot / Math.sqrt(na * nb)}`);
+      }
+      r.close();
+    });
+
     it("pca randomized (Halko, fused passes): top 20 PCs |cos| >= 0.999 against arpack", async () => {
       const v = logged.subset({ obs: { start: 0 } });
       let passes = 0;

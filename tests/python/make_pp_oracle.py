@@ -806,6 +806,22 @@ def run_dataset(name, adata_in, info, cfg, w):
             "file": res["file"],
             "elements": res["elements"],
         }
+    # PCA without centring: scanpy hands the scaled data to TruncatedSVD
+    a = a_sc.copy()
+    sc.pp.pca(a, n_comps=n_comps, zero_center=False, svd_solver="arpack", random_state=0)
+    out = frame_only(obs_names=a.obs_names, var_names=a.var_names,
+                     obsm={"X_pca": a.obsm["X_pca"]}, varm={"PCs": a.varm["PCs"]},
+                     uns={"pca": {"variance": a.uns["pca"]["variance"],
+                                  "variance_ratio": a.uns["pca"]["variance_ratio"]}})
+    res = w.write(f"{name}.pca_no_zero_center.h5ad", out)
+    steps["pca_no_zero_center"] = {
+        "call": f"sc.pp.pca(adata, n_comps={n_comps}, zero_center=False, svd_solver='arpack', random_state=0)",
+        "on": "the dense float64 output of 'scale' (X of the .scale file)",
+        "params": {"n_comps": n_comps, "svd_solver": "arpack", "random_state": 0, "zero_center": False},
+        "file": res["file"],
+        "elements": res["elements"],
+        "note": "TruncatedSVD: variance = np.var(X_pca, axis=0); variance_ratio = variance / np.var(X, axis=0).sum()",
+    }
     print(f"{name} done ({time.time() - t0:.1f} s)", file=sys.stderr)
     return entry
 

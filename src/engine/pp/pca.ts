@@ -37,7 +37,6 @@ const MAX_EXACT_GENES = 5000;
 
 export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<void> {
   const zeroCenter = opts.zeroCenter ?? true;
-  if (!zeroCenter) throw new InvalidArgumentError("pca with zeroCenter: false (truncated SVD) is not supported yet");
   const hvCol = adata.var.getChild("highly_variable");
   const useHv = opts.useHighlyVariable ?? hvCol !== null;
   if (useHv && !hvCol) throw new InvalidArgumentError("useHighlyVariable: var has no highly_variable column (run pp.highlyVariableGenes)");
@@ -47,6 +46,7 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   const p = genes.length;
   const solver = opts.svdSolver ?? "auto";
   const randomized = solver === "randomized" || (solver === "auto" && p > MAX_EXACT_GENES);
+  if (randomized && !zeroCenter) throw new InvalidArgumentError("zeroCenter: false is supported by the exact solver only (≤ 5,000 genes)");
   if (!randomized && p > MAX_EXACT_GENES) {
     throw new InvalidArgumentError(
       `exact PCA supports up to ${MAX_EXACT_GENES} genes (got ${p}); use svdSolver: "randomized" or select highly variable genes`,
@@ -68,8 +68,8 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   const label = `PCA ${randomized ? `randomized, ${nIter} power iterations` : "exact"} (${nComps} comps, ${p} genes)`;
   const out = await view.X.planPass(request, [], label, opts);
   const comps = out.get("pca.components") as Float64Array; // p × k, gene-major
-  const variance = Float64Array.from(out.get("pca.variance") as Float64Array, (v) => Math.max(v, 0));
-  const total = (out.get("pca.total_variance") as Float64Array)[0];
+  let variance = Float64Array.from(out.get("pca.variance") as Float64Array, (v) => Math.max(v, 0));
+  let total = (out.get("pca.total_variance") as Float64Array)[0];
   const xPca = out.get("pca.X") as Float32Array; // n × k
   const k = nComps;
   // scikit-learn's svd_flip(u_based_decision=False): largest |loading| positive.
@@ -80,6 +80,21 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
       for (let j = 0; j < p; j++) comps[j * k + c] = -comps[j * k + c];
       for (let i = 0; i < n; i++) xPca[i * k + c] = -xPca[i * k + c];
     }
+  }
+  if (!zeroCenter) {
+    // scikit-learn's TruncatedSVD: variance of each component's scores
+    // (ddof 0) over the total variance of the (uncentred) data.
+    variance = Float64Array.from({ length: k }, (_, c) => {
+      let s = 0;
+      let ss = 0;
+      for (let i = 0; i < n; i++) {
+        const x = xPca[i * k + c];
+        s += x;
+        ss += x * x;
+      }
+      return ss / n - (s / n) ** 2;
+    });
+    total = (out.get("pca.centered_ss") as Float64Array)[0] / n;
   }
   const pcs = new Float64Array(p0 * k);
   genes.forEach((g, j) => pcs.set(comps.subarray(j * k, (j + 1) * k), g * k));

@@ -243,6 +243,7 @@ impl RowAccumulator for Gram {
                 ("pca.components".into(), std::mem::take(&mut pca.components)),
                 ("pca.variance".into(), std::mem::take(&mut pca.variance)),
                 ("pca.total_variance".into(), vec![pca.total_variance]),
+                ("pca.centered_ss".into(), vec![pca.centered_ss]),
                 (
                     "pca.colmean".into(),
                     self.colsum
@@ -314,6 +315,8 @@ pub struct Pca {
     pub variance: Vec<f64>,
     /// Sum of all p variances (trace), for variance_ratio.
     pub total_variance: f64,
+    /// Σ_j Σ_i (z_ij − m_j)²: centred sums of squares over all genes.
+    pub centered_ss: f64,
     pub k: usize,
     pub p: usize,
 }
@@ -328,6 +331,11 @@ pub fn eigen(g: &mut Gram, k: usize, zero_center: bool) -> Result<Pca> {
     }
     let z0 = g.z0();
     // Centred: SᵀS − s·sᵀ/n. Uncentred: ZᵀZ = n·z0·z0ᵀ + z0·sᵀ + s·z0ᵀ + SᵀS.
+    // Σ_j of the centred sums of squares, whatever zero_center (for the
+    // total variance truncated SVD divides by).
+    let centered_ss: f64 = (0..p)
+        .map(|j| g.gram[j * p + j] - g.colsum[j] * g.colsum[j] / n)
+        .sum();
     // The covariance is built in place of the Gram matrix (no p×p copy).
     let mut buf = std::mem::take(&mut g.gram);
     for i in 0..p {
@@ -352,6 +360,7 @@ pub fn eigen(g: &mut Gram, k: usize, zero_center: bool) -> Result<Pca> {
         components,
         variance,
         total_variance,
+        centered_ss,
         k,
         p,
     })
