@@ -129,6 +129,7 @@ fn prepare(
 
 impl NativePass {
     fn spawn(job: impl FnOnce(&Control) -> CoreResult<Output> + Send + 'static) -> NativePass {
+        pass::set_release_memory_hook(release_memory);
         let control = Arc::new(Control::default());
         let result: Slot = Arc::new(Mutex::new(None));
         let (c, r) = (control.clone(), result.clone());
@@ -139,6 +140,7 @@ impl NativePass {
             if let Ok(mut slot) = r.lock() {
                 *slot = Some(out);
             }
+            release_memory();
             pass::finish(&c);
         });
         NativePass { control, result }
@@ -363,4 +365,13 @@ impl Task for Wait {
     fn resolve(&mut self, _env: Env, p: Self::Output) -> Result<ProgressOut> {
         Ok(progress_out(p))
     }
+}
+
+/// Return the memory a pass freed to the OS: mimalloc keeps freed pages in
+/// each thread's heap, and the rayon workers that freed them sit idle after
+/// a pass, so ask every worker (and this thread) to collect. Keeps the
+/// baseline low for the next step (its peak adds to it).
+pub(crate) fn release_memory() {
+    rayon::broadcast(|_| unsafe { libmimalloc_sys::mi_collect(true) });
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }

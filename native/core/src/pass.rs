@@ -201,6 +201,21 @@ pub fn run(
     result
 }
 
+/// A hook the embedding sets to hand freed memory back to the OS (the
+/// binding's allocator keeps freed pages per thread). Called between the
+/// phases of a job whose next phase allocates a lot (e.g. PCA's eigensolver).
+static RELEASE_MEMORY: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+pub fn set_release_memory_hook(f: fn()) {
+    let _ = RELEASE_MEMORY.set(f);
+}
+
+pub fn release_memory() {
+    if let Some(f) = RELEASE_MEMORY.get() {
+        f();
+    }
+}
+
 /// Mark the job finished (after its result is stored, so that a watcher
 /// woken by this always finds the result).
 pub fn finish(control: &Control) {

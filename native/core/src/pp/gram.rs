@@ -220,6 +220,7 @@ impl RowAccumulator for Gram {
         self.gram = full;
         let (k, zc) = (self.n_comps, self.zero_center);
         let t = std::time::Instant::now();
+        crate::pass::release_memory();
         profile_rss("before eigen");
         let pca = eigen(&mut *self, k, zc)?;
         profile_rss("after eigen");
