@@ -71,26 +71,24 @@ impl RowPartial for QcPartial {
                 .sum();
             self.rows.values.push(s);
         }
-        if let Some(&max_n) = self.top.last() {
-            // Largest values first: select the top max_n, then sort just those.
+        if !self.top.is_empty() {
+            // Only sums of the N largest are needed, not their order: select
+            // the largest N for each N from the largest down, each selection
+            // working inside the previous one's prefix (O(row) overall, no sort).
             let s = &mut self.scratch;
             s.clear();
             s.extend_from_slice(vals);
             let desc = |a: &f64, b: &f64| b.total_cmp(a);
-            if s.len() > max_n {
-                s.select_nth_unstable_by(max_n - 1, desc);
-                s.truncate(max_n);
-            }
-            s.sort_unstable_by(desc);
-            let mut acc = 0.0;
-            let mut k = 0;
-            for &n in &self.top {
-                while k < n && k < s.len() {
-                    acc += s[k];
-                    k += 1;
+            let mut sums = vec![0.0; self.top.len()];
+            let mut end = s.len();
+            for (i, &n) in self.top.iter().enumerate().rev() {
+                if n < end {
+                    s[..end].select_nth_unstable_by(n - 1, desc);
+                    end = n;
                 }
-                self.rows.values.push(acc);
+                sums[i] = s[..end.min(n)].iter().sum();
             }
+            self.rows.values.extend_from_slice(&sums);
         }
     }
 
