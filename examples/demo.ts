@@ -18,7 +18,8 @@ function defaultDataset(): string {
   const out = path.join(repo, "examples", ".data", "demo_50k.h5ad");
   if (!fs.existsSync(out)) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    const python = process.env.AOOM_PYTHON ?? path.join(process.env.HOME ?? "", ".cache/anndata-oom/venv-main/bin/python");
+    const cache = process.env.ANNDATA_OOM_CACHE ?? path.join(process.env.HOME ?? "", ".cache", "anndata-oom");
+    const python = process.env.AOOM_PYTHON ?? path.join(cache, "venv-main", "bin", "python");
     console.log(`generating ${path.relative(repo, out)} (50,000 cells × 5,000 genes) ...`);
     execFileSync(python, [path.join(repo, "bench", "generate.py"), out, "--n-obs", "50000", "--n-vars", "5000", "--seed", "0"], {
       stdio: ["ignore", "ignore", "inherit"],

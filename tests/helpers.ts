@@ -10,7 +10,9 @@ import type { Vector } from "apache-arrow";
 import type { Chunk, Element } from "../src/engine";
 
 export const FIXTURES = process.env.AOOM_FIXTURES ?? path.join(__dirname, "..", "..", "tests", ".fixtures");
-export const PYTHON = process.env.AOOM_PYTHON ?? path.join(process.env.HOME ?? "", ".cache/anndata-oom/venv-main/bin/python");
+export const PYTHON =
+  process.env.AOOM_PYTHON ??
+  path.join(process.env.ANNDATA_OOM_CACHE ?? path.join(process.env.HOME ?? "", ".cache", "anndata-oom"), "venv-main", "bin", "python");
 export const REPO = path.join(__dirname, "..", "..");
 
 export function manifest(): { name: string; file: string; writer: string; features: string[] }[] {
