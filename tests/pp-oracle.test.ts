@@ -65,6 +65,19 @@ async function dense(m: BackedMatrix): Promise<Float64Array> {
 
 const bools = (v: Vector | null) => vec(v).map((x) => x !== 0);
 
+/** Cosine between column c of two gene-major (genes × k) loading matrices. */
+function columnCos(a: Float64Array, b: Float64Array, k: number, c: number): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let j = c; j < a.length; j += k) {
+    dot += a[j] * b[j];
+    na += a[j] ** 2;
+    nb += b[j] ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
 /** Genes whose score is unique within every batch (scores: genes × batches, row-major). */
 function untiedGenes(scores: { data: ArrayLike<number>; shape: number[] }): boolean[] {
   const [p, nb] = scores.shape;
@@ -322,17 +335,8 @@ for (const name of Object.keys(manifest.datasets)) {
         close(uns.variance, ru.variance, `${solver} variance`, 1e-4);
         const rp = (await r.varm.get("PCs")) as { data: Float64Array };
         const rx = (await r.obsm.get("X_pca")) as { data: Float32Array };
-        const p = pcs.shape[0];
         for (let c = 0; c < k; c++) {
-          let dot = 0;
-          let na = 0;
-          let nb = 0;
-          for (let j = 0; j < p; j++) {
-            dot += pcs.data[j * k + c] * rp.data[j * k + c];
-            na += pcs.data[j * k + c] ** 2;
-            nb += rp.data[j * k + c] ** 2;
-          }
-          const cos = dot / Math.sqrt(na * nb);
+          const cos = columnCos(pcs.data, rp.data, k, c);
           assert.ok(Math.abs(cos) >= 0.999, `${solver} PC${c + 1}: |cos| = ${Math.abs(cos)}`);
           if (c < 20) assert.ok(cos > 0.999, `${solver} PC${c + 1}: sign convention differs (cos ${cos})`);
         }
@@ -364,15 +368,8 @@ for (const name of Object.keys(manifest.datasets)) {
       const rp = (await r.varm.get("PCs")) as { data: Float64Array };
       const k = cfg.n_comps;
       for (let c = 0; c < 20; c++) {
-        let dot = 0;
-        let na = 0;
-        let nb = 0;
-        for (let j = 0; j < pcs.shape[0]; j++) {
-          dot += pcs.data[j * k + c] * rp.data[j * k + c];
-          na += pcs.data[j * k + c] ** 2;
-          nb += rp.data[j * k + c] ** 2;
-        }
-        assert.ok(dot / Math.sqrt(na * nb) > 0.999, `PC${c + 1}: cos ${dot / Math.sqrt(na * nb)}`);
+        const cos = columnCos(pcs.data, rp.data, k, c);
+        assert.ok(cos > 0.999, `PC${c + 1}: cos ${cos}`);
       }
       r.close();
     });
@@ -393,17 +390,9 @@ for (const name of Object.keys(manifest.datasets)) {
       const rp = (await r.varm.get("PCs")) as { data: Float64Array };
       const ru = r.uns.pca as { variance_ratio: Float64Array };
       const k = cfg.n_comps;
-      const p = pcs.shape[0];
       for (let c = 0; c < 20; c++) {
-        let dot = 0;
-        let na = 0;
-        let nb = 0;
-        for (let j = 0; j < p; j++) {
-          dot += pcs.data[j * k + c] * rp.data[j * k + c];
-          na += pcs.data[j * k + c] ** 2;
-          nb += rp.data[j * k + c] ** 2;
-        }
-        assert.ok(Math.abs(dot / Math.sqrt(na * nb)) >= 0.999, `randomized PC${c + 1}: |cos| = ${Math.abs(dot / Math.sqrt(na * nb))}`);
+        const cos = columnCos(pcs.data, rp.data, k, c);
+        assert.ok(Math.abs(cos) >= 0.999, `randomized PC${c + 1}: |cos| = ${Math.abs(cos)}`);
       }
       const vr = (v.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
       close(vr.slice(0, 20), ru.variance_ratio.slice(0, 20), "randomized variance_ratio (top 20)", 1e-3);

@@ -92,17 +92,7 @@ impl RowPartial for GramPartial {
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
         self.n += 1.0;
         let s = &mut self.s_row;
-        s.clear();
-        for (&j, &x) in cols.iter().zip(vals) {
-            let z = self
-                .scaling
-                .as_ref()
-                .map_or(x, |sc| sc.apply(j as usize, x));
-            let d = z - self.z0[j as usize];
-            if d != 0.0 {
-                s.push((j, d));
-            }
-        }
+        s_row(self.scaling.as_ref(), &self.z0, cols, vals, s);
         let p = self.p;
         // Ascending columns make every pair (a ≤ b) land in row a of the
         // packed upper triangle at a fixed offset: the hot loop is a plain
@@ -136,6 +126,25 @@ impl RowPartial for GramPartial {
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
+    }
+}
+
+/// One row of S: f_j(x) − z0_j (scaled and clipped value minus that of a
+/// zero) at the stored entries, skipping exact zeros.
+pub fn s_row(
+    scaling: Option<&Scaling>,
+    z0: &[f64],
+    cols: &[u32],
+    vals: &[f64],
+    out: &mut Vec<(u32, f64)>,
+) {
+    out.clear();
+    for (&j, &x) in cols.iter().zip(vals) {
+        let z = scaling.map_or(x, |sc| sc.apply(j as usize, x));
+        let d = z - z0[j as usize];
+        if d != 0.0 {
+            out.push((j, d));
+        }
     }
 }
 

@@ -88,17 +88,7 @@ struct CovPartial {
 impl RowPartial for CovPartial {
     fn add_row(&mut self, _row: usize, cols: &[u32], vals: &[f64]) {
         self.n += 1.0;
-        self.s.clear();
-        for (&j, &x) in cols.iter().zip(vals) {
-            let z = self
-                .scaling
-                .as_ref()
-                .map_or(x, |sc| sc.apply(j as usize, x));
-            let d = z - self.z0[j as usize];
-            if d != 0.0 {
-                self.s.push((j, d));
-            }
-        }
+        super::gram::s_row(self.scaling.as_deref(), &self.z0, cols, vals, &mut self.s);
         let k = self.k;
         self.t.iter_mut().for_each(|t| *t = 0.0);
         for &(j, v) in &self.s {

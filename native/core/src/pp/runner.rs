@@ -116,8 +116,30 @@ impl PlanPass {
     }
 }
 
+/// A block's rows as (indptr, indices, values); dense blocks have neither
+/// indptr nor indices (row k spans k·width..(k+1)·width).
+pub(crate) fn block_view(block: &Block) -> (Option<&[i64]>, Option<&[i32]>, &Values) {
+    match &block.data {
+        BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        } => (Some(indptr), Some(indices), values),
+        BlockData::Dense { values } => (None, None, values),
+    }
+}
+
+/// Stored-value range of row `k` of a block viewed by block_view.
+#[inline]
+pub(crate) fn row_range(indptr: Option<&[i64]>, width: usize, k: usize) -> std::ops::Range<usize> {
+    match indptr {
+        Some(p) => p[k] as usize..p[k + 1] as usize,
+        None => k * width..(k + 1) * width,
+    }
+}
+
 #[allow(clippy::unnecessary_cast)]
-fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &mut Vec<f64>) {
+pub(crate) fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &mut Vec<f64>) {
     out.clear();
     with_values!(values, v => out.extend(v[range].iter().map(|&x| x as f64)));
 }
@@ -127,15 +149,7 @@ impl Accumulator for PlanPass {
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
         let n_b = block.n_major;
         let width = block.n_minor;
-        let (indptr, indices, values): (Option<&Vec<i64>>, Option<&Vec<i32>>, &Values) =
-            match &block.data {
-                BlockData::Compressed {
-                    indptr,
-                    indices,
-                    values,
-                } => (Some(indptr), Some(indices), values),
-                BlockData::Dense { values } => (None, None, values),
-            };
+        let (indptr, indices, values) = block_view(block);
         let all_cols: Vec<u32> = if indices.is_none() {
             (0..width as u32).collect()
         } else {
@@ -157,10 +171,7 @@ impl Accumulator for PlanPass {
                 let mut pre: Vec<f64> = Vec::new();
                 let mut sizes = Vec::with_capacity(b - a);
                 for k in a..b {
-                    let range = match indptr {
-                        Some(p) => p[k] as usize..p[k + 1] as usize,
-                        None => k * width..(k + 1) * width,
-                    };
+                    let range = row_range(indptr, width, k);
                     row_to_f64(values, range.clone(), &mut vals);
                     let cols_ref: &[u32] = match indices {
                         Some(ix) => {

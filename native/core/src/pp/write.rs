@@ -5,12 +5,12 @@
 //! dense float64 once it ends in scale (scanpy densifies there too).
 
 use super::plan::{Compiled, Plan};
+use super::runner::{block_view, row_range, row_to_f64};
 use crate::dtype::{DType, Values};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::h5w::{self, Appendable, Compression};
-use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
+use crate::matrix::{Block, Format, Matrix, MinorMap};
 use crate::pass::{self, Accumulator, Control};
-use crate::with_values;
 use hdf5::Group;
 use rayon::prelude::*;
 
@@ -53,25 +53,13 @@ type Rows = (Vec<usize>, Vec<u32>, Vec<f64>);
 #[allow(clippy::unnecessary_cast)]
 fn eval_rows(plan: &Compiled, block: &Block, first: usize, a: usize, b: usize) -> Rows {
     let width = block.n_minor;
-    let (indptr, indices, values): (Option<&Vec<i64>>, Option<&Vec<i32>>, &Values) =
-        match &block.data {
-            BlockData::Compressed {
-                indptr,
-                indices,
-                values,
-            } => (Some(indptr), Some(indices), values),
-            BlockData::Dense { values } => (None, None, values),
-        };
+    let (indptr, indices, values) = block_view(block);
     let (mut lens, mut cols_out, mut vals_out) = (Vec::new(), Vec::new(), Vec::new());
     let mut cols: Vec<u32> = Vec::new();
     let mut vals: Vec<f64> = Vec::new();
     for k in a..b {
-        let range = match indptr {
-            Some(p) => p[k] as usize..p[k + 1] as usize,
-            None => k * width..(k + 1) * width,
-        };
-        vals.clear();
-        with_values!(values, v => vals.extend(v[range.clone()].iter().map(|&x| x as f64)));
+        let range = row_range(indptr, width, k);
+        row_to_f64(values, range.clone(), &mut vals);
         cols.clear();
         match indices {
             Some(ix) => cols.extend(ix[range].iter().map(|&j| j as u32)),
