@@ -13,5 +13,6 @@ rm -rf "$fixtures"
 "$PY" tests/python/make_fixtures.py "$fixtures" > /dev/null
 "$PY" tests/python/make_bad_fixtures.py "$fixtures/bad" > /dev/null
 "$PY" tests/python/make_pp_oracle.py "$fixtures/pp" > /dev/null
+"$PY" tests/python/make_graph_oracle.py "$fixtures/pp" "$fixtures/graph" > /dev/null
 export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
 node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js

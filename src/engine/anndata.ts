@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
-import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows } from "./elements";
+import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
 import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, withColumn } from "./frame";
 
@@ -221,6 +221,14 @@ export class AnnDataOOM {
   /** Columns replaced in this session (for sessionChanges). */
   private changedColumns = new Set<string>();
 
+  /**
+   * Run a native job (a graph step) tied to this file's lifetime: progress,
+   * cancellation and close() behave as for passes over X. @internal
+   */
+  runJob<T>(label: string, job: Native.NativePass, take: (p: Native.NativePass) => T, opts: PassOptions = {}): Promise<T> {
+    return drive(this.source, label, job, take, opts);
+  }
+
   /** Add or replace an obs column (length n_obs). */
   setObs(name: string, values: ColumnValues): void {
     this.changedColumns.add(name);
@@ -360,6 +368,9 @@ export class AnnDataOOM {
       const mapping = this.slots[slot];
       if (!mapping) continue;
       for (const [k, el] of mapping.memoryEntries()) view[slot].set(k, idx ? takeElementRows(el, idx) : el);
+    }
+    if (this.slots.obsp) {
+      for (const [k, el] of this.slots.obsp.memoryEntries()) view.obsp.set(k, obsIdx ? takeSquare(el, obsIdx) : el);
     }
     if (this.unsCache) view.unsCache = this.unsCache;
     for (const c of this.changedColumns) view.changedColumns.add(c);

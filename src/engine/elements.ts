@@ -196,6 +196,40 @@ export function takeElementRows(el: Element, idx: Uint32Array): Element {
   return { kind: "dense", shape: [idx.length, ...el.shape.slice(1)], dtype: el.dtype, data };
 }
 
+/**
+ * Rows and columns `idx` of a square in-memory element (an obsp graph):
+ * a CSR matrix keeps the entries whose row and column are both selected.
+ */
+export function takeSquare(el: Element, idx: Uint32Array): Element {
+  if ("table" in el || el.kind === "dense") {
+    if ("table" in el) return takeFrame(el, idx);
+    const n = el.shape[0];
+    const data = new (el.data.constructor as new (n: number) => TypedArray)(idx.length * idx.length);
+    for (let a = 0; a < idx.length; a++) for (let b = 0; b < idx.length; b++) data[a * idx.length + b] = el.data[idx[a] * n + idx[b]];
+    return { kind: "dense", shape: [idx.length, idx.length], dtype: el.dtype, data };
+  }
+  if (el.kind !== "csr") throw new InvalidArgumentError("subsetting an in-memory CSC obsp element is not supported");
+  const newPos = new Int32Array(el.shape[0]).fill(-1);
+  idx.forEach((i, p) => {
+    newPos[i] = p;
+  });
+  const indptr = new Float64Array(idx.length + 1);
+  const cols: number[] = [];
+  const vals: number[] = [];
+  idx.forEach((i, p) => {
+    for (let e = el.indptr[i]; e < el.indptr[i + 1]; e++) {
+      const j = newPos[el.indices[e]];
+      if (j >= 0) {
+        cols.push(j);
+        vals.push(el.data[e]);
+      }
+    }
+    indptr[p + 1] = cols.length;
+  });
+  const Ctor = el.data.constructor as unknown as { from(a: number[]): TypedArray };
+  return { kind: "csr", shape: [idx.length, idx.length], dtype: el.dtype, indptr, indices: Int32Array.from(cols), data: Ctor.from(vals) };
+}
+
 /** Matrix metadata of one element (opens it natively; validates indptr). */
 export function nativeMatrixMeta(source: Source, path: string): MatrixMeta {
   return JSON.parse(nativeCall(() => source.native.matrixMeta(path))) as MatrixMeta;

@@ -16,3 +16,4 @@ export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } f
 export * as pp from "./pp";
 export { formatBytes } from "./repr";
 export { type Indexer, type Slice, slice } from "./selection";
+export * as tl from "./tl";

@@ -117,3 +117,68 @@ function safeReport(r: Reporter, p: Progress): void {
     /* ignored on purpose */
   }
 }
+
+/**
+ * Progress and cancellation for work done in JS (e.g. umap-js epochs),
+ * reported like native passes: `tick(done)` between units of work yields
+ * to the event loop, reports at most ~10 times a second and throws
+ * CancelledError once the signal fired.
+ */
+export class JsTask {
+  private readonly started = Date.now();
+  private lastReport = 0;
+  private lastYield = Date.now();
+  private readonly report: Reporter | undefined;
+
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly rows: number,
+    private readonly opts: PassOptions = {},
+  ) {
+    this.report = opts.onProgress ?? defaultReporter;
+  }
+
+  private progress(done: number, state: Progress["state"]): Progress {
+    const elapsedMs = Date.now() - this.started;
+    const rate = elapsedMs > 0 ? (done * this.rows * 1000) / Math.max(this.total, 1) / elapsedMs : 0;
+    const left = this.total - done;
+    return {
+      label: this.label,
+      chunksDone: done,
+      chunksTotal: this.total,
+      rowsDone: Math.round((done / Math.max(this.total, 1)) * this.rows),
+      rowsTotal: this.rows,
+      bytesDone: 0,
+      elapsedMs,
+      rate,
+      etaMs: done > 0 ? (elapsedMs / done) * left : Number.NaN,
+      state,
+    };
+  }
+
+  /** Call after each unit; resolves quickly unless it is time to yield. */
+  async tick(done: number): Promise<void> {
+    const now = Date.now();
+    if (this.report && now - this.lastReport >= MIN_REPORT_MS) {
+      this.lastReport = now;
+      safeReport(this.report, this.progress(done, "running"));
+    }
+    if (now - this.lastYield >= 50) {
+      this.lastYield = now;
+      await new Promise((r) => setImmediate(r));
+    }
+    if (this.opts.signal?.aborted) {
+      if (this.report) safeReport(this.report, this.progress(done, "cancelled"));
+      throw new CancelledError(`${this.label} was cancelled`);
+    }
+  }
+
+  done(): void {
+    if (this.report) safeReport(this.report, this.progress(this.total, "done"));
+  }
+
+  failed(done: number): void {
+    if (this.report) safeReport(this.report, this.progress(done, "failed"));
+  }
+}

@@ -93,6 +93,12 @@ export function arrayIn(name: string, el: Element): Native.NamedArrayIn | null {
   return { name, shape: el.shape, data: typedIn(el.data) };
 }
 
+/** An n-d array value in uns ({kind: "dense", shape, data}), e.g. uns.paga.connectivities. */
+function isDenseValue(v: unknown): v is { kind: "dense"; shape: number[]; data: TypedArray } {
+  const o = v as { kind?: unknown; shape?: unknown; data?: unknown } | null;
+  return !!o && typeof o === "object" && o.kind === "dense" && Array.isArray(o.shape) && ArrayBuffer.isView(o.data);
+}
+
 /** New uns entries as the writer's JSON tree plus vectors; unwritable keys are returned. */
 export function unsIn(entries: [string, unknown][]): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
   const vectors: Native.TypedOut[] = [];
@@ -105,6 +111,10 @@ export function unsIn(entries: [string, unknown][]): { json: string; vectors: Na
     if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
       vectors.push(typedIn(v as TypedArray));
       return { t: "arr", i: vectors.length - 1, shape: [(v as TypedArray).length] };
+    }
+    if (isDenseValue(v)) {
+      vectors.push(typedIn(v.data));
+      return { t: "arr", i: vectors.length - 1, shape: v.shape };
     }
     if (Array.isArray(v)) {
       if (v.every((x) => typeof x === "string")) return { t: "strs", v };

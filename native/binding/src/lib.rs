@@ -6,6 +6,7 @@
 mod convert;
 mod error;
 mod file;
+mod graph;
 mod pass;
 mod pp;
 

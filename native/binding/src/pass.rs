@@ -17,7 +17,7 @@ use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-enum Output {
+pub(crate) enum Output {
     Plan(anndata_oom_core::pp::runner::PassOutputs),
     Stats {
         obs: AxisStats,
@@ -29,6 +29,7 @@ enum Output {
         n_cols: usize,
     },
     Written,
+    Graph(crate::graph::GraphResult),
 }
 
 type Slot = Arc<Mutex<Option<CoreResult<Output>>>>;
@@ -128,7 +129,9 @@ fn prepare(
 }
 
 impl NativePass {
-    fn spawn(job: impl FnOnce(&Control) -> CoreResult<Output> + Send + 'static) -> NativePass {
+    pub(crate) fn spawn(
+        job: impl FnOnce(&Control) -> CoreResult<Output> + Send + 'static,
+    ) -> NativePass {
         pass::set_release_memory_hook(release_memory);
         let control = Arc::new(Control::default());
         let result: Slot = Arc::new(Mutex::new(None));
@@ -334,6 +337,32 @@ impl NativePass {
         match self.take()? {
             Output::Plan(o) => Ok(crate::pp::to_js(o)),
             _ => Err(to_napi(Error::internal("not a plan pass"))),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn take_neighbors(&self) -> Result<crate::graph::NeighborsOut> {
+        match self.take()? {
+            Output::Graph(crate::graph::GraphResult::Neighbors(n)) => {
+                Ok(crate::graph::neighbors_out(n))
+            }
+            _ => Err(to_napi(Error::internal("not a neighbors job"))),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn take_umap(&self) -> Result<crate::graph::UmapOut> {
+        match self.take()? {
+            Output::Graph(crate::graph::GraphResult::Umap(u)) => Ok(u),
+            _ => Err(to_napi(Error::internal("not a umap job"))),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn take_leiden(&self) -> Result<crate::graph::LeidenOut> {
+        match self.take()? {
+            Output::Graph(crate::graph::GraphResult::Leiden(l)) => Ok(l),
+            _ => Err(to_napi(Error::internal("not a leiden job"))),
         }
     }
 

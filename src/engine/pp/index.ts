@@ -12,9 +12,11 @@
  * adata = adata.subset({ var: hvMask });
  * await pp.scale(adata, { maxValue: 10 });
  * await pp.pca(adata, { nComps: 50 });
+ * await pp.neighbors(adata, { nNeighbors: 15 });
  */
 export { type FilterOptions, filterCells, filterGenes } from "./filter";
 export { type HvgOptions, highlyVariableGenes } from "./hvg";
+export { type NeighborsOptions, type NeighborsResult, neighbors } from "./neighbors";
 export { type Log1pOptions, log1p, type NormalizeOptions, normalizeTotal } from "./normalize";
 export { type PcaOptions, pca } from "./pca";
 export { anndataoomQcNames, calculateQcMetrics, markGenes, type QcOptions } from "./qc";

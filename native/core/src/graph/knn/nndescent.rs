@@ -1,0 +1,380 @@
+//! Approximate k-nearest neighbours: a random-projection forest gives
+//! every point candidates from its leaves, then NN-descent (Dong et al.
+//! 2011, as in pynndescent) refines them with local joins — "a neighbour
+//! of my neighbour is likely my neighbour" — until few lists change.
+//!
+//! Written here rather than taken from a crate because the all-kNN graph
+//! (not a query index) is what we need, in parallel, deterministically for
+//! a seed, with cancellation, and with memory bounded by n·k.
+
+use super::dist::sq_dist;
+use super::lists::{push_row, NeighborLists, EMPTY};
+use crate::error::{Error, Result};
+use crate::graph::rng::Rng;
+use crate::pass::Control;
+use rayon::prelude::*;
+
+/// Tuning knobs (defaults follow pynndescent where it matters for recall).
+#[derive(Debug, Clone)]
+pub struct NnDescentParams {
+    pub n_trees: usize,
+    pub leaf_size: usize,
+    pub max_candidates: usize,
+    pub max_iters: usize,
+    /// Stop when fewer than delta · n · k list entries changed.
+    pub delta: f64,
+    pub seed: u64,
+}
+
+impl NnDescentParams {
+    pub fn for_size(n: usize, k: usize, seed: u64) -> Self {
+        let nf = n as f64;
+        // Tuning hook: ANNDATA_OOM_NND="trees,leaf,candidates,iters".
+        if let Ok(v) = std::env::var("ANNDATA_OOM_NND") {
+            let f: Vec<usize> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+            if f.len() == 4 {
+                return NnDescentParams {
+                    n_trees: f[0],
+                    leaf_size: f[1],
+                    max_candidates: f[2],
+                    max_iters: f[3],
+                    delta: 0.001,
+                    seed,
+                };
+            }
+        }
+        NnDescentParams {
+            n_trees: (4.0 + nf.powf(0.25) / 2.0).round().clamp(4.0, 16.0) as usize,
+            leaf_size: (2 * k).max(24),
+            max_candidates: (2 * k).clamp(16, 40),
+            max_iters: (nf.log2().round() as usize).max(5),
+            delta: 0.001,
+            seed,
+        }
+    }
+}
+
+/// Points per local-join batch: bounds the memory of pending updates.
+const JOIN_BATCH: usize = 16_384;
+
+pub fn nn_descent(
+    data: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    params: &NnDescentParams,
+    control: &Control,
+) -> Result<NeighborLists> {
+    let total_chunks = 1 + params.max_iters;
+    control.update(|p| {
+        p.chunks_total = total_chunks;
+        p.majors_total = n;
+    });
+    let rng = Rng::new(params.seed);
+    let point = |i: usize| &data[i * d..(i + 1) * d];
+    let profile = std::env::var_os("AOOM_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
+    let mut lists = forest_init(data, n, d, k, params, &rng, control)?;
+    control.update(|p| p.chunks_done = 1);
+    if profile {
+        eprintln!("nndescent: forest {:?}", t0.elapsed());
+    }
+
+    for iter in 0..params.max_iters {
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+        let (new_c, old_c) = candidates(
+            &mut lists,
+            params.max_candidates,
+            &mut rng.fork(1000 + iter as u64),
+        );
+        let c = params.max_candidates;
+        let mut changed = 0usize;
+        for start in (0..n).step_by(JOIN_BATCH) {
+            if control.is_cancelled() {
+                return Err(Error::cancelled());
+            }
+            let end = (start + JOIN_BATCH).min(n);
+            let worst: &NeighborLists = &lists;
+            // Local joins of this batch (parallel, read-only), then the
+            // updates applied row-parallel, sorted so results do not
+            // depend on thread timing.
+            let mut updates: Vec<(u32, u32, f32)> = (start..end)
+                .into_par_iter()
+                .flat_map_iter(|v| {
+                    let news: Vec<u32> = new_c[v * c..(v + 1) * c]
+                        .iter()
+                        .copied()
+                        .filter(|&x| x != EMPTY)
+                        .collect();
+                    let olds: Vec<u32> = old_c[v * c..(v + 1) * c]
+                        .iter()
+                        .copied()
+                        .filter(|&x| x != EMPTY)
+                        .collect();
+                    let mut out = Vec::new();
+                    for (a, &p) in news.iter().enumerate() {
+                        let pp = p as usize;
+                        for &q in news[a + 1..].iter().chain(olds.iter()) {
+                            if p == q {
+                                continue;
+                            }
+                            let qq = q as usize;
+                            let dd = sq_dist(point(pp), point(qq));
+                            if dd < worst.worst(pp) {
+                                out.push((p, q, dd));
+                            }
+                            if dd < worst.worst(qq) {
+                                out.push((q, p, dd));
+                            }
+                        }
+                    }
+                    out.into_iter()
+                })
+                .collect();
+            updates.par_sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)).then(a.1.cmp(&b.1))
+            });
+            changed += apply(&mut lists, &updates);
+        }
+        control.update(|p| p.chunks_done = 2 + iter);
+        if profile {
+            eprintln!("nndescent: iteration {iter}: {changed} changes, {:?}", t0.elapsed());
+        }
+        if (changed as f64) <= params.delta * n as f64 * k as f64 {
+            break;
+        }
+    }
+    control.update(|p| p.chunks_done = total_chunks);
+    Ok(lists)
+}
+
+/// Apply sorted (target, other, dist) updates, one row block per task.
+fn apply(lists: &mut NeighborLists, updates: &[(u32, u32, f32)]) -> usize {
+    const ROWS: usize = 4096;
+    let k = lists.k;
+    lists
+        .idx
+        .par_chunks_mut(ROWS * k)
+        .zip(lists.dist.par_chunks_mut(ROWS * k))
+        .zip(lists.new.par_chunks_mut(ROWS * k))
+        .enumerate()
+        .map(|(b, ((idx, dist), new))| {
+            let lo = (b * ROWS) as u32;
+            let hi = lo + (idx.len() / k) as u32;
+            let s = updates.partition_point(|u| u.0 < lo);
+            let e = updates.partition_point(|u| u.0 < hi);
+            let mut n = 0;
+            for &(t, o, dd) in &updates[s..e] {
+                let r = (t - lo) as usize * k;
+                if push_row(
+                    &mut idx[r..r + k],
+                    &mut dist[r..r + k],
+                    &mut new[r..r + k],
+                    o,
+                    dd,
+                    true,
+                ) {
+                    n += 1;
+                }
+            }
+            n
+        })
+        .sum()
+}
+
+/// Sample each point's new and old candidates (its own list plus reverse
+/// neighbours), at most `c` each with random priorities, and mark the
+/// sampled new entries old. Returns (new, old), n × c each, EMPTY-padded.
+fn candidates(lists: &mut NeighborLists, c: usize, rng: &mut Rng) -> (Vec<u32>, Vec<u32>) {
+    let (n, k) = (lists.n, lists.k);
+    let mut new_c = vec![EMPTY; n * c];
+    let mut old_c = vec![EMPTY; n * c];
+    let mut new_p = vec![f32::INFINITY; n * c];
+    let mut old_p = vec![f32::INFINITY; n * c];
+    // Keep the c lowest priorities per row (replace the current maximum).
+    let offer = |cand: &mut [u32], prio: &mut [f32], row: usize, x: u32, pr: f32| {
+        let (cs, ps) = (
+            &mut cand[row * c..(row + 1) * c],
+            &mut prio[row * c..(row + 1) * c],
+        );
+        if cs.contains(&x) {
+            return;
+        }
+        let (mut m, mut mv) = (0, ps[0]);
+        for (t, &v) in ps.iter().enumerate().skip(1) {
+            if v > mv {
+                m = t;
+                mv = v;
+            }
+        }
+        if pr < mv {
+            cs[m] = x;
+            ps[m] = pr;
+        }
+    };
+    for i in 0..n {
+        for s in 0..k {
+            let j = lists.idx[i * k + s];
+            if j == EMPTY {
+                continue;
+            }
+            let pr = rng.uniform() as f32;
+            if lists.new[i * k + s] {
+                offer(&mut new_c, &mut new_p, i, j, pr);
+                offer(&mut new_c, &mut new_p, j as usize, i as u32, pr);
+            } else {
+                offer(&mut old_c, &mut old_p, i, j, pr);
+                offer(&mut old_c, &mut old_p, j as usize, i as u32, pr);
+            }
+        }
+    }
+    for i in 0..n {
+        for s in 0..k {
+            if lists.new[i * k + s] && new_c[i * c..(i + 1) * c].contains(&lists.idx[i * k + s]) {
+                lists.new[i * k + s] = false;
+            }
+        }
+    }
+    (new_c, old_c)
+}
+
+/// Random-projection trees: split on the hyperplane halfway between two
+/// random points until leaves are small; every point then takes its
+/// nearest leaf-mates over all trees as initial neighbours.
+fn forest_init(
+    data: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    params: &NnDescentParams,
+    rng: &Rng,
+    control: &Control,
+) -> Result<NeighborLists> {
+    // leaf_of[t][i] = leaf id; leaves[t] = (order, starts).
+    let trees: Vec<(Vec<u32>, Vec<usize>)> = (0..params.n_trees)
+        .into_par_iter()
+        .map(|t| build_tree(data, n, d, params.leaf_size, &mut rng.fork(t as u64)))
+        .collect();
+    if control.is_cancelled() {
+        return Err(Error::cancelled());
+    }
+    // For each tree, the leaf of each point (position range in `order`).
+    let leaf_ranges: Vec<Vec<u32>> = trees
+        .par_iter()
+        .map(|(order, starts)| {
+            let mut leaf = vec![0u32; n];
+            for l in 0..starts.len() - 1 {
+                for &i in &order[starts[l]..starts[l + 1]] {
+                    leaf[i as usize] = l as u32;
+                }
+            }
+            leaf
+        })
+        .collect();
+    let mut lists = NeighborLists::new(n, k);
+    lists
+        .idx
+        .par_chunks_mut(k)
+        .zip(lists.dist.par_chunks_mut(k))
+        .zip(lists.new.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(i, ((idx, dist), new))| {
+            let pi = &data[i * d..(i + 1) * d];
+            for (t, (order, starts)) in trees.iter().enumerate() {
+                let l = leaf_ranges[t][i] as usize;
+                for &j in &order[starts[l]..starts[l + 1]] {
+                    if j as usize != i {
+                        let dd = sq_dist(pi, &data[j as usize * d..(j as usize + 1) * d]);
+                        push_row(idx, dist, new, j, dd, true);
+                    }
+                }
+            }
+        });
+    // Points in tiny trees may still have empty slots: fill them with
+    // random points so every list is full before the descent.
+    let mut fill = rng.fork(u64::MAX);
+    for i in 0..n {
+        let mut guard = 0;
+        while lists.idx[i * k + k - 1] == EMPTY && guard < 16 * k {
+            let j = fill.below(n);
+            if j != i {
+                let dd = sq_dist(&data[i * d..(i + 1) * d], &data[j * d..(j + 1) * d]);
+                lists.push(i, j as u32, dd, true);
+            }
+            guard += 1;
+        }
+    }
+    Ok(lists)
+}
+
+/// One RP tree: returns the points reordered so that each leaf is a
+/// contiguous range, and the leaf boundaries.
+fn build_tree(
+    data: &[f32],
+    n: usize,
+    d: usize,
+    leaf: usize,
+    rng: &mut Rng,
+) -> (Vec<u32>, Vec<usize>) {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut starts = vec![0usize];
+    let mut stack = vec![(0usize, n)];
+    let mut side = Vec::new();
+    let mut normal = vec![0f32; d];
+    // Depth-first, right child last so leaves come out in order.
+    while let Some((s, e)) = stack.pop() {
+        if e - s <= leaf {
+            starts.push(e);
+            continue;
+        }
+        let seg = &mut order[s..e];
+        let ia = rng.below(seg.len());
+        let mut ib = rng.below(seg.len() - 1);
+        if ib >= ia {
+            ib += 1;
+        }
+        let (a, b) = (seg[ia] as usize, seg[ib] as usize);
+        let (pa, pb) = (&data[a * d..(a + 1) * d], &data[b * d..(b + 1) * d]);
+        let mut offset = 0f32;
+        for t in 0..d {
+            normal[t] = pa[t] - pb[t];
+            offset -= normal[t] * (pa[t] + pb[t]) / 2.0;
+        }
+        side.clear();
+        for &i in seg.iter() {
+            let p = &data[i as usize * d..(i as usize + 1) * d];
+            let m: f32 = p.iter().zip(&normal).map(|(x, w)| x * w).sum::<f32>() + offset;
+            side.push(if m.abs() < 1e-8 {
+                rng.below(2) == 0
+            } else {
+                m > 0.0
+            });
+        }
+        let left = side.iter().filter(|&&x| x).count();
+        let mid = if left == 0 || left == seg.len() {
+            // Degenerate split (duplicates): halve at random.
+            rng.shuffle(seg);
+            seg.len() / 2
+        } else {
+            let (mut l, mut r): (Vec<u32>, Vec<u32>) = (
+                Vec::with_capacity(left),
+                Vec::with_capacity(seg.len() - left),
+            );
+            for (&i, &sd) in seg.iter().zip(&side) {
+                if sd {
+                    l.push(i)
+                } else {
+                    r.push(i)
+                }
+            }
+            seg[..left].copy_from_slice(&l);
+            seg[left..].copy_from_slice(&r);
+            left
+        };
+        stack.push((s + mid, e));
+        stack.push((s, s + mid));
+    }
+    (order, starts)
+}

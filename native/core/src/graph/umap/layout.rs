@@ -1,0 +1,197 @@
+//! UMAP's layout optimisation (umap-learn's `optimize_layout_euclidean`):
+//! stochastic gradient descent over the graph's edges, each sampled in
+//! proportion to its weight, with `negative_sample_rate` repulsive samples
+//! per attractive one and a learning rate decaying linearly to 0.
+//!
+//! Parallel mode is Hogwild-style like umap-learn's `parallel=True`:
+//! threads update the shared embedding without locks (relaxed atomics, so
+//! no undefined behaviour), which makes results depend on timing. The
+//! sequential mode is bit-for-bit reproducible for a seed.
+
+use crate::error::{Error, Result};
+use crate::graph::csr::Csr;
+use crate::graph::rng::Rng;
+use crate::pass::Control;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Debug, Clone)]
+pub struct LayoutParams {
+    pub n_epochs: usize,
+    pub a: f64,
+    pub b: f64,
+    pub gamma: f64,
+    pub initial_alpha: f64,
+    pub negative_sample_rate: f64,
+    pub seed: u64,
+    pub parallel: bool,
+}
+
+/// Edges that take part, with their sampling schedules.
+struct Edges {
+    head: Vec<u32>,
+    tail: Vec<u32>,
+    epochs_per_sample: Vec<f64>,
+}
+
+/// umap drops edges lighter than max / n_epochs (they would never be
+/// sampled) and samples the rest every max/w epochs.
+fn edges(g: &Csr, n_epochs: usize) -> Edges {
+    let max = g.weights.iter().copied().fold(0f32, f32::max);
+    let cut = max / n_epochs as f32;
+    let mut e = Edges {
+        head: Vec::new(),
+        tail: Vec::new(),
+        epochs_per_sample: Vec::new(),
+    };
+    for i in 0..g.n {
+        for (j, w) in g.row(i) {
+            if w >= cut && w > 0.0 {
+                e.head.push(i as u32);
+                e.tail.push(j as u32);
+                let n_samples = n_epochs as f64 * (w as f64 / max as f64);
+                e.epochs_per_sample.push(n_epochs as f64 / n_samples);
+            }
+        }
+    }
+    e
+}
+
+struct Shared(Vec<AtomicU32>);
+
+impl Shared {
+    #[inline]
+    fn get(&self, i: usize) -> f32 {
+        f32::from_bits(self.0[i].load(Ordering::Relaxed))
+    }
+    #[inline]
+    fn set(&self, i: usize, v: f32) {
+        self.0[i].store(v.to_bits(), Ordering::Relaxed)
+    }
+}
+
+#[inline]
+fn clip(v: f32) -> f32 {
+    v.clamp(-4.0, 4.0)
+}
+
+/// Optimise `embedding` (n × dim, row-major) in place.
+pub fn optimize(
+    g: &Csr,
+    embedding: &mut [f32],
+    dim: usize,
+    p: &LayoutParams,
+    control: &Control,
+) -> Result<()> {
+    let n = g.n;
+    if embedding.len() != n * dim {
+        return Err(Error::invalid("initial embedding has the wrong shape"));
+    }
+    let e = edges(g, p.n_epochs);
+    let m = e.head.len();
+    let per_neg: Vec<f64> = e
+        .epochs_per_sample
+        .iter()
+        .map(|&x| x / p.negative_sample_rate)
+        .collect();
+    let mut next_sample = e.epochs_per_sample.clone();
+    let mut next_neg = per_neg.clone();
+    let emb = Shared(
+        embedding
+            .iter()
+            .map(|v| AtomicU32::new(v.to_bits()))
+            .collect(),
+    );
+    let base = Rng::new(p.seed);
+    // Fixed chunking (independent of the thread count) so that each chunk's
+    // random stream is the same in both modes.
+    const CHUNK: usize = 1 << 14;
+    control.update(|s| {
+        s.chunks_total = p.n_epochs;
+        s.majors_total = n;
+    });
+    // f32 arithmetic as in umap-learn (its embedding is float32); x^b as
+    // exp(b·ln x) in f32 costs a quarter of f64 powf, and the layout is
+    // dominated by these powers (one per sample, 6 samples per edge).
+    let (a, b, gamma) = (p.a as f32, p.b as f32, p.gamma as f32);
+    let pow_b = |x: f32| (b * x.ln()).exp();
+    for epoch in 0..p.n_epochs {
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+        let alpha = (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32;
+        let nf = epoch as f64;
+        let work = |(c, (ns, nn)): (usize, (&mut [f64], &mut [f64]))| {
+            let mut rng = base.fork((epoch * m.div_ceil(CHUNK) + c) as u64);
+            let off = c * CHUNK;
+            for t in 0..ns.len() {
+                if ns[t] > nf {
+                    continue;
+                }
+                let i = off + t;
+                let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
+                let d2 = rdist(&emb, j, k, dim);
+                let coeff = if d2 > 0.0 {
+                    let pb = pow_b(d2);
+                    -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+                } else {
+                    0.0
+                };
+                for d in 0..dim {
+                    let (cj, ck) = (emb.get(j * dim + d), emb.get(k * dim + d));
+                    let grad = clip(coeff * (cj - ck));
+                    emb.set(j * dim + d, cj + grad * alpha);
+                    emb.set(k * dim + d, ck - grad * alpha);
+                }
+                ns[t] += e.epochs_per_sample[i];
+                let n_neg = ((nf - nn[t]) / per_neg[i]).max(0.0) as usize;
+                for _ in 0..n_neg {
+                    let k = rng.below(n);
+                    let d2 = rdist(&emb, j, k, dim);
+                    let coeff = if d2 > 0.0 {
+                        2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0))
+                    } else if j == k {
+                        continue;
+                    } else {
+                        0.0
+                    };
+                    if coeff > 0.0 {
+                        for d in 0..dim {
+                            let (cj, ck) = (emb.get(j * dim + d), emb.get(k * dim + d));
+                            let grad = clip(coeff * (cj - ck));
+                            emb.set(j * dim + d, cj + grad * alpha);
+                        }
+                    }
+                }
+                nn[t] += n_neg as f64 * per_neg[i];
+            }
+        };
+        let chunks = next_sample
+            .chunks_mut(CHUNK)
+            .zip(next_neg.chunks_mut(CHUNK))
+            .enumerate();
+        if p.parallel {
+            chunks.collect::<Vec<_>>().into_par_iter().for_each(work);
+        } else {
+            chunks.for_each(work);
+        }
+        control.update(|s| {
+            s.chunks_done = epoch + 1;
+            s.majors_done = n;
+        });
+    }
+    for (v, x) in embedding.iter_mut().zip(&emb.0) {
+        *v = f32::from_bits(x.load(Ordering::Relaxed));
+    }
+    Ok(())
+}
+
+#[inline]
+fn rdist(emb: &Shared, j: usize, k: usize, dim: usize) -> f32 {
+    let mut s = 0f32;
+    for d in 0..dim {
+        let t = emb.get(j * dim + d) - emb.get(k * dim + d);
+        s += t * t;
+    }
+    s
+}

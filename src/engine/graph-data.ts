@@ -1,0 +1,108 @@
+/**
+ * Inputs and outputs shared by the graph steps (neighbors, UMAP, Leiden,
+ * PAGA): the representation they start from (an obsm matrix as float32),
+ * obsp graphs as CSR arrays, seeded randomness and categorical columns.
+ */
+import { Dictionary, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
+import type { AnnDataOOM } from "./anndata";
+import type { Element, SparseMatrix } from "./elements";
+import { InvalidArgumentError } from "./errors";
+
+/** A square sparse graph over the cells (CSR). */
+export interface CsrGraph {
+  n: number;
+  indptr: Float64Array;
+  indices: Int32Array;
+  data: Float32Array;
+}
+
+/** An n × d float32 matrix, row-major. */
+export interface Representation {
+  data: Float32Array;
+  n: number;
+  d: number;
+  /** The obsm key it came from. */
+  useRep: string;
+}
+
+/**
+ * The matrix the graph steps start from: obsm[useRep] (default X_pca),
+ * its first `nPcs` columns if given.
+ */
+export async function representation(adata: AnnDataOOM, useRep = "X_pca", nPcs?: number): Promise<Representation> {
+  if (!adata.obsm.has(useRep)) {
+    const hint = useRep === "X_pca" ? " (run pp.pca first)" : "";
+    throw new InvalidArgumentError(`obsm has no ${JSON.stringify(useRep)}${hint}; keys: ${adata.obsm.keys().join(", ") || "none"}`);
+  }
+  const el = await adata.obsm.get(useRep);
+  if ("table" in el || el.kind !== "dense" || el.shape.length !== 2) {
+    throw new InvalidArgumentError(`obsm ${JSON.stringify(useRep)} must be a dense 2-d array to compute neighbors`);
+  }
+  const [n, width] = el.shape;
+  const d = nPcs ?? width;
+  if (!(Number.isInteger(d) && d >= 1 && d <= width)) {
+    throw new InvalidArgumentError(`nPcs must be an integer in [1, ${width}] for obsm ${JSON.stringify(useRep)}, got ${nPcs}`);
+  }
+  const data = new Float32Array(n * d);
+  const src = el.data as ArrayLike<number>;
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = src[i * width + j];
+  return { data, n, d, useRep };
+}
+
+/** obsp[key] as a CSR graph (a stored CSC matrix is read as its transpose, which is the same for symmetric graphs). */
+export async function obspGraph(adata: AnnDataOOM, key: string, symmetric = true): Promise<CsrGraph> {
+  if (!adata.obsp.has(key)) {
+    throw new InvalidArgumentError(`obsp has no ${JSON.stringify(key)} (run pp.neighbors first)`);
+  }
+  const el: Element = await adata.obsp.get(key);
+  if ("table" in el || el.kind === "dense") throw new InvalidArgumentError(`obsp ${JSON.stringify(key)} must be a sparse matrix`);
+  const m = el as SparseMatrix;
+  if (m.kind === "csc" && !symmetric)
+    throw new InvalidArgumentError(`obsp ${JSON.stringify(key)} is stored as CSC; a CSR matrix is needed`);
+  if (m.shape[0] !== adata.nObs || m.shape[1] !== adata.nObs) {
+    throw new InvalidArgumentError(`obsp ${JSON.stringify(key)} has shape ${m.shape.join(" × ")}, expected ${adata.nObs} × ${adata.nObs}`);
+  }
+  const data = m.data instanceof Float32Array ? m.data : Float32Array.from(m.data as ArrayLike<number>);
+  return { n: m.shape[0], indptr: m.indptr, indices: m.indices, data };
+}
+
+/** A graph as an obsp element. */
+export function graphElement(g: CsrGraph): SparseMatrix {
+  return { kind: "csr", shape: [g.n, g.n], dtype: "float32", indptr: g.indptr, indices: g.indices, data: g.data };
+}
+
+/** mulberry32: a small seeded generator for JS-side randomness (umap-js). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A categorical column from codes and category names (-1 = missing). */
+export function categorical(codes: Int32Array, categories: string[]): Vector {
+  const dictionary = vectorFromArray(categories, new Utf8());
+  const type = new Dictionary(new Utf8(), new Int32());
+  let nullCount = 0;
+  const valid = new Uint8Array(Math.ceil(codes.length / 8));
+  codes.forEach((c, i) => {
+    if (c >= 0) valid[i >> 3] |= 1 << (i & 7);
+    else nullCount++;
+  });
+  return makeVector(
+    makeData({ type, length: codes.length, nullCount, nullBitmap: nullCount ? valid : undefined, data: codes, dictionary }),
+  );
+}
+
+/** Validate an optional integer seed (default 0, as scanpy). */
+export function seedOf(randomState: number | undefined, what = "randomState"): number {
+  const s = randomState ?? 0;
+  if (!(Number.isInteger(s) && s >= 0 && s <= Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgumentError(`${what} must be a non-negative integer, got ${randomState}`);
+  }
+  return s;
+}

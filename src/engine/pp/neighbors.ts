@@ -1,0 +1,83 @@
+/**
+ * pp.neighbors: the kNN graph of a representation (X_pca) and its UMAP
+ * connectivities, as scanpy's `pp.neighbors(method='umap')` stores them.
+ * Native: exact blocked search up to 20,000 cells, NN-descent above
+ * (override with `method`). X is never read.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import { type CsrGraph, graphElement, representation, seedOf } from "../graph-data";
+import { native } from "../native";
+import type { PassOptions } from "../pass";
+
+export interface NeighborsOptions extends PassOptions {
+  /** Neighbours per cell, the cell itself included (scanpy's convention). Default 15. */
+  nNeighbors?: number;
+  /** Use the first nPcs columns of the representation (default: all). */
+  nPcs?: number;
+  /** obsm key of the representation (default X_pca). */
+  useRep?: string;
+  metric?: "euclidean" | "cosine";
+  /** 'auto' (default): exact up to 20,000 cells, NN-descent above. */
+  method?: "auto" | "exact" | "nndescent";
+  /** Seed of NN-descent's random projections (default 0). */
+  randomState?: number;
+  /** Store under obsp[`${key}_connectivities`] and uns[key] instead of the defaults. */
+  keyAdded?: string;
+}
+
+/** What pp.neighbors computed, besides what it stored in obsp/uns. */
+export interface NeighborsResult {
+  /** n × k, row-major, the cell itself first. */
+  knnIndices: Int32Array;
+  knnDistances: Float32Array;
+  k: number;
+  exact: boolean;
+  connectivities: CsrGraph;
+  distances: CsrGraph;
+}
+
+/**
+ * @example
+ * await pp.pca(adata);
+ * await pp.neighbors(adata, { nNeighbors: 15 });
+ * adata.obsp.keys(); // ["distances", "connectivities"]
+ */
+export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}): Promise<NeighborsResult> {
+  const k = opts.nNeighbors ?? 15;
+  const metric = opts.metric ?? "euclidean";
+  const method = opts.method ?? "auto";
+  if (!(Number.isInteger(k) && k >= 2)) throw new InvalidArgumentError(`nNeighbors must be an integer ≥ 2, got ${opts.nNeighbors}`);
+  if (k > adata.nObs) throw new InvalidArgumentError(`nNeighbors (${k}) exceeds the number of cells (${adata.nObs})`);
+  if (metric !== "euclidean" && metric !== "cosine")
+    throw new InvalidArgumentError(`metric must be 'euclidean' or 'cosine', got ${String(metric)}`);
+  const seed = seedOf(opts.randomState);
+  const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs);
+  const job = native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed);
+  const label = `neighbors (${k}, ${metric}, ${rep.n.toLocaleString("en-US")} cells)`;
+  const out = await adata.runJob(label, job, (p) => p.takeNeighbors(), opts);
+  const csr = (c: { n: number; indptr: Float64Array; indices: Int32Array; data: Float32Array }): CsrGraph => ({
+    n: c.n,
+    indptr: c.indptr,
+    indices: c.indices,
+    data: c.data,
+  });
+  const result: NeighborsResult = {
+    knnIndices: out.knnIndices,
+    knnDistances: out.knnDistances,
+    k: out.k,
+    exact: out.exact,
+    connectivities: csr(out.connectivities),
+    distances: csr(out.distances),
+  };
+  const key = opts.keyAdded;
+  const connKey = key ? `${key}_connectivities` : "connectivities";
+  const distKey = key ? `${key}_distances` : "distances";
+  adata.obsp.set(distKey, graphElement(result.distances));
+  adata.obsp.set(connKey, graphElement(result.connectivities));
+  const params: Record<string, unknown> = { n_neighbors: k, method: "umap", random_state: seed, metric, use_rep: rep.useRep };
+  if (opts.nPcs !== undefined) params.n_pcs = opts.nPcs;
+  params.knn_method = out.exact ? "exact" : "nndescent";
+  adata.uns[key ?? "neighbors"] = { connectivities_key: connKey, distances_key: distKey, params };
+  return result;
+}

@@ -1,0 +1,184 @@
+/**
+ * tl.umap: the UMAP embedding of the neighbour graph, as scanpy's
+ * `tl.umap` computes it (umap-learn's simplicial_set_embedding): spectral
+ * initial positions, (a, b) fitted from minDist and spread, SGD with
+ * negative sampling. Up to 50,000 cells the layout runs in umap-js fed
+ * the precomputed kNN; above, natively (multi-threaded when asked).
+ * Writes obsm.X_umap (float32) and uns.umap.params {a, b}.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
+import { native } from "../native";
+import type { PassOptions } from "../pass";
+import { connectivitiesKey } from "./leiden";
+import { umapJs } from "./umap-js";
+
+export interface UmapOptions extends PassOptions {
+  /** Default 0.5 (scanpy's default; umap-learn's is 0.1). */
+  minDist?: number;
+  spread?: number;
+  nComponents?: number;
+  /** Epochs (default: 500 up to 10,000 cells, 200 above, as umap-learn). */
+  nEpochs?: number;
+  /** Initial learning rate (default 1). */
+  alpha?: number;
+  /** Repulsion strength (default 1). */
+  gamma?: number;
+  negativeSampleRate?: number;
+  /** 'spectral' (default), 'pca' (first columns of X_pca), 'random', or an obsm key. */
+  init?: string;
+  /** Seed (default 0, as scanpy). null: the native layout runs multi-threaded and is not reproducible. */
+  randomState?: number | null;
+  /** Curve parameters; fitted from minDist and spread when not given. */
+  a?: number;
+  b?: number;
+  /** 'auto' (default): umap-js up to 50,000 cells, native above. */
+  method?: "auto" | "umap-js" | "native";
+  /** Use the graph of uns[neighborsKey]. */
+  neighborsKey?: string;
+}
+
+export interface UmapResult {
+  embedding: Float32Array;
+  a: number;
+  b: number;
+  method: "umap-js" | "native";
+  nEpochs: number;
+}
+
+/** umap-js handles up to this many cells; the native layout takes over above. */
+export const UMAP_JS_MAX_CELLS = 50_000;
+
+/**
+ * @example
+ * await pp.neighbors(adata);
+ * await tl.umap(adata);           // obsm.X_umap
+ */
+export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<UmapResult> {
+  const minDist = opts.minDist ?? 0.5;
+  const spread = opts.spread ?? 1;
+  const dim = opts.nComponents ?? 2;
+  if (!(spread > 0 && minDist >= 0 && minDist <= spread)) {
+    throw new InvalidArgumentError(`need spread > 0 and 0 ≤ minDist ≤ spread, got minDist ${minDist}, spread ${spread}`);
+  }
+  if (!(Number.isInteger(dim) && dim >= 1))
+    throw new InvalidArgumentError(`nComponents must be a positive integer, got ${opts.nComponents}`);
+  if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0)) {
+    throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
+  }
+  const parallel = opts.randomState === null;
+  const seed = seedOf(opts.randomState ?? 0);
+  const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
+  const graph = await obspGraph(adata, key);
+  const n = graph.n;
+  const nEpochs = opts.nEpochs ?? (n <= 10_000 ? 500 : 200);
+  const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : native.umapAbParams(spread, minDist);
+  const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
+  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed);
+  const method = opts.method ?? "auto";
+  const useJs = method === "umap-js";
+  let embedding: Float32Array;
+  if (useJs) {
+    const distKey = key.endsWith("connectivities") ? key.replace(/connectivities$/, "distances") : "distances";
+    embedding = await umapJs({
+      distances: await obspGraph(adata, distKey, false),
+      init,
+      dim,
+      nEpochs,
+      a,
+      b,
+      minDist,
+      spread,
+      alpha: opts.alpha ?? 1,
+      gamma: opts.gamma ?? 1,
+      negativeSampleRate: opts.negativeSampleRate ?? 5,
+      seed,
+      pass: opts,
+    });
+  } else {
+    const job = native.startUmap(n, graph.indptr, graph.indices, graph.data, rep.data, rep.d, {
+      nComponents: dim,
+      nEpochs,
+      minDist,
+      spread,
+      a,
+      b,
+      alpha: opts.alpha ?? 1,
+      gamma: opts.gamma ?? 1,
+      negativeSampleRate: opts.negativeSampleRate ?? 5,
+      init: "given",
+      initPositions: init,
+      seed,
+      parallel,
+    });
+    const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs${parallel ? ", parallel" : ""})`;
+    embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
+  }
+  adata.obsm.set("X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
+  adata.uns.umap = {
+    params: { a, b, min_dist: minDist, spread, n_epochs: nEpochs, init: opts.init ?? "spectral", random_state: opts.randomState ?? 0 },
+  };
+  return { embedding, a, b, method: useJs ? "umap-js" : "native", nEpochs };
+}
+
+async function pcaRows(adata: AnnDataOOM): Promise<{ data: Float32Array; d: number }> {
+  const el = await adata.obsm.get("X_pca");
+  if ("table" in el || el.kind !== "dense" || el.shape.length !== 2) return { data: new Float32Array(adata.nObs), d: 1 };
+  const data = el.data instanceof Float32Array ? el.data : Float32Array.from(el.data as ArrayLike<number>);
+  return { data, d: el.shape[1] };
+}
+
+/**
+ * Initial coordinates scaled as umap-learn does (largest |x| = 10, tiny
+ * noise, each axis to [0, 10]); spectral ones come from the native solver.
+ */
+async function initialPositions(
+  adata: AnnDataOOM,
+  g: CsrGraph,
+  rep: { data: Float32Array; d: number },
+  init: string,
+  dim: number,
+  seed: number,
+): Promise<Float32Array> {
+  const n = g.n;
+  if (init === "spectral") return native.umapInitialEmbedding(n, g.indptr, g.indices, g.data, rep.data, rep.d, dim, seed);
+  let raw: Float32Array;
+  if (init === "random") {
+    raw = new Float32Array(n * dim);
+    let s = seed + 1;
+    for (let i = 0; i < raw.length; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      raw[i] = (s / 2147483648) * 20 - 10;
+    }
+    return rescale(raw, n, dim);
+  }
+  const keyName = init === "pca" ? "X_pca" : init;
+  if (!adata.obsm.has(keyName))
+    throw new InvalidArgumentError(`init must be 'spectral', 'pca', 'random' or an obsm key; obsm has no ${JSON.stringify(keyName)}`);
+  const el = await adata.obsm.get(keyName);
+  if ("table" in el || el.kind !== "dense" || el.shape.length !== 2 || el.shape[1] < dim) {
+    throw new InvalidArgumentError(`init obsm ${JSON.stringify(keyName)} must be a dense n_obs × ≥${dim} array`);
+  }
+  const w = el.shape[1];
+  raw = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) for (let c = 0; c < dim; c++) raw[i * dim + c] = Number(el.data[i * w + c]);
+  let max = 0;
+  for (const v of raw) max = Math.max(max, Math.abs(v));
+  if (max > 0) for (let i = 0; i < raw.length; i++) raw[i] *= 10 / max;
+  return rescale(raw, n, dim);
+}
+
+function rescale(x: Float32Array, n: number, dim: number): Float32Array {
+  for (let c = 0; c < dim; c++) {
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      lo = Math.min(lo, x[i * dim + c]);
+      hi = Math.max(hi, x[i * dim + c]);
+    }
+    const range = hi > lo ? hi - lo : 1;
+    for (let i = 0; i < n; i++) x[i * dim + c] = (10 * (x[i * dim + c] - lo)) / range;
+  }
+  return x;
+}
