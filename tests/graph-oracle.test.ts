@@ -5,7 +5,9 @@
  * X_pca; graph steps that must run "on the same graph" get scanpy's obsp.
  */
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import type { Vector } from "apache-arrow";
@@ -14,7 +16,7 @@ import louvain from "graphology-communities-louvain";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, type Progress, pp, read, type SparseMatrix, tl } from "../src/engine";
 import { seededRandom } from "../src/engine/graph-data";
 import { native } from "../src/engine/native";
-import { FIXTURES } from "./helpers";
+import { FIXTURES, PYTHON } from "./helpers";
 
 const G = path.join(FIXTURES, "graph");
 const manifest = JSON.parse(fs.readFileSync(path.join(G, "graph_manifest.json"), "utf8"));
@@ -384,6 +386,37 @@ describe("graph steps: behaviour", () => {
     const again = await tl.leiden(a);
     assert.ok(again.nClusters > 1);
     a.close();
+  });
+
+  it("write() saves the graph results; anndata reads them and scanpy uses them", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    await pp.neighbors(a);
+    await tl.leiden(a);
+    await tl.umap(a, { nEpochs: 20 });
+    await tl.paga(a);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-graph-"));
+    const out = path.join(dir, "graph.h5ad");
+    await a.write(out);
+    const back = await read(out);
+    const conn = (await back.obsp.get("connectivities")) as SparseMatrix;
+    const mine = (await a.obsp.get("connectivities")) as SparseMatrix;
+    assert.deepEqual(Array.from(conn.indices), Array.from(mine.indices));
+    assert.deepEqual((back.uns.neighbors as { params: { n_neighbors: number } }).params.n_neighbors, K);
+    back.close();
+    const script = [
+      "import sys, anndata as ad, scanpy as sc, numpy as np",
+      "a = ad.read_h5ad(sys.argv[1])",
+      "c = a.obsp['connectivities']",
+      "assert abs(c - c.T).max() == 0, 'connectivities not symmetric'",
+      "assert a.obs['leiden'].dtype == 'category'",
+      "assert a.obsm['X_umap'].shape == (a.n_obs, 2)",
+      "sc.tl.paga(a, groups='leiden')",
+      "print(c.nnz, a.obs['leiden'].cat.categories.size)",
+    ].join("\n");
+    const outp = execFileSync(PYTHON, ["-c", script, out], { encoding: "utf8" }).trim().split(/\s+/).at(-2);
+    assert.equal(Number(outp), mine.indices.length);
+    a.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("bad input gets typed errors naming what is wrong", async () => {

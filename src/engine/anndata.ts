@@ -18,7 +18,7 @@ import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { compose, type Indexer, resolve } from "./selection";
-import { arrayIn, columnIn, unsIn } from "./session";
+import { arrayIn, columnIn, csrIn, unsIn } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 
 export interface ReadOptions {
@@ -29,10 +29,11 @@ export interface ReadOptions {
 export interface WriteOptions extends PassOptions {
   /**
    * write() saves the session's obs/var columns, dense obsm/varm arrays
-   * (X_pca, PCs), new uns entries, and X and layers through their transform
+   * (X_pca, PCs, X_umap), CSR obsp graphs (connectivities, distances), new
+   * uns entries, and X and layers through their transform
    * chains (CSR float32; dense float64 after scale, as scanpy stores them).
    * A raw snapshot (setRaw) is written as raw/X and raw/var. What it cannot
-   * save yet (sparse in-memory obsm/obsp elements, uns values of other
+   * save yet (sparse in-memory obsm elements, varp, uns values of other
    * kinds) makes it refuse, listing them; with skipUnsaved it writes
    * without them.
    */
@@ -459,10 +460,14 @@ export class AnnDataOOM {
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
     for (const [k, m] of this.slots.layers?.memoryEntries() ?? []) planned.push(m.plannedWrite(`layers/${k}`));
-    for (const slot of ["obsp", "varp"] as const) {
-      const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
-      if (keys.length) unsaved.push(`${slot} ${keys.join(", ")}`);
+    const obsp: Native.NamedCsrIn[] = [];
+    for (const [k, el] of this.slots.obsp?.memoryEntries() ?? []) {
+      const m = csrIn(k, el);
+      if (m) obsp.push(m);
+      else unsaved.push(`obsp ${k} (not a CSR matrix)`);
     }
+    const varpKeys = this.slots.varp?.memoryEntries().map(([k]) => k) ?? [];
+    if (varpKeys.length) unsaved.push(`varp ${varpKeys.join(", ")}`);
     let rawVar: Native.FrameIn | undefined;
     const raw = this.rawOverride;
     if (raw) {
@@ -478,6 +483,7 @@ export class AnnDataOOM {
       var: cols(this.var, changed(this.var, this.source.info.var)),
       obsm: arrays("obsm"),
       varm: arrays("varm"),
+      obsp,
       unsJson: uns.json,
       unsVectors: uns.vectors,
       planned,

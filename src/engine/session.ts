@@ -99,6 +99,12 @@ function isDenseValue(v: unknown): v is { kind: "dense"; shape: number[]; data: 
   return !!o && typeof o === "object" && o.kind === "dense" && Array.isArray(o.shape) && ArrayBuffer.isView(o.data);
 }
 
+/** A CSR element (an obsp graph) as the writer's input, or null for other kinds. */
+export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
+  if ("table" in el || el.kind !== "csr") return null;
+  return { name, nRows: el.shape[0], nCols: el.shape[1], indptr: el.indptr, indices: el.indices, data: typedIn(el.data) };
+}
+
 /** New uns entries as the writer's JSON tree plus vectors; unwritable keys are returned. */
 export function unsIn(entries: [string, unknown][]): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
   const vectors: Native.TypedOut[] = [];

@@ -379,12 +379,25 @@ pub struct SessionIn {
     pub var: Vec<NamedColumnIn>,
     pub obsm: Vec<NamedArrayIn>,
     pub varm: Vec<NamedArrayIn>,
+    /// CSR graphs for obsp.
+    pub obsp: Option<Vec<NamedCsrIn>>,
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<TypedOut>,
     /// Matrices to write through their transform chain.
     pub planned: Vec<PlannedIn>,
     /// raw's var when the session set raw (raw/X is in `planned`).
     pub raw_var: Option<FrameIn>,
+}
+
+/// A CSR matrix (obsp) to write.
+#[napi(object)]
+pub struct NamedCsrIn {
+    pub name: String,
+    pub n_rows: u32,
+    pub n_cols: u32,
+    pub indptr: Float64Array,
+    pub indices: Int32Array,
+    pub data: TypedOut,
 }
 
 /// A whole dataframe: index name and values, columns in order.
@@ -437,6 +450,22 @@ impl SessionIn {
             var: cols(&self.var)?,
             obsm: arrays(&self.obsm)?,
             varm: arrays(&self.varm)?,
+            obsp: self
+                .obsp
+                .iter()
+                .flatten()
+                .map(|m| {
+                    Ok((
+                        m.name.clone(),
+                        anndata_oom_core::writer::CsrIn {
+                            shape: [m.n_rows as usize, m.n_cols as usize],
+                            indptr: m.indptr.iter().map(|&p| p as i64).collect(),
+                            indices: m.indices.to_vec(),
+                            data: convert::values_in(&m.data)?,
+                        },
+                    ))
+                })
+                .collect::<Result<_>>()?,
             uns_json: self.uns_json,
             uns_vectors: self
                 .uns_vectors

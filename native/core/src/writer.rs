@@ -33,6 +33,8 @@ pub struct Session {
     /// Dense arrays for obsm / varm: (key, values row-major, shape).
     pub obsm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
     pub varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
+    /// CSR graphs for obsp (e.g. neighbors' connectivities and distances).
+    pub obsp: Vec<(String, CsrIn)>,
     /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<crate::dtype::Values>,
@@ -41,6 +43,47 @@ pub struct Session {
     pub planned: Vec<crate::pp::write::PlannedMatrix>,
     /// raw's var when the session set raw (its X is in `planned`).
     pub raw_var: Option<Frame>,
+}
+
+/// An in-memory CSR matrix to write (anndata's csr_matrix encoding).
+#[derive(Debug)]
+pub struct CsrIn {
+    pub shape: [usize; 2],
+    pub indptr: Vec<i64>,
+    pub indices: Vec<i32>,
+    pub data: crate::dtype::Values,
+}
+
+impl CsrIn {
+    /// Structure checks, so a bad matrix fails before anything is written.
+    pub fn validate(&self, key: &str) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(m).at(key));
+        let [r, c] = self.shape;
+        if self.indptr.len() != r + 1 || self.indptr[0] != 0 || self.indptr.windows(2).any(|w| w[0] > w[1]) {
+            return bad(format!("indptr must have {} non-decreasing entries from 0", r + 1));
+        }
+        let nnz = self.indptr[r] as usize;
+        if self.indices.len() != nnz || self.data.len() != nnz {
+            return bad(format!("indptr ends at {nnz} but there are {} indices and {} values", self.indices.len(), self.data.len()));
+        }
+        if self.indices.iter().any(|&j| j < 0 || j as usize >= c) {
+            return bad(format!("column index out of range for {c} columns"));
+        }
+        Ok(())
+    }
+}
+
+fn write_csr(g: &Group, key: &str, m: &CsrIn) -> Result<()> {
+    let at = format!("{}/{key}", g.name());
+    let group = g.create_group(key).at(&at)?;
+    h5w::set_encoding(&group, "csr_matrix", "0.1.0")?;
+    h5w::set_i64s_attr(&group, "shape", &[m.shape[0] as i64, m.shape[1] as i64])?;
+    h5w::write_values(&group, "data", &m.data, &[m.data.len()], Compression::None)?;
+    let indices = crate::dtype::Values::Int32(m.indices.clone());
+    h5w::write_values(&group, "indices", &indices, &[m.indices.len()], Compression::None)?;
+    let indptr = crate::dtype::Values::Int64(m.indptr.clone());
+    h5w::write_values(&group, "indptr", &indptr, &[m.indptr.len()], Compression::None)?;
+    Ok(())
 }
 
 /// A whole dataframe from the session: index name and values, columns in order.
@@ -254,6 +297,16 @@ fn write_to(
                 }
                 let ds = h5w::write_values(&g, key, values, shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
+            }
+        }
+        if !session.obsp.is_empty() {
+            let g = out.group("obsp").at("/obsp")?;
+            for (key, m) in &session.obsp {
+                m.validate(&format!("obsp/{key}"))?;
+                if g.link_exists(key) {
+                    g.unlink(key).at(&format!("/obsp/{key}"))?;
+                }
+                write_csr(&g, key, m)?;
             }
         }
         for pm in &session.planned {

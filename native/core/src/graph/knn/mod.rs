@@ -33,7 +33,7 @@ fn search_width(others: usize) -> usize {
     std::env::var("ANNDATA_OOM_NND_WIDTH")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(others + others / 2)
+        .unwrap_or(2 * others)
         .max(others)
 }
 

@@ -102,7 +102,11 @@ pub fn embed(
         (Some(a), Some(b)) => (a, b),
         _ => ab::find_ab_params(p.spread, p.min_dist),
     };
+    let t0 = std::time::Instant::now();
     let mut emb = initial_embedding(g, data, d, p);
+    if std::env::var_os("AOOM_PROFILE").is_some() {
+        eprintln!("umap: initial embedding {:?}", t0.elapsed());
+    }
     let lp = layout::LayoutParams {
         n_epochs: p.n_epochs.unwrap_or_else(|| default_epochs(g.n)),
         a,
