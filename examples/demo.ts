@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatBytes, pp, read, setDefaultProgress, stderrProgress } from "../src/engine";
+import { formatBytes, pp, read, setDefaultProgress, stderrProgress, tl } from "../src/engine";
 
 const repo = path.join(__dirname, "..", "..");
 
@@ -62,7 +62,17 @@ async function main(): Promise<void> {
   const pcs = Array.from(ratio.slice(0, 3), (x) => x.toFixed(4)).join(", ");
   console.log(`\npipeline: ${((performance.now() - t2) / 1000).toFixed(1)} s; PC1-3 variance ratio ${pcs}\n`);
   console.log(a.X.explain());
-  console.log();
+
+  console.log("\ngraph steps (on X_pca; X is not read):");
+  const t3 = performance.now();
+  const nb = await pp.neighbors(a, { nNeighbors: 15 });
+  await tl.umap(a);
+  const clusters = await tl.leiden(a, { resolution: 1 });
+  const paga = await tl.paga(a);
+  console.log(
+    `\nneighbors (${nb.exact ? "exact" : "NN-descent"}) → UMAP → Leiden: ${((performance.now() - t3) / 1000).toFixed(1)} s; ` +
+      `${clusters.nClusters} clusters (modularity ${clusters.quality.toFixed(3)}), PAGA graph with ${paga.graph.size} cluster links\n`,
+  );
   console.log(a.toString());
   adata.close();
 }

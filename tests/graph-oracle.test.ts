@@ -209,18 +209,37 @@ for (const name of ["synth_3k", "real_10k"] as const) {
         const g = (await a.obsp.get("connectivities")) as SparseMatrix;
         const theirs = await labels(`${name}.leiden.h5ad`, `leiden_r${r}`);
         const theirCodes = Uint32Array.from(theirs, Number);
-        const qTheirs = native.graphQuality(n, g.indptr, g.indices, g.data as Float32Array, theirCodes, Number(r));
+        const qTheirs = native.graphQuality(
+          { n, indptr: g.indptr, indices: g.indices, data: g.data as Float32Array },
+          theirCodes,
+          Number(r),
+        );
         relClose(qTheirs, ref.Q_rb, 1e-6, "quality of leidenalg's partition");
         assert.ok(res.quality >= ref.Q_rb * 0.99, `r=${r}: quality ${res.quality} vs leidenalg ${ref.Q_rb}`);
         const ours = Array.from(res.membership);
-        // ARI ≥ 0.9 vs scanpy at the default resolution — unless leidenalg
-        // disagrees with itself more across seeds (real data with many
-        // clusters): then we must agree with it as well as it does. Away from
-        // the default, equally good partitions differ more.
+        // ARI ≥ 0.9 vs scanpy at the default resolution, unless leidenalg
+        // disagrees with itself across seeds (real data with ~35 clusters:
+        // many partitions are equally good). Then one seed's ARI is noise,
+        // so compare the means: ours over seeds 0–3 against leidenalg's
+        // seed-0-vs-other-seeds agreement. Away from the default resolution,
+        // only quality is compared (plus a loose floor).
         const score = ari(ours, theirs);
         const selfAgreement: number[] = ref.ari_seed0_vs_other_seeds ?? [];
-        const floor = r === "1.0" ? Math.min(0.9, ...selfAgreement) : 0.75;
-        assert.ok(score >= floor, `r=${r}: ARI vs scanpy ${score} < ${floor} (leidenalg across seeds: ${selfAgreement})`);
+        if (r !== "1.0") assert.ok(score >= 0.7, `r=${r}: ARI vs scanpy ${score}`);
+        else if (selfAgreement.length === 0 || Math.min(...selfAgreement) >= 0.9) assert.ok(score >= 0.9, `ARI vs scanpy ${score}`);
+        else {
+          const scores = [score];
+          for (const seed of [1, 2, 3]) {
+            const other = await tl.leiden(a, { resolution: 1, randomState: seed, keyAdded: "seeded" });
+            scores.push(ari(Array.from(other.membership), theirs));
+            assert.ok(other.quality >= ref.Q_rb * 0.99, `seed ${seed}: quality ${other.quality}`);
+          }
+          const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
+          assert.ok(
+            mean(scores) >= mean(selfAgreement) - 0.05,
+            `mean ARI vs scanpy ${mean(scores)} (${scores}) vs leidenalg's self-agreement ${mean(selfAgreement)} (${selfAgreement})`,
+          );
+        }
         if (r === "1.0" && info.leiden.resolutions[r].ari_vs_cell_type !== undefined) {
           const truth = await labels(`${name}.graph_input.h5ad`, "cell_type");
           const ourAri = ari(ours, truth);
@@ -326,7 +345,7 @@ describe("graph steps: behaviour", () => {
     }
     const communities = louvain(graph, { rng: seededRandom(0), getEdgeWeight: "weight" });
     const lv = Uint32Array.from({ length: g.shape[0] }, (_, i) => communities[String(i)]);
-    const qLouvain = native.graphQuality(g.shape[0], g.indptr, g.indices, g.data as Float32Array, lv, 1);
+    const qLouvain = native.graphQuality({ n: g.shape[0], indptr: g.indptr, indices: g.indices, data: g.data as Float32Array }, lv, 1);
     const ours = await tl.leiden(a);
     assert.ok(ours.quality >= qLouvain - 1e-3, `leiden ${ours.quality} < louvain ${qLouvain}`);
     assert.ok(ari(Array.from(ours.membership), Array.from(lv)) >= 0.9);
@@ -437,7 +456,13 @@ describe("graph steps: behaviour", () => {
     await assert.rejects(tl.umap(a, { minDist: 2 }), /minDist/);
     await assert.rejects(tl.leiden(a, { restrictTo: ["nope", ["0"]] }), /obs has no column "nope"/);
     assert.throws(
-      () => native.startLeiden(3, new Float64Array([0, 1, 2]), new Int32Array([1, 9]), new Float32Array(2), 1, -1, 0),
+      () =>
+        native.startLeiden(
+          { n: 3, indptr: new Float64Array([0, 1, 2]), indices: new Int32Array([1, 9]), data: new Float32Array(2) },
+          1,
+          -1,
+          0,
+        ),
       /indptr has/,
     );
     a.close();

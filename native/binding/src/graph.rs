@@ -76,8 +76,18 @@ pub fn neighbors_out(n: Neighbors) -> NeighborsOut {
     }
 }
 
+/// A square sparse graph from JS (the shape of the engine's CsrGraph).
+#[napi(object)]
+pub struct GraphIn {
+    pub n: u32,
+    pub indptr: Float64Array,
+    pub indices: Int32Array,
+    pub data: Float32Array,
+}
+
 /// A CSR graph from JS arrays, validated before any use.
-fn csr_in(n: u32, indptr: &Float64Array, indices: &Int32Array, data: &Float32Array) -> Result<Csr> {
+fn csr_in(g: &GraphIn) -> Result<Csr> {
+    let (n, indptr, indices, data) = (g.n, &g.indptr, &g.indices, &g.data);
     let bad = |m: &str| to_napi(Error::invalid(m.to_string()).at("connectivities"));
     if indices.iter().any(|&j| j < 0) {
         return Err(bad("negative column index"));
@@ -179,15 +189,12 @@ pub struct UmapIn {
 /// Start a native UMAP layout of a connectivity graph.
 #[napi(catch_unwind)]
 pub fn start_umap(
-    n: u32,
-    indptr: Float64Array,
-    indices: Int32Array,
-    weights: Float32Array,
+    graph: GraphIn,
     data: Float32Array,
     d: u32,
     params: UmapIn,
 ) -> Result<NativePass> {
-    let g = csr_in(n, &indptr, &indices, &weights)?;
+    let g = csr_in(&graph)?;
     let init = match params.init.as_str() {
         "spectral" => umap::Init::Spectral,
         "random" => umap::Init::Random,
@@ -240,16 +247,13 @@ pub fn umap_ab_params(spread: f64, min_dist: f64) -> Vec<f64> {
 /// Initial coordinates as the native layout would start from them.
 #[napi(catch_unwind)]
 pub fn umap_initial_embedding(
-    n: u32,
-    indptr: Float64Array,
-    indices: Int32Array,
-    weights: Float32Array,
+    graph: GraphIn,
     data: Float32Array,
     d: u32,
     n_components: u32,
     seed: f64,
 ) -> Result<Float32Array> {
-    let g = csr_in(n, &indptr, &indices, &weights)?;
+    let g = csr_in(&graph)?;
     if data.len() != g.n * d as usize {
         return Err(to_napi(Error::invalid("data must be n_obs × d")));
     }
@@ -275,15 +279,12 @@ pub fn umap_initial_embedding(
 /// Start Leiden on a symmetric weighted graph.
 #[napi(catch_unwind)]
 pub fn start_leiden(
-    n: u32,
-    indptr: Float64Array,
-    indices: Int32Array,
-    weights: Float32Array,
+    graph: GraphIn,
     resolution: f64,
     n_iterations: i32,
     seed: f64,
 ) -> Result<NativePass> {
-    let g = csr_in(n, &indptr, &indices, &weights)?;
+    let g = csr_in(&graph)?;
     let p = leiden::LeidenParams {
         resolution,
         n_iterations,
@@ -302,14 +303,11 @@ pub fn start_leiden(
 /// The resolution-scaled modularity that Leiden maximises.
 #[napi(catch_unwind)]
 pub fn graph_quality(
-    n: u32,
-    indptr: Float64Array,
-    indices: Int32Array,
-    weights: Float32Array,
+    graph: GraphIn,
     membership: Uint32Array,
     resolution: f64,
 ) -> Result<f64> {
-    let g = csr_in(n, &indptr, &indices, &weights)?;
+    let g = csr_in(&graph)?;
     if membership.len() != g.n {
         return Err(to_napi(Error::invalid(
             "membership must have one entry per node",

@@ -6,7 +6,7 @@
 mod convert;
 mod error;
 mod file;
-mod graph;
+pub mod graph;
 mod pass;
 mod pp;
 

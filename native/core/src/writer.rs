@@ -59,12 +59,22 @@ impl CsrIn {
     pub fn validate(&self, key: &str) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(m).at(key));
         let [r, c] = self.shape;
-        if self.indptr.len() != r + 1 || self.indptr[0] != 0 || self.indptr.windows(2).any(|w| w[0] > w[1]) {
-            return bad(format!("indptr must have {} non-decreasing entries from 0", r + 1));
+        if self.indptr.len() != r + 1
+            || self.indptr[0] != 0
+            || self.indptr.windows(2).any(|w| w[0] > w[1])
+        {
+            return bad(format!(
+                "indptr must have {} non-decreasing entries from 0",
+                r + 1
+            ));
         }
         let nnz = self.indptr[r] as usize;
         if self.indices.len() != nnz || self.data.len() != nnz {
-            return bad(format!("indptr ends at {nnz} but there are {} indices and {} values", self.indices.len(), self.data.len()));
+            return bad(format!(
+                "indptr ends at {nnz} but there are {} indices and {} values",
+                self.indices.len(),
+                self.data.len()
+            ));
         }
         if self.indices.iter().any(|&j| j < 0 || j as usize >= c) {
             return bad(format!("column index out of range for {c} columns"));
@@ -80,9 +90,21 @@ fn write_csr(g: &Group, key: &str, m: &CsrIn) -> Result<()> {
     h5w::set_i64s_attr(&group, "shape", &[m.shape[0] as i64, m.shape[1] as i64])?;
     h5w::write_values(&group, "data", &m.data, &[m.data.len()], Compression::None)?;
     let indices = crate::dtype::Values::Int32(m.indices.clone());
-    h5w::write_values(&group, "indices", &indices, &[m.indices.len()], Compression::None)?;
+    h5w::write_values(
+        &group,
+        "indices",
+        &indices,
+        &[m.indices.len()],
+        Compression::None,
+    )?;
     let indptr = crate::dtype::Values::Int64(m.indptr.clone());
-    h5w::write_values(&group, "indptr", &indptr, &[m.indptr.len()], Compression::None)?;
+    h5w::write_values(
+        &group,
+        "indptr",
+        &indptr,
+        &[m.indptr.len()],
+        Compression::None,
+    )?;
     Ok(())
 }
 

@@ -82,7 +82,7 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
     graph = induced(graph, cells);
   }
 
-  const job = native.startLeiden(graph.n, graph.indptr, graph.indices, graph.data, resolution, nIterations, seed);
+  const job = native.startLeiden(graph, resolution, nIterations, seed);
   const label = `leiden (resolution ${resolution}, ${graph.n.toLocaleString("en-US")} cells)`;
   const out = await adata.runJob(label, job, (p) => p.takeLeiden(), opts);
   const m = out.membership;

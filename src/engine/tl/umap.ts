@@ -97,7 +97,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       pass: opts,
     });
   } else {
-    const job = native.startUmap(n, graph.indptr, graph.indices, graph.data, rep.data, rep.d, {
+    const job = native.startUmap(graph, rep.data, rep.d, {
       nComponents: dim,
       nEpochs,
       minDist,
@@ -142,7 +142,7 @@ async function initialPositions(
   seed: number,
 ): Promise<Float32Array> {
   const n = g.n;
-  if (init === "spectral") return native.umapInitialEmbedding(n, g.indptr, g.indices, g.data, rep.data, rep.d, dim, seed);
+  if (init === "spectral") return native.umapInitialEmbedding(g, rep.data, rep.d, dim, seed);
   let raw: Float32Array;
   if (init === "random") {
     raw = new Float32Array(n * dim);

@@ -143,7 +143,10 @@ pub fn nn_descent(
         }
         control.update(|p| p.chunks_done = 2 + iter);
         if profile {
-            eprintln!("nndescent: iteration {iter}: {changed} changes, {:?}", t0.elapsed());
+            eprintln!(
+                "nndescent: iteration {iter}: {changed} changes, {:?}",
+                t0.elapsed()
+            );
         }
         if (changed as f64) <= params.delta * n as f64 * k as f64 {
             break;

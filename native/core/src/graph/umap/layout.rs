@@ -149,8 +149,8 @@ pub fn optimize(
                 }
                 let i = off + t;
                 let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
-                for d in 0..dim {
-                    cur[d] = emb.get(j * dim + d);
+                for (d, c) in cur[..dim].iter_mut().enumerate() {
+                    *c = emb.get(j * dim + d);
                 }
                 let d2 = rdist(&cur[..dim], &emb, k);
                 let coeff = if d2 > 0.0 {
@@ -159,10 +159,10 @@ pub fn optimize(
                 } else {
                     0.0
                 };
-                for d in 0..dim {
+                for (d, c) in cur[..dim].iter_mut().enumerate() {
                     let ck = emb.get(k * dim + d);
-                    let grad = clip(coeff * (cur[d] - ck));
-                    cur[d] += grad * alpha;
+                    let grad = clip(coeff * (*c - ck));
+                    *c += grad * alpha;
                     emb.set(k * dim + d, ck - grad * alpha);
                 }
                 ns[t] += e.epochs_per_sample[i];
@@ -181,16 +181,14 @@ pub fn optimize(
                     let d2 = rdist(&cur[..dim], &emb, k);
                     if d2 > 0.0 {
                         let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0));
-                        for d in 0..dim {
-                            push[d] += clip(coeff * (cur[d] - emb.get(k * dim + d)));
+                        for (d, (p, c)) in push.iter_mut().zip(&cur[..dim]).enumerate() {
+                            *p += clip(coeff * (c - emb.get(k * dim + d)));
                         }
                     }
                 }
-                for d in 0..dim {
-                    cur[d] += push[d] * alpha;
-                }
-                for d in 0..dim {
-                    emb.set(j * dim + d, cur[d]);
+                for (d, (c, p)) in cur[..dim].iter_mut().zip(&push).enumerate() {
+                    *c += p * alpha;
+                    emb.set(j * dim + d, *c);
                 }
                 nn[t] += n_neg as f64 * per_neg[i];
             }
@@ -249,7 +247,8 @@ fn fast_pow2(p: f32) -> f32 {
     let clipp = p.max(-126.0);
     let w = clipp as i32;
     let z = clipp - w as f32 + offset;
-    let v = (1u32 << 23) as f32 * (clipp + 121.274_06 + 27.728_023 / (4.842_525_7 - z) - 1.490_129_1 * z);
+    let v = (1u32 << 23) as f32
+        * (clipp + 121.274_06 + 27.728_023 / (4.842_525_7 - z) - 1.490_129_1 * z);
     f32::from_bits(v as u32)
 }
 
