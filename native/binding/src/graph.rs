@@ -302,11 +302,7 @@ pub fn start_leiden(
 
 /// The resolution-scaled modularity that Leiden maximises.
 #[napi(catch_unwind)]
-pub fn graph_quality(
-    graph: GraphIn,
-    membership: Uint32Array,
-    resolution: f64,
-) -> Result<f64> {
+pub fn graph_quality(graph: GraphIn, membership: Uint32Array, resolution: f64) -> Result<f64> {
     let g = csr_in(&graph)?;
     if membership.len() != g.n {
         return Err(to_napi(Error::invalid(
