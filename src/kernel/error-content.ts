@@ -1,0 +1,87 @@
+/**
+ * Turns what a cell threw (or tslab's type-check diagnostics) into the
+ * content of a Jupyter `error` message: ename, evalue, traceback.
+ */
+import { inspect } from "node:util";
+
+export interface ErrorContent {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/** Stack frames from the kernel's own machinery, hidden from tracebacks. */
+const INTERNAL_FRAME = /node_modules[\\/](tslab|@tslab)[\\/]|dist[\\/]src[\\/]kernel[\\/]|\(node:internal|^\s+at node:internal/;
+
+/** The reason of an aborted interruptSignal(); also what an interrupted cell reports. */
+export class KernelInterrupt extends Error {
+  constructor() {
+    super("the cell was interrupted");
+    this.name = "Interrupted";
+  }
+}
+
+/** Ours, tslab's error when an interrupt ends an awaiting cell, and Node's when SIGINT breaks a synchronous one. */
+function isInterrupt(e: Error): boolean {
+  return (
+    e instanceof KernelInterrupt ||
+    e.message === "Interrupted asynchronously" ||
+    (e as { code?: string }).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED"
+  );
+}
+
+function errorName(e: Error): string {
+  const own = typeof e.name === "string" ? e.name : "";
+  const ctor = (e.constructor as { name?: string } | undefined)?.name;
+  if (own && own !== "Error") return own;
+  if (ctor && ctor !== "Object") return ctor;
+  return own || "Error";
+}
+
+function stackLines(e: Error, ename: string): string[] {
+  const head = `${ename}: ${e.message}`;
+  if (typeof e.stack !== "string") return [head];
+  const lines = e.stack.split("\n");
+  const frames = lines.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l));
+  // Before the frames: the error's header and message (possibly multi-line), preceded
+  // by the source line and a caret when the error was thrown synchronously by a cell.
+  const firstFrame = lines.findIndex((l) => /^\s+at /.test(l));
+  const before = firstFrame < 0 ? lines : lines.slice(0, firstFrame);
+  const names = [e.name, ename, "Error"].filter(Boolean).map((n) => `${n}:`);
+  const start = before.findIndex((l) => names.some((n) => l.startsWith(n)));
+  const message = start < 0 ? [head] : [before[start].replace(/^[^:]*:/, `${ename}:`), ...before.slice(start + 1)];
+  return [...message, ...frames];
+}
+
+export function errorContent(thrown: unknown): ErrorContent {
+  if (!(thrown instanceof Error) && !isErrorLike(thrown)) {
+    const evalue = inspect(thrown);
+    return { ename: "Error", evalue, traceback: [`Uncaught ${evalue}`] };
+  }
+  const e = thrown as Error;
+  if (isInterrupt(e))
+    return { ename: "Interrupted", evalue: "the cell was interrupted", traceback: ["Interrupted: the cell was interrupted"] };
+  const ename = errorName(e);
+  const traceback = stackLines(e, ename);
+  let cause = (e as { cause?: unknown }).cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    traceback.push("", "Caused by:");
+    if (cause instanceof Error) {
+      traceback.push(...stackLines(cause, errorName(cause)));
+      cause = (cause as { cause?: unknown }).cause;
+    } else {
+      traceback.push(inspect(cause));
+      cause = undefined;
+    }
+  }
+  return { ename, evalue: String(e.message ?? ""), traceback };
+}
+
+/** Type errors reported by tslab stop a cell before it runs. */
+export function diagnosticsContent(lines: string[]): ErrorContent {
+  return { ename: "TSError", evalue: lines[0] ?? "type check failed", traceback: ["TSError: the cell does not type-check", ...lines] };
+}
+
+function isErrorLike(x: unknown): boolean {
+  return typeof x === "object" && x !== null && typeof (x as Error).message === "string" && typeof (x as Error).stack === "string";
+}

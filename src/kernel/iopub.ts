@@ -1,0 +1,54 @@
+/**
+ * Publishing on iopub: status, streams, displays and comm messages, each
+ * with a parent header. Output produced outside a request (timers, late
+ * promises) goes to the most recent execute request, as ipykernel does.
+ */
+import { randomBytes } from "node:crypto";
+import type { SendQueue } from "./send-queue";
+import { Message } from "./wire";
+
+export type MimeBundle = Record<string, unknown>;
+
+export interface DisplayOptions {
+  displayId?: string;
+  update?: boolean;
+  metadata?: Record<string, unknown>;
+}
+
+export class Iopub {
+  /** The request that output is attributed to (the current or last execute_request). */
+  parent: Message | undefined;
+  private readonly session = randomBytes(16).toString("hex");
+
+  constructor(readonly queue: SendQueue) {}
+
+  /** Build an iopub message of `msgType` under `parent` (or the current parent). */
+  message(msgType: string, content: unknown, parent: Message | undefined = this.parent): Message {
+    const m = parent ? parent.reply(msgType, content) : new Message(msgType, this.session);
+    m.content = content;
+    m.identity = [Buffer.from(`kernel.${msgType}`)];
+    return m;
+  }
+
+  publish(msgType: string, content: unknown, parent?: Message, buffers?: Buffer[]): void {
+    const m = this.message(msgType, content, parent ?? this.parent);
+    if (buffers) m.buffers = buffers;
+    this.queue.push(m);
+  }
+
+  status(state: "busy" | "idle" | "starting", parent?: Message): void {
+    this.publish("status", { execution_state: state }, parent);
+  }
+
+  stream(name: "stdout" | "stderr", text: string): void {
+    if (!text) return;
+    this.queue.pushStream(this.message("stream", { name, text }));
+  }
+
+  display(data: MimeBundle, opts: DisplayOptions = {}): void {
+    const content: Record<string, unknown> = { data, metadata: opts.metadata ?? {}, transient: {} };
+    if (opts.displayId) content.transient = { display_id: opts.displayId };
+    if (opts.update && !opts.displayId) throw new Error("display: update needs a displayId");
+    this.publish(opts.update ? "update_display_data" : "display_data", content);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The kernel launcher (the kernelspec's argv runs this file):
+ *   node dist/src/kernel/main.js --config-path {connection_file}
+ * Builds tslab's converter and executor (with our console), our server,
+ * routes output, publishes the kernel API and starts serving.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { versions } from "tslab";
+import { type Converter, createConverter } from "tslab/dist/converter";
+import { type ConverterSet, createExecutor } from "tslab/dist/executor";
+import { JupyterHandlerImpl } from "tslab/dist/jupyter";
+import { installKernelApi } from "./api";
+import { CellConsole } from "./cell-console";
+import { installRequireFallback, installTypeResolution } from "./resolve";
+import { Runner } from "./runner";
+import { KernelServer } from "./server";
+import { kernelLog, routeOutput } from "./stdio";
+
+/** The package root (dist/src/kernel → three levels up). */
+export const PACKAGE_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+function configPathFrom(argv: string[]): string {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--config-path") return argv[i + 1] ?? "";
+    if (argv[i].startsWith("--config-path=")) return argv[i].slice("--config-path=".length);
+  }
+  const positional = argv.find((a) => !a.startsWith("-"));
+  if (!positional) throw new Error("usage: main.js --config-path CONNECTION_FILE");
+  return positional;
+}
+
+function converters(): ConverterSet {
+  let node: Converter | undefined;
+  let browser: Converter | undefined;
+  return {
+    get node() {
+      node ??= createConverter({ isJS: false, isBrowser: false });
+      return node;
+    },
+    get browser() {
+      browser ??= createConverter({ isJS: false, isBrowser: true });
+      return browser;
+    },
+    close() {
+      node?.close();
+      browser?.close();
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const configPath = configPathFrom(argv);
+  const version = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")).version as string;
+  const cwd = process.cwd();
+  installTypeResolution(PACKAGE_ROOT, cwd);
+  const convs = converters();
+  void convs.node; // warm the type checker before the first cell
+  const capture = new CellConsole();
+  const executor = createExecutor(cwd, convs, capture);
+  installRequireFallback(PACKAGE_ROOT);
+  const server = new KernelServer(
+    new JupyterHandlerImpl(executor, false),
+    configPath,
+    (s) => new Runner(executor, capture, s.io, (sock, m) => s.send(sock, m)),
+    {
+      implementation: "anndata-oom",
+      implementation_version: version,
+      banner: `AnnData OOM (TypeScript) ${version}: tslab ${versions.tslab}, TypeScript ${versions.typescript}, Node ${versions.node}`,
+      languageVersion: versions.typescript,
+    },
+    kernelLog,
+  );
+  process.on("SIGINT", () => server.runner?.interrupt());
+  process.on("uncaughtException", (e) => console.error("Uncaught exception:", e));
+  process.on("unhandledRejection", (e) => console.error("Unhandled promise rejection:", e));
+  await server.init();
+  routeOutput(server.io);
+  installKernelApi(server);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    kernelLog(`anndata-oom kernel failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });
+}

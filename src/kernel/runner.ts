@@ -1,0 +1,155 @@
+/**
+ * Runs execute_requests one at a time through tslab's executor and
+ * answers each with the right iopub messages and execute_reply:
+ * execute_input, the result (execute_result for mime-bundle values,
+ * stdout like tslab otherwise), an `error` message with
+ * ename/evalue/traceback, and an interrupt signal fresh per request.
+ *
+ * After an error (with stop_on_error) or an interrupt, only the requests
+ * already queued are aborted; a request sent after the reply runs (tslab
+ * aborted everything for 200 ms instead).
+ */
+import type { Executor } from "tslab/dist/executor";
+import type { CellConsole } from "./cell-console";
+import { diagnosticsContent, type ErrorContent, errorContent, KernelInterrupt } from "./error-content";
+import type { Iopub } from "./iopub";
+import { hasMimeBundle, mimeBundleOf } from "./mimebundle";
+import type { Message } from "./wire";
+
+/** How long an interrupted cell may take to stop on its own before tslab abandons its promise. */
+export const INTERRUPT_GRACE_MS = 1500;
+
+interface Job {
+  msg: Message;
+  sock: unknown;
+}
+
+export class Runner {
+  private count = 0;
+  private readonly queue: Job[] = [];
+  private running: Job | undefined;
+  private interrupted = false;
+  private controller = new AbortController();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly executor: Executor,
+    private readonly capture: CellConsole,
+    private readonly io: Iopub,
+    private readonly reply: (sock: unknown, msg: Message) => void,
+  ) {}
+
+  /** Aborts when the current cell is interrupted; a new one per execute_request. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** True while a request runs or waits. */
+  get busy(): boolean {
+    return this.running !== undefined || this.queue.length > 0;
+  }
+
+  /** Resolves when no request runs or waits. */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  enqueue(msg: Message, sock: unknown): void {
+    this.queue.push({ msg, sock });
+    if (!this.running) void this.loop();
+  }
+
+  /** Cancel the running cell: abort its signal, then stop waiting for it after a grace period. */
+  interrupt(): void {
+    const job = this.running;
+    if (!job || this.interrupted) return;
+    this.interrupted = true;
+    this.controller.abort(new KernelInterrupt());
+    setTimeout(() => {
+      if (this.running === job) this.executor.interrupt();
+    }, INTERRUPT_GRACE_MS).unref();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length) {
+      const job = this.queue.shift()!;
+      this.running = job;
+      try {
+        await this.run(job);
+      } catch (e) {
+        process.stderr.write(`anndata-oom kernel: execute failed: ${String(e)}\n`);
+      } finally {
+        this.running = undefined;
+      }
+    }
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  private async run({ msg, sock }: Job): Promise<void> {
+    const req = msg.content as { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const silent = !!req.silent;
+    this.io.status("busy", msg);
+    if (req.store_history !== false && !silent) this.count++;
+    this.controller = new AbortController();
+    this.interrupted = false;
+    this.io.parent = msg;
+    if (!silent) this.io.publish("execute_input", { code: req.code, execution_count: this.count }, msg);
+
+    const err = await this.execute(req.code, silent);
+    let content: Record<string, unknown>;
+    if (err) {
+      this.io.publish("error", err, msg);
+      content = { status: "error", execution_count: this.count, ...err };
+    } else {
+      content = { status: "ok", execution_count: this.count, user_expressions: {}, payload: [] };
+    }
+    if ((err && req.stop_on_error !== false) || this.interrupted) await this.abortQueued();
+    await this.io.queue.drained();
+    this.reply(sock, msg.reply("execute_reply", content));
+    this.io.status("idle", msg);
+  }
+
+  /** Runs the code and shows its value; returns the error to report, if any. */
+  private async execute(code: string, silent: boolean): Promise<ErrorContent | undefined> {
+    const c = this.capture;
+    c.reset();
+    let ok: boolean;
+    try {
+      ok = await this.executor.execute(code);
+    } catch (e) {
+      ok = false;
+      c.thrown ??= { value: e };
+    }
+    if (!ok) return c.thrown ? errorContent(c.thrown.value) : diagnosticsContent(c.diagnostics);
+    if (c.diagnostics.length) this.io.stream("stderr", `${c.diagnostics.join("\n")}\n`);
+    if (c.hasValue && !silent) await this.show(c.value);
+    return undefined;
+  }
+
+  private async show(value: unknown): Promise<void> {
+    if (!hasMimeBundle(value)) {
+      console.log(value); // tslab's behaviour for plain values
+      return;
+    }
+    try {
+      const { data, metadata } = await mimeBundleOf(value);
+      this.io.publish("execute_result", { execution_count: this.count, data, metadata });
+    } catch (e) {
+      const { ename, evalue } = errorContent(e);
+      this.io.stream("stderr", `_repr_mimebundle_() failed: ${ename}: ${evalue}\n`);
+      console.log(value);
+    }
+  }
+
+  private async abortQueued(): Promise<void> {
+    await new Promise((r) => setImmediate(r)); // let requests already received reach the queue
+    for (const { msg, sock } of this.queue.splice(0)) {
+      this.io.status("busy", msg);
+      this.reply(sock, msg.reply("execute_reply", { status: "aborted", execution_count: this.count }));
+      this.io.status("idle", msg);
+    }
+  }
+}

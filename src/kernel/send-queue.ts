@@ -1,0 +1,81 @@
+/**
+ * An outgoing message queue for one socket: awaits each send (zeromq.js
+ * allows one pending send per socket, and fails with "Socket is busy
+ * writing" after ~512 synchronous sends), and merges consecutive stream
+ * output into one message while earlier messages are on their way, as
+ * ipykernel batches stdout. Nothing is dropped unless a send times out.
+ */
+import type { Message } from "./wire";
+
+export interface Sendable {
+  send(frames: Buffer[]): Promise<void>;
+}
+
+/** Merged stream messages stop growing beyond this many characters. */
+const MAX_STREAM_CHARS = 1 << 20;
+
+export class SendQueue {
+  private readonly items: { msg: Message; frames?: Buffer[] }[] = [];
+  private pumping = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly sock: Sendable,
+    private readonly key: string,
+    private readonly log: (text: string) => void,
+  ) {}
+
+  /** Queue a message; it is serialized now, so a bad payload throws to the caller. */
+  push(msg: Message): void {
+    this.items.push({ msg, frames: msg.toFrames(this.key) });
+    this.pump();
+  }
+
+  /** Queue stream text, appended to the last queued message when it is the same stream of the same parent. */
+  pushStream(msg: Message): void {
+    const last = this.items[this.items.length - 1];
+    const { name, text } = msg.content as { name: string; text: string };
+    if (
+      last &&
+      !last.frames &&
+      last.msg.content.name === name &&
+      last.msg.parent.msg_id === msg.parent.msg_id &&
+      last.msg.content.text.length + text.length <= MAX_STREAM_CHARS
+    ) {
+      last.msg.content.text += text;
+      return;
+    }
+    this.items.push({ msg });
+    this.pump();
+  }
+
+  /** Resolves once everything queued so far has been handed to the socket. */
+  drained(): Promise<void> {
+    if (!this.items.length && !this.pumping) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  get pending(): number {
+    return this.items.length;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.items.length) {
+        const item = this.items.shift()!;
+        try {
+          await this.sock.send(item.frames ?? item.msg.toFrames(this.key));
+        } catch (e) {
+          this.log(`anndata-oom kernel: dropped a ${item.msg.header.msg_type} message: ${String(e)}\n`);
+        }
+      }
+    } finally {
+      this.pumping = false;
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    }
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Our kernel server: tslab's ZmqServer (sockets, heartbeat, its
+ * completion / inspection handlers) with our own message parsing and
+ * dispatch. Adds comms, interrupt and history replies, execute through
+ * the Runner, and queued sends on every socket.
+ */
+import { type JupyterHandlerImpl, ZmqServer } from "tslab/dist/jupyter";
+import { Comms } from "./comms";
+import { errorContent } from "./error-content";
+import { Iopub } from "./iopub";
+import type { Runner } from "./runner";
+import { type Sendable, SendQueue } from "./send-queue";
+import { Message } from "./wire";
+
+/** A send to a subscriber that does not read for this long drops the message. */
+const SEND_TIMEOUT_MS = 10_000;
+
+type TslabMessage = Parameters<ZmqServer["handleKernelInfo"]>[1];
+
+export interface KernelInfoExtras {
+  implementation: string;
+  implementation_version: string;
+  banner: string;
+  languageVersion: string;
+}
+
+export class KernelServer extends ZmqServer {
+  io!: Iopub;
+  comms!: Comms;
+  runner!: Runner;
+  private readonly queues = new Map<unknown, SendQueue>();
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+
+  constructor(
+    handler: JupyterHandlerImpl,
+    configPath: string,
+    private readonly makeRunner: (server: KernelServer) => Runner,
+    private readonly info: KernelInfoExtras,
+    private readonly log: (text: string) => void,
+  ) {
+    super(handler, configPath);
+    // Configure iopub before tslab binds it (zeromq.js warns about options set later).
+    const self = this as unknown as { bindSocket: (sock: unknown, port: number) => Promise<void> };
+    const bind = self.bindSocket;
+    self.bindSocket = (sock, port) => {
+      if (sock === this.iopub) {
+        // Wait (up to a timeout) instead of dropping when a subscriber's queue is full.
+        this.iopub.noDrop = true;
+        this.iopub.sendTimeout = SEND_TIMEOUT_MS;
+      }
+      return bind.call(this, sock, port);
+    };
+    this.ready = new Promise((r) => {
+      this.markReady = r;
+    });
+  }
+
+  override async init(): Promise<void> {
+    await super.init();
+    this.io = new Iopub(this.queueFor(this.iopub));
+    this.comms = new Comms(this.io, (e) => this.io.stream("stderr", `${errorContent(e).traceback.join("\n")}\n`));
+    this.runner = this.makeRunner(this);
+    this.markReady();
+  }
+
+  /** Send `msg` on `sock` through that socket's queue. */
+  send(sock: unknown, msg: Message): void {
+    this.queueFor(sock).push(msg);
+  }
+
+  override publishStatus(status: string, parent: TslabMessage): void {
+    this.io.status(status as "busy" | "idle", parent as unknown as Message);
+  }
+
+  override async handleShellMessage(sock: ZmqServer["shell"], ...frames: Buffer[]): Promise<void> {
+    await this.ready;
+    let msg: Message;
+    try {
+      msg = Message.parse(this.connInfo.key, frames);
+    } catch (e) {
+      this.log(`anndata-oom kernel: ignored a message: ${String(e)}\n`);
+      return;
+    }
+    msg.sink = (s, m) => this.send(s, m);
+    const type = msg.header.msg_type;
+    if (type === "execute_request") {
+      this.runner.enqueue(msg, sock);
+      return;
+    }
+    this.io.status("busy", msg);
+    try {
+      await this.dispatch(sock, msg);
+    } catch (e) {
+      this.log(`anndata-oom kernel: ${type} failed: ${String(e)}\n`);
+    } finally {
+      this.io.status("idle", msg);
+    }
+  }
+
+  private async dispatch(sock: unknown, msg: Message): Promise<void> {
+    const c = msg.content;
+    const reply = (type: string, content: unknown) => this.send(sock, msg.reply(type, content));
+    const tslabMsg = msg as unknown as TslabMessage;
+    switch (msg.header.msg_type) {
+      case "kernel_info_request":
+        return reply("kernel_info_reply", this.kernelInfo());
+      case "is_complete_request":
+        return this.handleIsComplete(sock, tslabMsg);
+      case "inspect_request":
+        return this.orReply(() => this.handleInspect(sock, tslabMsg), reply, "inspect_reply", { found: false, data: {}, metadata: {} });
+      case "complete_request":
+        return this.orReply(() => this.handleComplete(sock, tslabMsg), reply, "complete_reply", {
+          matches: [],
+          cursor_start: c.cursor_pos,
+          cursor_end: c.cursor_pos,
+          metadata: {},
+        });
+      case "history_request":
+        return reply("history_reply", { status: "ok", history: [] });
+      case "comm_info_request":
+        return reply("comm_info_reply", { status: "ok", comms: this.comms.info(c.target_name) });
+      case "comm_open":
+        // A target registered by a cell still running or queued: wait for it.
+        if (!this.comms.hasTarget(c.target_name) && this.runner.busy) await this.runner.idle();
+        return this.comms.handleOpen(msg);
+      case "comm_msg":
+        return this.comms.handleMsg(msg);
+      case "comm_close":
+        return this.comms.handleClose(msg);
+      case "interrupt_request":
+        this.runner.interrupt();
+        return reply("interrupt_reply", { status: "ok" });
+      case "shutdown_request":
+        return this.shutdown(sock, msg);
+      default:
+        this.log(`anndata-oom kernel: unhandled msg_type ${msg.header.msg_type}\n`);
+    }
+  }
+
+  private orReply(f: () => void, reply: (t: string, c: unknown) => void, type: string, fallback: Record<string, unknown>): void {
+    try {
+      f();
+    } catch {
+      reply(type, { status: "ok", ...fallback });
+    }
+  }
+
+  private kernelInfo(): Record<string, unknown> {
+    const base = this.handler.handleKernel();
+    return {
+      ...base,
+      status: "ok",
+      protocol_version: "5.3",
+      implementation: this.info.implementation,
+      implementation_version: this.info.implementation_version,
+      banner: this.info.banner,
+      language_info: { ...base.language_info, version: this.info.languageVersion },
+      help_links: [],
+    };
+  }
+
+  private async shutdown(sock: unknown, msg: Message): Promise<void> {
+    const restart = !!msg.content.restart;
+    this.send(sock, msg.reply("shutdown_reply", { status: "ok", restart }));
+    this.io.status("idle", msg);
+    await Promise.all([...this.queues.values()].map((q) => q.drained()));
+    setTimeout(() => {
+      this.close();
+      process.exit(0);
+    }, 50);
+  }
+
+  private queueFor(sock: unknown): SendQueue {
+    let q = this.queues.get(sock);
+    if (!q) {
+      q = new SendQueue(sock as Sendable, this.connInfo.key, this.log);
+      this.queues.set(sock, q);
+    }
+    return q;
+  }
+}
