@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<void> {
     },
     kernelLog,
   );
-  process.on("SIGINT", () => server.runner?.interrupt());
+  process.on("SIGINT", () => server.runner?.signalInterrupt());
   process.on("uncaughtException", (e) => console.error("Uncaught exception:", e));
   process.on("unhandledRejection", (e) => console.error("Unhandled promise rejection:", e));
   await server.init();

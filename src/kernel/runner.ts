@@ -31,6 +31,7 @@ export class Runner {
   private interrupted = false;
   private controller = new AbortController();
   private idleWaiters: (() => void)[] = [];
+  private ignoreSignalsUntil = 0;
 
   constructor(
     private readonly executor: Executor,
@@ -58,6 +59,15 @@ export class Runner {
   enqueue(msg: Message, sock: unknown): void {
     this.queue.push({ msg, sock });
     if (!this.running) void this.loop();
+  }
+
+  /**
+   * SIGINT: like interrupt(), except right after SIGINT broke a synchronous cell, when Node
+   * sometimes delivers the same signal again to process listeners (it must not hit the next cell).
+   */
+  signalInterrupt(): void {
+    if (Date.now() < this.ignoreSignalsUntil) return;
+    this.interrupt();
   }
 
   /** Cancel the running cell: abort its signal, then stop waiting for it after a grace period. */
@@ -97,6 +107,8 @@ export class Runner {
     this.interrupted = false;
     this.io.parent = msg;
     if (!silent) this.io.publish("execute_input", { code: req.code, execution_count: this.count }, msg);
+    // With nothing in flight, the cell's first output is sent at once, even from a synchronous loop.
+    await this.io.queue.drained();
 
     const err = await this.execute(req.code, silent);
     let content: Record<string, unknown>;
@@ -122,6 +134,9 @@ export class Runner {
     } catch (e) {
       ok = false;
       c.thrown ??= { value: e };
+    }
+    if (!ok && (c.thrown?.value as { code?: string } | undefined)?.code === "ERR_SCRIPT_EXECUTION_INTERRUPTED") {
+      this.ignoreSignalsUntil = Date.now() + 250;
     }
     if (!ok) return c.thrown ? errorContent(c.thrown.value) : diagnosticsContent(c.diagnostics);
     if (c.diagnostics.length) this.io.stream("stderr", `${c.diagnostics.join("\n")}\n`);

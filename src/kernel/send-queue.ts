@@ -3,7 +3,13 @@
  * allows one pending send per socket, and fails with "Socket is busy
  * writing" after ~512 synchronous sends), and merges consecutive stream
  * output into one message while earlier messages are on their way, as
- * ipykernel batches stdout. Nothing is dropped unless a send times out.
+ * ipykernel batches stdout.
+ *
+ * Backpressure: iopub is a PUB socket with ZMQ_XPUB_NODROP and a zero send
+ * timeout, so a send to a subscriber whose queue is full fails at once
+ * with EAGAIN instead of being dropped silently; we retry it (backing off)
+ * before anything later, so order is kept. Only a subscriber that reads
+ * nothing for RETRY_LIMIT_MS loses messages (logged to the kernel log).
  */
 import type { Message } from "./wire";
 
@@ -13,6 +19,12 @@ export interface Sendable {
 
 /** Merged stream messages stop growing beyond this many characters. */
 const MAX_STREAM_CHARS = 1 << 20;
+/** How long a message waits for room in a full subscriber queue before it is dropped. */
+export const RETRY_LIMIT_MS = 30_000;
+/** Sends between yields to the event loop (sends resolve as microtasks). */
+const YIELD_EVERY = 256;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SendQueue {
   private readonly items: { msg: Message; frames?: Buffer[] }[] = [];
@@ -63,19 +75,32 @@ export class SendQueue {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.items.length) {
+      for (let sent = 1; this.items.length; sent++) {
         const item = this.items.shift()!;
-        try {
-          await this.sock.send(item.frames ?? item.msg.toFrames(this.key));
-        } catch (e) {
-          this.log(`anndata-oom kernel: dropped a ${item.msg.header.msg_type} message: ${String(e)}\n`);
-        }
+        await this.sendOne(item.frames ?? item.msg.toFrames(this.key), item.msg);
+        if (sent % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       }
     } finally {
       this.pumping = false;
       const w = this.waiters;
       this.waiters = [];
       for (const f of w) f();
+    }
+  }
+
+  private async sendOne(frames: Buffer[], msg: Message): Promise<void> {
+    const deadline = Date.now() + RETRY_LIMIT_MS;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        await this.sock.send(frames);
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EAGAIN" || Date.now() > deadline) {
+          this.log(`anndata-oom kernel: dropped a ${msg.header.msg_type} message: ${String(e)}\n`);
+          return;
+        }
+        await sleep(wait);
+      }
     }
   }
 }

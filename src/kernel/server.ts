@@ -12,9 +12,6 @@ import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
 import { Message } from "./wire";
 
-/** A send to a subscriber that does not read for this long drops the message. */
-const SEND_TIMEOUT_MS = 10_000;
-
 type TslabMessage = Parameters<ZmqServer["handleKernelInfo"]>[1];
 
 export interface KernelInfoExtras {
@@ -45,9 +42,10 @@ export class KernelServer extends ZmqServer {
     const bind = self.bindSocket;
     self.bindSocket = (sock, port) => {
       if (sock === this.iopub) {
-        // Wait (up to a timeout) instead of dropping when a subscriber's queue is full.
+        // A full subscriber queue makes send() fail at once (EAGAIN) instead of
+        // dropping silently or blocking; SendQueue retries in order.
         this.iopub.noDrop = true;
-        this.iopub.sendTimeout = SEND_TIMEOUT_MS;
+        this.iopub.sendTimeout = 0;
       }
       return bind.call(this, sock, port);
     };

@@ -1,0 +1,363 @@
+"""Drives a real anndata-oom kernel with jupyter_client.
+
+usage: python test_kernel.py REPO NODE [CHECK ...]
+
+Installs our kernelspec (built launcher under REPO/dist, run by NODE) into
+a temporary prefix, starts the kernel in an empty "notebook" folder and
+runs the checks in order (all, or the ones named). Prints one JSON line
+per check: {"check": name, "ok": bool, "detail": str}. Every wait has a
+timeout, and the kernel is shut down on exit (also on SIGTERM).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections import deque
+
+from jupyter_client.manager import start_new_kernel
+
+REPO, NODE = sys.argv[1], sys.argv[2]
+ONLY = set(sys.argv[3:])
+T = 30  # seconds for any single reply or output
+
+
+class Kernel:
+    def __init__(self, km, kc):
+        self.km, self.kc = km, kc
+        self.backlog = deque()
+        self.replies = {"shell": [], "control": []}
+
+    # -- iopub -----------------------------------------------------------
+    def iopub(self, pred, timeout=T):
+        """The first iopub message matching pred (others stay in the backlog)."""
+        for i, m in enumerate(self.backlog):
+            if pred(m):
+                del self.backlog[i]
+                return m
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching iopub message")
+            m = self.kc.get_iopub_msg(timeout=left)
+            if pred(m):
+                return m
+            self.backlog.append(m)
+
+    def reply(self, msg_id, channel="shell", timeout=T):
+        """The reply to msg_id (replies to other requests are kept for later)."""
+        kept = self.replies[channel]
+        for i, m in enumerate(kept):
+            if m["parent_header"].get("msg_id") == msg_id:
+                return kept.pop(i)
+        get = self.kc.get_shell_msg if channel == "shell" else self.kc.get_control_msg
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {channel} reply")
+            m = get(timeout=left)
+            if m["parent_header"].get("msg_id") == msg_id:
+                return m
+            kept.append(m)
+
+    def outputs(self, msg_id, timeout=T):
+        """iopub messages of a request up to (excluding) its idle status."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.iopub(lambda m: m["parent_header"].get("msg_id") == msg_id, max(0.01, deadline - time.monotonic()))
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                return out
+            out.append(m)
+
+    def run(self, code, timeout=T, **kw):
+        msg_id = self.kc.execute(code, **kw)
+        reply = self.reply(msg_id, timeout=timeout)
+        return reply["content"], self.outputs(msg_id, timeout)
+
+    def send(self, msg_type, content, buffers=None, channel="shell"):
+        msg = self.kc.session.msg(msg_type, content)
+        sock = (self.kc.shell_channel if channel == "shell" else self.kc.control_channel).socket
+        self.kc.session.send(sock, msg, buffers=buffers)
+        return msg["header"]["msg_id"]
+
+
+def stdout(outs):
+    return "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+
+def expect(cond, detail):
+    if not cond:
+        raise AssertionError(detail)
+
+
+API = "const k = (globalThis as any).__anndataOomKernel;\n"
+
+
+# -- checks ----------------------------------------------------------------
+def kernel_info(k):
+    mid = k.kc.kernel_info()
+    c = k.reply(mid)["content"]
+    expect(c["status"] == "ok" and c["implementation"] == "anndata-oom", c)
+    expect(c["language_info"]["name"] == "typescript" and c["protocol_version"].startswith("5."), c)
+    return c["banner"]
+
+
+def execute_ok(k):
+    rep, outs = k.run("1 + 1")
+    expect(rep["status"] == "ok", rep)
+    expect(stdout(outs) == "2\n", outs)  # plain values keep tslab's stdout behaviour
+    expect(any(m["msg_type"] == "execute_input" for m in outs), outs)
+
+
+def mime_bundle(k):
+    code = """({ _repr_mimebundle_() { return { "text/plain": "card", "text/html": "<b>card</b>",
+      "application/vnd.anndata-oom.repr+json": { n_obs: 3 } }; } })"""
+    rep, outs = k.run(code)
+    res = [m for m in outs if m["msg_type"] == "execute_result"]
+    expect(rep["status"] == "ok" and len(res) == 1, (rep, outs))
+    c = res[0]["content"]
+    expect(c["execution_count"] == rep["execution_count"], c)
+    expect(c["data"] == {"text/plain": "card", "text/html": "<b>card</b>", "application/vnd.anndata-oom.repr+json": {"n_obs": 3}}, c)
+    # async method, text/plain filled in when missing
+    rep, outs = k.run('({ async _repr_mimebundle_() { return { "text/html": "<i>x</i>" }; } })')
+    res = [m["content"]["data"] for m in outs if m["msg_type"] == "execute_result"]
+    expect(res and res[0]["text/html"] == "<i>x</i>" and isinstance(res[0]["text/plain"], str), outs)
+
+
+def display_update(k):
+    code = API + """const id = k.newDisplayId();
+k.display({ "text/plain": "step 1" }, { displayId: id });
+k.display({ "text/plain": "step 2" }, { displayId: id, update: true });
+id"""
+    rep, outs = k.run(code)
+    expect(rep["status"] == "ok", rep)
+    ident = stdout(outs).strip()
+    disp = [m for m in outs if m["msg_type"] == "display_data"]
+    upd = [m for m in outs if m["msg_type"] == "update_display_data"]
+    expect(len(disp) == 1 and disp[0]["content"]["data"] == {"text/plain": "step 1"}, outs)
+    expect(disp[0]["content"]["transient"]["display_id"] == ident, disp)
+    expect(len(upd) == 1 and upd[0]["content"]["transient"]["display_id"] == ident, upd)
+    expect(upd[0]["content"]["data"] == {"text/plain": "step 2"}, upd)
+    # tslab's own display API goes through the same route
+    rep, outs = k.run('import * as tslab from "tslab"; tslab.display.html("<p>t</p>")')
+    expect(any(m["msg_type"] == "display_data" and m["content"]["data"] == {"text/html": "<p>t</p>"} for m in outs), outs)
+
+
+def comm_roundtrip(k):
+    code = API + """k.registerCommTarget("aoom.echo", (comm: any, open: any) => {
+  comm.send({ opened: open.content.data, nbuf: open.buffers.length }, open.buffers);
+  comm.onMsg((msg: any) => comm.send({ echo: msg.content.data }, msg.buffers.map((b: Uint8Array) => Buffer.from(b).reverse())));
+  comm.onClose(() => { (globalThis as any).echoClosed = true; });
+});"""
+    rep, _ = k.run(code)
+    expect(rep["status"] == "ok", rep)
+    cid = uuid.uuid4().hex
+    b1 = bytes([0, 1, 2, 255])
+    mid = k.send("comm_open", {"comm_id": cid, "target_name": "aoom.echo", "data": {"hello": "kernel"}}, buffers=[b1])
+    m = k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == cid)
+    expect(m["content"]["data"] == {"opened": {"hello": "kernel"}, "nbuf": 1}, m["content"])
+    expect([bytes(b) for b in m["buffers"]] == [b1], m["buffers"])
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["content"].get("execution_state") == "idle")
+    big = bytes(range(256)) * 1000
+    k.send("comm_msg", {"comm_id": cid, "data": {"n": 7}}, buffers=[b"abc", big])
+    m = k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == cid)
+    expect(m["content"]["data"] == {"echo": {"n": 7}}, m["content"])
+    expect([bytes(b) for b in m["buffers"]] == [b"cba", big[::-1]], "buffers not echoed reversed")
+    # kernel-opened comm, messages both ways
+    code = API + """const kc = k.openComm("aoom.kernel", { hi: 1 }, [new Uint8Array([1, 2, 3])]);
+kc.onMsg((m: any) => kc.send({ got: m.content.data, sizes: m.buffers.map((b: Uint8Array) => b.byteLength) }, m.buffers));
+(globalThis as any).kcomm = kc;
+kc.commId"""
+    rep, outs = k.run(code)
+    opens = [m for m in outs if m["msg_type"] == "comm_open"]
+    expect(rep["status"] == "ok" and len(opens) == 1, (rep, outs))
+    o = opens[0]
+    kid = o["content"]["comm_id"]
+    expect(stdout(outs).strip() == kid and o["content"]["target_name"] == "aoom.kernel", o["content"])
+    expect(o["content"]["data"] == {"hi": 1} and [bytes(b) for b in o["buffers"]] == [b"\x01\x02\x03"], o)
+    k.send("comm_msg", {"comm_id": kid, "data": {"x": "y"}}, buffers=[b"\x00" * 10])
+    m = k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == kid)
+    expect(m["content"]["data"] == {"got": {"x": "y"}, "sizes": [10]} and bytes(m["buffers"][0]) == b"\x00" * 10, m)
+    # comm_info lists both; filtered by target; a closed comm disappears
+    mid = k.kc.comm_info()
+    r = k.reply(mid)
+    expect(r["msg_type"] == "comm_info_reply" and r["content"]["status"] == "ok", r)
+    expect(r["content"]["comms"].get(cid) == {"target_name": "aoom.echo"} and kid in r["content"]["comms"], r["content"])
+    mid = k.kc.comm_info(target_name="aoom.kernel")
+    expect(list(k.reply(mid)["content"]["comms"]) == [kid], "comm_info target filter")
+    k.send("comm_close", {"comm_id": cid, "data": {}})
+    mid = k.kc.comm_info()
+    expect(cid not in k.reply(mid)["content"]["comms"], "closed comm still listed")
+    rep, outs = k.run("(globalThis as any).echoClosed")
+    expect(stdout(outs) == "true\n", outs)
+    # an unknown target: the kernel closes the comm again
+    bad = uuid.uuid4().hex
+    k.send("comm_open", {"comm_id": bad, "target_name": "no.such.target", "data": {}})
+    k.iopub(lambda m: m["msg_type"] == "comm_close" and m["content"]["comm_id"] == bad)
+
+
+def _interrupt_cell(k, code, how, wait_for="started"):
+    mid = k.kc.execute(code)
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "stream" and wait_for in m["content"]["text"])
+    t0 = time.monotonic()
+    if how == "signal":
+        k.km.interrupt_kernel()
+    else:
+        imid = k.send("interrupt_request", {}, channel="control")
+        r = k.reply(imid, channel="control")
+        expect(r["msg_type"] == "interrupt_reply" and r["content"]["status"] == "ok", r)
+    rep = k.reply(mid)["content"]
+    k.outputs(mid)
+    return rep, time.monotonic() - t0
+
+
+def interrupt(k):
+    # "started" comes after the first await: a SIGINT that lands within ~1 ms of the end of a
+    # cell's synchronous part can be lost in Node's vm breakOnSigint hand-over (see README).
+    loop = API + """const sig: AbortSignal = k.interruptSignal();
+(globalThis as any).ticks = 0;
+while (!sig.aborted) {
+  (globalThis as any).ticks++;
+  await new Promise((r) => setTimeout(r, 5));
+  if ((globalThis as any).ticks === 2) console.log("started");
+}
+sig.throwIfAborted();"""
+    for how in ("signal", "message"):
+        rep, dt = _interrupt_cell(k, loop, how)
+        expect(rep["status"] == "error" and rep["ename"] == "Interrupted", rep)
+        expect(dt < 1.0, f"{how}: took {dt:.2f}s to stop")
+        rep, outs = k.run("const t0 = (globalThis as any).ticks; await new Promise((r) => setTimeout(r, 100)); (globalThis as any).ticks - t0")
+        expect(rep["status"] == "ok" and stdout(outs) == "0\n", (how, rep, outs))  # the loop really stopped
+    # the signal is fresh for the next cell
+    rep, outs = k.run(API + "k.interruptSignal().aborted")
+    expect(stdout(outs) == "false\n", outs)
+    # a cell that ignores the signal is abandoned after the grace period
+    rep, dt = _interrupt_cell(k, 'await null; console.log("started"); await new Promise((r) => setTimeout(r, 60000));', "message")
+    expect(rep["status"] == "error" and rep["ename"] == "Interrupted" and dt < 5, (rep, dt))
+    # a synchronous loop is broken by SIGINT
+    rep, dt = _interrupt_cell(k, 'console.log("started"); while (true) {}', "signal")
+    expect(rep["status"] == "error" and rep["ename"] == "Interrupted" and dt < 5, (rep, dt))
+    rep, outs = k.run("1 + 2")
+    expect(rep["status"] == "ok" and stdout(outs) == "3\n", (rep, outs))
+
+
+def errors(k):
+    code = """class InvalidArgumentError extends Error {
+  constructor(m: string) { super(m); this.name = "InvalidArgumentError"; }
+}
+function check(i: number) { if (i > 3) throw new InvalidArgumentError(`index ${i} out of range`); }
+check(7);"""
+    rep, outs = k.run(code)
+    err = [m["content"] for m in outs if m["msg_type"] == "error"]
+    expect(rep["status"] == "error" and len(err) == 1, (rep, outs))
+    e = err[0]
+    expect(e["ename"] == "InvalidArgumentError" and e["evalue"] == "index 7 out of range", e)
+    expect(rep["ename"] == e["ename"] and rep["evalue"] == e["evalue"] and rep["traceback"] == e["traceback"], rep)
+    tb = e["traceback"]
+    expect(tb[0] == "InvalidArgumentError: index 7 out of range" and any(line.strip().startswith("at check") for line in tb), tb)
+    expect(not any("tslab" in line or "node:internal" in line for line in tb), tb)
+    # the next cell, sent right after the reply, runs (no 200 ms abort window)
+    rep, outs = k.run("40 + 2")
+    expect(rep["status"] == "ok" and stdout(outs) == "42\n", (rep, outs))
+    # class name without a name property; rejected promise; non-Error; type error
+    rep, _ = k.run('class Boom extends Error {}\nthrow new Boom("b")')
+    expect(rep["ename"] == "Boom" and rep["evalue"] == "b", rep)
+    rep, _ = k.run('await Promise.reject(new RangeError("r"))')
+    expect(rep["status"] == "error" and rep["ename"] == "RangeError" and rep["evalue"] == "r", rep)
+    rep, _ = k.run('throw "plain"')
+    expect(rep["status"] == "error" and rep["evalue"] == "'plain'", rep)
+    rep, _ = k.run('const n: number = "s";')
+    expect(rep["status"] == "error" and rep["ename"] == "TSError" and "not assignable" in rep["evalue"], rep)
+    # stop_on_error aborts only requests already queued behind the failing one
+    a = k.kc.execute('await new Promise((r) => setTimeout(r, 200)); throw new Error("first")')
+    b = k.kc.execute("1")
+    ra, rb = k.reply(a)["content"], k.reply(b)["content"]
+    expect(ra["status"] == "error" and rb["status"] == "aborted", (ra, rb))
+    k.outputs(a)
+    k.outputs(b)
+    rep, _ = k.run("2")
+    expect(rep["status"] == "ok", rep)
+
+
+def flood(k):
+    n = 5000
+    rep, outs = k.run(f'for (let i = 0; i < {n}; i++) console.log("line " + i)', timeout=120)
+    lines = stdout(outs).splitlines()
+    streams = sum(1 for m in outs if m["msg_type"] == "stream")
+    expect(rep["status"] == "ok", rep)
+    expect(lines == [f"line {i}" for i in range(n)], f"{len(lines)} of {n} lines arrived")
+    # messages that cannot be merged: every update_display_data arrives
+    m = 3000
+    code = API + f'const id = k.newDisplayId(); k.display({{ "text/plain": "0" }}, {{ displayId: id }});\nfor (let i = 1; i <= {m}; i++) k.display({{ "text/plain": String(i) }}, {{ displayId: id, update: true }});'
+    rep, outs = k.run(code, timeout=120)
+    ups = [m["content"]["data"]["text/plain"] for m in outs if m["msg_type"] == "update_display_data"]
+    expect(rep["status"] == "ok" and ups == [str(i) for i in range(1, m + 1)], f"{len(ups)} of {m} updates arrived")
+    return f"{n} lines in {streams} stream messages, {m} display updates"
+
+
+def history(k):
+    mid = k.kc.history(hist_access_type="tail", n=10)
+    r = k.reply(mid)
+    expect(r["msg_type"] == "history_reply" and r["content"]["status"] == "ok" and r["content"]["history"] == [], r)
+
+
+def package(k):
+    # the notebook folder has no node_modules: types and code come from the kernel's package
+    rep, outs = k.run('import * as fs from "fs";\nimport { formatBytes } from "anndata-oom/dist/src/engine/repr";\n[fs.existsSync("/"), formatBytes(2048)]')
+    expect(rep["status"] == "ok" and "[ true, '2.0 KB' ]" in stdout(outs), (rep, outs))
+    if not os.path.exists(os.path.join(REPO, "native", "dist", "index.js")):
+        return "native addon not built: main entry not checked"
+    rep, outs = k.run('import { formatBytes as fb, slice } from "anndata-oom";\n[fb(1536), typeof slice]')
+    expect(rep["status"] == "ok" and "[ '1.5 KB', 'function' ]" in stdout(outs), (rep, outs))
+
+
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, flood, history, package, interrupt]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="aoom-kernel-test-")
+    prefix, nb = os.path.join(tmp, "prefix"), os.path.join(tmp, "notebook")
+    os.makedirs(nb)
+    subprocess.run([NODE, os.path.join(REPO, "dist", "src", "kernel", "install.js"), "--python", sys.executable, "--prefix", prefix], check=True, stdout=sys.stderr)
+    os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
+    km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60)
+
+    def stop(*_):
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+    k = Kernel(km, kc)
+    failed = 0
+    try:
+        for check in CHECKS:
+            if ONLY and check.__name__ not in ONLY:
+                continue
+            try:
+                detail = check(k) or ""
+                ok = True
+            except Exception as e:  # noqa: BLE001 - report every failure
+                ok, detail = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+                failed += 1
+            print(json.dumps({"check": check.__name__, "ok": ok, "detail": str(detail)[:4000]}), flush=True)
+            if not km.is_alive():
+                print(json.dumps({"check": "kernel_alive", "ok": False, "detail": "the kernel died"}), flush=True)
+                return 1
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
