@@ -21,6 +21,7 @@ const CHECKS = [
   "history",
   "package",
   "interrupt",
+  "nbclient_notebook",
 ] as const;
 const TIMEOUT_MS = 240_000;
 

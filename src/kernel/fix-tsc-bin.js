@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// prepare (runs after a local `npm install`): tslab's bundled TypeScript (5.0.4) also declares a `tsc` bin
-// and npm links it over the project's TypeScript in node_modules/.bin, so
-// `npx tsc` would compile the repo with the wrong compiler. Point the
-// links back at the project's own `typescript` package.
+// `prepare` script (runs after a local `npm install`, not in consumers'
+// installs): tslab's bundled TypeScript (5.0.4) also declares the `tsc`
+// and `tsserver` bins, and npm links them over the project's TypeScript in
+// node_modules/.bin, so `npx tsc` would build the repo with the wrong
+// compiler. Point the links back at the project's own `typescript`.
 const fs = require("node:fs");
 const path = require("node:path");
 

@@ -320,7 +320,23 @@ def package(k):
     expect(rep["status"] == "ok" and "[ '1.5 KB', 'function' ]" in stdout(outs), (rep, outs))
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, flood, history, package, interrupt]
+def nbclient_notebook(k):
+    """A notebook with our kernelspec runs top to bottom under nbclient (its own kernel)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    spec = {"name": "anndata-oom", "display_name": "AnnData OOM (TypeScript)", "language": "typescript"}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": spec})
+    cells = ["const a = 1 + 1;\na", '({ _repr_mimebundle_: () => ({ "text/plain": "P", "text/html": "<b>h</b>" }) })', 'console.error("e")']
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    NotebookClient(nb, timeout=T, kernel_name="anndata-oom", resources={"metadata": {"path": k.cwd}}).execute()
+    outs = [c.outputs for c in nb.cells]
+    expect(outs[0] == [{"output_type": "stream", "name": "stdout", "text": "2\n"}], outs[0])
+    expect(outs[1][0]["output_type"] == "execute_result" and outs[1][0]["data"]["text/html"] == "<b>h</b>", outs[1])
+    expect(outs[2][0]["name"] == "stderr" and outs[2][0]["text"] == "e\n", outs[2])
+
+
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, flood, history, package, interrupt, nbclient_notebook]
 
 
 def main():
@@ -337,6 +353,7 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     k = Kernel(km, kc)
+    k.cwd = nb
     failed = 0
     try:
         for check in CHECKS:
