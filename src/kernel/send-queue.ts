@@ -67,10 +67,6 @@ export class SendQueue {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  get pending(): number {
-    return this.items.length;
-  }
-
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
