@@ -95,7 +95,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       pass: opts,
     });
   } else {
-    const job = native.startUmap(graph, rep.data, rep.d, {
+    // The initial positions are given, so the job needs no copy of X_pca.
+    const job = native.startUmap(graph, new Float32Array(0), 0, {
       nComponents: dim,
       nEpochs,
       minDist,
