@@ -99,17 +99,21 @@ def main():
         tot.append(f"**{pk:.0f}**" if isinstance(pk, (int, float)) else "–")
     print(f"| **{' + '.join(CORE)}** | " + " | ".join(tot) + " | | |")
 
-    # graph / embedding quality, where reported
+    # graph / embedding / clustering quality, where reported: every numeric
+    # field named recall*, trustworthiness*, quality* or modularity* of a step
+    # (definitions may differ between tools: see each JSON)
+    prefixes = ("recall", "trustworthiness", "quality", "modularity")
     qual = []
-    for key, where, fmt in [("recall", "neighbors", ".4f"), ("recall_k", "neighbors", "d"),
-                            ("trustworthiness", "umap", ".4f")]:
-        vals = []
-        for r in runs:
-            s = r["steps"].get(where, {})
-            v = s.get(key, r.get(key))
-            vals.append(num(v, fmt) or "–")
-        if any(v != "–" for v in vals):
-            qual.append(f"| {where} {key} | " + " | ".join(vals) + " |")
+    for st in steps:
+        keys = sorted({k for r in runs for k, v in r["steps"].get(st, {}).items()
+                       if k.startswith(prefixes) and not k.endswith(("_s", "_k", "_sample"))
+                       and isinstance(v, (int, float)) and not isinstance(v, bool)})
+        for key in keys:
+            vals = []
+            for r in runs:
+                v = r["steps"].get(st, {}).get(key)
+                vals.append(num(v, "d" if isinstance(v, int) else ".4f") or "–")
+            qual.append(f"| {st} {key} | " + " | ".join(vals) + " |")
     if qual:
         print()
         print("| quality | " + " | ".join(names) + " |")

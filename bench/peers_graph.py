@@ -405,6 +405,8 @@ def run_child(args, steps, progress, graph_cache, log_path):
     reason = None
     elapsed_killed = None
     limit = args.max_rss_gb * 1024**3 if args.max_rss_gb else None
+    cur_cpu0 = [None]
+    killed_cpu = [None]
 
     def drain():
         nonlocal pos, buf, cur, cur_t0
@@ -425,6 +427,11 @@ def run_child(args, steps, progress, graph_cache, log_path):
             if e["event"] == "step_start":
                 cur, cur_t0 = e["step"], time.perf_counter()
                 samples.setdefault(cur, [0, 0])
+                try:
+                    ct = proc.cpu_times()
+                    cur_cpu0[0] = ct.user + ct.system
+                except psutil.Error:
+                    cur_cpu0[0] = None
             elif e["event"] == "step_end":
                 cur, cur_t0 = None, None
 
@@ -446,6 +453,12 @@ def run_child(args, steps, progress, graph_cache, log_path):
             if reason:
                 killed = cur
                 elapsed_killed = time.perf_counter() - cur_t0
+                try:
+                    ct = proc.cpu_times()
+                    if cur_cpu0[0] is not None:
+                        killed_cpu[0] = round(ct.user + ct.system - cur_cpu0[0], 1)
+                except psutil.Error:
+                    pass
                 for p in _tree(proc):
                     try:
                         p.send_signal(signal.SIGKILL)
@@ -455,6 +468,7 @@ def run_child(args, steps, progress, graph_cache, log_path):
                 drain()
                 break
         time.sleep(args.poll_s)
+    samples["_killed_cpu_s"] = killed_cpu[0]
     return events, killed, reason, samples, elapsed_killed, child_peak, child.returncode
 
 
@@ -533,6 +547,9 @@ def parent_main(args) -> int:
                                           f"{args.step_timeout:g} s)" if reason == "timeout" else
                                           f"stopped at {smp[0] / MIB / 1024:.1f} GB RSS (--max-rss-gb "
                                           f"{args.max_rss_gb:g})")}
+            if samples.get("_killed_cpu_s") is not None:
+                steps_out[killed]["cpu_s"] = samples["_killed_cpu_s"]
+                steps_out[killed]["cores_used"] = round(samples["_killed_cpu_s"] / max(el_killed, 1e-9), 2)
             failed = killed
         else:
             errs = [s for s in remaining + ["read"] if steps_out.get(s, {}).get("status") == "error"]
@@ -587,6 +604,10 @@ def parent_main(args) -> int:
     if ws:
         notes.append(f"untimed JIT warm-up (numba kernels of pynndescent / umap compiled on 3,000 "
                      f"cells; a user pays this on the first call of a session): {ws[0]:.0f} s")
+    if len(meta["children"]) > 1:
+        notes.append("a step was stopped, so the steps after it ran in a new process (graph reloaded "
+                     "from the pickle, no UMAP embedding or earlier clustering in memory): their RSS "
+                     "starts lower than in one uninterrupted session")
     if "read" in steps_out and "rss_start_mb" in steps_out["read"]:
         notes.append(f"RSS before read (python + scanpy/numba imports + JIT warm-up): "
                      f"{steps_out['read']['rss_start_mb']:.0f} MB; every step's peak includes it")

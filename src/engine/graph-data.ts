@@ -43,6 +43,8 @@ export async function representation(adata: AnnDataOOM, useRep = "X_pca", nPcs?:
   if (!(Number.isInteger(d) && d >= 1 && d <= width)) {
     throw new InvalidArgumentError(`nPcs must be an integer in [1, ${width}] for obsm ${JSON.stringify(useRep)}, got ${nPcs}`);
   }
+  // All columns of a float32 array: use it as is (at 1M cells a copy is 200 MB).
+  if (d === width && el.data instanceof Float32Array) return { data: el.data, n, d, useRep };
   const data = new Float32Array(n * d);
   const src = el.data as ArrayLike<number>;
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = src[i * width + j];

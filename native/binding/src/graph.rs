@@ -208,8 +208,10 @@ pub fn start_umap(
         other => return Err(to_napi(Error::invalid(format!("unknown init '{other}'")))),
     };
     let d = d as usize;
-    if data.len() != g.n * d {
-        return Err(to_napi(Error::invalid("data must be n_obs × d")));
+    if data.len() != g.n * d || (d == 0 && matches!(init, umap::Init::Spectral)) {
+        return Err(to_napi(Error::invalid(
+            "data must be n_obs × d (d > 0 for a spectral init)",
+        )));
     }
     let p = umap::UmapParams {
         dim: params.n_components as usize,

@@ -10,4 +10,4 @@
  */
 export { type LeidenOptions, type LeidenResult, leiden } from "./leiden";
 export { type PagaOptions, type PagaResult, paga } from "./paga";
-export { UMAP_JS_MAX_CELLS, type UmapOptions, type UmapResult, umap } from "./umap";
+export { type UmapOptions, type UmapResult, umap } from "./umap";

@@ -2,9 +2,10 @@
  * tl.umap: the UMAP embedding of the neighbour graph, as scanpy's
  * `tl.umap` computes it (umap-learn's simplicial_set_embedding): spectral
  * initial positions, (a, b) fitted from minDist and spread, SGD with
- * negative sampling. Up to 50,000 cells the layout runs in umap-js fed
- * the precomputed kNN; above, natively (multi-threaded when asked).
- * Writes obsm.X_umap (float32) and uns.umap.params {a, b}.
+ * negative sampling. The layout runs natively (multi-threaded when
+ * randomState is null); `method: "umap-js"` runs it in umap-js fed the
+ * precomputed kNN instead (7× slower here, see docs/graph.md).
+ * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …}.
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
@@ -33,7 +34,7 @@ export interface UmapOptions extends PassOptions {
   /** Curve parameters; fitted from minDist and spread when not given. */
   a?: number;
   b?: number;
-  /** 'auto' (default): umap-js up to 50,000 cells, native above. */
+  /** 'auto' / 'native' (default): the native layout; 'umap-js': umap-js. */
   method?: "auto" | "umap-js" | "native";
   /** Use the graph of uns[neighborsKey]. */
   neighborsKey?: string;
@@ -46,9 +47,6 @@ export interface UmapResult {
   method: "umap-js" | "native";
   nEpochs: number;
 }
-
-/** umap-js handles up to this many cells; the native layout takes over above. */
-export const UMAP_JS_MAX_CELLS = 50_000;
 
 /**
  * @example
@@ -97,7 +95,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       pass: opts,
     });
   } else {
-    const job = native.startUmap(graph, rep.data, rep.d, {
+    // The initial positions are given, so the job needs no copy of X_pca.
+    const job = native.startUmap(graph, new Float32Array(0), 0, {
       nComponents: dim,
       nEpochs,
       minDist,

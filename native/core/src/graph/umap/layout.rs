@@ -31,7 +31,9 @@ pub struct LayoutParams {
 struct Edges {
     head: Vec<u32>,
     tail: Vec<u32>,
-    epochs_per_sample: Vec<f64>,
+    /// f32 like the other per-edge arrays: at 1M cells there are ~24M
+    /// edges, and each f64 array would cost 190 MB (values ≤ n_epochs).
+    epochs_per_sample: Vec<f32>,
 }
 
 /// umap drops edges lighter than max / n_epochs (they would never be
@@ -50,7 +52,8 @@ fn edges(g: &Csr, n_epochs: usize) -> Edges {
                 e.head.push(i as u32);
                 e.tail.push(j as u32);
                 let n_samples = n_epochs as f64 * (w as f64 / max as f64);
-                e.epochs_per_sample.push(n_epochs as f64 / n_samples);
+                e.epochs_per_sample
+                    .push((n_epochs as f64 / n_samples) as f32);
             }
         }
     }
@@ -98,19 +101,15 @@ pub fn optimize(
     let e = edges(g, p.n_epochs);
     let m = e.head.len();
     if std::env::var_os("AOOM_PROFILE").is_some() {
-        let per_epoch: f64 = e.epochs_per_sample.iter().map(|x| 1.0 / x).sum();
+        let per_epoch: f64 = e.epochs_per_sample.iter().map(|&x| 1.0 / x as f64).sum();
         eprintln!(
             "umap layout: {m} edges, {per_epoch:.0} positive samples per epoch (+{} negative)",
             per_epoch * p.negative_sample_rate
         );
     }
-    let per_neg: Vec<f64> = e
-        .epochs_per_sample
-        .iter()
-        .map(|&x| x / p.negative_sample_rate)
-        .collect();
+    let rate = p.negative_sample_rate as f32;
     let mut next_sample = e.epochs_per_sample.clone();
-    let mut next_neg = per_neg.clone();
+    let mut next_neg: Vec<f32> = e.epochs_per_sample.iter().map(|&x| x / rate).collect();
     let emb = Shared(
         embedding
             .iter()
@@ -136,8 +135,8 @@ pub fn optimize(
             return Err(Error::cancelled());
         }
         let alpha = (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32;
-        let nf = epoch as f64;
-        let work = |(c, (ns, nn)): (usize, (&mut [f64], &mut [f64]))| {
+        let nf = epoch as f32;
+        let work = |(c, (ns, nn)): (usize, (&mut [f32], &mut [f32]))| {
             let mut rng = base.fork((epoch * m.div_ceil(CHUNK) + c) as u64);
             let off = c * CHUNK;
             // The moving point stays in registers while its edge is processed
@@ -166,7 +165,8 @@ pub fn optimize(
                     emb.set(k * dim + d, ck - grad * alpha);
                 }
                 ns[t] += e.epochs_per_sample[i];
-                let n_neg = ((nf - nn[t]) / per_neg[i]).max(0.0) as usize;
+                let per_neg = e.epochs_per_sample[i] / rate;
+                let n_neg = ((nf - nn[t]) / per_neg).max(0.0) as usize;
                 // Repulsions are all taken at the position reached after the
                 // attraction and applied together: umap-learn applies them one
                 // after another, which makes each wait for the previous
@@ -190,7 +190,7 @@ pub fn optimize(
                     *c += p * alpha;
                     emb.set(j * dim + d, *c);
                 }
-                nn[t] += n_neg as f64 * per_neg[i];
+                nn[t] += n_neg as f32 * per_neg;
             }
         };
         let chunks = next_sample
