@@ -17,6 +17,7 @@ export { describeFrame };
 import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
+import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
 import { arrayIn, columnIn, csrIn, unsIn } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
@@ -533,5 +534,15 @@ export class AnnDataOOM {
 
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString();
+  }
+
+  /** The repr's facts as JSON (dimensions, X, columns, slots, chain); metadata only. */
+  reprJson(): AnnDataJson {
+    return reprJson(this);
+  }
+
+  /** Notebook repr: text, an HTML card and `application/vnd.anndata-oom.repr+json`. */
+  _repr_mimebundle_(): MimeBundle {
+    return anndataBundle(this);
   }
 }

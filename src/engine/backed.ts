@@ -8,7 +8,9 @@
 import { applyRow, Chain, scaleValue } from "./chain";
 import { InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import type { Native } from "./native";
+import { kernelSignal } from "./notebook";
 import { drive, type PassOptions } from "./pass";
+import { type MatrixJson, type MimeBundle, matrixBundle, matrixJson } from "./repr-html";
 import { range } from "./selection";
 import type { MatrixMeta, Source } from "./source";
 import { type TypedArray, typedArray } from "./typed";
@@ -234,6 +236,7 @@ export class BackedMatrix {
    * for await (const { start, end, chunk } of adata.X.chunked(10_000)) { ... }
    */
   async *chunked(chunkSize?: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<{ start: number; end: number; chunk: Chunk }> {
+    const signal = opts.signal ?? kernelSignal();
     const size = chunkSize ?? this.defaultChunkSize();
     if (!Number.isInteger(size) || size <= 0) throw new InvalidArgumentError(`chunkSize must be a positive integer, got ${chunkSize}`);
     const [n] = this.shape;
@@ -242,7 +245,7 @@ export class BackedMatrix {
     while (next) {
       const end = Math.min(start + size, n);
       const chunk = await next;
-      opts.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       next = end < n ? this.rows(end, Math.min(end + size, n)) : null;
       yield { start, end, chunk };
       start = end;
@@ -358,6 +361,16 @@ export class BackedMatrix {
     }
     const r = Uint32Array.of(this.obsSel ? this.obsSel[row] : row);
     return this.gather(r, this.varSel, `${this.name}: row ${row}`, opts);
+  }
+
+  /** The repr's facts as JSON (storage, size, chain). */
+  reprJson(): MatrixJson {
+    return matrixJson(this);
+  }
+
+  /** Notebook repr: text, a small HTML card and `application/vnd.anndata-oom.repr+json`. */
+  _repr_mimebundle_(): MimeBundle {
+    return matrixBundle(this);
   }
 
   /** One-line summary. */

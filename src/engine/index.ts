@@ -15,5 +15,15 @@ export * from "./errors";
 export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } from "./pass";
 export * as pp from "./pp";
 export { formatBytes } from "./repr";
+export {
+  type AnnDataJson,
+  type ColumnJson,
+  htmlRepr,
+  type MatrixJson,
+  matrixHtml,
+  REPR_MIME,
+  reprJson,
+  type SlotEntryJson,
+} from "./repr-html";
 export { type Indexer, type Slice, slice } from "./selection";
 export * as tl from "./tl";

@@ -6,6 +6,7 @@
  */
 import { CancelledError, nativeCall } from "./errors";
 import type { Native } from "./native";
+import { kernelHandle, kernelProgress, kernelSignal } from "./notebook";
 import type { Source } from "./source";
 
 export interface Progress {
@@ -34,9 +35,19 @@ export interface PassOptions {
 type Reporter = (p: Progress) => void;
 let defaultReporter: Reporter | undefined;
 
-/** Set the reporter used when a call passes no onProgress (the kernel sets one). */
+/**
+ * Set the reporter used when a call passes no onProgress. Without one,
+ * inside the notebook kernel each pass shows a display updated in place.
+ */
 export function setDefaultProgress(r: Reporter | undefined): void {
   defaultReporter = r;
+}
+
+/** The reporter and signal of a pass starting now (looked up lazily, per pass). */
+function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal: AbortSignal | undefined } {
+  const k = opts.onProgress || defaultReporter ? undefined : kernelHandle();
+  const report = opts.onProgress ?? defaultReporter ?? (k ? kernelProgress(k) : undefined);
+  return { report, signal: opts.signal ?? kernelSignal() };
 }
 
 /** A reporter that redraws one progress line on stderr. */
@@ -76,11 +87,11 @@ export async function drive<T>(
   take: (p: Native.NativePass) => T,
   opts: PassOptions = {},
 ): Promise<T> {
-  const report = opts.onProgress ?? defaultReporter;
+  const { report, signal } = passDefaults(opts);
   source.passes.add(pass);
   const onAbort = () => pass.cancel();
-  opts.signal?.addEventListener("abort", onAbort);
-  if (opts.signal?.aborted) pass.cancel();
+  signal?.addEventListener("abort", onAbort);
+  if (signal?.aborted) pass.cancel();
   let seen = 0;
   let lastReport = 0;
   let p: Native.ProgressOut;
@@ -96,7 +107,7 @@ export async function drive<T>(
       }
     }
   } finally {
-    opts.signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
     source.passes.delete(pass);
   }
   try {
@@ -129,14 +140,15 @@ export class JsTask {
   private lastReport = 0;
   private lastYield = Date.now();
   private readonly report: Reporter | undefined;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(
     private readonly label: string,
     private readonly total: number,
     private readonly rows: number,
-    private readonly opts: PassOptions = {},
+    opts: PassOptions = {},
   ) {
-    this.report = opts.onProgress ?? defaultReporter;
+    ({ report: this.report, signal: this.signal } = passDefaults(opts));
   }
 
   private progress(done: number, state: Progress["state"]): Progress {
@@ -168,7 +180,7 @@ export class JsTask {
       this.lastYield = now;
       await new Promise((r) => setImmediate(r));
     }
-    if (this.opts.signal?.aborted) {
+    if (this.signal?.aborted) {
       if (this.report) safeReport(this.report, this.progress(done, "cancelled"));
       throw new CancelledError(`${this.label} was cancelled`);
     }

@@ -1,0 +1,99 @@
+/**
+ * The engine's notebook hooks with a stand-in for the kernel global: one
+ * display per pass updated in place (≤ 10/s) ending in done / cancelled,
+ * the kernel's interrupt signal as the default signal of passes, and no
+ * effect when a call brings its own onProgress / signal or when the
+ * global is absent (checked at pass start, not at import).
+ */
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { CancelledError, type Progress, read, setDefaultProgress } from "../src/engine";
+import { FIXTURES } from "./helpers";
+
+const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
+
+interface Sent {
+  bundle: Record<string, unknown>;
+  opts: { displayId?: string; update?: boolean } | undefined;
+  at: number;
+}
+
+function fakeKernel(signal: AbortSignal): Sent[] {
+  const sent: Sent[] = [];
+  let ids = 0;
+  (globalThis as Record<string, unknown>).__anndataOomKernel = {
+    apiVersion: 1,
+    display: (bundle: Record<string, unknown>, opts?: { displayId?: string; update?: boolean }) =>
+      sent.push({ bundle: JSON.parse(JSON.stringify(bundle)), opts, at: Date.now() }),
+    newDisplayId: () => `id${++ids}`,
+    interruptSignal: () => signal,
+  };
+  return sent;
+}
+
+afterEach(() => {
+  delete (globalThis as Record<string, unknown>).__anndataOomKernel;
+  setDefaultProgress(undefined);
+});
+
+describe("notebook progress and interrupt (fake kernel global)", () => {
+  it("a pass shows one display, updated in place, ending in done", async () => {
+    const a = await read(LARGE); // opened before the global exists: looked up per pass
+    const sent = fakeKernel(new AbortController().signal);
+    await a.X.sum(1);
+    await a.X.sum(0);
+    assert.ok(sent.length >= 2, JSON.stringify(sent));
+    const ids = [...new Set(sent.map((s) => s.opts?.displayId))];
+    assert.deepEqual(ids, ["id1", "id2"], "one display per pass");
+    for (const id of ids) {
+      const mine = sent.filter((s) => s.opts?.displayId === id);
+      assert.equal(mine[0].opts?.update, undefined, "first a display");
+      assert.ok(
+        mine.slice(1).every((s) => s.opts?.update === true),
+        "then updates",
+      );
+      const last = mine[mine.length - 1].bundle;
+      assert.match(String(last["text/plain"]), /100% .*\[done\]$/);
+      assert.match(String(last["text/html"]), /data-state="done"/);
+      const running = mine.filter((s) => String(s.bundle["text/plain"]).endsWith("[running]"));
+      for (let i = 1; i < running.length; i++) assert.ok(running[i].at - running[i - 1].at >= 90, "≤ 10 updates/s");
+    }
+    a.close();
+  });
+
+  it("the kernel's interrupt signal cancels a pass that has no signal; the object stays usable", async () => {
+    const a = await read(LARGE);
+    const ctrl = new AbortController();
+    ctrl.abort();
+    const sent = fakeKernel(ctrl.signal);
+    await assert.rejects(a.X.sum(1), CancelledError);
+    assert.match(String(sent[sent.length - 1].bundle["text/plain"]), /\[cancelled\]$/);
+    // an explicit signal wins over the kernel's
+    const total = await a.X.sum(undefined, { signal: new AbortController().signal });
+    assert.equal(typeof total, "number");
+    // chunked() too
+    await assert.rejects(async () => {
+      for await (const _ of a.X.chunked(100)) {
+        /* nothing */
+      }
+    });
+    a.close();
+  });
+
+  it("onProgress, setDefaultProgress and plain Node keep their behaviour", async () => {
+    const a = await read(LARGE);
+    await a.X.nnz(1); // no global: no display, no error
+    const sent = fakeKernel(new AbortController().signal);
+    const mine: Progress[] = [];
+    await a.X.mean(0, { onProgress: (p) => mine.push(p) });
+    assert.equal(sent.length, 0);
+    assert.equal(mine[mine.length - 1].state, "done");
+    const dflt: Progress[] = [];
+    setDefaultProgress((p) => dflt.push(p));
+    await a.X.var(1);
+    assert.equal(sent.length, 0);
+    assert.equal(dflt[dflt.length - 1].state, "done");
+    a.close();
+  });
+});
