@@ -10,8 +10,12 @@ export interface ErrorContent {
   traceback: string[];
 }
 
-/** Stack frames from the kernel's own machinery, hidden from tracebacks. */
-const INTERNAL_FRAME = /node_modules[\\/](tslab|@tslab)[\\/]|dist[\\/]src[\\/]kernel[\\/]|\(node:internal|^\s+at node:internal/;
+/**
+ * Stack frames from the kernel's own machinery, hidden from tracebacks
+ * (with source maps on, the kernel's frames point at src/kernel/*.ts).
+ */
+const INTERNAL_FRAME =
+  /node_modules[\\/](tslab|@tslab)[\\/]|[\\/]src[\\/]kernel[\\/][\w.-]+\.[jt]s:|\(node:(internal|vm)|^\s+at node:(internal|vm)/;
 
 /** The reason of an aborted interruptSignal(); also what an interrupted cell reports. */
 export class KernelInterrupt extends Error {

@@ -51,6 +51,8 @@ function converters(): ConverterSet {
 
 export async function main(argv: string[]): Promise<void> {
   const configPath = configPathFrom(argv);
+  // Tracebacks show the engine's TypeScript frames (dist has source maps).
+  process.setSourceMapsEnabled(true);
   const version = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")).version as string;
   const cwd = process.cwd();
   installTypeResolution(PACKAGE_ROOT, cwd);

@@ -1,0 +1,207 @@
+"""The engine inside a real anndata-oom kernel, driven with jupyter_client.
+
+usage: python test_engine_kernel.py REPO NODE FIXTURES [CHECK ...]
+
+Like test_kernel.py (whose Kernel helper it reuses): installs our
+kernelspec into a temporary prefix, generates a larger h5ad (200,000 x
+2,000 CSR, gzip) with this Python's anndata, starts the kernel with
+ANNDATA_OOM_BLOCK_BYTES=65536 (thousands of chunks per pass) in an empty
+notebook folder, and prints one JSON line per check. Cells import the
+engine as `import { read } from "anndata-oom"`.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_kernel import Kernel, expect, stdout  # noqa: E402
+
+from jupyter_client.manager import start_new_kernel  # noqa: E402
+
+REPO, NODE, FIXTURES = sys.argv[1], sys.argv[2], sys.argv[3]
+ONLY = set(sys.argv[4:])
+T = 60
+MIME = "application/vnd.anndata-oom.repr+json"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def make_big(path):
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    n, m, k = 200_000, 2_000, 100
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.integers(0, m, size=(n, k), dtype=np.int32), axis=1).ravel()
+    data = rng.integers(1, 20, size=n * k).astype(np.float32)
+    X = sp.csr_matrix((data, idx, np.arange(0, n * k + 1, k, dtype=np.int64)), shape=(n, m))
+    ad.AnnData(X).write_h5ad(path, compression="gzip")
+
+
+def displays(outs):
+    """display_data / update_display_data messages as (type, display_id, text/plain)."""
+    return [
+        (m["msg_type"], m["content"].get("transient", {}).get("display_id"), m["content"]["data"].get("text/plain", ""))
+        for m in outs
+        if m["msg_type"] in ("display_data", "update_display_data")
+    ]
+
+
+def one_display_per_pass(ds):
+    """Each display id: first a display_data, then only updates; returns {id: [texts]}."""
+    by_id = {}
+    for typ, did, text in ds:
+        expect(did, ds)
+        if did not in by_id:
+            expect(typ == "display_data", ("first message of a display is not display_data", ds))
+            by_id[did] = []
+        else:
+            expect(typ == "update_display_data", ("a second display_data for one id", ds))
+        by_id[did].append(text)
+    return by_id
+
+
+# -- checks ----------------------------------------------------------------
+def engine_repr(k):
+    fixture = os.path.join(FIXTURES, "full_csr.h5ad")
+    code = f'import {{ read }} from "anndata-oom";\nconst adata = await read({json.dumps(fixture)});\nadata.setVar({json.dumps(HOSTILE)}, new Float64Array(8));\nadata'
+    rep, outs = k.run(code, timeout=T)
+    expect(rep["status"] == "ok", rep)
+    res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
+    expect(len(res) == 1, outs)
+    data = res[0]["data"]
+    expect({"text/plain", "text/html", MIME} <= set(data), list(data))
+    expect(data["text/plain"].startswith("AnnDataOOM object with n_obs × n_vars = 12 × 8"), data["text/plain"])
+    html = data["text/html"]
+    expect("<b>12</b> obs × <b>8</b> vars" in html and "cell_type" in html and "<script" not in html.lower(), html[:2000])
+    expect("<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html, "hostile var name not escaped")
+    j = data[MIME]
+    if isinstance(j, str):  # some frontends/transports keep JSON as text
+        j = json.loads(j)
+    expect(j["type"] == "AnnDataOOM" and j["shape"] == [12, 8] and j["X"]["format"] == "csr", j)
+    expect(any(c["name"] == HOSTILE for c in j["var"]), j["var"])
+    # a lazy X has its own bundle
+    rep, outs = k.run("adata.X", timeout=T)
+    res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
+    expect(rep["status"] == "ok" and len(res) == 1 and set(res[0]["data"]) >= {"text/plain", "text/html", MIME}, outs)
+    expect(res[0]["data"]["text/plain"].startswith("BackedMatrix X 12 × 8"), res[0]["data"])
+
+
+def engine_progress(k):
+    big = os.path.join(k.tmp, "big.h5ad")
+    rep, outs = k.run(f'const big = await read({json.dumps(big)});\nconst perCell = (await big.X.sum(1)) as Float64Array;\nperCell.length', timeout=T)
+    expect(rep["status"] == "ok" and stdout(outs) == "200000\n", (rep, outs))
+    by_id = one_display_per_pass(displays(outs))
+    expect(len(by_id) == 1, by_id)
+    texts = next(iter(by_id.values()))
+    expect(len(texts) >= 2, ("no update_display_data", texts))
+    expect(texts[-1].endswith("[done]") and " 100% " in texts[-1], texts[-1])
+    expect(all(t.endswith("[running]") for t in texts[:-1]), texts)
+    html = [m["content"]["data"]["text/html"] for m in outs if m["msg_type"] in ("display_data", "update_display_data")]
+    expect('data-state="done"' in html[-1], html[-1])
+    # an explicit onProgress: no display
+    rep, outs = k.run("await big.X.sum(0, { onProgress: () => {} }); 1", timeout=T)
+    expect(rep["status"] == "ok" and not displays(outs), outs)
+    return f"{len(texts)} messages for one pass"
+
+
+def engine_interrupt(k):
+    # a loop of passes over fresh views (no cache): each pass ~1 s in thousands of chunks
+    code = """let i = 0;
+for (;;) {
+  const v = big.subset({ var: Array.from({ length: 1000 + i }, (_, j) => j) });
+  await v.X.mean(1);
+  i++;
+}"""
+    mid = k.kc.execute(code)
+    # the first progress display: a pass is running
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "display_data", timeout=T)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    imid = k.send("interrupt_request", {}, channel="control")
+    r = k.reply(imid, channel="control")
+    expect(r["content"]["status"] == "ok", r)
+    rep = k.reply(mid, timeout=T)["content"]
+    dt = time.monotonic() - t0
+    outs = k.outputs(mid, timeout=T)
+    expect(rep["status"] == "error" and rep["ename"] in ("CancelledError", "Interrupted"), rep)
+    expect(dt < 1.0, f"took {dt:.2f}s to stop (more than a chunk)")
+    ds = displays(outs)
+    # the display of the interrupted pass ends cancelled
+    expect(ds and ds[-1][2].endswith("[cancelled]"), ds[-3:])
+    stopped = f"stopped in {dt * 1000:.0f} ms with {rep['ename']}: {ds[-1][2]}"
+    # the kernel and the object stay usable; passes are not cancelled any more
+    rep, outs = k.run("const s = (await big.X.var(0)) as Float64Array; // not cached: a new pass\n[big.shape, s.length, big.isClosed]", timeout=T)
+    expect(rep["status"] == "ok" and "[ [ 200000, 2000 ], 2000, false ]" in stdout(outs), (rep, stdout(outs)))
+    texts = next(iter(one_display_per_pass(displays(outs)).values()))
+    expect(texts[-1].endswith("[done]"), texts)
+    return stopped
+
+
+def engine_error(k):
+    rep, outs = k.run('await read("/no/such/file.h5ad")', timeout=T)
+    err = [m["content"] for m in outs if m["msg_type"] == "error"]
+    expect(rep["status"] == "error" and len(err) == 1, (rep, outs))
+    e = err[0]
+    expect(e["ename"] == "FileAccessError" and e["evalue"] == "no such file: /no/such/file.h5ad", e)
+    tb = e["traceback"]
+    expect(tb[0] == "FileAccessError: no such file: /no/such/file.h5ad", tb)
+    expect(any("readSync" in line and ".ts:" in line for line in tb), ("no TS frame of the engine", tb))
+    expect(not any("tslab" in line or "node:internal" in line or "src/kernel" in line for line in tb), tb)
+    # the next cell runs
+    rep, outs = k.run("1 + 1", timeout=T)
+    expect(rep["status"] == "ok" and stdout(outs) == "2\n", (rep, outs))
+    return tb[1] if len(tb) > 1 else ""
+
+
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_error]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="aoom-engine-kernel-test-")
+    prefix, nb = os.path.join(tmp, "prefix"), os.path.join(tmp, "notebook")
+    os.makedirs(nb)
+    subprocess.run([NODE, os.path.join(REPO, "dist", "src", "kernel", "install.js"), "--python", sys.executable, "--prefix", prefix], check=True, stdout=sys.stderr)
+    make_big(os.path.join(tmp, "big.h5ad"))
+    os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
+    env = {**os.environ, "ANNDATA_OOM_BLOCK_BYTES": "65536"}
+    km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60, env=env)
+
+    def stop(*_):
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+    k = Kernel(km, kc)
+    k.cwd, k.tmp = nb, tmp
+    failed = 0
+    try:
+        for check in CHECKS:
+            if ONLY and check.__name__ not in ONLY:
+                continue
+            try:
+                detail = check(k) or ""
+                ok = True
+            except Exception as e:  # noqa: BLE001 - report every failure
+                ok, detail = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+                failed += 1
+            print(json.dumps({"check": check.__name__, "ok": ok, "detail": str(detail)[:4000]}), flush=True)
+            if not km.is_alive():
+                print(json.dumps({"check": "kernel_alive", "ok": False, "detail": "the kernel died"}), flush=True)
+                return 1
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
