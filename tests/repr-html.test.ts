@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { Dictionary, Int32, Utf8, vectorFromArray } from "apache-arrow";
-import { type AnnDataJson, type MatrixJson, pp, REPR_MIME, read } from "../src/engine";
+import { type AnnDataJson, type MatrixJson, pp, REPR_MIME, read, tl } from "../src/engine";
 import { FIXTURES } from "./helpers";
 
 const open = (name: string) => read(path.join(FIXTURES, `${name}.h5ad`));
@@ -101,5 +101,14 @@ describe("HTML and JSON reprs", () => {
     const closed = a._repr_mimebundle_();
     assert.match(closed["text/html"], /closed/);
     assert.equal((closed[REPR_MIME] as AnnDataJson).closed, true);
+  });
+
+  it("a step's result has a text summary bundle that leaves its data unchanged", async () => {
+    const a = await open("full_csr"); // has obsp connectivities
+    const r = await tl.leiden(a);
+    const repr = (r as unknown as { _repr_mimebundle_(): Record<string, string> })._repr_mimebundle_();
+    assert.match(repr["text/plain"], /^leiden: \d+ clusters on 12 cells, quality .* obs\['leiden'\]/);
+    assert.deepEqual(Object.keys(r), ["membership", "nClusters", "quality"]);
+    a.close();
   });
 });

@@ -273,3 +273,16 @@ export function anndataBundle(a: AnnDataOOM): MimeBundle {
 export function matrixBundle(x: BackedMatrix): MimeBundle {
   return { "text/plain": x.toString(), "text/html": matrixHtml(x), [REPR_MIME]: matrixJson(x) };
 }
+
+/**
+ * Give a step's result object a notebook repr (text/plain `summary`)
+ * through a non-enumerable `_repr_mimebundle_`, so its data, JSON and
+ * equality checks are unchanged.
+ */
+export function withSummary<T extends object>(result: T, summary: string): T {
+  Object.defineProperty(result, "_repr_mimebundle_", {
+    value: () => ({ "text/plain": summary, "text/html": `<pre style="margin:0">${escapeHtml(summary)}</pre>` }),
+    enumerable: false,
+  });
+  return result;
+}

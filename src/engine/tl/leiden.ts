@@ -9,6 +9,7 @@ import { InvalidArgumentError } from "../errors";
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
+import { withSummary } from "../repr-html";
 
 export interface LeidenOptions extends PassOptions {
   /** Higher → more, smaller clusters (default 1). */
@@ -117,7 +118,8 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
     params: { resolution, random_state: seed, n_iterations: nIterations, use_weights: opts.useWeights ?? true },
     quality: out.quality,
   };
-  return { membership, nClusters, quality: out.quality };
+  const summary = `leiden: ${nClusters} clusters on ${membership.length.toLocaleString("en-US")} cells, quality ${out.quality.toFixed(4)} → obs['${keyAdded}'], uns['${keyAdded}']`;
+  return withSummary({ membership, nClusters, quality: out.quality }, summary);
 }
 
 function naturalOrder(a: string, b: string): number {

@@ -10,6 +10,7 @@ import Graph from "graphology";
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { obspGraph } from "../graph-data";
+import { withSummary } from "../repr-html";
 
 export interface PagaOptions {
   /** Categorical obs column of the clusters (default "leiden"). */
@@ -103,7 +104,8 @@ export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<P
     groups,
   };
   adata.uns[`${groups}_sizes`] = Float64Array.from(sizes);
-  return { categories, sizes, connectivities: conn, connectivitiesTree: tree, graph };
+  const summary = `paga: ${categories.length} groups of ${groups}${categories.length <= 20 ? ` (${sizes.map((x) => x.toLocaleString("en-US")).join(", ")} cells)` : ""} → uns['paga']`;
+  return withSummary({ categories, sizes, connectivities: conn, connectivitiesTree: tree, graph }, summary);
 }
 
 /**

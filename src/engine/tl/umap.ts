@@ -12,6 +12,7 @@ import { InvalidArgumentError } from "../errors";
 import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
+import { withSummary } from "../repr-html";
 import { connectivitiesKey } from "./leiden";
 import { umapJs } from "./umap-js";
 
@@ -118,7 +119,9 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   adata.uns.umap = {
     params: { a, b, min_dist: minDist, spread, n_epochs: nEpochs, init: opts.init ?? "spectral", random_state: opts.randomState ?? 0 },
   };
-  return { embedding, a, b, method: useJs ? "umap-js" : "native", nEpochs };
+  const used = useJs ? "umap-js" : "native";
+  const summary = `umap (${used}): ${adata.nObs.toLocaleString("en-US")} cells, ${nEpochs} epochs, a = ${a.toFixed(3)}, b = ${b.toFixed(3)}`;
+  return withSummary({ embedding, a, b, method: used, nEpochs }, summary);
 }
 
 async function pcaRows(adata: AnnDataOOM): Promise<{ data: Float32Array; d: number }> {
