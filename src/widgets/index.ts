@@ -1,0 +1,4 @@
+/** anndata-oom frontend views (a library; src/extension wires them into JupyterLab). */
+export { CARD_CLASS, formatBytes, MAX_ROWS, renderReprCard } from "./repr-card";
+export { categoryColor, DEFAULT_20 } from "./palette";
+export * from "./repr-types";
