@@ -1,4 +1,5 @@
 /** anndata-oom frontend views (a library; src/extension wires them into JupyterLab). */
-export { CARD_CLASS, formatBytes, MAX_ROWS, renderReprCard } from "./repr-card";
+
 export { categoryColor, DEFAULT_20 } from "./palette";
+export { CARD_CLASS, formatBytes, MAX_ROWS, renderReprCard } from "./repr-card";
 export * from "./repr-types";

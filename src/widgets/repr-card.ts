@@ -71,7 +71,13 @@ function badge(doc: Document, text: string, variant: string): HTMLElement {
 }
 
 /** A foldable section: `<details>` with a title and a count. */
-function section(doc: Document, key: string, title: string, count: number | string, open: boolean): { box: HTMLDetailsElement; body: HTMLElement; counter: HTMLElement } {
+function section(
+  doc: Document,
+  key: string,
+  title: string,
+  count: number | string,
+  open: boolean,
+): { box: HTMLDetailsElement; body: HTMLElement; counter: HTMLElement } {
   const box = el(doc, "details", CARD_CLASS.section);
   box.dataset.section = key;
   box.open = open;
@@ -203,7 +209,12 @@ function anndataCard(doc: Document, card: HTMLElement, j: ReprAnnData): void {
   head.append(el(doc, "b", CARD_CLASS.title, `${j.isView ? "View of " : ""}AnnDataOOM`));
   if (!j.closed) {
     const dims = el(doc, "span", CARD_CLASS.dims);
-    dims.append(el(doc, "b", undefined, fmt(j.shape[0])), doc.createTextNode(" obs × "), el(doc, "b", undefined, fmt(j.shape[1])), doc.createTextNode(" vars"));
+    dims.append(
+      el(doc, "b", undefined, fmt(j.shape[0])),
+      doc.createTextNode(" obs × "),
+      el(doc, "b", undefined, fmt(j.shape[1])),
+      doc.createTextNode(" vars"),
+    );
     head.append(dims);
   }
   head.append(badge(doc, `backed '${j.mode}'`, "backed"));
@@ -232,7 +243,11 @@ function anndataCard(doc: Document, card: HTMLElement, j: ReprAnnData): void {
   for (const s of ["obsm", "varm", "obsp", "varp", "layers"] as const) card.append(slotPart(doc, s, j.slots[s] ?? []));
 
   const raw = section(doc, "raw", "raw", j.raw ? 1 : 0, false);
-  raw.body.append(j.raw ? el(doc, "div", undefined, `${fmt(j.raw.nVars)} vars${j.raw.hasX ? ", with X" : " (no X)"}`) : el(doc, "div", CARD_CLASS.muted, "none"));
+  raw.body.append(
+    j.raw
+      ? el(doc, "div", undefined, `${fmt(j.raw.nVars)} vars${j.raw.hasX ? ", with X" : " (no X)"}`)
+      : el(doc, "div", CARD_CLASS.muted, "none"),
+  );
   card.append(raw.box);
 
   const uns = section(doc, "uns", "uns", j.uns.length, false);
@@ -265,7 +280,8 @@ export function renderReprCard(host: HTMLElement, data: unknown): HTMLElement {
     head.append(el(doc, "b", CARD_CLASS.title, "BackedMatrix"), el(doc, "code", CARD_CLASS.name, j.name), dims);
     card.append(head, matrixPart(doc, j, "matrix"));
   } else {
-    const t = j && typeof j === "object" ? `${String((j as { type?: unknown }).type)} v${String((j as { version?: unknown }).version)}` : typeof j;
+    const t =
+      j && typeof j === "object" ? `${String((j as { type?: unknown }).type)} v${String((j as { version?: unknown }).version)}` : typeof j;
     card.append(el(doc, "div", CARD_CLASS.error, `anndata-oom: cannot render this repr (${t}); update the anndata_oom_lab extension.`));
   }
   host.replaceChildren(card);

@@ -1,0 +1,231 @@
+/**
+ * The repr card in jsdom: dims, X facts, columns with kinds and category
+ * chips (scanpy colors), the filter box, foldable sections, badges, the
+ * transform chain, hostile strings as text, and unknown data.
+ */
+import * as assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import { JSDOM } from "jsdom";
+import { CARD_CLASS, MAX_ROWS, renderReprCard } from "../../widgets/repr-card";
+import type { ReprAnnData, ReprColumn, ReprMatrix } from "../../widgets/repr-types";
+
+const HOSTILE = "<img src=x onerror=alert(1)>";
+const HOSTILE_CAT = '"><script>alert(2)</script>';
+
+const X: ReprMatrix = {
+  type: "BackedMatrix",
+  name: "X",
+  shape: [12, 8],
+  format: "csr",
+  dtype: "float32",
+  storedEntries: 36,
+  density: 0.375,
+  bytesOnDisk: 2048,
+  bytesPer1000Rows: 170_667,
+  compression: "gzip",
+  isView: false,
+  chain: [
+    { op: "normalize_total", description: "normalize_total(target_sum=10000)" },
+    { op: "log1p", description: "log1p()" },
+  ],
+};
+
+function sample(over: Partial<ReprAnnData> = {}): ReprAnnData {
+  return {
+    type: "AnnDataOOM",
+    version: 1,
+    closed: false,
+    isView: false,
+    filename: "/data/pbmc.h5ad",
+    mode: "r",
+    shape: [12, 8],
+    X,
+    obs: [
+      { name: "cell_type", kind: "category(4)", nulls: 0, categories: ["B", "T-Zelle", "NK", HOSTILE_CAT], nCategories: 4, ordered: false },
+      { name: "n_counts", kind: "float32", nulls: 0 },
+      { name: "stage", kind: "category(7)", nulls: 2, categories: ["a", "b", "c", "d", "e"], nCategories: 7, ordered: true },
+    ],
+    var: [
+      { name: "gene_ids", kind: "str", nulls: 0 },
+      { name: HOSTILE, kind: "float64", nulls: 0 },
+    ],
+    slots: {
+      obsm: [{ key: "X_umap", encoding: "array", shape: [12, 2], dtype: "float32", inMemory: false }],
+      varm: [],
+      obsp: [{ key: "connectivities", encoding: "csr_matrix", shape: [12, 12], dtype: "float32", inMemory: true }],
+      varp: [],
+      layers: [{ key: HOSTILE, encoding: "csr_matrix", shape: [12, 8], dtype: "float32", inMemory: false }],
+    },
+    uns: ["neighbors", HOSTILE],
+    raw: { nVars: 20, hasX: true },
+    ...over,
+  };
+}
+
+let doc: Document;
+let host: HTMLElement;
+beforeEach(() => {
+  const dom = new JSDOM("<!doctype html><body></body>", { runScripts: "outside-only" });
+  doc = dom.window.document;
+  host = doc.createElement("div");
+  doc.body.append(host);
+});
+
+const q = (sel: string) => host.querySelector(sel) as HTMLElement;
+const qa = (sel: string) => Array.from(host.querySelectorAll(sel)) as HTMLElement[];
+const section = (key: string) => q(`details[data-section="${key}"]`) as HTMLDetailsElement;
+const visibleRows = (key: string) => qa(`details[data-section="${key}"] tr`).filter((r) => !r.classList.contains(CARD_CLASS.hidden));
+
+describe("repr card", () => {
+  it("shows dims, file, backed and lazy badges, X facts and the chain", () => {
+    const card = renderReprCard(host, sample());
+    assert.ok(card.classList.contains(CARD_CLASS.card));
+    assert.equal(card.dataset.type, "AnnDataOOM");
+    assert.equal(q(`.${CARD_CLASS.dims}`).textContent, "12 obs × 8 vars");
+    assert.equal(q(`.${CARD_CLASS.file}`).textContent, "/data/pbmc.h5ad");
+    const badges = qa(`.${CARD_CLASS.badge}`).map((b) => b.dataset.badge);
+    assert.ok(badges.includes("backed") && badges.includes("lazy"), badges.join());
+    assert.match(host.textContent ?? "", /csr float32, gzip/);
+    assert.match(host.textContent ?? "", /density 37\.50%/);
+    assert.match(host.textContent ?? "", /2\.0 KB/);
+    const chain = qa(`.${CARD_CLASS.chain} li`).map((li) => li.textContent);
+    assert.deepEqual(chain, ["normalize_total normalize_total(target_sum=10000)", "log1p log1p()"]);
+    assert.ok(section("chain").open, "a non-empty chain is unfolded");
+  });
+
+  it("lists obs/var columns with kinds, missing counts and category chips in scanpy colors", () => {
+    renderReprCard(host, sample());
+    const names = visibleRows("obs").map((r) => r.dataset.name);
+    assert.deepEqual(names, ["cell_type", "n_counts", "stage"]);
+    const ct = visibleRows("obs")[0];
+    assert.equal(ct.querySelector(`.${CARD_CLASS.kind}`)?.textContent, "category(4)");
+    const chips = Array.from(ct.querySelectorAll(`.${CARD_CLASS.chip}`)) as HTMLElement[];
+    assert.deepEqual(
+      chips.map((c) => c.textContent),
+      ["B", "T-Zelle", "NK", HOSTILE_CAT],
+    );
+    const colors = chips.map((c) => (c.querySelector(`.${CARD_CLASS.swatch}`) as HTMLElement).style.backgroundColor);
+    assert.deepEqual(colors, ["rgb(31, 119, 180)", "rgb(255, 127, 14)", "rgb(39, 158, 104)", "rgb(214, 39, 40)"]);
+    const stage = visibleRows("obs")[2];
+    assert.match(stage.textContent ?? "", /2 missing/);
+    assert.match(stage.textContent ?? "", /\+2 more/);
+    assert.match(stage.textContent ?? "", /ordered/);
+  });
+
+  it("foldable sections: obs/var open, slots/raw/uns closed, with counts", () => {
+    renderReprCard(host, sample());
+    for (const s of ["obs", "var"]) assert.ok(section(s).open, s);
+    for (const s of ["obsm", "varm", "obsp", "varp", "layers", "raw", "uns"]) assert.equal(section(s).open, false, s);
+    assert.equal(section("obsm").querySelector("summary")?.textContent, "obsm (1)");
+    assert.equal(section("uns").querySelector("summary")?.textContent, "uns (2)");
+    assert.match(section("obsp").textContent ?? "", /in memory/);
+    assert.match(section("obsp").textContent ?? "", /12 × 12/);
+    assert.match(section("raw").textContent ?? "", /20 vars, with X/);
+  });
+
+  it("the filter box hides non-matching obs/var columns and counts the matches", () => {
+    renderReprCard(host, sample());
+    const input = q(`input.${CARD_CLASS.filter}`) as HTMLInputElement;
+    input.value = "CELL";
+    input.dispatchEvent(new doc.defaultView!.Event("input"));
+    assert.deepEqual(
+      visibleRows("obs").map((r) => r.dataset.name),
+      ["cell_type"],
+    );
+    assert.equal(visibleRows("var").length, 0);
+    assert.equal(section("obs").querySelector(`.${CARD_CLASS.count}`)?.textContent, " (1 of 3)");
+    input.value = "";
+    input.dispatchEvent(new doc.defaultView!.Event("input"));
+    assert.equal(visibleRows("obs").length, 3);
+    assert.equal(section("obs").querySelector(`.${CARD_CLASS.count}`)?.textContent, " (3)");
+  });
+
+  it("caps long tables at MAX_ROWS; the filter reaches the rest", () => {
+    const many: ReprColumn[] = Array.from({ length: MAX_ROWS + 50 }, (_, i) => ({ name: `col_${i}`, kind: "int32", nulls: 0 }));
+    renderReprCard(host, sample({ var: many }));
+    assert.equal(visibleRows("var").length, MAX_ROWS);
+    assert.match(section("var").textContent ?? "", /… 50 more/);
+    const input = q(`input.${CARD_CLASS.filter}`) as HTMLInputElement;
+    input.value = `col_${MAX_ROWS + 49}`;
+    input.dispatchEvent(new doc.defaultView!.Event("input"));
+    assert.deepEqual(
+      visibleRows("var").map((r) => r.dataset.name),
+      [`col_${MAX_ROWS + 49}`],
+    );
+  });
+
+  it("hostile names render as text: no element or handler from user data", () => {
+    renderReprCard(host, sample());
+    assert.equal(host.querySelectorAll("img, script").length, 0);
+    for (const e of Array.from(host.querySelectorAll("*"))) {
+      for (const a of Array.from(e.attributes)) assert.ok(!a.name.startsWith("on"), `${e.tagName} has ${a.name}`);
+    }
+    const varNames = visibleRows("var").map((r) => r.querySelector(`.${CARD_CLASS.name}`)?.textContent);
+    assert.ok(varNames.includes(HOSTILE));
+    assert.ok((section("layers").textContent ?? "").includes(HOSTILE));
+    assert.ok((section("uns").textContent ?? "").includes(HOSTILE));
+  });
+
+  it("views, closed files and a bare BackedMatrix", () => {
+    renderReprCard(host, sample({ isView: true, X: { ...X, chain: [] } }));
+    assert.equal(q(`.${CARD_CLASS.title}`).textContent, "View of AnnDataOOM");
+    assert.ok(qa(`.${CARD_CLASS.badge}`).some((b) => b.dataset.badge === "view"));
+    assert.ok(!qa(`.${CARD_CLASS.badge}`).some((b) => b.dataset.badge === "lazy"));
+    assert.match(host.textContent ?? "", /stored values \(no transforms\)/);
+
+    renderReprCard(host, sample({ closed: true }));
+    assert.ok(qa(`.${CARD_CLASS.badge}`).some((b) => b.dataset.badge === "closed"));
+    assert.equal(host.querySelector("details"), null);
+
+    const card = renderReprCard(host, X);
+    assert.equal(card.dataset.type, "BackedMatrix");
+    assert.match(q(`.${CARD_CLASS.dims}`).textContent ?? "", /12 × 8/);
+    assert.equal(qa(`.${CARD_CLASS.chain} li`).length, 2);
+  });
+
+  it("unknown data renders a message instead of throwing", () => {
+    renderReprCard(host, { type: "AnnDataOOM", version: 2 });
+    assert.match(q(`.${CARD_CLASS.error}`).textContent ?? "", /cannot render this repr \(AnnDataOOM v2\)/);
+    renderReprCard(host, null);
+    assert.ok(q(`.${CARD_CLASS.error}`));
+  });
+});
+
+describe("mime renderer", () => {
+  it("renderModel on a mime model fills the widget node with the card", async () => {
+    const dom = new JSDOM("<!doctype html><body></body>");
+    const g = globalThis as Record<string, unknown>;
+    for (const k of [
+      "window",
+      "document",
+      "navigator",
+      "HTMLElement",
+      "Element",
+      "Node",
+      "Event",
+      "MouseEvent",
+      "KeyboardEvent",
+      "MutationObserver",
+      "requestAnimationFrame",
+    ]) {
+      if (!(k in g))
+        Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
+    }
+    // jsdom has no DragEvent, which @lumino/dragdrop subclasses at load time.
+    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    const { rendererFactory, RENDERED_CLASS } = await import("../mime");
+    const { REPR_MIME } = await import("../../widgets/repr-types");
+    assert.deepEqual(rendererFactory.mimeTypes, [REPR_MIME]);
+    const r = rendererFactory.createRenderer({
+      mimeType: REPR_MIME,
+      sanitizer: {} as never,
+      resolver: null,
+      linkHandler: null,
+      latexTypesetter: null,
+    });
+    await r.renderModel({ data: { [REPR_MIME]: sample() }, metadata: {}, trusted: false, setData: () => undefined } as never);
+    assert.ok(r.node.classList.contains(RENDERED_CLASS));
+    assert.equal(r.node.querySelector(`.${CARD_CLASS.dims}`)?.textContent, "12 obs × 8 vars");
+    r.dispose();
+  });
+});
