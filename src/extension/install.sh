@@ -8,8 +8,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 PY="${1:-$(bash "$root/tests/python/setup-venv.sh" | tail -n1)}"
 cd "$here"
+# npm install, not npm ci: npm 11 leaves other platforms' optional rspack bindings out of the lockfile, which npm ci rejects.
 if [ ! -d node_modules/@jupyter/builder ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 npm run --silent build >&2
 "$PY" -m pip install --quiet --disable-pip-version-check "hatchling==1.33.0" >&2

@@ -1,0 +1,28 @@
+"""Writes the small .h5ad the UI tests open: 300 cells x 40 genes (CSR),
+a categorical obs column, an obsm embedding, a layer, uns, and a var
+column named like an XSS payload (it must show as text in the card)."""
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+rng = np.random.default_rng(0)
+n, m = 300, 40
+X = sp.random(n, m, density=0.2, format="csr", dtype=np.float32, random_state=rng)
+obs = pd.DataFrame(
+    {
+        "cell_type": pd.Categorical(rng.choice(["B", "T", "NK", "Mono"], n)),
+        "n_counts": np.asarray(X.sum(axis=1)).ravel(),
+    },
+    index=[f"cell_{i}" for i in range(n)],
+)
+var = pd.DataFrame({"gene_ids": [f"ENSG{i:05d}" for i in range(m)], HOSTILE: np.zeros(m)}, index=[f"gene_{i}" for i in range(m)])
+a = ad.AnnData(X=X, obs=obs, var=var)
+a.obsm["X_umap"] = rng.normal(size=(n, 2)).astype(np.float32)
+a.layers["counts"] = X.copy()
+a.uns["note"] = "ui-tests"
+a.write_h5ad(sys.argv[1])

@@ -1,0 +1,73 @@
+/**
+ * The repr card in a real JupyterLab: a notebook on our kernel reads a small
+ * .h5ad; the execute_result renders through OUR mime renderer (not the
+ * engine's text/html fallback), and a hostile var column shows as text.
+ */
+import { expect, test } from "@jupyterlab/galata";
+
+const HOSTILE = "<img src=x onerror=alert(1)>";
+const FIXTURE = process.env.AOOM_UI_FIXTURE as string;
+
+// Our kernel has no mocked kernels API.
+test.use({ autoGoto: true });
+
+test("a read() result renders as the anndata-oom repr card", async ({ page, tmpPath }, testInfo) => {
+  expect(FIXTURE, "run through ui-tests/run.sh (sets AOOM_UI_FIXTURE)").toBeTruthy();
+  const dialogs: string[] = [];
+  page.on("dialog", async (d) => {
+    dialogs.push(d.message());
+    await d.dismiss();
+  });
+  const name = "repr.ipynb";
+  const nb = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
+      language_info: { name: "typescript" },
+    },
+    cells: [
+      {
+        cell_type: "code",
+        id: "read",
+        metadata: {},
+        execution_count: null,
+        outputs: [],
+        source: `import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`,
+      },
+    ],
+  };
+  await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
+  await page.notebook.openByPath(`${tmpPath}/${name}`);
+  await page.notebook.activate(name);
+  await page.notebook.runCell(0);
+
+  const out = await page.notebook.getCellOutputLocator(0);
+  const card = out!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard");
+  await expect(card).toBeVisible({ timeout: 60_000 });
+  // Our renderer, not the text/html fallback.
+  await expect(out!.locator(".jp-RenderedHTMLCommon")).toHaveCount(0);
+  await expect(card.locator(".aoom-ReprCard-dims")).toHaveText("300 obs × 40 vars");
+  await expect(card.locator('[data-badge="backed"]')).toHaveText("backed 'r'");
+  await expect(card.locator('details[data-section="obs"] tr[data-name="cell_type"] .aoom-ReprCard-chip')).toHaveCount(4);
+
+  // The hostile var column: its name as text, no <img>, no alert.
+  const hostile = card.locator('details[data-section="var"] .aoom-ReprCard-name', { hasText: HOSTILE });
+  await expect(hostile).toHaveCount(1);
+  await expect(hostile).toHaveText(HOSTILE);
+  await expect(out!.locator("img")).toHaveCount(0);
+
+  // The filter box narrows the var table.
+  await card.locator("input.aoom-ReprCard-filter").fill("gene_ids");
+  await expect(card.locator('details[data-section="var"] tr:not(.aoom-ReprCard-hidden)')).toHaveCount(1);
+  await card.locator("input.aoom-ReprCard-filter").fill("");
+
+  // Foldable sections: obsm starts closed and opens on click.
+  const obsm = card.locator('details[data-section="obsm"]');
+  await expect(obsm).not.toHaveAttribute("open", "");
+  await obsm.locator("summary").click();
+  await expect(obsm.locator('tr[data-name="X_umap"]')).toBeVisible();
+
+  await card.screenshot({ path: testInfo.outputPath("repr-card.png") });
+  expect(dialogs).toEqual([]);
+});
