@@ -13,3 +13,4 @@ c.ServerApp.port_retries = 0
 c.ServerApp.open_browser = False
 c.ServerApp.root_dir = os.environ["AOOM_UI_ROOT"]
 c.FileContentsManager.delete_to_trash = False
+c.Application.log_level = "WARN"

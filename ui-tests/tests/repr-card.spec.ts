@@ -3,21 +3,14 @@
  * .h5ad; the execute_result renders through OUR mime renderer (not the
  * engine's text/html fallback), and a hostile var column shows as text.
  */
-import { expect, test } from "@jupyterlab/galata";
+import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const FIXTURE = process.env.AOOM_UI_FIXTURE as string;
 
-// Our kernel has no mocked kernels API.
-test.use({ autoGoto: true });
 
-test("a read() result renders as the anndata-oom repr card", async ({ page, tmpPath }, testInfo) => {
-  expect(FIXTURE, "run through ui-tests/run.sh (sets AOOM_UI_FIXTURE)").toBeTruthy();
-  const dialogs: string[] = [];
-  page.on("dialog", async (d) => {
-    dialogs.push(d.message());
-    await d.dismiss();
-  });
+/** Uploads a notebook on our kernel with these code cells and opens it. */
+async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, cells: string[]): Promise<void> {
   const name = "repr.ipynb";
   const nb = {
     nbformat: 4,
@@ -26,20 +19,21 @@ test("a read() result renders as the anndata-oom repr card", async ({ page, tmpP
       kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
       language_info: { name: "typescript" },
     },
-    cells: [
-      {
-        cell_type: "code",
-        id: "read",
-        metadata: {},
-        execution_count: null,
-        outputs: [],
-        source: `import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`,
-      },
-    ],
+    cells: cells.map((source, i) => ({ cell_type: "code", id: `c${i}`, metadata: {}, execution_count: null, outputs: [], source })),
   };
   await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
   await page.notebook.openByPath(`${tmpPath}/${name}`);
   await page.notebook.activate(name);
+}
+
+test("a read() result renders as the anndata-oom repr card", async ({ page, tmpPath }, testInfo) => {
+  expect(FIXTURE, "run through ui-tests/run.sh (sets AOOM_UI_FIXTURE)").toBeTruthy();
+  const dialogs: string[] = [];
+  page.on("dialog", async (d) => {
+    dialogs.push(d.message());
+    await d.dismiss();
+  });
+  await openNotebook(page, tmpPath, [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
   await page.notebook.runCell(0);
 
   const out = await page.notebook.getCellOutputLocator(0);
@@ -70,4 +64,24 @@ test("a read() result renders as the anndata-oom repr card", async ({ page, tmpP
 
   await card.screenshot({ path: testInfo.outputPath("repr-card.png") });
   expect(dialogs).toEqual([]);
+});
+
+test("a lazy X shows the lazy badge and the transform chain", async ({ page, tmpPath }) => {
+  const src = [
+    'import { pp, read } from "anndata-oom";',
+    `const a = await read(${JSON.stringify(FIXTURE)});`,
+    "await pp.normalizeTotal(a, { targetSum: 1e4 });",
+    "pp.log1p(a);",
+    "a",
+  ].join("\n");
+  await openNotebook(page, tmpPath, [src]);
+  await page.notebook.runCell(0);
+  const out = await page.notebook.getCellOutputLocator(0);
+  const card = out!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard");
+  await expect(card).toBeVisible({ timeout: 60_000 });
+  await expect(card.locator('[data-badge="lazy"]').first()).toBeVisible();
+  const chain = card.locator('details[data-section="chain"]');
+  await expect(chain).toHaveAttribute("open", "");
+  await expect(chain.locator("li")).toHaveCount(2);
+  await expect(chain.locator("li .aoom-ReprCard-name")).toHaveText(["normalize", "log1p"]);
 });
