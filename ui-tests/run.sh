@@ -23,6 +23,8 @@ if ! "$AOOM_PYTHON" -m jupyter labextension list 2>&1 | grep -q "anndata-oom-lab
   bash "$root/src/extension/install.sh" "$AOOM_PYTHON"
 fi
 
+# A free loopback port unless one is given.
+export AOOM_UI_PORT="${AOOM_UI_PORT:-$("$AOOM_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 export AOOM_UI_FIXTURE="$state/root/tiny.h5ad"
 "$AOOM_PYTHON" "$here/make_fixture.py" "$AOOM_UI_FIXTURE"
 

@@ -31,7 +31,6 @@ export const CARD_CLASS = {
   swatch: "aoom-ReprCard-swatch",
   filter: "aoom-ReprCard-filter",
   chain: "aoom-ReprCard-chain",
-  hidden: "aoom-ReprCard-hidden",
   error: "aoom-ReprCard-error",
 } as const;
 
@@ -151,27 +150,36 @@ function columnRow(doc: Document, c: ReprColumn): HTMLTableRowElement {
   return tr;
 }
 
-/** An obs/var table; returns a filter function (query → shown count). */
+/**
+ * An obs/var table; returns a filter function (query → shown count). Rows
+ * are built on demand (at most MAX_ROWS in the DOM), so a var with
+ * thousands of columns stays cheap.
+ */
 function columnsPart(doc: Document, axis: "obs" | "var", cols: ReprColumn[]): { box: HTMLElement; filter: (q: string) => number } {
   const { box, body, counter } = section(doc, axis, axis, cols.length, cols.length > 0);
   const t = el(doc, "table", CARD_CLASS.table);
-  const rows = cols.map((c) => columnRow(doc, c));
-  t.append(...rows);
+  const cache = new Map<number, HTMLTableRowElement>();
+  const rowAt = (i: number) => {
+    let r = cache.get(i);
+    if (!r) cache.set(i, (r = columnRow(doc, cols[i])));
+    return r;
+  };
   const overflow = el(doc, "div", CARD_CLASS.muted);
   body.append(cols.length ? t : el(doc, "div", CARD_CLASS.muted, "no columns"), overflow);
   const filter = (q: string): number => {
     const needle = q.trim().toLowerCase();
+    const shown: HTMLTableRowElement[] = [];
     let matched = 0;
     cols.forEach((c, i) => {
-      const hit = !needle || c.name.toLowerCase().includes(needle);
-      if (hit) matched++;
-      rows[i].classList.toggle(CARD_CLASS.hidden, !hit || matched > MAX_ROWS);
+      if (needle && !c.name.toLowerCase().includes(needle)) return;
+      matched++;
+      if (shown.length < MAX_ROWS) shown.push(rowAt(i));
     });
-    const shown = Math.min(matched, MAX_ROWS);
+    t.replaceChildren(...shown);
     overflow.textContent = matched > MAX_ROWS ? `… ${fmt(matched - MAX_ROWS)} more (type in the filter to find them)` : "";
     counter.textContent = needle ? ` (${fmt(matched)} of ${fmt(cols.length)})` : ` (${fmt(cols.length)})`;
     if (needle && matched) box.setAttribute("open", "");
-    return shown;
+    return shown.length;
   };
   filter("");
   return { box, filter };
