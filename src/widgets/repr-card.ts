@@ -161,7 +161,10 @@ function columnsPart(doc: Document, axis: "obs" | "var", cols: ReprColumn[]): { 
   const cache = new Map<number, HTMLTableRowElement>();
   const rowAt = (i: number) => {
     let r = cache.get(i);
-    if (!r) cache.set(i, (r = columnRow(doc, cols[i])));
+    if (!r) {
+      r = columnRow(doc, cols[i]);
+      cache.set(i, r);
+    }
     return r;
   };
   const overflow = el(doc, "div", CARD_CLASS.muted);
