@@ -85,3 +85,33 @@ test("a lazy X shows the lazy badge and the transform chain", async ({ page, tmp
   await expect(chain.locator("li")).toHaveCount(2);
   await expect(chain.locator("li .aoom-ReprCard-name")).toHaveText(["normalize", "log1p"]);
 });
+
+test("a saved notebook reopened untrusted shows the card from the file", async ({ page, tmpPath }) => {
+  await openNotebook(page, tmpPath, [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
+  await page.notebook.runCell(0);
+  const first = await page.notebook.getCellOutputLocator(0);
+  await expect(first!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard")).toBeVisible({ timeout: 60_000 });
+  await page.notebook.save();
+  await page.notebook.close(true);
+  await page.kernel.shutdownAll();
+
+  // The saved file carries our JSON next to the text/html fallback.
+  const res = await page.request.get(`/api/contents/${tmpPath}/repr.ipynb?content=1&type=notebook`);
+  expect(res.ok()).toBeTruthy();
+  const saved = (await res.json()).content;
+  const data = saved.cells[0].outputs.find((o: { output_type: string }) => o.output_type === "execute_result").data;
+  expect(Object.keys(data).sort()).toEqual(["application/vnd.anndata-oom.repr+json", "text/html", "text/plain"]);
+
+  // A changed copy has no trusted signature; no cell runs after opening, so
+  // the card comes from the saved output. (Opening with "no kernel" through
+  // galata's context-menu helper does not work in Lab 4.6; to do.)
+  saved.metadata.reopened = true;
+  await page.contents.uploadContent(JSON.stringify(saved), "text", `${tmpPath}/saved.ipynb`);
+  await page.notebook.openByPath(`${tmpPath}/saved.ipynb`);
+  await page.notebook.activate("saved.ipynb");
+  const out = await page.notebook.getCellOutputLocator(0);
+  const card = out!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard");
+  await expect(card).toBeVisible();
+  await expect(card.locator(".aoom-ReprCard-dims")).toHaveText("300 obs × 40 vars");
+  await expect(card.locator('details[data-section="var"] .aoom-ReprCard-name', { hasText: HOSTILE })).toHaveText(HOSTILE);
+});
