@@ -9,6 +9,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { CancelledError, type Progress, read, setDefaultProgress } from "../src/engine";
+import { PROGRESS_MIME, PROGRESS_TARGET, runningPassCount } from "../src/engine/notebook";
 import { FIXTURES } from "./helpers";
 
 const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
@@ -78,6 +79,63 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
         /* nothing */
       }
     });
+    a.close();
+  });
+
+  it("progress+json carries a passId; a cancel message on the progress comm stops that pass only", async () => {
+    const a = await read(LARGE);
+    const sent = fakeKernel(new AbortController().signal);
+    type Handler = (comm: unknown, open: { content: { data: unknown } }) => void;
+    const targets: Record<string, Handler> = {};
+    const k = (globalThis as Record<string, unknown>).__anndataOomKernel as Record<string, unknown>;
+    k.registerCommTarget = (name: string, cb: Handler) => {
+      targets[name] = cb;
+    };
+    const replies: unknown[] = [];
+    let onMsg: ((m: { content: { data: unknown } }) => void) | undefined;
+    const comm = { send: (d: unknown) => replies.push(d), onMsg: (cb: typeof onMsg) => (onMsg = cb) };
+    // a display callback that cancels the first pass at its first running report
+    const display = k.display as (b: Record<string, unknown>, o?: object) => void;
+    let cancelled: string | undefined;
+    k.display = (b: Record<string, unknown>, o?: object) => {
+      display(b, o);
+      const j = b[PROGRESS_MIME] as { passId: string; state: string };
+      if (!cancelled && j.state === "running") {
+        cancelled = j.passId;
+        targets[PROGRESS_TARGET](comm, { content: { data: {} } });
+        onMsg?.({ content: { data: { action: "cancel", passId: j.passId } } });
+      }
+    };
+    await assert.rejects(a.X.sum(1), CancelledError);
+    assert.ok(cancelled, "no running report");
+    assert.deepEqual(replies, [{ action: "cancel", passId: cancelled, found: true }]);
+    const last = sent[sent.length - 1].bundle;
+    assert.match(String(last["text/plain"]), /\[cancelled\]$/);
+    const j = last[PROGRESS_MIME] as Record<string, unknown>;
+    assert.equal(j.passId, cancelled);
+    assert.equal(j.state, "cancelled");
+    assert.deepEqual(Object.keys(j).sort(), [
+      "chunksDone",
+      "chunksTotal",
+      "elapsedMs",
+      "etaMs",
+      "label",
+      "passId",
+      "rate",
+      "rowsDone",
+      "rowsTotal",
+      "state",
+    ]);
+    assert.equal(runningPassCount(), 0, "finished passes are forgotten");
+    // the next pass runs (a new passId); an unknown or stale passId does nothing
+    const before = sent.length;
+    await a.X.sum(0);
+    const next = sent.slice(before).map((s) => s.bundle[PROGRESS_MIME] as { passId: string; state: string });
+    assert.equal(next[next.length - 1].state, "done");
+    assert.notEqual(next[0].passId, cancelled);
+    onMsg?.({ content: { data: { action: "cancel", passId: cancelled } } });
+    onMsg?.({ content: { data: "<junk>" } });
+    assert.deepEqual(replies[1], { action: "cancel", passId: cancelled, found: false });
     a.close();
   });
 

@@ -14,6 +14,35 @@ export interface KernelHandle {
   display(bundle: Record<string, unknown>, opts?: { displayId?: string; update?: boolean }): void;
   newDisplayId(): string;
   interruptSignal(): AbortSignal;
+  /** Present in kernels with comms (apiVersion 1); used for the progress cancel button. */
+  registerCommTarget?(name: string, cb: (comm: KernelComm, openMsg: { content: { data: unknown } }) => void): void;
+}
+
+/** The part of a kernel comm the engine uses. */
+export interface KernelComm {
+  send(data: unknown): void;
+  onMsg(cb: (msg: { content: { data: unknown } }) => void): void;
+}
+
+/** The mime type of a pass's progress (rendered by the JupyterLab extension). */
+export const PROGRESS_MIME = "application/vnd.anndata-oom.progress+json";
+/** The comm target the frontend opens to cancel a pass: messages `{ action: "cancel", passId }`. */
+export const PROGRESS_TARGET = "anndata-oom.progress";
+
+/** `application/vnd.anndata-oom.progress+json`. */
+export interface ProgressJson {
+  passId: string;
+  label: string;
+  chunksDone: number;
+  chunksTotal: number;
+  rowsDone: number;
+  rowsTotal: number;
+  /** Rows per second. */
+  rate: number;
+  /** Milliseconds left; null when unknown. */
+  etaMs: number | null;
+  elapsedMs: number;
+  state: Progress["state"];
 }
 
 const API_GLOBAL = "__anndataOomKernel";
@@ -38,12 +67,63 @@ export function kernelSignal(): AbortSignal | undefined {
 
 const MIN_UPDATE_MS = 100;
 
+/** Cancel functions of the running passes that have a kernel display, by passId. */
+const running = new Map<string, () => void>();
+/** Kernel handles on which the progress comm target is registered. */
+const targets = new WeakSet<object>();
+let passCount = 0;
+
+/** Registers the progress comm target once per kernel (lazily, at the first pass). */
+function ensureProgressTarget(k: KernelHandle): void {
+  if (targets.has(k) || typeof k.registerCommTarget !== "function") return;
+  targets.add(k);
+  try {
+    k.registerCommTarget(PROGRESS_TARGET, (comm, openMsg) => {
+      const handle = (data: unknown) => {
+        const d = data as { action?: unknown; passId?: unknown } | null;
+        if (!d || d.action !== "cancel" || typeof d.passId !== "string") return;
+        const cancel = running.get(d.passId);
+        if (cancel) cancel();
+        comm.send({ action: "cancel", passId: d.passId, found: cancel !== undefined });
+      };
+      handle(openMsg.content.data);
+      comm.onMsg((m) => handle(m.content.data));
+    });
+  } catch {
+    /* no comms: no cancel button; the pass still shows progress */
+  }
+}
+
+/**
+ * A pass shown in the kernel: its reporter (a display updated in place
+ * with a passId) and a signal that aborts when the frontend sends
+ * `{ action: "cancel", passId }` on the "anndata-oom.progress" comm.
+ * The passId is forgotten when the pass reports a final state.
+ */
+export function kernelPass(k: KernelHandle): { passId: string; report: (p: Progress) => void; signal: AbortSignal } {
+  ensureProgressTarget(k);
+  const passId = `p${Date.now().toString(36)}-${++passCount}`;
+  const ctl = new AbortController();
+  running.set(passId, () => ctl.abort());
+  const report = kernelProgress(k, passId, () => running.delete(passId));
+  return { passId, report, signal: ctl.signal };
+}
+
+/** Number of passes a cancel message can reach now (for tests). */
+export function runningPassCount(): number {
+  return running.size;
+}
+
 /**
  * A reporter for one pass: the first report creates a display, later ones
  * update it (at most 10 a second); a final state (done, cancelled, failed)
  * is always sent.
  */
-export function kernelProgress(k: KernelHandle): (p: Progress) => void {
+export function kernelProgress(
+  k: KernelHandle,
+  passId = `p${Date.now().toString(36)}-${++passCount}`,
+  onFinal?: () => void,
+): (p: Progress) => void {
   let id: string | null = null;
   let last = 0;
   let finished = false;
@@ -54,7 +134,8 @@ export function kernelProgress(k: KernelHandle): (p: Progress) => void {
     if (!final && id !== null && now - last < MIN_UPDATE_MS) return;
     last = now;
     finished = final;
-    const bundle = progressBundle(p);
+    if (final) onFinal?.();
+    const bundle: Record<string, unknown> = { ...progressBundle(p), [PROGRESS_MIME]: progressJson(p, passId) };
     if (id === null) {
       id = k.newDisplayId();
       k.display(bundle, { displayId: id });
@@ -84,6 +165,23 @@ function parts(p: Progress): { pct: string; chunks: string; rate: string; time: 
   const rate = `${Math.round(p.rate).toLocaleString("en-US")} rows/s`;
   const time = p.state === "running" ? (Number.isFinite(p.etaMs) ? `ETA ${seconds(p.etaMs)}` : "") : `in ${seconds(p.elapsedMs)}`;
   return { pct, chunks, rate, time };
+}
+
+/** The progress+json of a state (finite numbers only: JSON has no NaN). */
+export function progressJson(p: Progress, passId: string): ProgressJson {
+  const num = (x: number) => (Number.isFinite(x) ? x : 0);
+  return {
+    passId,
+    label: p.label,
+    chunksDone: num(p.chunksDone),
+    chunksTotal: num(p.chunksTotal),
+    rowsDone: num(p.rowsDone),
+    rowsTotal: num(p.rowsTotal),
+    rate: num(p.rate),
+    etaMs: Number.isFinite(p.etaMs) ? p.etaMs : null,
+    elapsedMs: num(p.elapsedMs),
+    state: p.state,
+  };
 }
 
 /** text/plain and text/html of a progress state. */

@@ -6,7 +6,7 @@
  */
 import { CancelledError, nativeCall } from "./errors";
 import type { Native } from "./native";
-import { kernelHandle, kernelProgress, kernelSignal } from "./notebook";
+import { kernelHandle, kernelPass, kernelSignal } from "./notebook";
 import type { Source } from "./source";
 
 export interface Progress {
@@ -46,8 +46,11 @@ export function setDefaultProgress(r: Reporter | undefined): void {
 /** The reporter and signal of a pass starting now (looked up lazily, per pass). */
 function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal: AbortSignal | undefined } {
   const k = opts.onProgress || defaultReporter ? undefined : kernelHandle();
-  const report = opts.onProgress ?? defaultReporter ?? (k ? kernelProgress(k) : undefined);
-  return { report, signal: opts.signal ?? kernelSignal() };
+  const outer = opts.signal ?? kernelSignal();
+  if (!k) return { report: opts.onProgress ?? defaultReporter, signal: outer };
+  // inside the kernel: a display with a cancel button that stops this pass only
+  const shown = kernelPass(k);
+  return { report: shown.report, signal: outer ? AbortSignal.any([outer, shown.signal]) : shown.signal };
 }
 
 /** A reporter that redraws one progress line on stderr. */
