@@ -81,9 +81,9 @@ function ensureProgressTarget(k: KernelHandle): void {
     k.registerCommTarget(PROGRESS_TARGET, (comm, openMsg) => {
       const handle = (data: unknown) => {
         const d = data as { action?: unknown; passId?: unknown } | null;
-        if (!d || d.action !== "cancel" || typeof d.passId !== "string") return;
+        if (d?.action !== "cancel" || typeof d.passId !== "string") return;
         const cancel = running.get(d.passId);
-        if (cancel) cancel();
+        cancel?.();
         comm.send({ action: "cancel", passId: d.passId, found: cancel !== undefined });
       };
       handle(openMsg.content.data);

@@ -1,9 +1,11 @@
 /**
  * JupyterLab mime extension: renders `application/vnd.anndata-oom.repr+json`
- * with the repr card from src/widgets. Only wiring lives here.
+ * with the repr card and `application/vnd.anndata-oom.progress+json` with
+ * the progress bar from src/widgets. Only wiring lives here.
  */
 import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { Widget } from "@lumino/widgets";
+import { PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../widgets/progress";
 import { renderReprCard } from "../widgets/repr-card";
 import { REPR_MIME } from "../widgets/repr-types";
 
@@ -28,13 +30,117 @@ export const rendererFactory: IRenderMime.IRendererFactory = {
   createRenderer: (options) => new ReprRenderer(options),
 };
 
-const extension: IRenderMime.IExtension = {
-  id: "anndata-oom-lab:repr",
-  description: "Renders AnnDataOOM / BackedMatrix repr cards",
-  rendererFactory,
-  // Ahead of text/html (rank 50), so our card wins over the engine's HTML fallback.
-  rank: 10,
-  dataType: "json",
+/** The part of a kernel comm (`IComm` of @jupyterlab/services) the renderer uses. */
+export interface CommLike {
+  open(data?: unknown): unknown;
+  send(data: unknown): unknown;
+  close(data?: unknown): unknown;
+}
+
+/** The part of a kernel connection the renderer uses. */
+export interface KernelLike {
+  createComm(targetName: string): CommLike;
+}
+
+/**
+ * The kernel of the notebook (or console) holding `widget`: the first
+ * Lumino ancestor with a `sessionContext` (NotebookPanel, ConsolePanel).
+ * Mime renderers get no session; walking up the widget tree is the least
+ * coupled way to reach it (no @jupyterlab/notebook import).
+ */
+export function findKernel(widget: Widget): KernelLike | null {
+  for (let w: Widget | null = widget; w; w = w.parent) {
+    const ctx = (w as unknown as { sessionContext?: { session?: { kernel?: KernelLike | null } | null } }).sessionContext;
+    if (ctx) return ctx.session?.kernel ?? null;
+  }
+  return null;
+}
+
+/** Sends `{ action: "cancel", passId }` on a fresh comm to the progress target. */
+export function sendCancel(kernel: KernelLike, passId: string): void {
+  const comm = kernel.createComm(PROGRESS_TARGET);
+  comm.open({});
+  comm.send({ action: "cancel", passId });
+  comm.close();
+}
+
+/**
+ * One pass's progress bar. update_display_data re-renders it in place;
+ * a cancel request is remembered across updates (button "Cancelling…").
+ */
+export class ProgressRenderer extends Widget implements IRenderMime.IRenderer {
+  private data: unknown = null;
+  private cancelRequested = false;
+  private note: string | undefined;
+
+  constructor(private readonly options: IRenderMime.IRendererOptions) {
+    super();
+    this.addClass(RENDERED_CLASS);
+  }
+
+  /** Kernel lookup, replaceable in tests. */
+  kernel: () => KernelLike | null = () => findKernel(this);
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this.data = model.data[this.options.mimeType];
+    this.draw();
+  }
+
+  private draw(): void {
+    renderProgress(this.node, this.data, {
+      onCancel: () => this.cancel(),
+      cancelRequested: this.cancelRequested,
+      note: this.note,
+    });
+  }
+
+  private cancel(): void {
+    const passId = (this.data as Partial<ProgressData> | null)?.passId;
+    let kernel: KernelLike | null = null;
+    try {
+      kernel = this.kernel();
+    } catch {
+      kernel = null;
+    }
+    if (!kernel || typeof passId !== "string") {
+      this.note = "Cannot cancel: no kernel connected to this output.";
+      this.draw();
+      return;
+    }
+    this.cancelRequested = true;
+    this.note = undefined;
+    try {
+      sendCancel(kernel, passId);
+    } catch (e) {
+      this.cancelRequested = false;
+      this.note = `Cancel failed: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    this.draw();
+  }
+}
+
+export const progressRendererFactory: IRenderMime.IRendererFactory = {
+  safe: true,
+  mimeTypes: [PROGRESS_MIME],
+  createRenderer: (options) => new ProgressRenderer(options),
 };
 
-export default extension;
+const extensions: IRenderMime.IExtension[] = [
+  {
+    id: "anndata-oom-lab:repr",
+    description: "Renders AnnDataOOM / BackedMatrix repr cards",
+    rendererFactory,
+    // Ahead of text/html (rank 50), so our card wins over the engine's HTML fallback.
+    rank: 10,
+    dataType: "json",
+  },
+  {
+    id: "anndata-oom-lab:progress",
+    description: "Renders a pass's progress bar with a Cancel button",
+    rendererFactory: progressRendererFactory,
+    rank: 10,
+    dataType: "json",
+  },
+];
+
+export default extensions;

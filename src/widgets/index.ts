@@ -3,3 +3,4 @@
 export { categoryColor, DEFAULT_20 } from "./palette";
 export { CARD_CLASS, formatBytes, MAX_ROWS, renderReprCard } from "./repr-card";
 export * from "./repr-types";
+export * from "./progress";

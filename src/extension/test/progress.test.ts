@@ -1,0 +1,183 @@
+/**
+ * The progress bar in jsdom: running / done / cancelled / failed, the
+ * Cancel button only while running, hostile labels as text, and the mime
+ * renderer finding the kernel through its widget ancestors and sending
+ * `{ action: "cancel", passId }` on a comm to "anndata-oom.progress".
+ */
+import * as assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import { JSDOM } from "jsdom";
+import { PROGRESS_CLASS, PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, formatDuration, renderProgress } from "../../widgets/progress";
+
+const HOSTILE = "<img src=x onerror=alert(1)>";
+
+function sample(over: Partial<ProgressData> = {}): ProgressData {
+  return {
+    passId: "p1-1",
+    label: "X.sum(axis=1)",
+    chunksDone: 25,
+    chunksTotal: 100,
+    rowsDone: 50_000,
+    rowsTotal: 200_000,
+    rate: 123_456.7,
+    etaMs: 65_000,
+    elapsedMs: 1_500,
+    state: "running",
+    ...over,
+  };
+}
+
+let doc: Document;
+let host: HTMLElement;
+beforeEach(() => {
+  const dom = new JSDOM("<!doctype html><body></body>", { runScripts: "outside-only" });
+  doc = dom.window.document;
+  host = doc.createElement("div");
+  doc.body.append(host);
+});
+const q = (sel: string) => host.querySelector(sel) as HTMLElement | null;
+const text = (cls: string) => q(`.${cls}`)?.textContent;
+
+describe("progress bar", () => {
+  it("running: label, state, %, bar width, chunks, rate, rows, ETA and a Cancel button", () => {
+    let clicks = 0;
+    renderProgress(host, sample(), { onCancel: () => clicks++ });
+    assert.equal(q(`.${PROGRESS_CLASS.root}`)?.dataset.state, "running");
+    assert.equal(text(PROGRESS_CLASS.label), "X.sum(axis=1)");
+    assert.equal(text(PROGRESS_CLASS.state), "running");
+    assert.equal(text(PROGRESS_CLASS.pct), "25%");
+    assert.equal(q(`.${PROGRESS_CLASS.fill}`)?.style.width, "25%");
+    assert.equal(q(`.${PROGRESS_CLASS.bar}`)?.getAttribute("aria-valuenow"), "25");
+    assert.equal(text(PROGRESS_CLASS.facts), "chunk 25/100 · 123,457 rows/s · 50,000/200,000 rows · ETA 1m05s");
+    const b = q(`.${PROGRESS_CLASS.cancel}`) as HTMLButtonElement;
+    assert.ok(b && !b.disabled && b.textContent === "Cancel");
+    b.click();
+    assert.equal(clicks, 1);
+  });
+
+  it("no ETA before the first chunk; cancel requested shows a disabled 'Cancelling…'", () => {
+    renderProgress(host, sample({ chunksDone: 0, rowsDone: 0, etaMs: null, rate: 0 }), {
+      onCancel: () => undefined,
+      cancelRequested: true,
+    });
+    assert.equal(text(PROGRESS_CLASS.facts), "chunk 0/100 · 0 rows/s · 0/200,000 rows");
+    const b = q(`.${PROGRESS_CLASS.cancel}`) as HTMLButtonElement;
+    assert.ok(b.disabled && b.textContent === "Cancelling…");
+  });
+
+  it("final states: styling hook, time taken, no Cancel button", () => {
+    for (const state of ["done", "cancelled", "failed"] as const) {
+      renderProgress(host, sample({ state, chunksDone: state === "done" ? 100 : 40 }), { onCancel: () => assert.fail("no button") });
+      assert.equal(q(`.${PROGRESS_CLASS.root}`)?.dataset.state, state);
+      assert.equal(text(PROGRESS_CLASS.state), state);
+      assert.equal(q(`.${PROGRESS_CLASS.cancel}`), null, `${state}: no button`);
+      assert.match(text(PROGRESS_CLASS.facts) ?? "", / · in 1\.5s$/);
+      assert.equal(text(PROGRESS_CLASS.pct), state === "done" ? "100%" : "40%");
+    }
+    // done is full even when the chunk count is off
+    renderProgress(host, sample({ state: "done", chunksDone: 3, chunksTotal: 0 }));
+    assert.equal(q(`.${PROGRESS_CLASS.fill}`)?.style.width, "100%");
+  });
+
+  it("no onCancel: no button even while running", () => {
+    renderProgress(host, sample());
+    assert.equal(q(`.${PROGRESS_CLASS.cancel}`), null);
+  });
+
+  it("hostile label and note are text; junk data renders without throwing", () => {
+    renderProgress(host, sample({ label: HOSTILE }), { onCancel: () => undefined, note: HOSTILE });
+    assert.equal(text(PROGRESS_CLASS.label), HOSTILE);
+    assert.equal(text(PROGRESS_CLASS.note), HOSTILE);
+    assert.equal(host.querySelector("img, script"), null);
+    for (const e of Array.from(host.querySelectorAll("*"))) {
+      assert.ok(!Array.from(e.attributes).some((a) => a.name.startsWith("on")), e.outerHTML);
+    }
+    renderProgress(host, { state: "<b>x</b>", chunksDone: "NaN", etaMs: Number.NaN });
+    assert.equal(q(`.${PROGRESS_CLASS.root}`)?.dataset.state, "failed");
+    assert.equal(host.querySelector("b"), null);
+    renderProgress(host, null);
+    assert.ok(q(`.${PROGRESS_CLASS.root}`));
+  });
+
+  it("formatDuration", () => {
+    assert.deepEqual(
+      [formatDuration(400), formatDuration(59_940), formatDuration(185_000), formatDuration(3_723_000)],
+      ["0.4s", "59.9s", "3m05s", "1h02m"],
+    );
+  });
+});
+
+describe("progress mime renderer", () => {
+  it("renders, keeps 'Cancelling…' across updates, and cancels over a comm via the panel's sessionContext", async () => {
+    const dom = new JSDOM("<!doctype html><body></body>");
+    const g = globalThis as Record<string, unknown>;
+    for (const k of [
+      "window",
+      "document",
+      "navigator",
+      "HTMLElement",
+      "Element",
+      "Node",
+      "Event",
+      "MouseEvent",
+      "KeyboardEvent",
+      "MutationObserver",
+      "requestAnimationFrame",
+    ]) {
+      if (!(k in g))
+        Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
+    }
+    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    const { Widget, Panel } = await import("@lumino/widgets");
+    const mime = await import("../mime");
+    const ext = mime.default as unknown as { rendererFactory: { mimeTypes: string[] } }[];
+    assert.ok(ext.some((e) => e.rendererFactory.mimeTypes.includes(PROGRESS_MIME)));
+    const r = mime.progressRendererFactory.createRenderer({
+      mimeType: PROGRESS_MIME,
+      sanitizer: {} as never,
+      resolver: null,
+      linkHandler: null,
+      latexTypesetter: null,
+    }) as InstanceType<typeof mime.ProgressRenderer>;
+    const model = (d: ProgressData) => ({ data: { [PROGRESS_MIME]: d }, metadata: {}, trusted: false, setData: () => undefined }) as never;
+    await r.renderModel(model(sample()));
+    const btn = () => r.node.querySelector(`.${PROGRESS_CLASS.cancel}`) as HTMLButtonElement | null;
+
+    // not inside a panel with a session: a note, no crash
+    btn()?.click();
+    assert.match(r.node.querySelector(`.${PROGRESS_CLASS.note}`)?.textContent ?? "", /no kernel/);
+
+    // a fake NotebookPanel: Panel > Panel (cell) > renderer
+    const log: unknown[] = [];
+    const panel = new Panel() as InstanceType<typeof Panel> & { sessionContext: unknown };
+    panel.sessionContext = {
+      session: {
+        kernel: {
+          createComm: (target: string) => {
+            log.push(["create", target]);
+            return {
+              open: (d: unknown) => log.push(["open", d]),
+              send: (d: unknown) => log.push(["send", d]),
+              close: () => log.push(["close"]),
+            };
+          },
+        },
+      },
+    };
+    const cell = new Panel();
+    panel.addWidget(cell);
+    cell.addWidget(r as InstanceType<typeof Widget>);
+    assert.ok(mime.findKernel(r));
+    btn()?.click();
+    assert.deepEqual(log, [["create", PROGRESS_TARGET], ["open", {}], ["send", { action: "cancel", passId: "p1-1" }], ["close"]]);
+    assert.ok(btn()?.disabled && btn()?.textContent === "Cancelling…");
+    assert.equal(r.node.querySelector(`.${PROGRESS_CLASS.note}`), null);
+    // an update while the kernel stops the pass keeps the state; the final one drops the button
+    await r.renderModel(model(sample({ chunksDone: 30 })));
+    assert.equal(btn()?.textContent, "Cancelling…");
+    await r.renderModel(model(sample({ chunksDone: 30, state: "cancelled" })));
+    assert.equal(btn(), null);
+    assert.equal(r.node.querySelector(`.${PROGRESS_CLASS.root}`)?.getAttribute("data-state"), "cancelled");
+    panel.dispose();
+  });
+});
