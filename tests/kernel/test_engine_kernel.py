@@ -145,6 +145,58 @@ for (;;) {
     return stopped
 
 
+PROGRESS = "application/vnd.anndata-oom.progress+json"
+
+
+def engine_progress_cancel(k):
+    """The frontend's Cancel button: a comm to "anndata-oom.progress" with
+    {action: "cancel", passId} stops that pass only; the other pass of the
+    cell finishes and the next cell runs."""
+    big = os.path.join(k.tmp, "big.h5ad")
+    code = f"""import {{ read as readC }} from "anndata-oom";
+const bc = await readC({json.dumps(big)});
+const v1 = bc.subset({{ var: Array.from({{ length: 1500 }}, (_, j) => j) }});
+const v2 = bc.subset({{ var: Array.from({{ length: 1600 }}, (_, j) => j) }});
+const rs = await Promise.allSettled([v1.X.mean(1), v2.X.mean(1)]);
+console.log(rs.map((r) => (r.status === "fulfilled" ? "ok" : r.reason.name)).join(","));"""
+    mid = k.kc.execute(code)
+    # the first progress display of the cell: that pass is running
+    first = k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "display_data", timeout=T)
+    k.backlog.appendleft(first)  # keep it for outputs()
+    j = first["content"]["data"][PROGRESS]
+    expect(j["state"] == "running" and isinstance(j["passId"], str), j)
+    expect(set(j) >= {"passId", "label", "chunksDone", "chunksTotal", "rowsDone", "rowsTotal", "rate", "etaMs", "state"}, j)
+    target_id = j["passId"]
+    # what JupyterLab's renderer does: open a comm, send the cancel, close it
+    cid = "cancel-" + target_id
+    k.send("comm_open", {"comm_id": cid, "target_name": "anndata-oom.progress", "data": {}})
+    k.send("comm_msg", {"comm_id": cid, "data": {"action": "cancel", "passId": target_id}})
+    ack = k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == cid, timeout=T)
+    expect(ack["content"]["data"] == {"action": "cancel", "passId": target_id, "found": True}, ack["content"])
+    k.send("comm_close", {"comm_id": cid, "data": {}})
+    rep = k.reply(mid, timeout=T)["content"]
+    outs = k.outputs(mid, timeout=T)
+    expect(rep["status"] == "ok", rep)
+    expect(stdout(outs) == "CancelledError,ok\n", stdout(outs))
+    # per display: the cancelled pass ends cancelled, the other one done
+    last = {}
+    for m in outs:
+        if m["msg_type"] in ("display_data", "update_display_data"):
+            pj = m["content"]["data"][PROGRESS]
+            last[pj["passId"]] = (pj["state"], m["content"]["data"]["text/plain"])
+    expect(last.get(target_id, ("",))[0] == "cancelled" and last[target_id][1].endswith("[cancelled]"), last)
+    others = [v for pid, v in last.items() if pid != target_id]
+    expect(others and all(st == "done" for st, _ in others), last)
+    # a stale passId is answered found: false; the next cell runs
+    cid2 = "cancel-stale"
+    k.send("comm_open", {"comm_id": cid2, "target_name": "anndata-oom.progress", "data": {"action": "cancel", "passId": target_id}})
+    ack = k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == cid2, timeout=T)
+    expect(ack["content"]["data"]["found"] is False, ack["content"])
+    rep, outs = k.run("1 + 1", timeout=T)
+    expect(rep["status"] == "ok" and stdout(outs) == "2\n", (rep, outs))
+    return f"cancelled {j['label']} ({target_id}); the other pass: {others[0][1]}"
+
+
 def engine_error(k):
     rep, outs = k.run('await read("/no/such/file.h5ad")', timeout=T)
     err = [m["content"] for m in outs if m["msg_type"] == "error"]
@@ -161,7 +213,7 @@ def engine_error(k):
     return tb[1] if len(tb) > 1 else ""
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_error]
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error]
 
 
 def main():
