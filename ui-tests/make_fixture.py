@@ -26,3 +26,11 @@ a.obsm["X_umap"] = rng.normal(size=(n, 2)).astype(np.float32)
 a.layers["counts"] = X.copy()
 a.uns["note"] = "ui-tests"
 a.write_h5ad(sys.argv[1])
+
+# Optional: a larger file for the progress test (passes that last long enough to click Cancel).
+if len(sys.argv) > 2:
+    n, m, k = 100_000, 2_000, 100
+    idx = np.sort(rng.integers(0, m, size=(n, k), dtype=np.int32), axis=1).ravel()
+    data = rng.integers(1, 20, size=n * k).astype(np.float32)
+    big = sp.csr_matrix((data, idx, np.arange(0, n * k + 1, k, dtype=np.int64)), shape=(n, m))
+    ad.AnnData(big).write_h5ad(sys.argv[2], compression="gzip")

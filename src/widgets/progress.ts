@@ -80,10 +80,62 @@ function el<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, cls: s
   return e;
 }
 
-/** Renders (or re-renders) the bar into `host`, replacing its children. */
-export function renderProgress(host: HTMLElement, data: unknown, opts: ProgressViewOptions = {}): void {
+interface Parts {
+  root: HTMLDivElement;
+  label: HTMLSpanElement;
+  state: HTMLSpanElement;
+  pct: HTMLSpanElement;
+  bar: HTMLDivElement;
+  fill: HTMLDivElement;
+  facts: HTMLDivElement;
+  note: HTMLDivElement;
+  cancel: HTMLButtonElement;
+  onCancel: (() => void) | undefined;
+}
+
+/** The bar's elements per host, so updates change them in place. */
+const built = new WeakMap<HTMLElement, Parts>();
+
+function build(host: HTMLElement): Parts {
   const doc = host.ownerDocument;
   host.replaceChildren();
+  const root = el(doc, "div", PROGRESS_CLASS.root);
+  root.setAttribute("role", "group");
+  const head = el(doc, "div", PROGRESS_CLASS.head);
+  const parts: Parts = {
+    root,
+    label: el(doc, "span", PROGRESS_CLASS.label),
+    state: el(doc, "span", PROGRESS_CLASS.state),
+    pct: el(doc, "span", PROGRESS_CLASS.pct),
+    bar: el(doc, "div", PROGRESS_CLASS.bar),
+    fill: el(doc, "div", PROGRESS_CLASS.fill),
+    facts: el(doc, "div", PROGRESS_CLASS.facts),
+    note: el(doc, "div", PROGRESS_CLASS.note),
+    cancel: el(doc, "button", PROGRESS_CLASS.cancel),
+    onCancel: undefined,
+  };
+  parts.cancel.type = "button";
+  parts.cancel.title = "Stop this pass only";
+  parts.cancel.addEventListener("click", () => parts.onCancel?.());
+  head.append(parts.label, parts.state, parts.pct);
+  parts.bar.setAttribute("role", "progressbar");
+  parts.bar.setAttribute("aria-valuemin", "0");
+  parts.bar.setAttribute("aria-valuemax", "100");
+  parts.bar.append(parts.fill);
+  root.append(head, parts.bar, parts.facts);
+  host.append(root);
+  built.set(host, parts);
+  return parts;
+}
+
+/**
+ * Renders the bar into `host`; later calls on the same host update the
+ * same elements in place (the Cancel button stays the same element, so a
+ * click is not lost to an update arriving between mousedown and mouseup).
+ */
+export function renderProgress(host: HTMLElement, data: unknown, opts: ProgressViewOptions = {}): void {
+  let parts = built.get(host);
+  if (!parts || parts.root.parentNode !== host) parts = build(host);
   const d = (data ?? {}) as Partial<ProgressData>;
   const state: ProgressState = STATES.includes(d.state as ProgressState) ? (d.state as ProgressState) : "failed";
   const p: ProgressData = {
@@ -99,36 +151,22 @@ export function renderProgress(host: HTMLElement, data: unknown, opts: ProgressV
     state,
   };
   const frac = progressFraction(p);
-  const root = el(doc, "div", PROGRESS_CLASS.root);
-  root.dataset.state = state;
-  root.setAttribute("role", "group");
+  const pct = `${Math.round(100 * frac)}%`;
+  parts.root.dataset.state = state;
+  parts.label.textContent = p.label;
+  parts.state.textContent = state;
+  parts.pct.textContent = pct;
+  parts.bar.setAttribute("aria-valuenow", String(Math.round(100 * frac)));
+  parts.fill.style.width = `${(100 * frac).toFixed(1)}%`;
 
-  const head = el(doc, "div", PROGRESS_CLASS.head);
-  head.append(
-    el(doc, "span", PROGRESS_CLASS.label, p.label),
-    el(doc, "span", PROGRESS_CLASS.state, state),
-    el(doc, "span", PROGRESS_CLASS.pct, `${Math.round(100 * frac)}%`),
-  );
+  parts.onCancel = opts.onCancel;
   if (state === "running" && opts.onCancel) {
-    const b = el(doc, "button", PROGRESS_CLASS.cancel, opts.cancelRequested ? "Cancelling…" : "Cancel");
-    b.type = "button";
-    b.title = "Stop this pass only";
-    b.disabled = Boolean(opts.cancelRequested);
-    const onCancel = opts.onCancel;
-    b.addEventListener("click", () => onCancel());
-    head.append(b);
+    parts.cancel.textContent = opts.cancelRequested ? "Cancelling…" : "Cancel";
+    parts.cancel.disabled = Boolean(opts.cancelRequested);
+    if (parts.cancel.parentNode !== parts.pct.parentNode) parts.pct.after(parts.cancel);
+  } else {
+    parts.cancel.remove();
   }
-  root.append(head);
-
-  const bar = el(doc, "div", PROGRESS_CLASS.bar);
-  bar.setAttribute("role", "progressbar");
-  bar.setAttribute("aria-valuemin", "0");
-  bar.setAttribute("aria-valuemax", "100");
-  bar.setAttribute("aria-valuenow", String(Math.round(100 * frac)));
-  const fill = el(doc, "div", PROGRESS_CLASS.fill);
-  fill.style.width = `${(100 * frac).toFixed(1)}%`;
-  bar.append(fill);
-  root.append(bar);
 
   const facts = [`chunk ${fmtInt(p.chunksDone)}/${fmtInt(p.chunksTotal)}`, `${fmtInt(p.rate)} rows/s`];
   if (p.rowsTotal > 0) facts.push(`${fmtInt(p.rowsDone)}/${fmtInt(p.rowsTotal)} rows`);
@@ -137,7 +175,11 @@ export function renderProgress(host: HTMLElement, data: unknown, opts: ProgressV
   } else if (p.elapsedMs) {
     facts.push(`in ${formatDuration(p.elapsedMs)}`);
   }
-  root.append(el(doc, "div", PROGRESS_CLASS.facts, facts.join(" · ")));
-  if (opts.note) root.append(el(doc, "div", PROGRESS_CLASS.note, opts.note));
-  host.append(root);
+  parts.facts.textContent = facts.join(" · ");
+  if (opts.note) {
+    parts.note.textContent = opts.note;
+    parts.root.append(parts.note);
+  } else {
+    parts.note.remove();
+  }
 }

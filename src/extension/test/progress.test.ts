@@ -79,6 +79,24 @@ describe("progress bar", () => {
     assert.equal(q(`.${PROGRESS_CLASS.fill}`)?.style.width, "100%");
   });
 
+  it("updates change the same elements in place (the button survives an update)", () => {
+    let clicks = 0;
+    renderProgress(host, sample(), { onCancel: () => clicks++ });
+    const b = q(`.${PROGRESS_CLASS.cancel}`);
+    const root = q(`.${PROGRESS_CLASS.root}`);
+    renderProgress(host, sample({ chunksDone: 50 }), { onCancel: () => (clicks += 10) });
+    assert.equal(q(`.${PROGRESS_CLASS.cancel}`), b);
+    assert.equal(q(`.${PROGRESS_CLASS.root}`), root);
+    assert.equal(text(PROGRESS_CLASS.pct), "50%");
+    b?.click();
+    assert.equal(clicks, 10, "the latest handler");
+    assert.equal(host.querySelectorAll(`.${PROGRESS_CLASS.root}`).length, 1);
+    // a host emptied by someone else is rebuilt
+    host.replaceChildren();
+    renderProgress(host, sample({ state: "done" }));
+    assert.equal(text(PROGRESS_CLASS.state), "done");
+  });
+
   it("no onCancel: no button even while running", () => {
     renderProgress(host, sample());
     assert.equal(q(`.${PROGRESS_CLASS.cancel}`), null);

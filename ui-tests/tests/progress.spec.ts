@@ -1,0 +1,63 @@
+/**
+ * The progress bar in a real JupyterLab: a cell runs passes over a 100,000-row
+ * file one after another; each pass shows OUR bar (not the HTML fallback);
+ * clicking Cancel on the running bar stops that pass (its bar ends
+ * "cancelled", the cell ends with CancelledError) and the next cell runs.
+ */
+import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
+
+const BIG = process.env.AOOM_UI_BIG as string;
+
+async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, cells: string[]): Promise<void> {
+  const name = "progress.ipynb";
+  const nb = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
+      language_info: { name: "typescript" },
+    },
+    cells: cells.map((source, i) => ({ cell_type: "code", id: `c${i}`, metadata: {}, execution_count: null, outputs: [], source })),
+  };
+  await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
+  await page.notebook.openByPath(`${tmpPath}/${name}`);
+  await page.notebook.activate(name);
+}
+
+test("Cancel on a running progress bar stops that pass", async ({ page, tmpPath }, testInfo) => {
+  expect(BIG, "run through ui-tests/run.sh (sets AOOM_UI_BIG)").toBeTruthy();
+  const loop = `import { read } from "anndata-oom";
+const big = await read(${JSON.stringify(BIG)});
+for (let i = 0; i < 40; i++) {
+  const v = big.subset({ var: Array.from({ length: 1000 + i }, (_, j) => j) });
+  await v.X.mean(1);
+}`;
+  await openNotebook(page, tmpPath, [loop, "6 * 7"]);
+  // run the first cell without waiting for it to finish
+  await page.notebook.selectCells(0);
+  await page.keyboard.press("Control+Enter");
+
+  const out = page.locator(".jp-Cell").nth(0).locator(".jp-OutputArea");
+  const bars = out.locator(".jp-RenderedAnnDataOOM .aoom-Progress");
+  await expect(bars.first()).toBeVisible({ timeout: 60_000 });
+  await expect(out.locator(".jp-RenderedHTMLCommon")).toHaveCount(0);
+  // a running bar has a Cancel button; final ones have none
+  const button = out.locator('.aoom-Progress[data-state="running"] .aoom-Progress-cancel');
+  await expect(button.first()).toBeVisible({ timeout: 30_000 });
+  await expect(out.locator('.aoom-Progress[data-state="done"] .aoom-Progress-cancel')).toHaveCount(0);
+  await button.first().click();
+
+  // that pass ends cancelled; the cell stops with CancelledError (the loop had no catch)
+  const cancelled = out.locator('.aoom-Progress[data-state="cancelled"]');
+  await expect(cancelled).toHaveCount(1, { timeout: 30_000 });
+  await expect(cancelled.locator(".aoom-Progress-cancel")).toHaveCount(0);
+  await expect(out).toContainText("CancelledError", { timeout: 30_000 });
+  const n = await bars.count();
+  expect(n).toBeLessThan(40);
+  await expect(out.locator('.aoom-Progress[data-state="running"]')).toHaveCount(0);
+  await page.screenshot({ path: testInfo.outputPath("progress-cancelled.png") });
+
+  // the kernel is free: the next cell runs
+  await page.notebook.runCell(1);
+  await expect(page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")).toContainText("42", { timeout: 30_000 });
+});
