@@ -7,7 +7,7 @@
 import * as assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
-import { PROGRESS_CLASS, PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, formatDuration, renderProgress } from "../../widgets/progress";
+import { formatDuration, PROGRESS_CLASS, PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../../widgets/progress";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
