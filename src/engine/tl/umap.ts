@@ -74,7 +74,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const nEpochs = opts.nEpochs ?? (n <= 10_000 ? 500 : 200);
   const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : native.umapAbParams(spread, minDist);
   const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
-  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed);
+  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
   const method = opts.method ?? "auto";
   const useJs = method === "umap-js";
   let embedding: Float32Array;
@@ -142,9 +142,13 @@ async function initialPositions(
   init: string,
   dim: number,
   seed: number,
+  pass: PassOptions,
 ): Promise<Float32Array> {
   const n = g.n;
-  if (init === "spectral") return native.umapInitialEmbedding(g, rep.data, rep.d, dim, seed);
+  if (init === "spectral") {
+    const job = native.startUmapInit(g, rep.data, rep.d, dim, seed);
+    return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass)).embedding;
+  }
   let raw: Float32Array;
   if (init === "random") {
     raw = new Float32Array(n * dim);
