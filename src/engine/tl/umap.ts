@@ -147,7 +147,8 @@ async function initialPositions(
   const n = g.n;
   if (init === "spectral") {
     const job = native.startUmapInit(g, rep.data, rep.d, dim, seed);
-    return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass)).embedding;
+    return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass))
+      .embedding;
   }
   let raw: Float32Array;
   if (init === "random") {
