@@ -77,39 +77,29 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
   const method = opts.method ?? "auto";
   const useJs = method === "umap-js";
+  // The same layout parameters for both paths.
+  const layout = {
+    nEpochs,
+    a,
+    b,
+    minDist,
+    spread,
+    alpha: opts.alpha ?? 1,
+    gamma: opts.gamma ?? 1,
+    negativeSampleRate: opts.negativeSampleRate ?? 5,
+    seed,
+  };
   let embedding: Float32Array;
   if (useJs) {
     const distKey = key.endsWith("connectivities") ? key.replace(/connectivities$/, "distances") : "distances";
-    embedding = await umapJs({
-      distances: await obspGraph(adata, distKey, false),
-      init,
-      dim,
-      nEpochs,
-      a,
-      b,
-      minDist,
-      spread,
-      alpha: opts.alpha ?? 1,
-      gamma: opts.gamma ?? 1,
-      negativeSampleRate: opts.negativeSampleRate ?? 5,
-      seed,
-      pass: opts,
-    });
+    embedding = await umapJs({ ...layout, distances: await obspGraph(adata, distKey, false), init, dim, pass: opts });
   } else {
     // The initial positions are given, so the job needs no copy of X_pca.
     const job = native.startUmap(graph, new Float32Array(0), 0, {
+      ...layout,
       nComponents: dim,
-      nEpochs,
-      minDist,
-      spread,
-      a,
-      b,
-      alpha: opts.alpha ?? 1,
-      gamma: opts.gamma ?? 1,
-      negativeSampleRate: opts.negativeSampleRate ?? 5,
       init: "given",
       initPositions: init,
-      seed,
       parallel,
     });
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs${parallel ? ", parallel" : ""})`;
