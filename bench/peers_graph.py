@@ -64,7 +64,6 @@ import json
 import os
 import pickle
 import platform
-import resource
 import signal
 import subprocess
 import sys
@@ -76,40 +75,8 @@ import warnings
 
 ALL_STEPS = ["neighbors", "umap", "leiden", "leiden_igraph"]
 NEEDS_NEIGHBORS = {"umap", "leiden", "leiden_igraph"}
-MIB = 1024 * 1024
-
-
-# --------------------------------------------------------------------------
-# memory helpers (Linux)
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return -1
-
-
-def reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def hwm_mb() -> float:
-    return _status_kb("VmHWM") / 1024
-
-
-def rss_mb() -> float:
-    return _status_kb("VmRSS") / 1024
-
-
-def ru_maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memory import MIB, hwm_mb, reset_hwm, rss_mb, ru_maxrss_mb  # noqa: E402
 
 
 # --------------------------------------------------------------------------

@@ -403,6 +403,16 @@ describe("graph steps: behaviour", () => {
     await assert.rejects(tl.umap(a, { signal: ctrl.signal, onProgress: (p) => states.push(p.state) }), CancelledError);
     assert.equal(states.at(-1), "cancelled");
     assert.ok(!a.obsm.has("X_umap"));
+    // Stopped once it is running (from its first progress report on).
+    const running = new AbortController();
+    const labels: string[] = [];
+    const stop = (p: Progress) => {
+      labels.push(p.label);
+      running.abort();
+    };
+    await assert.rejects(tl.umap(a, { signal: running.signal, onProgress: stop }), CancelledError);
+    assert.match(labels[0] ?? "", /UMAP spectral initialisation/);
+    assert.ok(!a.obsm.has("X_umap"));
     const again = await tl.leiden(a);
     assert.ok(again.nClusters > 1);
     a.close();

@@ -12,16 +12,13 @@ engine as `import { read } from "anndata-oom"`.
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_kernel import Kernel, expect, stdout  # noqa: E402
+from test_kernel import Kernel, expect, run_checks, stdout  # noqa: E402
 
 from jupyter_client.manager import start_new_kernel  # noqa: E402
 
@@ -227,32 +224,9 @@ def main():
     env = {**os.environ, "ANNDATA_OOM_BLOCK_BYTES": "65536"}
     km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60, env=env)
 
-    def stop(*_):
-        raise SystemExit(1)
-
-    signal.signal(signal.SIGTERM, stop)
     k = Kernel(km, kc)
     k.cwd, k.tmp = nb, tmp
-    failed = 0
-    try:
-        for check in CHECKS:
-            if ONLY and check.__name__ not in ONLY:
-                continue
-            try:
-                detail = check(k) or ""
-                ok = True
-            except Exception as e:  # noqa: BLE001 - report every failure
-                ok, detail = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-                failed += 1
-            print(json.dumps({"check": check.__name__, "ok": ok, "detail": str(detail)[:4000]}), flush=True)
-            if not km.is_alive():
-                print(json.dumps({"check": "kernel_alive", "ok": False, "detail": "the kernel died"}), flush=True)
-                return 1
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return run_checks(km, kc, k, CHECKS, ONLY, tmp)
 
 
 if __name__ == "__main__":

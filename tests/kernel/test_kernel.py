@@ -339,25 +339,17 @@ def nbclient_notebook(k):
 CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, flood, history, package, interrupt, nbclient_notebook]
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="aoom-kernel-test-")
-    prefix, nb = os.path.join(tmp, "prefix"), os.path.join(tmp, "notebook")
-    os.makedirs(nb)
-    subprocess.run([NODE, os.path.join(REPO, "dist", "src", "kernel", "install.js"), "--python", sys.executable, "--prefix", prefix], check=True, stdout=sys.stderr)
-    os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
-    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
-    km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60)
+def run_checks(km, kc, k, checks, only, tmp):
+    """Run each check, print one JSON line per check, shut the kernel down."""
 
     def stop(*_):
         raise SystemExit(1)
 
     signal.signal(signal.SIGTERM, stop)
-    k = Kernel(km, kc)
-    k.cwd = nb
     failed = 0
     try:
-        for check in CHECKS:
-            if ONLY and check.__name__ not in ONLY:
+        for check in checks:
+            if only and check.__name__ not in only:
                 continue
             try:
                 detail = check(k) or ""
@@ -374,6 +366,19 @@ def main():
         km.shutdown_kernel(now=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="aoom-kernel-test-")
+    prefix, nb = os.path.join(tmp, "prefix"), os.path.join(tmp, "notebook")
+    os.makedirs(nb)
+    subprocess.run([NODE, os.path.join(REPO, "dist", "src", "kernel", "install.js"), "--python", sys.executable, "--prefix", prefix], check=True, stdout=sys.stderr)
+    os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
+    km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60)
+    k = Kernel(km, kc)
+    k.cwd = nb
+    return run_checks(km, kc, k, CHECKS, ONLY, tmp)
 
 
 if __name__ == "__main__":

@@ -246,18 +246,20 @@ pub fn umap_ab_params(spread: f64, min_dist: f64) -> Vec<f64> {
     vec![a, b]
 }
 
-/// Initial coordinates as the native layout would start from them.
+/// Start computing the spectral initial coordinates (as the native layout
+/// would start from them): a job, so that progress shows and it can be
+/// cancelled (at 1M cells it takes seconds). Take with `take_umap`.
 #[napi(catch_unwind)]
-pub fn umap_initial_embedding(
+pub fn start_umap_init(
     graph: GraphIn,
     data: Float32Array,
     d: u32,
     n_components: u32,
     seed: f64,
-) -> Result<Float32Array> {
+) -> Result<NativePass> {
     let g = csr_in(&graph)?;
-    if data.len() != g.n * d as usize {
-        return Err(to_napi(Error::invalid("data must be n_obs × d")));
+    if d == 0 || data.len() != g.n * d as usize {
+        return Err(to_napi(Error::invalid("data must be n_obs × d with d > 0")));
     }
     let p = umap::UmapParams {
         dim: n_components as usize,
@@ -273,9 +275,16 @@ pub fn umap_initial_embedding(
         seed: seed as u64,
         parallel: false,
     };
-    Ok(Float32Array::new(umap::initial_embedding(
-        &g, &data, d as usize, &p,
-    )))
+    let data = data.to_vec();
+    Ok(NativePass::spawn(move |control| {
+        let emb = umap::initial_embedding(&g, &data, d as usize, &p, control)?;
+        Ok(Output::Graph(GraphResult::Umap(UmapOut {
+            embedding: Float32Array::new(emb),
+            a: 0.0,
+            b: 0.0,
+            n_epochs: 0,
+        })))
+    }))
 }
 
 /// Start Leiden on a symmetric weighted graph.

@@ -74,42 +74,32 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const nEpochs = opts.nEpochs ?? (n <= 10_000 ? 500 : 200);
   const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : native.umapAbParams(spread, minDist);
   const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
-  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed);
+  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
   const method = opts.method ?? "auto";
   const useJs = method === "umap-js";
+  // The same layout parameters for both paths.
+  const layout = {
+    nEpochs,
+    a,
+    b,
+    minDist,
+    spread,
+    alpha: opts.alpha ?? 1,
+    gamma: opts.gamma ?? 1,
+    negativeSampleRate: opts.negativeSampleRate ?? 5,
+    seed,
+  };
   let embedding: Float32Array;
   if (useJs) {
     const distKey = key.endsWith("connectivities") ? key.replace(/connectivities$/, "distances") : "distances";
-    embedding = await umapJs({
-      distances: await obspGraph(adata, distKey, false),
-      init,
-      dim,
-      nEpochs,
-      a,
-      b,
-      minDist,
-      spread,
-      alpha: opts.alpha ?? 1,
-      gamma: opts.gamma ?? 1,
-      negativeSampleRate: opts.negativeSampleRate ?? 5,
-      seed,
-      pass: opts,
-    });
+    embedding = await umapJs({ ...layout, distances: await obspGraph(adata, distKey, false), init, dim, pass: opts });
   } else {
     // The initial positions are given, so the job needs no copy of X_pca.
     const job = native.startUmap(graph, new Float32Array(0), 0, {
+      ...layout,
       nComponents: dim,
-      nEpochs,
-      minDist,
-      spread,
-      a,
-      b,
-      alpha: opts.alpha ?? 1,
-      gamma: opts.gamma ?? 1,
-      negativeSampleRate: opts.negativeSampleRate ?? 5,
       init: "given",
       initPositions: init,
-      seed,
       parallel,
     });
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs${parallel ? ", parallel" : ""})`;
@@ -142,9 +132,14 @@ async function initialPositions(
   init: string,
   dim: number,
   seed: number,
+  pass: PassOptions,
 ): Promise<Float32Array> {
   const n = g.n;
-  if (init === "spectral") return native.umapInitialEmbedding(g, rep.data, rep.d, dim, seed);
+  if (init === "spectral") {
+    const job = native.startUmapInit(g, rep.data, rep.d, dim, seed);
+    return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass))
+      .embedding;
+  }
   let raw: Float32Array;
   if (init === "random") {
     raw = new Float32Array(n * dim);

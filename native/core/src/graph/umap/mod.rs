@@ -46,7 +46,13 @@ pub fn default_epochs(n: usize) -> usize {
 /// Initial coordinates as umap-learn makes them: spectral/given scaled so
 /// that the largest |coordinate| is 10 plus tiny noise, random uniform in
 /// [-10, 10]; then every axis rescaled to [0, 10].
-pub fn initial_embedding(g: &Csr, data: &[f32], d: usize, p: &UmapParams) -> Vec<f32> {
+pub fn initial_embedding(
+    g: &Csr,
+    data: &[f32],
+    d: usize,
+    p: &UmapParams,
+    control: &Control,
+) -> Result<Vec<f32>> {
     let (n, dim) = (g.n, p.dim);
     let mut rng = Rng::new(p.seed);
     let mut emb: Vec<f64> = match &p.init {
@@ -54,7 +60,7 @@ pub fn initial_embedding(g: &Csr, data: &[f32], d: usize, p: &UmapParams) -> Vec
         Init::Spectral | Init::Given(_) => {
             let raw: Vec<f64> = match &p.init {
                 Init::Given(v) => v.iter().map(|&x| x as f64).collect(),
-                _ => spectral::spectral_layout(g, data, d, dim, p.seed),
+                _ => spectral::spectral_layout(g, data, d, dim, p.seed, control)?,
             };
             let max = raw.iter().fold(0f64, |m, v| m.max(v.abs()));
             let expansion = if max > 0.0 { 10.0 / max } else { 1.0 };
@@ -72,7 +78,7 @@ pub fn initial_embedding(g: &Csr, data: &[f32], d: usize, p: &UmapParams) -> Vec
             emb[i * dim + k] = 10.0 * (emb[i * dim + k] - lo) / range;
         }
     }
-    emb.into_iter().map(|x| x as f32).collect()
+    Ok(emb.into_iter().map(|x| x as f32).collect())
 }
 
 /// The UMAP embedding (n × dim) of graph `g`; `data` (n × d) is only used
@@ -103,7 +109,7 @@ pub fn embed(
         _ => ab::find_ab_params(p.spread, p.min_dist),
     };
     let t0 = std::time::Instant::now();
-    let mut emb = initial_embedding(g, data, d, p);
+    let mut emb = initial_embedding(g, data, d, p, control)?;
     if std::env::var_os("AOOM_PROFILE").is_some() {
         eprintln!("umap: initial embedding {:?}", t0.elapsed());
     }

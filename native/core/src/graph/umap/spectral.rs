@@ -8,8 +8,10 @@
 //! and the components placed by the PCA of their centroids in the data,
 //! as umap-learn's `multi_component_layout` does in spirit.
 
+use crate::error::{Error, Result};
 use crate::graph::csr::Csr;
 use crate::graph::rng::Rng;
+use crate::pass::Control;
 use rayon::prelude::*;
 
 const EXTRA: usize = 4;
@@ -19,14 +21,21 @@ const MAX_ITERS: usize = 60;
 const TOL: f64 = 1e-4;
 
 /// n × dim initial coordinates (not yet rescaled).
-pub fn spectral_layout(g: &Csr, data: &[f32], d: usize, dim: usize, seed: u64) -> Vec<f64> {
+pub fn spectral_layout(
+    g: &Csr,
+    data: &[f32],
+    d: usize,
+    dim: usize,
+    seed: u64,
+    control: &Control,
+) -> Result<Vec<f64>> {
     let n = g.n;
     let comps = components(g);
     let n_comp = comps.iter().copied().max().map_or(0, |m| m as usize + 1);
     let mut rng = Rng::new(seed);
     if n_comp <= 1 {
         let all: Vec<usize> = (0..n).collect();
-        return component_layout(g, &all, dim, &mut rng);
+        return component_layout(g, &all, dim, &mut rng, control);
     }
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comp];
     for (i, &c) in comps.iter().enumerate() {
@@ -37,7 +46,7 @@ pub fn spectral_layout(g: &Csr, data: &[f32], d: usize, dim: usize, seed: u64) -
     let mut out = vec![0f64; n * dim];
     for (c, nodes) in members.iter().enumerate() {
         let local = if nodes.len() > 2 * (dim + 1) {
-            component_layout(g, nodes, dim, &mut rng)
+            component_layout(g, nodes, dim, &mut rng, control)?
         } else {
             (0..nodes.len() * dim)
                 .map(|_| rng.uniform() * 2.0 - 1.0)
@@ -50,7 +59,7 @@ pub fn spectral_layout(g: &Csr, data: &[f32], d: usize, dim: usize, seed: u64) -
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Component id of each node (union–find).
@@ -126,7 +135,13 @@ fn meta_positions(members: &[Vec<usize>], data: &[f32], d: usize, dim: usize) ->
 }
 
 /// Spectral coordinates of one connected component.
-fn component_layout(g: &Csr, nodes: &[usize], dim: usize, rng: &mut Rng) -> Vec<f64> {
+fn component_layout(
+    g: &Csr,
+    nodes: &[usize],
+    dim: usize,
+    rng: &mut Rng,
+    control: &Control,
+) -> Result<Vec<f64>> {
     let m = nodes.len();
     let mut local = vec![u32::MAX; g.n];
     for (t, &i) in nodes.iter().enumerate() {
@@ -167,7 +182,15 @@ fn component_layout(g: &Csr, nodes: &[usize], dim: usize, rng: &mut Rng) -> Vec<
     orthonormalize(&mut x, b, &trivial);
     let mut y = vec![0f64; m * b];
     let mut prev = vec![0f64; b];
+    control.update(|p| {
+        p.chunks_total = MAX_ITERS;
+        p.chunks_done = 0;
+    });
     for iter in 0..MAX_ITERS {
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+        control.update(|p| p.chunks_done = iter);
         apply(&x, &mut y);
         std::mem::swap(&mut x, &mut y);
         // Re-orthonormalising (sequential, b² dot products) every few steps
@@ -209,7 +232,7 @@ fn component_layout(g: &Csr, nodes: &[usize], dim: usize, rng: &mut Rng) -> Vec<
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
