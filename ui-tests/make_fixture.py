@@ -27,8 +27,24 @@ a.layers["counts"] = X.copy()
 a.uns["note"] = "ui-tests"
 a.write_h5ad(sys.argv[1])
 
+# Optional: three tight clusters of known sizes in X_umap (the lasso test selects one of them).
+if len(sys.argv) > 3:
+    sizes = {"A": 100, "B": 150, "C": 50}
+    centers = {"A": (-5.0, 0.0), "B": (5.0, 0.0), "C": (0.0, 8.0)}
+    groups = np.concatenate([[g] * k for g, k in sizes.items()])
+    xy = np.concatenate([rng.normal(centers[g], 0.3, size=(k, 2)) for g, k in sizes.items()]).astype(np.float32)
+    nc = len(groups)
+    Xc = sp.random(nc, 20, density=0.3, format="csr", dtype=np.float32, random_state=rng)
+    c = ad.AnnData(
+        X=Xc,
+        obs=pd.DataFrame({"group": pd.Categorical(groups, categories=list(sizes))}, index=[f"c{i}" for i in range(nc)]),
+        var=pd.DataFrame(index=[f"g{i}" for i in range(20)]),
+    )
+    c.obsm["X_umap"] = xy
+    c.write_h5ad(sys.argv[3])
+
 # Optional: a larger file for the progress test (passes that last long enough to click Cancel).
-if len(sys.argv) > 2:
+if len(sys.argv) > 2 and sys.argv[2] != "-":
     n, m, k = 100_000, 2_000, 100
     idx = np.sort(rng.integers(0, m, size=(n, k), dtype=np.int32), axis=1).ravel()
     data = rng.integers(1, 20, size=n * k).astype(np.float32)

@@ -27,3 +27,4 @@ export {
 } from "./repr-html";
 export { type Indexer, type Slice, slice } from "./selection";
 export * as tl from "./tl";
+export * as pl from "./interactive";

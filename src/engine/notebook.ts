@@ -16,12 +16,17 @@ export interface KernelHandle {
   interruptSignal(): AbortSignal;
   /** Present in kernels with comms (apiVersion 1); used for the progress cancel button. */
   registerCommTarget?(name: string, cb: (comm: KernelComm, openMsg: { content: { data: unknown } }) => void): void;
+  /** Present in kernels with comms: a kernel-opened comm (used by the interactive widgets). */
+  openComm?(targetName: string, data?: unknown, buffers?: ArrayBufferView[], metadata?: Record<string, unknown>): KernelComm;
 }
 
 /** The part of a kernel comm the engine uses. */
 export interface KernelComm {
-  send(data: unknown): void;
-  onMsg(cb: (msg: { content: { data: unknown } }) => void): void;
+  readonly commId?: string;
+  send(data: unknown, buffers?: ArrayBufferView[]): void;
+  onMsg(cb: (msg: { content: { data: unknown }; buffers?: Uint8Array[] }) => void): void;
+  close?(data?: unknown): void;
+  onClose?(cb: () => void): void;
 }
 
 /** The mime type of a pass's progress (rendered by the JupyterLab extension). */

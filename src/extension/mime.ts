@@ -8,6 +8,7 @@ import { Widget } from "@lumino/widgets";
 import { PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../widgets/progress";
 import { renderReprCard } from "../widgets/repr-card";
 import { REPR_MIME } from "../widgets/repr-types";
+import { scatterRendererFactory } from "./scatter-renderer";
 
 /** The CSS class on the renderer widget's node (tests look for it). */
 export const RENDERED_CLASS = "jp-RenderedAnnDataOOM";
@@ -139,6 +140,15 @@ const extensions: IRenderMime.IExtension[] = [
     description: "Renders a pass's progress bar with a Cancel button",
     rendererFactory: progressRendererFactory,
     rank: 10,
+    dataType: "json",
+  },
+  {
+    id: "anndata-oom-lab:scatter",
+    description: "Shows the embedding scatter: the live widget with a kernel, the snapshot without",
+    rendererFactory: scatterRendererFactory,
+    // Ahead of the widget-view renderer (rank -10, added per notebook by jupyterlab-manager):
+    // this renderer delegates to it when the model is live and keeps the snapshot otherwise.
+    rank: -20,
     dataType: "json",
   },
 ];

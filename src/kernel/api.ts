@@ -20,8 +20,8 @@ export interface KernelApi {
   newDisplayId(): string;
   /** Aborts when the current cell is interrupted; a fresh signal per execute_request. */
   interruptSignal(): AbortSignal;
-  /** Opens a comm from the kernel side (comm_open on iopub). */
-  openComm(targetName: string, data?: unknown, buffers?: BufferLike[]): Comm;
+  /** Opens a comm from the kernel side (comm_open on iopub; `metadata`, e.g. the widget protocol version, goes in the message metadata). */
+  openComm(targetName: string, data?: unknown, buffers?: BufferLike[], metadata?: Record<string, unknown>): Comm;
   /** Handles comms the frontend opens on `name`. */
   registerCommTarget(name: string, cb: CommTarget): void;
 }
@@ -32,7 +32,7 @@ export function installKernelApi(server: KernelServer): KernelApi {
     display: (bundle, opts) => server.io.display(bundle, opts),
     newDisplayId: () => randomBytes(8).toString("hex"),
     interruptSignal: () => server.runner.signal,
-    openComm: (targetName, data, buffers) => server.comms.open(targetName, data, buffers),
+    openComm: (targetName, data, buffers, metadata) => server.comms.open(targetName, data, buffers, metadata),
     registerCommTarget: (name, cb) => server.comms.registerTarget(name, cb),
   };
   Object.defineProperty(globalThis, API_GLOBAL, { value: Object.freeze(api), configurable: true, enumerable: false });

@@ -4,25 +4,10 @@
  * clicking Cancel on the running bar stops that pass (its bar ends
  * "cancelled", the cell ends with CancelledError) and the next cell runs.
  */
-import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
+import { expect, test } from "@jupyterlab/galata";
+import { openNotebook } from "./helpers";
 
 const BIG = process.env.AOOM_UI_BIG as string;
-
-async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, cells: string[]): Promise<void> {
-  const name = "progress.ipynb";
-  const nb = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
-      language_info: { name: "typescript" },
-    },
-    cells: cells.map((source, i) => ({ cell_type: "code", id: `c${i}`, metadata: {}, execution_count: null, outputs: [], source })),
-  };
-  await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
-  await page.notebook.activate(name);
-}
 
 test("Cancel on a running progress bar stops that pass", async ({ page, tmpPath }, testInfo) => {
   expect(BIG, "run through ui-tests/run.sh (sets AOOM_UI_BIG)").toBeTruthy();
@@ -32,7 +17,7 @@ for (let i = 0; i < 40; i++) {
   const v = big.subset({ var: Array.from({ length: 1000 + i }, (_, j) => j) });
   await v.X.mean(1);
 }`;
-  await openNotebook(page, tmpPath, [loop, "6 * 7"]);
+  await openNotebook(page, tmpPath, "progress.ipynb", [loop, "6 * 7"]);
   // run the first cell without waiting for it to finish
   await page.notebook.selectCells(0);
   await page.keyboard.press("Control+Enter");

@@ -3,28 +3,11 @@
  * .h5ad; the execute_result renders through OUR mime renderer (not the
  * engine's text/html fallback), and a hostile var column shows as text.
  */
-import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
+import { expect, test } from "@jupyterlab/galata";
+import { openNotebook } from "./helpers";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const FIXTURE = process.env.AOOM_UI_FIXTURE as string;
-
-
-/** Uploads a notebook on our kernel with these code cells and opens it. */
-async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, cells: string[]): Promise<void> {
-  const name = "repr.ipynb";
-  const nb = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
-      language_info: { name: "typescript" },
-    },
-    cells: cells.map((source, i) => ({ cell_type: "code", id: `c${i}`, metadata: {}, execution_count: null, outputs: [], source })),
-  };
-  await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
-  await page.notebook.activate(name);
-}
 
 test("a read() result renders as the anndata-oom repr card", async ({ page, tmpPath }, testInfo) => {
   expect(FIXTURE, "run through ui-tests/run.sh (sets AOOM_UI_FIXTURE)").toBeTruthy();
@@ -33,7 +16,7 @@ test("a read() result renders as the anndata-oom repr card", async ({ page, tmpP
     dialogs.push(d.message());
     await d.dismiss();
   });
-  await openNotebook(page, tmpPath, [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
+  await openNotebook(page, tmpPath, "repr.ipynb", [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
   await page.notebook.runCell(0);
 
   const out = await page.notebook.getCellOutputLocator(0);
@@ -74,7 +57,7 @@ test("a lazy X shows the lazy badge and the transform chain", async ({ page, tmp
     "pp.log1p(a);",
     "a",
   ].join("\n");
-  await openNotebook(page, tmpPath, [src]);
+  await openNotebook(page, tmpPath, "repr.ipynb", [src]);
   await page.notebook.runCell(0);
   const out = await page.notebook.getCellOutputLocator(0);
   const card = out!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard");
@@ -87,7 +70,7 @@ test("a lazy X shows the lazy badge and the transform chain", async ({ page, tmp
 });
 
 test("a saved notebook reopened untrusted shows the card from the file", async ({ page, tmpPath }) => {
-  await openNotebook(page, tmpPath, [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
+  await openNotebook(page, tmpPath, "repr.ipynb", [`import { read } from "anndata-oom";\nawait read(${JSON.stringify(FIXTURE)})`]);
   await page.notebook.runCell(0);
   const first = await page.notebook.getCellOutputLocator(0);
   await expect(first!.locator(".jp-RenderedAnnDataOOM .aoom-ReprCard")).toBeVisible({ timeout: 60_000 });

@@ -1,0 +1,210 @@
+/**
+ * The interactive embedding scatter. In our kernel it is a Jupyter widget
+ * (model "ScatterModel" of the anndata-oom-lab extension, drawn with
+ * regl-scatterplot): positions and colors go to the browser as Arrow IPC
+ * in binary comm buffers; pan/zoom and hover are local, hover asks the
+ * kernel for the cell's name and value, and a lasso sends the selected
+ * cell indices back, where they become `plot.selection`, a boolean mask
+ * usable as `adata.subset({ obs: plot.selection })`.
+ */
+import type { AnnDataOOM } from "../anndata";
+import { InvalidArgumentError } from "../errors";
+import type { PassOptions } from "../pass";
+import { type ColorSpec, type ResolvedColor, resolveColor } from "./colors";
+import { basisKey, colorsIpc, embeddingXY, positionsIpc } from "./points";
+import { KernelWidget, widgetKernel } from "./widget-comm";
+
+export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
+
+export interface ScatterOptions extends PassOptions {
+  /** An obsm key or scanpy basis name: "umap" (X_umap, the default), "pca", "X_tsne", … */
+  basis?: string;
+  /** Which two columns of the embedding (0-based), as scanpy's `components` minus one. Default [0, 1]. */
+  components?: [number, number];
+  /** An obs column or a gene name. */
+  color?: string | null;
+  title?: string;
+  /** Point size in CSS pixels (default from the number of points, as scanpy's 120000 / n). */
+  pointSize?: number;
+  /** Plot height in CSS pixels (default 420). */
+  height?: number;
+}
+
+/** What `_repr_mimebundle_` adds besides the widget view (the static snapshot, set by the plotting layer). */
+export type SnapshotProvider = (plot: ScatterPlot) => Record<string, unknown>;
+
+/** scanpy's default point size (120000 / n, in points²) as a pixel diameter for regl-scatterplot. */
+export function defaultPointSize(n: number): number {
+  const area = 120000 / Math.max(n, 1);
+  return Math.min(12, Math.max(1, Math.sqrt(area) * 1.3));
+}
+
+export class ScatterPlot {
+  readonly adata: AnnDataOOM;
+  readonly basis: string;
+  readonly components: [number, number];
+  private colorState: ResolvedColor;
+  private readonly widget: KernelWidget | null;
+  private selected: Uint32Array = new Uint32Array(0);
+  private readonly selectHandlers: ((indices: Uint32Array) => void)[] = [];
+  /** Static fallback of the display bundle (a snapshot for saved notebooks), if any. */
+  snapshot: SnapshotProvider | null = null;
+
+  private constructor(adata: AnnDataOOM, basis: string, components: [number, number], color: ResolvedColor, widget: KernelWidget | null) {
+    this.adata = adata;
+    this.basis = basis;
+    this.components = components;
+    this.colorState = color;
+    this.widget = widget;
+    widget?.onChange((changed) => {
+      if (changed.includes("selection")) this.receiveSelection(widget.get("selection"));
+    });
+    widget?.onCustom((content) => {
+      if (content.event === "hover" && typeof content.index === "number") this.answerHover(content.index);
+    });
+  }
+
+  /** Builds the plot (and, inside our kernel, its widget). */
+  static async create(adata: AnnDataOOM, opts: ScatterOptions = {}): Promise<ScatterPlot> {
+    const basis = basisKey(adata, opts.basis ?? "umap");
+    const components = opts.components ?? [0, 1];
+    const { x, y } = await embeddingXY(adata, basis, components);
+    const color = await resolveColor(adata, opts.color, opts);
+    if (opts.pointSize !== undefined && !(opts.pointSize > 0)) throw new InvalidArgumentError(`pointSize must be > 0, got ${opts.pointSize}`);
+    const k = widgetKernel();
+    const widget = k
+      ? new KernelWidget(
+          k,
+          { model: "ScatterModel", view: "ScatterView" },
+          {
+            n: x.length,
+            basis,
+            title: opts.title ?? color.spec.key ?? basis,
+            point_size: opts.pointSize ?? defaultPointSize(x.length),
+            height: opts.height ?? 420,
+            positions: positionsIpc(x, y),
+            colors: colorsIpc(color),
+            color: color.spec,
+            selection: new Uint8Array(0),
+            selection_count: 0,
+            status: "",
+          },
+        )
+      : null;
+    return new ScatterPlot(adata, basis, components, color, widget);
+  }
+
+  /** Number of points. */
+  get n(): number {
+    return this.adata.nObs;
+  }
+
+  /** Whether a live widget backs this plot (inside our kernel). */
+  get isLive(): boolean {
+    return this.widget !== null && !this.widget.closed;
+  }
+
+  get color(): ColorSpec {
+    return this.colorState.spec;
+  }
+
+  /** Per-cell colour data currently shown (codes for categories, values otherwise). */
+  get colorData(): ResolvedColor {
+    return this.colorState;
+  }
+
+  /** The lasso selection as a boolean mask over the plotted cells (all false before a lasso). */
+  get selection(): Uint8Array {
+    const mask = new Uint8Array(this.n);
+    for (const i of this.selected) mask[i] = 1;
+    return mask;
+  }
+
+  /** The selected cells' positions in the plotted object (sorted). */
+  get selectedIndices(): Uint32Array {
+    return this.selected.slice();
+  }
+
+  /** Calls `cb` after each lasso with the selected positions. */
+  onSelect(cb: (indices: Uint32Array) => void): void {
+    this.selectHandlers.push(cb);
+  }
+
+  /** Recolors in place (an obs column or gene; null for none): only the colors are re-sent. */
+  async setColor(key: string | null, opts: PassOptions = {}): Promise<void> {
+    const color = await resolveColor(this.adata, key, opts);
+    this.colorState = color;
+    this.widget?.set({ colors: colorsIpc(color), color: color.spec, title: color.spec.key ?? this.basis });
+  }
+
+  /** Re-reads the embedding (e.g. after tl.umap ran again) and moves the points in place. */
+  async refreshPositions(): Promise<void> {
+    const { x, y } = await embeddingXY(this.adata, this.basis, this.components);
+    if (x.length !== this.n) throw new InvalidArgumentError(`obsm ${JSON.stringify(this.basis)} has ${x.length} rows, the plot ${this.n}`);
+    this.widget?.set({ positions: positionsIpc(x, y) });
+  }
+
+  /** A status line shown under the plot (e.g. while a control re-runs a step). */
+  setStatus(text: string): void {
+    this.widget?.set({ status: text });
+  }
+
+  /** Closes the widget (the view shows the static snapshot afterwards). */
+  close(): void {
+    this.widget?.close();
+  }
+
+  toString(): string {
+    const what = this.color.key ? ` colored by ${this.color.key}` : "";
+    return `ScatterPlot ${this.basis} of ${this.n.toLocaleString("en-US")} cells${what}${this.selected.length ? `, ${this.selected.length} selected` : ""}`;
+  }
+
+  _repr_mimebundle_(): Record<string, unknown> {
+    const summary = {
+      n: this.n,
+      basis: this.basis,
+      title: this.color.key ?? this.basis,
+      color: this.color,
+      model_id: this.widget?.modelId ?? null,
+    };
+    return {
+      "text/plain": this.toString(),
+      ...(this.snapshot ? this.snapshot(this) : {}),
+      ...(this.widget && !this.widget.closed ? this.widget.viewBundle() : {}),
+      [SCATTER_MIME]: summary,
+    };
+  }
+
+  private receiveSelection(v: unknown): void {
+    const bytes = v instanceof Uint8Array ? v : new Uint8Array(0);
+    if (bytes.byteLength % 4 !== 0) return;
+    const idx = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const n = this.n;
+    const valid = idx.filter((i) => i < n).sort();
+    this.selected = valid;
+    for (const cb of this.selectHandlers) cb(valid.slice());
+  }
+
+  private answerHover(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.n) return;
+    const name = String(this.adata.obsNames.get(index));
+    const c = this.colorState;
+    let value: string | number | null = null;
+    if (c.codes && c.spec.kind === "categorical") value = c.codes[index] >= 0 ? c.spec.categories[c.codes[index]] : null;
+    else if (c.values) value = Number.isFinite(c.values[index]) ? c.values[index] : null;
+    this.widget?.sendCustom({ event: "hover", index, name, key: c.spec.key, value });
+  }
+}
+
+/**
+ * An interactive scatter of an embedding, like scanpy's `pl.embedding`.
+ *
+ * @example
+ * const plot = await pl.scatter(adata, { basis: "umap", color: "leiden" });
+ * plot   // last expression of a cell: the WebGL plot
+ * // … lasso some cells in the browser, then:
+ * const picked = adata.subset({ obs: plot.selection });
+ */
+export function scatter(adata: AnnDataOOM, opts: ScatterOptions = {}): Promise<ScatterPlot> {
+  return ScatterPlot.create(adata, opts);
+}

@@ -1,0 +1,130 @@
+/**
+ * Renders `application/vnd.anndata-oom.scatter+json`, which the kernel puts
+ * next to the widget view (`application/vnd.jupyter.widget-view+json`) and
+ * a PNG snapshot. It ranks ahead of the widget renderer so that one output
+ * works in both situations:
+ * - a live kernel holds the model: the notebook's own widget renderer
+ *   (from @jupyter-widgets/jupyterlab-manager, found through the output
+ *   area's rendermime) draws the interactive plot here;
+ * - no kernel or no model (a saved notebook reopened, a restarted kernel):
+ *   the static snapshot and legend stay, instead of "Error displaying widget".
+ */
+import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
+import { Panel, Widget } from "@lumino/widgets";
+import { renderScatterSnapshot } from "../widgets/scatter";
+
+export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
+export const WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json";
+export const SCATTER_RENDERED_CLASS = "jp-RenderedAnnDataOOMScatterOutput";
+
+/** The part of a rendermime registry used here. */
+export interface RendermimeLike {
+  readonly mimeTypes: readonly string[];
+  createRenderer(mimeType: string): IRenderMime.IRenderer;
+}
+
+/** The rendermime of the output area holding `widget` (the notebook's, with its widget manager). */
+export function findRendermime(widget: Widget): RendermimeLike | null {
+  for (let w: Widget | null = widget.parent; w; w = w.parent) {
+    const rm = (w as unknown as { rendermime?: RendermimeLike }).rendermime;
+    if (rm && typeof rm.createRenderer === "function") return rm;
+  }
+  return null;
+}
+
+export class ScatterRenderer extends Panel implements IRenderMime.IRenderer {
+  private readonly snapshot = new Widget();
+  private live: IRenderMime.IRenderer | null = null;
+  private observer: MutationObserver | null = null;
+  private attachedOnce: () => void = () => undefined;
+  private readonly attached = new Promise<void>((resolve) => {
+    this.attachedOnce = resolve;
+  });
+  /** Rendermime lookup, replaceable in tests. */
+  rendermime: () => RendermimeLike | null = () => findRendermime(this);
+
+  constructor(private readonly options: IRenderMime.IRendererOptions) {
+    super();
+    this.addClass(SCATTER_RENDERED_CLASS);
+    this.snapshot.addClass("aoom-ScatterSnapshotHost");
+    this.addWidget(this.snapshot);
+  }
+
+  /** "live" once the widget view is drawn here, else "static". */
+  get mode(): "live" | "static" {
+    return this.node.dataset.mode === "live" ? "live" : "static";
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    renderScatterSnapshot(this.snapshot.node, model.data[this.options.mimeType], model.data["image/png"]);
+    this.setMode("static");
+    const view = model.data[WIDGET_VIEW_MIME] as { model_id?: string; version_major?: number; version_minor?: number } | undefined;
+    if (!model.trusted || !view || typeof view.model_id !== "string" || view.model_id === "") return;
+    await this.attached;
+    const rm = this.rendermime();
+    if (!rm || !rm.mimeTypes.includes(WIDGET_VIEW_MIME)) return;
+    this.disposeLive();
+    const live = rm.createRenderer(WIDGET_VIEW_MIME);
+    this.live = live;
+    live.hide();
+    this.addWidget(live);
+    // The widget renderer fills itself with the view once the model exists (maybe later,
+    // after the manager restores state); switch when a view appears.
+    this.observer = new MutationObserver(() => this.checkLive());
+    this.observer.observe(live.node, { childList: true });
+    const liveModel: IRenderMime.IMimeModel = {
+      trusted: true,
+      data: { [WIDGET_VIEW_MIME]: view },
+      metadata: {},
+      setData: () => undefined,
+    };
+    try {
+      await live.renderModel(liveModel);
+    } catch {
+      /* the snapshot stays */
+    }
+    this.checkLive();
+  }
+
+  protected override onAfterAttach(msg: Parameters<Panel["onAfterAttach"]>[0]): void {
+    super.onAfterAttach(msg);
+    this.attachedOnce();
+  }
+
+  override dispose(): void {
+    this.disposeLive();
+    super.dispose();
+  }
+
+  private checkLive(): void {
+    const live = this.live;
+    if (!live || live.isDisposed) return;
+    const hasView = (live as unknown as Panel).widgets?.length > 0;
+    if (hasView && live.isHidden) {
+      this.snapshot.hide();
+      live.show();
+      this.setMode("live");
+    } else if (!hasView && !live.isHidden) {
+      live.hide();
+      this.snapshot.show();
+      this.setMode("static");
+    }
+  }
+
+  private setMode(mode: "live" | "static"): void {
+    this.node.dataset.mode = mode;
+  }
+
+  private disposeLive(): void {
+    this.observer?.disconnect();
+    this.observer = null;
+    this.live?.dispose();
+    this.live = null;
+  }
+}
+
+export const scatterRendererFactory: IRenderMime.IRendererFactory = {
+  safe: true,
+  mimeTypes: [SCATTER_MIME],
+  createRenderer: (options) => new ScatterRenderer(options),
+};

@@ -1,0 +1,112 @@
+/**
+ * Jupyter widget models and views (@jupyter-widgets/base) for the models
+ * the kernel opens on "jupyter.widget" (src/engine/interactive): the
+ * scatter (ScatterModel / ScatterView) and the step controls
+ * (ControlsModel / ControlsView). The DOM lives in src/widgets.
+ */
+import { DOMWidgetModel, DOMWidgetView } from "@jupyter-widgets/base";
+import { type ParamSpec, ControlsPanel } from "../widgets/controls";
+import { ScatterPanel } from "../widgets/scatter";
+import { bytesOf, type ColorSpec, ipcColumn } from "../widgets/scatter-data";
+import { reglBackend } from "./regl-backend";
+
+export const MODULE_NAME = "anndata-oom-lab";
+export const MODULE_VERSION = "0.1.0";
+
+const base = { _model_module: MODULE_NAME, _model_module_version: MODULE_VERSION, _view_module: MODULE_NAME, _view_module_version: MODULE_VERSION };
+
+/** Buffers arrive as DataViews; keep them as they are (no JSON round trip). */
+const bytesSerializer = { serialize: (v: unknown) => v, deserialize: (v: unknown) => v };
+
+export class ScatterModel extends DOMWidgetModel {
+  static override serializers = { ...DOMWidgetModel.serializers, positions: bytesSerializer, colors: bytesSerializer, selection: bytesSerializer };
+
+  override defaults() {
+    return { ...super.defaults(), ...base, _model_name: "ScatterModel", _view_name: "ScatterView" };
+  }
+}
+
+export class ScatterView extends DOMWidgetView {
+  private panel: ScatterPanel | null = null;
+  private observer: ResizeObserver | null = null;
+
+  override render(): void {
+    this.el.classList.add("jp-RenderedAnnDataOOMScatter");
+    const panel = new ScatterPanel(this.el, {
+      height: Number(this.model.get("height")) || 420,
+      pointSize: Number(this.model.get("point_size")) || 3,
+      backend: reglBackend,
+      onHover: (index) => this.send({ event: "hover", index }),
+      onSelect: (indices) => {
+        this.model.set("selection", new DataView(indices.buffer, indices.byteOffset, indices.byteLength));
+        this.model.set("selection_count", indices.length);
+        this.touch();
+      },
+    });
+    this.panel = panel;
+    this.showPositions();
+    this.showColors();
+    panel.setStatus(String(this.model.get("status") ?? ""));
+    this.listenTo(this.model, "change:positions", () => this.showPositions());
+    this.listenTo(this.model, "change:colors change:color change:title", () => this.showColors());
+    this.listenTo(this.model, "change:status", () => panel.setStatus(String(this.model.get("status") ?? "")));
+    this.listenTo(this.model, "msg:custom", (content: { event?: string; index?: number; name?: string; key?: string | null; value?: unknown }) => {
+      if (content.event === "hover" && typeof content.index === "number") panel.showHover(content.index, String(content.name ?? ""), content.key ?? null, content.value);
+    });
+    // The canvas takes its box's width once attached (and on resize); CSS must never scale
+    // the canvas, or regl-scatterplot's mouse coordinates (hover, lasso) drift from the pixels.
+    this.observer = new ResizeObserver((entries) => {
+      for (const e of entries) panel.layout(e.contentRect.width);
+    });
+    this.observer.observe(panel.canvasHost);
+  }
+
+  override remove(): this {
+    this.observer?.disconnect();
+    this.panel?.dispose();
+    this.panel = null;
+    return super.remove();
+  }
+
+  private showPositions(): void {
+    const bytes = bytesOf(this.model.get("positions"));
+    if (!bytes || !this.panel) return;
+    const x = ipcColumn(bytes, "x");
+    const y = ipcColumn(bytes, "y");
+    if (x instanceof Float32Array && y instanceof Float32Array) this.panel.setPositions(x, y);
+    this.showColors();
+  }
+
+  private showColors(): void {
+    if (!this.panel) return;
+    const spec = this.model.get("color") as ColorSpec;
+    const bytes = bytesOf(this.model.get("colors"));
+    const data = bytes ? (ipcColumn(bytes, "code") ?? ipcColumn(bytes, "value")) : null;
+    this.panel.setTitle(String(this.model.get("title") ?? ""), Number(this.model.get("n")) || 0);
+    this.panel.setColors(spec ?? { kind: "none", key: null }, data);
+  }
+}
+
+export class ControlsModel extends DOMWidgetModel {
+  override defaults() {
+    return { ...super.defaults(), ...base, _model_name: "ControlsModel", _view_name: "ControlsView" };
+  }
+}
+
+export class ControlsView extends DOMWidgetView {
+  private panel: ControlsPanel | null = null;
+
+  override render(): void {
+    this.el.classList.add("jp-RenderedAnnDataOOMControls");
+    const params = (this.model.get("params") ?? []) as ParamSpec[];
+    const panel = new ControlsPanel(this.el, String(this.model.get("step") ?? ""), params, (values) => {
+      this.model.set("values", values);
+      this.touch();
+    });
+    this.panel = panel;
+    const status = () => panel.setStatus(String(this.model.get("status") ?? ""), Boolean(this.model.get("running")));
+    status();
+    this.listenTo(this.model, "change:status change:running", status);
+    this.listenTo(this.model, "change:values", () => panel.setValues((this.model.get("values") ?? {}) as Record<string, unknown>));
+  }
+}

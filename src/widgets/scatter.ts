@@ -1,0 +1,317 @@
+/**
+ * The embedding scatter's DOM: a canvas drawn by a backend (regl-scatterplot
+ * in JupyterLab, a fake in jsdom tests), a title, a Pan / Lasso toggle, a
+ * legend (category chips or a color bar), a hover tooltip, the selection
+ * count and a status line. All text from the data is set with textContent.
+ */
+import { type ColorSpec, interpolateColormap, normalizePositions, type PointColors, pointColors } from "./scatter-data";
+
+export const SCATTER_CLASS = {
+  root: "aoom-Scatter",
+  title: "aoom-Scatter-title",
+  count: "aoom-Scatter-count",
+  mode: "aoom-Scatter-mode",
+  canvasWrap: "aoom-Scatter-canvasWrap",
+  canvas: "aoom-Scatter-canvas",
+  tooltip: "aoom-Scatter-tooltip",
+  legend: "aoom-Scatter-legend",
+  legendItem: "aoom-Scatter-legendItem",
+  colorbar: "aoom-Scatter-colorbar",
+  selection: "aoom-Scatter-selection",
+  status: "aoom-Scatter-status",
+} as const;
+
+export type MouseMode = "panZoom" | "lasso";
+
+/** What the panel needs from a renderer (regl-scatterplot in the browser). */
+export interface ScatterBackend {
+  draw(x: Float32Array, y: Float32Array, colors: PointColors): Promise<void>;
+  setPointSize(px: number): void;
+  setMode(mode: MouseMode): void;
+  resize(width: number, height: number): void;
+  clearSelection(): void;
+  destroy(): void;
+}
+
+export interface BackendEvents {
+  onSelect(indices: ArrayLike<number>): void;
+  onDeselect(): void;
+  onPointOver(index: number): void;
+  onPointOut(): void;
+}
+
+export type BackendFactory = (canvas: HTMLCanvasElement, width: number, height: number, events: BackendEvents) => ScatterBackend;
+
+export interface ScatterPanelOptions {
+  height: number;
+  pointSize: number;
+  backend: BackendFactory;
+  /** A point is hovered: ask the kernel for its name and value (answered with showHover). */
+  onHover?(index: number): void;
+  /** A lasso ended (empty: selection cleared). */
+  onSelect?(indices: Uint32Array): void;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, cls: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = doc.createElement(tag);
+  e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(Number(v.toPrecision(4)));
+}
+
+export class ScatterPanel {
+  readonly root: HTMLDivElement;
+  readonly canvas: HTMLCanvasElement;
+  private readonly doc: Document;
+  private readonly opts: ScatterPanelOptions;
+  private readonly titleEl: HTMLSpanElement;
+  private readonly countEl: HTMLSpanElement;
+  private readonly legendEl: HTMLDivElement;
+  private readonly tooltipEl: HTMLDivElement;
+  private readonly selectionEl: HTMLSpanElement;
+  private readonly statusEl: HTMLSpanElement;
+  private readonly wrap: HTMLDivElement;
+  private readonly modeButtons = new Map<MouseMode, HTMLButtonElement>();
+  private backend: ScatterBackend | null = null;
+  private x: Float32Array = new Float32Array(0);
+  private y: Float32Array = new Float32Array(0);
+  private colors: PointColors = { values: new Float32Array(0), palette: ["#4c72b0"], categorical: true };
+  private spec: ColorSpec = { kind: "none", key: null };
+  private hoverIndex = -1;
+  private mouse: [number, number] = [0, 0];
+  private drawn: Promise<void> = Promise.resolve();
+  private width = 0;
+
+  constructor(host: HTMLElement, opts: ScatterPanelOptions) {
+    this.doc = host.ownerDocument;
+    this.opts = opts;
+    const d = this.doc;
+    this.root = el(d, "div", SCATTER_CLASS.root);
+    const header = el(d, "div", "aoom-Scatter-header");
+    this.titleEl = el(d, "span", SCATTER_CLASS.title);
+    this.countEl = el(d, "span", SCATTER_CLASS.count);
+    const tools = el(d, "span", "aoom-Scatter-tools");
+    for (const [mode, label, tip] of [
+      ["panZoom", "Pan", "drag to pan, wheel to zoom"],
+      ["lasso", "Lasso", "drag to select cells (also: shift + drag); double-click clears"],
+    ] as const) {
+      const b = el(d, "button", SCATTER_CLASS.mode, label);
+      b.type = "button";
+      b.dataset.mode = mode;
+      b.title = tip;
+      b.addEventListener("click", () => this.setMode(mode));
+      this.modeButtons.set(mode, b);
+      tools.append(b);
+    }
+    header.append(this.titleEl, this.countEl, tools);
+    const body = el(d, "div", "aoom-Scatter-body");
+    this.wrap = el(d, "div", SCATTER_CLASS.canvasWrap);
+    this.wrap.style.height = `${opts.height}px`;
+    this.canvas = el(d, "canvas", SCATTER_CLASS.canvas);
+    this.tooltipEl = el(d, "div", SCATTER_CLASS.tooltip);
+    this.tooltipEl.hidden = true;
+    this.wrap.append(this.canvas, this.tooltipEl);
+    this.wrap.addEventListener("mousemove", (e) => {
+      const r = this.wrap.getBoundingClientRect();
+      this.mouse = [e.clientX - r.left, e.clientY - r.top];
+    });
+    this.legendEl = el(d, "div", SCATTER_CLASS.legend);
+    body.append(this.wrap, this.legendEl);
+    const footer = el(d, "div", "aoom-Scatter-footer");
+    this.selectionEl = el(d, "span", SCATTER_CLASS.selection);
+    this.statusEl = el(d, "span", SCATTER_CLASS.status);
+    footer.append(this.selectionEl, this.statusEl);
+    this.root.append(header, body, footer);
+    host.append(this.root);
+    this.markMode("panZoom");
+  }
+
+  /** The element whose width the canvas takes (observe it for resizes). */
+  get canvasHost(): HTMLElement {
+    return this.wrap;
+  }
+
+  /** Creates the renderer once the canvas has a width (called on attach / resize). */
+  layout(width: number): void {
+    if (!(width > 0)) return;
+    const w = Math.floor(width);
+    const h = this.opts.height;
+    if (this.backend) {
+      if (w !== this.width) this.backend.resize(w, h);
+      this.width = w;
+      return;
+    }
+    this.width = w;
+    this.canvas.width = w;
+    this.canvas.height = h;
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${h}px`;
+    this.backend = this.opts.backend(this.canvas, w, h, {
+      onSelect: (idx) => this.selected(Uint32Array.from(idx)),
+      onDeselect: () => this.selected(new Uint32Array(0)),
+      onPointOver: (i) => {
+        this.hoverIndex = i;
+        this.root.dataset.hover = String(i);
+        this.opts.onHover?.(i);
+      },
+      onPointOut: () => {
+        this.hoverIndex = -1;
+        delete this.root.dataset.hover;
+        this.tooltipEl.hidden = true;
+      },
+    });
+    this.backend.setPointSize(this.opts.pointSize);
+    this.redraw();
+  }
+
+  get isReady(): boolean {
+    return this.backend !== null;
+  }
+
+  /** Resolves when the last draw finished. */
+  whenDrawn(): Promise<void> {
+    return this.drawn;
+  }
+
+  setTitle(title: string, n: number): void {
+    this.titleEl.textContent = title;
+    this.countEl.textContent = `${n.toLocaleString("en-US")} cells`;
+  }
+
+  setPositions(x: Float32Array, y: Float32Array): void {
+    const p = normalizePositions(x, y);
+    this.x = p.x;
+    this.y = p.y;
+    this.redraw();
+  }
+
+  setColors(spec: ColorSpec, data: Float32Array | Int32Array | null): void {
+    this.spec = spec;
+    this.colors = pointColors(spec, this.x.length || (data?.length ?? 0), data);
+    this.renderLegend();
+    this.redraw();
+  }
+
+  setPointSize(px: number): void {
+    this.opts.pointSize = px;
+    this.backend?.setPointSize(px);
+  }
+
+  setStatus(text: string): void {
+    this.statusEl.textContent = text;
+  }
+
+  /** The kernel's answer to a hover: shown if that point is still hovered. */
+  showHover(index: number, name: string, key: string | null, value: unknown): void {
+    if (index !== this.hoverIndex) return;
+    const t = this.tooltipEl;
+    t.replaceChildren();
+    t.append(el(this.doc, "b", "", name));
+    if (key !== null) t.append(el(this.doc, "span", "", ` ${key}: ${value === null || value === undefined ? "NA" : typeof value === "number" ? fmt(value) : String(value)}`));
+    t.style.left = `${this.mouse[0] + 12}px`;
+    t.style.top = `${this.mouse[1] + 12}px`;
+    t.hidden = false;
+  }
+
+  setMode(mode: MouseMode): void {
+    this.backend?.setMode(mode);
+    this.markMode(mode);
+  }
+
+  /** The selection shown (the kernel confirms it with the same count). */
+  showSelectionCount(count: number): void {
+    this.selectionEl.textContent = count > 0 ? `${count.toLocaleString("en-US")} selected` : "";
+    this.selectionEl.dataset.count = String(count);
+  }
+
+  dispose(): void {
+    this.backend?.destroy();
+    this.backend = null;
+    this.root.remove();
+  }
+
+  private markMode(mode: MouseMode): void {
+    for (const [m, b] of this.modeButtons) b.setAttribute("aria-pressed", String(m === mode));
+    this.root.dataset.mode = mode;
+  }
+
+  private selected(indices: Uint32Array): void {
+    this.showSelectionCount(indices.length);
+    this.opts.onSelect?.(indices);
+  }
+
+  private redraw(): void {
+    const b = this.backend;
+    if (!b || this.x.length === 0) return;
+    const colors = this.colors.values.length === this.x.length ? this.colors : pointColors(this.spec, this.x.length, null);
+    this.drawn = this.drawn.then(() => b.draw(this.x, this.y, colors)).catch(() => undefined);
+  }
+  private renderLegend(): void {
+    renderLegend(this.legendEl, this.spec);
+  }
+}
+
+/** The legend of a color spec: category chips (one `.aoom-Scatter-legendItem` per category) or a color bar. */
+export function renderLegend(host: HTMLElement, s: ColorSpec): void {
+  const d = host.ownerDocument;
+  host.replaceChildren();
+  host.dataset.kind = s.kind;
+  if (s.kind === "categorical") {
+    host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
+    s.categories.forEach((c, i) => {
+      const item = el(d, "div", SCATTER_CLASS.legendItem);
+      item.dataset.category = c;
+      const chip = el(d, "span", "aoom-Scatter-chip");
+      chip.style.background = s.colors[i] ?? s.naColor;
+      item.append(chip, el(d, "span", "aoom-Scatter-label", c));
+      host.append(item);
+    });
+  } else if (s.kind === "continuous") {
+    host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
+    const bar = el(d, "div", SCATTER_CLASS.colorbar);
+    const stops = interpolateColormap(s.colormap, 16);
+    bar.style.background = `linear-gradient(to top, ${stops.join(", ")})`;
+    const labels = el(d, "div", "aoom-Scatter-colorbarLabels");
+    labels.append(el(d, "span", "aoom-Scatter-vmax", fmt(s.vmax)), el(d, "span", "aoom-Scatter-vmin", fmt(s.vmin)));
+    const wrap = el(d, "div", "aoom-Scatter-colorbarWrap");
+    wrap.append(bar, labels);
+    host.append(wrap);
+  }
+}
+
+/**
+ * The scatter without a kernel (a saved notebook, or after the widget is
+ * gone): the kernel's PNG snapshot of the points, if the bundle has one,
+ * with the same title and legend.
+ */
+export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBase64: unknown): void {
+  const d = host.ownerDocument;
+  const s = (summary ?? {}) as { n?: unknown; title?: unknown; color?: ColorSpec };
+  host.replaceChildren();
+  const root = el(d, "div", `${SCATTER_CLASS.root} aoom-Scatter--static`);
+  const header = el(d, "div", "aoom-Scatter-header");
+  header.append(el(d, "span", SCATTER_CLASS.title, String(s.title ?? "")), el(d, "span", SCATTER_CLASS.count, typeof s.n === "number" ? `${s.n.toLocaleString("en-US")} cells` : ""));
+  const body = el(d, "div", "aoom-Scatter-body");
+  const wrap = el(d, "div", SCATTER_CLASS.canvasWrap);
+  if (typeof pngBase64 === "string" && /^[A-Za-z0-9+/=\s]+$/.test(pngBase64)) {
+    const img = el(d, "img", "aoom-Scatter-snapshot");
+    img.src = `data:image/png;base64,${pngBase64.replace(/\s+/g, "")}`;
+    img.alt = `${String(s.title ?? "embedding")} (static snapshot)`;
+    wrap.append(img);
+  } else {
+    wrap.append(el(d, "div", "aoom-Scatter-empty", "no snapshot in this output"));
+  }
+  const legend = el(d, "div", SCATTER_CLASS.legend);
+  if (s.color && typeof s.color === "object" && "kind" in s.color) renderLegend(legend, s.color);
+  body.append(wrap, legend);
+  const footer = el(d, "div", "aoom-Scatter-footer");
+  footer.append(el(d, "span", SCATTER_CLASS.status, "static snapshot: run the cell again for the interactive plot"));
+  root.append(header, body, footer);
+  host.append(root);
+}
