@@ -8,7 +8,7 @@ import { Widget } from "@lumino/widgets";
 import { PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../widgets/progress";
 import { renderReprCard } from "../widgets/repr-card";
 import { REPR_MIME } from "../widgets/repr-types";
-import { scatterRendererFactory } from "./scatter-renderer";
+import { controlsRendererFactory, scatterRendererFactory } from "./live-renderer";
 
 /** The CSS class on the renderer widget's node (tests look for it). */
 export const RENDERED_CLASS = "jp-RenderedAnnDataOOM";
@@ -148,6 +148,13 @@ const extensions: IRenderMime.IExtension[] = [
     rendererFactory: scatterRendererFactory,
     // Ahead of the widget-view renderer (rank -10, added per notebook by jupyterlab-manager):
     // this renderer delegates to it when the model is live and keeps the snapshot otherwise.
+    rank: -20,
+    dataType: "json",
+  },
+  {
+    id: "anndata-oom-lab:controls",
+    description: "Shows step controls: the live widget with a kernel, their last values without",
+    rendererFactory: controlsRendererFactory,
     rank: -20,
     dataType: "json",
   },

@@ -81,3 +81,13 @@ export class ControlsPanel {
     this.root.dataset.running = String(running);
   }
 }
+
+/** The controls without a kernel (a saved notebook): the last values, disabled, and a note. */
+export function renderControlsSnapshot(host: HTMLElement, spec: unknown): void {
+  const s = (spec ?? {}) as { step?: unknown; params?: unknown };
+  const params = Array.isArray(s.params) ? (s.params as ParamSpec[]).filter((p) => p && typeof p.name === "string") : [];
+  host.replaceChildren();
+  const panel = new ControlsPanel(host, String(s.step ?? ""), params, () => undefined);
+  for (const input of panel.root.querySelectorAll("input")) input.disabled = true;
+  panel.setStatus("saved output: run the cell again to use the controls", false);
+}

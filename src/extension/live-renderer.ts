@@ -1,8 +1,9 @@
 /**
- * Renders `application/vnd.anndata-oom.scatter+json`, which the kernel puts
- * next to the widget view (`application/vnd.jupyter.widget-view+json`) and
- * a PNG snapshot. It ranks ahead of the widget renderer so that one output
- * works in both situations:
+ * Renders our widget outputs: `application/vnd.anndata-oom.scatter+json`
+ * (and `…controls+json`), which the kernel puts next to the widget view
+ * (`application/vnd.jupyter.widget-view+json`) and, for the scatter, a PNG
+ * snapshot. It ranks ahead of the widget renderer so that one output works
+ * in both situations:
  * - a live kernel holds the model: the notebook's own widget renderer
  *   (from @jupyter-widgets/jupyterlab-manager, found through the output
  *   area's rendermime) draws the interactive plot here;
@@ -11,11 +12,16 @@
  */
 import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { Panel, Widget } from "@lumino/widgets";
+import { renderControlsSnapshot } from "../widgets/controls";
 import { renderScatterSnapshot } from "../widgets/scatter";
 
 export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
+export const CONTROLS_MIME = "application/vnd.anndata-oom.controls+json";
 export const WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json";
-export const SCATTER_RENDERED_CLASS = "jp-RenderedAnnDataOOMScatterOutput";
+export const LIVE_RENDERED_CLASS = "jp-RenderedAnnDataOOMLive";
+
+/** Draws the static version of an output from its bundle (no kernel needed). */
+export type StaticRender = (host: HTMLElement, model: IRenderMime.IMimeModel, mimeType: string) => void;
 
 /** The part of a rendermime registry used here. */
 export interface RendermimeLike {
@@ -32,7 +38,7 @@ export function findRendermime(widget: Widget): RendermimeLike | null {
   return null;
 }
 
-export class ScatterRenderer extends Panel implements IRenderMime.IRenderer {
+export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
   private readonly snapshot = new Widget();
   private live: IRenderMime.IRenderer | null = null;
   private observer: MutationObserver | null = null;
@@ -43,9 +49,14 @@ export class ScatterRenderer extends Panel implements IRenderMime.IRenderer {
   /** Rendermime lookup, replaceable in tests. */
   rendermime: () => RendermimeLike | null = () => findRendermime(this);
 
-  constructor(private readonly options: IRenderMime.IRendererOptions) {
+  constructor(
+    private readonly options: IRenderMime.IRendererOptions,
+    private readonly renderStatic: StaticRender,
+    className: string,
+  ) {
     super();
-    this.addClass(SCATTER_RENDERED_CLASS);
+    this.addClass(LIVE_RENDERED_CLASS);
+    this.addClass(className);
     this.snapshot.addClass("aoom-ScatterSnapshotHost");
     this.addWidget(this.snapshot);
   }
@@ -56,7 +67,7 @@ export class ScatterRenderer extends Panel implements IRenderMime.IRenderer {
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    renderScatterSnapshot(this.snapshot.node, model.data[this.options.mimeType], model.data["image/png"]);
+    this.renderStatic(this.snapshot.node, model, this.options.mimeType);
     this.setMode("static");
     const view = model.data[WIDGET_VIEW_MIME] as { model_id?: string; version_major?: number; version_minor?: number } | undefined;
     if (!model.trusted || !view || typeof view.model_id !== "string" || view.model_id === "") return;
@@ -126,5 +137,12 @@ export class ScatterRenderer extends Panel implements IRenderMime.IRenderer {
 export const scatterRendererFactory: IRenderMime.IRendererFactory = {
   safe: true,
   mimeTypes: [SCATTER_MIME],
-  createRenderer: (options) => new ScatterRenderer(options),
+  createRenderer: (options) =>
+    new LiveWidgetRenderer(options, (host, model, mime) => renderScatterSnapshot(host, model.data[mime], model.data["image/png"]), "jp-RenderedAnnDataOOMScatterOutput"),
+};
+
+export const controlsRendererFactory: IRenderMime.IRendererFactory = {
+  safe: true,
+  mimeTypes: [CONTROLS_MIME],
+  createRenderer: (options) => new LiveWidgetRenderer(options, (host, model, mime) => renderControlsSnapshot(host, model.data[mime]), "jp-RenderedAnnDataOOMControlsOutput"),
 };
