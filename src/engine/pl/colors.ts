@@ -22,7 +22,10 @@ export function parseHex(color: string): Rgb | null {
 }
 
 export function toHex([r, g, b]: Rgb): string {
-  const h = (x: number) => Math.max(0, Math.min(255, Math.round(x))).toString(16).padStart(2, "0");
+  const h = (x: number) =>
+    Math.max(0, Math.min(255, Math.round(x)))
+      .toString(16)
+      .padStart(2, "0");
   return `#${h(r)}${h(g)}${h(b)}`;
 }
 
@@ -72,7 +75,16 @@ function unsColors(v: unknown): string[] | null {
 
 /** Lower-case #rrggbb (matplotlib's `to_hex`), accepting #rgb and a few names. */
 export function normalizeColor(c: string): string {
-  const named: Record<string, string> = { grey: "#808080", gray: "#808080", lightgray: "#d3d3d3", lightgrey: "#d3d3d3", black: "#000000", white: "#ffffff", red: "#ff0000", blue: "#0000ff" };
+  const named: Record<string, string> = {
+    grey: "#808080",
+    gray: "#808080",
+    lightgray: "#d3d3d3",
+    lightgrey: "#d3d3d3",
+    black: "#000000",
+    white: "#ffffff",
+    red: "#ff0000",
+    blue: "#0000ff",
+  };
   const s = String(c).trim();
   if (named[s.toLowerCase()]) return named[s.toLowerCase()];
   const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);

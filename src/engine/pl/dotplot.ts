@@ -98,7 +98,8 @@ export async function dotplot(
   if (genes.length === 0) throw new InvalidArgumentError("dotplot: varNames is empty");
   const cutoff = opts.expressionCutoff ?? 0;
   const sscale = opts.standardScale ?? null;
-  if (sscale !== null && sscale !== "var" && sscale !== "group") throw new InvalidArgumentError(`standardScale must be "var", "group" or null, got ${JSON.stringify(sscale)}`);
+  if (sscale !== null && sscale !== "var" && sscale !== "group")
+    throw new InvalidArgumentError(`standardScale must be "var", "group" or null, got ${JSON.stringify(sscale)}`);
 
   const grp = groupbyColumn(adata, groupby);
   const k = grp.categories.length;
@@ -109,7 +110,8 @@ export async function dotplot(
   if (opts.categoriesOrder) {
     rows = opts.categoriesOrder.map((c) => {
       const i = grp.categories.indexOf(c);
-      if (i < 0 || sizes[i] === 0) throw new InvalidArgumentError(`categoriesOrder: ${JSON.stringify(c)} is not an observed category of ${JSON.stringify(groupby)}`);
+      if (i < 0 || sizes[i] === 0)
+        throw new InvalidArgumentError(`categoriesOrder: ${JSON.stringify(c)} is not an observed category of ${JSON.stringify(groupby)}`);
       return i;
     });
   }
@@ -125,7 +127,8 @@ export async function dotplot(
     let v = cache.get(genes[g]);
     if (!v) {
       const kv = await keyValues(adata, genes[g], opts, "varNames entry");
-      if (kv.kind !== "continuous") throw new InvalidArgumentError(`varNames entry ${JSON.stringify(genes[g])} is a categorical obs column, not a gene`);
+      if (kv.kind !== "continuous")
+        throw new InvalidArgumentError(`varNames entry ${JSON.stringify(genes[g])} is a categorical obs column, not a gene`);
       v = kv.values;
       cache.set(genes[g], v);
     }
@@ -158,7 +161,10 @@ export async function dotplot(
   const flatFrac = frac.flat();
   const dotMax = opts.dotMax ?? Math.ceil(Math.max(...flatFrac) * 10) / 10;
   const dotMin = opts.dotMin ?? 0;
-  for (const [name, v] of [["dotMax", dotMax], ["dotMin", dotMin]] as const) {
+  for (const [name, v] of [
+    ["dotMax", dotMax],
+    ["dotMin", dotMin],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) throw new InvalidArgumentError(`${name} has to be between 0 and 1, got ${v}`);
   }
   const flatColor = color.flat().filter((x) => !Number.isNaN(x));
@@ -232,7 +238,12 @@ function sizeLegendFractions(dotMin: number, dotMax: number): number[] {
   return out.reverse();
 }
 
-function draw(d: DotplotData, cmap: ColorScale, title: string, sscale: string | null): { svg: string; width: number; height: number; regions: HoverRegion[] } {
+function draw(
+  d: DotplotData,
+  cmap: ColorScale,
+  title: string,
+  sscale: string | null,
+): { svg: string; width: number; height: number; regions: HoverRegion[] } {
   const R = d.groups.length;
   const C = d.varNames.length;
   const left = Math.max(30, ...d.groups.map((g) => textWidth(g))) + 12;

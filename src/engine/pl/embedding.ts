@@ -9,8 +9,8 @@ import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
 import { ColorScale, categoryColors, NA_COLOR, normalizeColor, parseHex } from "./colors";
-import { encodePng } from "./png";
 import { type HoverRegion, Plot } from "./plot";
+import { encodePng } from "./png";
 import { Raster } from "./raster";
 import { Svg } from "./svg";
 import { type GeneSource, type KeyValues, keyValues } from "./values";
@@ -77,7 +77,9 @@ const MARGIN = { top: 26, left: 22, bottom: 22, gap: 14 };
 export function basisKey(adata: AnnDataOOM, basis: string): string {
   if (adata.obsm.has(basis)) return basis;
   if (adata.obsm.has(`X_${basis}`)) return `X_${basis}`;
-  throw new InvalidArgumentError(`basis ${JSON.stringify(basis)} not found: obsm has no ${JSON.stringify(basis)} or ${JSON.stringify(`X_${basis}`)} (keys: ${adata.obsm.keys().join(", ") || "none"})`);
+  throw new InvalidArgumentError(
+    `basis ${JSON.stringify(basis)} not found: obsm has no ${JSON.stringify(basis)} or ${JSON.stringify(`X_${basis}`)} (keys: ${adata.obsm.keys().join(", ") || "none"})`,
+  );
 }
 
 function axisLabel(basis: string, key: string): string {
@@ -137,7 +139,8 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   const [n, d] = coords.shape;
   const comps = opts.components ?? [1, 2];
   for (const c of comps) {
-    if (!Number.isInteger(c) || c < 1 || c > d) throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
+    if (!Number.isInteger(c) || c < 1 || c > d)
+      throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
   }
   const xs = new Float64Array(n);
   const ys = new Float64Array(n);
@@ -241,7 +244,9 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   });
   let W = 0;
   for (let k = 0; k < ncols; k++) W += MARGIN.left + pw + colW[k] + MARGIN.gap;
-  const H = Math.ceil(panels.length / ncols) * cellH;
+  // Whole pixels, so the figure PNG is exactly W × H at pixelRatio 1.
+  W = Math.ceil(W);
+  const H = Math.ceil(Math.ceil(panels.length / ncols) * cellH);
 
   const svg = new Svg();
   const regions: HoverRegion[] = [];
@@ -251,7 +256,15 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
     const ax = x + MARGIN.left;
     const ay = y + MARGIN.top;
     svg.text(ax + pw / 2, y + 17, pn.title, { "text-anchor": "middle", "font-size": 13, class: "aoom-title" });
-    svg.el("image", { x: ax, y: ay, width: pw, height: ph, preserveAspectRatio: "none", href: `data:image/png;base64,${rasters[i].png().toString("base64")}`, class: "aoom-points" });
+    svg.el("image", {
+      x: ax,
+      y: ay,
+      width: pw,
+      height: ph,
+      preserveAspectRatio: "none",
+      href: `data:image/png;base64,${rasters[i].png().toString("base64")}`,
+      class: "aoom-points",
+    });
     svg.el("rect", { x: ax, y: ay, width: pw, height: ph, fill: "none", stroke: "#000000", "stroke-width": 0.8 });
     svg.text(ax + 2, ay + ph + 15, `${label}${comps[0]}`, { "font-size": 11 });
     svg.text(ax - 8, ay + ph - 2, `${label}${comps[1]}`, { "font-size": 11, transform: `rotate(-90 ${ax - 8} ${ay + ph - 2})` });
@@ -285,7 +298,14 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
           if (!px.length) return;
           const mx = ax + sx(median(px)) / pr;
           const my = ay + sy(median(py)) / pr;
-          svg.text(mx, my, c, { "text-anchor": "middle", "font-weight": "bold", "font-size": 11, stroke: "#ffffff", "stroke-width": 2.5, "paint-order": "stroke" });
+          svg.text(mx, my, c, {
+            "text-anchor": "middle",
+            "font-weight": "bold",
+            "font-size": 11,
+            stroke: "#ffffff",
+            "stroke-width": 2.5,
+            "paint-order": "stroke",
+          });
         });
       }
     } else if (pn.kind === "continuous") {
@@ -337,7 +357,15 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
     const c = scale.rgb01(255 - k) as number[];
     px.set([Math.round(c[0] * 255), Math.round(c[1] * 255), Math.round(c[2] * 255), 255], k * 4);
   }
-  svg.el("image", { x, y, width: w, height: h, preserveAspectRatio: "none", href: `data:image/png;base64,${encodePng(px, 1, 256).toString("base64")}`, class: "aoom-colorbar" });
+  svg.el("image", {
+    x,
+    y,
+    width: w,
+    height: h,
+    preserveAspectRatio: "none",
+    href: `data:image/png;base64,${encodePng(px, 1, 256).toString("base64")}`,
+    class: "aoom-colorbar",
+  });
   svg.el("rect", { x, y, width: w, height: h, fill: "none", stroke: "#000000", "stroke-width": 0.6 });
   const ty = linear(vmin, vmax, y + h, y);
   for (const t of niceTicks(vmin, vmax, 5)) {

@@ -47,7 +47,8 @@ export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64
       if (v < first) first = v;
       if (v > last) last = v;
     }
-    if (!Number.isFinite(first) || !Number.isFinite(last)) throw new InvalidArgumentError(`autodetected range of [${first}, ${last}] is not finite`);
+    if (!Number.isFinite(first) || !Number.isFinite(last))
+      throw new InvalidArgumentError(`autodetected range of [${first}, ${last}] is not finite`);
   }
   if (first === last) {
     first = r(first - 0.5);
@@ -96,10 +97,16 @@ export const DEFAULT_QC_KEYS = ["total_counts", "n_genes_by_counts", "pct_counts
  * const p = await pl.qcHistograms(adata); // total_counts, n_genes_by_counts, pct_counts_mt
  * p.data.histograms.total_counts.counts;
  */
-export async function qcHistograms(adata: AnnDataOOM, keys?: string | string[], opts: QcHistogramsOptions = {}): Promise<Plot<QcHistogramsData>> {
+export async function qcHistograms(
+  adata: AnnDataOOM,
+  keys?: string | string[],
+  opts: QcHistogramsOptions = {},
+): Promise<Plot<QcHistogramsData>> {
   const list = keys === undefined ? DEFAULT_QC_KEYS.filter((k) => adata.obs.getChild(k)) : Array.isArray(keys) ? keys : [keys];
   if (list.length === 0) {
-    throw new InvalidArgumentError(`qcHistograms: none of ${DEFAULT_QC_KEYS.join(", ")} is an obs column; run pp.calculateQcMetrics first or pass keys`);
+    throw new InvalidArgumentError(
+      `qcHistograms: none of ${DEFAULT_QC_KEYS.join(", ")} is an obs column; run pp.calculateQcMetrics first or pass keys`,
+    );
   }
   const bins = opts.bins ?? 50;
   const histograms: Record<string, Histogram> = {};
@@ -131,8 +138,15 @@ export async function qcHistograms(adata: AnnDataOOM, keys?: string | string[], 
       const x0 = sx(h.edges[b]);
       const x1 = sx(h.edges[b + 1]);
       const y = sy(tf(c));
-      if (c > 0) svg.el("rect", { x: x0, y, width: Math.max(0.5, x1 - x0), height: oy + ph - y, fill, stroke: "#ffffff", "stroke-width": 0.3 });
-      regions.push({ x: x0, y: oy, w: x1 - x0, h: ph, label: `${key} [${fmt(h.edges[b])}, ${fmt(h.edges[b + 1])}${b === h.counts.length - 1 ? "]" : ")"}: ${c.toLocaleString("en-US")} cells` });
+      if (c > 0)
+        svg.el("rect", { x: x0, y, width: Math.max(0.5, x1 - x0), height: oy + ph - y, fill, stroke: "#ffffff", "stroke-width": 0.3 });
+      regions.push({
+        x: x0,
+        y: oy,
+        w: x1 - x0,
+        h: ph,
+        label: `${key} [${fmt(h.edges[b])}, ${fmt(h.edges[b + 1])}${b === h.counts.length - 1 ? "]" : ")"}: ${c.toLocaleString("en-US")} cells`,
+      });
     });
     svg.el("rect", { x: ox, y: oy, width: pw, height: ph, fill: "none", stroke: "#000000", "stroke-width": 0.8 });
     for (const t of niceTicks(h.edges[0], h.edges[h.edges.length - 1], 5)) {
@@ -140,7 +154,11 @@ export async function qcHistograms(adata: AnnDataOOM, keys?: string | string[], 
       svg.el("line", { x1: x, y1: oy + ph, x2: x, y2: oy + ph + 4, stroke: "#000000", "stroke-width": 0.8 });
       svg.text(x, oy + ph + 15, fmt(t), { "text-anchor": "middle", "font-size": 10 });
     }
-    const yt = opts.log ? niceTicks(0, Math.log10(1 + cmax), 4).map((t) => Math.round(10 ** t - 1)).filter((v, k, a) => a.indexOf(v) === k) : niceTicks(0, cmax, 4);
+    const yt = opts.log
+      ? niceTicks(0, Math.log10(1 + cmax), 4)
+          .map((t) => Math.round(10 ** t - 1))
+          .filter((v, k, a) => a.indexOf(v) === k)
+      : niceTicks(0, cmax, 4);
     for (const t of yt) {
       const y = sy(tf(t));
       svg.el("line", { x1: ox - 4, y1: y, x2: ox, y2: y, stroke: "#000000", "stroke-width": 0.8 });

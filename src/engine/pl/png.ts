@@ -9,8 +9,8 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 let crcTable: Uint32Array | null = null;
 
-/** CRC-32 (ISO 3309, as PNG chunks use) of `bytes`. */
-export function crc32(bytes: Uint8Array, crc = 0xffffffff): number {
+/** CRC-32 (ISO 3309, as PNG chunks use) of `bytes`; crc32("123456789") = 0xcbf43926. */
+export function crc32(bytes: Uint8Array): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -19,9 +19,9 @@ export function crc32(bytes: Uint8Array, crc = 0xffffffff): number {
       crcTable[n] = c >>> 0;
     }
   }
-  let c = crc;
+  let c = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return c >>> 0;
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 function chunk(type: string, data: Uint8Array): Buffer {
@@ -29,8 +29,7 @@ function chunk(type: string, data: Uint8Array): Buffer {
   out.writeUInt32BE(data.length, 0);
   out.write(type, 4, "ascii");
   out.set(data, 8);
-  const crc = crc32(out.subarray(4, 8 + data.length)) ^ 0xffffffff;
-  out.writeUInt32BE(crc >>> 0, 8 + data.length);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
 }
 

@@ -75,7 +75,14 @@ export function obsColumn(col: Vector): KeyValues {
       const v = col.get(i);
       values[i] = v === null || v === undefined ? Number.NaN : Number(v);
     }
-    const dtype = t.typeId === FLOAT ? (t.precision === 1 ? "float32" : t.precision === 0 ? "float16" : "float64") : `${t.isSigned === false ? "uint" : "int"}${t.bitWidth}`;
+    const dtype =
+      t.typeId === FLOAT
+        ? t.precision === 1
+          ? "float32"
+          : t.precision === 0
+            ? "float16"
+            : "float64"
+        : `${t.isSigned === false ? "uint" : "int"}${t.bitWidth}`;
     return { kind: "continuous", values, dtype };
   }
   throw new InvalidArgumentError(`obs column has a type plots cannot use (${String(col.type)})`);
@@ -100,10 +107,12 @@ export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSourc
   if (resolveUseRaw(adata, src)) {
     const raw = adata.raw;
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
-    if (!raw?.X || j === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
+    if (!raw?.X || j === undefined)
+      throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
     return raw.X.obsVector(j, pass);
   }
-  if (geneIndex(adata.varNames, gene) === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
+  if (geneIndex(adata.varNames, gene) === undefined)
+    throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
   const v = await adata.obsVector(gene, { ...pass, layer });
   return v as Float64Array;
 }

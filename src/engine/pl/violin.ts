@@ -107,7 +107,8 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
   const series: { key: string; values: Float64Array }[] = [];
   for (const key of list) {
     const kv = await keyValues(adata, key, opts, "key");
-    if (kv.kind !== "continuous") throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; violin needs numbers (an obs column or a gene)`);
+    if (kv.kind !== "continuous")
+      throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; violin needs numbers (an obs column or a gene)`);
     series.push({ key, values: kv.values });
   }
   let panels: ViolinPanel[];
@@ -116,7 +117,12 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
     panels = series.map((s, p) => ({
       key: s.key,
       title: titles[p] ?? s.key,
-      groups: grp.categories.map((c, k) => summarize(c, finite(s.values, (i) => grp.codes[i] === k))),
+      groups: grp.categories.map((c, k) =>
+        summarize(
+          c,
+          finite(s.values, (i) => grp.codes[i] === k),
+        ),
+      ),
     }));
     colors = categoryColors(grp.categories, adata.uns[`${opts.groupby}_colors`], opts.palette);
   } else {
@@ -142,7 +148,11 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
   });
 }
 
-function draw(panels: ViolinPanel[], colors: string[], opts: ViolinOptions): { svg: string; width: number; height: number; regions: HoverRegion[] } {
+function draw(
+  panels: ViolinPanel[],
+  colors: string[],
+  opts: ViolinOptions,
+): { svg: string; width: number; height: number; regions: HoverRegion[] } {
   const nv = panels[0].groups.length;
   const pw = opts.width ?? Math.max(120, nv * 60);
   const ph = opts.height ?? 240;
@@ -229,7 +239,16 @@ function draw(panels: ViolinPanel[], colors: string[], opts: ViolinOptions): { s
         label: `${g.name}: n=${g.n.toLocaleString("en-US")}, median ${fmt(g.median)}, IQR ${fmt(g.q1)}–${fmt(g.q3)}, range ${fmt(g.min)}–${fmt(g.max)}`,
       });
     });
-    if (raster) svg.el("image", { x: ox, y: top, width: pw, height: ph, preserveAspectRatio: "none", href: `data:image/png;base64,${raster.png().toString("base64")}`, class: "aoom-points" });
+    if (raster)
+      svg.el("image", {
+        x: ox,
+        y: top,
+        width: pw,
+        height: ph,
+        preserveAspectRatio: "none",
+        href: `data:image/png;base64,${raster.png().toString("base64")}`,
+        class: "aoom-points",
+      });
     if (opts.xlabel) svg.text(ox + pw / 2, H - 6, opts.xlabel, { "text-anchor": "middle", "font-size": 11 });
   });
   return { svg: svg.document(W, H), width: W, height: H, regions };
