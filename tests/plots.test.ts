@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
-import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, read } from "../src/engine";
+import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, read, setDefaultProgress } from "../src/engine";
 import { FIXTURES, PYTHON } from "./helpers";
 
 const P = path.join(FIXTURES, "plots");
@@ -345,5 +345,38 @@ describe("pl plot objects", () => {
     let calls = 0;
     await pl.violin(adata, "G1", { groupby: "leiden", onProgress: () => calls++ });
     assert.ok(calls > 0, "progress reported");
+  });
+
+  it("several genes share one progress task (label, done) and cancel between genes", async () => {
+    const seen: { label: string; state: string; chunksDone: number; chunksTotal: number }[] = [];
+    setDefaultProgress((p) => seen.push(p));
+    try {
+      await pl.dotplot(adata, ["G0", "G1", "G2"], "leiden");
+      assert.ok(seen.length > 0);
+      assert.ok(
+        seen.every((p) => p.label === "dotplot: reading 3 genes"),
+        `labels: ${[...new Set(seen.map((p) => p.label))]}`,
+      );
+      const last = seen[seen.length - 1];
+      assert.deepEqual([last.state, last.chunksDone, last.chunksTotal], ["done", 3, 3]);
+      // Aborted while the task runs (after the first gene): CancelledError, reported as cancelled.
+      const ac = new AbortController();
+      seen.length = 0;
+      setDefaultProgress((q) => {
+        seen.push(q);
+        if (q.state === "running" && q.chunksDone === 1) ac.abort();
+      });
+      const p = pl.violin(adata, ["G0", "G1", "G2", "G3"], { groupby: "leiden", signal: ac.signal });
+      await assert.rejects(p, CancelledError);
+      assert.deepEqual(
+        seen.map((q) => [q.state, q.chunksDone]),
+        [
+          ["running", 1],
+          ["cancelled", 1],
+        ],
+      );
+    } finally {
+      setDefaultProgress(undefined);
+    }
   });
 });

@@ -10,7 +10,7 @@ import { fmt, textWidth } from "./axes";
 import { ColorScale } from "./colors";
 import { type HoverRegion, Plot } from "./plot";
 import { Svg } from "./svg";
-import { type GeneSource, groupbyColumn, keyValues } from "./values";
+import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
 export interface DotplotOptions extends GeneSource {
   /** "var": each gene scaled to [0, 1] over groups; "group": each group over genes. */
@@ -122,16 +122,12 @@ export async function dotplot(
   rows.forEach((c, r) => {
     rowOf[c] = r;
   });
-  const cache = new Map<string, Float64Array>();
+  const read = await keysValues(adata, genes, opts, "varNames entry", "dotplot");
   for (let g = 0; g < G; g++) {
-    let v = cache.get(genes[g]);
-    if (!v) {
-      const kv = await keyValues(adata, genes[g], opts, "varNames entry");
-      if (kv.kind !== "continuous")
-        throw new InvalidArgumentError(`varNames entry ${JSON.stringify(genes[g])} is a categorical obs column, not a gene`);
-      v = kv.values;
-      cache.set(genes[g], v);
-    }
+    const kv = read.get(genes[g]) as KeyValues;
+    if (kv.kind !== "continuous")
+      throw new InvalidArgumentError(`varNames entry ${JSON.stringify(genes[g])} is a categorical obs column, not a gene`);
+    const v = kv.values;
     const sum = new Float64Array(rows.length);
     const sumExpr = new Float64Array(rows.length);
     const nExpr = new Float64Array(rows.length);

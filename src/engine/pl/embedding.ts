@@ -13,7 +13,7 @@ import { type HoverRegion, Plot } from "./plot";
 import { encodePng } from "./png";
 import { Raster } from "./raster";
 import { Svg } from "./svg";
-import { type GeneSource, type KeyValues, keyValues } from "./values";
+import { type GeneSource, type KeyValues, keysValues } from "./values";
 
 export interface EmbeddingOptions extends GeneSource {
   /** obsm key or its name without "X_" (default "umap"; "pca" → X_pca). */
@@ -174,9 +174,16 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   const panels: EmbeddingPanel[] = [];
   const rasters: Raster[] = [];
   const values: (KeyValues | null)[] = [];
+  const read = await keysValues(
+    adata,
+    colorKeys.filter((k): k is string => k !== null),
+    opts,
+    "color",
+    "embedding",
+  );
   for (let p = 0; p < colorKeys.length; p++) {
     const ck = colorKeys[p];
-    const v = ck === null ? null : await keyValues(adata, ck, opts, "color");
+    const v = ck === null ? null : (read.get(ck) as KeyValues);
     values.push(v);
     const raster = new Raster(Math.round(pw * pr), Math.round(ph * pr));
     const order = drawOrder(v, opts.sortOrder ?? true);

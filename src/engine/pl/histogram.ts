@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks } from "./axes";
 import { type HoverRegion, Plot } from "./plot";
 import { Svg } from "./svg";
-import { type GeneSource, keyValues } from "./values";
+import { type GeneSource, type KeyValues, keysValues } from "./values";
 
 export interface Histogram {
   /** bins + 1 edges. */
@@ -110,8 +110,9 @@ export async function qcHistograms(
   }
   const bins = opts.bins ?? 50;
   const histograms: Record<string, Histogram> = {};
+  const read = await keysValues(adata, list, opts, "key", "qcHistograms");
   for (const key of list) {
-    const kv = await keyValues(adata, key, opts, "key");
+    const kv = read.get(key) as KeyValues;
     if (kv.kind !== "continuous") throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; a histogram needs numbers`);
     histograms[key] = histogram(kv.values, bins, kv.dtype === "gene" ? "float64" : kv.dtype);
   }

@@ -5,8 +5,8 @@
  */
 import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError } from "../errors";
-import type { PassOptions } from "../pass";
+import { CancelledError, InvalidArgumentError } from "../errors";
+import { JsTask, type PassOptions } from "../pass";
 
 export interface Categorical {
   kind: "categorical";
@@ -104,6 +104,8 @@ export function resolveUseRaw(adata: AnnDataOOM, src: GeneSource): boolean {
 /** A gene's values over the view's cells, from X, a layer or raw. */
 export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
   const { useRaw: _u, layer, ...pass } = src;
+  // A small pass may finish before it sees the abort; an aborted signal never starts one.
+  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
   if (resolveUseRaw(adata, src)) {
     const raw = adata.raw;
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
@@ -140,4 +142,39 @@ export function groupbyColumn(adata: AnnDataOOM, key: string): Categorical {
     throw new InvalidArgumentError(`groupby ${JSON.stringify(key)} must be a categorical obs column (got ${String(col.type)})`);
   }
   return obsColumn(col) as Categorical;
+}
+
+/**
+ * Several keys at once. Genes are read one pass each; in the kernel (no
+ * onProgress given) they share ONE progress display with Cancel (a
+ * JsTask over the genes) instead of one display per gene. A given
+ * onProgress still sees every pass.
+ */
+export async function keysValues(
+  adata: AnnDataOOM,
+  keys: string[],
+  src: GeneSource,
+  what: string,
+  label: string,
+): Promise<Map<string, KeyValues>> {
+  const out = new Map<string, KeyValues>();
+  const genes = [...new Set(keys.filter((k) => typeof k === "string" && !adata.obs.getChild(k)))];
+  for (const k of keys) if (!genes.includes(k)) out.set(k, await keyValues(adata, k, src, what));
+  if (genes.length <= 1 || src.onProgress) {
+    for (const g of genes) out.set(g, await keyValues(adata, g, src, what));
+    return out;
+  }
+  const task = new JsTask(`${label}: reading ${genes.length} genes`, genes.length, adata.nObs, src);
+  const quiet: GeneSource = { ...src, onProgress: () => undefined };
+  try {
+    for (let i = 0; i < genes.length; i++) {
+      out.set(genes[i], await keyValues(adata, genes[i], quiet, what));
+      await task.tick(i + 1);
+    }
+  } catch (e) {
+    if (!(e instanceof Error && e.name === "CancelledError")) task.failed(out.size);
+    throw e;
+  }
+  task.done();
+  return out;
 }

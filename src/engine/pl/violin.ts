@@ -14,7 +14,7 @@ import { gaussianKde } from "./kde";
 import { type HoverRegion, Plot } from "./plot";
 import { Raster } from "./raster";
 import { num, Svg } from "./svg";
-import { type GeneSource, groupbyColumn, keyValues } from "./values";
+import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
 export interface ViolinOptions extends GeneSource {
   /** Categorical obs column: one violin per category. */
@@ -105,8 +105,9 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
   const grp = opts.groupby !== undefined ? groupbyColumn(adata, opts.groupby) : null;
   const titles = Array.isArray(opts.title) ? opts.title : opts.title !== undefined ? [opts.title] : [];
   const series: { key: string; values: Float64Array }[] = [];
+  const read = await keysValues(adata, list, opts, "key", "violin");
   for (const key of list) {
-    const kv = await keyValues(adata, key, opts, "key");
+    const kv = read.get(key) as KeyValues;
     if (kv.kind !== "continuous")
       throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; violin needs numbers (an obs column or a gene)`);
     series.push({ key, values: kv.values });
