@@ -117,6 +117,21 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
     ]);
     assert.match(p.svg, />A<\/text>/);
   });
+  it("raw: scanpy's default use_raw reads adata.raw (a gene only in raw too); useRaw false reads X", async () => {
+    const ref = oracle.dotplot.raw;
+    const b = await read(path.join(P, "plots_raw.h5ad"));
+    try {
+      const p = await pl.dotplot(b, ref.var_names, "leiden");
+      close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+      close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+      const x = await pl.dotplot(b, ["G0"], "leiden", { useRaw: false });
+      close(x.data.dotColor, oracle.dotplot.default.dot_color.map((r: number[]) => [r[0]]), 1e-6, "X dot_color");
+      await assert.rejects(() => pl.dotplot(b, ["G25"], "leiden", { useRaw: false }), /"G25" is neither an obs column nor a var name/);
+      await assert.rejects(() => pl.dotplot(adata, ["G0"], "leiden", { useRaw: true }), InvalidArgumentError);
+    } finally {
+      b.close();
+    }
+  });
   it("hover regions carry the matrix values; spec is small", async () => {
     const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
     const spec = p.spec();

@@ -23,9 +23,12 @@ Files
       obs/pct_counts_mt float32, obs/score float64 (8 NaN), obs/const float64
       obs/name         str (not categorical: scanpy's strings_to_categoricals)
       obsm/X_umap float32 (900, 2), obsm/X_pca float32 (900, 10)
+  OUTDIR/plots_raw.h5ad  the same cells; raw = all 30 genes with X = the
+      counts (CSR float32); X = the log values of the first 20 genes only
   OUTDIR/plot_oracle.json   what scanpy 1.11.5 / numpy / matplotlib give:
       dotplot[variant] = {call, dot_color: rows = groups, dot_size, groups, var_names}
-        variants: default, var, group, mean_only_expressed, cutoff_0_5, dict
+        variants: default, var, group, mean_only_expressed, cutoff_0_5, dict,
+        raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
       violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)}}
       colors[key] = adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
@@ -84,6 +87,7 @@ def make(rng):
     a.obsm["X_pca"] = rng.normal(0, 1, (n, 10)).astype(np.float32)
     a.uns["cell_type_colors"] = np.array([f"#{(37 * i) % 256:02x}{(91 * i) % 256:02x}{(53 * i + 40) % 256:02x}" for i in range(12)], dtype=object)
     a.uns["short_colors"] = np.array(["#111111", "#222222", "#333333"], dtype=object)
+    a.layers["counts"] = sp.csr_matrix(counts.astype(np.float32))
     return a
 
 
@@ -95,7 +99,14 @@ def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     a = make(np.random.default_rng(7))
+    counts = a.layers.pop("counts")
     a.write_h5ad(out / "plots.h5ad")
+    r = a.copy()
+    r.X = counts
+    b = a[:, :20].copy()
+    b.raw = r
+    b.write_h5ad(out / "plots_raw.h5ad")
+    b = ad.read_h5ad(out / "plots_raw.h5ad")
     a = ad.read_h5ad(out / "plots.h5ad")
     genes = ["G0", "G3", "G5", "MT-1", "<img src=x onerror=alert(1)>", "G3"]
     result = {"versions": {"scanpy": md.version("scanpy"), "numpy": np.__version__, "matplotlib": md.version("matplotlib")}}
@@ -116,6 +127,10 @@ def main():
     dots["dict"] = {"kw": {"standard_scale": "var"}, "var_names": dict_names, "groupby": "cell_type",
                     "groups": [str(g) for g in dp.dot_color_df.index],
                     "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
+    raw_genes = ["G0", "G25", "MT-1"]
+    dp = sc.pl.dotplot(b.copy(), raw_genes, groupby="leiden", return_fig=True, show=False)
+    dots["raw"] = {"kw": {}, "var_names": raw_genes, "groupby": "leiden", "groups": [str(g) for g in dp.dot_color_df.index],
+                   "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
     result["dotplot"] = dots
     hists = {}
     for key in ["total_counts", "n_genes_by_counts", "pct_counts_mt", "const"]:
