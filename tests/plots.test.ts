@@ -318,6 +318,26 @@ describe("pl plot objects", () => {
     assert.ok(painted > 500, `points painted: ${painted}`);
   });
 
+  it("show() displays the bundle inside the kernel and is a no-op outside", async () => {
+    const p = await pl.qcHistograms(adata, ["total_counts"], { bins: 5 });
+    assert.equal(p.show(), false);
+    const shown: Record<string, unknown>[] = [];
+    const g = globalThis as Record<string, unknown>;
+    g.__anndataOomKernel = {
+      apiVersion: 1,
+      display: (b: Record<string, unknown>) => shown.push(b),
+      newDisplayId: () => "d1",
+      interruptSignal: () => new AbortController().signal,
+    };
+    try {
+      assert.equal(p.show(), true);
+    } finally {
+      delete g.__anndataOomKernel;
+    }
+    assert.equal(shown.length, 1);
+    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/svg+xml", "text/plain"]);
+  });
+
   it("crc32 matches the standard check value", () => {
     assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
   });

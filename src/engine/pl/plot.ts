@@ -6,6 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { InvalidArgumentError } from "../errors";
+import { kernelHandle } from "../notebook";
 
 export const PLOT_MIME = "application/vnd.anndata-oom.plot+json";
 
@@ -106,6 +107,18 @@ export class Plot<D = unknown> {
     if (this.parts.png) bundle["image/png"] = this.parts.png.toString("base64");
     bundle[PLOT_MIME] = this.spec();
     return bundle;
+  }
+
+  /**
+   * Show the plot now, e.g. from a loop (a cell only shows its last value).
+   * Inside our kernel: a display_data with the bundle; elsewhere nothing.
+   * Returns whether it was shown.
+   */
+  show(): boolean {
+    const k = kernelHandle();
+    if (!k) return false;
+    k.display(this._repr_mimebundle_());
+    return true;
   }
 
   /** Write the SVG (`.svg`) or the PNG raster (`.png`, plots with a raster only). */
