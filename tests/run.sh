@@ -14,5 +14,6 @@ rm -rf "$fixtures"
 "$PY" tests/python/make_bad_fixtures.py "$fixtures/bad" > /dev/null
 "$PY" tests/python/make_pp_oracle.py "$fixtures/pp" > /dev/null
 "$PY" tests/python/make_graph_oracle.py "$fixtures/pp" "$fixtures/graph" > /dev/null
+"$PY" tests/python/make_plot_oracle.py "$fixtures/plots" > /dev/null
 export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
 node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js

@@ -13,6 +13,7 @@ export { Chain, type Step } from "./chain";
 export { type DenseArray, type Element, ElementMapping, Layers, type SparseMatrix } from "./elements";
 export * from "./errors";
 export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } from "./pass";
+export * as pl from "./pl";
 export * as pp from "./pp";
 export { formatBytes } from "./repr";
 export {
@@ -27,4 +28,3 @@ export {
 } from "./repr-html";
 export { type Indexer, type Slice, slice } from "./selection";
 export * as tl from "./tl";
-export * as pl from "./interactive";

@@ -1,10 +1,13 @@
 /**
  * JupyterLab mime extension: renders `application/vnd.anndata-oom.repr+json`
- * with the repr card and `application/vnd.anndata-oom.progress+json` with
- * the progress bar from src/widgets. Only wiring lives here.
+ * with the repr card, `application/vnd.anndata-oom.progress+json` with
+ * the progress bar and `application/vnd.anndata-oom.plot+json` (static
+ * pl.* plots) from src/widgets. Only wiring lives here.
  */
 import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { Widget } from "@lumino/widgets";
+import { renderPlot } from "../widgets/plot";
+import { PLOT_MIME } from "../widgets/plot-types";
 import { PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../widgets/progress";
 import { renderReprCard } from "../widgets/repr-card";
 import { REPR_MIME } from "../widgets/repr-types";
@@ -29,6 +32,32 @@ export const rendererFactory: IRenderMime.IRendererFactory = {
   safe: true,
   mimeTypes: [REPR_MIME],
   createRenderer: (options) => new ReprRenderer(options),
+};
+
+/** The extra class on a plot renderer's node (`.jp-RenderedAnnDataOOMPlot img` in galata). */
+export const PLOT_RENDERED_CLASS = "jp-RenderedAnnDataOOMPlot";
+
+/** Renders one static plot (pl.embedding, pl.violin, pl.dotplot, pl.qcHistograms). */
+export class PlotRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(private readonly options: IRenderMime.IRendererOptions) {
+    super();
+    this.addClass(RENDERED_CLASS);
+    this.addClass(PLOT_RENDERED_CLASS);
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    renderPlot(this.node, model.data[this.options.mimeType]);
+  }
+}
+
+/**
+ * `safe: true`: the SVG is shown only as an <img> (no script runs in an
+ * image), every label is textContent, so untrusted notebooks show plots too.
+ */
+export const plotRendererFactory: IRenderMime.IRendererFactory = {
+  safe: true,
+  mimeTypes: [PLOT_MIME],
+  createRenderer: (options) => new PlotRenderer(options),
 };
 
 /** The part of a kernel comm (`IComm` of @jupyterlab/services) the renderer uses. */
@@ -156,6 +185,14 @@ const extensions: IRenderMime.IExtension[] = [
     description: "Shows step controls: the live widget with a kernel, their last values without",
     rendererFactory: controlsRendererFactory,
     rank: -20,
+    dataType: "json",
+  },
+  {
+    id: "anndata-oom-lab:plot",
+    description: "Renders static anndata-oom plots (SVG as an image, hover tooltips)",
+    rendererFactory: plotRendererFactory,
+    // Ahead of image/svg+xml and image/png, which the bundle also carries for other frontends.
+    rank: 10,
     dataType: "json",
   },
 ];

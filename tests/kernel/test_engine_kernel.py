@@ -26,6 +26,7 @@ REPO, NODE, FIXTURES = sys.argv[1], sys.argv[2], sys.argv[3]
 ONLY = set(sys.argv[4:])
 T = 60
 MIME = "application/vnd.anndata-oom.repr+json"
+PLOT_MIME = "application/vnd.anndata-oom.plot+json"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -210,7 +211,39 @@ def engine_error(k):
     return tb[1] if len(tb) > 1 else ""
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error]
+def engine_plot(k):
+    """pl.* results are execute_results with SVG, text and plot+json (PNG for embeddings);
+    a dotplot's gene reads share one progress display."""
+    fixture = os.path.join(FIXTURES, "plots", "plots.h5ad")
+    code = f'import {{ pl, read as readPlots }} from "anndata-oom";\nconst pa = await readPlots({json.dumps(fixture)});\nawait pl.dotplot(pa, ["G0", "G1", {json.dumps(HOSTILE)}], "leiden")'
+    rep, outs = k.run(code, timeout=T)
+    expect(rep["status"] == "ok", (rep, outs))
+    res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
+    expect(len(res) == 1, outs)
+    data = res[0]["data"]
+    expect(set(data) == {"text/plain", "image/svg+xml", PLOT_MIME}, list(data))
+    expect(data["text/plain"] == '<dotplot of 3 genes × 6 groups of "leiden">', data["text/plain"])
+    spec = data[PLOT_MIME]
+    if isinstance(spec, str):
+        spec = json.loads(spec)
+    expect(spec["type"] == "AnnDataOOMPlot" and spec["kind"] == "dotplot" and spec["svg"] == data["image/svg+xml"], spec.get("kind"))
+    expect("&lt;img src=x onerror=alert(1)&gt;" in data["image/svg+xml"] and "<img" not in data["image/svg+xml"], "hostile name not escaped")
+    by_id = one_display_per_pass(displays(outs))
+    expect(len(by_id) == 1, by_id)
+    texts = next(iter(by_id.values()))
+    expect("dotplot: reading 3 genes" in texts[-1] and texts[-1].endswith("[done]"), texts)
+    rep, outs = k.run('await pl.embedding(pa, { color: "leiden" })', timeout=T)
+    res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
+    expect(rep["status"] == "ok" and len(res) == 1, outs)
+    data = res[0]["data"]
+    expect(set(data) == {"text/plain", "image/svg+xml", "image/png", PLOT_MIME}, list(data))
+    import base64
+
+    expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", data["image/png"][:40])
+    return f"{len(texts)} progress messages for 3 genes"
+
+
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error, engine_plot]
 
 
 def main():

@@ -9,24 +9,16 @@ import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import type { ResolvedColor } from "./colors";
 
-/** The obsm key of a basis: "umap" → "X_umap" (scanpy's `basis`); a full key is kept. */
-export function basisKey(adata: AnnDataOOM, basis: string): string {
-  if (adata.obsm.has(basis)) return basis;
-  const key = `X_${basis}`;
-  if (adata.obsm.has(key)) return key;
-  const have = adata.obsm.keys();
-  throw new InvalidArgumentError(`no obsm ${JSON.stringify(key)} for basis ${JSON.stringify(basis)} (obsm has ${have.length ? have.join(", ") : "nothing"})`);
-}
-
-/** Two columns of an obsm embedding as float32 x and y. */
-export async function embeddingXY(adata: AnnDataOOM, key: string, dims: [number, number] = [0, 1]): Promise<{ x: Float32Array; y: Float32Array }> {
+/** Two columns of an obsm embedding (1-based, as scanpy's `components`) as float32 x and y. */
+export async function embeddingXY(adata: AnnDataOOM, key: string, components: [number, number] = [1, 2]): Promise<{ x: Float32Array; y: Float32Array }> {
   const el = await adata.obsm.get(key);
   if (!("kind" in el) || el.kind !== "dense" || (el as DenseArray).shape.length !== 2) {
     throw new InvalidArgumentError(`obsm ${JSON.stringify(key)} must be a dense 2-d array to plot`);
   }
   const { shape, data } = el as DenseArray;
   const [n, d] = shape;
-  for (const c of dims) if (!Number.isInteger(c) || c < 0 || c >= d) throw new InvalidArgumentError(`component ${c} out of range for obsm ${JSON.stringify(key)} with ${d} columns`);
+  for (const c of components) if (!Number.isInteger(c) || c < 1 || c > d) throw new InvalidArgumentError(`component ${c} out of range for obsm ${JSON.stringify(key)} with ${d} columns (1-based)`);
+  const dims = [components[0] - 1, components[1] - 1];
   const x = new Float32Array(n);
   const y = new Float32Array(n);
   for (let i = 0; i < n; i++) {

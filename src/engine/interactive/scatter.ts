@@ -10,18 +10,19 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { type ColorSpec, type ResolvedColor, resolveColor } from "./colors";
-import { basisKey, colorsIpc, embeddingXY, positionsIpc } from "./points";
+import { basisKey, embedding } from "../pl/embedding";
+import { type ColorOptions, type ColorSpec, type ResolvedColor, resolveColor } from "./colors";
+import { colorsIpc, embeddingXY, positionsIpc } from "./points";
 import { KernelWidget, widgetKernel } from "./widget-comm";
 
 export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
 
-export interface ScatterOptions extends PassOptions {
+export interface ScatterOptions extends ColorOptions {
   /** An obsm key or scanpy basis name: "umap" (X_umap, the default), "pca", "X_tsne", … */
   basis?: string;
-  /** Which two columns of the embedding (0-based), as scanpy's `components` minus one. Default [0, 1]. */
+  /** Which two columns of the embedding, 1-based as scanpy's `components` (default [1, 2]). */
   components?: [number, number];
-  /** An obs column or a gene name. */
+  /** An obs column or a gene name (obs columns win, as in scanpy). */
   color?: string | null;
   title?: string;
   /** Point size in CSS pixels (default from the number of points, as scanpy's 120000 / n). */
@@ -29,9 +30,6 @@ export interface ScatterOptions extends PassOptions {
   /** Plot height in CSS pixels (default 420). */
   height?: number;
 }
-
-/** What `_repr_mimebundle_` adds besides the widget view (the static snapshot, set by the plotting layer). */
-export type SnapshotProvider = (plot: ScatterPlot) => Record<string, unknown>;
 
 /** scanpy's default point size (120000 / n, in points²) as a pixel diameter for regl-scatterplot. */
 export function defaultPointSize(n: number): number {
@@ -47,11 +45,11 @@ export class ScatterPlot {
   private readonly widget: KernelWidget | null;
   private selected: Uint32Array = new Uint32Array(0);
   private readonly selectHandlers: ((indices: Uint32Array) => void)[] = [];
-  /** Static fallback of the display bundle (a snapshot for saved notebooks), if any. */
-  snapshot: SnapshotProvider | null = null;
+  private readonly colorOptions: ColorOptions;
 
-  private constructor(adata: AnnDataOOM, basis: string, components: [number, number], color: ResolvedColor, widget: KernelWidget | null) {
+  private constructor(adata: AnnDataOOM, basis: string, components: [number, number], color: ResolvedColor, widget: KernelWidget | null, colorOptions: ColorOptions) {
     this.adata = adata;
+    this.colorOptions = colorOptions;
     this.basis = basis;
     this.components = components;
     this.colorState = color;
@@ -67,9 +65,10 @@ export class ScatterPlot {
   /** Builds the plot (and, inside our kernel, its widget). */
   static async create(adata: AnnDataOOM, opts: ScatterOptions = {}): Promise<ScatterPlot> {
     const basis = basisKey(adata, opts.basis ?? "umap");
-    const components = opts.components ?? [0, 1];
+    const components = opts.components ?? [1, 2];
     const { x, y } = await embeddingXY(adata, basis, components);
-    const color = await resolveColor(adata, opts.color, opts);
+    const { basis: _b, components: _c, color: key, title: _t, pointSize: _p, height: _h, ...colorOptions } = opts;
+    const color = await resolveColor(adata, key, colorOptions);
     if (opts.pointSize !== undefined && !(opts.pointSize > 0)) throw new InvalidArgumentError(`pointSize must be > 0, got ${opts.pointSize}`);
     const k = widgetKernel();
     const widget = k
@@ -91,7 +90,7 @@ export class ScatterPlot {
           },
         )
       : null;
-    return new ScatterPlot(adata, basis, components, color, widget);
+    return new ScatterPlot(adata, basis, components, color, widget, colorOptions);
   }
 
   /** Number of points. */
@@ -132,7 +131,7 @@ export class ScatterPlot {
 
   /** Recolors in place (an obs column or gene; null for none): only the colors are re-sent. */
   async setColor(key: string | null, opts: PassOptions = {}): Promise<void> {
-    const color = await resolveColor(this.adata, key, opts);
+    const color = await resolveColor(this.adata, key, { ...this.colorOptions, ...opts });
     this.colorState = color;
     this.widget?.set({ colors: colorsIpc(color), color: color.spec, title: color.spec.key ?? this.basis });
   }
@@ -159,7 +158,19 @@ export class ScatterPlot {
     return `ScatterPlot ${this.basis} of ${this.n.toLocaleString("en-US")} cells${what}${this.selected.length ? `, ${this.selected.length} selected` : ""}`;
   }
 
-  _repr_mimebundle_(): Record<string, unknown> {
+  /**
+   * The notebook bundle: the widget view, our summary (title, legend) and a
+   * static snapshot — pl.embedding's PNG and SVG — that a saved notebook
+   * shows without a kernel (and GitHub shows as an image).
+   */
+  async _repr_mimebundle_(): Promise<Record<string, unknown>> {
+    const still = await embedding(this.adata, {
+      ...this.colorOptions,
+      basis: this.basis,
+      components: this.components,
+      color: this.color.key,
+    });
+    const stillBundle = still._repr_mimebundle_();
     const summary = {
       n: this.n,
       basis: this.basis,
@@ -169,7 +180,8 @@ export class ScatterPlot {
     };
     return {
       "text/plain": this.toString(),
-      ...(this.snapshot ? this.snapshot(this) : {}),
+      ...(stillBundle["image/png"] ? { "image/png": stillBundle["image/png"] } : {}),
+      ...(stillBundle["image/svg+xml"] ? { "image/svg+xml": stillBundle["image/svg+xml"] } : {}),
       ...(this.widget && !this.widget.closed ? this.widget.viewBundle() : {}),
       [SCATTER_MIME]: summary,
     };

@@ -1,0 +1,151 @@
+/**
+ * Colors as scanpy/matplotlib pick them: category palettes (scanpy's
+ * `_set_default_colors_for_categorical_obs` rules) and continuous
+ * colormaps (matplotlib's 256-entry lookup tables, Normalize(vmin, vmax)).
+ */
+import { InvalidArgumentError } from "../errors";
+import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE } from "./colormap-data";
+
+export { DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE };
+
+/** scanpy's `na_color` ("lightgray"). */
+export const NA_COLOR = "#d3d3d3";
+
+export type Rgb = [number, number, number];
+
+/** "#rrggbb" (or "#rrggbbaa", alpha ignored) → [r, g, b] in 0..255; null if not a hex color. */
+export function parseHex(color: string): Rgb | null {
+  const m = /^#([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$/.exec(color.trim());
+  if (!m) return null;
+  const v = Number.parseInt(m[1], 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+export function toHex([r, g, b]: Rgb): string {
+  const h = (x: number) =>
+    Math.max(0, Math.min(255, Math.round(x)))
+      .toString(16)
+      .padStart(2, "0");
+  return `#${h(r)}${h(g)}${h(b)}`;
+}
+
+/**
+ * The default colors of `n` categories, as scanpy picks them when
+ * `uns[key_colors]` is missing or too short: matplotlib's color cycle
+ * (tab10) when it is long enough, else default_20 / default_28 /
+ * default_102, else all grey.
+ */
+export function defaultPalette(n: number): string[] {
+  if (n <= MPL_CYCLE.length) return MPL_CYCLE.slice(0, n);
+  if (n <= 20) return DEFAULT_20.slice(0, n);
+  if (n <= 28) return DEFAULT_28.slice(0, n);
+  if (n <= DEFAULT_102.length) return DEFAULT_102.slice(0, n);
+  return new Array<string>(n).fill("#808080");
+}
+
+/**
+ * Category colors: an explicit `palette` (cycled), else `uns[key_colors]`
+ * when it has at least one color per category, else the defaults.
+ */
+export function categoryColors(categories: string[], uns: unknown, palette?: string[] | Record<string, string>): string[] {
+  const n = categories.length;
+  if (palette) {
+    if (Array.isArray(palette)) {
+      if (palette.length === 0) throw new InvalidArgumentError("palette is empty");
+      return categories.map((_, i) => normalizeColor(palette[i % palette.length]));
+    }
+    return categories.map((c) => {
+      const col = palette[c];
+      if (col === undefined) throw new InvalidArgumentError(`palette has no color for category ${JSON.stringify(c)}`);
+      return normalizeColor(col);
+    });
+  }
+  const stored = unsColors(uns);
+  if (stored && stored.length >= n && stored.slice(0, n).every((c) => parseHex(c))) return stored.slice(0, n).map(normalizeColor);
+  return defaultPalette(n);
+}
+
+function unsColors(v: unknown): string[] | null {
+  if (Array.isArray(v)) return v.map(String);
+  if (v && typeof v === "object" && "length" in v && typeof (v as { length: unknown }).length === "number") {
+    return Array.from(v as ArrayLike<unknown>, String);
+  }
+  return null;
+}
+
+/** Lower-case #rrggbb (matplotlib's `to_hex`), accepting #rgb and a few names. */
+export function normalizeColor(c: string): string {
+  const named: Record<string, string> = {
+    grey: "#808080",
+    gray: "#808080",
+    lightgray: "#d3d3d3",
+    lightgrey: "#d3d3d3",
+    black: "#000000",
+    white: "#ffffff",
+    red: "#ff0000",
+    blue: "#0000ff",
+  };
+  const s = String(c).trim();
+  if (named[s.toLowerCase()]) return named[s.toLowerCase()];
+  const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);
+  if (short) return `#${short[1]}${short[1]}${short[2]}${short[2]}${short[3]}${short[3]}`.toLowerCase();
+  const rgb = parseHex(s);
+  if (!rgb) throw new InvalidArgumentError(`not a color: ${JSON.stringify(s)} (use #rrggbb)`);
+  return toHex(rgb);
+}
+
+const lutCache = new Map<string, Float64Array>();
+
+/** Names of the colormaps available. */
+export function colormapNames(): string[] {
+  return Object.keys(COLORMAP_LUTS);
+}
+
+/** The 256 × 3 lookup table (0..1) of a matplotlib colormap. */
+export function colormapLut(name: string): Float64Array {
+  let lut = lutCache.get(name);
+  if (lut) return lut;
+  const b64 = COLORMAP_LUTS[name];
+  if (!b64) throw new InvalidArgumentError(`unknown colormap ${JSON.stringify(name)}; available: ${colormapNames().join(", ")}`);
+  const raw = Buffer.from(b64, "base64");
+  lut = new Float64Array(raw.length / 2);
+  for (let i = 0; i < lut.length; i++) lut[i] = raw.readUInt16LE(2 * i) / 65535;
+  lutCache.set(name, lut);
+  return lut;
+}
+
+/**
+ * A continuous color scale as matplotlib applies it: t = (v − vmin) /
+ * (vmax − vmin) (0 when vmin = vmax), clipped to [0, 1], entry
+ * min(floor(t · 256), 255) of the table. NaN → null (scanpy draws na_color).
+ */
+export class ColorScale {
+  readonly lut: Float64Array;
+  constructor(
+    readonly name: string,
+    readonly vmin: number,
+    readonly vmax: number,
+  ) {
+    this.lut = colormapLut(name);
+  }
+
+  index(v: number): number {
+    if (Number.isNaN(v)) return -1;
+    const span = this.vmax - this.vmin;
+    const t = span === 0 ? 0 : (v - this.vmin) / span;
+    const n = this.lut.length / 3;
+    return Math.max(0, Math.min(n - 1, Math.floor(t * n)));
+  }
+
+  /** [r, g, b] in 0..1, or null for NaN. */
+  rgb01(v: number): Rgb | null {
+    const i = this.index(v);
+    if (i < 0) return null;
+    return [this.lut[3 * i], this.lut[3 * i + 1], this.lut[3 * i + 2]];
+  }
+
+  hex(v: number, na = NA_COLOR): string {
+    const c = this.rgb01(v);
+    return c ? toHex([c[0] * 255, c[1] * 255, c[2] * 255]) : na;
+  }
+}

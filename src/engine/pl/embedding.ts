@@ -1,0 +1,405 @@
+/**
+ * pl.embedding: scanpy's `sc.pl.embedding` (umap/pca/any obsm basis) as an
+ * SVG with the points drawn into an embedded PNG raster (fixed pixel
+ * grid, so 1M points cost a fixed-size image) and vector axes, titles,
+ * legends and color bars.
+ */
+import type { AnnDataOOM } from "../anndata";
+import type { DenseArray } from "../elements";
+import { InvalidArgumentError } from "../errors";
+import { fmt, linear, niceTicks, textWidth } from "./axes";
+import { ColorScale, categoryColors, NA_COLOR, normalizeColor, parseHex } from "./colors";
+import { type HoverRegion, Plot } from "./plot";
+import { encodePng } from "./png";
+import { Raster } from "./raster";
+import { Svg } from "./svg";
+import { type GeneSource, type KeyValues, keysValues } from "./values";
+
+export interface EmbeddingOptions extends GeneSource {
+  /** obsm key or its name without "X_" (default "umap"; "pca" → X_pca). */
+  basis?: string;
+  /** 1-based components to plot (scanpy's "1,2"). */
+  components?: [number, number];
+  /** obs column or gene; several give one panel each. */
+  color?: string | string[] | null;
+  /** Category colors (a list, cycled, or category → color). Default: uns[key_colors] or scanpy's defaults. */
+  palette?: string[] | Record<string, string>;
+  /** matplotlib colormap for continuous values (default "viridis"). */
+  colorMap?: string;
+  vmin?: number;
+  vmax?: number;
+  /** Marker area in pt² as in scanpy (default 120000 / n_obs). */
+  size?: number;
+  /** Panel title(s); default: the color key. */
+  title?: string | string[];
+  legendLoc?: "right margin" | "on data" | "none";
+  /** Color of missing values (default "lightgray"). */
+  naColor?: string;
+  /** Draw higher values on top (scanpy's sort_order, default true). */
+  sortOrder?: boolean;
+  /** Plot area of one panel in px (default 320 × 320). */
+  width?: number;
+  height?: number;
+  /** Panels per row (default 4). */
+  ncols?: number;
+  /** Raster pixels per SVG px (default 2). */
+  pixelRatio?: number;
+}
+
+export interface EmbeddingPanel {
+  color: string | null;
+  kind: "categorical" | "continuous" | "none";
+  title: string;
+  categories?: string[];
+  /** One color per category (what scanpy puts in uns[key_colors]). */
+  colors?: string[];
+  /** Cells per category. */
+  counts?: number[];
+  colorMap?: string;
+  vmin?: number;
+  vmax?: number;
+  /** Cells with a missing value (drawn first, in naColor). */
+  nMissing: number;
+}
+
+export interface EmbeddingData {
+  basis: string;
+  components: [number, number];
+  nObs: number;
+  /** Data range of the two components. */
+  extent: { x: [number, number]; y: [number, number] };
+  panels: EmbeddingPanel[];
+}
+
+const MARGIN = { top: 26, left: 22, bottom: 22, gap: 14 };
+
+/** obsm key of a basis: the key itself when present, else "X_" + basis (scanpy's _get_basis). */
+export function basisKey(adata: AnnDataOOM, basis: string): string {
+  if (adata.obsm.has(basis)) return basis;
+  if (adata.obsm.has(`X_${basis}`)) return `X_${basis}`;
+  throw new InvalidArgumentError(
+    `basis ${JSON.stringify(basis)} not found: obsm has no ${JSON.stringify(basis)} or ${JSON.stringify(`X_${basis}`)} (keys: ${adata.obsm.keys().join(", ") || "none"})`,
+  );
+}
+
+function axisLabel(basis: string, key: string): string {
+  const name = key.replace(/^X_/, "");
+  return basis === "umap" || name === "umap" ? "UMAP" : name === "pca" ? "PC" : name === "tsne" ? "tSNE" : name === "diffmap" ? "DC" : name;
+}
+
+/** Draw order as scanpy's sort_order: missing first, then data order (categories) or ascending value (continuous). */
+export function drawOrder(v: KeyValues | null, sortOrder: boolean): Uint32Array {
+  const n = v ? (v.kind === "categorical" ? v.codes.length : v.values.length) : 0;
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  if (!v || !sortOrder) return idx;
+  if (v.kind === "categorical") {
+    const missing: number[] = [];
+    const rest: number[] = [];
+    for (let i = 0; i < n; i++) (v.codes[i] < 0 ? missing : rest).push(i);
+    return Uint32Array.from([...missing, ...rest]);
+  }
+  // numpy: argsort(-v, kind="stable")[::-1] (NaN sorts last, so ends up first).
+  const vals = v.values;
+  const sorted = Array.from(idx).sort((a, b) => {
+    const x = -vals[a];
+    const y = -vals[b];
+    const xn = Number.isNaN(x);
+    const yn = Number.isNaN(y);
+    if (xn || yn) return xn === yn ? a - b : xn ? 1 : -1;
+    return x - y || a - b;
+  });
+  return Uint32Array.from(sorted.reverse());
+}
+
+interface PanelLayout {
+  x: number;
+  y: number;
+  legendW: number;
+}
+
+function legendColumns(k: number): number {
+  return k <= 14 ? 1 : k <= 30 ? 2 : 3;
+}
+
+/**
+ * @example
+ * const p = await pl.embedding(adata, { basis: "umap", color: ["leiden", "CD3E"] });
+ * p // shows in the notebook; p.data.panels[0].colors are the category colors
+ * await p.save("umap.png");
+ */
+export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}): Promise<Plot<EmbeddingData>> {
+  const basis = opts.basis ?? "umap";
+  const key = basisKey(adata, basis);
+  const el = await adata.obsm.get(key);
+  if (!("kind" in el) || el.kind !== "dense" || el.shape.length !== 2) {
+    throw new InvalidArgumentError(`basis ${JSON.stringify(basis)}: obsm ${JSON.stringify(key)} must be a dense 2-d array`);
+  }
+  const coords = el as DenseArray;
+  const [n, d] = coords.shape;
+  const comps = opts.components ?? [1, 2];
+  for (const c of comps) {
+    if (!Number.isInteger(c) || c < 1 || c > d)
+      throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
+  }
+  const xs = new Float64Array(n);
+  const ys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    xs[i] = Number(coords.data[i * d + comps[0] - 1]);
+    ys[i] = Number(coords.data[i * d + comps[1] - 1]);
+  }
+  const colorKeys: (string | null)[] = opts.color == null ? [null] : Array.isArray(opts.color) ? opts.color : [opts.color];
+  if (colorKeys.length === 0) colorKeys.push(null);
+  const titles = Array.isArray(opts.title) ? opts.title : opts.title !== undefined ? [opts.title] : [];
+  const naColor = normalizeColor(opts.naColor ?? NA_COLOR);
+  const legendLoc = opts.legendLoc ?? "right margin";
+  const pw = opts.width ?? 320;
+  const ph = opts.height ?? 320;
+  const pr = opts.pixelRatio ?? 2;
+  if (!(pw > 0 && ph > 0 && pr > 0)) throw new InvalidArgumentError("width, height and pixelRatio must be positive");
+  const size = opts.size ?? 120000 / Math.max(1, n);
+  // Marker area s in pt² → radius in px at 100 dpi (matplotlib's default figure dpi).
+  const radius = 0.5 * Math.sqrt(size) * (100 / 72) * pr;
+
+  const ext = { x: range(xs), y: range(ys) };
+  const pad = (r: [number, number]): [number, number] => {
+    const m = (r[1] - r[0]) * 0.05 || 0.5;
+    return [r[0] - m, r[1] + m];
+  };
+  const xr = pad(ext.x);
+  const yr = pad(ext.y);
+  const sx = linear(xr[0], xr[1], 0, pw * pr);
+  const sy = linear(yr[0], yr[1], ph * pr, 0);
+
+  const panels: EmbeddingPanel[] = [];
+  const rasters: Raster[] = [];
+  const values: (KeyValues | null)[] = [];
+  const read = await keysValues(
+    adata,
+    colorKeys.filter((k): k is string => k !== null),
+    opts,
+    "color",
+    "embedding",
+  );
+  for (let p = 0; p < colorKeys.length; p++) {
+    const ck = colorKeys[p];
+    const v = ck === null ? null : (read.get(ck) as KeyValues);
+    values.push(v);
+    const raster = new Raster(Math.round(pw * pr), Math.round(ph * pr));
+    const order = drawOrder(v, opts.sortOrder ?? true);
+    const na = parseHex(naColor) as [number, number, number];
+    const title = titles[p] ?? ck ?? "";
+    let panel: EmbeddingPanel;
+    if (!v) {
+      panel = { color: null, kind: "none", title, nMissing: 0 };
+      for (const i of order) raster.disc(sx(xs[i]), sy(ys[i]), radius, na[0] / 255, na[1] / 255, na[2] / 255);
+    } else if (v.kind === "categorical") {
+      const uns = adata.uns[`${ck}_colors`];
+      const colors = categoryColors(v.categories, uns, opts.palette);
+      const rgb = colors.map((c) => parseHex(c) as [number, number, number]);
+      const counts = new Array<number>(v.categories.length).fill(0);
+      let nMissing = 0;
+      for (const c of v.codes) c < 0 ? nMissing++ : counts[c]++;
+      for (const i of order) {
+        const c = v.codes[i];
+        const col = c < 0 ? na : rgb[c];
+        raster.disc(sx(xs[i]), sy(ys[i]), radius, col[0] / 255, col[1] / 255, col[2] / 255);
+      }
+      panel = { color: ck, kind: "categorical", title, categories: v.categories, colors, counts, nMissing };
+    } else {
+      let lo = Infinity;
+      let hi = -Infinity;
+      let nMissing = 0;
+      for (const x of v.values) {
+        if (Number.isNaN(x)) nMissing++;
+        else {
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+      }
+      if (lo > hi) [lo, hi] = [0, 1];
+      const scale = new ColorScale(opts.colorMap ?? "viridis", opts.vmin ?? lo, opts.vmax ?? hi);
+      for (const i of order) {
+        const c = scale.rgb01(v.values[i]);
+        if (c) raster.disc(sx(xs[i]), sy(ys[i]), radius, c[0], c[1], c[2]);
+        else raster.disc(sx(xs[i]), sy(ys[i]), radius, na[0] / 255, na[1] / 255, na[2] / 255);
+      }
+      panel = { color: ck, kind: "continuous", title, colorMap: scale.name, vmin: scale.vmin, vmax: scale.vmax, nMissing };
+    }
+    panels.push(panel);
+    rasters.push(raster);
+  }
+
+  // Layout: a grid of panels, each with its own legend / color bar on the right.
+  const legendW = panels.map((pn) => {
+    if (pn.kind === "categorical" && legendLoc === "right margin") {
+      const labels = [...(pn.categories ?? []), ...(pn.nMissing ? ["NA"] : [])];
+      const w = Math.max(0, ...labels.map((l) => textWidth(l))) + 24;
+      return legendColumns(labels.length) * w + 8;
+    }
+    if (pn.kind === "continuous") return 62;
+    return 0;
+  });
+  const ncols = Math.max(1, Math.min(panels.length, opts.ncols ?? 4));
+  const colW = Array.from({ length: ncols }, (_, c) => Math.max(0, ...legendW.filter((_, i) => i % ncols === c)));
+  const cellH = MARGIN.top + ph + MARGIN.bottom + MARGIN.gap;
+  const layout: PanelLayout[] = panels.map((_, i) => {
+    const c = i % ncols;
+    let x = 0;
+    for (let k = 0; k < c; k++) x += MARGIN.left + pw + colW[k] + MARGIN.gap;
+    return { x, y: Math.floor(i / ncols) * cellH, legendW: colW[c] };
+  });
+  let W = 0;
+  for (let k = 0; k < ncols; k++) W += MARGIN.left + pw + colW[k] + MARGIN.gap;
+  // Whole pixels, so the figure PNG is exactly W × H at pixelRatio 1.
+  W = Math.ceil(W);
+  const H = Math.ceil(Math.ceil(panels.length / ncols) * cellH);
+
+  const svg = new Svg();
+  const regions: HoverRegion[] = [];
+  const label = axisLabel(basis, key);
+  panels.forEach((pn, i) => {
+    const { x, y } = layout[i];
+    const ax = x + MARGIN.left;
+    const ay = y + MARGIN.top;
+    svg.text(ax + pw / 2, y + 17, pn.title, { "text-anchor": "middle", "font-size": 13, class: "aoom-title" });
+    svg.el("image", {
+      x: ax,
+      y: ay,
+      width: pw,
+      height: ph,
+      preserveAspectRatio: "none",
+      href: `data:image/png;base64,${rasters[i].png().toString("base64")}`,
+      class: "aoom-points",
+    });
+    svg.el("rect", { x: ax, y: ay, width: pw, height: ph, fill: "none", stroke: "#000000", "stroke-width": 0.8 });
+    svg.text(ax + 2, ay + ph + 15, `${label}${comps[0]}`, { "font-size": 11 });
+    svg.text(ax - 8, ay + ph - 2, `${label}${comps[1]}`, { "font-size": 11, transform: `rotate(-90 ${ax - 8} ${ay + ph - 2})` });
+    const v = values[i];
+    if (pn.kind === "categorical" && v?.kind === "categorical") {
+      const cats = pn.categories ?? [];
+      const cols = pn.colors ?? [];
+      if (legendLoc === "right margin") {
+        const entries = cats.map((c, k) => ({ label: c, color: cols[k], count: pn.counts?.[k] ?? 0 }));
+        if (pn.nMissing) entries.push({ label: "NA", color: naColor, count: pn.nMissing });
+        const nc = legendColumns(entries.length);
+        const perCol = Math.ceil(entries.length / nc);
+        const colWidth = (layout[i].legendW - 8) / nc;
+        entries.forEach((e, k) => {
+          const lx = ax + pw + 10 + Math.floor(k / perCol) * colWidth;
+          const ly = ay + 8 + (k % perCol) * 16;
+          svg.el("circle", { cx: lx + 5, cy: ly, r: 4.5, fill: e.color });
+          svg.text(lx + 14, ly + 4, e.label, { "font-size": 11 });
+          regions.push({ x: lx, y: ly - 8, w: colWidth, h: 16, label: `${e.label}: ${e.count.toLocaleString("en-US")} cells` });
+        });
+      } else if (legendLoc === "on data") {
+        cats.forEach((c, k) => {
+          const px: number[] = [];
+          const py: number[] = [];
+          for (let j = 0; j < v.codes.length; j++) {
+            if (v.codes[j] === k) {
+              px.push(xs[j]);
+              py.push(ys[j]);
+            }
+          }
+          if (!px.length) return;
+          const mx = ax + sx(median(px)) / pr;
+          const my = ay + sy(median(py)) / pr;
+          svg.text(mx, my, c, {
+            "text-anchor": "middle",
+            "font-weight": "bold",
+            "font-size": 11,
+            stroke: "#ffffff",
+            "stroke-width": 2.5,
+            "paint-order": "stroke",
+          });
+        });
+      }
+    } else if (pn.kind === "continuous") {
+      colorBar(svg, ax + pw + 10, ay + ph * 0.05, 12, ph * 0.9, pn.colorMap ?? "viridis", pn.vmin ?? 0, pn.vmax ?? 1);
+      regions.push({ x: ax + pw + 10, y: ay, w: 50, h: ph, label: `${pn.title}: ${fmt(pn.vmin ?? 0)} … ${fmt(pn.vmax ?? 1)}` });
+    }
+  });
+
+  const data: EmbeddingData = { basis: key, components: comps, nObs: n, extent: ext, panels };
+  const png = composePng(rasters, layout, W, H, pr);
+  const what = panels.map((p) => p.color ?? "no color").join(", ");
+  return new Plot({
+    kind: "embedding",
+    title: panels.map((p) => p.title).join(" | "),
+    width: W,
+    height: H,
+    svg: svg.document(W, H),
+    data,
+    png,
+    regions,
+    text: `<embedding ${key} of ${n.toLocaleString("en-US")} cells colored by ${what}>`,
+    summary: { basis: key, nObs: n, panels: panels.map(({ counts: _c, ...rest }) => rest) },
+  });
+}
+
+function range(v: Float64Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of v) {
+    if (Number.isFinite(x)) {
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+  }
+  return lo > hi ? [0, 1] : [lo, hi];
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A vertical color bar: the colormap as a 1 × 256 PNG, with ticks. */
+export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, cmap: string, vmin: number, vmax: number): void {
+  const scale = new ColorScale(cmap, 0, 255);
+  const px = new Uint8Array(256 * 4);
+  for (let k = 0; k < 256; k++) {
+    const c = scale.rgb01(255 - k) as number[];
+    px.set([Math.round(c[0] * 255), Math.round(c[1] * 255), Math.round(c[2] * 255), 255], k * 4);
+  }
+  svg.el("image", {
+    x,
+    y,
+    width: w,
+    height: h,
+    preserveAspectRatio: "none",
+    href: `data:image/png;base64,${encodePng(px, 1, 256).toString("base64")}`,
+    class: "aoom-colorbar",
+  });
+  svg.el("rect", { x, y, width: w, height: h, fill: "none", stroke: "#000000", "stroke-width": 0.6 });
+  const ty = linear(vmin, vmax, y + h, y);
+  for (const t of niceTicks(vmin, vmax, 5)) {
+    const yy = ty(t);
+    svg.el("line", { x1: x + w, y1: yy, x2: x + w + 3, y2: yy, stroke: "#000000", "stroke-width": 0.6 });
+    svg.text(x + w + 5, yy + 3.5, fmt(t), { "font-size": 10 });
+  }
+}
+
+/** The panels' rasters on a white figure-sized image (the bundle's image/png). */
+function composePng(rasters: Raster[], layout: PanelLayout[], W: number, H: number, pr: number): Buffer {
+  const FW = Math.round(W * pr);
+  const FH = Math.round(H * pr);
+  const out = new Uint8ClampedArray(FW * FH * 4).fill(255);
+  rasters.forEach((r, i) => {
+    const ox = Math.round((layout[i].x + MARGIN.left) * pr);
+    const oy = Math.round((layout[i].y + MARGIN.top) * pr);
+    const src = r.rgba();
+    for (let yy = 0; yy < r.height && oy + yy < FH; yy++) {
+      for (let xx = 0; xx < r.width && ox + xx < FW; xx++) {
+        const s = (yy * r.width + xx) * 4;
+        const a = src[s + 3] / 255;
+        if (a === 0) continue;
+        const t = ((oy + yy) * FW + ox + xx) * 4;
+        for (let c = 0; c < 3; c++) out[t + c] = src[s + c] * a + 255 * (1 - a);
+      }
+    }
+  });
+  return encodePng(out, FW, FH);
+}

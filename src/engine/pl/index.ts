@@ -1,0 +1,20 @@
+/**
+ * Static scanpy-style plots. Each returns a `Plot`: an SVG (embedding
+ * points as an embedded PNG raster), `data` (the numbers drawn), `save()`,
+ * and a notebook bundle (SVG, PNG for embeddings, text, and
+ * `application/vnd.anndata-oom.plot+json`) that saved notebooks show
+ * without a kernel.
+ */
+export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
+export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
+export { basisKey, drawOrder, type EmbeddingData, type EmbeddingOptions, type EmbeddingPanel, embedding } from "./embedding";
+export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
+export { gaussianKde, scottBandwidth } from "./kde";
+export { type HoverRegion, MAX_REGIONS, PLOT_MIME, Plot, type PlotKind, type PlotSpec } from "./plot";
+export { crc32, encodePng } from "./png";
+export { Raster } from "./raster";
+export { escapeXml, Svg } from "./svg";
+export { type ViolinData, type ViolinGroup, type ViolinOptions, type ViolinPanel, violin } from "./violin";
+export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
+export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
+export { SCATTER_MIME, ScatterPlot, type ScatterOptions, scatter } from "../interactive/scatter";

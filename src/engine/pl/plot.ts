@@ -1,0 +1,134 @@
+/**
+ * The result of every `pl.*` call: an SVG (always), a PNG when the plot
+ * has a raster (embeddings), the numbers drawn (`data`), and a notebook
+ * bundle that a saved notebook re-renders without a kernel.
+ */
+import { writeFile } from "node:fs/promises";
+import { extname } from "node:path";
+import { InvalidArgumentError } from "../errors";
+import { kernelHandle } from "../notebook";
+
+export const PLOT_MIME = "application/vnd.anndata-oom.plot+json";
+
+/** A rectangle (SVG user units) with the text a tooltip shows over it. */
+export interface HoverRegion {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  label: string;
+}
+
+/** The `application/vnd.anndata-oom.plot+json` wire format (version 1). */
+export interface PlotSpec {
+  type: "AnnDataOOMPlot";
+  version: 1;
+  kind: PlotKind;
+  title: string;
+  width: number;
+  height: number;
+  svg: string;
+  /** At most MAX_REGIONS hover rectangles. */
+  regions: HoverRegion[];
+  /** Small plot-specific numbers (never per-cell data). */
+  summary: Record<string, unknown>;
+}
+
+export type PlotKind = "embedding" | "violin" | "dotplot" | "histogram";
+
+export const MAX_REGIONS = 5000;
+
+export interface PlotParts<D> {
+  kind: PlotKind;
+  title: string;
+  width: number;
+  height: number;
+  svg: string;
+  data: D;
+  /** One line for text/plain. */
+  text: string;
+  png?: Buffer;
+  regions?: HoverRegion[];
+  summary?: Record<string, unknown>;
+}
+
+export class Plot<D = unknown> {
+  readonly kind: PlotKind;
+  readonly title: string;
+  readonly width: number;
+  readonly height: number;
+  private readonly parts: PlotParts<D>;
+
+  constructor(parts: PlotParts<D>) {
+    this.parts = parts;
+    this.kind = parts.kind;
+    this.title = parts.title;
+    this.width = parts.width;
+    this.height = parts.height;
+  }
+
+  /** The SVG document. */
+  get svg(): string {
+    return this.parts.svg;
+  }
+
+  /** The numbers the plot shows (see each function's result type). */
+  get data(): D {
+    return this.parts.data;
+  }
+
+  /** The PNG raster (embeddings: the points without axes), or null. */
+  get png(): Buffer | null {
+    return this.parts.png ?? null;
+  }
+
+  /** The plot+json spec (small: no per-cell data). */
+  spec(): PlotSpec {
+    return {
+      type: "AnnDataOOMPlot",
+      version: 1,
+      kind: this.kind,
+      title: this.title,
+      width: this.width,
+      height: this.height,
+      svg: this.svg,
+      regions: (this.parts.regions ?? []).slice(0, MAX_REGIONS),
+      summary: this.parts.summary ?? {},
+    };
+  }
+
+  toString(): string {
+    return this.parts.text;
+  }
+
+  /** Notebook bundle: SVG, PNG (when there is a raster), text and our JSON spec. */
+  _repr_mimebundle_(): Record<string, unknown> {
+    const bundle: Record<string, unknown> = { "text/plain": this.toString(), "image/svg+xml": this.svg };
+    if (this.parts.png) bundle["image/png"] = this.parts.png.toString("base64");
+    bundle[PLOT_MIME] = this.spec();
+    return bundle;
+  }
+
+  /**
+   * Show the plot now, e.g. from a loop (a cell only shows its last value).
+   * Inside our kernel: a display_data with the bundle; elsewhere nothing.
+   * Returns whether it was shown.
+   */
+  show(): boolean {
+    const k = kernelHandle();
+    if (!k) return false;
+    k.display(this._repr_mimebundle_());
+    return true;
+  }
+
+  /** Write the SVG (`.svg`) or the PNG raster (`.png`, plots with a raster only). */
+  async save(path: string): Promise<void> {
+    const ext = extname(path).toLowerCase();
+    if (ext === ".svg") return writeFile(path, this.svg, "utf8");
+    if (ext === ".png") {
+      if (!this.parts.png) throw new InvalidArgumentError(`a ${this.kind} plot has no PNG raster; save it as .svg`);
+      return writeFile(path, this.parts.png);
+    }
+    throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * What a plot key means: an obs column (categorical, bool, string or
+ * numeric) or a gene (read with `obsVector`, so a pass with progress and
+ * cancellation), with scanpy's lookup rules and typed errors naming the key.
+ */
+import type { Vector } from "apache-arrow";
+import type { AnnDataOOM } from "../anndata";
+import { CancelledError, InvalidArgumentError } from "../errors";
+import { JsTask, type PassOptions } from "../pass";
+
+export interface Categorical {
+  kind: "categorical";
+  /** Category index per cell, −1 for missing. */
+  codes: Int32Array;
+  categories: string[];
+}
+
+export interface Continuous {
+  kind: "continuous";
+  /** NaN for missing. */
+  values: Float64Array;
+  /** The stored element type ("float32", "float64", "int32", "gene", …): histograms follow numpy's dtype rules. */
+  dtype: string;
+}
+
+export type KeyValues = Categorical | Continuous;
+
+/** Where gene values come from (scanpy's `use_raw` / `layer`). */
+export interface GeneSource extends PassOptions {
+  /** Read genes from `adata.raw` (scanpy's default when raw exists and no layer is given). */
+  useRaw?: boolean;
+  layer?: string;
+}
+
+const DICTIONARY = -1;
+const BOOL = 6;
+const UTF8 = 5;
+const LARGE_UTF8 = 20;
+const INT = 2;
+const FLOAT = 3;
+
+function typeOf(col: Vector): { typeId: number; bitWidth?: number; precision?: number; isSigned?: boolean } {
+  return col.type as unknown as { typeId: number; bitWidth?: number; precision?: number; isSigned?: boolean };
+}
+
+/** An obs column as categorical or continuous; strings become categories in sorted order (scanpy's strings_to_categoricals). */
+export function obsColumn(col: Vector): KeyValues {
+  const t = typeOf(col);
+  const n = col.length;
+  if (t.typeId === DICTIONARY) {
+    const dict = col.data[0]?.dictionary as Vector | undefined;
+    const categories = dict ? Array.from({ length: dict.length }, (_, i) => String(dict.get(i))) : [];
+    const codes = new Int32Array(n);
+    let off = 0;
+    for (const chunk of col.data) {
+      const raw = chunk.values as ArrayLike<number>;
+      for (let i = 0; i < chunk.length; i++) codes[off + i] = chunk.getValid(i) ? Number(raw[chunk.offset + i]) : -1;
+      off += chunk.length;
+    }
+    return { kind: "categorical", codes, categories };
+  }
+  if (t.typeId === BOOL || t.typeId === UTF8 || t.typeId === LARGE_UTF8) {
+    const labels: (string | null)[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = col.get(i);
+      labels[i] = v === null || v === undefined ? null : t.typeId === BOOL ? (v ? "True" : "False") : String(v);
+    }
+    const categories = [...new Set(labels.filter((v): v is string => v !== null))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const at = new Map(categories.map((c, i) => [c, i]));
+    return { kind: "categorical", codes: Int32Array.from(labels, (v) => (v === null ? -1 : (at.get(v) as number))), categories };
+  }
+  if (t.typeId === INT || t.typeId === FLOAT) {
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = col.get(i);
+      values[i] = v === null || v === undefined ? Number.NaN : Number(v);
+    }
+    const dtype =
+      t.typeId === FLOAT
+        ? t.precision === 1
+          ? "float32"
+          : t.precision === 0
+            ? "float16"
+            : "float64"
+        : `${t.isSigned === false ? "uint" : "int"}${t.bitWidth}`;
+    return { kind: "continuous", values, dtype };
+  }
+  throw new InvalidArgumentError(`obs column has a type plots cannot use (${String(col.type)})`);
+}
+
+/** Index of a gene in X's var_names (or raw's), or undefined. */
+function geneIndex(names: Vector, gene: string): number | undefined {
+  for (let i = 0; i < names.length; i++) if (String(names.get(i)) === gene) return i;
+  return undefined;
+}
+
+/** scanpy's default for `use_raw`: raw when present and no layer was asked for. */
+export function resolveUseRaw(adata: AnnDataOOM, src: GeneSource): boolean {
+  if (src.useRaw && src.layer) throw new InvalidArgumentError("useRaw and layer cannot both be given");
+  if (src.useRaw && !adata.raw) throw new InvalidArgumentError("useRaw: this AnnData has no raw");
+  return src.useRaw ?? (src.layer === undefined && adata.raw !== null && adata.raw.X !== null);
+}
+
+/** A gene's values over the view's cells, from X, a layer or raw. */
+export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
+  const { useRaw: _u, layer, ...pass } = src;
+  // A small pass may finish before it sees the abort; an aborted signal never starts one.
+  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
+  if (resolveUseRaw(adata, src)) {
+    const raw = adata.raw;
+    const j = raw ? geneIndex(raw.varNames, gene) : undefined;
+    if (!raw?.X || j === undefined)
+      throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
+    return raw.X.obsVector(j, pass);
+  }
+  if (geneIndex(adata.varNames, gene) === undefined)
+    throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
+  const v = await adata.obsVector(gene, { ...pass, layer });
+  return v as Float64Array;
+}
+
+/** An obs column or a gene. obs columns win, as in anndata's obs_vector. */
+export async function keyValues(adata: AnnDataOOM, key: string, src: GeneSource, what = "key"): Promise<KeyValues> {
+  if (typeof key !== "string") throw new InvalidArgumentError(`${what} must be a string, got ${typeof key}`);
+  const col = adata.obs.getChild(key) as Vector | null;
+  if (col) {
+    try {
+      return obsColumn(col);
+    } catch (e) {
+      if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(`${what} ${JSON.stringify(key)}: ${e.message}`);
+      throw e;
+    }
+  }
+  return { kind: "continuous", values: await geneValues(adata, key, src, what), dtype: "gene" };
+}
+
+/** A categorical obs column for `groupby`, with a typed error for anything else. */
+export function groupbyColumn(adata: AnnDataOOM, key: string): Categorical {
+  const col = adata.obs.getChild(key) as Vector | null;
+  if (!col) throw new InvalidArgumentError(`groupby ${JSON.stringify(key)} is not an obs column`);
+  if (typeOf(col).typeId !== DICTIONARY && typeOf(col).typeId !== BOOL) {
+    throw new InvalidArgumentError(`groupby ${JSON.stringify(key)} must be a categorical obs column (got ${String(col.type)})`);
+  }
+  return obsColumn(col) as Categorical;
+}
+
+/**
+ * Several keys at once. Genes are read one pass each; in the kernel (no
+ * onProgress given) they share ONE progress display with Cancel (a
+ * JsTask over the genes) instead of one display per gene. A given
+ * onProgress still sees every pass.
+ */
+export async function keysValues(
+  adata: AnnDataOOM,
+  keys: string[],
+  src: GeneSource,
+  what: string,
+  label: string,
+): Promise<Map<string, KeyValues>> {
+  const out = new Map<string, KeyValues>();
+  const genes = [...new Set(keys.filter((k) => typeof k === "string" && !adata.obs.getChild(k)))];
+  for (const k of keys) if (!genes.includes(k)) out.set(k, await keyValues(adata, k, src, what));
+  if (genes.length <= 1 || src.onProgress) {
+    for (const g of genes) out.set(g, await keyValues(adata, g, src, what));
+    return out;
+  }
+  const task = new JsTask(`${label}: reading ${genes.length} genes`, genes.length, adata.nObs, src);
+  const quiet: GeneSource = { ...src, onProgress: () => undefined };
+  try {
+    for (let i = 0; i < genes.length; i++) {
+      out.set(genes[i], await keyValues(adata, genes[i], quiet, what));
+      await task.tick(i + 1);
+    }
+  } catch (e) {
+    if (!(e instanceof Error && e.name === "CancelledError")) task.failed(out.size);
+    throw e;
+  }
+  task.done();
+  return out;
+}

@@ -1,0 +1,417 @@
+/**
+ * pl.* against scanpy 1.11.5 / numpy / matplotlib
+ * (tests/python/make_plot_oracle.py writes the input and the reference
+ * numbers; its docstring describes them), plus the plot objects' bundle,
+ * SVG escaping, PNG validity, save() and typed errors.
+ */
+import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { inflateSync } from "node:zlib";
+import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, read, setDefaultProgress } from "../src/engine";
+import { FIXTURES, PYTHON } from "./helpers";
+
+const P = path.join(FIXTURES, "plots");
+const oracle = JSON.parse(fs.readFileSync(path.join(P, "plot_oracle.json"), "utf8"));
+const HOSTILE = "<img src=x onerror=alert(1)>";
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-plots-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let adata: AnnDataOOM;
+before(async () => {
+  adata = await read(path.join(P, "plots.h5ad"));
+});
+after(() => adata?.close());
+
+function close(actual: number[][], expected: number[][], tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: rows`);
+  for (let r = 0; r < expected.length; r++) {
+    assert.equal(actual[r].length, expected[r].length, `${what}: columns of row ${r}`);
+    for (let c = 0; c < expected[r].length; c++) {
+      const a = actual[r][c];
+      const e = expected[r][c];
+      assert.ok(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)), `${what}[${r}][${c}]: ${a} vs scanpy ${e}`);
+    }
+  }
+}
+
+/** A PNG checked chunk by chunk (CRC of each), IHDR read, IDAT inflated and unfiltered (filter 0 only, which we write). */
+export function decodePng(buf: Buffer): { width: number; height: number; rgba: Uint8Array } {
+  assert.deepEqual([...buf.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "PNG signature");
+  let off = 8;
+  let width = 0;
+  let height = 0;
+  const idat: Buffer[] = [];
+  const types: string[] = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString("ascii", off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    const crc = buf.readUInt32BE(off + 8 + len);
+    assert.equal(crc, pl.crc32(buf.subarray(off + 4, off + 8 + len)), `CRC of ${type}`);
+    types.push(type);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      assert.deepEqual([...data.subarray(8)], [8, 6, 0, 0, 0], "8-bit RGBA, no interlace");
+    } else if (type === "IDAT") idat.push(Buffer.from(data));
+    off += 12 + len;
+  }
+  assert.deepEqual([types[0], types[types.length - 1]], ["IHDR", "IEND"]);
+  const raw = inflateSync(Buffer.concat(idat));
+  assert.equal(raw.length, (width * 4 + 1) * height);
+  const rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    assert.equal(raw[y * (width * 4 + 1)], 0, "filter type 0");
+    rgba.set(raw.subarray(y * (width * 4 + 1) + 1, (y + 1) * (width * 4 + 1)), y * width * 4);
+  }
+  return { width, height, rgba };
+}
+
+/** Parse an SVG with Python's XML parser: every element tag, attribute name and text. */
+function parseSvg(svg: string): { tags: string[]; attrs: string[]; texts: string[] } {
+  const file = path.join(tmp, `p${Math.random().toString(36).slice(2)}.svg`);
+  fs.writeFileSync(file, svg);
+  const script = [
+    "import json, sys, xml.etree.ElementTree as ET",
+    "root = ET.parse(sys.argv[1]).getroot()",
+    "tags, attrs, texts = [], [], []",
+    "for el in root.iter():",
+    "    tags.append(el.tag.split('}')[-1]); attrs.extend(k.split('}')[-1] for k in el.attrib)",
+    "    texts.append(el.text or '')",
+    "print(json.dumps({'tags': tags, 'attrs': attrs, 'texts': texts}))",
+  ].join("\n");
+  return JSON.parse(execFileSync(PYTHON, ["-c", script, file], { encoding: "utf8" }));
+}
+
+describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
+  const opts: Record<string, pl.DotplotOptions> = {
+    default: {},
+    var: { standardScale: "var" },
+    group: { standardScale: "group" },
+    mean_only_expressed: { meanOnlyExpressed: true },
+    cutoff_0_5: { expressionCutoff: 0.5 },
+  };
+  for (const [variant, o] of Object.entries(opts)) {
+    it(`${variant}`, async () => {
+      const ref = oracle.dotplot[variant];
+      const p = await pl.dotplot(adata, ref.var_names, "leiden", o);
+      assert.deepEqual(p.data.groups, ref.groups);
+      assert.deepEqual(p.data.varNames, ref.var_names);
+      close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+      close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+    });
+  }
+  it("genes grouped in a record (var group labels), standard_scale var, groupby cell_type", async () => {
+    const ref = oracle.dotplot.dict;
+    const p = await pl.dotplot(adata, ref.var_names, ref.groupby, { standardScale: "var" });
+    assert.deepEqual(p.data.groups, ref.groups);
+    close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+    close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+    assert.deepEqual(p.data.varGroups, [
+      { label: "A", start: 0, end: 1 },
+      { label: "B", start: 2, end: 2 },
+    ]);
+    assert.match(p.svg, />A<\/text>/);
+  });
+  it("raw: scanpy's default use_raw reads adata.raw (a gene only in raw too); useRaw false reads X", async () => {
+    const ref = oracle.dotplot.raw;
+    const b = await read(path.join(P, "plots_raw.h5ad"));
+    try {
+      const p = await pl.dotplot(b, ref.var_names, "leiden");
+      close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+      close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+      const x = await pl.dotplot(b, ["G0"], "leiden", { useRaw: false });
+      close(x.data.dotColor, oracle.dotplot.default.dot_color.map((r: number[]) => [r[0]]), 1e-6, "X dot_color");
+      await assert.rejects(() => pl.dotplot(b, ["G25"], "leiden", { useRaw: false }), /"G25" is neither an obs column nor a var name/);
+      await assert.rejects(() => pl.dotplot(adata, ["G0"], "leiden", { useRaw: true }), InvalidArgumentError);
+    } finally {
+      b.close();
+    }
+  });
+  it("hover regions carry the matrix values; spec is small", async () => {
+    const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
+    const spec = p.spec();
+    assert.equal(spec.regions.length, 6 * 2);
+    assert.match(spec.regions[0].label, /^0 · G0: mean /);
+    assert.deepEqual(spec.summary.dotColor, p.data.dotColor);
+  });
+});
+
+describe("pl.qcHistograms vs numpy.histogram", () => {
+  for (const key of ["total_counts", "n_genes_by_counts", "pct_counts_mt", "const"]) {
+    for (const bins of [50, 7]) {
+      it(`${key}, ${bins} bins`, async () => {
+        const ref = oracle.histograms[`${key}|${bins}`];
+        const p = await pl.qcHistograms(adata, key, { bins });
+        const h = p.data.histograms[key];
+        assert.deepEqual(h.counts, ref.counts, "counts");
+        assert.equal(h.edges.length, bins + 1);
+        // float32 columns: numpy computes float32 edges; ours are the same float32 values.
+        for (let i = 0; i < ref.edges.length; i++) assert.equal(h.edges[i], ref.edges[i], `edge ${i}`);
+      });
+    }
+  }
+  it("default keys are the QC columns that exist; a grid of three", async () => {
+    const p = await pl.qcHistograms(adata);
+    assert.deepEqual(p.data.keys, ["total_counts", "n_genes_by_counts", "pct_counts_mt"]);
+    assert.equal(p.spec().regions.length, 150);
+    const logged = await pl.qcHistograms(adata, ["total_counts"], { log: true, bins: 10 });
+    assert.deepEqual(logged.data.histograms.total_counts.counts.length, 10);
+  });
+  it("NaN values are counted apart, as numpy cannot bin them", () => {
+    const h = pl.histogram(Float64Array.of(1, Number.NaN, 2, 3, 3), 2);
+    assert.deepEqual(h.counts, [1, 3]);
+    assert.equal(h.nMissing, 1);
+  });
+});
+
+describe("pl.violin vs sc.get.obs_df", () => {
+  for (const key of ["total_counts", "G5", "score"]) {
+    it(`${key} by leiden: per-group values`, async () => {
+      const ref = oracle.violin[key];
+      const p = await pl.violin(adata, key, { groupby: "leiden" });
+      const groups = p.data.panels[0].groups;
+      assert.deepEqual(
+        groups.map((g) => g.name),
+        Object.keys(ref.groups),
+      );
+      for (const g of groups) {
+        const e = ref.groups[g.name] as number[];
+        assert.equal(g.n, e.length, `${g.name}: n`);
+        for (let i = 0; i < e.length; i++) assert.ok(Math.abs(g.values[i] - e[i]) <= 1e-6 * Math.max(1, Math.abs(e[i])), `${g.name}[${i}]`);
+        const sorted = [...e].sort((a, b) => a - b);
+        assert.equal(g.min, sorted[0]);
+        assert.equal(g.max, sorted[sorted.length - 1]);
+      }
+    });
+  }
+  it("several keys without groupby: one violin per key; KDE = Scott's rule", async () => {
+    const p = await pl.violin(adata, ["total_counts", "n_genes_by_counts"], { stripplot: false });
+    assert.deepEqual(
+      p.data.panels[0].groups.map((g) => g.name),
+      ["total_counts", "n_genes_by_counts"],
+    );
+    assert.equal((p.svg.match(/class="aoom-violin"/g) ?? []).length, 2);
+    assert.ok(!p.svg.includes("aoom-points"), "no strip raster when stripplot is false");
+    // scipy's gaussian_kde("scott") on [0, 1, 2, 3]: factor 4^(-1/5), sd (ddof 1) = 1.29099…
+    assert.ok(Math.abs(pl.scottBandwidth([0, 1, 2, 3]) - 4 ** -0.2 * Math.sqrt(5 / 3)) < 1e-12);
+    const kde = pl.gaussianKde([0, 1, 2, 3], { gridsize: 5 });
+    assert.ok(kde);
+    assert.deepEqual(Array.from(kde.support), [0, 0.75, 1.5, 2.25, 3]);
+    // Density at 1.5, from the formula.
+    const bw = kde.bandwidth;
+    const d = [0, 1, 2, 3].reduce((a, x) => a + Math.exp(-0.5 * ((1.5 - x) / bw) ** 2), 0) / (4 * bw * Math.sqrt(2 * Math.PI));
+    assert.ok(Math.abs(kde.density[2] - d) < 1e-12);
+  });
+});
+
+describe("pl.embedding colors vs scanpy", () => {
+  for (const key of ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name"]) {
+    it(`category colors of ${key} equal uns[${key}_colors] after sc.pl.umap`, async () => {
+      const p = await pl.embedding(adata, { basis: "umap", color: key });
+      const panel = p.data.panels[0];
+      assert.equal(panel.kind, "categorical");
+      assert.deepEqual(panel.colors, oracle.colors[key]);
+    });
+  }
+  it("continuous: viridis with vmin/vmax = min/max equals matplotlib (1e-3)", async () => {
+    const p = await pl.embedding(adata, { basis: "umap", color: "score" });
+    const panel = p.data.panels[0];
+    assert.equal(panel.kind, "continuous");
+    assert.equal(panel.nMissing, 8);
+    for (const ref of oracle.viridis) {
+      assert.ok(Math.abs((panel.vmin ?? 0) - ref.vmin) < 1e-12 && Math.abs((panel.vmax ?? 0) - ref.vmax) < 1e-12);
+      const rgb = new pl.ColorScale("viridis", panel.vmin ?? 0, panel.vmax ?? 1).rgb01(ref.value);
+      assert.ok(rgb);
+      for (let c = 0; c < 3; c++)
+        assert.ok(Math.abs(rgb[c] - ref.rgb[c]) < 1e-3, `value ${ref.value} channel ${c}: ${rgb[c]} vs ${ref.rgb[c]}`);
+    }
+  });
+  it("draw order: missing first, then data order (categories) / ascending values (continuous)", () => {
+    const cat = pl.drawOrder({ kind: "categorical", codes: Int32Array.of(0, -1, 1, -1), categories: ["a", "b"] }, true);
+    assert.deepEqual([...cat], [1, 3, 0, 2]);
+    const cont = pl.drawOrder({ kind: "continuous", values: Float64Array.of(2, Number.NaN, 1, 2, 0), dtype: "float64" }, true);
+    // numpy argsort(-v, stable)[::-1]: NaN first, then ascending, ties in reverse data order.
+    assert.deepEqual([...cont], [1, 4, 2, 3, 0]);
+  });
+  it("several panels, pca basis, a gene, legend on data, no color", async () => {
+    const p = await pl.embedding(adata, { basis: "pca", color: ["leiden", "G3", null as unknown as string], legendLoc: "on data" });
+    assert.equal(p.data.basis, "X_pca");
+    assert.deepEqual(
+      p.data.panels.map((x) => x.kind),
+      ["categorical", "continuous", "none"],
+    );
+    assert.match(p.svg, />PC1<\/text>/);
+    assert.equal((p.svg.match(/class="aoom-points"/g) ?? []).length, 3);
+    const plain = await pl.embedding(adata);
+    assert.equal(plain.data.panels[0].kind, "none");
+  });
+});
+
+describe("pl plot objects", () => {
+  it("the bundle has SVG, PNG, text and plot+json; the spec is small", async () => {
+    const p = await pl.embedding(adata, { color: "leiden" });
+    const b = p._repr_mimebundle_();
+    for (const k of ["image/svg+xml", "image/png", "text/plain", pl.PLOT_MIME]) assert.ok(k in b, k);
+    assert.match(b["text/plain"] as string, /^<embedding X_umap of 900 cells colored by leiden>$/);
+    const spec = b[pl.PLOT_MIME] as pl.PlotSpec;
+    assert.equal(spec.type, "AnnDataOOMPlot");
+    assert.equal(spec.kind, "embedding");
+    assert.equal(spec.svg, p.svg);
+    assert.ok(JSON.stringify({ ...spec, svg: "" }).length < 10_000, "no per-cell data in the spec");
+    for (const q of [
+      await pl.dotplot(adata, ["G0"], "leiden"),
+      await pl.violin(adata, "G0", { groupby: "leiden" }),
+      await pl.qcHistograms(adata),
+    ]) {
+      const qb = q._repr_mimebundle_();
+      for (const k of ["image/svg+xml", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
+    }
+  });
+
+  it("hostile gene / category names are escaped: the parsed SVG has no element or attribute from them", async () => {
+    const plots = [
+      await pl.dotplot(adata, { [HOSTILE]: [HOSTILE, "G1"] }, "with_na", { title: HOSTILE }),
+      await pl.embedding(adata, { color: ["with_na", HOSTILE], title: [HOSTILE, HOSTILE] }),
+      await pl.embedding(adata, { color: "with_na", legendLoc: "on data" }),
+      await pl.violin(adata, HOSTILE, { groupby: "with_na", title: HOSTILE }),
+      await pl.qcHistograms(adata, [HOSTILE]),
+    ];
+    for (const p of plots) {
+      const { tags, attrs, texts } = parseSvg(p.svg);
+      assert.ok(!tags.includes("img") && !tags.includes("script"), `${p.kind}: tags ${[...new Set(tags)]}`);
+      assert.ok(!attrs.some((a) => a.toLowerCase().startsWith("on") || a === "src"), `${p.kind}: attrs ${[...new Set(attrs)]}`);
+      assert.ok(
+        texts.some((t) => t === HOSTILE || t === "<script>alert(1)</script>" || t.startsWith(`${HOSTILE} `)),
+        `${p.kind}: the name is shown as text`,
+      );
+    }
+  });
+
+  it("the PNG decodes: signature, IHDR, CRCs, a known pixel", async () => {
+    const p = await pl.embedding(adata, { color: "leiden", width: 100, height: 80, pixelRatio: 1 });
+    const png = p.png;
+    assert.ok(png);
+    const img = decodePng(png);
+    assert.equal(img.width, p.width);
+    assert.equal(img.height, p.height);
+    assert.deepEqual([...img.rgba.subarray(0, 4)], [255, 255, 255, 255], "white corner");
+    // A raster drawn here: one red disc of radius 3 at (5.5, 5.5) on 12 × 10.
+    const r = new pl.Raster(12, 10);
+    r.disc(5.5, 5.5, 3, 1, 0, 0);
+    const d = decodePng(r.png());
+    assert.deepEqual([d.width, d.height], [12, 10]);
+    const at = (x: number, y: number) => [...d.rgba.subarray((y * 12 + x) * 4, (y * 12 + x) * 4 + 4)];
+    assert.deepEqual(at(5, 5), [255, 0, 0, 255]);
+    assert.deepEqual(at(11, 0), [0, 0, 0, 0]);
+    // The embedding's points: the panel raster is inside the SVG as a data: URI PNG.
+    const m = /href="data:image\/png;base64,([^"]+)" class="aoom-points"/.exec(p.svg);
+    assert.ok(m);
+    const panel = decodePng(Buffer.from(m[1], "base64"));
+    assert.deepEqual([panel.width, panel.height], [100, 80]);
+    let painted = 0;
+    for (let i = 3; i < panel.rgba.length; i += 4) if (panel.rgba[i] > 0) painted++;
+    assert.ok(painted > 500, `points painted: ${painted}`);
+  });
+
+  it("show() displays the bundle inside the kernel and is a no-op outside", async () => {
+    const p = await pl.qcHistograms(adata, ["total_counts"], { bins: 5 });
+    assert.equal(p.show(), false);
+    const shown: Record<string, unknown>[] = [];
+    const g = globalThis as Record<string, unknown>;
+    g.__anndataOomKernel = {
+      apiVersion: 1,
+      display: (b: Record<string, unknown>) => shown.push(b),
+      newDisplayId: () => "d1",
+      interruptSignal: () => new AbortController().signal,
+    };
+    try {
+      assert.equal(p.show(), true);
+    } finally {
+      delete g.__anndataOomKernel;
+    }
+    assert.equal(shown.length, 1);
+    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/svg+xml", "text/plain"]);
+  });
+
+  it("crc32 matches the standard check value", () => {
+    assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
+  });
+
+  it("save() writes .svg and .png; other extensions and PNG of vector plots are typed errors", async () => {
+    const p = await pl.embedding(adata, { color: "leiden" });
+    await p.save(path.join(tmp, "u.svg"));
+    await p.save(path.join(tmp, "u.png"));
+    assert.equal(fs.readFileSync(path.join(tmp, "u.svg"), "utf8"), p.svg);
+    decodePng(fs.readFileSync(path.join(tmp, "u.png")));
+    await assert.rejects(p.save(path.join(tmp, "u.pdf")), InvalidArgumentError);
+    const d = await pl.dotplot(adata, ["G0"], "leiden");
+    await d.save(path.join(tmp, "d.svg"));
+    assert.ok(fs.readFileSync(path.join(tmp, "d.svg"), "utf8").startsWith("<svg"));
+    await assert.rejects(d.save(path.join(tmp, "d.png")), InvalidArgumentError);
+  });
+
+  it("bad input gives typed errors naming the key", async () => {
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => pl.embedding(adata, { color: "nope" }), /"nope"/],
+      [() => pl.embedding(adata, { basis: "tsne" }), /"tsne"/],
+      [() => pl.embedding(adata, { components: [1, 3] }), /3/],
+      [() => pl.dotplot(adata, ["G0", "NOTAGENE"], "leiden"), /"NOTAGENE"/],
+      [() => pl.dotplot(adata, ["G0"], "total_counts"), /groupby "total_counts" must be a categorical/],
+      [() => pl.dotplot(adata, ["G0"], "missing_col"), /"missing_col"/],
+      [() => pl.dotplot(adata, ["leiden"], "leiden"), /"leiden" is a categorical/],
+      [() => pl.violin(adata, "NOTAGENE", { groupby: "leiden" }), /"NOTAGENE"/],
+      [() => pl.violin(adata, "G0", { groupby: "score" }), /"score"/],
+      [() => pl.qcHistograms(adata, ["nope"]), /"nope"/],
+      [() => pl.embedding(adata, { color: "score", colorMap: "nocmap" }), /nocmap/],
+    ];
+    for (const [f, re] of cases)
+      await assert.rejects(f, (e: unknown) => e instanceof InvalidArgumentError && re.test((e as Error).message));
+  });
+
+  it("gene reads go through the pass machinery: an aborted signal cancels", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(pl.dotplot(adata, ["G0"], "leiden", { signal: ac.signal }), CancelledError);
+    let calls = 0;
+    await pl.violin(adata, "G1", { groupby: "leiden", onProgress: () => calls++ });
+    assert.ok(calls > 0, "progress reported");
+  });
+
+  it("several genes share one progress task (label, done) and cancel between genes", async () => {
+    const seen: { label: string; state: string; chunksDone: number; chunksTotal: number }[] = [];
+    setDefaultProgress((p) => seen.push(p));
+    try {
+      await pl.dotplot(adata, ["G0", "G1", "G2"], "leiden");
+      assert.ok(seen.length > 0);
+      assert.ok(
+        seen.every((p) => p.label === "dotplot: reading 3 genes"),
+        `labels: ${[...new Set(seen.map((p) => p.label))]}`,
+      );
+      const last = seen[seen.length - 1];
+      assert.deepEqual([last.state, last.chunksDone, last.chunksTotal], ["done", 3, 3]);
+      // Aborted while the task runs (after the first gene): CancelledError, reported as cancelled.
+      const ac = new AbortController();
+      seen.length = 0;
+      setDefaultProgress((q) => {
+        seen.push(q);
+        if (q.state === "running" && q.chunksDone === 1) ac.abort();
+      });
+      const p = pl.violin(adata, ["G0", "G1", "G2", "G3"], { groupby: "leiden", signal: ac.signal });
+      await assert.rejects(p, CancelledError);
+      assert.deepEqual(
+        seen.map((q) => [q.state, q.chunksDone]),
+        [
+          ["running", 1],
+          ["cancelled", 1],
+        ],
+      );
+    } finally {
+      setDefaultProgress(undefined);
+    }
+  });
+});
