@@ -27,7 +27,21 @@ export function reglBackend(canvas: HTMLCanvasElement, width: number, height: nu
   });
   // For debugging in the browser console and for the UI tests: the canvas knows its plot.
   (canvas as unknown as { reglScatterplot?: unknown }).reglScatterplot = plot;
-  plot.subscribe("select", ({ points }) => events.onSelect(points));
+  // A lasso that ends where it began also counts as a click, and regl-scatterplot then
+  // replaces the lasso's selection with the point under the cursor: keep the lasso's.
+  let lasso: { points: number[]; at: number } | null = null;
+  plot.subscribe("lassoEnd", () => {
+    lasso = { points: [], at: performance.now() };
+  });
+  plot.subscribe("select", ({ points }) => {
+    const justLassoed = lasso !== null && performance.now() - lasso.at < 400;
+    if (justLassoed && lasso && lasso.points.length > 0 && points.length === 1) {
+      plot.select(lasso.points);
+      return;
+    }
+    if (justLassoed && lasso) lasso.points = [...points];
+    events.onSelect(points);
+  });
   plot.subscribe("deselect", () => events.onDeselect());
   plot.subscribe("pointOver", (i) => events.onPointOver(i));
   plot.subscribe("pointOut", () => events.onPointOut());

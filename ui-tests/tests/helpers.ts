@@ -75,7 +75,7 @@ export async function lasso(page: IJupyterLabPageFixture, canvas: Locator, box: 
     [box.x1, box.y0],
     [box.x1, box.y1],
     [box.x0, box.y1],
-    [box.x0, box.y0],
+    [box.x0, box.y0 + 10], // close to the start, as a hand would (the lasso closes itself)
   ];
   await page.mouse.move(ox + corners[0][0], oy + corners[0][1]);
   await page.mouse.down();

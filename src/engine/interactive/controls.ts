@@ -44,7 +44,7 @@ export function leidenBinding(plot: ScatterPlot, opts: { keyAdded?: string; reso
     run: async ({ resolution }, { signal, onProgress }) => {
       const r = await tl.leiden(plot.adata, { resolution, keyAdded: key, signal, onProgress });
       await plot.setColor(key, { signal });
-      return `leiden (resolution ${resolution}): ${r.nClusters} clusters`;
+      return `leiden (resolution ${resolution}): ${r.nClusters} cluster${r.nClusters === 1 ? "" : "s"}`;
     },
   };
 }
@@ -89,7 +89,7 @@ export function hvgBinding(plot: ScatterPlot, from: AnnDataOOM, opts: { nTopGene
         const r = await tl.leiden(a, { keyAdded: key, ...o });
         plot.adata.setObs(key, a.obs.getChild(key)!);
         await plot.setColor(key);
-        return `${a.nVars} highly variable genes → ${r.nClusters} clusters`;
+        return `${a.nVars} highly variable genes → ${r.nClusters} cluster${r.nClusters === 1 ? "" : "s"}`;
       }
       return `${a.nVars} highly variable genes: new embedding`;
     },
