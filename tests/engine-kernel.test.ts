@@ -3,14 +3,14 @@
  * (jupyter_client, in the reference venv) opens fixtures with
  * `import { read } from "anndata-oom"` and checks the rich execute_result,
  * the progress display of a pass, interrupting a long pass, an engine
- * error and pl.* plot bundles. One JSON line per check; each check is one test here. Needs the
+ * error, pl.* plot bundles and the pl.scatter / pl.controls widgets. One JSON line per check; each check is one test here. Needs the
  * built launcher and the native addon, and the fixtures (AOOM_FIXTURES).
  */
 import * as path from "node:path";
 import { FIXTURES, REPO } from "./helpers";
 import { kernelSuite } from "./kernel-checks";
 
-const CHECKS = ["engine_repr", "engine_progress", "engine_interrupt", "engine_error", "engine_plot"] as const;
+const CHECKS = ["engine_repr", "engine_progress", "engine_interrupt", "engine_progress_cancel", "engine_error", "engine_plot", "engine_widget"] as const;
 const TIMEOUT_MS = 240_000;
 
 kernelSuite(

@@ -243,7 +243,93 @@ def engine_plot(k):
     return f"{len(texts)} progress messages for 3 genes"
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error, engine_plot]
+def make_embedded(path, n=500):
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    grp = pd.Categorical(rng.choice(["x", "y", HOSTILE], n), categories=["x", "y", HOSTILE])
+    a = ad.AnnData(sp.random(n, 10, density=0.3, format="csr", dtype=np.float32, random_state=rng), obs=pd.DataFrame({"grp": grp}, index=[f"cell_{i}" for i in range(n)]))
+    a.obsm["X_umap"] = rng.normal(size=(n, 2)).astype(np.float32)
+    a.write_h5ad(path)
+
+
+def comm_msgs(k, comm_id, pred=lambda d: True, timeout=T):
+    return k.iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id and pred(m["content"]["data"]), timeout=timeout)
+
+
+def engine_widget(k):
+    """pl.scatter / pl.controls as Jupyter widgets (protocol 2.1): the comm_open
+    carries the state with positions and colors as binary buffers (Arrow IPC
+    streams, not base64 JSON); a lasso (an `update` with a selection buffer)
+    becomes plot.selection; hover is answered; request_state re-sends it all;
+    a controls update re-runs its step and updates the scatter in place."""
+    path = os.path.join(k.tmp, "embedded.h5ad")
+    make_embedded(path)
+    rep, outs = k.run(f"""import {{ pl, read as readW }} from "anndata-oom";
+const w = await readW({json.dumps(path)});
+const plot = await pl.scatter(w, {{ color: "grp" }});
+plot""", timeout=T)
+    expect(rep["status"] == "ok", (rep, outs))
+    opens = [m for m in outs if m["msg_type"] == "comm_open"]
+    expect(len(opens) == 1 and opens[0]["content"]["target_name"] == "jupyter.widget", opens)
+    op = opens[0]
+    expect(op["metadata"].get("version") == "2.1.0", op["metadata"])
+    state, paths, bufs = op["content"]["data"]["state"], op["content"]["data"]["buffer_paths"], op["buffers"]
+    expect(state["_model_name"] == "ScatterModel" and state["_model_module"] == "anndata-oom-lab" and state["n"] == 500, state)
+    expect(["positions"] in paths and ["colors"] in paths and state["positions"] is None, (paths, state.get("positions")))
+    pos = bytes(bufs[paths.index(["positions"])])
+    # an Arrow IPC stream (continuation marker), holding 2 x 500 float32
+    expect(pos[:4] == b"\xff\xff\xff\xff" and len(pos) >= 500 * 8, (pos[:8], len(pos)))
+    expect(state["color"]["kind"] == "categorical" and state["color"]["categories"] == ["x", "y", HOSTILE], state["color"])
+    res = [m for m in outs if m["msg_type"] == "execute_result"]
+    data = res[0]["content"]["data"]
+    cid = op["content"]["comm_id"]
+    expect(data["application/vnd.jupyter.widget-view+json"]["model_id"] == cid, data.keys())
+    expect(data["application/vnd.anndata-oom.scatter+json"]["n"] == 500, data["application/vnd.anndata-oom.scatter+json"])
+    import base64
+
+    expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", "png snapshot")
+    expect(HOSTILE not in data["image/svg+xml"], "hostile category escaped in the SVG")
+
+    # a lasso: the frontend's update with the selected indices as a buffer
+    import struct
+
+    sel = struct.pack("<3I", 7, 1, 5)
+    k.send("comm_msg", {"comm_id": cid, "data": {"method": "update", "state": {"selection": None, "selection_count": 3}, "buffer_paths": [["selection"]]}}, buffers=[sel])
+    rep, outs = k.run("console.log(plot.selectedIndices.join(','), plot.selection.reduce((s, x) => s + x, 0), w.subset({ obs: plot.selection }).nObs)", timeout=T)
+    expect(stdout(outs) == "1,5,7 3 3\n", stdout(outs))
+
+    # hover: the kernel answers with the cell's name and value
+    k.send("comm_msg", {"comm_id": cid, "data": {"method": "custom", "content": {"event": "hover", "index": 5}}})
+    hov = comm_msgs(k, cid, lambda d: d.get("method") == "custom")["content"]["data"]["content"]
+    expect(hov["event"] == "hover" and hov["index"] == 5 and hov["name"] == "cell_5" and hov["key"] == "grp" and hov["value"] in ("x", "y", HOSTILE), hov)
+
+    # request_state (a reloaded page): the full state again, buffers included
+    k.send("comm_msg", {"comm_id": cid, "data": {"method": "request_state"}})
+    st = comm_msgs(k, cid, lambda d: d.get("method") == "update" and "_model_name" in d.get("state", {}))
+    expect(["positions"] in st["content"]["data"]["buffer_paths"] and len(st["buffers"]) >= 2, st["content"]["data"]["buffer_paths"])
+
+    # a controls widget: a new value re-runs its step, which recolors the scatter in place
+    rep, outs = k.run("""pl.controls(plot, { step: "demo", params: [{ name: "k", min: 1, max: 5, step: 1, value: 1 }],
+  run: async ({ k }) => { await plot.setColor(k > 2 ? null : "grp"); return `k=${k}`; } })""", timeout=T)
+    ctl = [m for m in outs if m["msg_type"] == "comm_open"][0]
+    expect(ctl["content"]["data"]["state"]["_model_name"] == "ControlsModel", ctl["content"]["data"]["state"])
+    ccid = ctl["content"]["comm_id"]
+    k.send("comm_msg", {"comm_id": ccid, "data": {"method": "update", "state": {"values": {"k": 4}}, "buffer_paths": []}})
+    upd = comm_msgs(k, cid, lambda d: d.get("method") == "update" and "colors" in d.get("state", {}))
+    expect(upd["content"]["data"]["state"]["color"] == {"kind": "none", "key": None} and len(upd["buffers"]) == 1, upd["content"]["data"])
+    done = comm_msgs(k, ccid, lambda d: d.get("method") == "update" and d["state"].get("status") == "k=4")
+    expect(done["content"]["data"]["state"]["running"] is False, done["content"]["data"])
+    # an out-of-range value is refused with a message, the kernel stays usable
+    rep, outs = k.run("1 + 2", timeout=T)
+    expect(stdout(outs) == "3\n", outs)
+    return f"scatter comm {cid[:8]}: {len(pos)} B positions (Arrow IPC), lasso 3 cells, hover, request_state, controls re-run"
+
+
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error, engine_plot, engine_widget]
 
 
 def main():
