@@ -1,0 +1,274 @@
+/**
+ * pl.scatter / pl.controls in the engine with a fake kernel (the global
+ * `__anndataOomKernel` with `openComm`): what the widget comm carries
+ * (Arrow IPC positions and colors equal to obsm / obs / the gene, scanpy's
+ * category colors), frontend updates (lasso → plot.selection, hover),
+ * in-place updates (setColor sends only colors, refreshPositions only
+ * positions), controls re-runs (Leiden on a real graph; a newer value
+ * cancels the older run; failures shown), typed errors, and plain Node.
+ */
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { tableFromIPC } from "apache-arrow";
+import { type AnnDataOOM, InvalidArgumentError, pl, pp, read } from "../src/engine";
+import { joinBuffers, splitBuffers } from "../src/engine/interactive/widget-comm";
+import { FIXTURES } from "./helpers";
+
+const P = path.join(FIXTURES, "plots");
+const oracle = require(path.join(P, "plot_oracle.json")) as { colors: Record<string, string[]> };
+
+interface Sent {
+  data: Record<string, any>;
+  buffers: Uint8Array[];
+}
+
+class FakeComm {
+  readonly sent: Sent[] = [];
+  private handlers: ((m: { content: { data: unknown }; buffers?: Uint8Array[] }) => void)[] = [];
+  closed = false;
+  constructor(
+    readonly commId: string,
+    readonly target: string,
+    readonly open: Sent,
+    readonly metadata: Record<string, unknown>,
+  ) {}
+  send(data: Record<string, any>, buffers: ArrayBufferView[] = []): void {
+    this.sent.push({ data, buffers: buffers.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) });
+  }
+  onMsg(cb: (m: { content: { data: unknown }; buffers?: Uint8Array[] }) => void): void {
+    this.handlers.push(cb);
+  }
+  onClose(): void {}
+  close(): void {
+    this.closed = true;
+  }
+  /** A message from the frontend. */
+  receive(data: unknown, buffers: Uint8Array[] = []): void {
+    for (const h of this.handlers) h({ content: { data }, buffers });
+  }
+  /** The value of a buffer in a message (by its buffer path). */
+  static buffer(m: Sent, key: string): Uint8Array {
+    const i = (m.data.buffer_paths as string[][]).findIndex((p) => p[0] === key);
+    assert.ok(i >= 0, `no buffer ${key} in ${JSON.stringify(m.data.buffer_paths)}`);
+    return m.buffers[i];
+  }
+}
+
+const comms: FakeComm[] = [];
+function installFakeKernel(): void {
+  (globalThis as Record<string, unknown>).__anndataOomKernel = {
+    apiVersion: 1,
+    display() {},
+    newDisplayId: () => "d",
+    interruptSignal: () => new AbortController().signal,
+    registerCommTarget() {},
+    openComm(target: string, data: Record<string, any>, buffers: ArrayBufferView[] = [], metadata: Record<string, unknown> = {}) {
+      const c = new FakeComm(`comm${comms.length}`, target, { data, buffers: buffers.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) }, metadata);
+      comms.push(c);
+      return c;
+    },
+  };
+}
+function removeFakeKernel(): void {
+  delete (globalThis as Record<string, unknown>).__anndataOomKernel;
+}
+
+function ipc(bytes: Uint8Array, col: string): number[] {
+  return Array.from(tableFromIPC(bytes).getChild(col)?.toArray() as ArrayLike<number>);
+}
+
+let adata: AnnDataOOM;
+before(async () => {
+  adata = await read(path.join(P, "plots.h5ad"));
+});
+after(() => adata?.close());
+
+describe("pl.scatter in the kernel", () => {
+  before(installFakeKernel);
+  after(removeFakeKernel);
+  afterEach(() => {
+    comms.length = 0;
+  });
+
+  it("opens a jupyter.widget comm (protocol 2.1) with positions and colors as Arrow IPC buffers", async () => {
+    const plot = await pl.scatter(adata, { color: "leiden" });
+    assert.equal(comms.length, 1);
+    const c = comms[0];
+    assert.equal(c.target, "jupyter.widget");
+    assert.deepEqual(c.metadata, { version: "2.1.0" });
+    const { state } = c.open.data;
+    assert.equal(state._model_name, "ScatterModel");
+    assert.equal(state._view_module, "anndata-oom-lab");
+    assert.equal(state.positions, null, "binary values are buffers, not JSON");
+    const umap = (await adata.obsm.get("X_umap")) as { data: Float32Array };
+    const x = ipc(FakeComm.buffer(c.open, "positions"), "x");
+    const y = ipc(FakeComm.buffer(c.open, "positions"), "y");
+    assert.equal(x.length, adata.nObs);
+    for (const i of [0, 1, 450, 899]) {
+      assert.equal(x[i], umap.data[2 * i]);
+      assert.equal(y[i], umap.data[2 * i + 1]);
+    }
+    const codes = ipc(FakeComm.buffer(c.open, "colors"), "code");
+    const leiden = adata.obs.getChild("leiden")!;
+    const cats = state.color.categories as string[];
+    for (const i of [0, 7, 899]) assert.equal(cats[codes[i]], String(leiden.get(i)));
+    assert.deepEqual(state.color.colors, oracle.colors.leiden, "scanpy's colors for the categories");
+    const bundle = await plot._repr_mimebundle_();
+    assert.deepEqual(bundle["application/vnd.jupyter.widget-view+json"], { model_id: "comm0", version_major: 2, version_minor: 1 });
+    assert.ok(String(bundle["image/png"]).length > 100 && String(bundle["image/svg+xml"]).startsWith("<svg"));
+    assert.equal((bundle["application/vnd.anndata-oom.scatter+json"] as { n: number }).n, 900);
+  });
+
+  it("uses uns colors as scanpy does, and colors by a gene with its values", async () => {
+    await pl.scatter(adata, { color: "cell_type" });
+    assert.deepEqual(comms[0].open.data.state.color.colors, oracle.colors.cell_type);
+    await pl.scatter(adata, { color: "G3", colorMap: "viridis" });
+    const { state } = comms[1].open.data;
+    const g3 = (await adata.obsVector("G3")) as Float64Array;
+    const values = ipc(FakeComm.buffer(comms[1].open, "colors"), "value");
+    assert.equal(state.color.kind, "continuous");
+    assert.equal(state.color.source, "gene");
+    assert.equal(state.color.colormap.length, 256);
+    assert.equal(state.color.colormap[0], "#440154");
+    for (const i of [0, 5, 899]) assert.ok(Math.abs(values[i] - g3[i]) < 1e-6);
+    assert.equal(state.color.vmax, Math.max(...Array.from(g3).map(Math.fround)));
+  });
+
+  it("a lasso update becomes plot.selection, a mask usable as a subset", async () => {
+    const plot = await pl.scatter(adata, { color: "leiden" });
+    const seen: number[][] = [];
+    plot.onSelect((idx) => seen.push(Array.from(idx)));
+    assert.equal(plot.selection.reduce((s, v) => s + v, 0), 0);
+    const sel = Uint32Array.of(9, 2, 4, 5000); // 5000 is out of range: dropped
+    comms[0].receive({ method: "update", state: { selection: null, selection_count: 4 }, buffer_paths: [["selection"]] }, [new Uint8Array(sel.buffer)]);
+    assert.deepEqual(Array.from(plot.selectedIndices), [2, 4, 9]);
+    assert.deepEqual(seen, [[2, 4, 9]]);
+    const sub = adata.subset({ obs: plot.selection });
+    assert.equal(sub.nObs, 3);
+    assert.equal(String(sub.obsNames.get(0)), String(adata.obsNames.get(2)));
+    // a malformed buffer (not whole uint32s) is ignored
+    comms[0].receive({ method: "update", state: { selection: null }, buffer_paths: [["selection"]] }, [new Uint8Array(3)]);
+    assert.deepEqual(Array.from(plot.selectedIndices), [2, 4, 9]);
+  });
+
+  it("answers hover and request_state", async () => {
+    await pl.scatter(adata, { color: "with_na" });
+    const c = comms[0];
+    c.receive({ method: "custom", content: { event: "hover", index: 3 } });
+    const hover = c.sent.at(-1)!.data;
+    assert.equal(hover.method, "custom");
+    assert.equal(hover.content.name, String(adata.obsNames.get(3)));
+    assert.equal(hover.content.key, "with_na");
+    const v = adata.obs.getChild("with_na")!.get(3);
+    assert.equal(hover.content.value, v === null ? null : String(v));
+    c.receive({ method: "custom", content: { event: "hover", index: -1 } });
+    c.receive({ method: "custom", content: { event: "hover", index: 10 ** 9 } });
+    assert.equal(c.sent.length, 1, "out-of-range hovers get no answer");
+    c.receive({ method: "request_state" });
+    const st = c.sent.at(-1)!;
+    assert.equal(st.data.method, "update");
+    assert.equal(st.data.state._model_name, "ScatterModel");
+    assert.ok(FakeComm.buffer(st, "positions").byteLength > 900 * 8);
+  });
+
+  it("setColor re-sends only the colors; refreshPositions only the positions", async () => {
+    const plot = await pl.scatter(adata, { color: "leiden" });
+    const c = comms[0];
+    await plot.setColor("score");
+    const m = c.sent.at(-1)!;
+    assert.deepEqual(m.data.buffer_paths, [["colors"]]);
+    assert.equal(m.data.state.color.kind, "continuous");
+    assert.ok(Number.isNaN(ipc(FakeComm.buffer(m, "colors"), "value").find((v) => Number.isNaN(v)) ?? 0), "missing values travel as NaN");
+    await plot.refreshPositions();
+    assert.deepEqual(c.sent.at(-1)!.data.buffer_paths, [["positions"]]);
+    await plot.setColor(null);
+    assert.deepEqual(c.sent.at(-1)!.data.state.color, { kind: "none", key: null });
+  });
+
+  it("bad input: typed errors naming the key", async () => {
+    await assert.rejects(pl.scatter(adata, { color: "nope" }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"nope"'));
+    await assert.rejects(pl.scatter(adata, { basis: "tsne" }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("tsne"));
+    await assert.rejects(pl.scatter(adata, { components: [1, 3] }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"));
+    await assert.rejects(pl.scatter(adata, { pointSize: 0 }), InvalidArgumentError);
+    assert.equal(comms.length, 0, "no widget is opened for bad input");
+  });
+});
+
+describe("pl.controls", () => {
+  before(installFakeKernel);
+  after(removeFakeKernel);
+  afterEach(() => {
+    comms.length = 0;
+  });
+
+  it("a Leiden resolution change re-runs Leiden and recolors the scatter in place", async () => {
+    const a = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
+    await pp.neighbors(a, { useRep: "X_pca", nNeighbors: 10 });
+    const plot = await pl.scatter(a, { color: "leiden" });
+    const ctl = pl.controls(plot, "leiden");
+    const [scatterComm, ctlComm] = comms;
+    assert.equal(ctlComm.open.data.state._model_name, "ControlsModel");
+    assert.equal(ctlComm.open.data.state.params[0].name, "resolution");
+    ctlComm.receive({ method: "update", state: { values: { resolution: 0.3 } }, buffer_paths: [] });
+    await ctl.idle;
+    const low = a.obs.getChild("leiden")!;
+    const nLow = new Set(low.toArray()).size;
+    const sent = scatterComm.sent.at(-1)!;
+    assert.deepEqual(sent.data.buffer_paths, [["colors"]]);
+    assert.equal(sent.data.state.color.categories.length, nLow);
+    assert.match(ctlComm.sent.at(-1)!.data.state.status, new RegExp(`resolution 0.3\\): ${nLow} cluster`));
+    await ctl.set({ resolution: 2.5 });
+    assert.ok(new Set(a.obs.getChild("leiden")!.toArray()).size > nLow, "a higher resolution gives more clusters");
+  });
+
+  it("a newer value cancels the run still going; errors show in the status", async () => {
+    const plot = await pl.scatter(adata, { color: "leiden" });
+    const signals: AbortSignal[] = [];
+    const ctl = pl.controls(plot, {
+      step: "slow",
+      params: [{ name: "k", min: 0, max: 10, step: 1, value: 1 }],
+      run: async ({ k }, { signal }) => {
+        signals.push(signal);
+        if (k === 7) throw new Error("boom");
+        await new Promise((r) => setTimeout(r, 50));
+        return `k=${k}`;
+      },
+    });
+    const ctlComm = comms[1];
+    void ctl.set({ k: 2 });
+    await ctl.set({ k: 3 });
+    assert.equal(signals[0].aborted, true);
+    assert.equal(signals[1].aborted, false);
+    assert.equal(ctlComm.sent.at(-1)!.data.state.status, "k=3");
+    await ctl.set({ k: 7 });
+    assert.equal(ctlComm.sent.at(-1)!.data.state.status, "failed: boom");
+    assert.throws(() => ctl.set({ k: 11 }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("k must be in [0, 10]"));
+    assert.throws(() => pl.controls(plot, "hvg"), InvalidArgumentError);
+    assert.throws(() => pl.controls(plot, "tsne" as "umap"), InvalidArgumentError);
+  });
+});
+
+describe("pl.scatter outside a kernel", () => {
+  it("works without comms: no widget, a text and snapshot bundle", async () => {
+    removeFakeKernel();
+    const plot = await pl.scatter(adata, { color: "leiden" });
+    assert.equal(plot.isLive, false);
+    const b = await plot._repr_mimebundle_();
+    assert.equal(b["application/vnd.jupyter.widget-view+json"], undefined);
+    assert.match(String(b["text/plain"]), /ScatterPlot X_umap of 900 cells colored by leiden/);
+    assert.ok(b["image/png"]);
+  });
+});
+
+describe("widget buffers", () => {
+  it("split and join top-level binary values", () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const { state, bufferPaths, buffers } = splitBuffers({ a: 1, b: bytes, c: "x" });
+    assert.deepEqual(state, { a: 1, b: null, c: "x" });
+    assert.deepEqual(bufferPaths, [["b"]]);
+    assert.deepEqual(Array.from(buffers[0]), [1, 2, 3]);
+    assert.deepEqual(joinBuffers(state, bufferPaths, buffers), { a: 1, b: buffers[0], c: "x" });
+    assert.deepEqual(joinBuffers({ a: 1 }, "junk", undefined), { a: 1 });
+  });
+});
