@@ -10,7 +10,15 @@ import * as path from "node:path";
 import { FIXTURES, REPO } from "./helpers";
 import { kernelSuite } from "./kernel-checks";
 
-const CHECKS = ["engine_repr", "engine_progress", "engine_interrupt", "engine_progress_cancel", "engine_error", "engine_plot", "engine_widget"] as const;
+const CHECKS = [
+  "engine_repr",
+  "engine_progress",
+  "engine_interrupt",
+  "engine_progress_cancel",
+  "engine_error",
+  "engine_plot",
+  "engine_widget",
+] as const;
 const TIMEOUT_MS = 240_000;
 
 kernelSuite(

@@ -64,7 +64,12 @@ function installFakeKernel(): void {
     interruptSignal: () => new AbortController().signal,
     registerCommTarget() {},
     openComm(target: string, data: Record<string, any>, buffers: ArrayBufferView[] = [], metadata: Record<string, unknown> = {}) {
-      const c = new FakeComm(`comm${comms.length}`, target, { data, buffers: buffers.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) }, metadata);
+      const c = new FakeComm(
+        `comm${comms.length}`,
+        target,
+        { data, buffers: buffers.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) },
+        metadata,
+      );
       comms.push(c);
       return c;
     },
@@ -139,9 +144,14 @@ describe("pl.scatter in the kernel", () => {
     const plot = await pl.scatter(adata, { color: "leiden" });
     const seen: number[][] = [];
     plot.onSelect((idx) => seen.push(Array.from(idx)));
-    assert.equal(plot.selection.reduce((s, v) => s + v, 0), 0);
+    assert.equal(
+      plot.selection.reduce((s, v) => s + v, 0),
+      0,
+    );
     const sel = Uint32Array.of(9, 2, 4, 5000); // 5000 is out of range: dropped
-    comms[0].receive({ method: "update", state: { selection: null, selection_count: 4 }, buffer_paths: [["selection"]] }, [new Uint8Array(sel.buffer)]);
+    comms[0].receive({ method: "update", state: { selection: null, selection_count: 4 }, buffer_paths: [["selection"]] }, [
+      new Uint8Array(sel.buffer),
+    ]);
     assert.deepEqual(Array.from(plot.selectedIndices), [2, 4, 9]);
     assert.deepEqual(seen, [[2, 4, 9]]);
     const sub = adata.subset({ obs: plot.selection });
@@ -187,9 +197,18 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("bad input: typed errors naming the key", async () => {
-    await assert.rejects(pl.scatter(adata, { color: "nope" }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"nope"'));
-    await assert.rejects(pl.scatter(adata, { basis: "tsne" }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("tsne"));
-    await assert.rejects(pl.scatter(adata, { components: [1, 3] }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"));
+    await assert.rejects(
+      pl.scatter(adata, { color: "nope" }),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"nope"'),
+    );
+    await assert.rejects(
+      pl.scatter(adata, { basis: "tsne" }),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("tsne"),
+    );
+    await assert.rejects(
+      pl.scatter(adata, { components: [1, 3] }),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"),
+    );
     await assert.rejects(pl.scatter(adata, { pointSize: 0 }), InvalidArgumentError);
     assert.equal(comms.length, 0, "no widget is opened for bad input");
   });
@@ -243,7 +262,10 @@ describe("pl.controls", () => {
     assert.equal(ctlComm.sent.at(-1)!.data.state.status, "k=3");
     await ctl.set({ k: 7 });
     assert.equal(ctlComm.sent.at(-1)!.data.state.status, "failed: boom");
-    assert.throws(() => ctl.set({ k: 11 }), (e: Error) => e instanceof InvalidArgumentError && e.message.includes("k must be in [0, 10]"));
+    assert.throws(
+      () => ctl.set({ k: 11 }),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("k must be in [0, 10]"),
+    );
     assert.throws(() => pl.controls(plot, "hvg"), InvalidArgumentError);
     assert.throws(() => pl.controls(plot, "tsne" as "umap"), InvalidArgumentError);
   });

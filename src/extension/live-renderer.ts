@@ -73,7 +73,7 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
     if (!model.trusted || !view || typeof view.model_id !== "string" || view.model_id === "") return;
     await this.attached;
     const rm = this.rendermime();
-    if (!rm || !rm.mimeTypes.includes(WIDGET_VIEW_MIME)) return;
+    if (!rm?.mimeTypes.includes(WIDGET_VIEW_MIME)) return;
     this.disposeLive();
     const live = rm.createRenderer(WIDGET_VIEW_MIME);
     this.live = live;
@@ -138,11 +138,20 @@ export const scatterRendererFactory: IRenderMime.IRendererFactory = {
   safe: true,
   mimeTypes: [SCATTER_MIME],
   createRenderer: (options) =>
-    new LiveWidgetRenderer(options, (host, model, mime) => renderScatterSnapshot(host, model.data[mime], model.data["image/png"]), "jp-RenderedAnnDataOOMScatterOutput"),
+    new LiveWidgetRenderer(
+      options,
+      (host, model, mime) => renderScatterSnapshot(host, model.data[mime], model.data["image/png"]),
+      "jp-RenderedAnnDataOOMScatterOutput",
+    ),
 };
 
 export const controlsRendererFactory: IRenderMime.IRendererFactory = {
   safe: true,
   mimeTypes: [CONTROLS_MIME],
-  createRenderer: (options) => new LiveWidgetRenderer(options, (host, model, mime) => renderControlsSnapshot(host, model.data[mime]), "jp-RenderedAnnDataOOMControlsOutput"),
+  createRenderer: (options) =>
+    new LiveWidgetRenderer(
+      options,
+      (host, model, mime) => renderControlsSnapshot(host, model.data[mime]),
+      "jp-RenderedAnnDataOOMControlsOutput",
+    ),
 };

@@ -4,8 +4,9 @@
  * @jupyter-widgets' registry, so models the kernel opens over comms find
  * their classes. The mime renderers are in mime.ts.
  */
-import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
+
 import { IJupyterWidgetRegistry } from "@jupyter-widgets/base";
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ControlsModel, ControlsView, MODULE_NAME, MODULE_VERSION, ScatterModel, ScatterView } from "./widget-models";
 
 const widgetsPlugin: JupyterFrontEndPlugin<void> = {
@@ -14,7 +15,11 @@ const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   requires: [IJupyterWidgetRegistry],
   autoStart: true,
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry) => {
-    registry.registerWidget({ name: MODULE_NAME, version: MODULE_VERSION, exports: { ScatterModel, ScatterView, ControlsModel, ControlsView } });
+    registry.registerWidget({
+      name: MODULE_NAME,
+      version: MODULE_VERSION,
+      exports: { ScatterModel, ScatterView, ControlsModel, ControlsView },
+    });
   },
 };
 

@@ -5,7 +5,7 @@
  * (ControlsModel / ControlsView). The DOM lives in src/widgets.
  */
 import { DOMWidgetModel, DOMWidgetView } from "@jupyter-widgets/base";
-import { type ParamSpec, ControlsPanel } from "../widgets/controls";
+import { ControlsPanel, type ParamSpec } from "../widgets/controls";
 import { ScatterPanel } from "../widgets/scatter";
 import { bytesOf, type ColorSpec, ipcColumn } from "../widgets/scatter-data";
 import { reglBackend } from "./regl-backend";
@@ -13,13 +13,23 @@ import { reglBackend } from "./regl-backend";
 export const MODULE_NAME = "anndata-oom-lab";
 export const MODULE_VERSION = "0.1.0";
 
-const base = { _model_module: MODULE_NAME, _model_module_version: MODULE_VERSION, _view_module: MODULE_NAME, _view_module_version: MODULE_VERSION };
+const base = {
+  _model_module: MODULE_NAME,
+  _model_module_version: MODULE_VERSION,
+  _view_module: MODULE_NAME,
+  _view_module_version: MODULE_VERSION,
+};
 
 /** Buffers arrive as DataViews; keep them as they are (no JSON round trip). */
 const bytesSerializer = { serialize: (v: unknown) => v, deserialize: (v: unknown) => v };
 
 export class ScatterModel extends DOMWidgetModel {
-  static override serializers = { ...DOMWidgetModel.serializers, positions: bytesSerializer, colors: bytesSerializer, selection: bytesSerializer };
+  static override serializers = {
+    ...DOMWidgetModel.serializers,
+    positions: bytesSerializer,
+    colors: bytesSerializer,
+    selection: bytesSerializer,
+  };
 
   override defaults() {
     return { ...super.defaults(), ...base, _model_name: "ScatterModel", _view_name: "ScatterView" };
@@ -50,9 +60,14 @@ export class ScatterView extends DOMWidgetView {
     this.listenTo(this.model, "change:positions", () => this.showPositions());
     this.listenTo(this.model, "change:colors change:color change:title", () => this.showColors());
     this.listenTo(this.model, "change:status", () => panel.setStatus(String(this.model.get("status") ?? "")));
-    this.listenTo(this.model, "msg:custom", (content: { event?: string; index?: number; name?: string; key?: string | null; value?: unknown }) => {
-      if (content.event === "hover" && typeof content.index === "number") panel.showHover(content.index, String(content.name ?? ""), content.key ?? null, content.value);
-    });
+    this.listenTo(
+      this.model,
+      "msg:custom",
+      (content: { event?: string; index?: number; name?: string; key?: string | null; value?: unknown }) => {
+        if (content.event === "hover" && typeof content.index === "number")
+          panel.showHover(content.index, String(content.name ?? ""), content.key ?? null, content.value);
+      },
+    );
     // The canvas takes its box's width once attached (and on resize); CSS must never scale
     // the canvas, or regl-scatterplot's mouse coordinates (hover, lasso) drift from the pixels.
     this.observer = new ResizeObserver((entries) => {
@@ -94,8 +109,6 @@ export class ControlsModel extends DOMWidgetModel {
 }
 
 export class ControlsView extends DOMWidgetView {
-  private panel: ControlsPanel | null = null;
-
   override render(): void {
     this.el.classList.add("jp-RenderedAnnDataOOMControls");
     const params = (this.model.get("params") ?? []) as ParamSpec[];
@@ -103,7 +116,6 @@ export class ControlsView extends DOMWidgetView {
       this.model.set("values", values);
       this.touch();
     });
-    this.panel = panel;
     const status = () => panel.setStatus(String(this.model.get("status") ?? ""), Boolean(this.model.get("running")));
     status();
     this.listenTo(this.model, "change:status change:running", status);

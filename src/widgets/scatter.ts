@@ -213,7 +213,15 @@ export class ScatterPanel {
     const t = this.tooltipEl;
     t.replaceChildren();
     t.append(el(this.doc, "b", "", name));
-    if (key !== null) t.append(el(this.doc, "span", "", ` ${key}: ${value === null || value === undefined ? "NA" : typeof value === "number" ? fmt(value) : String(value)}`));
+    if (key !== null)
+      t.append(
+        el(
+          this.doc,
+          "span",
+          "",
+          ` ${key}: ${value === null || value === undefined ? "NA" : typeof value === "number" ? fmt(value) : String(value)}`,
+        ),
+      );
     t.style.left = `${this.mouse[0] + 12}px`;
     t.style.top = `${this.mouse[1] + 12}px`;
     t.hidden = false;
@@ -296,7 +304,10 @@ export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBa
   host.replaceChildren();
   const root = el(d, "div", `${SCATTER_CLASS.root} aoom-Scatter--static`);
   const header = el(d, "div", "aoom-Scatter-header");
-  header.append(el(d, "span", SCATTER_CLASS.title, String(s.title ?? "")), el(d, "span", SCATTER_CLASS.count, typeof s.n === "number" ? `${s.n.toLocaleString("en-US")} cells` : ""));
+  header.append(
+    el(d, "span", SCATTER_CLASS.title, String(s.title ?? "")),
+    el(d, "span", SCATTER_CLASS.count, typeof s.n === "number" ? `${s.n.toLocaleString("en-US")} cells` : ""),
+  );
   const body = el(d, "div", "aoom-Scatter-body");
   const wrap = el(d, "div", SCATTER_CLASS.canvasWrap);
   if (typeof pngBase64 === "string" && /^[A-Za-z0-9+/=\s]+$/.test(pngBase64)) {

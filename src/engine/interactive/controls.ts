@@ -26,7 +26,10 @@ export interface ParamSpec {
 }
 
 /** A re-run: gets the values and a signal, updates the data, returns a status line. */
-export type RerunStep = (values: Record<string, number>, ctx: { signal: AbortSignal; onProgress: (p: Progress) => void }) => Promise<string>;
+export type RerunStep = (
+  values: Record<string, number>,
+  ctx: { signal: AbortSignal; onProgress: (p: Progress) => void },
+) => Promise<string>;
 
 export interface StepBinding {
   step: string;
@@ -68,11 +71,24 @@ export function umapBinding(plot: ScatterPlot, opts: { minDist?: number } = {}):
  * log-normalized object before gene selection; the new X_umap (and
  * clusters) are copied into the plotted object.
  */
-export function hvgBinding(plot: ScatterPlot, from: AnnDataOOM, opts: { nTopGenes?: number; nComps?: number; maxValue?: number } = {}): StepBinding {
+export function hvgBinding(
+  plot: ScatterPlot,
+  from: AnnDataOOM,
+  opts: { nTopGenes?: number; nComps?: number; maxValue?: number } = {},
+): StepBinding {
   if (from.nObs !== plot.n) throw new InvalidArgumentError(`'from' has ${from.nObs} cells, the plot ${plot.n}: it must be the same cells`);
   return {
     step: "hvg",
-    params: [{ name: "nTopGenes", label: "highly variable genes", min: 200, max: Math.max(200, Math.min(5000, from.nVars)), step: 100, value: opts.nTopGenes ?? 2000 }],
+    params: [
+      {
+        name: "nTopGenes",
+        label: "highly variable genes",
+        min: 200,
+        max: Math.max(200, Math.min(5000, from.nVars)),
+        step: 100,
+        value: opts.nTopGenes ?? 2000,
+      },
+    ],
     run: async ({ nTopGenes }, { signal, onProgress }) => {
       const o = { signal, onProgress };
       await pp.highlyVariableGenes(from, { nTopGenes, ...o });
@@ -108,14 +124,18 @@ export class Controls {
     this.binding = binding;
     const k = widgetKernel();
     this.widget = k
-      ? new KernelWidget(k, { model: "ControlsModel", view: "ControlsView" }, {
-          step: binding.step,
-          params: binding.params,
-          values: Object.fromEntries(binding.params.map((p) => [p.name, p.value])),
-          status: "",
-          running: false,
-          runs: 0,
-        })
+      ? new KernelWidget(
+          k,
+          { model: "ControlsModel", view: "ControlsView" },
+          {
+            step: binding.step,
+            params: binding.params,
+            values: Object.fromEntries(binding.params.map((p) => [p.name, p.value])),
+            status: "",
+            running: false,
+            runs: 0,
+          },
+        )
       : null;
     this.widget?.onChange((changed) => {
       if (changed.includes("values")) void this.set(this.widget?.get("values") as Record<string, unknown>);
@@ -131,7 +151,8 @@ export class Controls {
     for (const p of this.binding.params) {
       const v = Number(values?.[p.name]);
       if (values?.[p.name] === undefined) continue;
-      if (!Number.isFinite(v) || v < p.min || v > p.max) throw new InvalidArgumentError(`${p.name} must be in [${p.min}, ${p.max}], got ${values[p.name]}`);
+      if (!Number.isFinite(v) || v < p.min || v > p.max)
+        throw new InvalidArgumentError(`${p.name} must be in [${p.min}, ${p.max}], got ${values[p.name]}`);
       p.value = v;
     }
     this.current?.abort();
@@ -141,7 +162,8 @@ export class Controls {
     const vals = this.values;
     this.widget?.set({ values: vals, running: true, status: `${this.binding.step}: running…` });
     const onProgress = (p: Progress) => {
-      if (p.state === "running" && p.chunksTotal > 0) this.widget?.set({ status: `${p.label}: ${Math.round((100 * p.chunksDone) / p.chunksTotal)}%` });
+      if (p.state === "running" && p.chunksTotal > 0)
+        this.widget?.set({ status: `${p.label}: ${Math.round((100 * p.chunksDone) / p.chunksTotal)}%` });
     };
     this.idle = this.binding.run(vals, { signal: ctl.signal, onProgress }).then(
       (status) => {

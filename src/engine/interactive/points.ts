@@ -10,14 +10,20 @@ import { InvalidArgumentError } from "../errors";
 import type { ResolvedColor } from "./colors";
 
 /** Two columns of an obsm embedding (1-based, as scanpy's `components`) as float32 x and y. */
-export async function embeddingXY(adata: AnnDataOOM, key: string, components: [number, number] = [1, 2]): Promise<{ x: Float32Array; y: Float32Array }> {
+export async function embeddingXY(
+  adata: AnnDataOOM,
+  key: string,
+  components: [number, number] = [1, 2],
+): Promise<{ x: Float32Array; y: Float32Array }> {
   const el = await adata.obsm.get(key);
   if (!("kind" in el) || el.kind !== "dense" || (el as DenseArray).shape.length !== 2) {
     throw new InvalidArgumentError(`obsm ${JSON.stringify(key)} must be a dense 2-d array to plot`);
   }
   const { shape, data } = el as DenseArray;
   const [n, d] = shape;
-  for (const c of components) if (!Number.isInteger(c) || c < 1 || c > d) throw new InvalidArgumentError(`component ${c} out of range for obsm ${JSON.stringify(key)} with ${d} columns (1-based)`);
+  for (const c of components)
+    if (!Number.isInteger(c) || c < 1 || c > d)
+      throw new InvalidArgumentError(`component ${c} out of range for obsm ${JSON.stringify(key)} with ${d} columns (1-based)`);
   const dims = [components[0] - 1, components[1] - 1];
   const x = new Float32Array(n);
   const y = new Float32Array(n);

@@ -47,7 +47,14 @@ export class ScatterPlot {
   private readonly selectHandlers: ((indices: Uint32Array) => void)[] = [];
   private readonly colorOptions: ColorOptions;
 
-  private constructor(adata: AnnDataOOM, basis: string, components: [number, number], color: ResolvedColor, widget: KernelWidget | null, colorOptions: ColorOptions) {
+  private constructor(
+    adata: AnnDataOOM,
+    basis: string,
+    components: [number, number],
+    color: ResolvedColor,
+    widget: KernelWidget | null,
+    colorOptions: ColorOptions,
+  ) {
     this.adata = adata;
     this.colorOptions = colorOptions;
     this.basis = basis;
@@ -69,7 +76,8 @@ export class ScatterPlot {
     const { x, y } = await embeddingXY(adata, basis, components);
     const { basis: _b, components: _c, color: key, title: _t, pointSize: _p, height: _h, ...colorOptions } = opts;
     const color = await resolveColor(adata, key, colorOptions);
-    if (opts.pointSize !== undefined && !(opts.pointSize > 0)) throw new InvalidArgumentError(`pointSize must be > 0, got ${opts.pointSize}`);
+    if (opts.pointSize !== undefined && !(opts.pointSize > 0))
+      throw new InvalidArgumentError(`pointSize must be > 0, got ${opts.pointSize}`);
     const k = widgetKernel();
     const widget = k
       ? new KernelWidget(

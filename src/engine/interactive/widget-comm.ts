@@ -70,7 +70,8 @@ export class KernelWidget {
   private isClosed = false;
 
   constructor(k: KernelHandle, names: WidgetModelNames, initial: State) {
-    if (typeof k.openComm !== "function") throw new InvalidArgumentError("this kernel has no comms: interactive widgets need the AnnData OOM kernel");
+    if (typeof k.openComm !== "function")
+      throw new InvalidArgumentError("this kernel has no comms: interactive widgets need the AnnData OOM kernel");
     this.state = {
       _model_name: names.model,
       _model_module: WIDGET_MODULE,

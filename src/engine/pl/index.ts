@@ -5,6 +5,10 @@
  * `application/vnd.anndata-oom.plot+json`) that saved notebooks show
  * without a kernel.
  */
+
+export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
+export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
+export { SCATTER_MIME, type ScatterOptions, ScatterPlot, scatter } from "../interactive/scatter";
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
 export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
 export { basisKey, drawOrder, type EmbeddingData, type EmbeddingOptions, type EmbeddingPanel, embedding } from "./embedding";
@@ -15,6 +19,3 @@ export { crc32, encodePng } from "./png";
 export { Raster } from "./raster";
 export { escapeXml, Svg } from "./svg";
 export { type ViolinData, type ViolinGroup, type ViolinOptions, type ViolinPanel, violin } from "./violin";
-export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
-export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
-export { SCATTER_MIME, ScatterPlot, type ScatterOptions, scatter } from "../interactive/scatter";

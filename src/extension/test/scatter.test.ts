@@ -12,11 +12,34 @@ import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { JSDOM } from "jsdom";
 import { ControlsPanel, renderControlsSnapshot } from "../../widgets/controls";
 import { type BackendEvents, type MouseMode, renderScatterSnapshot, SCATTER_CLASS, ScatterPanel } from "../../widgets/scatter";
-import { bytesOf, type ColorSpec, interpolateColormap, ipcColumn, normalizePositions, type PointColors, pointColors } from "../../widgets/scatter-data";
+import {
+  bytesOf,
+  type ColorSpec,
+  interpolateColormap,
+  ipcColumn,
+  normalizePositions,
+  type PointColors,
+  pointColors,
+} from "../../widgets/scatter-data";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
-const CATS: ColorSpec = { kind: "categorical", key: "leiden", source: "obs", categories: ["0", "1", HOSTILE], colors: ["#1f77b4", "#ff7f0e", "#279e68"], naColor: "#d3d3d3" };
-const CONT: ColorSpec = { kind: "continuous", key: "CD3E", source: "gene", vmin: 0, vmax: 4, colormap: ["#000000", "#ffffff"], naColor: "#d3d3d3" };
+const CATS: ColorSpec = {
+  kind: "categorical",
+  key: "leiden",
+  source: "obs",
+  categories: ["0", "1", HOSTILE],
+  colors: ["#1f77b4", "#ff7f0e", "#279e68"],
+  naColor: "#d3d3d3",
+};
+const CONT: ColorSpec = {
+  kind: "continuous",
+  key: "CD3E",
+  source: "gene",
+  vmin: 0,
+  vmax: 4,
+  colormap: ["#000000", "#ffffff"],
+  naColor: "#d3d3d3",
+};
 
 let doc: Document;
 let host: HTMLElement;
@@ -125,7 +148,10 @@ describe("ScatterPanel", () => {
     assert.deepEqual(backends[0].sizes, [4]);
     await p.whenDrawn();
     const last = backends[0].draws.at(-1)!;
-    assert.deepEqual(Array.from(last.x, (v) => Math.round(v * 100) / 100), [-0.95, 0.95]);
+    assert.deepEqual(
+      Array.from(last.x, (v) => Math.round(v * 100) / 100),
+      [-0.95, 0.95],
+    );
     assert.deepEqual(Array.from(last.colors.values), [1, 0]);
     p.layout(600);
     assert.deepEqual(backends[0].resized, [[600, 300]]);
@@ -243,7 +269,19 @@ describe("live / static output renderer", () => {
   async function setup() {
     const dom = new JSDOM("<!doctype html><body></body>");
     const g = globalThis as Record<string, unknown>;
-    for (const k of ["window", "document", "navigator", "HTMLElement", "Element", "Node", "Event", "MouseEvent", "KeyboardEvent", "MutationObserver", "requestAnimationFrame"]) {
+    for (const k of [
+      "window",
+      "document",
+      "navigator",
+      "HTMLElement",
+      "Element",
+      "Node",
+      "Event",
+      "MouseEvent",
+      "KeyboardEvent",
+      "MutationObserver",
+      "requestAnimationFrame",
+    ]) {
       Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
     }
     if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
@@ -251,7 +289,13 @@ describe("live / static output renderer", () => {
     const live = await import("../live-renderer");
     return { Widget, Panel, live, dom };
   }
-  const opts = { mimeType: "application/vnd.anndata-oom.scatter+json", sanitizer: {} as never, resolver: null, linkHandler: null, latexTypesetter: null };
+  const opts = {
+    mimeType: "application/vnd.anndata-oom.scatter+json",
+    sanitizer: {} as never,
+    resolver: null,
+    linkHandler: null,
+    latexTypesetter: null,
+  };
   const bundle = (trusted: boolean, withView = true) =>
     ({
       trusted,
@@ -274,7 +318,9 @@ describe("live / static output renderer", () => {
       mimeTypes: ["application/vnd.jupyter.widget-view+json"],
       createRenderer: (mime: string) => {
         created.push(mime);
-        const r = new Panel() as InstanceType<typeof Panel> & { renderModel: (m: { data: Record<string, { model_id: string }> }) => Promise<void> };
+        const r = new Panel() as InstanceType<typeof Panel> & {
+          renderModel: (m: { data: Record<string, { model_id: string }> }) => Promise<void>;
+        };
         r.renderModel = async (m) => {
           if (modelExists) {
             const v = new Widget();
@@ -313,14 +359,20 @@ describe("live / static output renderer", () => {
 
   it("a renderer outside any output area (no rendermime) shows the snapshot", async () => {
     const { Widget, live, dom } = await setup();
-    const r = live.controlsRendererFactory.createRenderer({ ...opts, mimeType: "application/vnd.anndata-oom.controls+json" }) as InstanceType<typeof live.LiveWidgetRenderer>;
+    const r = live.controlsRendererFactory.createRenderer({
+      ...opts,
+      mimeType: "application/vnd.anndata-oom.controls+json",
+    }) as InstanceType<typeof live.LiveWidgetRenderer>;
     Widget.attach(r, dom.window.document.body);
     await r.renderModel({
       trusted: true,
       metadata: {},
       setData: () => undefined,
       data: {
-        "application/vnd.anndata-oom.controls+json": { step: "leiden", params: [{ name: "resolution", min: 0, max: 3, step: 0.1, value: 1 }] },
+        "application/vnd.anndata-oom.controls+json": {
+          step: "leiden",
+          params: [{ name: "resolution", min: 0, max: 3, step: 0.1, value: 1 }],
+        },
         "application/vnd.jupyter.widget-view+json": { model_id: "x", version_major: 2, version_minor: 1 },
       },
     } as never);
