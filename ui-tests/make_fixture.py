@@ -43,6 +43,19 @@ if len(sys.argv) > 3:
     c.obsm["X_umap"] = xy
     c.write_h5ad(sys.argv[3])
 
+# Optional: 1,000,000 cells with a 10-cluster X_umap and no genes to speak of (the million-point scatter test).
+if len(sys.argv) > 4:
+    n = 1_000_000
+    k = rng.integers(0, 10, size=n)
+    angle = 2 * np.pi * k / 10
+    xy = (np.stack([np.cos(angle), np.sin(angle)], 1) * 8 + rng.normal(0, 1.2, size=(n, 2))).astype(np.float32)
+    mil = ad.AnnData(
+        X=sp.csr_matrix((n, 1), dtype=np.float32),
+        obs=pd.DataFrame({"cluster": pd.Categorical(k.astype(str), categories=[str(i) for i in range(10)])}, index=pd.RangeIndex(n).astype(str)),
+    )
+    mil.obsm["X_umap"] = xy
+    mil.write_h5ad(sys.argv[4])
+
 # Optional: a larger file for the progress test (passes that last long enough to click Cancel).
 if len(sys.argv) > 2 and sys.argv[2] != "-":
     n, m, k = 100_000, 2_000, 100

@@ -25,8 +25,8 @@ fi
 
 # A free loopback port unless one is given.
 export AOOM_UI_PORT="${AOOM_UI_PORT:-$("$AOOM_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-export AOOM_UI_FIXTURE="$state/root/tiny.h5ad" AOOM_UI_BIG="$state/root/big.h5ad" AOOM_UI_CLUSTERS="$state/root/clusters.h5ad"
-"$AOOM_PYTHON" "$here/make_fixture.py" "$AOOM_UI_FIXTURE" "$AOOM_UI_BIG" "$AOOM_UI_CLUSTERS"
+export AOOM_UI_FIXTURE="$state/root/tiny.h5ad" AOOM_UI_BIG="$state/root/big.h5ad" AOOM_UI_CLUSTERS="$state/root/clusters.h5ad" AOOM_UI_MILLION="$state/root/million.h5ad"
+"$AOOM_PYTHON" "$here/make_fixture.py" "$AOOM_UI_FIXTURE" "$AOOM_UI_BIG" "$AOOM_UI_CLUSTERS" "$AOOM_UI_MILLION"
 # Small read blocks: thousands of chunks per pass over big.h5ad (the progress test).
 export ANNDATA_OOM_BLOCK_BYTES=65536
 
