@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): builds what is missing, creates the
-# reference venvs, generates the fixtures with Python anndata, then runs
-# every engine test with node's test runner (its summary ends the output).
+# reference venvs, generates the fixtures with Python anndata, builds and
+# installs the JupyterLab extension, then runs every test with node's test
+# runner — engine, kernel, the extension's jsdom tests and (tests/ui.test.ts)
+# the galata tests in Debian Chromium — whose summary ends the output.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,5 +17,9 @@ rm -rf "$fixtures"
 "$PY" tests/python/make_pp_oracle.py "$fixtures/pp" > /dev/null
 "$PY" tests/python/make_graph_oracle.py "$fixtures/pp" "$fixtures/graph" > /dev/null
 "$PY" tests/python/make_plot_oracle.py "$fixtures/plots" > /dev/null
+# The JupyterLab extension: built and installed into the venv (for the galata
+# tests in tests/ui.test.ts); its jsdom tests compiled to run with the rest.
+bash src/extension/install.sh "$PY"
+(cd src/extension && npx tsc -p tsconfig.test.json)
 export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
-node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js
+node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js src/extension/lib-test/extension/test/*.test.js

@@ -9,7 +9,8 @@ module.exports = {
   ...base,
   testDir: "tests",
   outputDir: ".jupyter/test-results",
-  reporter: [["list"]],
+  // list for people; json for tests/ui.test.ts, which turns each spec test into a node test.
+  reporter: [["list"], ["json", { outputFile: ".jupyter/results.json" }]],
   retries: 0,
   workers: 1,
   timeout: 120_000,
