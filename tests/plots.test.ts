@@ -125,7 +125,12 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
       close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
       const x = await pl.dotplot(b, ["G0"], "leiden", { useRaw: false });
-      close(x.data.dotColor, oracle.dotplot.default.dot_color.map((r: number[]) => [r[0]]), 1e-6, "X dot_color");
+      close(
+        x.data.dotColor,
+        oracle.dotplot.default.dot_color.map((r: number[]) => [r[0]]),
+        1e-6,
+        "X dot_color",
+      );
       await assert.rejects(() => pl.dotplot(b, ["G25"], "leiden", { useRaw: false }), /"G25" is neither an obs column nor a var name/);
       await assert.rejects(() => pl.dotplot(adata, ["G0"], "leiden", { useRaw: true }), InvalidArgumentError);
     } finally {
