@@ -257,6 +257,24 @@ describe("pl.embedding colors vs scanpy", () => {
   });
 });
 
+describe("pl.scatter (QC view: two obs columns or genes)", () => {
+  it("axes are the two keys (data range), colors as pl.embedding, ticked axes", async () => {
+    const p = await pl.scatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
+    assert.equal(p.kind, "scatter");
+    assert.deepEqual([p.data.x, p.data.y, p.data.basis], ["total_counts", "G3", null]);
+    const tc = Array.from(adata.obs.getChild("total_counts")?.toArray() as Float32Array);
+    assert.deepEqual(p.data.extent.x, [Math.min(...tc), Math.max(...tc)]);
+    assert.equal(p.data.panels[1].kind, "categorical");
+    assert.deepEqual(p.data.panels[1].colors, oracle.colors.leiden);
+    assert.equal(p.data.panels[0].colorMap, "viridis");
+    assert.match(p.svg, />total_counts<\/text>/);
+    assert.match(p.toString(), /^<scatter total_counts × G3 of 900 cells colored by pct_counts_mt, leiden>$/);
+    assert.ok(p.png);
+    await assert.rejects(() => pl.scatter(adata, "leiden", "G3"), /"leiden" is categorical/);
+    await assert.rejects(() => pl.scatter(adata, "total_counts", "nope"), /"nope"/);
+  });
+});
+
 describe("pl plot objects", () => {
   it("the bundle has SVG, PNG, text and plot+json; the spec is small", async () => {
     const p = await pl.embedding(adata, { color: "leiden" });

@@ -7,7 +7,16 @@
  */
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
 export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
-export { basisKey, drawOrder, type EmbeddingData, type EmbeddingOptions, type EmbeddingPanel, embedding } from "./embedding";
+export {
+  basisKey,
+  drawOrder,
+  type EmbeddingData,
+  type EmbeddingOptions,
+  type EmbeddingPanel,
+  embedding,
+  type ScatterOptions,
+  scatter,
+} from "./embedding";
 export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
 export { gaussianKde, scottBandwidth } from "./kde";
 export { type HoverRegion, MAX_REGIONS, PLOT_MIME, Plot, type PlotKind, type PlotSpec } from "./plot";

@@ -34,7 +34,7 @@ export interface PlotSpec {
   summary: Record<string, unknown>;
 }
 
-export type PlotKind = "embedding" | "violin" | "dotplot" | "histogram";
+export type PlotKind = "embedding" | "scatter" | "violin" | "dotplot" | "histogram";
 
 export const MAX_REGIONS = 5000;
 
