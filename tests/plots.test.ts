@@ -137,6 +137,18 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       b.close();
     }
   });
+  it("a view (cell subset): only its cells and observed groups, as scanpy on the subset", async () => {
+    const ref = oracle.dotplot.view;
+    const v = adata.subset({ obs: ref.mask as boolean[] });
+    const p = await pl.dotplot(v, ref.var_names, "leiden", { standardScale: "var" });
+    assert.deepEqual(p.data.groups, ref.groups);
+    assert.ok(!p.data.groups.includes("0"));
+    close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+    close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+    const e = await pl.embedding(v, { color: "leiden" });
+    assert.equal(e.data.nObs, (ref.mask as boolean[]).filter(Boolean).length);
+    assert.equal(e.data.panels[0].counts?.[0], 0, "category 0 has no cells in the view");
+  });
   it("hover regions carry the matrix values; spec is small", async () => {
     const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
     const spec = p.spec();
