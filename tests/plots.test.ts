@@ -297,7 +297,7 @@ describe("pl.scatter (QC view: two obs columns or genes)", () => {
     assert.equal(p.data.panels[0].colorMap, "viridis");
     assert.match(p.svg, />total_counts<\/text>/);
     assert.match(p.toString(), /^<scatter total_counts × G3 of 900 cells colored by pct_counts_mt, leiden>$/);
-    assert.ok(p.png);
+    assert.ok(p.png.length > 1000);
     await assert.rejects(() => pl.scatter(adata, "leiden", "G3"), /"leiden" is categorical/);
     await assert.rejects(() => pl.scatter(adata, "total_counts", "nope"), /"nope"/);
   });
@@ -320,7 +320,7 @@ describe("pl plot objects", () => {
       await pl.qcHistograms(adata),
     ]) {
       const qb = q._repr_mimebundle_();
-      for (const k of ["image/svg+xml", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
+      for (const k of ["image/svg+xml", "image/png", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
     }
   });
 
@@ -343,14 +343,34 @@ describe("pl plot objects", () => {
     }
   });
 
-  it("the PNG decodes: signature, IHDR, CRCs, a known pixel", async () => {
+  it("the PNG decodes: signature, IHDR, CRCs, known pixels (figure and raster)", async () => {
     const p = await pl.embedding(adata, { color: "leiden", width: 100, height: 80, pixelRatio: 1 });
-    const png = p.png;
-    assert.ok(png);
-    const img = decodePng(png);
-    assert.equal(img.width, p.width);
-    assert.equal(img.height, p.height);
+    const img = decodePng(p.png);
+    assert.deepEqual([img.width, img.height], [Math.round(p.width * 2), Math.round(p.height * 2)], "2 px per SVG unit");
     assert.deepEqual([...img.rgba.subarray(0, 4)], [255, 255, 255, 255], "white corner");
+    // The whole plot is drawn: the dotplot's first dot, at its hover region's centre, has its Reds colour.
+    const dp = await pl.dotplot(adata, ["G0", "G3"], "leiden");
+    const dimg = decodePng(dp.png);
+    const r0 = dp.spec().regions[0];
+    const cx = Math.round((r0.x + r0.w / 2) * 2);
+    const cy = Math.round((r0.y + r0.h / 2) * 2);
+    const px = [...dimg.rgba.subarray((cy * dimg.width + cx) * 4, (cy * dimg.width + cx) * 4 + 3)];
+    const want = new pl.ColorScale("Reds", dp.data.vmin, dp.data.vmax).hex(dp.data.dotColor[0][0]);
+    const rgb = [1, 3, 5].map((i) => Number.parseInt(want.slice(i, i + 2), 16));
+    assert.ok(
+      px.every((v, i) => Math.abs(v - rgb[i]) <= 2),
+      `dot pixel ${px} vs ${want}`,
+    );
+    // Text is drawn: the title row of a titled histogram has dark pixels, an empty margin has none.
+    const h = await pl.qcHistograms(adata, ["total_counts"], { bins: 5 });
+    const himg = decodePng(h.png);
+    const dark = (y0: number, y1: number) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = 0; x < himg.width; x++) if (himg.rgba[(y * himg.width + x) * 4] < 100) n++;
+      return n;
+    };
+    assert.ok(dark(0, 36) > 50, "title glyphs");
+    assert.equal(dark(0, 6), 0, "blank top margin");
     // A raster drawn here: one red disc of radius 3 at (5.5, 5.5) on 12 × 10.
     const r = new pl.Raster(12, 10);
     r.disc(5.5, 5.5, 3, 1, 0, 0);
@@ -386,14 +406,14 @@ describe("pl plot objects", () => {
       delete g.__anndataOomKernel;
     }
     assert.equal(shown.length, 1);
-    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/svg+xml", "text/plain"]);
+    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/png", "image/svg+xml", "text/plain"]);
   });
 
   it("crc32 matches the standard check value", () => {
     assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
   });
 
-  it("save() writes .svg and .png; other extensions and PNG of vector plots are typed errors", async () => {
+  it("save() writes .svg and .png (the whole plot); other extensions are typed errors", async () => {
     const p = await pl.embedding(adata, { color: "leiden" });
     await p.save(path.join(tmp, "u.svg"));
     await p.save(path.join(tmp, "u.png"));
@@ -403,7 +423,9 @@ describe("pl plot objects", () => {
     const d = await pl.dotplot(adata, ["G0"], "leiden");
     await d.save(path.join(tmp, "d.svg"));
     assert.ok(fs.readFileSync(path.join(tmp, "d.svg"), "utf8").startsWith("<svg"));
-    await assert.rejects(d.save(path.join(tmp, "d.png")), InvalidArgumentError);
+    await d.save(path.join(tmp, "d.png"));
+    assert.deepEqual(fs.readFileSync(path.join(tmp, "d.png")), d.png);
+    assert.equal(decodePng(d.png).width, Math.round(d.width * 2));
   });
 
   it("bad input gives typed errors naming the key", async () => {

@@ -77,7 +77,7 @@ test("dotplot and embedding render as images with tooltips; reopened untrusted t
     Object.keys(c.outputs.find((o) => o.output_type === "execute_result")?.data ?? {}).sort(),
   );
   expect(kinds).toEqual([
-    ["application/vnd.anndata-oom.plot+json", "image/svg+xml", "text/plain"],
+    ["application/vnd.anndata-oom.plot+json", "image/png", "image/svg+xml", "text/plain"],
     ["application/vnd.anndata-oom.plot+json", "image/png", "image/svg+xml", "text/plain"],
   ]);
   // A changed copy is untrusted; nothing runs, the plots come from the file.

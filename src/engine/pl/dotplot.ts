@@ -9,7 +9,7 @@ import { InvalidArgumentError } from "../errors";
 import { fmt, niceTicks, textWidth } from "./axes";
 import { ColorScale } from "./colors";
 import { type HoverRegion, Plot } from "./plot";
-import { Svg } from "./svg";
+import { Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
 export interface DotplotOptions extends GeneSource {
@@ -183,13 +183,14 @@ export async function dotplot(
     vmin,
     vmax,
   };
-  const { svg, width, height, regions } = draw(data, cmap, opts.title ?? "", sscale);
+  const { svg, ops, width, height, regions } = draw(data, cmap, opts.title ?? "", sscale);
   return new Plot({
     kind: "dotplot",
     title: opts.title ?? "",
     width,
     height,
     svg,
+    ops,
     data,
     regions,
     text: `<dotplot of ${G} genes × ${groups.length} groups of ${JSON.stringify(groupby)}>`,
@@ -239,7 +240,7 @@ function draw(
   cmap: ColorScale,
   title: string,
   sscale: string | null,
-): { svg: string; width: number; height: number; regions: HoverRegion[] } {
+): { svg: string; ops: SvgOp[]; width: number; height: number; regions: HoverRegion[] } {
   const R = d.groups.length;
   const C = d.varNames.length;
   const left = Math.max(30, ...d.groups.map((g) => textWidth(g))) + 12;
@@ -294,7 +295,7 @@ function draw(
     svg.text(x + rad, sy + 60, String(Math.round(f * 100)), { "text-anchor": "middle", "font-size": 10 });
     x += Math.max(2 * rad + 8, 22);
   }
-  return { svg: svg.document(width, height), width, height, regions };
+  return { svg: svg.document(width, height), ops: svg.ops, width, height, regions };
 }
 
 function colorBarHorizontal(svg: Svg, x: number, y: number, w: number, h: number, cmap: ColorScale): void {

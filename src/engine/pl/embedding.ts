@@ -384,7 +384,6 @@ async function drawPoints(
     extent: ext,
     panels,
   };
-  const png = composePng(rasters, layout, W, H, pr, MARGIN);
   const what = panels.map((p) => p.color ?? "no color").join(", ");
   return new Plot({
     kind: frame.kind,
@@ -392,8 +391,8 @@ async function drawPoints(
     width: W,
     height: H,
     svg: svg.document(W, H),
+    ops: svg.ops,
     data,
-    png,
     regions,
     text: `<${frame.what} of ${n.toLocaleString("en-US")} cells colored by ${what}>`,
     summary: { basis: frame.basis, x: data.x, y: data.y, nObs: n, panels: panels.map(({ counts: _c, ...rest }) => rest) },
@@ -442,28 +441,6 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
     svg.el("line", { x1: x + w, y1: yy, x2: x + w + 3, y2: yy, stroke: "#000000", "stroke-width": 0.6 });
     svg.text(x + w + 5, yy + 3.5, fmt(t), { "font-size": 10 });
   }
-}
-
-/** The panels' rasters on a white figure-sized image (the bundle's image/png). */
-function composePng(rasters: Raster[], layout: PanelLayout[], W: number, H: number, pr: number, MARGIN: typeof BARE): Buffer {
-  const FW = Math.round(W * pr);
-  const FH = Math.round(H * pr);
-  const out = new Uint8ClampedArray(FW * FH * 4).fill(255);
-  rasters.forEach((r, i) => {
-    const ox = Math.round((layout[i].x + MARGIN.left) * pr);
-    const oy = Math.round((layout[i].y + MARGIN.top) * pr);
-    const src = r.rgba();
-    for (let yy = 0; yy < r.height && oy + yy < FH; yy++) {
-      for (let xx = 0; xx < r.width && ox + xx < FW; xx++) {
-        const s = (yy * r.width + xx) * 4;
-        const a = src[s + 3] / 255;
-        if (a === 0) continue;
-        const t = ((oy + yy) * FW + ox + xx) * 4;
-        for (let c = 0; c < 3; c++) out[t + c] = src[s + c] * a + 255 * (1 - a);
-      }
-    }
-  });
-  return encodePng(out, FW, FH);
 }
 
 export type ScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
