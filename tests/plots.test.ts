@@ -409,6 +409,18 @@ describe("pl plot objects", () => {
     assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/png", "image/svg+xml", "text/plain"]);
   });
 
+  it("Svg builder: text and attribute values escaped, foreign tag/attribute names refused; non-ASCII text renders", async () => {
+    const svg = new pl.Svg().text(1, 2, HOSTILE, { class: '"><script>' }).el("rect", { x: 0, "data-n": HOSTILE });
+    const doc = svg.document(10, 10);
+    const { tags, texts } = parseSvg(doc);
+    assert.deepEqual(tags, ["svg", "rect", "text", "rect"]);
+    assert.ok(texts.includes(HOSTILE));
+    assert.throws(() => new pl.Svg().el("img onerror=x", {}));
+    assert.throws(() => new pl.Svg().el("rect", { "onload=alert(1) x": 1 }));
+    const p = await pl.embedding(adata, { title: "细胞 Zelle ✓", width: 60, height: 60 });
+    assert.equal(decodePng(p.png).width, Math.round(p.width * 2));
+  });
+
   it("crc32 matches the standard check value", () => {
     assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
   });

@@ -50,7 +50,7 @@ export class Svg {
     return this;
   }
 
-  /** A text element; `content` is escaped. A `<title>` child gives a native tooltip. */
+  /** A text element; `content` is escaped. */
   text(x: number, y: number, content: unknown, a: Attrs = {}): this {
     this.parts.push(`<text${attrs({ x, y, ...a })}>${escapeXml(content)}</text>`);
     this.ops.push({ tag: "text", attrs: { x, y, ...a }, text: String(content) });
@@ -63,14 +63,6 @@ export class Svg {
     body(g);
     this.parts.push(`<g${attrs(a)}>${g.toString()}</g>`);
     this.ops.push({ tag: "g", attrs: a, children: g.ops });
-    return this;
-  }
-
-  /** An element with a `<title>` child (browsers show it on hover inline; harmless in <img>). */
-  titled(tag: string, a: Attrs, title: unknown): this {
-    if (!NAME.test(tag)) throw new Error(`bad SVG tag ${tag}`);
-    this.parts.push(`<${tag}${attrs(a)}><title>${escapeXml(title)}</title></${tag}>`);
-    this.ops.push({ tag, attrs: a });
     return this;
   }
 
