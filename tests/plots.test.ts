@@ -137,6 +137,18 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       b.close();
     }
   });
+  it("a view (cell subset): only its cells and observed groups, as scanpy on the subset", async () => {
+    const ref = oracle.dotplot.view;
+    const v = adata.subset({ obs: ref.mask as boolean[] });
+    const p = await pl.dotplot(v, ref.var_names, "leiden", { standardScale: "var" });
+    assert.deepEqual(p.data.groups, ref.groups);
+    assert.ok(!p.data.groups.includes("0"));
+    close(p.data.dotColor, ref.dot_color, 1e-6, "dot_color");
+    close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+    const e = await pl.embedding(v, { color: "leiden" });
+    assert.equal(e.data.nObs, (ref.mask as boolean[]).filter(Boolean).length);
+    assert.equal(e.data.panels[0].counts?.[0], 0, "category 0 has no cells in the view");
+  });
   it("hover regions carry the matrix values; spec is small", async () => {
     const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
     const spec = p.spec();
@@ -212,6 +224,22 @@ describe("pl.violin vs sc.get.obs_df", () => {
     const d = [0, 1, 2, 3].reduce((a, x) => a + Math.exp(-0.5 * ((1.5 - x) / bw) ** 2), 0) / (4 * bw * Math.sqrt(2 * Math.PI));
     assert.ok(Math.abs(kde.density[2] - d) < 1e-12);
   });
+  it("log y axis: decade ticks; large groups use the binned KDE", async () => {
+    const p = await pl.violin(adata, "total_counts", { groupby: "leiden", log: true });
+    assert.match(p.svg, />1e1<\/text>/);
+    // Above 20,000 values the sample is binned first: within 0.1 % of the peak of the exact sum.
+    const x = Float64Array.from({ length: 30000 }, (_, i) => Math.sin(i) * 3 + (i % 7));
+    const kde = pl.gaussianKde(x);
+    assert.ok(kde);
+    const bw = kde.bandwidth;
+    assert.equal(bw, pl.scottBandwidth(x));
+    const exact = Array.from(
+      kde.support,
+      (s) => x.reduce((acc, v) => acc + Math.exp(-0.5 * ((s - v) / bw) ** 2), 0) / (x.length * bw * Math.sqrt(2 * Math.PI)),
+    );
+    const peak = Math.max(...exact);
+    for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(kde.density[i] - exact[i]) < 1e-3 * peak, `grid ${i}`);
+  });
 });
 
 describe("pl.embedding colors vs scanpy", () => {
@@ -257,6 +285,24 @@ describe("pl.embedding colors vs scanpy", () => {
   });
 });
 
+describe("pl.scatter (QC view: two obs columns or genes)", () => {
+  it("axes are the two keys (data range), colors as pl.embedding, ticked axes", async () => {
+    const p = await pl.scatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
+    assert.equal(p.kind, "scatter");
+    assert.deepEqual([p.data.x, p.data.y, p.data.basis], ["total_counts", "G3", null]);
+    const tc = Array.from(adata.obs.getChild("total_counts")?.toArray() as Float32Array);
+    assert.deepEqual(p.data.extent.x, [Math.min(...tc), Math.max(...tc)]);
+    assert.equal(p.data.panels[1].kind, "categorical");
+    assert.deepEqual(p.data.panels[1].colors, oracle.colors.leiden);
+    assert.equal(p.data.panels[0].colorMap, "viridis");
+    assert.match(p.svg, />total_counts<\/text>/);
+    assert.match(p.toString(), /^<scatter total_counts × G3 of 900 cells colored by pct_counts_mt, leiden>$/);
+    assert.ok(p.png.length > 1000);
+    await assert.rejects(() => pl.scatter(adata, "leiden", "G3"), /"leiden" is categorical/);
+    await assert.rejects(() => pl.scatter(adata, "total_counts", "nope"), /"nope"/);
+  });
+});
+
 describe("pl plot objects", () => {
   it("the bundle has SVG, PNG, text and plot+json; the spec is small", async () => {
     const p = await pl.embedding(adata, { color: "leiden" });
@@ -274,7 +320,7 @@ describe("pl plot objects", () => {
       await pl.qcHistograms(adata),
     ]) {
       const qb = q._repr_mimebundle_();
-      for (const k of ["image/svg+xml", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
+      for (const k of ["image/svg+xml", "image/png", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
     }
   });
 
@@ -297,14 +343,34 @@ describe("pl plot objects", () => {
     }
   });
 
-  it("the PNG decodes: signature, IHDR, CRCs, a known pixel", async () => {
+  it("the PNG decodes: signature, IHDR, CRCs, known pixels (figure and raster)", async () => {
     const p = await pl.embedding(adata, { color: "leiden", width: 100, height: 80, pixelRatio: 1 });
-    const png = p.png;
-    assert.ok(png);
-    const img = decodePng(png);
-    assert.equal(img.width, p.width);
-    assert.equal(img.height, p.height);
+    const img = decodePng(p.png);
+    assert.deepEqual([img.width, img.height], [Math.round(p.width * 2), Math.round(p.height * 2)], "2 px per SVG unit");
     assert.deepEqual([...img.rgba.subarray(0, 4)], [255, 255, 255, 255], "white corner");
+    // The whole plot is drawn: the dotplot's first dot, at its hover region's centre, has its Reds colour.
+    const dp = await pl.dotplot(adata, ["G0", "G3"], "leiden");
+    const dimg = decodePng(dp.png);
+    const r0 = dp.spec().regions[0];
+    const cx = Math.round((r0.x + r0.w / 2) * 2);
+    const cy = Math.round((r0.y + r0.h / 2) * 2);
+    const px = [...dimg.rgba.subarray((cy * dimg.width + cx) * 4, (cy * dimg.width + cx) * 4 + 3)];
+    const want = new pl.ColorScale("Reds", dp.data.vmin, dp.data.vmax).hex(dp.data.dotColor[0][0]);
+    const rgb = [1, 3, 5].map((i) => Number.parseInt(want.slice(i, i + 2), 16));
+    assert.ok(
+      px.every((v, i) => Math.abs(v - rgb[i]) <= 2),
+      `dot pixel ${px} vs ${want}`,
+    );
+    // Text is drawn: the title row of a titled histogram has dark pixels, an empty margin has none.
+    const h = await pl.qcHistograms(adata, ["total_counts"], { bins: 5 });
+    const himg = decodePng(h.png);
+    const dark = (y0: number, y1: number) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = 0; x < himg.width; x++) if (himg.rgba[(y * himg.width + x) * 4] < 100) n++;
+      return n;
+    };
+    assert.ok(dark(0, 36) > 50, "title glyphs");
+    assert.equal(dark(0, 6), 0, "blank top margin");
     // A raster drawn here: one red disc of radius 3 at (5.5, 5.5) on 12 × 10.
     const r = new pl.Raster(12, 10);
     r.disc(5.5, 5.5, 3, 1, 0, 0);
@@ -340,14 +406,26 @@ describe("pl plot objects", () => {
       delete g.__anndataOomKernel;
     }
     assert.equal(shown.length, 1);
-    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/svg+xml", "text/plain"]);
+    assert.deepEqual(Object.keys(shown[0]).sort(), ["application/vnd.anndata-oom.plot+json", "image/png", "image/svg+xml", "text/plain"]);
+  });
+
+  it("Svg builder: text and attribute values escaped, foreign tag/attribute names refused; non-ASCII text renders", async () => {
+    const svg = new pl.Svg().text(1, 2, HOSTILE, { class: '"><script>' }).el("rect", { x: 0, "data-n": HOSTILE });
+    const doc = svg.document(10, 10);
+    const { tags, texts } = parseSvg(doc);
+    assert.deepEqual(tags, ["svg", "rect", "text", "rect"]);
+    assert.ok(texts.includes(HOSTILE));
+    assert.throws(() => new pl.Svg().el("img onerror=x", {}));
+    assert.throws(() => new pl.Svg().el("rect", { "onload=alert(1) x": 1 }));
+    const p = await pl.embedding(adata, { title: "细胞 Zelle ✓", width: 60, height: 60 });
+    assert.equal(decodePng(p.png).width, Math.round(p.width * 2));
   });
 
   it("crc32 matches the standard check value", () => {
     assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
   });
 
-  it("save() writes .svg and .png; other extensions and PNG of vector plots are typed errors", async () => {
+  it("save() writes .svg and .png (the whole plot); other extensions are typed errors", async () => {
     const p = await pl.embedding(adata, { color: "leiden" });
     await p.save(path.join(tmp, "u.svg"));
     await p.save(path.join(tmp, "u.png"));
@@ -357,7 +435,9 @@ describe("pl plot objects", () => {
     const d = await pl.dotplot(adata, ["G0"], "leiden");
     await d.save(path.join(tmp, "d.svg"));
     assert.ok(fs.readFileSync(path.join(tmp, "d.svg"), "utf8").startsWith("<svg"));
-    await assert.rejects(d.save(path.join(tmp, "d.png")), InvalidArgumentError);
+    await d.save(path.join(tmp, "d.png"));
+    assert.deepEqual(fs.readFileSync(path.join(tmp, "d.png")), d.png);
+    assert.equal(decodePng(d.png).width, Math.round(d.width * 2));
   });
 
   it("bad input gives typed errors naming the key", async () => {

@@ -19,6 +19,14 @@ export AOOM_UI_ROOT="$state/root" JUPYTERLAB_GALATA_ROOT_DIR="$state/root"
 # Our kernelspec into a private prefix; the extension into the venv (where `pip install` puts it).
 node "$root/dist/src/kernel/install.js" --python "$AOOM_PYTHON" --prefix "$state/prefix" >&2
 export JUPYTER_PATH="$state/prefix/share/jupyter"
+# This checkout's extension build goes first on JUPYTER_PATH (the first one found wins), so the
+# tests see it rather than whatever another checkout pip-installed into the shared venv.
+ext_build="$root/src/extension/anndata_oom_lab/labextension"
+if [ -f "$ext_build/package.json" ]; then
+  mkdir -p "$JUPYTER_PATH/labextensions"
+  cp -r "$ext_build" "$JUPYTER_PATH/labextensions/anndata-oom-lab"
+  cp "$root/install.json" "$JUPYTER_PATH/labextensions/anndata-oom-lab/install.json"
+fi
 if ! "$AOOM_PYTHON" -m jupyter labextension list 2>&1 | grep -q "anndata-oom-lab.*enabled.*OK"; then
   bash "$root/src/extension/install.sh" "$AOOM_PYTHON"
 fi

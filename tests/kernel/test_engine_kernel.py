@@ -10,6 +10,7 @@ notebook folder, and prints one JSON line per check. Cells import the
 engine as `import { read } from "anndata-oom"`.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -212,7 +213,7 @@ def engine_error(k):
 
 
 def engine_plot(k):
-    """pl.* results are execute_results with SVG, text and plot+json (PNG for embeddings);
+    """pl.* results are execute_results with SVG, PNG, text and plot+json;
     a dotplot's gene reads share one progress display."""
     fixture = os.path.join(FIXTURES, "plots", "plots.h5ad")
     code = f'import {{ pl, read as readPlots }} from "anndata-oom";\nconst pa = await readPlots({json.dumps(fixture)});\nawait pl.dotplot(pa, ["G0", "G1", {json.dumps(HOSTILE)}], "leiden")'
@@ -221,7 +222,7 @@ def engine_plot(k):
     res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
     expect(len(res) == 1, outs)
     data = res[0]["data"]
-    expect(set(data) == {"text/plain", "image/svg+xml", PLOT_MIME}, list(data))
+    expect(set(data) == {"text/plain", "image/svg+xml", "image/png", PLOT_MIME}, list(data))
     expect(data["text/plain"] == '<dotplot of 3 genes × 6 groups of "leiden">', data["text/plain"])
     spec = data[PLOT_MIME]
     if isinstance(spec, str):
@@ -232,13 +233,12 @@ def engine_plot(k):
     expect(len(by_id) == 1, by_id)
     texts = next(iter(by_id.values()))
     expect("dotplot: reading 3 genes" in texts[-1] and texts[-1].endswith("[done]"), texts)
+    expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", data["image/png"][:40])
     rep, outs = k.run('await pl.embedding(pa, { color: "leiden" })', timeout=T)
     res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
     expect(rep["status"] == "ok" and len(res) == 1, outs)
     data = res[0]["data"]
     expect(set(data) == {"text/plain", "image/svg+xml", "image/png", PLOT_MIME}, list(data))
-    import base64
-
     expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", data["image/png"][:40])
     return f"{len(texts)} progress messages for 3 genes"
 

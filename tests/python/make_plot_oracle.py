@@ -28,7 +28,8 @@ Files
   OUTDIR/plot_oracle.json   what scanpy 1.11.5 / numpy / matplotlib give:
       dotplot[variant] = {call, dot_color: rows = groups, dot_size, groups, var_names}
         variants: default, var, group, mean_only_expressed, cutoff_0_5, dict,
-        raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw)
+        raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw),
+        view (cells with leiden != "0" and the first 500 cells, standard_scale var)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
       violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)}}
       colors[key] = adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
@@ -131,6 +132,11 @@ def main():
     dp = sc.pl.dotplot(b.copy(), raw_genes, groupby="leiden", return_fig=True, show=False)
     dots["raw"] = {"kw": {}, "var_names": raw_genes, "groupby": "leiden", "groups": [str(g) for g in dp.dot_color_df.index],
                    "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
+    mask = (a.obs["leiden"] != "0").to_numpy() & (np.arange(a.n_obs) < 500)
+    dp = sc.pl.dotplot(a[mask].copy(), ["G0", "G3", "MT-1"], groupby="leiden", return_fig=True, show=False, standard_scale="var")
+    dots["view"] = {"kw": {"standard_scale": "var"}, "var_names": ["G0", "G3", "MT-1"], "groupby": "leiden",
+                    "mask": [bool(m) for m in mask], "groups": [str(g) for g in dp.dot_color_df.index],
+                    "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
     result["dotplot"] = dots
     hists = {}
     for key in ["total_counts", "n_genes_by_counts", "pct_counts_mt", "const"]:

@@ -6,10 +6,10 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
-import { fmt, textWidth } from "./axes";
+import { fmt, niceTicks, textWidth } from "./axes";
 import { ColorScale } from "./colors";
 import { type HoverRegion, Plot } from "./plot";
-import { Svg } from "./svg";
+import { Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
 export interface DotplotOptions extends GeneSource {
@@ -183,13 +183,14 @@ export async function dotplot(
     vmin,
     vmax,
   };
-  const { svg, width, height, regions } = draw(data, cmap, opts.title ?? "", sscale);
+  const { svg, ops, width, height, regions } = draw(data, cmap, opts.title ?? "", sscale);
   return new Plot({
     kind: "dotplot",
     title: opts.title ?? "",
     width,
     height,
     svg,
+    ops,
     data,
     regions,
     text: `<dotplot of ${G} genes × ${groups.length} groups of ${JSON.stringify(groupby)}>`,
@@ -239,7 +240,7 @@ function draw(
   cmap: ColorScale,
   title: string,
   sscale: string | null,
-): { svg: string; width: number; height: number; regions: HoverRegion[] } {
+): { svg: string; ops: SvgOp[]; width: number; height: number; regions: HoverRegion[] } {
   const R = d.groups.length;
   const C = d.varNames.length;
   const left = Math.max(30, ...d.groups.map((g) => textWidth(g))) + 12;
@@ -282,7 +283,7 @@ function draw(
   // Color bar and size legend on the right.
   svg.text(legendX, top + 10, "Mean expression", { "font-size": 11 });
   svg.text(legendX, top + 23, "in group", { "font-size": 11 });
-  colorBarHorizontal(svg, legendX, top + 30, 110, 10, cmap);
+  colorBarHorizontal(svg, legendX + 10, top + 30, 110, 10, cmap);
   const sy = top + 90;
   svg.text(legendX, sy, "Fraction of cells", { "font-size": 11 });
   svg.text(legendX, sy + 13, "in group (%)", { "font-size": 11 });
@@ -292,9 +293,9 @@ function draw(
     const rad = radiusPx(dotArea(f, d.dotMin, d.dotMax));
     svg.el("circle", { cx: x + rad, cy: sy + 34, r: Math.max(rad, 0.5), fill: "#808080", stroke: "#000000", "stroke-width": 0.2 });
     svg.text(x + rad, sy + 60, String(Math.round(f * 100)), { "text-anchor": "middle", "font-size": 10 });
-    x += 2 * rad + 8;
+    x += Math.max(2 * rad + 8, 22);
   }
-  return { svg: svg.document(width, height), width, height, regions };
+  return { svg: svg.document(width, height), ops: svg.ops, width, height, regions };
 }
 
 function colorBarHorizontal(svg: Svg, x: number, y: number, w: number, h: number, cmap: ColorScale): void {
@@ -305,12 +306,12 @@ function colorBarHorizontal(svg: Svg, x: number, y: number, w: number, h: number
     svg.el("rect", { x: x + (i * w) / steps, y, width: w / steps + 0.3, height: h, fill: cmap.hex(v), stroke: "none" });
   }
   svg.el("rect", { x, y, width: w, height: h, fill: "none", stroke: "#000000", "stroke-width": 0.6 });
-  for (const [t, anchor] of [
-    [cmap.vmin, "start"],
-    [(cmap.vmin + cmap.vmax) / 2, "middle"],
-    [cmap.vmax, "end"],
-  ] as const) {
+  // Round ticks inside [vmin, vmax], as a matplotlib colour bar; the ends when there are none.
+  let ticks = niceTicks(cmap.vmin, cmap.vmax, 4).filter((t) => t >= cmap.vmin - 1e-12 && t <= cmap.vmax + 1e-12);
+  if (ticks.length < 2) ticks = [cmap.vmin, cmap.vmax];
+  for (const t of ticks) {
     const tx = cmap.vmax === cmap.vmin ? x : x + ((t - cmap.vmin) / (cmap.vmax - cmap.vmin)) * w;
-    svg.text(tx, y + h + 12, fmt(t), { "text-anchor": anchor, "font-size": 10 });
+    svg.el("line", { x1: tx, y1: y + h, x2: tx, y2: y + h + 3, stroke: "#000000", "stroke-width": 0.6 });
+    svg.text(tx, y + h + 13, fmt(t), { "text-anchor": "middle", "font-size": 10 });
   }
 }

@@ -63,15 +63,20 @@ export interface EmbeddingPanel {
 }
 
 export interface EmbeddingData {
-  basis: string;
-  components: [number, number];
+  /** obsm key (embeddings) or null (pl.scatter). */
+  basis: string | null;
+  components: [number, number] | null;
+  /** pl.scatter's x and y keys (null for embeddings). */
+  x: string | null;
+  y: string | null;
   nObs: number;
   /** Data range of the two components. */
   extent: { x: [number, number]; y: [number, number] };
   panels: EmbeddingPanel[];
 }
 
-const MARGIN = { top: 26, left: 22, bottom: 22, gap: 14 };
+const BARE = { top: 26, left: 22, bottom: 22, gap: 14 };
+const TICKED = { top: 26, left: 58, bottom: 40, gap: 14 };
 
 /** obsm key of a basis: the key itself when present, else "X_" + basis (scanpy's _get_basis). */
 export function basisKey(adata: AnnDataOOM, basis: string): string {
@@ -148,6 +153,38 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
     xs[i] = Number(coords.data[i * d + comps[0] - 1]);
     ys[i] = Number(coords.data[i * d + comps[1] - 1]);
   }
+  const label = axisLabel(basis, key);
+  return drawPoints(adata, xs, ys, opts, {
+    kind: "embedding",
+    xlabel: `${label}${comps[0]}`,
+    ylabel: `${label}${comps[1]}`,
+    ticks: false,
+    basis: key,
+    components: comps,
+    what: `embedding ${key}`,
+  });
+}
+
+interface Frame {
+  kind: "embedding" | "scatter";
+  xlabel: string;
+  ylabel: string;
+  /** Tick marks and labels on both axes (pl.scatter), or a bare frame (embeddings, as scanpy). */
+  ticks: boolean;
+  basis: string | null;
+  components: [number, number] | null;
+  what: string;
+}
+
+/** The shared body of pl.embedding and pl.scatter: panels of points colored by keys. */
+async function drawPoints(
+  adata: AnnDataOOM,
+  xs: Float64Array,
+  ys: Float64Array,
+  opts: EmbeddingOptions,
+  frame: Frame,
+): Promise<Plot<EmbeddingData>> {
+  const n = xs.length;
   const colorKeys: (string | null)[] = opts.color == null ? [null] : Array.isArray(opts.color) ? opts.color : [opts.color];
   if (colorKeys.length === 0) colorKeys.push(null);
   const titles = Array.isArray(opts.title) ? opts.title : opts.title !== undefined ? [opts.title] : [];
@@ -171,6 +208,7 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   const sx = linear(xr[0], xr[1], 0, pw * pr);
   const sy = linear(yr[0], yr[1], ph * pr, 0);
 
+  const MARGIN = frame.ticks ? TICKED : BARE;
   const panels: EmbeddingPanel[] = [];
   const rasters: Raster[] = [];
   const values: (KeyValues | null)[] = [];
@@ -179,7 +217,7 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
     colorKeys.filter((k): k is string => k !== null),
     opts,
     "color",
-    "embedding",
+    frame.kind,
   );
   for (let p = 0; p < colorKeys.length; p++) {
     const ck = colorKeys[p];
@@ -257,7 +295,6 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
 
   const svg = new Svg();
   const regions: HoverRegion[] = [];
-  const label = axisLabel(basis, key);
   panels.forEach((pn, i) => {
     const { x, y } = layout[i];
     const ax = x + MARGIN.left;
@@ -273,8 +310,25 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
       class: "aoom-points",
     });
     svg.el("rect", { x: ax, y: ay, width: pw, height: ph, fill: "none", stroke: "#000000", "stroke-width": 0.8 });
-    svg.text(ax + 2, ay + ph + 15, `${label}${comps[0]}`, { "font-size": 11 });
-    svg.text(ax - 8, ay + ph - 2, `${label}${comps[1]}`, { "font-size": 11, transform: `rotate(-90 ${ax - 8} ${ay + ph - 2})` });
+    if (frame.ticks) {
+      const tx = linear(xr[0], xr[1], ax, ax + pw);
+      const ty = linear(yr[0], yr[1], ay + ph, ay);
+      for (const t of niceTicks(ext.x[0], ext.x[1], 5)) {
+        svg.el("line", { x1: tx(t), y1: ay + ph, x2: tx(t), y2: ay + ph + 4, stroke: "#000000", "stroke-width": 0.8 });
+        svg.text(tx(t), ay + ph + 15, fmt(t), { "text-anchor": "middle", "font-size": 10 });
+      }
+      for (const t of niceTicks(ext.y[0], ext.y[1], 5)) {
+        svg.el("line", { x1: ax - 4, y1: ty(t), x2: ax, y2: ty(t), stroke: "#000000", "stroke-width": 0.8 });
+        svg.text(ax - 6, ty(t) + 3.5, fmt(t), { "text-anchor": "end", "font-size": 10 });
+      }
+      svg.text(ax + pw / 2, ay + ph + 32, frame.xlabel, { "text-anchor": "middle", "font-size": 11 });
+      const lx = ax - 46;
+      const ly = ay + ph / 2;
+      svg.text(lx, ly, frame.ylabel, { "text-anchor": "middle", "font-size": 11, transform: `rotate(-90 ${lx} ${ly})` });
+    } else {
+      svg.text(ax + 2, ay + ph + 15, frame.xlabel, { "font-size": 11 });
+      svg.text(ax - 8, ay + ph - 2, frame.ylabel, { "font-size": 11, transform: `rotate(-90 ${ax - 8} ${ay + ph - 2})` });
+    }
     const v = values[i];
     if (pn.kind === "categorical" && v?.kind === "categorical") {
       const cats = pn.categories ?? [];
@@ -321,20 +375,27 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
     }
   });
 
-  const data: EmbeddingData = { basis: key, components: comps, nObs: n, extent: ext, panels };
-  const png = composePng(rasters, layout, W, H, pr);
+  const data: EmbeddingData = {
+    basis: frame.basis,
+    components: frame.components,
+    x: frame.kind === "scatter" ? frame.xlabel : null,
+    y: frame.kind === "scatter" ? frame.ylabel : null,
+    nObs: n,
+    extent: ext,
+    panels,
+  };
   const what = panels.map((p) => p.color ?? "no color").join(", ");
   return new Plot({
-    kind: "embedding",
+    kind: frame.kind,
     title: panels.map((p) => p.title).join(" | "),
     width: W,
     height: H,
     svg: svg.document(W, H),
+    ops: svg.ops,
     data,
-    png,
     regions,
-    text: `<embedding ${key} of ${n.toLocaleString("en-US")} cells colored by ${what}>`,
-    summary: { basis: key, nObs: n, panels: panels.map(({ counts: _c, ...rest }) => rest) },
+    text: `<${frame.what} of ${n.toLocaleString("en-US")} cells colored by ${what}>`,
+    summary: { basis: frame.basis, x: data.x, y: data.y, nObs: n, panels: panels.map(({ counts: _c, ...rest }) => rest) },
   });
 }
 
@@ -382,24 +443,32 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
   }
 }
 
-/** The panels' rasters on a white figure-sized image (the bundle's image/png). */
-function composePng(rasters: Raster[], layout: PanelLayout[], W: number, H: number, pr: number): Buffer {
-  const FW = Math.round(W * pr);
-  const FH = Math.round(H * pr);
-  const out = new Uint8ClampedArray(FW * FH * 4).fill(255);
-  rasters.forEach((r, i) => {
-    const ox = Math.round((layout[i].x + MARGIN.left) * pr);
-    const oy = Math.round((layout[i].y + MARGIN.top) * pr);
-    const src = r.rgba();
-    for (let yy = 0; yy < r.height && oy + yy < FH; yy++) {
-      for (let xx = 0; xx < r.width && ox + xx < FW; xx++) {
-        const s = (yy * r.width + xx) * 4;
-        const a = src[s + 3] / 255;
-        if (a === 0) continue;
-        const t = ((oy + yy) * FW + ox + xx) * 4;
-        for (let c = 0; c < 3; c++) out[t + c] = src[s + c] * a + 255 * (1 - a);
-      }
-    }
+export type ScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
+
+/**
+ * pl.scatter: two obs columns or genes against each other (scanpy's
+ * `sc.pl.scatter(adata, x, y, color=…)`), e.g. the QC view total_counts ×
+ * n_genes_by_counts colored by pct_counts_mt. Same colors and draw order
+ * as pl.embedding, with ticked axes; cells with NaN x or y are not drawn.
+ *
+ * @example
+ * await pl.scatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
+ */
+export async function scatter(adata: AnnDataOOM, x: string, y: string, opts: ScatterOptions = {}): Promise<Plot<EmbeddingData>> {
+  const read = await keysValues(adata, [x, y], opts, "key", "scatter");
+  const col = (k: string) => {
+    const v = read.get(k) as KeyValues;
+    if (v.kind !== "continuous")
+      throw new InvalidArgumentError(`key ${JSON.stringify(k)} is categorical; scatter needs numbers on both axes`);
+    return v.values;
+  };
+  return drawPoints(adata, col(x), col(y), opts as EmbeddingOptions, {
+    kind: "scatter",
+    xlabel: x,
+    ylabel: y,
+    ticks: true,
+    basis: null,
+    components: null,
+    what: `scatter ${x} × ${y}`,
   });
-  return encodePng(out, FW, FH);
 }

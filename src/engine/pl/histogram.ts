@@ -173,6 +173,7 @@ export async function qcHistograms(
     width: W,
     height: H,
     svg: svg.document(W, H),
+    ops: svg.ops,
     data: { keys: list, histograms },
     regions,
     text: `<qcHistograms of ${list.join(", ")} (${bins} bins)>`,

@@ -11,7 +11,16 @@ export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } 
 export { SCATTER_MIME, type ScatterOptions, ScatterPlot, scatter } from "../interactive/scatter";
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
 export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
-export { basisKey, drawOrder, type EmbeddingData, type EmbeddingOptions, type EmbeddingPanel, embedding } from "./embedding";
+export {
+  basisKey,
+  drawOrder,
+  type EmbeddingData,
+  type EmbeddingOptions,
+  type EmbeddingPanel,
+  embedding,
+  type ScatterOptions,
+  scatter,
+} from "./embedding";
 export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
 export { gaussianKde, scottBandwidth } from "./kde";
 export { type HoverRegion, MAX_REGIONS, PLOT_MIME, Plot, type PlotKind, type PlotSpec } from "./plot";

@@ -7,6 +7,8 @@ import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { InvalidArgumentError } from "../errors";
 import { kernelHandle } from "../notebook";
+import { renderPng } from "./render-png";
+import type { SvgOp } from "./svg";
 
 export const PLOT_MIME = "application/vnd.anndata-oom.plot+json";
 
@@ -34,7 +36,7 @@ export interface PlotSpec {
   summary: Record<string, unknown>;
 }
 
-export type PlotKind = "embedding" | "violin" | "dotplot" | "histogram";
+export type PlotKind = "embedding" | "scatter" | "violin" | "dotplot" | "histogram";
 
 export const MAX_REGIONS = 5000;
 
@@ -47,7 +49,8 @@ export interface PlotParts<D> {
   data: D;
   /** One line for text/plain. */
   text: string;
-  png?: Buffer;
+  /** The SVG's drawing operations, for the PNG. */
+  ops: SvgOp[];
   regions?: HoverRegion[];
   summary?: Record<string, unknown>;
 }
@@ -58,6 +61,7 @@ export class Plot<D = unknown> {
   readonly width: number;
   readonly height: number;
   private readonly parts: PlotParts<D>;
+  private pngCache: Buffer | null = null;
 
   constructor(parts: PlotParts<D>) {
     this.parts = parts;
@@ -77,9 +81,10 @@ export class Plot<D = unknown> {
     return this.parts.data;
   }
 
-  /** The PNG raster (embeddings: the points without axes), or null. */
-  get png(): Buffer | null {
-    return this.parts.png ?? null;
+  /** The whole plot as a PNG (2 px per SVG unit), rendered on first use. */
+  get png(): Buffer {
+    this.pngCache ??= renderPng(this.parts.ops, this.width, this.height, 2);
+    return this.pngCache;
   }
 
   /** The plot+json spec (small: no per-cell data). */
@@ -101,10 +106,13 @@ export class Plot<D = unknown> {
     return this.parts.text;
   }
 
-  /** Notebook bundle: SVG, PNG (when there is a raster), text and our JSON spec. */
+  /** Notebook bundle: SVG, PNG, text and our JSON spec. */
   _repr_mimebundle_(): Record<string, unknown> {
-    const bundle: Record<string, unknown> = { "text/plain": this.toString(), "image/svg+xml": this.svg };
-    if (this.parts.png) bundle["image/png"] = this.parts.png.toString("base64");
+    const bundle: Record<string, unknown> = {
+      "text/plain": this.toString(),
+      "image/svg+xml": this.svg,
+      "image/png": this.png.toString("base64"),
+    };
     bundle[PLOT_MIME] = this.spec();
     return bundle;
   }
@@ -121,14 +129,11 @@ export class Plot<D = unknown> {
     return true;
   }
 
-  /** Write the SVG (`.svg`) or the PNG raster (`.png`, plots with a raster only). */
+  /** Write the SVG (`.svg`) or the PNG (`.png`). */
   async save(path: string): Promise<void> {
     const ext = extname(path).toLowerCase();
     if (ext === ".svg") return writeFile(path, this.svg, "utf8");
-    if (ext === ".png") {
-      if (!this.parts.png) throw new InvalidArgumentError(`a ${this.kind} plot has no PNG raster; save it as .svg`);
-      return writeFile(path, this.parts.png);
-    }
+    if (ext === ".png") return writeFile(path, this.png);
     throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);
   }
 }

@@ -29,20 +29,31 @@ function attrs(a: Attrs): string {
   return out;
 }
 
-/** Collects SVG elements as strings; `group` nests. */
+/** One drawing operation, kept next to the markup for the PNG renderer (render-png.ts). */
+export interface SvgOp {
+  tag: string;
+  attrs: Attrs;
+  text?: string;
+  children?: SvgOp[];
+}
+
+/** Collects SVG elements as strings (and as ops); `group` nests. */
 export class Svg {
   private parts: string[] = [];
+  readonly ops: SvgOp[] = [];
 
   /** An empty element, e.g. `el("circle", { cx, cy, r })`. */
   el(tag: string, a: Attrs = {}): this {
     if (!NAME.test(tag)) throw new Error(`bad SVG tag ${tag}`);
     this.parts.push(`<${tag}${attrs(a)}/>`);
+    this.ops.push({ tag, attrs: a });
     return this;
   }
 
-  /** A text element; `content` is escaped. A `<title>` child gives a native tooltip. */
+  /** A text element; `content` is escaped. */
   text(x: number, y: number, content: unknown, a: Attrs = {}): this {
     this.parts.push(`<text${attrs({ x, y, ...a })}>${escapeXml(content)}</text>`);
+    this.ops.push({ tag: "text", attrs: { x, y, ...a }, text: String(content) });
     return this;
   }
 
@@ -51,13 +62,7 @@ export class Svg {
     const g = new Svg();
     body(g);
     this.parts.push(`<g${attrs(a)}>${g.toString()}</g>`);
-    return this;
-  }
-
-  /** An element with a `<title>` child (browsers show it on hover inline; harmless in <img>). */
-  titled(tag: string, a: Attrs, title: unknown): this {
-    if (!NAME.test(tag)) throw new Error(`bad SVG tag ${tag}`);
-    this.parts.push(`<${tag}${attrs(a)}><title>${escapeXml(title)}</title></${tag}>`);
+    this.ops.push({ tag: "g", attrs: a, children: g.ops });
     return this;
   }
 

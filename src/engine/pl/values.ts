@@ -88,10 +88,20 @@ export function obsColumn(col: Vector): KeyValues {
   throw new InvalidArgumentError(`obs column has a type plots cannot use (${String(col.type)})`);
 }
 
-/** Index of a gene in X's var_names (or raw's), or undefined. */
+const nameMaps = new WeakMap<Vector, Map<string, number>>();
+
+/** Index of a gene in X's var_names (or raw's), or undefined; one Map per names vector. */
 function geneIndex(names: Vector, gene: string): number | undefined {
-  for (let i = 0; i < names.length; i++) if (String(names.get(i)) === gene) return i;
-  return undefined;
+  let m = nameMaps.get(names);
+  if (!m) {
+    m = new Map();
+    for (let i = 0; i < names.length; i++) {
+      const s = String(names.get(i));
+      if (!m.has(s)) m.set(s, i);
+    }
+    nameMaps.set(names, m);
+  }
+  return m.get(gene);
 }
 
 /** scanpy's default for `use_raw`: raw when present and no layer was asked for. */

@@ -13,7 +13,7 @@ import { categoryColors } from "./colors";
 import { gaussianKde } from "./kde";
 import { type HoverRegion, Plot } from "./plot";
 import { Raster } from "./raster";
-import { num, Svg } from "./svg";
+import { num, Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
 export interface ViolinOptions extends GeneSource {
@@ -130,7 +130,7 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
     panels = [{ key: list.join(", "), title: titles[0] ?? "", groups: series.map((s) => summarize(s.key, finite(s.values))) }];
     colors = categoryColors(list, undefined, opts.palette);
   }
-  const { svg, width, height, regions } = draw(panels, colors, opts);
+  const { svg, ops, width, height, regions } = draw(panels, colors, opts);
   const data: ViolinData = { groupby: opts.groupby ?? null, panels };
   const what = grp ? `${list.length} key(s) by ${JSON.stringify(opts.groupby)} (${grp.categories.length} groups)` : list.join(", ");
   return new Plot({
@@ -139,6 +139,7 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
     width,
     height,
     svg,
+    ops,
     data,
     regions,
     text: `<violin of ${what}>`,
@@ -153,7 +154,7 @@ function draw(
   panels: ViolinPanel[],
   colors: string[],
   opts: ViolinOptions,
-): { svg: string; width: number; height: number; regions: HoverRegion[] } {
+): { svg: string; ops: SvgOp[]; width: number; height: number; regions: HoverRegion[] } {
   const nv = panels[0].groups.length;
   const pw = opts.width ?? Math.max(120, nv * 60);
   const ph = opts.height ?? 240;
@@ -252,5 +253,5 @@ function draw(
       });
     if (opts.xlabel) svg.text(ox + pw / 2, H - 6, opts.xlabel, { "text-anchor": "middle", "font-size": 11 });
   });
-  return { svg: svg.document(W, H), width: W, height: H, regions };
+  return { svg: svg.document(W, H), ops: svg.ops, width: W, height: H, regions };
 }
