@@ -4,24 +4,10 @@
  * dotplot tooltip shows a cell's values on hover, and a saved notebook
  * reopened untrusted still shows the plot (safe renderer).
  */
-import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
+import { expect, test } from "@jupyterlab/galata";
+import { openNotebook } from "./helpers";
 
 const FIXTURE = process.env.AOOM_UI_FIXTURE as string;
-
-async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, name: string, cells: string[]): Promise<void> {
-  const nb = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "anndata-oom", display_name: "AnnData OOM (TypeScript)", language: "typescript" },
-      language_info: { name: "typescript" },
-    },
-    cells: cells.map((source, i) => ({ cell_type: "code", id: `c${i}`, metadata: {}, execution_count: null, outputs: [], source })),
-  };
-  await page.contents.uploadContent(JSON.stringify(nb), "text", `${tmpPath}/${name}`);
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
-  await page.notebook.activate(name);
-}
 
 const CELLS = [
   `import { pl, read } from "anndata-oom";\nconst a = await read(${JSON.stringify(FIXTURE)});\nawait pl.dotplot(a, ["gene_0", "gene_1", "gene_2"], "cell_type")`,
