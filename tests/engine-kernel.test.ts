@@ -3,7 +3,7 @@
  * (jupyter_client, in the reference venv) opens fixtures with
  * `import { read } from "anndata-oom"` and checks the rich execute_result,
  * the progress display of a pass, interrupting a long pass, an engine
- * error, pl.* plot bundles and the pl.scatter / pl.controls widgets. One JSON line per check; each check is one test here. Needs the
+ * error, pl.* plot bundles and the pl.explore / pl.controls widgets. One JSON line per check; each check is one test here. Needs the
  * built launcher and the native addon, and the fixtures (AOOM_FIXTURES).
  */
 import * as path from "node:path";

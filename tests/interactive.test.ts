@@ -1,5 +1,5 @@
 /**
- * pl.scatter / pl.controls in the engine with a fake kernel (the global
+ * pl.explore / pl.controls in the engine with a fake kernel (the global
  * `__anndataOomKernel` with `openComm`): what the widget comm carries
  * (Arrow IPC positions and colors equal to obsm / obs / the gene, scanpy's
  * category colors), frontend updates (lasso → plot.selection, hover),
@@ -89,7 +89,7 @@ before(async () => {
 });
 after(() => adata?.close());
 
-describe("pl.scatter in the kernel", () => {
+describe("pl.explore in the kernel", () => {
   before(installFakeKernel);
   after(removeFakeKernel);
   afterEach(() => {
@@ -97,7 +97,7 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("opens a jupyter.widget comm (protocol 2.1) with positions and colors as Arrow IPC buffers", async () => {
-    const plot = await pl.scatter(adata, { color: "leiden" });
+    const plot = await pl.explore(adata, { color: "leiden" });
     assert.equal(comms.length, 1);
     const c = comms[0];
     assert.equal(c.target, "jupyter.widget");
@@ -126,9 +126,9 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("uses uns colors as scanpy does, and colors by a gene with its values", async () => {
-    await pl.scatter(adata, { color: "cell_type" });
+    await pl.explore(adata, { color: "cell_type" });
     assert.deepEqual(comms[0].open.data.state.color.colors, oracle.colors.cell_type);
-    await pl.scatter(adata, { color: "G3", colorMap: "viridis" });
+    await pl.explore(adata, { color: "G3", colorMap: "viridis" });
     const { state } = comms[1].open.data;
     const g3 = (await adata.obsVector("G3")) as Float64Array;
     const values = ipc(FakeComm.buffer(comms[1].open, "colors"), "value");
@@ -141,7 +141,7 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("a lasso update becomes plot.selection, a mask usable as a subset", async () => {
-    const plot = await pl.scatter(adata, { color: "leiden" });
+    const plot = await pl.explore(adata, { color: "leiden" });
     const seen: number[][] = [];
     plot.onSelect((idx) => seen.push(Array.from(idx)));
     assert.equal(
@@ -163,7 +163,7 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("answers hover and request_state", async () => {
-    await pl.scatter(adata, { color: "with_na" });
+    await pl.explore(adata, { color: "with_na" });
     const c = comms[0];
     c.receive({ method: "custom", content: { event: "hover", index: 3 } });
     const hover = c.sent.at(-1)!.data;
@@ -183,7 +183,7 @@ describe("pl.scatter in the kernel", () => {
   });
 
   it("setColor re-sends only the colors; refreshPositions only the positions", async () => {
-    const plot = await pl.scatter(adata, { color: "leiden" });
+    const plot = await pl.explore(adata, { color: "leiden" });
     const c = comms[0];
     await plot.setColor("score");
     const m = c.sent.at(-1)!;
@@ -198,18 +198,18 @@ describe("pl.scatter in the kernel", () => {
 
   it("bad input: typed errors naming the key", async () => {
     await assert.rejects(
-      pl.scatter(adata, { color: "nope" }),
+      pl.explore(adata, { color: "nope" }),
       (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"nope"'),
     );
     await assert.rejects(
-      pl.scatter(adata, { basis: "tsne" }),
+      pl.explore(adata, { basis: "tsne" }),
       (e: Error) => e instanceof InvalidArgumentError && e.message.includes("tsne"),
     );
     await assert.rejects(
-      pl.scatter(adata, { components: [1, 3] }),
+      pl.explore(adata, { components: [1, 3] }),
       (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"),
     );
-    await assert.rejects(pl.scatter(adata, { pointSize: 0 }), InvalidArgumentError);
+    await assert.rejects(pl.explore(adata, { pointSize: 0 }), InvalidArgumentError);
     assert.equal(comms.length, 0, "no widget is opened for bad input");
   });
 });
@@ -224,7 +224,7 @@ describe("pl.controls", () => {
   it("a Leiden resolution change re-runs Leiden and recolors the scatter in place", async () => {
     const a = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
     await pp.neighbors(a, { useRep: "X_pca", nNeighbors: 10 });
-    const plot = await pl.scatter(a, { color: "leiden" });
+    const plot = await pl.explore(a, { color: "leiden" });
     const ctl = pl.controls(plot, "leiden");
     const [scatterComm, ctlComm] = comms;
     assert.equal(ctlComm.open.data.state._model_name, "ControlsModel");
@@ -241,8 +241,39 @@ describe("pl.controls", () => {
     assert.ok(new Set(a.obs.getChild("leiden")!.toArray()).size > nLow, "a higher resolution gives more clusters");
   });
 
+  it("a UMAP min_dist change re-runs UMAP and moves the points in place", async () => {
+    const a = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
+    await pp.neighbors(a, { useRep: "X_pca", nNeighbors: 10 });
+    const plot = await pl.explore(a, { color: "leiden" });
+    const before = Float32Array.from(((await a.obsm.get("X_umap")) as { data: Float32Array }).data);
+    const ctl = pl.controls(plot, "umap", { minDist: 0.5 });
+    await ctl.set({ minDist: 0.1 });
+    const sent = comms[0].sent.at(-1)!;
+    assert.deepEqual(sent.data.buffer_paths, [["positions"]]);
+    const after = ((await a.obsm.get("X_umap")) as { data: Float32Array }).data;
+    assert.notDeepEqual(Array.from(after.slice(0, 10)), Array.from(before.slice(0, 10)), "a new layout");
+    assert.equal(ipc(FakeComm.buffer(sent, "positions"), "x")[3], after[6]);
+    assert.match(comms[1].sent.at(-1)!.data.state.status, /min_dist 0.1/);
+  });
+
+  it("a number-of-HVGs change re-runs HVG → scale → PCA → neighbors → UMAP (→ Leiden) and updates the plot", async () => {
+    const from = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
+    const plotted = from.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
+    const plot = await pl.explore(plotted, { color: "leiden" });
+    plotted.uns.leiden = { params: { resolution: 1 } };
+    const ctl = pl.controls(plot, "hvg", { from, nTopGenes: 20 });
+    await ctl.set({ nTopGenes: 200 });
+    const status = comms[1].sent.at(-1)!.data.state.status as string;
+    assert.match(status, /^\d+ highly variable genes → \d+ clusters?$/, status);
+    const nHvg = Number(status.split(" ")[0]);
+    assert.ok(nHvg > 0 && nHvg <= 30, "at most the genes there are");
+    const kinds = comms[0].sent.map((m) => m.data.buffer_paths.flat().join(","));
+    assert.ok(kinds.includes("positions") && kinds.includes("colors"), kinds.join(" | "));
+    assert.throws(() => pl.controls(plot, "hvg", { from: adata.subset({ obs: [0, 1] }) }), /'from' has 2 cells/);
+  });
+
   it("a newer value cancels the run still going; errors show in the status", async () => {
-    const plot = await pl.scatter(adata, { color: "leiden" });
+    const plot = await pl.explore(adata, { color: "leiden" });
     const signals: AbortSignal[] = [];
     const ctl = pl.controls(plot, {
       step: "slow",
@@ -271,14 +302,14 @@ describe("pl.controls", () => {
   });
 });
 
-describe("pl.scatter outside a kernel", () => {
+describe("pl.explore outside a kernel", () => {
   it("works without comms: no widget, a text and snapshot bundle", async () => {
     removeFakeKernel();
-    const plot = await pl.scatter(adata, { color: "leiden" });
+    const plot = await pl.explore(adata, { color: "leiden" });
     assert.equal(plot.isLive, false);
     const b = await plot._repr_mimebundle_();
     assert.equal(b["application/vnd.jupyter.widget-view+json"], undefined);
-    assert.match(String(b["text/plain"]), /ScatterPlot X_umap of 900 cells colored by leiden/);
+    assert.match(String(b["text/plain"]), /interactive X_umap of 900 cells colored by leiden/);
     assert.ok(b["image/png"]);
   });
 });

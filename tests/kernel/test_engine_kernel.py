@@ -261,7 +261,7 @@ def comm_msgs(k, comm_id, pred=lambda d: True, timeout=T):
 
 
 def engine_widget(k):
-    """pl.scatter / pl.controls as Jupyter widgets (protocol 2.1): the comm_open
+    """pl.explore / pl.controls as Jupyter widgets (protocol 2.1): the comm_open
     carries the state with positions and colors as binary buffers (Arrow IPC
     streams, not base64 JSON); a lasso (an `update` with a selection buffer)
     becomes plot.selection; hover is answered; request_state re-sends it all;
@@ -270,7 +270,7 @@ def engine_widget(k):
     make_embedded(path)
     rep, outs = k.run(f"""import {{ pl, read as readW }} from "anndata-oom";
 const w = await readW({json.dumps(path)});
-const plot = await pl.scatter(w, {{ color: "grp" }});
+const plot = await pl.explore(w, {{ color: "grp" }});
 plot""", timeout=T)
     expect(rep["status"] == "ok", (rep, outs))
     opens = [m for m in outs if m["msg_type"] == "comm_open"]

@@ -1,5 +1,5 @@
 /**
- * A million points: pl.scatter on a 1,000,000-cell file (10 clusters in
+ * A million points: pl.explore on a 1,000,000-cell file (10 clusters in
  * X_umap) loads into the browser as Arrow IPC in binary comm buffers and
  * renders (the canvas shows all ten cluster colors, read back); hover
  * still gets a cell's name from the kernel. The times (cell run → drawn)
@@ -20,7 +20,7 @@ test("1,000,000 points load and render", async ({ page, tmpPath }, testInfo) => 
   test.setTimeout(300_000);
   expect(MILLION, "run through ui-tests/run.sh (sets AOOM_UI_MILLION)").toBeTruthy();
   await openNotebook(page, tmpPath, "million.ipynb", [
-    `import { pl, read } from "anndata-oom";\nconst m = await read(${JSON.stringify(MILLION)});\nconst t0 = Date.now();\nconst plot = await pl.scatter(m, { color: "cluster" });\nconsole.log(\`kernel: \${Date.now() - t0} ms\`);\nplot`,
+    `import { pl, read } from "anndata-oom";\nconst m = await read(${JSON.stringify(MILLION)});\nconst t0 = Date.now();\nconst plot = await pl.explore(m, { color: "cluster" });\nconsole.log(\`kernel: \${Date.now() - t0} ms\`);\nplot`,
   ]);
   const started = Date.now();
   await page.notebook.runCell(0, true);

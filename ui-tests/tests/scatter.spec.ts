@@ -16,7 +16,7 @@ const BLUE: [number, number, number] = [0x1f, 0x77, 0xb4]; // default_20[0]: gro
 test("scatter: pixels, hover, and a lasso returns one cluster's 150 cells to the kernel", async ({ page, tmpPath }, testInfo) => {
   expect(CLUSTERS, "run through ui-tests/run.sh (sets AOOM_UI_CLUSTERS)").toBeTruthy();
   await openNotebook(page, tmpPath, "scatter.ipynb", [
-    `import { pl, read } from "anndata-oom";\nconst c = await read(${JSON.stringify(CLUSTERS)});\nconst plot = await pl.scatter(c, { color: "group" });\nplot`,
+    `import { pl, read } from "anndata-oom";\nconst c = await read(${JSON.stringify(CLUSTERS)});\nconst plot = await pl.explore(c, { color: "group" });\nplot`,
     `const picked = c.subset({ obs: plot.selection });\nconsole.log(\`selected \${picked.nObs} \${[...new Set(picked.obs.getChild("group")!.toArray())].join(",")}\`);`,
   ]);
   await page.notebook.runCell(0);

@@ -10,7 +10,7 @@ import { CancelledError, InvalidArgumentError } from "../errors";
 import type { Progress } from "../pass";
 import * as pp from "../pp";
 import * as tl from "../tl";
-import type { ScatterPlot } from "./scatter";
+import type { EmbeddingExplorer } from "./scatter";
 import { KernelWidget, widgetKernel } from "./widget-comm";
 
 export const CONTROLS_MIME = "application/vnd.anndata-oom.controls+json";
@@ -38,7 +38,7 @@ export interface StepBinding {
 }
 
 /** Leiden resolution → obs[key] and the plot's colors. */
-export function leidenBinding(plot: ScatterPlot, opts: { keyAdded?: string; resolution?: number } = {}): StepBinding {
+export function leidenBinding(plot: EmbeddingExplorer, opts: { keyAdded?: string; resolution?: number } = {}): StepBinding {
   const key = opts.keyAdded ?? (plot.color.kind === "categorical" ? plot.color.key : "leiden");
   const stored = (plot.adata.uns[key] as { params?: { resolution?: number } } | undefined)?.params?.resolution;
   return {
@@ -53,7 +53,7 @@ export function leidenBinding(plot: ScatterPlot, opts: { keyAdded?: string; reso
 }
 
 /** UMAP minDist → obsm X_umap and the plot's positions. */
-export function umapBinding(plot: ScatterPlot, opts: { minDist?: number } = {}): StepBinding {
+export function umapBinding(plot: EmbeddingExplorer, opts: { minDist?: number } = {}): StepBinding {
   return {
     step: "umap",
     params: [{ name: "minDist", label: "UMAP min_dist", min: 0, max: 1, step: 0.05, value: opts.minDist ?? 0.5 }],
@@ -72,7 +72,7 @@ export function umapBinding(plot: ScatterPlot, opts: { minDist?: number } = {}):
  * clusters) are copied into the plotted object.
  */
 export function hvgBinding(
-  plot: ScatterPlot,
+  plot: EmbeddingExplorer,
   from: AnnDataOOM,
   opts: { nTopGenes?: number; nComps?: number; maxValue?: number } = {},
 ): StepBinding {
@@ -201,7 +201,7 @@ export class Controls {
  * pl.controls(plot, { step: "mine", params: [...], run: async (v, ctx) => "status" })
  */
 export function controls(
-  plot: ScatterPlot,
+  plot: EmbeddingExplorer,
   step: "leiden" | "umap" | "hvg" | StepBinding,
   opts: { from?: AnnDataOOM; keyAdded?: string; resolution?: number; minDist?: number; nTopGenes?: number } = {},
 ): Controls {

@@ -17,7 +17,7 @@ import { KernelWidget, widgetKernel } from "./widget-comm";
 
 export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
 
-export interface ScatterOptions extends ColorOptions {
+export interface ExploreOptions extends ColorOptions {
   /** An obsm key or scanpy basis name: "umap" (X_umap, the default), "pca", "X_tsne", … */
   basis?: string;
   /** Which two columns of the embedding, 1-based as scanpy's `components` (default [1, 2]). */
@@ -37,7 +37,7 @@ export function defaultPointSize(n: number): number {
   return Math.min(12, Math.max(1, Math.sqrt(area) * 1.3));
 }
 
-export class ScatterPlot {
+export class EmbeddingExplorer {
   readonly adata: AnnDataOOM;
   readonly basis: string;
   readonly components: [number, number];
@@ -70,7 +70,7 @@ export class ScatterPlot {
   }
 
   /** Builds the plot (and, inside our kernel, its widget). */
-  static async create(adata: AnnDataOOM, opts: ScatterOptions = {}): Promise<ScatterPlot> {
+  static async create(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
     const basis = basisKey(adata, opts.basis ?? "umap");
     const components = opts.components ?? [1, 2];
     const { x, y } = await embeddingXY(adata, basis, components);
@@ -98,7 +98,7 @@ export class ScatterPlot {
           },
         )
       : null;
-    return new ScatterPlot(adata, basis, components, color, widget, colorOptions);
+    return new EmbeddingExplorer(adata, basis, components, color, widget, colorOptions);
   }
 
   /** Number of points. */
@@ -163,7 +163,7 @@ export class ScatterPlot {
 
   toString(): string {
     const what = this.color.key ? ` colored by ${this.color.key}` : "";
-    return `ScatterPlot ${this.basis} of ${this.n.toLocaleString("en-US")} cells${what}${this.selected.length ? `, ${this.selected.length} selected` : ""}`;
+    return `interactive ${this.basis} of ${this.n.toLocaleString("en-US")} cells${what}${this.selected.length ? `, ${this.selected.length} selected` : ""}`;
   }
 
   /**
@@ -217,14 +217,15 @@ export class ScatterPlot {
 }
 
 /**
- * An interactive scatter of an embedding, like scanpy's `pl.embedding`.
+ * An interactive scatter of an embedding: the live counterpart of
+ * `pl.embedding` (which draws the same picture as a static image).
  *
  * @example
- * const plot = await pl.scatter(adata, { basis: "umap", color: "leiden" });
+ * const plot = await pl.explore(adata, { basis: "umap", color: "leiden" });
  * plot   // last expression of a cell: the WebGL plot
  * // … lasso some cells in the browser, then:
  * const picked = adata.subset({ obs: plot.selection });
  */
-export function scatter(adata: AnnDataOOM, opts: ScatterOptions = {}): Promise<ScatterPlot> {
-  return ScatterPlot.create(adata, opts);
+export function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
+  return EmbeddingExplorer.create(adata, opts);
 }

@@ -8,7 +8,7 @@
 
 export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
 export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
-export { SCATTER_MIME, type ScatterOptions, ScatterPlot, scatter } from "../interactive/scatter";
+export { EmbeddingExplorer, type ExploreOptions, explore, SCATTER_MIME } from "../interactive/scatter";
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
 export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
 export {
