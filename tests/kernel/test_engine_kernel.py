@@ -176,7 +176,8 @@ console.log(rs.map((r) => (r.status === "fulfilled" ? "ok" : r.reason.name)).joi
     rep = k.reply(mid, timeout=T)["content"]
     outs = k.outputs(mid, timeout=T)
     expect(rep["status"] == "ok", rep)
-    expect(stdout(outs) == "CancelledError,ok\n", stdout(outs))
+    # which of the two passes showed its bar first is up to the scheduler: one was cancelled, the other finished
+    expect(sorted(stdout(outs).strip().split(",")) == ["CancelledError", "ok"], stdout(outs))
     # per display: the cancelled pass ends cancelled, the other one done
     last = {}
     for m in outs:
