@@ -14,8 +14,8 @@ import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, wit
 
 export { describeFrame };
 
-import type { Native } from "./native";
 import type { GeneIndexOptions } from "./gene-index";
+import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
@@ -424,7 +424,8 @@ export class AnnDataOOM {
     const cols = genes.map((g) => {
       const j = typeof g === "number" ? g : this.nameIndex("var").get(g);
       if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(g)} is not a var name`);
-      if (!Number.isInteger(j) || j < 0 || j >= this.nVars) throw new InvalidArgumentError(`gene position ${g} out of range for ${this.nVars} vars`);
+      if (!Number.isInteger(j) || j < 0 || j >= this.nVars)
+        throw new InvalidArgumentError(`gene position ${g} out of range for ${this.nVars} vars`);
       return j;
     });
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;

@@ -5,7 +5,7 @@
  * `sum`, `mean`, `var` and `nnz` together cost one pass.
  */
 
-import { applyColumn, applyRow, Chain, scaleValue } from "./chain";
+import { applyColumn, applyRow, Chain, type Step, scaleValue } from "./chain";
 import { GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import * as geneIndex from "./gene-index";
 import type { Native } from "./native";
@@ -367,20 +367,45 @@ export class BackedMatrix {
     for (const c of columns) {
       if (!Number.isInteger(c) || c < 0 || c >= m) throw new InvalidArgumentError(`column ${c} out of range for ${m}`);
     }
-    const missing = this.chain.steps.find((s) => s.op === "normalize" && !s.sizeFactors);
-    if (missing) throw new InvalidArgumentError("gene values of a matrix normalized without stored size factors are not supported");
     const fileCols = Uint32Array.from(columns, (c) => (this.varSel ? this.varSel[c] : c));
-    const raw = await this.rawColumns(fileCols, opts);
-    raw.forEach((v, k) => applyColumn(this.chain.steps, columns[k], v));
-    return raw;
+    const { values, index } = await this.rawColumns(fileCols, opts);
+    const steps = await this.withRowTotals(index, opts);
+    values.forEach((v, k) => applyColumn(steps, columns[k], v));
+    return values;
+  }
+
+  /**
+   * The chain with row totals filled in where normalize computes them per
+   * row in a pass (a column alone cannot): from the sidecar when it covers
+   * the totals (all genes, none excluded), else one plan pass.
+   */
+  private async withRowTotals(index: Native.NativeGeneIndex | null, opts: PassOptions): Promise<readonly Step[]> {
+    const out: Step[] = [];
+    for (const s of this.chain.steps) {
+      if (s.op !== "normalize" || s.sizeFactors) {
+        out.push(s);
+        continue;
+      }
+      const allGenes = !s.basis || (s.basis.length === this.meta.shape[1] && s.basis.every((g, i) => g === i));
+      let totals: Float64Array;
+      if (index && allGenes && !s.exclude) {
+        totals = nativeCall(() => index.rowTotals(this.obsSel ?? undefined));
+      } else {
+        const probe = this.withChain(new Chain([{ op: "normalize", target: 1, exclude: s.exclude, basis: s.basis }]));
+        const r = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
+        totals = r.get("size_factors") as Float64Array;
+      }
+      out.push({ ...s, sizeFactors: totals });
+    }
+    return out;
   }
 
   /** Stored values of file columns at this view's rows (sidecar or one gather pass). */
   private async rawColumns(
     fileCols: Uint32Array,
     opts: PassOptions & geneIndex.GeneIndexOptions & { index?: boolean },
-  ): Promise<Float64Array[]> {
-    if (fileCols.length === 0) return [];
+  ): Promise<{ values: Float64Array[]; index: Native.NativeGeneIndex | null }> {
+    if (fileCols.length === 0) return { values: [], index: null };
     if (this.meta.format !== "csc") {
       const loc = geneIndex.locate(this.source, this.meta, opts);
       const useIndex = opts.index ?? true;
@@ -389,7 +414,7 @@ export class BackedMatrix {
         const h = useIndex ? await geneIndex.ensure(this.source, loc, label, opts) : geneIndex.openExisting(this.source, loc);
         if (!h) break;
         try {
-          return await geneIndex.readGenes(h, fileCols, this.obsSel);
+          return { values: await geneIndex.readGenes(h, fileCols, this.obsSel), index: h };
         } catch (e) {
           // a sidecar damaged after it was opened: drop it, rebuild once
           if (!(e instanceof GeneIndexError) || attempt === 1) throw e;
@@ -401,11 +426,12 @@ export class BackedMatrix {
     const all = await this.gather(this.obsSel, fileCols, label, opts);
     const k = fileCols.length;
     const n = this.shape[0];
-    return Array.from(fileCols, (_, c) => {
+    const values = Array.from(fileCols, (_, c) => {
       const v = new Float64Array(n);
       for (let i = 0; i < n; i++) v[i] = all[i * k + c];
       return v;
     });
+    return { values, index: null };
   }
 
   /**

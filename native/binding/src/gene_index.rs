@@ -93,6 +93,16 @@ impl NativeGeneIndex {
         })
     }
 
+    /// Each row's sum over all genes, at `rows` (all rows when absent).
+    #[napi(catch_unwind)]
+    pub fn row_totals(&self, rows: Option<Uint32Array>) -> Result<Float64Array> {
+        guard(|| {
+            self.get()?
+                .row_totals(rows.as_deref())
+                .map(Float64Array::new)
+        })
+    }
+
     #[napi]
     pub fn close(&self) {
         if let Ok(mut g) = self.inner.lock() {

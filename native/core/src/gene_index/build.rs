@@ -6,14 +6,13 @@
 //! 2. per bucket, genes are taken in groups whose entries fit the budget:
 //!    the bucket is read back, the group's entries are placed by gene (a
 //!    counting sort — rows arrive in order from a CSR pass), each gene is
-//!    encoded (in parallel) and appended to the sidecar in gene order.
+//!    encoded (in parallel) and appended to the sidecar in gene order;
+//! 3. the per-row totals taken in phase 1, the offsets table, the header.
 //!
 //! Everything goes to temporary files next to the destination, removed on
 //! error or cancellation; the sidecar appears by an atomic rename.
 
-use super::format::{
-    encode_gene, fnv1a, get_varint, put_varint, Header, ValueKind, ValueRange, PREAMBLE,
-};
+use super::format::{encode_gene, fnv1a, get_varint, put_varint, Header, ValueRange, PREAMBLE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::file::H5ad;
 use crate::matrix::{Block, BlockData, Format, MinorMap};
@@ -106,6 +105,7 @@ pub fn build(
         n_buckets,
         genes_per_bucket,
         n_genes,
+        n_rows,
         m.meta.format == Format::Csc,
         (budget / 4 / n_buckets).clamp(64 << 10, 4 << 20),
     )?;
@@ -119,8 +119,7 @@ pub fn build(
         &mut spill,
     )
     .map_err(|e| e.in_file(&file.path))?;
-    let (counts, range) = spill.finish()?;
-    let kind = range.kind();
+    let (counts, range, totals) = spill.finish()?;
 
     let groups = plan_groups(&counts, genes_per_bucket, budget / GROUP_ENTRY_BYTES);
     control.update(|p| p.chunks_total += groups.len());
@@ -138,7 +137,7 @@ pub fn build(
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }
-        let blobs = assemble_group(&scratch.bucket_dir, g, &counts, genes_per_bucket, kind)?;
+        let blobs = assemble_group(&scratch.bucket_dir, g, &counts, genes_per_bucket)?;
         for b in blobs {
             offsets.push(at);
             out.write_all(&b).map_err(werr)?;
@@ -152,14 +151,19 @@ pub fn build(
             "gene index: gene groups do not cover the genes",
         ));
     }
+    let totals_offset = at;
+    let totals_bytes: Vec<u8> = totals.iter().flat_map(|t| t.to_le_bytes()).collect();
+    out.write_all(&totals_bytes).map_err(werr)?;
+    at += totals_bytes.len() as u64;
     let table: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
     let header = Header {
         fingerprint: opts.fingerprint.clone(),
         n_rows: n_rows as u64,
         n_genes: n_genes as u64,
         nnz: counts.iter().sum(),
-        value_kind: kind,
+        value_kind: range.kind(),
         header_len,
+        totals_offset,
         table_offset: at,
         file_len: at + table.len() as u64 + 8,
     };
@@ -192,6 +196,7 @@ struct Spill {
     last_row: Vec<u32>,
     genes_per_bucket: usize,
     counts: Vec<u64>,
+    totals: Vec<f64>,
     range: ValueRange,
     csc: bool,
     scratch: Vec<u8>,
@@ -208,6 +213,7 @@ impl Spill {
         n_buckets: usize,
         genes_per_bucket: usize,
         n_genes: usize,
+        n_rows: usize,
         csc: bool,
         buffer: usize,
     ) -> Result<Spill> {
@@ -224,6 +230,7 @@ impl Spill {
             last_row: vec![0; n_buckets],
             genes_per_bucket,
             counts: vec![0; n_genes],
+            totals: vec![0.0; n_rows],
             range: ValueRange::default(),
             csc,
             scratch: Vec::with_capacity(32),
@@ -236,6 +243,7 @@ impl Spill {
         if v == 0.0 {
             return Ok(());
         }
+        self.totals[row] += v;
         let b = gene / self.genes_per_bucket;
         let s = &mut self.scratch;
         s.clear();
@@ -251,7 +259,7 @@ impl Spill {
             .map_err(|e| io_error(&bucket_path(&self.dir, b), "write a bucket of", e))
     }
 
-    fn finish(self) -> Result<(Vec<u64>, ValueRange)> {
+    fn finish(self) -> Result<(Vec<u64>, ValueRange, Vec<f64>)> {
         for (b, f) in self.files.into_iter().enumerate() {
             f.into_inner().map_err(|e| {
                 io_error(
@@ -261,7 +269,7 @@ impl Spill {
                 )
             })?;
         }
-        Ok((self.counts, self.range))
+        Ok((self.counts, self.range, self.totals))
     }
 }
 
@@ -373,7 +381,6 @@ fn assemble_group(
     g: &Group,
     counts: &[u64],
     genes_per_bucket: usize,
-    kind: ValueKind,
 ) -> Result<Vec<Vec<u8>>> {
     let base = g.bucket * genes_per_bucket;
     let mut starts = Vec::with_capacity(g.end - g.start + 1);
@@ -425,15 +432,15 @@ fn assemble_group(
         .map(|k| {
             let (lo, hi) = (starts[k], starts[k + 1]);
             let (r, v) = (&rows[lo..hi], &vals[lo..hi]);
-            let mut blob = Vec::with_capacity(5 + (hi - lo) * (2 + kind.width()));
+            let mut blob = Vec::with_capacity(6 + (hi - lo) * 3);
             if r.windows(2).all(|w| w[0] <= w[1]) {
-                encode_gene(r, v, kind, &mut blob);
+                encode_gene(r, v, &mut blob);
             } else {
                 // CSC sources with unsorted indices
                 let mut pairs: Vec<(u32, f64)> = r.iter().copied().zip(v.iter().copied()).collect();
                 pairs.sort_by_key(|p| p.0);
                 let (r, v): (Vec<u32>, Vec<f64>) = pairs.into_iter().unzip();
-                encode_gene(&r, &v, kind, &mut blob);
+                encode_gene(&r, &v, &mut blob);
             }
             blob
         })

@@ -22,6 +22,26 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
+    fn tag(self) -> u8 {
+        match self {
+            ValueKind::U8 => 0,
+            ValueKind::U16 => 1,
+            ValueKind::F32 => 2,
+            ValueKind::F64 => 3,
+        }
+    }
+
+    fn from_tag(t: u8) -> Option<ValueKind> {
+        [
+            ValueKind::U8,
+            ValueKind::U16,
+            ValueKind::F32,
+            ValueKind::F64,
+        ]
+        .get(t as usize)
+        .copied()
+    }
+
     pub fn width(self) -> usize {
         match self {
             ValueKind::U8 => 1,
@@ -101,8 +121,10 @@ pub struct Header {
     pub n_rows: u64,
     pub n_genes: u64,
     pub nnz: u64,
+    /// The widest value kind of any gene (each gene has its own).
     pub value_kind: ValueKind,
     pub header_len: u64,
+    pub totals_offset: u64,
     pub table_offset: u64,
     pub file_len: u64,
 }
@@ -196,9 +218,15 @@ pub fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     }
 }
 
-/// One gene's blob from its (row-sorted) entries.
-pub fn encode_gene(rows: &[u32], values: &[f64], kind: ValueKind, out: &mut Vec<u8>) {
+/// One gene's blob from its (row-sorted) entries. Each gene gets the
+/// narrowest exact value kind of its own values (most genes of a count
+/// matrix fit one byte even when a few highly expressed ones do not).
+pub fn encode_gene(rows: &[u32], values: &[f64], out: &mut Vec<u8>) -> ValueKind {
+    let mut range = ValueRange::default();
+    values.iter().for_each(|&v| range.see(v));
+    let kind = range.kind();
     put_varint(out, rows.len() as u64);
+    out.push(kind.tag());
     let mut prev = 0u32;
     for (i, &r) in rows.iter().enumerate() {
         put_varint(out, if i == 0 { r } else { r - prev } as u64);
@@ -207,13 +235,13 @@ pub fn encode_gene(rows: &[u32], values: &[f64], kind: ValueKind, out: &mut Vec<
     for &v in values {
         kind.push(out, v);
     }
+    kind
 }
 
 /// Decode a blob, calling `put(row, value)` per entry. Checks that rows stay
 /// below `n_rows` and that the blob is consumed exactly.
 pub fn decode_gene(
     blob: &[u8],
-    kind: ValueKind,
     n_rows: u64,
     mut put: impl FnMut(usize, f64),
 ) -> std::result::Result<(), &'static str> {
@@ -222,6 +250,11 @@ pub fn decode_gene(
     if n as u64 > n_rows || n > blob.len() {
         return Err("entry count larger than the blob");
     }
+    let kind = blob
+        .get(at)
+        .and_then(|&t| ValueKind::from_tag(t))
+        .ok_or("bad value kind")?;
+    at += 1;
     let mut rows = Vec::with_capacity(n);
     let mut row = 0u64;
     for i in 0..n {
@@ -251,13 +284,18 @@ mod tests {
         let rows = [0u32, 3, 200, 70_000];
         let vals = [1.0, 2.0, 255.0, 7.0];
         let mut blob = Vec::new();
-        encode_gene(&rows, &vals, ValueKind::U8, &mut blob);
+        assert_eq!(encode_gene(&rows, &vals, &mut blob), ValueKind::U8);
         let mut got = vec![];
-        decode_gene(&blob, ValueKind::U8, 100_000, |r, v| got.push((r, v))).unwrap();
+        decode_gene(&blob, 100_000, |r, v| got.push((r, v))).unwrap();
         assert_eq!(got, vec![(0, 1.0), (3, 2.0), (200, 255.0), (70_000, 7.0)]);
-        assert!(decode_gene(&blob[..blob.len() - 1], ValueKind::U8, 100_000, |_, _| {}).is_err());
-        assert!(decode_gene(&blob, ValueKind::U8, 1000, |_, _| {}).is_err());
-        assert!(decode_gene(&[0xff; 12], ValueKind::U8, 1000, |_, _| {}).is_err());
+        assert!(decode_gene(&blob[..blob.len() - 1], 100_000, |_, _| {}).is_err());
+        assert!(decode_gene(&blob, 1000, |_, _| {}).is_err());
+        assert!(decode_gene(&[0xff; 12], 1000, |_, _| {}).is_err());
+        let mut wide = Vec::new();
+        assert_eq!(encode_gene(&[5], &[0.1], &mut wide), ValueKind::F64);
+        let mut got = vec![];
+        decode_gene(&wide, 10, |r, v| got.push((r, v))).unwrap();
+        assert_eq!(got, vec![(5, 0.1)]);
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //!                      JSON header (fingerprint, shape, nnz, value kind,
 //!                      table offset, file length), padded with spaces
 //! [header_len, table)  one blob per gene, in gene order:
-//!                        varint nnz, varint first row, varint row deltas,
-//!                        then nnz values (u8 | u16 | f32 | f64, LE)
+//!                        varint nnz, u8 value kind, varint first row,
+//!                        varint row deltas, then nnz values (u8 | u16 |
+//!                        f32 | f64 LE: the narrowest exact kind of the gene)
 //! [table, end)         n_genes + 1 u64 LE blob offsets, u64 FNV-1a checksum
 //!                      of the JSON header and the offsets
 //! ```

@@ -50,7 +50,8 @@ impl GeneIndex {
         let table_bytes = (n as u64 + 1) * 8;
         if header.table_offset + table_bytes + 8 != len
             || header.header_len < PREAMBLE as u64
-            || header.header_len > header.table_offset
+            || header.header_len > header.totals_offset
+            || header.totals_offset + header.n_rows * 8 != header.table_offset
         {
             return Err(corrupt(path, "the gene index layout is inconsistent"));
         }
@@ -67,7 +68,7 @@ impl GeneIndex {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
             .collect();
         if offsets[0] != header.header_len
-            || offsets[n] != header.table_offset
+            || offsets[n] != header.totals_offset
             || offsets.windows(2).any(|w| w[1] < w[0])
         {
             return Err(corrupt(path, "the gene index offsets are inconsistent"));
@@ -87,6 +88,28 @@ impl GeneIndex {
     /// Stored bytes of gene `g`.
     pub fn gene_bytes(&self, g: usize) -> u64 {
         self.offsets[g + 1] - self.offsets[g]
+    }
+
+    /// Each row's sum over all genes (at `rows`, or all rows).
+    pub fn row_totals(&self, rows: Option<&[u32]>) -> Result<Vec<f64>> {
+        let n = self.header.n_rows as usize;
+        if let Some(&bad) = rows.and_then(|r| r.iter().find(|&&r| r as usize >= n)) {
+            return Err(Error::invalid(format!(
+                "row {bad} out of range for {n} rows"
+            )));
+        }
+        let mut raw = vec![0u8; n * 8];
+        self.file
+            .read_exact_at(&mut raw, self.header.totals_offset)
+            .map_err(|e| corrupt(&self.path, format!("cannot read the row totals: {e}")))?;
+        let all: Vec<f64> = raw
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(match rows {
+            None => all,
+            Some(r) => r.iter().map(|&i| all[i as usize]).collect(),
+        })
     }
 
     /// Each gene's values at `rows` (all rows when None), as float64.
@@ -117,7 +140,7 @@ impl GeneIndex {
                     .read_exact_at(&mut blob, lo)
                     .map_err(|e| corrupt(&self.path, format!("cannot read gene {g}: {e}")))?;
                 let mut full = vec![0f64; n_rows as usize];
-                decode_gene(&blob, self.header.value_kind, n_rows, |r, v| full[r] = v)
+                decode_gene(&blob, n_rows, |r, v| full[r] = v)
                     .map_err(|why| corrupt(&self.path, format!("gene {g} is corrupt: {why}")))?;
                 Ok(match rows {
                     None => full,
