@@ -353,8 +353,8 @@ fn plan_groups(counts: &[u64], genes_per_bucket: usize, max_entries: usize) -> V
         let hi = (lo + genes_per_bucket).min(counts.len());
         let mut start = lo;
         let mut acc = 0u64;
-        for g in lo..hi {
-            if g > start && acc + counts[g] > max_entries as u64 {
+        for (g, &c) in counts.iter().enumerate().take(hi).skip(lo) {
+            if g > start && acc + c > max_entries as u64 {
                 out.push(Group {
                     bucket,
                     start,
@@ -363,7 +363,7 @@ fn plan_groups(counts: &[u64], genes_per_bucket: usize, max_entries: usize) -> V
                 start = g;
                 acc = 0;
             }
-            acc += counts[g];
+            acc += c;
         }
         out.push(Group {
             bucket,
