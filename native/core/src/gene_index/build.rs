@@ -133,7 +133,7 @@ pub fn build(
         .map_err(werr)?;
     let mut offsets: Vec<u64> = Vec::with_capacity(n_genes + 1);
     let mut at = header_len;
-    for g in &groups {
+    for (k, g) in groups.iter().enumerate() {
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }
@@ -142,6 +142,11 @@ pub fn build(
             offsets.push(at);
             out.write_all(&b).map_err(werr)?;
             at += b.len() as u64;
+        }
+        // A finished bucket frees its disk space now: the peak stays near
+        // the buckets' size instead of buckets + sidecar.
+        if groups.get(k + 1).is_none_or(|next| next.bucket != g.bucket) {
+            let _ = std::fs::remove_file(bucket_path(&scratch.bucket_dir, g.bucket));
         }
         control.update(|p| p.chunks_done += 1);
     }
