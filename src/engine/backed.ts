@@ -107,6 +107,7 @@ export class BackedMatrix {
     lines.push("  statistics (sum/mean/var, QC, HVG moments): 1 pass, all requested statistics fused");
     lines.push("  pca (exact): 1 pass (Gram + spill of the selected genes) + a read of the spill");
     lines.push("  rows/chunked: reads only the requested rows");
+    lines.push("  geneValues/obsVector: a read of each gene's bytes in the gene index (built once by 1 pass), else 1 pass");
     return lines.join("\n");
   }
 
