@@ -39,7 +39,7 @@ export interface GeneIndexInfo {
   bytes: number;
   /** The indexed element, e.g. "/X" or "/layers/counts". */
   element: string;
-  /** How values are stored: u8/u16 (integer counts), f32 or f64. */
+  /** The widest value type of any gene (each gene uses its narrowest exact one): u8/u16 (counts), f32 or f64. */
   valueKind: string | null;
   /** Non-zero entries indexed. */
   nnz: number | null;
