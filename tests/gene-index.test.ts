@@ -299,5 +299,10 @@ describe("sidecar lifecycle", () => {
     assert.equal(a.X.geneIndexInfo().built, false);
     assert.equal(sidecars().length, before);
     assert.deepEqual(Array.from(v), await columnViaRows(a, 3));
+    // a chain whose normalize computes row totals: without an index they come from a pass
+    await pp.normalizeTotal(a, { targetSum: 10 });
+    pp.log1p(a);
+    assertClose(Array.from(await a.X.obsVector(3)), await columnViaRows(a, 3), "normalized obsVector without index", 1e-12);
+    assert.equal(a.X.geneIndexInfo().built, false);
   });
 });
