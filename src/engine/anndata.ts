@@ -14,6 +14,7 @@ import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, wit
 
 export { describeFrame };
 
+import type { GeneIndexOptions } from "./gene-index";
 import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
@@ -402,6 +403,33 @@ export class AnnDataOOM {
     if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither an obs column nor a var name`);
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;
     return m.obsVector(j, opts);
+  }
+
+  /**
+   * Values of genes (var names or positions in this view) across this
+   * view's cells, one Float64Array per gene, from X (or `layer`) with its
+   * transform chain applied. Reads the gene-major sidecar index, built
+   * once per file on first use (`index: false`: never build; use an
+   * existing index or one pass over X). Unknown names throw
+   * InvalidArgumentError.
+   *
+   * @example
+   * const [cd3e, ms4a1] = await adata.geneValues(["CD3E", "MS4A1"]);
+   */
+  async geneValues(
+    genes: readonly (string | number)[],
+    opts: PassOptions & GeneIndexOptions & { layer?: string; index?: boolean } = {},
+  ): Promise<Float64Array[]> {
+    if (!Array.isArray(genes)) throw new InvalidArgumentError("geneValues() takes an array of var names or positions");
+    const cols = genes.map((g) => {
+      const j = typeof g === "number" ? g : this.nameIndex("var").get(g);
+      if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(g)} is not a var name`);
+      if (!Number.isInteger(j) || j < 0 || j >= this.nVars)
+        throw new InvalidArgumentError(`gene position ${g} out of range for ${this.nVars} vars`);
+      return j;
+    });
+    const m = opts.layer ? this.layers.get(opts.layer) : this.X;
+    return m.geneValues(cols, opts);
   }
 
   /** anndata's `var_vector`: a var column by name, or one cell's values across vars. */

@@ -5,8 +5,9 @@
  * `sum`, `mean`, `var` and `nnz` together cost one pass.
  */
 
-import { applyRow, Chain, scaleValue } from "./chain";
-import { InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
+import { applyColumn, applyRow, Chain, type Step, scaleValue } from "./chain";
+import { GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
+import * as geneIndex from "./gene-index";
 import type { Native } from "./native";
 import { kernelSignal } from "./notebook";
 import { drive, type PassOptions } from "./pass";
@@ -106,6 +107,7 @@ export class BackedMatrix {
     lines.push("  statistics (sum/mean/var, QC, HVG moments): 1 pass, all requested statistics fused");
     lines.push("  pca (exact): 1 pass (Gram + spill of the selected genes) + a read of the spill");
     lines.push("  rows/chunked: reads only the requested rows");
+    lines.push("  geneValues/obsVector: a read of each gene's bytes in the gene index (built once by 1 pass), else 1 pass");
     return lines.join("\n");
   }
 
@@ -335,17 +337,117 @@ export class BackedMatrix {
     return g.values;
   }
 
-  /** One column (gene) across all obs of this view, as float64. */
-  obsVector(column: number, opts: PassOptions = {}): Promise<Float64Array> {
+  /**
+   * One column (gene) across all obs of this view, as float64, with the
+   * transform chain applied. Reads the gene-index sidecar when one already
+   * exists; otherwise one pass over X (it never builds the index: see
+   * geneValues / buildGeneIndex).
+   */
+  async obsVector(column: number, opts: PassOptions = {}): Promise<Float64Array> {
+    const [out] = await this.geneValues([column], { ...opts, index: false });
+    return out;
+  }
+
+  /**
+   * Values of the given columns (positions in this view) across this
+   * view's cells, one Float64Array per column, with the transform chain
+   * applied as a pass would. By default the gene-major sidecar index is
+   * used and built on first use (one pass over X, then each gene is a read
+   * of its own bytes); `index: false` uses an existing index only and
+   * otherwise takes one pass for all the requested columns. A CSC matrix
+   * is already gene-major and is read directly.
+   *
+   * @example
+   * const [a, b] = await adata.X.geneValues([0, 17]);
+   */
+  async geneValues(
+    columns: readonly number[],
+    opts: PassOptions & geneIndex.GeneIndexOptions & { index?: boolean } = {},
+  ): Promise<Float64Array[]> {
     const [, m] = this.shape;
-    if (this.isTransformed) {
-      return Promise.reject(
-        new InvalidArgumentError("obsVector of a transformed X is not supported yet; use the stored layer (e.g. layers 'counts')"),
-      );
+    for (const c of columns) {
+      if (!Number.isInteger(c) || c < 0 || c >= m) throw new InvalidArgumentError(`column ${c} out of range for ${m}`);
     }
-    if (!Number.isInteger(column) || column < 0 || column >= m) throw new InvalidArgumentError(`column ${column} out of range for ${m}`);
-    const col = Uint32Array.of(this.varSel ? this.varSel[column] : column);
-    return this.gather(this.obsSel, col, `${this.name}: column ${column}`, opts);
+    const fileCols = Uint32Array.from(columns, (c) => (this.varSel ? this.varSel[c] : c));
+    const { values, index } = await this.rawColumns(fileCols, opts);
+    const steps = await this.withRowTotals(index, opts);
+    values.forEach((v, k) => applyColumn(steps, columns[k], v));
+    return values;
+  }
+
+  /**
+   * The chain with row totals filled in where normalize computes them per
+   * row in a pass (a column alone cannot): from the sidecar when it covers
+   * the totals (all genes, none excluded), else one plan pass.
+   */
+  private async withRowTotals(index: Native.NativeGeneIndex | null, opts: PassOptions): Promise<readonly Step[]> {
+    const out: Step[] = [];
+    for (const s of this.chain.steps) {
+      if (s.op !== "normalize" || s.sizeFactors) {
+        out.push(s);
+        continue;
+      }
+      const allGenes = !s.basis || (s.basis.length === this.meta.shape[1] && s.basis.every((g, i) => g === i));
+      let totals: Float64Array;
+      if (index && allGenes && !s.exclude) {
+        totals = nativeCall(() => index.rowTotals(this.obsSel ?? undefined));
+      } else {
+        const probe = this.withChain(new Chain([{ op: "normalize", target: 1, exclude: s.exclude, basis: s.basis }]));
+        const r = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
+        totals = r.get("size_factors") as Float64Array;
+      }
+      out.push({ ...s, sizeFactors: totals });
+    }
+    return out;
+  }
+
+  /** Stored values of file columns at this view's rows (sidecar or one gather pass). */
+  private async rawColumns(
+    fileCols: Uint32Array,
+    opts: PassOptions & geneIndex.GeneIndexOptions & { index?: boolean },
+  ): Promise<{ values: Float64Array[]; index: Native.NativeGeneIndex | null }> {
+    if (fileCols.length === 0) return { values: [], index: null };
+    if (this.meta.format !== "csc") {
+      const loc = geneIndex.locate(this.source, this.meta, opts);
+      const useIndex = opts.index ?? true;
+      const label = `${this.name}: gene index`;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const h = useIndex ? await geneIndex.ensure(this.source, loc, label, opts) : geneIndex.openExisting(this.source, loc);
+        if (!h) break;
+        try {
+          return { values: await geneIndex.readGenes(h, fileCols, this.obsSel), index: h };
+        } catch (e) {
+          // a sidecar damaged after it was opened: drop it, rebuild once
+          if (!(e instanceof GeneIndexError) || attempt === 1) throw e;
+          geneIndex.discard(this.source, loc);
+        }
+      }
+    }
+    const label = `${this.name}: ${fileCols.length === 1 ? `column ${fileCols[0]}` : `${fileCols.length} columns`}`;
+    const all = await this.gather(this.obsSel, fileCols, label, opts);
+    const k = fileCols.length;
+    const n = this.shape[0];
+    const values = Array.from(fileCols, (_, c) => {
+      const v = new Float64Array(n);
+      for (let i = 0; i < n; i++) v[i] = all[i * k + c];
+      return v;
+    });
+    return { values, index: null };
+  }
+
+  /**
+   * Build this element's gene-index sidecar now (no-op when a valid one
+   * exists). The index covers the whole element, whatever the view.
+   */
+  async buildGeneIndex(opts: PassOptions & geneIndex.GeneIndexOptions = {}): Promise<geneIndex.GeneIndexInfo> {
+    const loc = geneIndex.locate(this.source, this.meta, opts);
+    await geneIndex.ensure(this.source, loc, `${this.name}: gene index`, opts);
+    return geneIndex.info(this.source, loc);
+  }
+
+  /** Where this element's sidecar is and whether a valid one exists (no build). */
+  geneIndexInfo(opts: geneIndex.GeneIndexOptions = {}): geneIndex.GeneIndexInfo {
+    return geneIndex.info(this.source, geneIndex.locate(this.source, this.meta, opts));
   }
 
   /** One row (cell) across all vars of this view, as float64. */

@@ -130,6 +130,30 @@ export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<nu
   }
 }
 
+/**
+ * Apply a chain to one gene's values across cells (column `j` of the view;
+ * `vals[i]` is row i). Per element this is exactly applyRow's arithmetic,
+ * so a column read through the gene index equals the rows of a pass.
+ * Normalize needs stored size factors (a column has no row totals).
+ */
+export function applyColumn(steps: readonly Step[], j: number, vals: Float64Array): void {
+  for (const s of steps) {
+    if (s.op === "normalize") {
+      const sf = s.sizeFactors;
+      if (!sf) throw new Error("normalize without size factors cannot be applied to a column");
+      for (let i = 0; i < vals.length; i++) {
+        const t = sf[i];
+        vals[i] *= s.target / (t === 0 ? 1 : t);
+      }
+    } else if (s.op === "log1p") {
+      const inv = s.base ? 1 / Math.log(s.base) : 1;
+      for (let i = 0; i < vals.length; i++) vals[i] = Math.fround(Math.log1p(Math.fround(vals[i]))) * inv;
+    } else {
+      for (let i = 0; i < vals.length; i++) vals[i] = scaleValue(s, j, vals[i]);
+    }
+  }
+}
+
 /** Scaled value of x for gene j (scale step). */
 export function scaleValue(s: Extract<Step, { op: "scale" }>, j: number, x: number): number {
   const sd = s.std[j] === 0 ? 1 : s.std[j];

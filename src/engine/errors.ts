@@ -32,6 +32,8 @@ export class InvalidArgumentError extends AnnDataOOMError {}
 export class ClosedError extends AnnDataOOMError {}
 /** A pass stopped by its AbortSignal (or the kernel's interrupt). */
 export class CancelledError extends AnnDataOOMError {}
+/** A gene-index sidecar that is truncated, corrupt, foreign or stale (`path` names it). */
+export class GeneIndexError extends AnnDataOOMError {}
 /** A bug: please report it with the message. */
 export class InternalError extends AnnDataOOMError {}
 
@@ -42,6 +44,7 @@ const byCode: Record<string, new (m: string, o: { path?: string; element?: strin
   InvalidArgument: InvalidArgumentError,
   Closed: ClosedError,
   Cancelled: CancelledError,
+  GeneIndex: GeneIndexError,
   Internal: InternalError,
 };
 

@@ -12,6 +12,7 @@ export { type AxisStats, BackedMatrix, type Chunk, type CsrChunk, type DenseChun
 export { Chain, type Step } from "./chain";
 export { type DenseArray, type Element, ElementMapping, Layers, type SparseMatrix } from "./elements";
 export * from "./errors";
+export { type GeneIndexInfo, type GeneIndexOptions, geneIndexDir } from "./gene-index";
 export { type PassOptions, type Progress, setDefaultProgress, stderrProgress } from "./pass";
 export * as pl from "./pl";
 export * as pp from "./pp";

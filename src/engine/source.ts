@@ -67,6 +67,8 @@ export class Source {
   private handle: Native.NativeH5Ad | null;
   readonly info: FileInfo;
   readonly passes = new Set<Native.NativePass>();
+  /** Called once by close() (e.g. open gene indexes release their files). */
+  readonly closers: (() => void)[] = [];
 
   constructor(
     readonly path: string,
@@ -94,6 +96,7 @@ export class Source {
 
   close(): void {
     for (const p of this.passes) p.cancel();
+    for (const c of this.closers.splice(0)) c();
     this.handle?.close();
     this.handle = null;
   }

@@ -246,6 +246,25 @@ impl NativeH5ad {
         ))
     }
 
+    /// Start building the gene-major sidecar of matrix `path` at `dest`
+    /// (header records `fingerprint`), within `budget_bytes` of memory.
+    #[napi(catch_unwind)]
+    pub fn start_gene_index(
+        &self,
+        path: String,
+        dest: String,
+        fingerprint: String,
+        budget_bytes: Option<f64>,
+    ) -> Result<NativePass> {
+        Ok(NativePass::gene_index(
+            self.inner.clone(),
+            path,
+            dest,
+            fingerprint,
+            budget_bytes,
+        ))
+    }
+
     /// Start writing (a subset of) this file to `dest`, with the session's
     /// results (`session`) added.
     #[napi(catch_unwind)]

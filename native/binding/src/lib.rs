@@ -6,11 +6,13 @@
 mod convert;
 mod error;
 mod file;
+mod gene_index;
 pub mod graph;
 mod pass;
 mod pp;
 
 pub use file::NativeH5ad;
+pub use gene_index::NativeGeneIndex;
 
 // Blocks are allocated on a pass's reader thread and freed on its consumer
 // thread; glibc malloc keeps such memory in per-thread arenas (peak RSS grew

@@ -29,6 +29,8 @@ pub(crate) enum Output {
         n_cols: usize,
     },
     Written,
+    /// The header (JSON) of a built gene index.
+    GeneIndex(String),
     Graph(crate::graph::GraphResult),
 }
 
@@ -363,6 +365,15 @@ impl NativePass {
         match self.take()? {
             Output::Graph(crate::graph::GraphResult::Leiden(l)) => Ok(l),
             _ => Err(to_napi(Error::internal("not a leiden job"))),
+        }
+    }
+
+    /// The built gene index's header (JSON).
+    #[napi(catch_unwind)]
+    pub fn take_gene_index(&self) -> Result<String> {
+        match self.take()? {
+            Output::GeneIndex(h) => Ok(h),
+            _ => Err(to_napi(Error::internal("not a gene index build"))),
         }
     }
 

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Closed,
     /// A pass stopped by its cancellation flag.
     Cancelled,
+    /// A gene-index sidecar that is truncated, corrupt, foreign or stale.
+    GeneIndex,
     /// Anything else (I/O while writing, internal invariants).
     Internal,
 }
@@ -31,6 +33,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "InvalidArgument",
             ErrorKind::Closed => "Closed",
             ErrorKind::Cancelled => "Cancelled",
+            ErrorKind::GeneIndex => "GeneIndex",
             ErrorKind::Internal => "Internal",
         }
     }

@@ -7,6 +7,7 @@ pub mod element;
 pub mod error;
 pub mod file;
 pub mod gather;
+pub mod gene_index;
 pub mod graph;
 pub mod h5;
 pub mod h5w;
