@@ -8,6 +8,8 @@
  * cancels the older run; failures shown), typed errors, and plain Node.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { tableFromIPC } from "apache-arrow";
@@ -138,6 +140,27 @@ describe("pl.explore in the kernel", () => {
     assert.equal(state.color.colormap[0], "#440154");
     for (const i of [0, 5, 899]) assert.ok(Math.abs(values[i] - g3[i]) < 1e-6);
     assert.equal(state.color.vmax, Math.max(...Array.from(g3).map(Math.fround)));
+  });
+
+  it("a gene color goes through the gene index: built on first use when asked (auto: big files only)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-gidx-"));
+    const prev = process.env.ANNDATA_OOM_GENE_INDEX_DIR;
+    process.env.ANNDATA_OOM_GENE_INDEX_DIR = dir;
+    try {
+      const a = await read(path.join(P, "plots.h5ad"));
+      await pl.explore(a, { color: "G5" });
+      assert.equal(a.X.geneIndexInfo().built, false, "a small file gets no index by default");
+      await pl.explore(a, { color: "G5", geneIndex: true });
+      assert.equal(a.X.geneIndexInfo().built, true);
+      const viaIndex = ipc(FakeComm.buffer(comms[1].open, "colors"), "value");
+      const viaPass = ipc(FakeComm.buffer(comms[0].open, "colors"), "value");
+      assert.deepEqual(viaIndex, viaPass);
+      a.close();
+    } finally {
+      if (prev === undefined) delete process.env.ANNDATA_OOM_GENE_INDEX_DIR;
+      else process.env.ANNDATA_OOM_GENE_INDEX_DIR = prev;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a lasso update becomes plot.selection, a mask usable as a subset", async () => {

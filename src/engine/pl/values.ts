@@ -5,6 +5,7 @@
  */
 import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
+import type { BackedMatrix } from "../backed";
 import { CancelledError, InvalidArgumentError } from "../errors";
 import { JsTask, type PassOptions } from "../pass";
 
@@ -30,6 +31,21 @@ export interface GeneSource extends PassOptions {
   /** Read genes from `adata.raw` (scanpy's default when raw exists and no layer is given). */
   useRaw?: boolean;
   layer?: string;
+  /**
+   * Read genes through the gene-major sidecar index (docs/gene-index.md).
+   * "auto" (default): build it on first use for elements of at least
+   * GENE_INDEX_MIN_BYTES on disk (then a gene is a read of its own bytes),
+   * else use an existing one or take one pass; true / false: always / only if it exists.
+   */
+  geneIndex?: boolean | "auto";
+}
+
+/** Below this size on disk a pass over the element is cheaper than building its gene index. */
+export const GENE_INDEX_MIN_BYTES = 64 * 2 ** 20;
+
+function wantsIndex(m: BackedMatrix, how: boolean | "auto" | undefined): boolean {
+  if (how === true || how === false) return how;
+  return m.bytesOnDisk >= GENE_INDEX_MIN_BYTES;
 }
 
 const DICTIONARY = -1;
@@ -113,7 +129,7 @@ export function resolveUseRaw(adata: AnnDataOOM, src: GeneSource): boolean {
 
 /** A gene's values over the view's cells, from X, a layer or raw. */
 export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
-  const { useRaw: _u, layer, ...pass } = src;
+  const { useRaw: _u, layer, geneIndex: how, ...pass } = src;
   // A small pass may finish before it sees the abort; an aborted signal never starts one.
   if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
   if (resolveUseRaw(adata, src)) {
@@ -121,12 +137,14 @@ export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSourc
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
     if (!raw?.X || j === undefined)
       throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
-    return raw.X.obsVector(j, pass);
+    const [v] = await raw.X.geneValues([j], { ...pass, index: wantsIndex(raw.X, how) });
+    return v;
   }
-  if (geneIndex(adata.varNames, gene) === undefined)
-    throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
-  const v = await adata.obsVector(gene, { ...pass, layer });
-  return v as Float64Array;
+  const j = geneIndex(adata.varNames, gene);
+  if (j === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
+  const m = layer === undefined ? adata.X : adata.layers.get(layer);
+  const [v] = await m.geneValues([j], { ...pass, index: wantsIndex(m, how) });
+  return v;
 }
 
 /** An obs column or a gene. obs columns win, as in anndata's obs_vector. */
