@@ -9,6 +9,7 @@ import { before, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
 import { PLOT_CLASS, regionAt, renderPlot, utf8Base64 } from "../../widgets/plot";
 import { PLOT_MIME, type PlotData } from "../../widgets/plot-types";
+import { installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const dom = new JSDOM("<!doctype html><body></body>");
@@ -127,24 +128,7 @@ describe("renderPlot", () => {
 
 describe("plot mime renderer", () => {
   it("is registered (safe) and renderModel fills the node", async () => {
-    const g = globalThis as Record<string, unknown>;
-    for (const k of [
-      "window",
-      "document",
-      "navigator",
-      "HTMLElement",
-      "Element",
-      "Node",
-      "Event",
-      "MouseEvent",
-      "KeyboardEvent",
-      "MutationObserver",
-      "requestAnimationFrame",
-    ]) {
-      if (!(k in g))
-        Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
-    }
-    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    installDomGlobals(dom.window);
     const mime = await import("../mime");
     const ext = mime.default as unknown as { id: string; rendererFactory: { mimeTypes: string[]; safe: boolean }; rank: number }[];
     const entry = ext.find((e) => e.rendererFactory.mimeTypes.includes(PLOT_MIME));

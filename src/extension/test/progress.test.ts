@@ -8,6 +8,7 @@ import * as assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
 import { formatDuration, PROGRESS_CLASS, PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../../widgets/progress";
+import { installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
@@ -128,24 +129,7 @@ describe("progress bar", () => {
 describe("progress mime renderer", () => {
   it("renders, keeps 'Cancelling…' across updates, and cancels over a comm via the panel's sessionContext", async () => {
     const dom = new JSDOM("<!doctype html><body></body>");
-    const g = globalThis as Record<string, unknown>;
-    for (const k of [
-      "window",
-      "document",
-      "navigator",
-      "HTMLElement",
-      "Element",
-      "Node",
-      "Event",
-      "MouseEvent",
-      "KeyboardEvent",
-      "MutationObserver",
-      "requestAnimationFrame",
-    ]) {
-      if (!(k in g))
-        Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
-    }
-    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    installDomGlobals(dom.window);
     const { Widget, Panel } = await import("@lumino/widgets");
     const mime = await import("../mime");
     const ext = mime.default as unknown as { rendererFactory: { mimeTypes: string[] } }[];

@@ -8,6 +8,7 @@ import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
 import { CARD_CLASS, MAX_ROWS, renderReprCard } from "../../widgets/repr-card";
 import type { ReprAnnData, ReprColumn, ReprMatrix } from "../../widgets/repr-types";
+import { installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const HOSTILE_CAT = '"><script>alert(2)</script>';
@@ -194,25 +195,7 @@ describe("repr card", () => {
 describe("mime renderer", () => {
   it("renderModel on a mime model fills the widget node with the card", async () => {
     const dom = new JSDOM("<!doctype html><body></body>");
-    const g = globalThis as Record<string, unknown>;
-    for (const k of [
-      "window",
-      "document",
-      "navigator",
-      "HTMLElement",
-      "Element",
-      "Node",
-      "Event",
-      "MouseEvent",
-      "KeyboardEvent",
-      "MutationObserver",
-      "requestAnimationFrame",
-    ]) {
-      if (!(k in g))
-        Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
-    }
-    // jsdom has no DragEvent, which @lumino/dragdrop subclasses at load time.
-    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    installDomGlobals(dom.window);
     const { rendererFactory, RENDERED_CLASS } = await import("../mime");
     const { REPR_MIME } = await import("../../widgets/repr-types");
     assert.deepEqual(rendererFactory.mimeTypes, [REPR_MIME]);

@@ -21,6 +21,7 @@ import {
   type PointColors,
   pointColors,
 } from "../../widgets/scatter-data";
+import { installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const CATS: ColorSpec = {
@@ -268,23 +269,7 @@ describe("ControlsPanel", () => {
 describe("live / static output renderer", () => {
   async function setup() {
     const dom = new JSDOM("<!doctype html><body></body>");
-    const g = globalThis as Record<string, unknown>;
-    for (const k of [
-      "window",
-      "document",
-      "navigator",
-      "HTMLElement",
-      "Element",
-      "Node",
-      "Event",
-      "MouseEvent",
-      "KeyboardEvent",
-      "MutationObserver",
-      "requestAnimationFrame",
-    ]) {
-      Object.defineProperty(g, k, { value: (dom.window as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
-    }
-    if (!("DragEvent" in g)) g.DragEvent = dom.window.MouseEvent;
+    installDomGlobals(dom.window);
     const { Widget, Panel } = await import("@lumino/widgets");
     const live = await import("../live-renderer");
     return { Widget, Panel, live, dom };

@@ -1,0 +1,28 @@
+/**
+ * Lumino and the mime renderers touch browser globals when they load:
+ * take them from a jsdom window (set before `await import("../mime")`).
+ */
+import type { JSDOM } from "jsdom";
+
+const NAMES = [
+  "window",
+  "document",
+  "navigator",
+  "HTMLElement",
+  "Element",
+  "Node",
+  "Event",
+  "MouseEvent",
+  "KeyboardEvent",
+  "MutationObserver",
+  "requestAnimationFrame",
+];
+
+export function installDomGlobals(win: JSDOM["window"]): void {
+  const g = globalThis as Record<string, unknown>;
+  for (const k of NAMES) {
+    Object.defineProperty(g, k, { value: (win as unknown as Record<string, unknown>)[k], configurable: true, writable: true });
+  }
+  // jsdom has no DragEvent, which @lumino/dragdrop subclasses at load time.
+  if (!("DragEvent" in g)) g.DragEvent = win.MouseEvent;
+}
