@@ -243,7 +243,7 @@ describe("pl.violin vs sc.get.obs_df", () => {
 });
 
 describe("pl.embedding colors vs scanpy", () => {
-  for (const key of ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name"]) {
+  for (const key of ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name", "named"]) {
     it(`category colors of ${key} equal uns[${key}_colors] after sc.pl.umap`, async () => {
       const p = await pl.embedding(adata, { basis: "umap", color: key });
       const panel = p.data.panels[0];

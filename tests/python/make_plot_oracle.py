@@ -14,6 +14,8 @@ Files
       obs/cell_type    category, 12 types; uns/cell_type_colors = 12 custom colors
       obs/short        category, 6 values; uns/short_colors has only 3 colors
                        (too short: scanpy falls back to the defaults)
+      obs/named        category, 3 values; uns/named_colors = color names
+                       (matplotlib's "red", "tab:green", scanpy's R name "firebrick3")
       obs/batch        category, 25 values (default_28)
       obs/many         category, 40 values (default_102)
       obs/with_na      category, 4 values + missing cells (NaN), one category
@@ -32,7 +34,7 @@ Files
         view (cells with leiden != "0" and the first 500 cells, standard_scale var)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
       violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)}}
-      colors[key] = adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
+      colors[key] = to_hex of adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
       viridis = [{vmin, vmax, value, rgb}] from matplotlib's viridis + Normalize
 """
 import importlib.metadata as md
@@ -49,7 +51,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_hex
 
 
 def make(rng):
@@ -88,6 +90,9 @@ def make(rng):
     a.obsm["X_pca"] = rng.normal(0, 1, (n, 10)).astype(np.float32)
     a.uns["cell_type_colors"] = np.array([f"#{(37 * i) % 256:02x}{(91 * i) % 256:02x}{(53 * i + 40) % 256:02x}" for i in range(12)], dtype=object)
     a.uns["short_colors"] = np.array(["#111111", "#222222", "#333333"], dtype=object)
+    obs_named = pd.Categorical([f"n{c}" for c in rng.integers(0, 3, n)], categories=["n0", "n1", "n2"])
+    a.obs["named"] = obs_named
+    a.uns["named_colors"] = np.array(["red", "tab:green", "firebrick3"], dtype=object)
     a.layers["counts"] = sp.csr_matrix(counts.astype(np.float32))
     return a
 
@@ -150,10 +155,10 @@ def main():
         vio[key] = {"groupby": "leiden", "groups": {g: [float(v) for v in df.loc[df["leiden"] == g, key].dropna()] for g in a.obs["leiden"].cat.categories}}
     result["violin"] = vio
     colors = {}
-    for key in ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name"]:
+    for key in ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name", "named"]:
         b = a.copy()
         sc.pl.umap(b, color=key, show=False)
-        colors[key] = [str(c) for c in b.uns[f"{key}_colors"]]
+        colors[key] = [to_hex(c) for c in b.uns[f"{key}_colors"]]
         matplotlib.pyplot.close("all")
     result["colors"] = colors
     vir = []
