@@ -285,10 +285,10 @@ describe("pl.embedding colors vs scanpy", () => {
   });
 });
 
-describe("pl.scatter (QC view: two obs columns or genes)", () => {
+describe("pl.qcScatter (QC view: two obs columns or genes)", () => {
   it("axes are the two keys (data range), colors as pl.embedding, ticked axes", async () => {
-    const p = await pl.scatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
-    assert.equal(p.kind, "scatter");
+    const p = await pl.qcScatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
+    assert.equal(p.kind, "qcScatter");
     assert.deepEqual([p.data.x, p.data.y, p.data.basis], ["total_counts", "G3", null]);
     const tc = Array.from(adata.obs.getChild("total_counts")?.toArray() as Float32Array);
     assert.deepEqual(p.data.extent.x, [Math.min(...tc), Math.max(...tc)]);
@@ -298,8 +298,8 @@ describe("pl.scatter (QC view: two obs columns or genes)", () => {
     assert.match(p.svg, />total_counts<\/text>/);
     assert.match(p.toString(), /^<scatter total_counts × G3 of 900 cells colored by pct_counts_mt, leiden>$/);
     assert.ok(p.png.length > 1000);
-    await assert.rejects(() => pl.scatter(adata, "leiden", "G3"), /"leiden" is categorical/);
-    await assert.rejects(() => pl.scatter(adata, "total_counts", "nope"), /"nope"/);
+    await assert.rejects(() => pl.qcScatter(adata, "leiden", "G3"), /"leiden" is categorical/);
+    await assert.rejects(() => pl.qcScatter(adata, "total_counts", "nope"), /"nope"/);
   });
 });
 

@@ -63,10 +63,10 @@ export interface EmbeddingPanel {
 }
 
 export interface EmbeddingData {
-  /** obsm key (embeddings) or null (pl.scatter). */
+  /** obsm key (embeddings) or null (pl.qcScatter). */
   basis: string | null;
   components: [number, number] | null;
-  /** pl.scatter's x and y keys (null for embeddings). */
+  /** pl.qcScatter's x and y keys (null for embeddings). */
   x: string | null;
   y: string | null;
   nObs: number;
@@ -166,17 +166,17 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
 }
 
 interface Frame {
-  kind: "embedding" | "scatter";
+  kind: "embedding" | "qcScatter";
   xlabel: string;
   ylabel: string;
-  /** Tick marks and labels on both axes (pl.scatter), or a bare frame (embeddings, as scanpy). */
+  /** Tick marks and labels on both axes (pl.qcScatter), or a bare frame (embeddings, as scanpy). */
   ticks: boolean;
   basis: string | null;
   components: [number, number] | null;
   what: string;
 }
 
-/** The shared body of pl.embedding and pl.scatter: panels of points colored by keys. */
+/** The shared body of pl.embedding and pl.qcScatter: panels of points colored by keys. */
 async function drawPoints(
   adata: AnnDataOOM,
   xs: Float64Array,
@@ -378,8 +378,8 @@ async function drawPoints(
   const data: EmbeddingData = {
     basis: frame.basis,
     components: frame.components,
-    x: frame.kind === "scatter" ? frame.xlabel : null,
-    y: frame.kind === "scatter" ? frame.ylabel : null,
+    x: frame.kind === "qcScatter" ? frame.xlabel : null,
+    y: frame.kind === "qcScatter" ? frame.ylabel : null,
     nObs: n,
     extent: ext,
     panels,
@@ -443,19 +443,20 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
   }
 }
 
-export type ScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
+export type QcScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
 
 /**
- * pl.scatter: two obs columns or genes against each other (scanpy's
+ * pl.qcScatter: two obs columns or genes against each other (scanpy's
  * `sc.pl.scatter(adata, x, y, color=…)`), e.g. the QC view total_counts ×
  * n_genes_by_counts colored by pct_counts_mt. Same colors and draw order
  * as pl.embedding, with ticked axes; cells with NaN x or y are not drawn.
+ * (Named apart from the interactive WebGL `pl.scatter` of the widgets.)
  *
  * @example
- * await pl.scatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
+ * await pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
  */
-export async function scatter(adata: AnnDataOOM, x: string, y: string, opts: ScatterOptions = {}): Promise<Plot<EmbeddingData>> {
-  const read = await keysValues(adata, [x, y], opts, "key", "scatter");
+export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: QcScatterOptions = {}): Promise<Plot<EmbeddingData>> {
+  const read = await keysValues(adata, [x, y], opts, "key", "qcScatter");
   const col = (k: string) => {
     const v = read.get(k) as KeyValues;
     if (v.kind !== "continuous")
@@ -463,7 +464,7 @@ export async function scatter(adata: AnnDataOOM, x: string, y: string, opts: Sca
     return v.values;
   };
   return drawPoints(adata, col(x), col(y), opts as EmbeddingOptions, {
-    kind: "scatter",
+    kind: "qcScatter",
     xlabel: x,
     ylabel: y,
     ticks: true,
