@@ -83,7 +83,10 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
   });
 
   it("progress+json carries a passId; a cancel message on the progress comm stops that pass only", async () => {
-    const a = await read(LARGE);
+    // a pass of many small blocks, so that the cancel lands mid-pass (the tiny
+    // LARGE fixture could finish before the cancel message arrives)
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    process.env.ANNDATA_OOM_BLOCK_BYTES = String(64 << 10);
     const sent = fakeKernel(new AbortController().signal);
     type Handler = (comm: unknown, open: { content: { data: unknown } }) => void;
     const targets: Record<string, Handler> = {};
@@ -106,7 +109,9 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
         onMsg?.({ content: { data: { action: "cancel", passId: j.passId } } });
       }
     };
-    await assert.rejects(a.X.sum(1), CancelledError);
+    await assert.rejects(a.X.sum(1), CancelledError).finally(() => {
+      delete process.env.ANNDATA_OOM_BLOCK_BYTES;
+    });
     assert.ok(cancelled, "no running report");
     assert.deepEqual(replies, [{ action: "cancel", passId: cancelled, found: true }]);
     const last = sent[sent.length - 1].bundle;
