@@ -271,6 +271,28 @@ describe("pl.embedding colors vs scanpy", () => {
     // numpy argsort(-v, stable)[::-1]: NaN first, then ascending, ties in reverse data order.
     assert.deepEqual([...cont], [1, 4, 2, 3, 0]);
   });
+  it("a column with 900 categories: grey (> 102, as scanpy), legend capped with '… and N more', small spec", async () => {
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      b.setObs(
+        "uniq",
+        Array.from({ length: b.nObs }, (_, i) => `u${String(i).padStart(4, "0")}`),
+      );
+      const p = await pl.embedding(b, { color: ["uniq", "many"] });
+      const panel = p.data.panels[0];
+      assert.equal(panel.categories?.length, 900);
+      assert.ok(panel.colors?.every((c) => c === "#808080"));
+      assert.match(p.svg, /\.\.\. and 750 more/);
+      assert.ok(p.height > (150 * 16) / 3, "the figure grows with the legend");
+      const spec = p.spec();
+      assert.ok(JSON.stringify({ ...spec, svg: "" }).length < 40_000, "spec stays small");
+      assert.equal((spec.summary.panels as { categories: string[] }[])[0].categories.length, 150);
+      assert.equal(p.data.panels[1].categories?.length, 40);
+      decodePng(p.png);
+    } finally {
+      b.close();
+    }
+  });
   it("several panels, pca basis, a gene, legend on data, no color", async () => {
     const p = await pl.embedding(adata, { basis: "pca", color: ["leiden", "G3", null as unknown as string], legendLoc: "on data" });
     assert.equal(p.data.basis, "X_pca");
