@@ -200,6 +200,19 @@ describe("pl.violin vs sc.get.obs_df", () => {
         const e = ref.groups[g.name] as number[];
         assert.equal(g.n, e.length, `${g.name}: n`);
         for (let i = 0; i < e.length; i++) assert.ok(Math.abs(g.values[i] - e[i]) <= 1e-6 * Math.max(1, Math.abs(e[i])), `${g.name}[${i}]`);
+        // The KDE drawn is seaborn's: same grid and density (1e-9 relative).
+        const kde = pl.gaussianKde(g.values, { cut: 0, gridsize: 100 });
+        const ek = ref.kde[g.name] as { support: number[]; density: number[] };
+        assert.ok(kde);
+        assert.equal(kde.support.length, ek.support.length);
+        const peak = Math.max(...ek.density);
+        for (let i = 0; i < ek.support.length; i++) {
+          assert.ok(Math.abs(kde.support[i] - ek.support[i]) <= 1e-9 * Math.max(1, Math.abs(ek.support[i])), `${g.name} support[${i}]`);
+          assert.ok(
+            Math.abs(kde.density[i] - ek.density[i]) <= 1e-9 * peak,
+            `${g.name} density[${i}]: ${kde.density[i]} vs ${ek.density[i]}`,
+          );
+        }
         const sorted = [...e].sort((a, b) => a - b);
         assert.equal(g.min, sorted[0]);
         assert.equal(g.max, sorted[sorted.length - 1]);

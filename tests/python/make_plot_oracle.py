@@ -33,7 +33,10 @@ Files
         raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw),
         view (cells with leiden != "0" and the first 500 cells, standard_scale var)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
-      violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)}}
+      violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)},
+                     kde: {group: {support, density}} from seaborn's own KDE
+                     (seaborn._statistics.KDE with what sc.pl.violin passes:
+                     bw_method "scott", bw_adjust 1, cut 0, gridsize 100)}
       colors[key] = to_hex of adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
       viridis = [{vmin, vmax, value, rgb}] from matplotlib's viridis + Normalize
 """
@@ -52,6 +55,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
+from seaborn._statistics import KDE
 
 
 def make(rng):
@@ -152,7 +156,11 @@ def main():
     vio = {}
     for key in ["total_counts", "G5", "score"]:
         df = sc.get.obs_df(a, keys=["leiden", key])
-        vio[key] = {"groupby": "leiden", "groups": {g: [float(v) for v in df.loc[df["leiden"] == g, key].dropna()] for g in a.obs["leiden"].cat.categories}}
+        groups = {g: df.loc[df["leiden"] == g, key].dropna().to_numpy() for g in a.obs["leiden"].cat.categories}
+        kde = KDE(bw_method="scott", bw_adjust=1, cut=0, gridsize=100)
+        dens = {g: kde(v.astype(np.float64)) for g, v in groups.items()}
+        vio[key] = {"groupby": "leiden", "groups": {g: [float(x) for x in v] for g, v in groups.items()},
+                    "kde": {g: {"support": [float(x) for x in s_], "density": [float(x) for x in d_]} for g, (d_, s_) in dens.items()}}
     result["violin"] = vio
     colors = {}
     for key in ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name", "named"]:
