@@ -149,6 +149,26 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
     assert.equal(e.data.nObs, (ref.mask as boolean[]).filter(Boolean).length);
     assert.equal(e.data.panels[0].counts?.[0], 0, "category 0 has no cells in the view");
   });
+  for (const [variant, o] of [
+    ["default", {}],
+    ["clipped", { dotMin: 0.1, dotMax: 0.5, standardScale: "var" }],
+  ] as [string, pl.DotplotOptions][]) {
+    it(`markers as DotPlot.make_figure draws them (${variant}): areas and Reds colours`, async () => {
+      const ref = oracle.dot_markers[variant];
+      const p = await pl.dotplot(adata, ref.var_names, "leiden", o);
+      const { dotSize, dotColor, dotMin, dotMax, vmin, vmax } = p.data;
+      const C = ref.var_names.length;
+      const scale = new pl.ColorScale("Reds", vmin, vmax);
+      dotSize.forEach((row, r) =>
+        row.forEach((f, c) => {
+          const k = r * C + c;
+          assert.ok(Math.abs(pl.dotArea(f, dotMin, dotMax) - ref.sizes[k]) <= 1e-9 * Math.max(1, ref.sizes[k]), `area ${r},${c}`);
+          const rgb = scale.rgb01(dotColor[r][c]) as number[];
+          for (let ch = 0; ch < 3; ch++) assert.ok(Math.abs(rgb[ch] - ref.facecolors[k][ch]) < 1e-3, `colour ${r},${c}`);
+        }),
+      );
+    });
+  }
   it("hover regions carry the matrix values; spec is small", async () => {
     const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
     const spec = p.spec();

@@ -32,6 +32,10 @@ Files
         variants: default, var, group, mean_only_expressed, cutoff_0_5, dict,
         raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw),
         view (cells with leiden != "0" and the first 500 cells, standard_scale var)
+      dot_markers[variant] = {kw, var_names, sizes, facecolors}: what DotPlot.make_figure()
+        draws (the main axes' scatter: marker areas in pt² and RGBA, groups × genes
+        row-major); variants: default, clipped (dot_min 0.1, dot_max 0.5,
+        standard_scale var)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
       violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)},
                      kde: {group: {support, density}} from seaborn's own KDE
@@ -147,6 +151,15 @@ def main():
                     "mask": [bool(m) for m in mask], "groups": [str(g) for g in dp.dot_color_df.index],
                     "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
     result["dotplot"] = dots
+    markers = {}
+    for name, kw in {"default": {}, "clipped": {"dot_min": 0.1, "dot_max": 0.5, "standard_scale": "var"}}.items():
+        dp = sc.pl.dotplot(a.copy(), ["G0", "G3", "MT-1"], groupby="leiden", return_fig=True, show=False, **kw)
+        dp.make_figure()
+        col = dp.get_axes()["mainplot_ax"].collections[0]
+        markers[name] = {"kw": kw, "var_names": ["G0", "G3", "MT-1"], "sizes": [float(x) for x in col.get_sizes()],
+                         "facecolors": [[float(c) for c in fc[:3]] for fc in col.get_facecolors()]}
+        matplotlib.pyplot.close("all")
+    result["dot_markers"] = markers
     hists = {}
     for key in ["total_counts", "n_genes_by_counts", "pct_counts_mt", "const"]:
         for bins in [50, 7]:

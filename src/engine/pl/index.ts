@@ -7,7 +7,7 @@
  * without a kernel. See docs/plots.md.
  */
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
-export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
+export { type DotplotData, type DotplotOptions, dotArea, dotplot, standardScale } from "./dotplot";
 export {
   basisKey,
   drawOrder,
