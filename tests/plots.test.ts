@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
-import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, read, setDefaultProgress } from "../src/engine";
+import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
 import { FIXTURES, PYTHON } from "./helpers";
 
 const P = path.join(FIXTURES, "plots");
@@ -133,6 +133,31 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       );
       await assert.rejects(() => pl.dotplot(b, ["G25"], "leiden", { useRaw: false }), /"G25" is neither an obs column nor a var name/);
       await assert.rejects(() => pl.dotplot(adata, ["G0"], "leiden", { useRaw: true }), InvalidArgumentError);
+    } finally {
+      b.close();
+    }
+  });
+  it("a lazily transformed X (normalize_total → log1p): genes through the chain in one pass, as scanpy", async () => {
+    const ref = oracle.dotplot.lognorm;
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      await pp.normalizeTotal(b, { targetSum: 1e4 });
+      pp.log1p(b);
+      assert.ok(b.X.isTransformed);
+      const seen: string[] = [];
+      const p = await pl.dotplot(b, ref.var_names, "leiden", { onProgress: (q) => seen.push(`${q.label}|${q.state}`) });
+      close(p.data.dotColor, ref.dot_color, 1e-5, "dot_color");
+      close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+      assert.ok(seen.length > 0);
+      assert.equal(new Set(seen.map((x) => x.split("|")[0])).size, 1, `one task: ${[...new Set(seen)]}`);
+      assert.ok(seen[seen.length - 1].endsWith("|done"));
+      // A single gene (violin) takes the same path.
+      const v = await pl.violin(b, "G3", { groupby: "leiden" });
+      const col = ref.var_names.indexOf("G3");
+      v.data.panels[0].groups.forEach((g, r) => {
+        const mean = g.values.reduce((x, y) => x + y, 0) / g.n;
+        assert.ok(Math.abs(mean - ref.dot_color[r][col]) < 1e-5, `violin mean of ${g.name}`);
+      });
     } finally {
       b.close();
     }

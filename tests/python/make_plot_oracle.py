@@ -31,7 +31,8 @@ Files
       dotplot[variant] = {call, dot_color: rows = groups, dot_size, groups, var_names}
         variants: default, var, group, mean_only_expressed, cutoff_0_5, dict,
         raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw),
-        view (cells with leiden != "0" and the first 500 cells, standard_scale var)
+        view (cells with leiden != "0" and the first 500 cells, standard_scale var),
+        lognorm (X after sc.pp.normalize_total(target_sum=1e4) and sc.pp.log1p)
       dot_markers[variant] = {kw, var_names, sizes, facecolors}: what DotPlot.make_figure()
         draws (the main axes' scatter: marker areas in pt² and RGBA, groups × genes
         row-major); variants: default, clipped (dot_min 0.1, dot_max 0.5,
@@ -150,6 +151,12 @@ def main():
     dots["view"] = {"kw": {"standard_scale": "var"}, "var_names": ["G0", "G3", "MT-1"], "groupby": "leiden",
                     "mask": [bool(m) for m in mask], "groups": [str(g) for g in dp.dot_color_df.index],
                     "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
+    c = a.copy()
+    sc.pp.normalize_total(c, target_sum=1e4)
+    sc.pp.log1p(c)
+    dp = sc.pl.dotplot(c, ["G0", "G3", "MT-1"], groupby="leiden", return_fig=True, show=False)
+    dots["lognorm"] = {"kw": {}, "var_names": ["G0", "G3", "MT-1"], "groupby": "leiden", "groups": [str(g) for g in dp.dot_color_df.index],
+                       "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
     result["dotplot"] = dots
     markers = {}
     for name, kw in {"default": {}, "clipped": {"dot_min": 0.1, "dot_max": 0.5, "standard_scale": "var"}}.items():

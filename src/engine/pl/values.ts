@@ -5,6 +5,7 @@
  */
 import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
+import type { BackedMatrix } from "../backed";
 import { CancelledError, InvalidArgumentError } from "../errors";
 import { JsTask, type PassOptions } from "../pass";
 
@@ -111,22 +112,75 @@ export function resolveUseRaw(adata: AnnDataOOM, src: GeneSource): boolean {
   return src.useRaw ?? (src.layer === undefined && adata.raw !== null && adata.raw.X !== null);
 }
 
-/** A gene's values over the view's cells, from X, a layer or raw. */
-export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
-  const { useRaw: _u, layer, ...pass } = src;
-  // A small pass may finish before it sees the abort; an aborted signal never starts one.
-  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
+/** The matrix genes come from (X, a layer or raw.X) and a gene's column in it (view-relative), with errors naming the key. */
+function geneSource(adata: AnnDataOOM, gene: string, src: GeneSource, what: string): { m: BackedMatrix; j: number } {
   if (resolveUseRaw(adata, src)) {
     const raw = adata.raw;
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
     if (!raw?.X || j === undefined)
       throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
-    return raw.X.obsVector(j, pass);
+    return { m: raw.X, j };
   }
-  if (geneIndex(adata.varNames, gene) === undefined)
-    throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
-  const v = await adata.obsVector(gene, { ...pass, layer });
-  return v as Float64Array;
+  const j = geneIndex(adata.varNames, gene);
+  if (j === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
+  return { m: src.layer ? adata.layers.get(src.layer) : adata.X, j };
+}
+
+/**
+ * Columns of a lazily transformed matrix (e.g. normalize → log1p → scale),
+ * with the chain applied: ONE streaming pass over row chunks for all the
+ * columns (obsVector reads stored values only). Progress and Cancel as a
+ * JsTask over the chunks.
+ */
+export async function columnsThroughChain(m: BackedMatrix, cols: number[], label: string, opts: PassOptions = {}): Promise<Float64Array[]> {
+  const [n, width] = m.shape;
+  const slot = new Int32Array(width).fill(-1);
+  cols.forEach((j, k) => {
+    if (slot[j] < 0) slot[j] = k;
+  });
+  const out = cols.map(() => new Float64Array(n));
+  const size = m.defaultChunkSize();
+  const task = new JsTask(label, Math.max(1, Math.ceil(n / size)), n, opts);
+  let done = 0;
+  try {
+    for await (const { start, chunk } of m.chunked(size, { signal: opts.signal })) {
+      const [r] = chunk.shape;
+      if (chunk.format === "dense") {
+        for (let i = 0; i < r; i++) for (let k = 0; k < cols.length; k++) out[k][start + i] = Number(chunk.data[i * width + cols[k]]);
+      } else {
+        for (let i = 0; i < r; i++) {
+          for (let p = chunk.indptr[i]; p < chunk.indptr[i + 1]; p++) {
+            const k = slot[chunk.indices[p]];
+            if (k >= 0) out[k][start + i] += Number(chunk.data[p]);
+          }
+        }
+      }
+      await task.tick(++done);
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name === "AbortError") {
+      task.failed(done);
+      throw new CancelledError(`${label} was cancelled`);
+    }
+    if (!(e instanceof CancelledError)) task.failed(done);
+    throw e;
+  }
+  task.done();
+  // A column listed twice: copy the first one's values.
+  cols.forEach((j, k) => {
+    if (slot[j] !== k) out[k] = out[slot[j]];
+  });
+  return out;
+}
+
+/** A gene's values over the view's cells, from X, a layer or raw. */
+export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
+  const { useRaw: _u, layer: _l, ...pass } = src;
+  // A small pass may finish before it sees the abort; an aborted signal never starts one.
+  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
+  const { m, j } = geneSource(adata, gene, src, what);
+  if (m.isTransformed) return (await columnsThroughChain(m, [j], `${JSON.stringify(gene)} through the transform chain`, pass))[0];
+  return m.obsVector(j, pass);
 }
 
 /** An obs column or a gene. obs columns win, as in anndata's obs_vector. */
@@ -168,8 +222,41 @@ export async function keysValues(
   label: string,
 ): Promise<Map<string, KeyValues>> {
   const out = new Map<string, KeyValues>();
-  const genes = [...new Set(keys.filter((k) => typeof k === "string" && !adata.obs.getChild(k)))];
+  let genes = [...new Set(keys.filter((k) => typeof k === "string" && !adata.obs.getChild(k)))];
   for (const k of keys) if (!genes.includes(k)) out.set(k, await keyValues(adata, k, src, what));
+  if (genes.length && src.signal?.aborted) throw new CancelledError(`${label} was cancelled`);
+  const where = genes.map((g) => geneSource(adata, g, src, what));
+  const { useRaw: _u, layer: _l, ...pass } = src;
+  const m = where[0]?.m;
+  // A matrix with a multi-column read (BackedMatrix.geneValues of the gene-index work, chain
+  // applied, one call for all genes) gets every gene at once; checked at run time so this
+  // module works with and without it.
+  const multi = (m as unknown as { geneValues?: (cols: readonly number[], o: PassOptions) => Promise<Float64Array[]> } | undefined)
+    ?.geneValues;
+  if (m && typeof multi === "function") {
+    const cols = await multi.call(
+      m,
+      where.map((w) => w.j),
+      pass,
+    );
+    genes.forEach((g, i) => {
+      out.set(g, { kind: "continuous", values: cols[i], dtype: "gene" });
+    });
+    return out;
+  }
+  // Without it, genes of a lazily transformed matrix: one pass with the chain for all of them.
+  if (m?.isTransformed) {
+    const cols = await columnsThroughChain(
+      m,
+      where.map((w) => w.j),
+      `${label}: ${genes.length} gene(s) through the transform chain`,
+      pass,
+    );
+    genes.forEach((g, i) => {
+      out.set(g, { kind: "continuous", values: cols[i], dtype: "gene" });
+    });
+    genes = [];
+  }
   if (genes.length <= 1 || src.onProgress) {
     for (const g of genes) out.set(g, await keyValues(adata, g, src, what));
     return out;
