@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
-import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, read, setDefaultProgress } from "../src/engine";
+import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
 import { FIXTURES, PYTHON } from "./helpers";
 
 const P = path.join(FIXTURES, "plots");
@@ -137,6 +137,31 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       b.close();
     }
   });
+  it("a lazily transformed X (normalize_total → log1p): genes through the chain in one pass, as scanpy", async () => {
+    const ref = oracle.dotplot.lognorm;
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      await pp.normalizeTotal(b, { targetSum: 1e4 });
+      pp.log1p(b);
+      assert.ok(b.X.isTransformed);
+      const seen: string[] = [];
+      const p = await pl.dotplot(b, ref.var_names, "leiden", { onProgress: (q) => seen.push(`${q.label}|${q.state}`) });
+      close(p.data.dotColor, ref.dot_color, 1e-5, "dot_color");
+      close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
+      assert.ok(seen.length > 0);
+      assert.equal(new Set(seen.map((x) => x.split("|")[0])).size, 1, `one task: ${[...new Set(seen)]}`);
+      assert.ok(seen[seen.length - 1].endsWith("|done"));
+      // A single gene (violin) takes the same path.
+      const v = await pl.violin(b, "G3", { groupby: "leiden" });
+      const col = ref.var_names.indexOf("G3");
+      v.data.panels[0].groups.forEach((g, r) => {
+        const mean = g.values.reduce((x, y) => x + y, 0) / g.n;
+        assert.ok(Math.abs(mean - ref.dot_color[r][col]) < 1e-5, `violin mean of ${g.name}`);
+      });
+    } finally {
+      b.close();
+    }
+  });
   it("a view (cell subset): only its cells and observed groups, as scanpy on the subset", async () => {
     const ref = oracle.dotplot.view;
     const v = adata.subset({ obs: ref.mask as boolean[] });
@@ -149,6 +174,26 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
     assert.equal(e.data.nObs, (ref.mask as boolean[]).filter(Boolean).length);
     assert.equal(e.data.panels[0].counts?.[0], 0, "category 0 has no cells in the view");
   });
+  for (const [variant, o] of [
+    ["default", {}],
+    ["clipped", { dotMin: 0.1, dotMax: 0.5, standardScale: "var" }],
+  ] as [string, pl.DotplotOptions][]) {
+    it(`markers as DotPlot.make_figure draws them (${variant}): areas and Reds colours`, async () => {
+      const ref = oracle.dot_markers[variant];
+      const p = await pl.dotplot(adata, ref.var_names, "leiden", o);
+      const { dotSize, dotColor, dotMin, dotMax, vmin, vmax } = p.data;
+      const C = ref.var_names.length;
+      const scale = new pl.ColorScale("Reds", vmin, vmax);
+      dotSize.forEach((row, r) =>
+        row.forEach((f, c) => {
+          const k = r * C + c;
+          assert.ok(Math.abs(pl.dotArea(f, dotMin, dotMax) - ref.sizes[k]) <= 1e-9 * Math.max(1, ref.sizes[k]), `area ${r},${c}`);
+          const rgb = scale.rgb01(dotColor[r][c]) as number[];
+          for (let ch = 0; ch < 3; ch++) assert.ok(Math.abs(rgb[ch] - ref.facecolors[k][ch]) < 1e-3, `colour ${r},${c}`);
+        }),
+      );
+    });
+  }
   it("hover regions carry the matrix values; spec is small", async () => {
     const p = await pl.dotplot(adata, ["G0", "G3"], "leiden");
     const spec = p.spec();
@@ -200,6 +245,19 @@ describe("pl.violin vs sc.get.obs_df", () => {
         const e = ref.groups[g.name] as number[];
         assert.equal(g.n, e.length, `${g.name}: n`);
         for (let i = 0; i < e.length; i++) assert.ok(Math.abs(g.values[i] - e[i]) <= 1e-6 * Math.max(1, Math.abs(e[i])), `${g.name}[${i}]`);
+        // The KDE drawn is seaborn's: same grid and density (1e-9 relative).
+        const kde = pl.gaussianKde(g.values, { cut: 0, gridsize: 100 });
+        const ek = ref.kde[g.name] as { support: number[]; density: number[] };
+        assert.ok(kde);
+        assert.equal(kde.support.length, ek.support.length);
+        const peak = Math.max(...ek.density);
+        for (let i = 0; i < ek.support.length; i++) {
+          assert.ok(Math.abs(kde.support[i] - ek.support[i]) <= 1e-9 * Math.max(1, Math.abs(ek.support[i])), `${g.name} support[${i}]`);
+          assert.ok(
+            Math.abs(kde.density[i] - ek.density[i]) <= 1e-9 * peak,
+            `${g.name} density[${i}]: ${kde.density[i]} vs ${ek.density[i]}`,
+          );
+        }
         const sorted = [...e].sort((a, b) => a - b);
         assert.equal(g.min, sorted[0]);
         assert.equal(g.max, sorted[sorted.length - 1]);
@@ -243,7 +301,7 @@ describe("pl.violin vs sc.get.obs_df", () => {
 });
 
 describe("pl.embedding colors vs scanpy", () => {
-  for (const key of ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name"]) {
+  for (const key of ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name", "named"]) {
     it(`category colors of ${key} equal uns[${key}_colors] after sc.pl.umap`, async () => {
       const p = await pl.embedding(adata, { basis: "umap", color: key });
       const panel = p.data.panels[0];
@@ -271,6 +329,28 @@ describe("pl.embedding colors vs scanpy", () => {
     // numpy argsort(-v, stable)[::-1]: NaN first, then ascending, ties in reverse data order.
     assert.deepEqual([...cont], [1, 4, 2, 3, 0]);
   });
+  it("a column with 900 categories: grey (> 102, as scanpy), legend capped with '… and N more', small spec", async () => {
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      b.setObs(
+        "uniq",
+        Array.from({ length: b.nObs }, (_, i) => `u${String(i).padStart(4, "0")}`),
+      );
+      const p = await pl.embedding(b, { color: ["uniq", "many"] });
+      const panel = p.data.panels[0];
+      assert.equal(panel.categories?.length, 900);
+      assert.ok(panel.colors?.every((c) => c === "#808080"));
+      assert.match(p.svg, /\.\.\. and 750 more/);
+      assert.ok(p.height > (150 * 16) / 3, "the figure grows with the legend");
+      const spec = p.spec();
+      assert.ok(JSON.stringify({ ...spec, svg: "" }).length < 40_000, "spec stays small");
+      assert.equal((spec.summary.panels as { categories: string[] }[])[0].categories.length, 150);
+      assert.equal(p.data.panels[1].categories?.length, 40);
+      decodePng(p.png);
+    } finally {
+      b.close();
+    }
+  });
   it("several panels, pca basis, a gene, legend on data, no color", async () => {
     const p = await pl.embedding(adata, { basis: "pca", color: ["leiden", "G3", null as unknown as string], legendLoc: "on data" });
     assert.equal(p.data.basis, "X_pca");
@@ -285,10 +365,10 @@ describe("pl.embedding colors vs scanpy", () => {
   });
 });
 
-describe("pl.scatter (QC view: two obs columns or genes)", () => {
+describe("pl.qcScatter (QC view: two obs columns or genes)", () => {
   it("axes are the two keys (data range), colors as pl.embedding, ticked axes", async () => {
-    const p = await pl.scatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
-    assert.equal(p.kind, "scatter");
+    const p = await pl.qcScatter(adata, "total_counts", "G3", { color: ["pct_counts_mt", "leiden"] });
+    assert.equal(p.kind, "qcScatter");
     assert.deepEqual([p.data.x, p.data.y, p.data.basis], ["total_counts", "G3", null]);
     const tc = Array.from(adata.obs.getChild("total_counts")?.toArray() as Float32Array);
     assert.deepEqual(p.data.extent.x, [Math.min(...tc), Math.max(...tc)]);
@@ -298,8 +378,8 @@ describe("pl.scatter (QC view: two obs columns or genes)", () => {
     assert.match(p.svg, />total_counts<\/text>/);
     assert.match(p.toString(), /^<scatter total_counts × G3 of 900 cells colored by pct_counts_mt, leiden>$/);
     assert.ok(p.png.length > 1000);
-    await assert.rejects(() => pl.scatter(adata, "leiden", "G3"), /"leiden" is categorical/);
-    await assert.rejects(() => pl.scatter(adata, "total_counts", "nope"), /"nope"/);
+    await assert.rejects(() => pl.qcScatter(adata, "leiden", "G3"), /"leiden" is categorical/);
+    await assert.rejects(() => pl.qcScatter(adata, "total_counts", "nope"), /"nope"/);
   });
 });
 

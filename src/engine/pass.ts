@@ -94,7 +94,10 @@ export async function drive<T>(
   source.passes.add(pass);
   const onAbort = () => pass.cancel();
   signal?.addEventListener("abort", onAbort);
-  if (signal?.aborted) pass.cancel();
+  // Already aborted: cancel, and never return a result even if a tiny pass
+  // finished before the native side saw the cancel (that race made tests flaky).
+  const abortedAtStart = signal?.aborted === true;
+  if (abortedAtStart) pass.cancel();
   let seen = 0;
   let lastReport = 0;
   let p: Native.ProgressOut;
@@ -114,6 +117,7 @@ export async function drive<T>(
     source.passes.delete(pass);
   }
   try {
+    if (abortedAtStart) throw new CancelledError(`${label} was cancelled`);
     const out = nativeCall(() => take(pass));
     if (report) safeReport(report, toProgress(label, p, "done"));
     return out;

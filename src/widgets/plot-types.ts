@@ -17,7 +17,7 @@ export interface PlotHoverRegion {
 export interface PlotData {
   type: "AnnDataOOMPlot";
   version: 1;
-  kind: "embedding" | "scatter" | "violin" | "dotplot" | "histogram";
+  kind: "embedding" | "qcScatter" | "violin" | "dotplot" | "histogram";
   title: string;
   width: number;
   height: number;

@@ -52,7 +52,7 @@ export function regionAt(regions: PlotHoverRegion[], x: number, y: number): numb
 
 /**
  * Render (or re-render) `data` into `host`. The root carries
- * `data-kind` (embedding / scatter / violin / dotplot / histogram); the tooltip
+ * `data-kind` (embedding / qcScatter / violin / dotplot / histogram); the tooltip
  * carries `data-region` (index into the spec's regions) while visible.
  */
 export function renderPlot(host: HTMLElement, data: unknown): void {

@@ -215,7 +215,7 @@ def engine_error(k):
 
 def engine_plot(k):
     """pl.* results are execute_results with SVG, PNG, text and plot+json;
-    a dotplot's gene reads share one progress display."""
+    a dotplot's genes are read together: one pass, one progress display."""
     fixture = os.path.join(FIXTURES, "plots", "plots.h5ad")
     code = f'import {{ pl, read as readPlots }} from "anndata-oom";\nconst pa = await readPlots({json.dumps(fixture)});\nawait pl.dotplot(pa, ["G0", "G1", {json.dumps(HOSTILE)}], "leiden")'
     rep, outs = k.run(code, timeout=T)
@@ -233,7 +233,7 @@ def engine_plot(k):
     by_id = one_display_per_pass(displays(outs))
     expect(len(by_id) == 1, by_id)
     texts = next(iter(by_id.values()))
-    expect("dotplot: reading 3 genes" in texts[-1] and texts[-1].endswith("[done]"), texts)
+    expect("3 columns" in texts[-1] and texts[-1].endswith("[done]"), texts)
     expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", data["image/png"][:40])
     rep, outs = k.run('await pl.embedding(pa, { color: "leiden" })', timeout=T)
     res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Write src/engine/pl/colormap-data.ts: matplotlib's 256-entry lookup
 tables of a few colormaps as base64 of little-endian uint16 RGB
-(value = round(c * 65535)), plus scanpy's category palettes (DEFAULT_20 is the same data as
+(value = round(c * 65535)), the color names matplotlib accepts (CSS4,
+"tab:*", single letters) plus scanpy's R color names, plus scanpy's category palettes (DEFAULT_20 is the same data as
 src/widgets/palette.ts, which the engine build cannot import). Run once when
 matplotlib/scanpy change (not part of the test run):
 
@@ -12,8 +13,9 @@ import importlib.metadata as md
 
 import numpy as np
 from matplotlib import colormaps, rcParams
-from matplotlib.colors import to_hex
+from matplotlib.colors import BASE_COLORS, CSS4_COLORS, TABLEAU_COLORS, to_hex
 from scanpy.plotting import palettes
+from scanpy.plotting._utils import additional_colors
 
 NAMES = ["viridis", "plasma", "inferno", "magma", "cividis", "Reds", "Blues", "Greens", "Greys",
          "Oranges", "Purples", "RdBu_r", "coolwarm", "YlOrRd"]
@@ -36,3 +38,10 @@ for var, pal in [("MPL_CYCLE", tab10), ("DEFAULT_20", palettes.default_20), ("DE
     for i in range(0, len(pal), 10):
         print("  " + ", ".join(f'"{to_hex(c)}"' for c in pal[i:i + 10]) + ",")
     print("];")
+names = {**{k: to_hex(v) for k, v in BASE_COLORS.items()}, **{k: to_hex(v) for k, v in CSS4_COLORS.items()},
+         **{k: to_hex(v) for k, v in TABLEAU_COLORS.items()}, **{k: to_hex(v) for k, v in additional_colors.items()}}
+print("/** Color names → #rrggbb (matplotlib's is_color_like names and scanpy's additional R colors). */")
+print("export const NAMED_COLORS: Record<string, string> = {")
+for k in sorted(names):
+    print(f'  "{k}": "{names[k]}",')
+print("};")

@@ -14,6 +14,8 @@ Files
       obs/cell_type    category, 12 types; uns/cell_type_colors = 12 custom colors
       obs/short        category, 6 values; uns/short_colors has only 3 colors
                        (too short: scanpy falls back to the defaults)
+      obs/named        category, 3 values; uns/named_colors = color names
+                       (matplotlib's "red", "tab:green", scanpy's R name "firebrick3")
       obs/batch        category, 25 values (default_28)
       obs/many         category, 40 values (default_102)
       obs/with_na      category, 4 values + missing cells (NaN), one category
@@ -29,10 +31,18 @@ Files
       dotplot[variant] = {call, dot_color: rows = groups, dot_size, groups, var_names}
         variants: default, var, group, mean_only_expressed, cutoff_0_5, dict,
         raw (plots_raw.h5ad: scanpy's default use_raw=None reads raw),
-        view (cells with leiden != "0" and the first 500 cells, standard_scale var)
+        view (cells with leiden != "0" and the first 500 cells, standard_scale var),
+        lognorm (X after sc.pp.normalize_total(target_sum=1e4) and sc.pp.log1p)
+      dot_markers[variant] = {kw, var_names, sizes, facecolors}: what DotPlot.make_figure()
+        draws (the main axes' scatter: marker areas in pt² and RGBA, groups × genes
+        row-major); variants: default, clipped (dot_min 0.1, dot_max 0.5,
+        standard_scale var)
       histograms[key|bins] = {edges, counts}  (numpy.histogram)
-      violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)}}
-      colors[key] = adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
+      violin[key] = {groupby, groups: {group: values (sc.get.obs_df selection)},
+                     kde: {group: {support, density}} from seaborn's own KDE
+                     (seaborn._statistics.KDE with what sc.pl.violin passes:
+                     bw_method "scott", bw_adjust 1, cut 0, gridsize 100)}
+      colors[key] = to_hex of adata.uns[key + '_colors'] after sc.pl.umap(color=key, show=False)
       viridis = [{vmin, vmax, value, rgb}] from matplotlib's viridis + Normalize
 """
 import importlib.metadata as md
@@ -49,7 +59,8 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_hex
+from seaborn._statistics import KDE
 
 
 def make(rng):
@@ -88,6 +99,9 @@ def make(rng):
     a.obsm["X_pca"] = rng.normal(0, 1, (n, 10)).astype(np.float32)
     a.uns["cell_type_colors"] = np.array([f"#{(37 * i) % 256:02x}{(91 * i) % 256:02x}{(53 * i + 40) % 256:02x}" for i in range(12)], dtype=object)
     a.uns["short_colors"] = np.array(["#111111", "#222222", "#333333"], dtype=object)
+    obs_named = pd.Categorical([f"n{c}" for c in rng.integers(0, 3, n)], categories=["n0", "n1", "n2"])
+    a.obs["named"] = obs_named
+    a.uns["named_colors"] = np.array(["red", "tab:green", "firebrick3"], dtype=object)
     a.layers["counts"] = sp.csr_matrix(counts.astype(np.float32))
     return a
 
@@ -137,7 +151,22 @@ def main():
     dots["view"] = {"kw": {"standard_scale": "var"}, "var_names": ["G0", "G3", "MT-1"], "groupby": "leiden",
                     "mask": [bool(m) for m in mask], "groups": [str(g) for g in dp.dot_color_df.index],
                     "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
+    c = a.copy()
+    sc.pp.normalize_total(c, target_sum=1e4)
+    sc.pp.log1p(c)
+    dp = sc.pl.dotplot(c, ["G0", "G3", "MT-1"], groupby="leiden", return_fig=True, show=False)
+    dots["lognorm"] = {"kw": {}, "var_names": ["G0", "G3", "MT-1"], "groupby": "leiden", "groups": [str(g) for g in dp.dot_color_df.index],
+                       "dot_color": frame(dp.dot_color_df), "dot_size": frame(dp.dot_size_df)}
     result["dotplot"] = dots
+    markers = {}
+    for name, kw in {"default": {}, "clipped": {"dot_min": 0.1, "dot_max": 0.5, "standard_scale": "var"}}.items():
+        dp = sc.pl.dotplot(a.copy(), ["G0", "G3", "MT-1"], groupby="leiden", return_fig=True, show=False, **kw)
+        dp.make_figure()
+        col = dp.get_axes()["mainplot_ax"].collections[0]
+        markers[name] = {"kw": kw, "var_names": ["G0", "G3", "MT-1"], "sizes": [float(x) for x in col.get_sizes()],
+                         "facecolors": [[float(c) for c in fc[:3]] for fc in col.get_facecolors()]}
+        matplotlib.pyplot.close("all")
+    result["dot_markers"] = markers
     hists = {}
     for key in ["total_counts", "n_genes_by_counts", "pct_counts_mt", "const"]:
         for bins in [50, 7]:
@@ -147,13 +176,17 @@ def main():
     vio = {}
     for key in ["total_counts", "G5", "score"]:
         df = sc.get.obs_df(a, keys=["leiden", key])
-        vio[key] = {"groupby": "leiden", "groups": {g: [float(v) for v in df.loc[df["leiden"] == g, key].dropna()] for g in a.obs["leiden"].cat.categories}}
+        groups = {g: df.loc[df["leiden"] == g, key].dropna().to_numpy() for g in a.obs["leiden"].cat.categories}
+        kde = KDE(bw_method="scott", bw_adjust=1, cut=0, gridsize=100)
+        dens = {g: kde(v.astype(np.float64)) for g, v in groups.items()}
+        vio[key] = {"groupby": "leiden", "groups": {g: [float(x) for x in v] for g, v in groups.items()},
+                    "kde": {g: {"support": [float(x) for x in s_], "density": [float(x) for x in d_]} for g, (d_, s_) in dens.items()}}
     result["violin"] = vio
     colors = {}
-    for key in ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name"]:
+    for key in ["leiden", "cell_type", "short", "batch", "many", "with_na", "is_doublet", "name", "named"]:
         b = a.copy()
         sc.pl.umap(b, color=key, show=False)
-        colors[key] = [str(c) for c in b.uns[f"{key}_colors"]]
+        colors[key] = [to_hex(c) for c in b.uns[f"{key}_colors"]]
         matplotlib.pyplot.close("all")
     result["colors"] = colors
     vir = []

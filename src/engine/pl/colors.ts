@@ -4,7 +4,7 @@
  * colormaps (matplotlib's 256-entry lookup tables, Normalize(vmin, vmax)).
  */
 import { InvalidArgumentError } from "../errors";
-import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE } from "./colormap-data";
+import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE, NAMED_COLORS } from "./colormap-data";
 
 export { DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE };
 
@@ -60,8 +60,12 @@ export function categoryColors(categories: string[], uns: unknown, palette?: str
       return normalizeColor(col);
     });
   }
+  // scanpy's _validate_palette: every stored color must be a color (names translated), else defaults.
   const stored = unsColors(uns);
-  if (stored && stored.length >= n && stored.slice(0, n).every((c) => parseHex(c))) return stored.slice(0, n).map(normalizeColor);
+  if (stored && stored.length >= n) {
+    const valid = stored.slice(0, n).map(tryColor);
+    if (valid.every((c) => c !== null)) return valid as string[];
+  }
   return defaultPalette(n);
 }
 
@@ -73,25 +77,22 @@ function unsColors(v: unknown): string[] | null {
   return null;
 }
 
-/** Lower-case #rrggbb (matplotlib's `to_hex`), accepting #rgb and a few names. */
-export function normalizeColor(c: string): string {
-  const named: Record<string, string> = {
-    grey: "#808080",
-    gray: "#808080",
-    lightgray: "#d3d3d3",
-    lightgrey: "#d3d3d3",
-    black: "#000000",
-    white: "#ffffff",
-    red: "#ff0000",
-    blue: "#0000ff",
-  };
+/** Lower-case #rrggbb (matplotlib's `to_hex`) of a hex color (#rgb, #rrggbb, #rrggbbaa) or a color name; null if neither. */
+export function tryColor(c: string): string | null {
   const s = String(c).trim();
-  if (named[s.toLowerCase()]) return named[s.toLowerCase()];
+  const named = NAMED_COLORS[s] ?? NAMED_COLORS[s.toLowerCase()];
+  if (named) return named;
   const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);
   if (short) return `#${short[1]}${short[1]}${short[2]}${short[2]}${short[3]}${short[3]}`.toLowerCase();
   const rgb = parseHex(s);
-  if (!rgb) throw new InvalidArgumentError(`not a color: ${JSON.stringify(s)} (use #rrggbb)`);
-  return toHex(rgb);
+  return rgb ? toHex(rgb) : null;
+}
+
+/** tryColor, with a typed error naming the value. */
+export function normalizeColor(c: string): string {
+  const out = tryColor(c);
+  if (out === null) throw new InvalidArgumentError(`not a color: ${JSON.stringify(c)} (use #rrggbb or a matplotlib color name)`);
+  return out;
 }
 
 const lutCache = new Map<string, Float64Array>();

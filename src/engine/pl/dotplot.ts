@@ -155,7 +155,7 @@ export async function dotplot(
   const color = standardScale(mean, sscale);
 
   const flatFrac = frac.flat();
-  const dotMax = opts.dotMax ?? Math.ceil(Math.max(...flatFrac) * 10) / 10;
+  const dotMax = opts.dotMax ?? Math.ceil(flatFrac.reduce((a, b) => Math.max(a, b), 0) * 10) / 10;
   const dotMin = opts.dotMin ?? 0;
   for (const [name, v] of [
     ["dotMax", dotMax],
@@ -164,8 +164,8 @@ export async function dotplot(
     if (!(v >= 0 && v <= 1)) throw new InvalidArgumentError(`${name} has to be between 0 and 1, got ${v}`);
   }
   const flatColor = color.flat().filter((x) => !Number.isNaN(x));
-  const vmin = opts.vmin ?? Math.min(...flatColor);
-  const vmax = opts.vmax ?? Math.max(...flatColor);
+  const vmin = opts.vmin ?? flatColor.reduce((a, b) => Math.min(a, b), Infinity);
+  const vmax = opts.vmax ?? flatColor.reduce((a, b) => Math.max(a, b), -Infinity);
   const cmap = new ColorScale(opts.colorMap ?? "Reds", vmin, vmax);
   const groups = rows.map((c) => grp.categories[c]);
   const data: DotplotData = {

@@ -63,10 +63,10 @@ export interface EmbeddingPanel {
 }
 
 export interface EmbeddingData {
-  /** obsm key (embeddings) or null (pl.scatter). */
+  /** obsm key (embeddings) or null (pl.qcScatter). */
   basis: string | null;
   components: [number, number] | null;
-  /** pl.scatter's x and y keys (null for embeddings). */
+  /** pl.qcScatter's x and y keys (null for embeddings). */
   x: string | null;
   y: string | null;
   nObs: number;
@@ -123,8 +123,19 @@ interface PanelLayout {
   legendW: number;
 }
 
+/** scanpy's legend columns: 1 up to 14 entries, 2 up to 30, else 3. */
 function legendColumns(k: number): number {
   return k <= 14 ? 1 : k <= 30 ? 2 : 3;
+}
+
+/** Legend entries drawn at most (a column of all obs names would otherwise be a million rows). */
+const LEGEND_MAX = 150;
+
+/** Rows of a panel's right-margin legend (0 without one). */
+function legendRows(pn: EmbeddingPanel, legendLoc: string): number {
+  if (pn.kind !== "categorical" || legendLoc !== "right margin") return 0;
+  const k = Math.min(LEGEND_MAX, (pn.categories?.length ?? 0) + (pn.nMissing ? 1 : 0));
+  return Math.ceil(k / legendColumns(k)) + ((pn.categories?.length ?? 0) + (pn.nMissing ? 1 : 0) > LEGEND_MAX ? 1 : 0);
 }
 
 /**
@@ -166,17 +177,17 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
 }
 
 interface Frame {
-  kind: "embedding" | "scatter";
+  kind: "embedding" | "qcScatter";
   xlabel: string;
   ylabel: string;
-  /** Tick marks and labels on both axes (pl.scatter), or a bare frame (embeddings, as scanpy). */
+  /** Tick marks and labels on both axes (pl.qcScatter), or a bare frame (embeddings, as scanpy). */
   ticks: boolean;
   basis: string | null;
   components: [number, number] | null;
   what: string;
 }
 
-/** The shared body of pl.embedding and pl.scatter: panels of points colored by keys. */
+/** The shared body of pl.embedding and pl.qcScatter: panels of points colored by keys. */
 async function drawPoints(
   adata: AnnDataOOM,
   xs: Float64Array,
@@ -271,7 +282,7 @@ async function drawPoints(
   // Layout: a grid of panels, each with its own legend / color bar on the right.
   const legendW = panels.map((pn) => {
     if (pn.kind === "categorical" && legendLoc === "right margin") {
-      const labels = [...(pn.categories ?? []), ...(pn.nMissing ? ["NA"] : [])];
+      const labels = [...(pn.categories ?? []), ...(pn.nMissing ? ["NA"] : [])].slice(0, LEGEND_MAX);
       const w = Math.max(0, ...labels.map((l) => textWidth(l))) + 24;
       return legendColumns(labels.length) * w + 8;
     }
@@ -280,18 +291,24 @@ async function drawPoints(
   });
   const ncols = Math.max(1, Math.min(panels.length, opts.ncols ?? 4));
   const colW = Array.from({ length: ncols }, (_, c) => Math.max(0, ...legendW.filter((_, i) => i % ncols === c)));
-  const cellH = MARGIN.top + ph + MARGIN.bottom + MARGIN.gap;
+  // Row height: the panel, or its legend when that is taller.
+  const nrows = Math.ceil(panels.length / ncols);
+  const rowH = Array.from({ length: nrows }, (_, r) => {
+    const legend = Math.max(0, ...panels.slice(r * ncols, (r + 1) * ncols).map((pn) => 16 + legendRows(pn, legendLoc) * 16));
+    return MARGIN.top + Math.max(ph + MARGIN.bottom, legend) + MARGIN.gap;
+  });
   const layout: PanelLayout[] = panels.map((_, i) => {
     const c = i % ncols;
     let x = 0;
     for (let k = 0; k < c; k++) x += MARGIN.left + pw + colW[k] + MARGIN.gap;
-    return { x, y: Math.floor(i / ncols) * cellH, legendW: colW[c] };
+    const r = Math.floor(i / ncols);
+    return { x, y: rowH.slice(0, r).reduce((a, b) => a + b, 0), legendW: colW[c] };
   });
   let W = 0;
   for (let k = 0; k < ncols; k++) W += MARGIN.left + pw + colW[k] + MARGIN.gap;
   // Whole pixels, so the figure PNG is exactly W × H at pixelRatio 1.
   W = Math.ceil(W);
-  const H = Math.ceil(Math.ceil(panels.length / ncols) * cellH);
+  const H = Math.ceil(rowH.reduce((a, b) => a + b, 0));
 
   const svg = new Svg();
   const regions: HoverRegion[] = [];
@@ -334,8 +351,9 @@ async function drawPoints(
       const cats = pn.categories ?? [];
       const cols = pn.colors ?? [];
       if (legendLoc === "right margin") {
-        const entries = cats.map((c, k) => ({ label: c, color: cols[k], count: pn.counts?.[k] ?? 0 }));
-        if (pn.nMissing) entries.push({ label: "NA", color: naColor, count: pn.nMissing });
+        const all = cats.map((c, k) => ({ label: c, color: cols[k], count: pn.counts?.[k] ?? 0 }));
+        if (pn.nMissing) all.push({ label: "NA", color: naColor, count: pn.nMissing });
+        const entries = all.slice(0, LEGEND_MAX);
         const nc = legendColumns(entries.length);
         const perCol = Math.ceil(entries.length / nc);
         const colWidth = (layout[i].legendW - 8) / nc;
@@ -346,19 +364,26 @@ async function drawPoints(
           svg.text(lx + 14, ly + 4, e.label, { "font-size": 11 });
           regions.push({ x: lx, y: ly - 8, w: colWidth, h: 16, label: `${e.label}: ${e.count.toLocaleString("en-US")} cells` });
         });
+        if (all.length > entries.length) {
+          svg.text(ax + pw + 10, ay + 12 + perCol * 16, `... and ${(all.length - entries.length).toLocaleString("en-US")} more`, {
+            "font-size": 11,
+          });
+        }
       } else if (legendLoc === "on data") {
-        cats.forEach((c, k) => {
-          const px: number[] = [];
-          const py: number[] = [];
-          for (let j = 0; j < v.codes.length; j++) {
-            if (v.codes[j] === k) {
-              px.push(xs[j]);
-              py.push(ys[j]);
-            }
+        // One pass: each category's finite coordinates, for its median.
+        const px: number[][] = cats.map(() => []);
+        const py: number[][] = cats.map(() => []);
+        for (let j = 0; j < v.codes.length; j++) {
+          const k = v.codes[j];
+          if (k >= 0 && Number.isFinite(xs[j]) && Number.isFinite(ys[j])) {
+            px[k].push(xs[j]);
+            py[k].push(ys[j]);
           }
-          if (!px.length) return;
-          const mx = ax + sx(median(px)) / pr;
-          const my = ay + sy(median(py)) / pr;
+        }
+        cats.forEach((c, k) => {
+          if (!px[k].length) return;
+          const mx = ax + sx(median(px[k])) / pr;
+          const my = ay + sy(median(py[k])) / pr;
           svg.text(mx, my, c, {
             "text-anchor": "middle",
             "font-weight": "bold",
@@ -378,8 +403,8 @@ async function drawPoints(
   const data: EmbeddingData = {
     basis: frame.basis,
     components: frame.components,
-    x: frame.kind === "scatter" ? frame.xlabel : null,
-    y: frame.kind === "scatter" ? frame.ylabel : null,
+    x: frame.kind === "qcScatter" ? frame.xlabel : null,
+    y: frame.kind === "qcScatter" ? frame.ylabel : null,
     nObs: n,
     extent: ext,
     panels,
@@ -395,7 +420,18 @@ async function drawPoints(
     data,
     regions,
     text: `<${frame.what} of ${n.toLocaleString("en-US")} cells colored by ${what}>`,
-    summary: { basis: frame.basis, x: data.x, y: data.y, nObs: n, panels: panels.map(({ counts: _c, ...rest }) => rest) },
+    summary: {
+      basis: frame.basis,
+      x: data.x,
+      y: data.y,
+      nObs: n,
+      // Small: at most LEGEND_MAX categories per panel.
+      panels: panels.map(({ counts: _c, categories, colors, ...rest }) => ({
+        ...rest,
+        categories: categories?.slice(0, LEGEND_MAX),
+        colors: colors?.slice(0, LEGEND_MAX),
+      })),
+    },
   });
 }
 
@@ -443,19 +479,20 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
   }
 }
 
-export type ScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
+export type QcScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
 
 /**
- * pl.scatter: two obs columns or genes against each other (scanpy's
+ * pl.qcScatter: two obs columns or genes against each other (scanpy's
  * `sc.pl.scatter(adata, x, y, color=…)`), e.g. the QC view total_counts ×
  * n_genes_by_counts colored by pct_counts_mt. Same colors and draw order
  * as pl.embedding, with ticked axes; cells with NaN x or y are not drawn.
+ * (Named apart from the interactive WebGL `pl.scatter` of the widgets.)
  *
  * @example
- * await pl.scatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
+ * await pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
  */
-export async function scatter(adata: AnnDataOOM, x: string, y: string, opts: ScatterOptions = {}): Promise<Plot<EmbeddingData>> {
-  const read = await keysValues(adata, [x, y], opts, "key", "scatter");
+export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: QcScatterOptions = {}): Promise<Plot<EmbeddingData>> {
+  const read = await keysValues(adata, [x, y], opts, "key", "qcScatter");
   const col = (k: string) => {
     const v = read.get(k) as KeyValues;
     if (v.kind !== "continuous")
@@ -463,7 +500,7 @@ export async function scatter(adata: AnnDataOOM, x: string, y: string, opts: Sca
     return v.values;
   };
   return drawPoints(adata, col(x), col(y), opts as EmbeddingOptions, {
-    kind: "scatter",
+    kind: "qcScatter",
     xlabel: x,
     ylabel: y,
     ticks: true,

@@ -131,7 +131,7 @@ export async function qcHistograms(
     const ox = (i % ncols) * cellW + 58;
     const oy = Math.floor(i / ncols) * cellH + 26;
     const tf = opts.log ? (c: number) => Math.log10(1 + c) : (c: number) => c;
-    const cmax = Math.max(1, ...h.counts);
+    const cmax = h.counts.reduce((a, b) => Math.max(a, b), 1);
     const sx = linear(h.edges[0], h.edges[h.edges.length - 1], ox, ox + pw);
     const sy = linear(0, tf(cmax) * 1.05, oy + ph, oy);
     svg.text(ox + pw / 2, oy - 9, key, { "text-anchor": "middle", "font-size": 13, class: "aoom-title" });

@@ -1,16 +1,17 @@
 /**
- * Static scanpy-style plots. Each returns a `Plot`: an SVG (embedding
- * points as an embedded PNG raster), `data` (the numbers drawn), `save()`,
- * and a notebook bundle (SVG, PNG for embeddings, text, and
+ * Static scanpy-style plots: embedding, qcScatter, violin, dotplot, QC
+ * histograms. Each returns a `Plot`: an SVG (points as an embedded PNG
+ * raster), a PNG of the whole plot, `data` (the numbers drawn), `save()`,
+ * and a notebook bundle (SVG, PNG, text and
  * `application/vnd.anndata-oom.plot+json`) that saved notebooks show
- * without a kernel.
+ * without a kernel. See docs/plots.md.
  */
 
 export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
 export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
 export { EmbeddingExplorer, type ExploreOptions, explore, SCATTER_MIME } from "../interactive/scatter";
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
-export { type DotplotData, type DotplotOptions, dotplot, standardScale } from "./dotplot";
+export { type DotplotData, type DotplotOptions, dotArea, dotplot, standardScale } from "./dotplot";
 export {
   basisKey,
   drawOrder,
@@ -18,8 +19,8 @@ export {
   type EmbeddingOptions,
   type EmbeddingPanel,
   embedding,
-  type ScatterOptions,
-  scatter,
+  type QcScatterOptions,
+  qcScatter,
 } from "./embedding";
 export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
 export { gaussianKde, scottBandwidth } from "./kde";

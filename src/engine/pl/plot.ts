@@ -1,7 +1,7 @@
 /**
- * The result of every `pl.*` call: an SVG (always), a PNG when the plot
- * has a raster (embeddings), the numbers drawn (`data`), and a notebook
- * bundle that a saved notebook re-renders without a kernel.
+ * The result of every `pl.*` call: an SVG, a PNG of the same drawing,
+ * the numbers drawn (`data`), and a notebook bundle that a saved notebook
+ * re-renders without a kernel.
  */
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
@@ -36,7 +36,7 @@ export interface PlotSpec {
   summary: Record<string, unknown>;
 }
 
-export type PlotKind = "embedding" | "scatter" | "violin" | "dotplot" | "histogram";
+export type PlotKind = "embedding" | "qcScatter" | "violin" | "dotplot" | "histogram";
 
 export const MAX_REGIONS = 5000;
 

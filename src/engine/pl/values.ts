@@ -7,7 +7,7 @@ import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { CancelledError, InvalidArgumentError } from "../errors";
-import { JsTask, type PassOptions } from "../pass";
+import type { PassOptions } from "../pass";
 
 export interface Categorical {
   kind: "categorical";
@@ -127,22 +127,30 @@ export function resolveUseRaw(adata: AnnDataOOM, src: GeneSource): boolean {
   return src.useRaw ?? (src.layer === undefined && adata.raw !== null && adata.raw.X !== null);
 }
 
-/** A gene's values over the view's cells, from X, a layer or raw. */
-export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
-  const { useRaw: _u, layer, geneIndex: how, ...pass } = src;
-  // A small pass may finish before it sees the abort; an aborted signal never starts one.
-  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
+/** The matrix genes come from (X, a layer or raw.X) and a gene's column in it (view-relative), with errors naming the key. */
+function geneSource(adata: AnnDataOOM, gene: string, src: GeneSource, what: string): { m: BackedMatrix; j: number } {
   if (resolveUseRaw(adata, src)) {
     const raw = adata.raw;
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
     if (!raw?.X || j === undefined)
       throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
-    const [v] = await raw.X.geneValues([j], { ...pass, index: wantsIndex(raw.X, how) });
-    return v;
+    return { m: raw.X, j };
   }
   const j = geneIndex(adata.varNames, gene);
   if (j === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
-  const m = layer === undefined ? adata.X : adata.layers.get(layer);
+  return { m: src.layer ? adata.layers.get(src.layer) : adata.X, j };
+}
+
+/**
+ * A gene's values over the view's cells, from X, a layer or raw, with the
+ * matrix's transform chain applied (BackedMatrix.geneValues: the gene index
+ * when there is one — built here per `geneIndex` — else one pass).
+ */
+export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSource, what = "key"): Promise<Float64Array> {
+  const { useRaw: _u, layer: _l, geneIndex: how, ...pass } = src;
+  // A small pass may finish before it sees the abort; an aborted signal never starts one.
+  if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
+  const { m, j } = geneSource(adata, gene, src, what);
   const [v] = await m.geneValues([j], { ...pass, index: wantsIndex(m, how) });
   return v;
 }
@@ -173,10 +181,9 @@ export function groupbyColumn(adata: AnnDataOOM, key: string): Categorical {
 }
 
 /**
- * Several keys at once. Genes are read one pass each; in the kernel (no
- * onProgress given) they share ONE progress display with Cancel (a
- * JsTask over the genes) instead of one display per gene. A given
- * onProgress still sees every pass.
+ * Several keys at once: obs columns, and all the genes in one read (the
+ * gene index, or one pass for all of them, so one progress display with
+ * Cancel in the kernel).
  */
 export async function keysValues(
   adata: AnnDataOOM,
@@ -188,21 +195,18 @@ export async function keysValues(
   const out = new Map<string, KeyValues>();
   const genes = [...new Set(keys.filter((k) => typeof k === "string" && !adata.obs.getChild(k)))];
   for (const k of keys) if (!genes.includes(k)) out.set(k, await keyValues(adata, k, src, what));
-  if (genes.length <= 1 || src.onProgress) {
-    for (const g of genes) out.set(g, await keyValues(adata, g, src, what));
-    return out;
-  }
-  const task = new JsTask(`${label}: reading ${genes.length} genes`, genes.length, adata.nObs, src);
-  const quiet: GeneSource = { ...src, onProgress: () => undefined };
-  try {
-    for (let i = 0; i < genes.length; i++) {
-      out.set(genes[i], await keyValues(adata, genes[i], quiet, what));
-      await task.tick(i + 1);
-    }
-  } catch (e) {
-    if (!(e instanceof Error && e.name === "CancelledError")) task.failed(out.size);
-    throw e;
-  }
-  task.done();
+  if (genes.length && src.signal?.aborted) throw new CancelledError(`${label} was cancelled`);
+  const where = genes.map((g) => geneSource(adata, g, src, what));
+  const { useRaw: _u, layer: _l, geneIndex: how, ...pass } = src;
+  const m = where[0]?.m;
+  if (!m) return out;
+  // All genes in one call: from the gene index, or ONE pass for all of them (one progress display).
+  const cols = await m.geneValues(
+    where.map((w) => w.j),
+    { ...pass, index: wantsIndex(m, how) },
+  );
+  genes.forEach((g, i) => {
+    out.set(g, { kind: "continuous", values: cols[i], dtype: "gene" });
+  });
   return out;
 }
