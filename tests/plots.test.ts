@@ -547,33 +547,22 @@ describe("pl plot objects", () => {
     assert.ok(calls > 0, "progress reported");
   });
 
-  it("several genes share one progress task (label, done) and cancel between genes", async () => {
+  it("several genes are read together (one pass, one progress task) and a cancelled signal stops them", async () => {
     const seen: { label: string; state: string; chunksDone: number; chunksTotal: number }[] = [];
     setDefaultProgress((p) => seen.push(p));
     try {
       await pl.dotplot(adata, ["G0", "G1", "G2"], "leiden");
       assert.ok(seen.length > 0);
-      assert.ok(
-        seen.every((p) => p.label === "dotplot: reading 3 genes"),
-        `labels: ${[...new Set(seen.map((p) => p.label))]}`,
-      );
-      const last = seen[seen.length - 1];
-      assert.deepEqual([last.state, last.chunksDone, last.chunksTotal], ["done", 3, 3]);
-      // Aborted while the task runs (after the first gene): CancelledError, reported as cancelled.
+      assert.equal(new Set(seen.map((p) => p.label)).size, 1, `labels: ${[...new Set(seen.map((p) => p.label))]}`);
+      assert.match(seen[0].label, /3 columns/);
+      assert.equal(seen[seen.length - 1].state, "done");
       const ac = new AbortController();
+      ac.abort();
       seen.length = 0;
-      setDefaultProgress((q) => {
-        seen.push(q);
-        if (q.state === "running" && q.chunksDone === 1) ac.abort();
-      });
-      const p = pl.violin(adata, ["G0", "G1", "G2", "G3"], { groupby: "leiden", signal: ac.signal });
-      await assert.rejects(p, CancelledError);
-      assert.deepEqual(
-        seen.map((q) => [q.state, q.chunksDone]),
-        [
-          ["running", 1],
-          ["cancelled", 1],
-        ],
+      await assert.rejects(pl.violin(adata, ["G0", "G1", "G2", "G3"], { groupby: "leiden", signal: ac.signal }), CancelledError);
+      assert.ok(
+        seen.every((q) => q.state !== "done"),
+        "nothing was read",
       );
     } finally {
       setDefaultProgress(undefined);

@@ -7,7 +7,7 @@ import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { CancelledError, InvalidArgumentError } from "../errors";
-import type { PassOptions } from "../pass";
+import { JsTask, type PassOptions } from "../pass";
 
 export interface Categorical {
   kind: "categorical";
@@ -142,6 +142,71 @@ function geneSource(adata: AnnDataOOM, gene: string, src: GeneSource, what: stri
 }
 
 /**
+ * Columns of a lazily transformed matrix (e.g. normalize → log1p → scale),
+ * with the chain applied: ONE streaming pass over row chunks for all the
+ * columns (obsVector reads stored values only). Progress and Cancel as a
+ * JsTask over the chunks.
+ */
+export async function columnsThroughChain(m: BackedMatrix, cols: number[], label: string, opts: PassOptions = {}): Promise<Float64Array[]> {
+  const [n, width] = m.shape;
+  const slot = new Int32Array(width).fill(-1);
+  cols.forEach((j, k) => {
+    if (slot[j] < 0) slot[j] = k;
+  });
+  const out = cols.map(() => new Float64Array(n));
+  const size = m.defaultChunkSize();
+  const task = new JsTask(label, Math.max(1, Math.ceil(n / size)), n, opts);
+  let done = 0;
+  try {
+    for await (const { start, chunk } of m.chunked(size, { signal: opts.signal })) {
+      const [r] = chunk.shape;
+      if (chunk.format === "dense") {
+        for (let i = 0; i < r; i++) for (let k = 0; k < cols.length; k++) out[k][start + i] = Number(chunk.data[i * width + cols[k]]);
+      } else {
+        for (let i = 0; i < r; i++) {
+          for (let p = chunk.indptr[i]; p < chunk.indptr[i + 1]; p++) {
+            const k = slot[chunk.indices[p]];
+            if (k >= 0) out[k][start + i] += Number(chunk.data[p]);
+          }
+        }
+      }
+      await task.tick(++done);
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name === "AbortError") {
+      task.failed(done);
+      throw new CancelledError(`${label} was cancelled`);
+    }
+    if (!(e instanceof CancelledError)) task.failed(done);
+    throw e;
+  }
+  task.done();
+  // A column listed twice: copy the first one's values.
+  cols.forEach((j, k) => {
+    if (slot[j] !== k) out[k] = out[slot[j]];
+  });
+  return out;
+}
+
+/**
+ * Columns `cols` of `m` over its view's cells, chain applied: through the
+ * gene index when it exists or `how` asks for one (built on first use);
+ * else, for a transformed matrix, ONE pass over its rows (a column alone
+ * cannot be normalized without the rows' totals); else one gather pass.
+ */
+async function readColumns(
+  m: BackedMatrix,
+  cols: number[],
+  how: boolean | "auto" | undefined,
+  label: string,
+  pass: PassOptions,
+): Promise<Float64Array[]> {
+  const index = wantsIndex(m, how);
+  if (!index && m.isTransformed && m.format !== "csc" && !m.geneIndexInfo().built) return columnsThroughChain(m, cols, label, pass);
+  return m.geneValues(cols, { ...pass, index });
+}
+
+/**
  * A gene's values over the view's cells, from X, a layer or raw, with the
  * matrix's transform chain applied (BackedMatrix.geneValues: the gene index
  * when there is one — built here per `geneIndex` — else one pass).
@@ -151,7 +216,7 @@ export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSourc
   // A small pass may finish before it sees the abort; an aborted signal never starts one.
   if (pass.signal?.aborted) throw new CancelledError(`reading ${JSON.stringify(gene)} was cancelled`);
   const { m, j } = geneSource(adata, gene, src, what);
-  const [v] = await m.geneValues([j], { ...pass, index: wantsIndex(m, how) });
+  const [v] = await readColumns(m, [j], how, `${JSON.stringify(gene)} through the transform chain`, pass);
   return v;
 }
 
@@ -201,9 +266,12 @@ export async function keysValues(
   const m = where[0]?.m;
   if (!m) return out;
   // All genes in one call: from the gene index, or ONE pass for all of them (one progress display).
-  const cols = await m.geneValues(
+  const cols = await readColumns(
+    m,
     where.map((w) => w.j),
-    { ...pass, index: wantsIndex(m, how) },
+    how,
+    `${label}: ${genes.length} gene(s) through the transform chain`,
+    pass,
   );
   genes.forEach((g, i) => {
     out.set(g, { kind: "continuous", values: cols[i], dtype: "gene" });
