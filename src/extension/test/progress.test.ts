@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
 import { formatDuration, PROGRESS_CLASS, PROGRESS_MIME, PROGRESS_TARGET, type ProgressData, renderProgress } from "../../widgets/progress";
-import { installDomGlobals } from "./dom-globals";
+import { freshHost, installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
@@ -28,13 +28,9 @@ function sample(over: Partial<ProgressData> = {}): ProgressData {
   };
 }
 
-let doc: Document;
 let host: HTMLElement;
 beforeEach(() => {
-  const dom = new JSDOM("<!doctype html><body></body>", { runScripts: "outside-only" });
-  doc = dom.window.document;
-  host = doc.createElement("div");
-  doc.body.append(host);
+  ({ host } = freshHost());
 });
 const q = (sel: string) => host.querySelector(sel) as HTMLElement | null;
 const text = (cls: string) => q(`.${cls}`)?.textContent;

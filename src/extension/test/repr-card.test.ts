@@ -8,7 +8,7 @@ import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
 import { CARD_CLASS, MAX_ROWS, renderReprCard } from "../../widgets/repr-card";
 import type { ReprAnnData, ReprColumn, ReprMatrix } from "../../widgets/repr-types";
-import { installDomGlobals } from "./dom-globals";
+import { freshHost, installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const HOSTILE_CAT = '"><script>alert(2)</script>';
@@ -66,10 +66,7 @@ function sample(over: Partial<ReprAnnData> = {}): ReprAnnData {
 let doc: Document;
 let host: HTMLElement;
 beforeEach(() => {
-  const dom = new JSDOM("<!doctype html><body></body>", { runScripts: "outside-only" });
-  doc = dom.window.document;
-  host = doc.createElement("div");
-  doc.body.append(host);
+  ({ doc, host } = freshHost());
 });
 
 const q = (sel: string) => host.querySelector(sel) as HTMLElement;

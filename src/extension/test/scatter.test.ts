@@ -21,7 +21,7 @@ import {
   type PointColors,
   pointColors,
 } from "../../widgets/scatter-data";
-import { installDomGlobals } from "./dom-globals";
+import { freshHost, installDomGlobals } from "./dom-globals";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const CATS: ColorSpec = {
@@ -45,10 +45,7 @@ const CONT: ColorSpec = {
 let doc: Document;
 let host: HTMLElement;
 beforeEach(() => {
-  const dom = new JSDOM("<!doctype html><body></body>");
-  doc = dom.window.document;
-  host = doc.createElement("div");
-  doc.body.append(host);
+  ({ doc, host } = freshHost());
 });
 
 class FakeBackend {
