@@ -13,11 +13,12 @@ const CLUSTERS = process.env.AOOM_UI_CLUSTERS as string;
 const ORANGE: [number, number, number] = [0xff, 0x7f, 0x0e]; // scanpy default_20[1]: group "B"
 const BLUE: [number, number, number] = [0x1f, 0x77, 0xb4]; // default_20[0]: group "A"
 
-test("scatter: pixels, hover, and a lasso returns one cluster's 150 cells to the kernel", async ({ page, tmpPath }, testInfo) => {
+test("scatter: pixels, hover, a lasso returns one cluster's 150 cells to the kernel, recolor by a gene in place", async ({ page, tmpPath }, testInfo) => {
   expect(CLUSTERS, "run through ui-tests/run.sh (sets AOOM_UI_CLUSTERS)").toBeTruthy();
   await openNotebook(page, tmpPath, "scatter.ipynb", [
     `import { pl, read } from "anndata-oom";\nconst c = await read(${JSON.stringify(CLUSTERS)});\nconst plot = await pl.explore(c, { color: "group" });\nplot`,
     `const picked = c.subset({ obs: plot.selection });\nconsole.log(\`selected \${picked.nObs} \${[...new Set(picked.obs.getChild("group")!.toArray())].join(",")}\`);`,
+    'await plot.setColor("g3");\nconsole.log("recolored");',
   ]);
   await page.notebook.runCell(0);
   const out = page.locator(".jp-Cell").nth(0).locator(".jp-OutputArea");
@@ -56,4 +57,14 @@ test("scatter: pixels, hover, and a lasso returns one cluster's 150 cells to the
 
   await page.notebook.runCell(1);
   await expect(page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")).toContainText("selected 150 B", { timeout: 30_000 });
+
+  // recolor in place by a gene: the legend becomes a color bar (vmin / vmax), the points get viridis colors
+  await page.notebook.runCell(2);
+  await expect(page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")).toContainText("recolored", { timeout: 30_000 });
+  await expect(view.locator(".aoom-Scatter-legendItem")).toHaveCount(0);
+  await expect(view.locator(".aoom-Scatter-colorbar")).toBeVisible();
+  await expect(view.locator(".aoom-Scatter-title")).toHaveText("g3");
+  await expect(view.locator(".aoom-Scatter-vmin")).toHaveText("0");
+  await expect.poll(async () => (await canvasPixels(canvas, ORANGE)).match, { timeout: 30_000 }).toBeLessThan(5);
+  await page.screenshot({ path: testInfo.outputPath("scatter-gene.png") });
 });
