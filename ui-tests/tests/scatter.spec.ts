@@ -4,7 +4,8 @@
  * the canvas has the clusters' colors; hovering a cluster shows a cell's
  * name and group (asked from the kernel); a lasso around the orange cluster
  * (found by reading the canvas pixels back) sends exactly its 150 cells to
- * the kernel, where `plot.selection` subsets the object.
+ * the kernel, where `plot.selection` subsets the object; recoloring by a
+ * gene swaps the legend for a color bar in place.
  */
 import { expect, test } from "@jupyterlab/galata";
 import { canvasPixels, lasso, openNotebook } from "./helpers";
