@@ -4,8 +4,9 @@
  * the canvas has the clusters' colors; hovering a cluster shows a cell's
  * name and group (asked from the kernel); a lasso around the orange cluster
  * (found by reading the canvas pixels back) sends exactly its 150 cells to
- * the kernel, where `plot.selection` subsets the object; recoloring by a
- * gene swaps the legend for a color bar in place.
+ * the kernel, where `plot.selection` subsets the object; a drag pans and the
+ * wheel zooms (the cluster's pixels move / spread); recoloring by a gene
+ * swaps the legend for a color bar in place.
  */
 import { expect, test } from "@jupyterlab/galata";
 import { canvasPixels, lasso, openNotebook } from "./helpers";
@@ -14,7 +15,7 @@ const CLUSTERS = process.env.AOOM_UI_CLUSTERS as string;
 const ORANGE: [number, number, number] = [0xff, 0x7f, 0x0e]; // scanpy default_20[1]: group "B"
 const BLUE: [number, number, number] = [0x1f, 0x77, 0xb4]; // default_20[0]: group "A"
 
-test("scatter: pixels, hover, a lasso returns one cluster's 150 cells to the kernel, recolor by a gene in place", async ({ page, tmpPath }, testInfo) => {
+test("scatter: pixels, hover, a lasso returns one cluster's 150 cells to the kernel, pan, zoom, recolor by a gene in place", async ({ page, tmpPath }, testInfo) => {
   expect(CLUSTERS, "run through ui-tests/run.sh (sets AOOM_UI_CLUSTERS)").toBeTruthy();
   await openNotebook(page, tmpPath, "scatter.ipynb", [
     `import { pl, read } from "anndata-oom";\nconst c = await read(${JSON.stringify(CLUSTERS)});\nconst plot = await pl.explore(c, { color: "group" });\nplot`,
@@ -58,6 +59,25 @@ test("scatter: pixels, hover, a lasso returns one cluster's 150 cells to the ker
 
   await page.notebook.runCell(1);
   await expect(page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")).toContainText("selected 150 B", { timeout: 30_000 });
+
+  // pan (drag in Pan mode) moves the points with the mouse; the wheel zooms in
+  await view.locator('button.aoom-Scatter-mode[data-mode="panZoom"]').click();
+  await page.keyboard.press("Escape");
+  const before = (await canvasPixels(canvas, BLUE)).center!;
+  await page.mouse.move(r.x + 20, r.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(r.x + 80, r.y + 20, { steps: 8 });
+  await page.mouse.up();
+  await expect.poll(async () => ((await canvasPixels(canvas, BLUE)).center?.[0] ?? 0) - before[0], { timeout: 10_000 }).toBeGreaterThan(40);
+  const spread = async () => {
+    const b = (await canvasPixels(canvas, BLUE)).box;
+    return b ? b.x1 - b.x0 : 0;
+  };
+  const wide = await spread();
+  const mid = (await canvasPixels(canvas, BLUE)).center!;
+  await page.mouse.move(r.x + mid[0], r.y + mid[1]);
+  await page.mouse.wheel(0, -400);
+  await expect.poll(spread, { timeout: 10_000 }).toBeGreaterThan(wide * 1.3);
 
   // recolor in place by a gene: the legend becomes a color bar (vmin / vmax), the points get viridis colors
   await page.notebook.runCell(2);
