@@ -3,14 +3,9 @@
  * resolution, UMAP min_dist, number of HVGs, …) and a status line. A
  * slider reports its value on release (`change`), not on every move.
  */
-export interface ParamSpec {
-  name: string;
-  label?: string;
-  min: number;
-  max: number;
-  step: number;
-  value: number;
-}
+export type { ParamSpec } from "./wire-types";
+
+import type { ParamSpec } from "./wire-types";
 
 export const CONTROLS_CLASS = {
   root: "aoom-Controls",

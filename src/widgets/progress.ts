@@ -9,21 +9,9 @@ export const PROGRESS_MIME = "application/vnd.anndata-oom.progress+json";
 /** The comm target the kernel registers for `{ action: "cancel", passId }`. */
 export const PROGRESS_TARGET = "anndata-oom.progress";
 
-export type ProgressState = "running" | "done" | "cancelled" | "failed";
+export type { ProgressData, ProgressState } from "./wire-types";
 
-/** The wire format (a copy of the engine's `ProgressJson`). */
-export interface ProgressData {
-  passId: string;
-  label: string;
-  chunksDone: number;
-  chunksTotal: number;
-  rowsDone: number;
-  rowsTotal: number;
-  rate: number;
-  etaMs: number | null;
-  elapsedMs?: number;
-  state: ProgressState;
-}
+import type { ProgressData, ProgressState } from "./wire-types";
 
 export const PROGRESS_CLASS = {
   root: "aoom-Progress",

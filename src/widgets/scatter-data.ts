@@ -5,10 +5,9 @@
  */
 import { tableFromIPC } from "apache-arrow";
 
-export type ColorSpec =
-  | { kind: "none"; key: null }
-  | { kind: "categorical"; key: string; source: "obs"; categories: string[]; colors: string[]; naColor: string }
-  | { kind: "continuous"; key: string; source: "obs" | "gene"; vmin: number; vmax: number; colormap: string[]; naColor: string };
+export type { ColorSpec } from "./wire-types";
+
+import type { ColorSpec } from "./wire-types";
 
 /** Bytes of a widget buffer (a DataView from @jupyter-widgets, or any view). */
 export function bytesOf(v: unknown): Uint8Array | null {
