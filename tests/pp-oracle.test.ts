@@ -421,7 +421,13 @@ describe("session state: raw, layers, anndataoom names", () => {
     await pp.scale(a, { maxValue: 10 });
     const raw = a.raw;
     assert.ok(raw?.X);
-    assert.deepEqual(raw.X.chain.describe(), ["normalize: × 10000 / row total (computed per row, in the pass)", "log1p"]);
+    // Frozen transforms (scale's pass may have stored the row totals it
+    // computed on the shared matrix: same values, same chain).
+    assert.deepEqual(
+      raw.X.chain.steps.map((s) => s.op),
+      ["normalize", "log1p"],
+    );
+    assert.match(raw.X.chain.describe()[0], /^normalize: × 10000 \/ row total/);
     assert.equal(a.X.chain.steps.length, 3);
     const v = a.subset({ obs: [5, 1] });
     assert.deepEqual(v.raw?.shape, [2, a.nVars]);
@@ -431,6 +437,48 @@ describe("session state: raw, layers, anndataoom names", () => {
     assert.ok(v.layers.get("counts").chain.isEmpty);
     assert.match(a.X.explain(), /normalize[\s\S]*log1p[\s\S]*scale/);
     a.close();
+  });
+});
+
+describe("row totals found by a pass", () => {
+  it("are stored on the matrix as size factors, equal to the QC totals, and carried to gene subsets", async () => {
+    const a = await read(path.join(PP, "synth_3k.h5ad"));
+    await pp.calculateQcMetrics(a, { percentTop: [] });
+    const totals = vec(a.obs.getChild("total_counts"));
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    const before = a.X.chain.steps[0];
+    assert.ok(before.op === "normalize" && !before.sizeFactors);
+    await pp.highlyVariableGenes(a, { nTopGenes: 200 });
+    const after = a.X.chain.steps[0];
+    assert.ok(after.op === "normalize" && after.sizeFactors);
+    close(Array.from(after.sizeFactors), totals, "stored size factors", 0);
+    assert.match(a.X.explain(), /stored size factors/);
+    const hv = a.var.getChild("highly_variable");
+    const sub = a.subset({ var: Array.from({ length: a.nVars }, (_, j) => Boolean(hv?.get(j))) });
+    const s0 = sub.X.chain.steps[0];
+    assert.ok(s0.op === "normalize" && s0.sizeFactors);
+    a.close();
+  });
+
+  it("give the same PCA whether a pass reads whole rows or only the selected genes", async () => {
+    const genes = Array.from({ length: 400 }, (_, j) => j * 3 + 1);
+    const pcaOf = async (storeTotalsFirst: boolean): Promise<Float32Array> => {
+      const a = await read(path.join(PP, "synth_3k.h5ad"));
+      await pp.normalizeTotal(a, { targetSum: 1e4 });
+      pp.log1p(a);
+      if (storeTotalsFirst) await a.X.planPass({ moments: [{ name: "m" }] }, [], "totals");
+      const sub = a.subset({ var: genes });
+      const stored = sub.X.chain.steps[0];
+      assert.equal(stored.op === "normalize" && Boolean(stored.sizeFactors), storeTotalsFirst);
+      await pp.pca(sub, { nComps: 10 });
+      const x = (await sub.obsm.get("X_pca")) as { data: Float32Array };
+      a.close();
+      return x.data;
+    };
+    const wholeRows = await pcaOf(false);
+    const selected = await pcaOf(true);
+    close(selected, wholeRows, "X_pca", 1e-6, 1e-6);
   });
 });
 

@@ -70,8 +70,13 @@ export class BackedMatrix {
     /** Name shown in reprs and progress ("X", "layers/counts"). */
     readonly name: string,
     /** Lazy transforms applied on top of the stored values. */
-    readonly chain: Chain = new Chain(),
+    private chainState: Chain = new Chain(),
   ) {}
+
+  /** Lazy transforms applied on top of the stored values. */
+  get chain(): Chain {
+    return this.chainState;
+  }
 
   /** The same matrix with `chain` as its transforms (no data touched). */
   withChain(chain: Chain, name = this.name): BackedMatrix {
@@ -131,7 +136,21 @@ export class BackedMatrix {
     const m = new Map<string, Float64Array | Float32Array>();
     out.names.forEach((n, i) => m.set(n, out.arrays[i]));
     out.names32.forEach((n, i) => m.set(n, out.arrays32[i]));
+    this.rememberRowTotals(m.get("size_factors"));
     return m;
+  }
+
+  /**
+   * Keep the row totals a pass computed for a normalize step that had none:
+   * later passes (and subsets of this matrix) then read only the genes they
+   * select instead of whole rows. The values are the ones the pass used, so
+   * results do not change.
+   */
+  private rememberRowTotals(totals: Float64Array | Float32Array | undefined): void {
+    if (!(totals instanceof Float64Array) || totals.length !== this.shape[0]) return;
+    const open = this.chain.steps.filter((s) => s.op === "normalize" && !s.sizeFactors);
+    if (open.length !== 1 || totals.some((t) => Number.isNaN(t))) return;
+    this.chainState = new Chain(this.chain.steps.map((s) => (s === open[0] ? { ...s, sizeFactors: totals } : s)));
   }
 
   /**

@@ -110,6 +110,22 @@ impl Matrix {
             }
         }
         let n_minor_src = self.n_minor() as i32;
+        if let Some(&bad) = all_idx.iter().find(|&&j| j < 0 || j >= n_minor_src) {
+            return Err(Error::format(
+                &p_idx,
+                format!("index {bad} out of range [0, {n_minor_src})"),
+            ));
+        }
+        if minor.is_identity() {
+            return Ok(copy_rows(
+                majors,
+                &runs,
+                ptr,
+                &all_idx,
+                &all_val,
+                minor.n_out(),
+            ));
+        }
         let mut indptr = Vec::with_capacity(majors.len() + 1);
         indptr.push(0i64);
         let mut indices: Vec<i32> = Vec::with_capacity(all_idx.len());
@@ -120,23 +136,12 @@ impl Matrix {
             let end = start + (ptr[m + 1] - ptr[m]) as usize;
             let seg = indices.len();
             for (p, &j) in all_idx.iter().enumerate().take(end).skip(start) {
-                if j < 0 || j >= n_minor_src {
-                    return Err(Error::format(
-                        &p_idx,
-                        format!("index {j} out of range [0, {n_minor_src}) in major {m}"),
-                    ));
-                }
-                if minor.is_identity() {
-                    indices.push(j);
+                for &t in minor.targets(j as usize) {
+                    indices.push(t as i32);
                     take.push(p);
-                } else {
-                    for &t in minor.targets(j as usize) {
-                        indices.push(t as i32);
-                        take.push(p);
-                    }
                 }
             }
-            if !minor.is_identity() && indices[seg..].windows(2).any(|w| w[1] < w[0]) {
+            if indices[seg..].windows(2).any(|w| w[1] < w[0]) {
                 let mut pairs: Vec<(i32, usize)> = indices[seg..]
                     .iter()
                     .copied()
@@ -232,5 +237,39 @@ impl Matrix {
             n_minor: minor.n_out(),
             data: BlockData::Dense { values },
         })
+    }
+}
+
+/// The selected majors' stored entries, whole: one slice copy per major
+/// (the values of a run were read contiguously, so no per-entry gather).
+fn copy_rows(
+    majors: &[usize],
+    runs: &[Run],
+    ptr: &[i64],
+    all_idx: &[i32],
+    all_val: &Values,
+    n_minor: usize,
+) -> Block {
+    let mut indptr = Vec::with_capacity(majors.len() + 1);
+    indptr.push(0i64);
+    let total: usize = majors.iter().map(|&m| (ptr[m + 1] - ptr[m]) as usize).sum();
+    let mut indices: Vec<i32> = Vec::with_capacity(total);
+    let mut values = Values::empty(all_val.dtype());
+    for &m in majors {
+        let r = run_of(runs, m);
+        let start = r.base + (ptr[m] - ptr[r.first]) as usize;
+        let end = start + (ptr[m + 1] - ptr[m]) as usize;
+        indices.extend_from_slice(&all_idx[start..end]);
+        values.extend_from(all_val, start..end);
+        indptr.push(indices.len() as i64);
+    }
+    Block {
+        n_major: majors.len(),
+        n_minor,
+        data: BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        },
     }
 }

@@ -40,54 +40,85 @@ impl Qc {
 
 struct QcPartial {
     masks: Vec<Vec<bool>>,
+    /// Bit m set for genes in mask m (when there are at most 32 masks).
+    mask_bits: Option<Vec<u32>>,
     top: Vec<usize>,
     rows: RowValues,
     n_cells: Vec<f64>,
     gene_total: Vec<f64>,
     scratch: Vec<f64>,
+    histogram: Vec<u32>,
+    mask_sums: Vec<f64>,
 }
 
 impl RowPartial for QcPartial {
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
-        let mut total = 0.0;
-        let mut n_genes = 0.0;
+        let total = super::row_sum(vals);
+        let mut n_genes = 0usize;
+        // Whether the row holds only small integer counts (for the top-N
+        // histogram), found in the same loop.
+        let mut counts = true;
+        let mut max = 0usize;
+        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
         for (&j, &x) in cols.iter().zip(vals) {
-            total += x;
+            let j = j as usize;
             if x > 0.0 {
-                n_genes += 1.0;
-                self.n_cells[j as usize] += 1.0;
+                n_genes += 1;
+                self.n_cells[j] += 1.0;
             }
-            self.gene_total[j as usize] += x;
+            self.gene_total[j] += x;
+            counts &= (0.0..HISTOGRAM_MAX as f64).contains(&x) && (x as usize) as f64 == x;
+            max = max.max(x as usize);
+            if let Some(bits) = &self.mask_bits {
+                let mut b = bits[j];
+                while b != 0 {
+                    self.mask_sums[b.trailing_zeros() as usize] += x;
+                    b &= b - 1;
+                }
+            }
         }
         self.rows.rows.push(row as u32);
         self.rows.values.push(total);
-        self.rows.values.push(n_genes);
-        for m in &self.masks {
-            let s: f64 = cols
-                .iter()
-                .zip(vals)
-                .filter(|(&j, _)| m[j as usize])
-                .map(|(_, &x)| x)
-                .sum();
-            self.rows.values.push(s);
+        self.rows.values.push(n_genes as f64);
+        if self.mask_bits.is_some() {
+            self.rows.values.extend_from_slice(&self.mask_sums);
+        } else {
+            for m in &self.masks {
+                let s: f64 = cols
+                    .iter()
+                    .zip(vals)
+                    .filter(|(&j, _)| m[j as usize])
+                    .map(|(_, &x)| x)
+                    .sum();
+                self.rows.values.push(s);
+            }
         }
         if !self.top.is_empty() {
-            // Only sums of the N largest are needed, not their order: select
-            // the largest N for each N from the largest down, each selection
-            // working inside the previous one's prefix (O(row) overall, no sort).
-            let s = &mut self.scratch;
-            s.clear();
-            s.extend_from_slice(vals);
-            let desc = |a: &f64, b: &f64| b.total_cmp(a);
-            let mut sums = vec![0.0; self.top.len()];
-            let mut end = s.len();
-            for (i, &n) in self.top.iter().enumerate().rev() {
-                if n < end {
-                    s[..end].select_nth_unstable_by(n - 1, desc);
-                    end = n;
+            let sums = if counts {
+                // Four interleaved histograms: most counts are 1 or 2, and
+                // increments of one slot in a row wait on each other.
+                let w = max + 1;
+                let hist = &mut self.histogram;
+                hist.clear();
+                hist.resize(4 * w, 0);
+                let mut quads = vals.chunks_exact(4);
+                for q in &mut quads {
+                    for (lane, &x) in q.iter().enumerate() {
+                        hist[lane * w + x as usize] += 1;
+                    }
                 }
-                sums[i] = s[..end.min(n)].iter().sum();
-            }
+                for &x in quads.remainder() {
+                    hist[x as usize] += 1;
+                }
+                for lane in 1..4 {
+                    for v in 0..w {
+                        hist[v] += hist[lane * w + v];
+                    }
+                }
+                top_sums_from_histogram(&hist[..w], &self.top)
+            } else {
+                top_sums_by_selection(vals, &self.top, &mut self.scratch)
+            };
             self.rows.values.extend_from_slice(&sums);
         }
     }
@@ -99,8 +130,22 @@ impl RowPartial for QcPartial {
 
 impl RowAccumulator for Qc {
     fn partial(&self) -> Box<dyn RowPartial> {
+        let n_masks = self.masks.len();
+        let mask_bits = (n_masks > 0 && n_masks <= 32).then(|| {
+            (0..self.n_cols)
+                .map(|j| {
+                    self.masks
+                        .iter()
+                        .enumerate()
+                        .fold(0u32, |b, (i, m)| b | (u32::from(m[j]) << i))
+                })
+                .collect()
+        });
         Box::new(QcPartial {
             masks: self.masks.clone(),
+            mask_bits,
+            mask_sums: vec![0.0; n_masks],
+            histogram: Vec::new(),
             top: self.top.clone(),
             rows: RowValues::default(),
             n_cells: vec![0.0; self.n_cols],
@@ -155,5 +200,105 @@ impl RowAccumulator for Qc {
             std::mem::take(&mut self.gene_total),
         ));
         out
+    }
+}
+
+/// Counts at or above this use the selection path.
+const HISTOGRAM_MAX: usize = 4096;
+
+/// Sum of the N largest values for each N in `top` (ascending), from the
+/// histogram of a row of integer counts, walking down from the largest
+/// value: O(row + max) instead of a selection per N. Integer sums, so
+/// exactly the selection's result.
+fn top_sums_from_histogram(hist: &[u32], top: &[usize]) -> Vec<f64> {
+    let mut sums = vec![0.0; top.len()];
+    let (mut next, mut taken, mut sum) = (0, 0usize, 0.0);
+    for (value, &count) in hist.iter().enumerate().rev() {
+        let count = count as usize;
+        while next < top.len() && taken + count >= top[next] {
+            sums[next] = sum + (top[next] - taken) as f64 * value as f64;
+            next += 1;
+        }
+        taken += count;
+        sum += count as f64 * value as f64;
+    }
+    // N beyond the row's stored values: all of them.
+    sums[next..].iter_mut().for_each(|s| *s = sum);
+    sums
+}
+
+/// The same for any values. Only sums of the N largest are needed, not their
+/// order: select the largest N for each N from the largest down, each
+/// selection working inside the previous one's prefix (no sort).
+fn top_sums_by_selection(vals: &[f64], top: &[usize], s: &mut Vec<f64>) -> Vec<f64> {
+    s.clear();
+    s.extend_from_slice(vals);
+    let desc = |a: &f64, b: &f64| b.total_cmp(a);
+    let mut sums = vec![0.0; top.len()];
+    let mut end = s.len();
+    for (i, &n) in top.iter().enumerate().rev() {
+        if n < end {
+            s[..end].select_nth_unstable_by(n - 1, desc);
+            end = n;
+        }
+        sums[i] = s[..end.min(n)].iter().sum();
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qc_row(masks: Vec<Vec<bool>>, cols: &[u32], vals: &[f64]) -> Vec<f64> {
+        let mut qc = Qc::new(masks, vec![1, 2, 3, 5, 50], 1, 6);
+        let mut part = qc.partial();
+        part.add_row(0, cols, vals);
+        qc.merge(vec![part.into_any()]).unwrap();
+        qc.outputs()
+            .into_iter()
+            .take(2 + 2 + 5)
+            .map(|(_, v)| v[0])
+            .collect()
+    }
+
+    #[test]
+    fn top_sums_and_masks_equal_the_direct_computation() {
+        let masks = vec![
+            vec![true, false, false, true, false, false],
+            vec![false, true, true, true, false, false],
+        ];
+        let cols = [0u32, 1, 2, 3, 4, 5];
+        for vals in [
+            [3.0, 1.0, 1.0, 7.0, 0.0, 2.0],
+            [1.0; 6],
+            [0.5, 2.25, 9.0, 1.0, 4.0, 4.0],
+            [5000.0, 2.0, 1.0, 0.0, 0.0, 3.0],
+        ] {
+            let got = qc_row(masks.clone(), &cols, &vals);
+            let mut sorted = vals.to_vec();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let top = |n: usize| sorted.iter().take(n).sum::<f64>();
+            let mask = |m: &[bool]| {
+                cols.iter()
+                    .zip(&vals)
+                    .filter(|(&j, _)| m[j as usize])
+                    .map(|(_, &x)| x)
+                    .sum::<f64>()
+            };
+            let n_genes = vals.iter().filter(|&&x| x > 0.0).count() as f64;
+            let want = [
+                vals.iter().sum(),
+                n_genes,
+                mask(&masks[0]),
+                mask(&masks[1]),
+                top(1),
+                top(2),
+                top(3),
+                top(5),
+                top(50),
+            ];
+            assert_eq!(got, want, "row {vals:?}");
+        }
     }
 }

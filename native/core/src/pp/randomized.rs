@@ -187,6 +187,7 @@ pub fn gaussian(p: usize, k: usize, seed: u64) -> Vec<f64> {
 pub fn orthonormalize(y: &[f64], p: usize, k: usize) -> Vec<f64> {
     let m = faer::MatRef::from_row_major_slice(y, p, k);
     let q = m.qr().compute_thin_Q();
+    crate::simd_state::clear_all();
     let mut out = vec![0.0; p * k];
     for r in 0..p {
         for c in 0..k {
@@ -214,7 +215,8 @@ pub fn rayleigh_ritz(
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::internal(format!("eigendecomposition failed: {e:?}")))?;
     let v = qm * evd.U();
-    Ok(super::gram::top_eigenpairs(
+    crate::simd_state::clear_all();
+    Ok(super::gram::largest_of_decomposition(
         evd.S().column_vector(),
         v.as_ref(),
         n_comps,

@@ -122,7 +122,22 @@ pub fn run(
     let majors: Vec<usize> = rows.unwrap_or_else(|| (0..nr).collect());
     let minor = cols.map_or_else(|| MinorMap::identity(nc), |c| MinorMap::select(nc, c));
     let n_rows = majors.len();
-    let plan = Plan::parse(plan_json)?.compile(vectors, n_rows, minor.n_out())?;
+    let mut plan = Plan::parse(plan_json)?.compile(vectors, n_rows, minor.n_out())?;
+    let minor = match &minor.selection {
+        Some(sel)
+            if m.meta.format == Format::Csr && !plan.needs_row_totals() && !repeats(sel, nc) =>
+        {
+            plan.fold_selection(sel, nc);
+            if std::env::var_os("AOOM_PROFILE").is_some() {
+                eprintln!(
+                    "plan pass: {} of {nc} columns kept by the workers",
+                    sel.len()
+                );
+            }
+            MinorMap::identity(nc)
+        }
+        _ => minor,
+    };
     // Accumulators see the output columns (after the plan's gene selection).
     let n_cols = plan.n_out;
     let req: Request = serde_json::from_str(request_json)
@@ -297,4 +312,12 @@ fn run_randomized(
     out.f64.push(("pca.variance".into(), eig));
     out.f64.push(("pca.total_variance".into(), vec![total]));
     Ok(out)
+}
+
+/// True when a column selection lists a column twice.
+fn repeats(selection: &[usize], n: usize) -> bool {
+    let mut seen = vec![false; n];
+    selection
+        .iter()
+        .any(|&j| std::mem::replace(&mut seen[j], true))
 }

@@ -144,6 +144,34 @@ pub(crate) fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &m
     with_values!(values, v => out.extend(v[range].iter().map(|&x| x as f64)));
 }
 
+/// The stored entries of one row whose column maps to an output column
+/// (`map[column]` ≥ 0), renumbered, as f64.
+#[allow(clippy::unnecessary_cast)]
+fn select_row(
+    map: &[i64],
+    ix: &[i32],
+    values: &Values,
+    range: std::ops::Range<usize>,
+    cols: &mut Vec<u32>,
+    vals: &mut Vec<f64>,
+) {
+    // Branch-free: write every entry, advance only past kept ones (a few
+    // percent are kept, in no predictable pattern).
+    cols.resize(ix.len(), 0);
+    vals.resize(ix.len(), 0.0);
+    let mut k = 0;
+    with_values!(values, v => {
+        for (&j, &x) in ix.iter().zip(&v[range]) {
+            let o = map[j as usize];
+            cols[k] = o as u32;
+            vals[k] = x as f64;
+            k += usize::from(o >= 0);
+        }
+    });
+    cols.truncate(k);
+    vals.truncate(k);
+}
+
 impl Accumulator for PlanPass {
     #[allow(clippy::unnecessary_cast)]
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
@@ -159,6 +187,9 @@ impl Accumulator for PlanPass {
         let per = n_b.div_ceil(threads).max(1);
         let plan = &self.plan;
         let want_pre = self.want_pre_log && plan.has_log1p();
+        // Narrow a row to the output genes while converting it, when the
+        // chain does not need the whole row for its totals.
+        let select_first = plan.output.is_some() && !plan.needs_row_totals() && indices.is_some();
         let sizes: Vec<Vec<f64>> = self
             .partials
             .par_iter_mut()
@@ -172,6 +203,28 @@ impl Accumulator for PlanPass {
                 let mut sizes = Vec::with_capacity(b - a);
                 for k in a..b {
                     let range = row_range(indptr, width, k);
+                    let row = first + k;
+                    if let (true, Some(map), Some(ix)) = (select_first, &plan.output, indices) {
+                        select_row(
+                            map,
+                            &ix[range.clone()],
+                            values,
+                            range,
+                            &mut out_cols,
+                            &mut vals,
+                        );
+                        let capture = want_pre.then_some(&mut pre);
+                        let total = plan.row_total(row, &[], &[]);
+                        sizes.push(plan.eval_row_with(row, &out_cols, &mut vals, total, capture));
+                        for acc in accs.iter_mut() {
+                            if want_pre {
+                                acc.add_row_pre(row, &out_cols, &vals, &pre);
+                            } else {
+                                acc.add_row(row, &out_cols, &vals);
+                            }
+                        }
+                        continue;
+                    }
                     row_to_f64(values, range.clone(), &mut vals);
                     let cols_ref: &[u32] = match indices {
                         Some(ix) => {
@@ -181,7 +234,6 @@ impl Accumulator for PlanPass {
                         }
                         None => &all_cols,
                     };
-                    let row = first + k;
                     let cols_out: &[u32] = if plan.output.is_some() {
                         // Total over the whole row first, then narrow to the
                         // output genes, then transform only those.

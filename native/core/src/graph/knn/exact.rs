@@ -61,6 +61,9 @@ pub fn exact(
                     1.0f32,
                     Par::Seq,
                 );
+                // The scalar loop below runs ~3× slower with the AVX-512
+                // state the kernel leaves behind (see simd_state).
+                crate::simd_state::clear_here();
                 for qi in 0..nq {
                     let q = q0 + qi;
                     let row = &tile[qi * nr..(qi + 1) * nr];

@@ -117,6 +117,7 @@ fn meta_positions(members: &[Vec<usize>], data: &[f32], d: usize, dim: usize) ->
     });
     let mut out = vec![0f64; c * dim];
     if let Ok(eig) = cov.self_adjoint_eigen(faer::Side::Lower) {
+        crate::simd_state::clear_all();
         let u = eig.U();
         for k in 0..c {
             for s in 0..dim.min(d) {
@@ -224,6 +225,7 @@ fn component_layout(
     });
     let mut out = vec![0f64; m * dim];
     if let Ok(eig) = small.self_adjoint_eigen(faer::Side::Lower) {
+        crate::simd_state::clear_all();
         let u = eig.U();
         for s in 0..dim.min(b) {
             let col = b - 1 - s;
