@@ -58,27 +58,40 @@ struct MomentsPartial {
     pre_scale: f64,
     batches: Option<Vec<u32>>,
     n_cols: usize,
-    sum: Vec<f64>,
-    sumsq: Vec<f64>,
-    nnz: Vec<f64>,
+    /// (Σx, Σx², nnz) per batch × gene, interleaved: a stored value then
+    /// touches one cache line, not three arrays (which together outgrow
+    /// the L2 cache at 30,000 genes).
+    acc: Vec<[f64; 3]>,
     rows_per_batch: Vec<f64>,
+}
+
+impl MomentsPartial {
+    #[inline]
+    fn add(&mut self, off: usize, cols: &[u32], vals: &[f64], f: impl Fn(f64) -> f64) {
+        for (&j, &x) in cols.iter().zip(vals) {
+            let x = f(x);
+            let a = &mut self.acc[off + j as usize];
+            a[0] += x;
+            a[1] += x * x;
+            a[2] += f64::from(u8::from(x != 0.0));
+        }
+    }
+
+    fn batch_offset(&mut self, row: usize) -> usize {
+        let b = self.batches.as_ref().map_or(0, |v| v[row] as usize);
+        self.rows_per_batch[b] += 1.0;
+        b * self.n_cols
+    }
 }
 
 impl RowPartial for MomentsPartial {
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
-        let b = self.batches.as_ref().map_or(0, |v| v[row] as usize);
-        self.rows_per_batch[b] += 1.0;
-        let off = b * self.n_cols;
-        for (&j, &x) in cols.iter().zip(vals) {
-            let x = if self.expm1 {
-                (x * self.pre_scale).exp_m1()
-            } else {
-                x
-            };
-            let i = off + j as usize;
-            self.sum[i] += x;
-            self.sumsq[i] += x * x;
-            self.nnz[i] += f64::from(u8::from(x != 0.0));
+        let off = self.batch_offset(row);
+        if self.expm1 {
+            let s = self.pre_scale;
+            self.add(off, cols, vals, |x| (x * s).exp_m1());
+        } else {
+            self.add(off, cols, vals, |x| x);
         }
     }
 
@@ -88,15 +101,8 @@ impl RowPartial for MomentsPartial {
         if !self.expm1 {
             return self.add_row(row, cols, vals);
         }
-        let b = self.batches.as_ref().map_or(0, |v| v[row] as usize);
-        self.rows_per_batch[b] += 1.0;
-        let off = b * self.n_cols;
-        for (&j, &x) in cols.iter().zip(pre_log) {
-            let i = off + j as usize;
-            self.sum[i] += x;
-            self.sumsq[i] += x * x;
-            self.nnz[i] += f64::from(u8::from(x != 0.0));
-        }
+        let off = self.batch_offset(row);
+        self.add(off, cols, pre_log, |x| x);
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
@@ -112,9 +118,7 @@ impl RowAccumulator for Moments {
             pre_scale: self.pre_scale,
             batches: self.batches.clone(),
             n_cols: self.n_cols,
-            sum: vec![0.0; n],
-            sumsq: vec![0.0; n],
-            nnz: vec![0.0; n],
+            acc: vec![[0.0; 3]; n],
             rows_per_batch: vec![0.0; self.n_batches],
         })
     }
@@ -127,10 +131,10 @@ impl RowAccumulator for Moments {
         self.rows_per_batch = vec![0.0; self.n_batches];
         for p in parts {
             let p = p.downcast::<MomentsPartial>().expect("moments partial");
-            for i in 0..n {
-                self.sum[i] += p.sum[i];
-                self.sumsq[i] += p.sumsq[i];
-                self.nnz[i] += p.nnz[i];
+            for (i, a) in p.acc.iter().enumerate() {
+                self.sum[i] += a[0];
+                self.sumsq[i] += a[1];
+                self.nnz[i] += a[2];
             }
             for b in 0..self.n_batches {
                 self.rows_per_batch[b] += p.rows_per_batch[b];

@@ -44,8 +44,9 @@ struct QcPartial {
     mask_bits: Option<Vec<u32>>,
     top: Vec<usize>,
     rows: RowValues,
-    n_cells: Vec<f64>,
-    gene_total: Vec<f64>,
+    /// (cells with counts > 0, total) per gene, interleaved: one cache
+    /// line per stored value.
+    per_gene: Vec<[f64; 2]>,
     scratch: Vec<f64>,
     histogram: Vec<u32>,
     mask_sums: Vec<f64>,
@@ -62,11 +63,12 @@ impl RowPartial for QcPartial {
         self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
         for (&j, &x) in cols.iter().zip(vals) {
             let j = j as usize;
+            let g = &mut self.per_gene[j];
             if x > 0.0 {
                 n_genes += 1;
-                self.n_cells[j] += 1.0;
+                g[0] += 1.0;
             }
-            self.gene_total[j] += x;
+            g[1] += x;
             counts &= (0.0..HISTOGRAM_MAX as f64).contains(&x) && (x as usize) as f64 == x;
             max = max.max(x as usize);
             if let Some(bits) = &self.mask_bits {
@@ -148,8 +150,7 @@ impl RowAccumulator for Qc {
             histogram: Vec::new(),
             top: self.top.clone(),
             rows: RowValues::default(),
-            n_cells: vec![0.0; self.n_cols],
-            gene_total: vec![0.0; self.n_cols],
+            per_gene: vec![[0.0; 2]; self.n_cols],
             scratch: Vec::new(),
         })
     }
@@ -161,8 +162,8 @@ impl RowAccumulator for Qc {
         for p in parts {
             let p = p.downcast::<QcPartial>().expect("qc partial");
             for j in 0..self.n_cols {
-                self.n_cells[j] += p.n_cells[j];
-                self.gene_total[j] += p.gene_total[j];
+                self.n_cells[j] += p.per_gene[j][0];
+                self.gene_total[j] += p.per_gene[j][1];
             }
             rows.push(p.rows);
         }
