@@ -142,16 +142,12 @@ impl Stage {
     /// Add every staged row's outer product to the packed triangle `gram`
     /// (p × p), tile pair by tile pair, and empty the stage.
     fn flush(&mut self, gram: &mut [f64], p: usize) {
-        self.flush_tiled(gram, p, TILE)
-    }
-
-    fn flush_tiled(&mut self, gram: &mut [f64], p: usize, tile: usize) {
         let n_rows = self.starts.len().saturating_sub(1);
         if n_rows == 0 {
             return;
         }
-        let nt = p.div_ceil(tile);
-        // cuts[r * (nt + 1) + t]: first entry of row r with column ≥ t·tile
+        let nt = p.div_ceil(TILE);
+        // cuts[r * (nt + 1) + t]: first entry of row r with column ≥ t·TILE
         // (columns are ascending within a row).
         let mut cuts = vec![0usize; n_rows * (nt + 1)];
         for r in 0..n_rows {
@@ -159,7 +155,7 @@ impl Stage {
             let row_cuts = &mut cuts[r * (nt + 1)..(r + 1) * (nt + 1)];
             let mut e = a;
             for (t, cut) in row_cuts.iter_mut().enumerate() {
-                let lo = (t * tile) as u32;
+                let lo = (t * TILE) as u32;
                 while e < b && self.cols[e] < lo {
                     e += 1;
                 }
