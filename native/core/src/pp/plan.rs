@@ -375,8 +375,15 @@ impl Log1pMemo {
         let g = self.generation;
         for v in vals.iter_mut() {
             let x = *v;
-            if (0.0..Self::SLOTS as f64).contains(&x) && (x as usize) as f64 == x {
-                let k = x as usize;
+            // The range test (false for NaN) makes the unchecked cast
+            // sound; the checked `as` cast costs a dozen instructions.
+            let k = if x >= 0.0 && x < Self::SLOTS as f64 {
+                // SAFETY: x is finite and in 0..SLOTS.
+                unsafe { x.to_int_unchecked::<u32>() as usize }
+            } else {
+                usize::MAX
+            };
+            if k != usize::MAX && k as f64 == x {
                 if self.stamps[k] != g {
                     self.stamps[k] = g;
                     self.values[k] = log1p_value(x * f, inv_ln_base);

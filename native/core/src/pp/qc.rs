@@ -40,8 +40,9 @@ impl Qc {
 
 struct QcPartial {
     masks: Vec<Vec<bool>>,
-    /// Bit m set for genes in mask m (when there are at most 32 masks).
-    mask_bits: Option<Vec<u32>>,
+    /// Bit m set for genes in mask m (when there are at most 8 masks: one
+    /// byte per gene keeps the table in L1).
+    mask_bits: Option<Vec<u8>>,
     top: Vec<usize>,
     rows: RowValues,
     /// (cells with counts > 0, total) per gene, interleaved: one cache
@@ -55,24 +56,21 @@ struct QcPartial {
 impl RowPartial for QcPartial {
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
         let total = super::row_sum(vals);
-        let mut n_genes = 0usize;
-        // Whether the row holds only small integer counts (for the top-N
-        // histogram), found in the same loop.
-        let mut counts = true;
-        let mut max = 0usize;
-        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
+        // Separate loops, each simple enough to run at full speed: the
+        // per-gene scatter, then vectorizable scans of the values.
         for (&j, &x) in cols.iter().zip(vals) {
-            let j = j as usize;
-            let g = &mut self.per_gene[j];
-            if x > 0.0 {
-                n_genes += 1;
-                g[0] += 1.0;
-            }
+            let g = &mut self.per_gene[j as usize];
+            g[0] += f64::from(u8::from(x > 0.0));
             g[1] += x;
-            counts &= (0.0..HISTOGRAM_MAX as f64).contains(&x) && (x as usize) as f64 == x;
-            max = max.max(x as usize);
-            if let Some(bits) = &self.mask_bits {
-                let mut b = bits[j];
+        }
+        let n_genes = vals.iter().map(|&x| usize::from(x > 0.0)).sum::<usize>();
+        // Whether the row holds only small integer counts (for the top-N
+        // histogram).
+        let (counts, max) = small_integer_scan(vals);
+        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
+        if let Some(bits) = &self.mask_bits {
+            for (&j, &x) in cols.iter().zip(vals) {
+                let mut b = bits[j as usize];
                 while b != 0 {
                     self.mask_sums[b.trailing_zeros() as usize] += x;
                     b &= b - 1;
@@ -103,14 +101,17 @@ impl RowPartial for QcPartial {
                 let hist = &mut self.histogram;
                 hist.clear();
                 hist.resize(4 * w, 0);
+                // SAFETY (to_int_unchecked): small_integer_scan checked that
+                // every value is an integer in 0..HISTOGRAM_MAX.
+                let slot = |x: f64| unsafe { x.to_int_unchecked::<u32>() } as usize;
                 let mut quads = vals.chunks_exact(4);
                 for q in &mut quads {
                     for (lane, &x) in q.iter().enumerate() {
-                        hist[lane * w + x as usize] += 1;
+                        hist[lane * w + slot(x)] += 1;
                     }
                 }
                 for &x in quads.remainder() {
-                    hist[x as usize] += 1;
+                    hist[slot(x)] += 1;
                 }
                 for lane in 1..4 {
                     for v in 0..w {
@@ -133,13 +134,13 @@ impl RowPartial for QcPartial {
 impl RowAccumulator for Qc {
     fn partial(&self) -> Box<dyn RowPartial> {
         let n_masks = self.masks.len();
-        let mask_bits = (n_masks > 0 && n_masks <= 32).then(|| {
+        let mask_bits = (n_masks > 0 && n_masks <= 8).then(|| {
             (0..self.n_cols)
                 .map(|j| {
                     self.masks
                         .iter()
                         .enumerate()
-                        .fold(0u32, |b, (i, m)| b | (u32::from(m[j]) << i))
+                        .fold(0u8, |b, (i, m)| b | (u8::from(m[j]) << i))
                 })
                 .collect()
         });
@@ -206,6 +207,35 @@ impl RowAccumulator for Qc {
 
 /// Counts at or above this use the selection path.
 const HISTOGRAM_MAX: usize = 4096;
+
+/// Whether every value is an integer in 0..HISTOGRAM_MAX, and the largest
+/// value (as an index; meaningful only when the first is true). Written
+/// without branches or float-to-int casts so that it vectorizes.
+fn small_integer_scan(vals: &[f64]) -> (bool, usize) {
+    // Adding 2^52 rounds any value in [0, 2^52) to an integer.
+    const ROUND: f64 = 4_503_599_627_370_496.0;
+    let limit = HISTOGRAM_MAX as f64;
+    // Four lanes, and `&` rather than `&&`, so that LLVM emits packed
+    // compares.
+    let mut bad = [false; 4];
+    let mut max = [0.0f64; 4];
+    let mut quads = vals.chunks_exact(4);
+    let check = |x: f64| !((x >= 0.0) & (x < limit) & ((x + ROUND) - ROUND == x));
+    for q in &mut quads {
+        for l in 0..4 {
+            bad[l] |= check(q[l]);
+            max[l] = if q[l] > max[l] { q[l] } else { max[l] };
+        }
+    }
+    for &x in quads.remainder() {
+        bad[0] |= check(x);
+        max[0] = if x > max[0] { x } else { max[0] };
+    }
+    let bad = bad.iter().any(|&b| b);
+    let max = max.iter().fold(0.0f64, |m, &x| m.max(x));
+    // max < HISTOGRAM_MAX when the row passed, so the cast is exact.
+    (!bad, if bad { 0 } else { max as usize })
+}
 
 /// Sum of the N largest values for each N in `top` (ascending), from the
 /// histogram of a row of integer counts, walking down from the largest
@@ -301,5 +331,26 @@ mod tests {
             ];
             assert_eq!(got, want, "row {vals:?}");
         }
+    }
+
+    #[test]
+    fn more_masks_than_the_bitset_holds_use_the_direct_sums() {
+        // Nine masks: past the 8-bit table, so the per-mask loop runs.
+        let masks: Vec<Vec<bool>> = (0..9)
+            .map(|m| (0..6).map(|j| (j + m) % 3 == 0).collect())
+            .collect();
+        let cols = [0u32, 1, 2, 3, 4, 5];
+        let vals = [3.0, -1.0, 1.5, 7.0, 0.0, 2.0];
+        let mut qc = Qc::new(masks.clone(), vec![2], 1, 6);
+        let mut part = qc.partial();
+        part.add_row(0, &cols, &vals);
+        qc.merge(vec![part.into_any()]).unwrap();
+        let out = qc.outputs();
+        for (m, mask) in masks.iter().enumerate() {
+            let want: f64 = (0..6).filter(|&j| mask[j]).map(|j| vals[j]).sum();
+            assert_eq!(out[2 + m].1[0], want, "mask {m}");
+        }
+        // Not all small integers: the top-2 sum comes from selection.
+        assert_eq!(out[2 + 9].1[0], 10.0);
     }
 }
