@@ -4,8 +4,14 @@
  * Prints per-step wall time, passes over X (counted from the progress
  * reports of native passes) and peak RSS as JSON.
  *
- *   node dist/bench/chain.js FILE [--json OUT]
+ *   node dist/bench/chain.js FILE [--json OUT] [--cold]
+ *
+ * --cold drops the page cache (root only) right before each step that passes
+ * over X, so every pass reads the file from disk: what a laptop sees when
+ * the file is larger than its free memory. Compare with a cold raw read
+ * (`bench/raw_read.py` after dropping the cache).
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { type AnnDataOOM, pp, read, setDefaultProgress } from "../src/engine";
 
@@ -24,7 +30,12 @@ interface StepResult {
 async function main(): Promise<void> {
   const file = process.argv[2];
   const jsonOut = process.argv.indexOf("--json") > 0 ? process.argv[process.argv.indexOf("--json") + 1] : null;
-  if (!file) throw new Error("usage: node dist/bench/chain.js FILE [--json OUT]");
+  if (!file) throw new Error("usage: node dist/bench/chain.js FILE [--json OUT] [--cold]");
+  const cold = process.argv.includes("--cold");
+  // Not timed: called before the step's clock starts.
+  const dropPageCache = (): void => {
+    if (cold) execFileSync("sh", ["-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], { stdio: "pipe" });
+  };
   // Passes over X, weighted by the share of the file's rows each one read
   // (a read of a few filtered cells counts as a fraction of a pass).
   let passes = 0;
@@ -34,7 +45,8 @@ async function main(): Promise<void> {
   });
   const steps: StepResult[] = [];
   const t0 = performance.now();
-  const step = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+  const step = async <T>(name: string, f: () => Promise<T>, readsX = false): Promise<T> => {
+    if (readsX) dropPageCache();
     const before = passes;
     const t = performance.now();
     const out = await f();
@@ -47,23 +59,24 @@ async function main(): Promise<void> {
   await step("qc", async () => {
     pp.markGenes(adata, "mt", /^MT-/);
     await pp.calculateQcMetrics(adata, { qcVars: ["mt"] });
-  });
+  }, true);
   adata = await step("filter_cells", () => pp.filterCells(adata, { minGenes: 200 }));
   adata = await step("filter_genes", () => pp.filterGenes(adata, { minCells: 3 }));
   await step("normalize_total", () => pp.normalizeTotal(adata, { targetSum: 1e4 }));
   await step("log1p", async () => pp.log1p(adata));
-  await step("hvg", () => pp.highlyVariableGenes(adata, { flavor: "seurat", nTopGenes: 2000 }));
+  await step("hvg", () => pp.highlyVariableGenes(adata, { flavor: "seurat", nTopGenes: 2000 }), true);
   adata = await step("subset_hvg", async () => {
     const hv = adata.var.getChild("highly_variable");
     return adata.subset({ var: Array.from({ length: adata.nVars }, (_, j) => Boolean(hv?.get(j))) });
   });
   await step("scale", () => pp.scale(adata, { maxValue: 10 }));
-  await step("pca", () => pp.pca(adata, { nComps: 50, useHighlyVariable: false }));
+  await step("pca", () => pp.pca(adata, { nComps: 50, useHighlyVariable: false }), true);
   const total = (performance.now() - t0) / 1000;
   const ratio = (adata.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
   const result = {
     engine: "anndata-oom",
     file,
+    page_cache: cold ? "dropped before each pass" : "warm",
     shape_after: adata.shape,
     n_hvg: adata.nVars,
     variance_ratio_first5: Array.from(ratio.slice(0, 5)),
