@@ -2,7 +2,7 @@
 //! statistics to take (any combination runs as ONE pass over X).
 
 use super::gram::Gram;
-use super::moments::Moments;
+use super::moments::{MomentSet, Moments, MAX_SETS};
 use super::plan::Plan;
 use super::qc::Qc;
 use super::runner::{PassOutputs, PlanPass, RowAccumulator};
@@ -172,8 +172,25 @@ pub fn run(
             n_cols,
         )));
     }
+    // Requests over the same batches share one accumulator, two sets at a
+    // time (one scatter per stored value for both).
+    let mut groups: Vec<(Option<usize>, Vec<MomentSet>)> = Vec::new();
     for mr in &req.moments {
-        let batches = match mr.batches {
+        let set = MomentSet {
+            name: mr.name.clone(),
+            expm1: mr.expm1,
+            pre_scale: mr.pre_scale.unwrap_or(1.0),
+        };
+        match groups
+            .iter_mut()
+            .find(|(b, sets)| *b == mr.batches && sets.len() < MAX_SETS)
+        {
+            Some((_, sets)) => sets.push(set),
+            None => groups.push((mr.batches, vec![set])),
+        }
+    }
+    for (batch_vector, sets) in groups {
+        let batches = match batch_vector {
             Some(i) => {
                 let v = vector(i)?;
                 if v.len() != n_rows {
@@ -185,13 +202,7 @@ pub fn run(
             }
             None => None,
         };
-        accs.push(Box::new(Moments::new(
-            &mr.name,
-            mr.expm1,
-            mr.pre_scale.unwrap_or(1.0),
-            batches,
-            n_cols,
-        )?));
+        accs.push(Box::new(Moments::new(sets, batches, n_cols)?));
     }
     if let Some(pr) = &req.pearson {
         let batches = match pr.batches {
