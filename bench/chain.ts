@@ -56,10 +56,14 @@ async function main(): Promise<void> {
   };
   let adata: AnnDataOOM = await step("read", () => read(file));
   fileRows = adata.nObs;
-  await step("qc", async () => {
-    pp.markGenes(adata, "mt", /^MT-/);
-    await pp.calculateQcMetrics(adata, { qcVars: ["mt"] });
-  }, true);
+  await step(
+    "qc",
+    async () => {
+      pp.markGenes(adata, "mt", /^MT-/);
+      await pp.calculateQcMetrics(adata, { qcVars: ["mt"] });
+    },
+    true,
+  );
   adata = await step("filter_cells", () => pp.filterCells(adata, { minGenes: 200 }));
   adata = await step("filter_genes", () => pp.filterGenes(adata, { minCells: 3 }));
   await step("normalize_total", () => pp.normalizeTotal(adata, { targetSum: 1e4 }));
