@@ -140,6 +140,8 @@ fn prefetch(data: &[f64]) {
             )
         };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// Staged entries before a flush (~0.8 MB of columns and values: the stage
