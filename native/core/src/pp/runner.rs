@@ -197,7 +197,6 @@ impl Accumulator for PlanPass {
             .map(|(t, accs)| {
                 let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
                 let mut vals = Vec::new();
-                let mut cols: Vec<u32> = Vec::new();
                 let mut out_cols: Vec<u32> = Vec::new();
                 let mut pre: Vec<f64> = Vec::new();
                 let mut sizes = Vec::with_capacity(b - a);
@@ -227,11 +226,9 @@ impl Accumulator for PlanPass {
                     }
                     row_to_f64(values, range.clone(), &mut vals);
                     let cols_ref: &[u32] = match indices {
-                        Some(ix) => {
-                            cols.clear();
-                            cols.extend(ix[range].iter().map(|&j| j as u32));
-                            &cols
-                        }
+                        // Validated to 0..n_minor when the block was read,
+                        // so the same bits as u32: no copy.
+                        Some(ix) => bytemuck::cast_slice(&ix[range]),
                         None => &all_cols,
                     };
                     let cols_out: &[u32] = if plan.output.is_some() {
