@@ -56,20 +56,16 @@ struct QcPartial {
 impl RowPartial for QcPartial {
     fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
         let total = super::row_sum(vals);
-        // Separate loops, each simple enough to run at full speed: the
-        // per-gene scatter, then vectorizable scans of the values.
+        // The per-gene scatter (with the gene-set test: gene-set genes are
+        // rare, so its branch is predicted), then vectorizable scans of the
+        // values.
+        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
+        let bits = self.mask_bits.as_deref();
         for (&j, &x) in cols.iter().zip(vals) {
             let g = &mut self.per_gene[j as usize];
             g[0] += f64::from(u8::from(x > 0.0));
             g[1] += x;
-        }
-        let n_genes = vals.iter().map(|&x| usize::from(x > 0.0)).sum::<usize>();
-        // Whether the row holds only small integer counts (for the top-N
-        // histogram).
-        let (counts, max) = small_integer_scan(vals);
-        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
-        if let Some(bits) = &self.mask_bits {
-            for (&j, &x) in cols.iter().zip(vals) {
+            if let Some(bits) = bits {
                 let mut b = bits[j as usize];
                 while b != 0 {
                     self.mask_sums[b.trailing_zeros() as usize] += x;
@@ -77,6 +73,10 @@ impl RowPartial for QcPartial {
                 }
             }
         }
+        let n_genes = vals.iter().map(|&x| usize::from(x > 0.0)).sum::<usize>();
+        // Whether the row holds only small integer counts (for the top-N
+        // histogram).
+        let (counts, max) = small_integer_scan(vals);
         self.rows.rows.push(row as u32);
         self.rows.values.push(total);
         self.rows.values.push(n_genes as f64);
