@@ -73,7 +73,7 @@ pub struct Compiled {
     sparse_steps: Vec<Sparse>,
     pub scaling: Option<Scaling>,
     /// Read column → output column (None: identity).
-    pub output: Option<Vec<i64>>,
+    pub output: Option<Vec<i32>>,
     /// Number of output columns.
     pub n_out: usize,
 }
@@ -108,11 +108,11 @@ impl Plan {
             }
             Ok(v.clone())
         };
-        let output: Option<Vec<i64>> = match self.output {
+        let output: Option<Vec<i32>> = match self.output {
             Some(i) => Some(
                 vec_of(i, n_cols, "output map")?
                     .iter()
-                    .map(|&x| x as i64)
+                    .map(|&x| x as i32)
                     .collect(),
             ),
             None => None,
@@ -208,11 +208,11 @@ impl Compiled {
     /// becomes source column → output column. Only valid when
     /// `!needs_row_totals()` (per-read-column exclude masks go stale).
     pub fn fold_selection(&mut self, selection: &[usize], n_source: usize) {
-        let mut map = vec![-1i64; n_source];
+        let mut map = vec![-1i32; n_source];
         for (q, &j) in selection.iter().enumerate() {
             map[j] = match &self.output {
                 Some(o) => o[q],
-                None => q as i64,
+                None => q as i32,
             };
         }
         self.output = Some(map);

@@ -148,7 +148,7 @@ pub(crate) fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &m
 /// (`map[column]` ≥ 0), renumbered, as f64.
 #[allow(clippy::unnecessary_cast)]
 fn select_row(
-    map: &[i64],
+    map: &[i32],
     ix: &[i32],
     values: &Values,
     range: std::ops::Range<usize>,
