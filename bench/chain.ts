@@ -34,7 +34,12 @@ async function main(): Promise<void> {
   const cold = process.argv.includes("--cold");
   // Not timed: called before the step's clock starts.
   const dropPageCache = (): void => {
-    if (cold) execFileSync("sh", ["-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], { stdio: "pipe" });
+    if (!cold) return;
+    try {
+      execFileSync("sh", ["-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], { stdio: "pipe" });
+    } catch (e) {
+      throw new Error(`--cold: cannot drop the page cache (root only): ${String((e as { stderr?: unknown }).stderr ?? e).trim()}`);
+    }
   };
   // Passes over X, weighted by the share of the file's rows each one read
   // (a read of a few filtered cells counts as a fraction of a pass).

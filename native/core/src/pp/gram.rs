@@ -637,16 +637,20 @@ pub fn project(g: &Gram, pca: &Pca, zero_center: bool, n_rows: usize) -> Result<
 mod tests {
     use super::*;
 
-    #[test]
-    fn staged_updates_equal_row_by_row() {
-        let p = 549;
-        let mut seed = 7u64;
-        let mut next = || {
+    /// A small deterministic generator for test data.
+    fn lcg(mut seed: u64) -> impl FnMut() -> usize {
+        move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 33) as usize
-        };
+        }
+    }
+
+    #[test]
+    fn staged_updates_equal_row_by_row() {
+        let p = 549;
+        let mut next = lcg(7);
         let mut stage = Stage::default();
         let mut want = vec![0.0; p * (p + 1) / 2];
         let mut got = vec![0.0; p * (p + 1) / 2];
@@ -679,19 +683,13 @@ mod tests {
     #[test]
     fn projection_of_the_spill_equals_the_centred_product() {
         let (p, k, n) = (9usize, 3usize, 120usize);
-        let mut seed = 11u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = lcg(11);
         let mut dense = vec![0.0f64; n * p];
         let mut g = Gram::new(p, None, std::env::temp_dir(), k, true, n).unwrap();
         // Two partials, as two pool threads would fill them, rows interleaved.
         let mut parts = [g.partial(), g.partial()];
         for r in 0..n {
-            let cols: Vec<u32> = (0..p as u32).filter(|_| next() % 3 == 0).collect();
+            let cols: Vec<u32> = (0..p as u32).filter(|_| next().is_multiple_of(3)).collect();
             let vals: Vec<f64> = cols.iter().map(|_| (next() % 50) as f64 / 8.0).collect();
             for (&c, &v) in cols.iter().zip(&vals) {
                 dense[r * p + c as usize] = v;
