@@ -59,6 +59,31 @@ fn runs_of(sorted: &[usize], start_of: impl Fn(usize) -> i64, gap: i64) -> Vec<R
     runs
 }
 
+/// Every index in 0..n_minor, or a format error naming the first bad one.
+/// The common case (all good) is a branch-free scan that vectorizes: a
+/// `find` with its early exit does not, and cost a fifth of the reader
+/// thread's time on an 8 MB block.
+fn check_indices(indices: &[i32], n_minor: usize, element: &str) -> Result<()> {
+    // As u32, negative indices are at least 2^31 (above any limit below):
+    // one comparison covers both ends.
+    let limit = n_minor.min(1 << 31) as u32;
+    let all_good = indices
+        .chunks(4096)
+        .all(|c| c.iter().fold(true, |ok, &j| ok & ((j as u32) < limit)));
+    if all_good {
+        return Ok(());
+    }
+    let bad = indices
+        .iter()
+        .find(|&&j| (j as u32) >= limit)
+        .copied()
+        .unwrap_or_default();
+    Err(Error::format(
+        element,
+        format!("index {bad} out of range [0, {n_minor})"),
+    ))
+}
+
 fn run_of(runs: &[Run], m: usize) -> &Run {
     let i = runs.partition_point(|r| r.end <= m);
     &runs[i]
@@ -109,13 +134,7 @@ impl Matrix {
                 all_val.extend_from(&vals, 0..vals.len());
             }
         }
-        let n_minor_src = self.n_minor() as i32;
-        if let Some(&bad) = all_idx.iter().find(|&&j| j < 0 || j >= n_minor_src) {
-            return Err(Error::format(
-                &p_idx,
-                format!("index {bad} out of range [0, {n_minor_src})"),
-            ));
-        }
+        check_indices(&all_idx, self.n_minor(), &p_idx)?;
         if minor.is_identity() {
             return Ok(copy_rows(
                 majors,
@@ -188,13 +207,7 @@ impl Matrix {
         } else {
             (vec![], Values::empty(self.meta.dtype))
         };
-        let n_minor = self.n_minor() as i32;
-        if let Some(&bad) = indices.iter().find(|&&j| j < 0 || j >= n_minor) {
-            return Err(Error::format(
-                &p_idx,
-                format!("index {bad} out of range [0, {n_minor})"),
-            ));
-        }
+        check_indices(&indices, self.n_minor(), &p_idx)?;
         let indptr = self.indptr[a..=b].iter().map(|&p| p - lo as i64).collect();
         Ok(Block {
             n_major: b - a,
@@ -271,5 +284,27 @@ fn copy_rows(
             indices,
             values,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_indices;
+
+    #[test]
+    fn index_check_names_the_first_bad_index() {
+        let mut ix: Vec<i32> = (0..10_000).map(|i| i % 30).collect();
+        assert!(check_indices(&ix, 30, "X/indices").is_ok());
+        assert!(check_indices(&[], 0, "X/indices").is_ok());
+        for bad in [30, -1, i32::MIN, i32::MAX] {
+            ix[9_000] = bad;
+            ix[9_500] = 31;
+            let e = check_indices(&ix, 30, "X/indices").unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("index {bad} out of range [0, 30)")),
+                "{e}"
+            );
+            assert!(e.contains("X/indices"), "{e}");
+        }
     }
 }
