@@ -254,8 +254,10 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
   const b0 = m.extraBase();
   const request = {
     moments: [
-      { name: "hvg", expm1: flavor === "seurat", pre_scale: base ? Math.log(base) : null, batches: batches ? b0 : null },
-      { name: "lin" },
+      // Non-zero counts only where read (per batch); without them the
+      // native table of both sets fits in a core's L2 cache.
+      { name: "hvg", expm1: flavor === "seurat", pre_scale: base ? Math.log(base) : null, batches: batches ? b0 : null, nnz: batches !== null },
+      { name: "lin", nnz: false },
     ],
   };
   const out = await m.planPass(request, extra, `HVG (${flavor})`, opts);

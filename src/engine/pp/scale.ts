@@ -22,7 +22,7 @@ export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise
     throw new InvalidArgumentError(`maxValue must be positive, got ${opts.maxValue}`);
   let stats = opts.layer ? null : adata.cachedVarMoments(m);
   if (!stats) {
-    const out = await m.planPass({ moments: [{ name: "lin" }] }, [], "mean/std per gene", opts);
+    const out = await m.planPass({ moments: [{ name: "lin", nnz: false }] }, [], "mean/std per gene", opts);
     stats = { sum: out.get("lin.sum") as Float64Array, sumsq: out.get("lin.sumsq") as Float64Array, n: m.shape[0] };
   }
   const n = stats.n;

@@ -71,6 +71,13 @@ pub struct MomentsRequest {
     pub pre_scale: Option<f64>,
     /// Vector index of per-row batch codes.
     pub batches: Option<usize>,
+    /// Count non-zero values too (default true).
+    #[serde(default = "default_true")]
+    pub nnz: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,10 +187,11 @@ pub fn run(
             name: mr.name.clone(),
             expm1: mr.expm1,
             pre_scale: mr.pre_scale.unwrap_or(1.0),
+            nnz: mr.nnz,
         };
         match groups
             .iter_mut()
-            .find(|(b, sets)| *b == mr.batches && sets.len() < MAX_SETS)
+            .find(|(b, sets)| *b == mr.batches && sets.len() < MAX_SETS && sets[0].nnz == mr.nnz)
         {
             Some((_, sets)) => sets.push(set),
             None => groups.push((mr.batches, vec![set])),
