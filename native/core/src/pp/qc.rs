@@ -58,18 +58,30 @@ impl RowPartial for QcPartial {
         let total = super::row_sum(vals);
         // The per-gene scatter (with the gene-set test: gene-set genes are
         // rare, so its branch is predicted), then vectorizable scans of the
-        // values.
-        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
-        let bits = self.mask_bits.as_deref();
-        for (&j, &x) in cols.iter().zip(vals) {
-            let g = &mut self.per_gene[j as usize];
-            g[0] += f64::from(u8::from(x > 0.0));
-            g[1] += x;
-            if let Some(bits) = bits {
-                let mut b = bits[j as usize];
-                while b != 0 {
-                    self.mask_sums[b.trailing_zeros() as usize] += x;
-                    b &= b - 1;
+        // values. Fields are borrowed into locals first: through `self`,
+        // every store made the loop reload each vector's pointer.
+        let mask_sums = &mut self.mask_sums[..];
+        mask_sums.iter_mut().for_each(|s| *s = 0.0);
+        let per_gene = &mut self.per_gene[..];
+        match self.mask_bits.as_deref() {
+            Some(bits) => {
+                let bits = &bits[..per_gene.len()];
+                for (&j, &x) in cols.iter().zip(vals) {
+                    let g = &mut per_gene[j as usize];
+                    g[0] += f64::from(u8::from(x > 0.0));
+                    g[1] += x;
+                    let mut b = bits[j as usize];
+                    while b != 0 {
+                        mask_sums[b.trailing_zeros() as usize] += x;
+                        b &= b - 1;
+                    }
+                }
+            }
+            None => {
+                for (&j, &x) in cols.iter().zip(vals) {
+                    let g = &mut per_gene[j as usize];
+                    g[0] += f64::from(u8::from(x > 0.0));
+                    g[1] += x;
                 }
             }
         }
@@ -95,30 +107,7 @@ impl RowPartial for QcPartial {
         }
         if !self.top.is_empty() {
             let sums = if counts {
-                // Four interleaved histograms: most counts are 1 or 2, and
-                // increments of one slot in a row wait on each other.
-                let w = max + 1;
-                let hist = &mut self.histogram;
-                hist.clear();
-                hist.resize(4 * w, 0);
-                // SAFETY (to_int_unchecked): small_integer_scan checked that
-                // every value is an integer in 0..HISTOGRAM_MAX.
-                let slot = |x: f64| unsafe { x.to_int_unchecked::<u32>() } as usize;
-                let mut quads = vals.chunks_exact(4);
-                for q in &mut quads {
-                    for (lane, &x) in q.iter().enumerate() {
-                        hist[lane * w + slot(x)] += 1;
-                    }
-                }
-                for &x in quads.remainder() {
-                    hist[slot(x)] += 1;
-                }
-                for lane in 1..4 {
-                    for v in 0..w {
-                        hist[v] += hist[lane * w + v];
-                    }
-                }
-                top_sums_from_histogram(&hist[..w], &self.top)
+                top_sums_of_counts(vals, max, &self.top, &mut self.histogram, &mut self.scratch)
             } else {
                 top_sums_by_selection(vals, &self.top, &mut self.scratch)
             };
@@ -237,21 +226,67 @@ fn small_integer_scan(vals: &[f64]) -> (bool, usize) {
     (!bad, if bad { 0 } else { max as usize })
 }
 
-/// Sum of the N largest values for each N in `top` (ascending), from the
-/// histogram of a row of integer counts, walking down from the largest
-/// value: O(row + max) instead of a selection per N. Integer sums, so
-/// exactly the selection's result.
-fn top_sums_from_histogram(hist: &[u32], top: &[usize]) -> Vec<f64> {
+/// Histogram slots: values at or above HIST_SLOTS - 1 share the last slot
+/// and are listed exactly instead (a few per row), so a row's histogram
+/// work does not grow with its largest count.
+const HIST_SLOTS: usize = 256;
+
+/// Sum of the N largest values for each N in `top` (ascending) of a row of
+/// small integer counts (`max` its largest): a histogram walked from the
+/// top down, O(row + HIST_SLOTS) instead of a selection per N. Integer
+/// sums, so exactly the selection's result.
+fn top_sums_of_counts(
+    vals: &[f64],
+    max: usize,
+    top: &[usize],
+    hist: &mut Vec<u32>,
+    big: &mut Vec<f64>,
+) -> Vec<f64> {
+    let w = (max + 1).min(HIST_SLOTS);
+    let last = (w - 1) as u32;
+    // Four interleaved histograms: most counts are 1 or 2, and increments of
+    // one slot in a row wait on each other.
+    hist.clear();
+    hist.resize(4 * w, 0);
+    // SAFETY (to_int_unchecked): small_integer_scan checked that every value
+    // is an integer in 0..HISTOGRAM_MAX.
+    let slot = |x: f64| unsafe { x.to_int_unchecked::<u32>() }.min(last) as usize;
+    let mut quads = vals.chunks_exact(4);
+    for q in &mut quads {
+        for (lane, &x) in q.iter().enumerate() {
+            hist[lane * w + slot(x)] += 1;
+        }
+    }
+    for &x in quads.remainder() {
+        hist[slot(x)] += 1;
+    }
+    for lane in 1..4 {
+        for v in 0..w {
+            hist[v] += hist[lane * w + v];
+        }
+    }
+    // The last slot's values, exactly, largest first (when it is shared).
+    big.clear();
+    if max >= w {
+        big.extend(vals.iter().copied().filter(|&x| x >= f64::from(last)));
+        big.sort_unstable_by(|a, b| b.total_cmp(a));
+        hist[w - 1] = 0;
+    }
     let mut sums = vec![0.0; top.len()];
     let (mut next, mut taken, mut sum) = (0, 0usize, 0.0);
-    for (value, &count) in hist.iter().enumerate().rev() {
-        let count = count as usize;
+    let listed = big.iter().map(|&x| (x, 1usize));
+    let binned = hist[..w]
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(value, &count)| (value as f64, count as usize));
+    for (value, count) in listed.chain(binned) {
         while next < top.len() && taken + count >= top[next] {
-            sums[next] = sum + (top[next] - taken) as f64 * value as f64;
+            sums[next] = sum + (top[next] - taken) as f64 * value;
             next += 1;
         }
         taken += count;
-        sum += count as f64 * value as f64;
+        sum += count as f64 * value;
     }
     // N beyond the row's stored values: all of them.
     sums[next..].iter_mut().for_each(|s| *s = sum);
@@ -305,6 +340,9 @@ mod tests {
             [1.0; 6],
             [0.5, 2.25, 9.0, 1.0, 4.0, 4.0],
             [5000.0, 2.0, 1.0, 0.0, 0.0, 3.0],
+            // Counts at and past the histogram's last slot (listed exactly).
+            [300.0, 255.0, 1000.0, 2.0, 255.0, 1.0],
+            [254.0, 255.0, 256.0, 0.0, 4095.0, 254.0],
         ] {
             let got = qc_row(masks.clone(), &cols, &vals);
             let mut sorted = vals.to_vec();
