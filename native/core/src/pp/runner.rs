@@ -21,6 +21,8 @@ pub trait RowPartial: Send {
     fn add_row_pre(&mut self, row: usize, cols: &[u32], vals: &[f64], _pre_log: &[f64]) {
         self.add_row(row, cols, vals)
     }
+    /// Called on each thread's partial after its share of every block.
+    fn end_block(&mut self) {}
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -253,6 +255,9 @@ impl Accumulator for PlanPass {
                             acc.add_row(row, cols_out, &vals);
                         }
                     }
+                }
+                for acc in accs.iter_mut() {
+                    acc.end_block();
                 }
                 sizes
             })
