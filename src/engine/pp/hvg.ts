@@ -256,7 +256,13 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
     moments: [
       // Non-zero counts only where read (per batch); without them the
       // native table of both sets fits in a core's L2 cache.
-      { name: "hvg", expm1: flavor === "seurat", pre_scale: base ? Math.log(base) : null, batches: batches ? b0 : null, nnz: batches !== null },
+      {
+        name: "hvg",
+        expm1: flavor === "seurat",
+        pre_scale: base ? Math.log(base) : null,
+        batches: batches ? b0 : null,
+        nnz: batches !== null,
+      },
       { name: "lin", nnz: false },
     ],
   };
