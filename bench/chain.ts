@@ -4,7 +4,12 @@
  * Prints per-step wall time, passes over X (counted from the progress
  * reports of native passes) and peak RSS as JSON.
  *
- *   node dist/bench/chain.js FILE [--json OUT] [--cold]
+ *   node dist/bench/chain.js FILE [--json OUT] [--cold] [--perf-step STEP]
+ *
+ * --perf-step STEP writes "enable" / "disable" to the perf control FIFO
+ * named by AOOM_PERF_CTL around that one step, so that `perf record -D -1
+ * --control=fifo:…` profiles a single pass inside the whole chain (see
+ * bench/profile-step.sh).
  *
  * --cold drops the page cache (root only) right before each step that passes
  * over X, so every pass reads the file from disk: what a laptop sees when
@@ -32,6 +37,13 @@ async function main(): Promise<void> {
   const jsonOut = process.argv.indexOf("--json") > 0 ? process.argv[process.argv.indexOf("--json") + 1] : null;
   if (!file) throw new Error("usage: node dist/bench/chain.js FILE [--json OUT] [--cold]");
   const cold = process.argv.includes("--cold");
+  const perfStep = process.argv.indexOf("--perf-step") > 0 ? process.argv[process.argv.indexOf("--perf-step") + 1] : null;
+  const perfCtl = process.env.AOOM_PERF_CTL;
+  if (perfStep && !perfCtl) throw new Error("--perf-step needs AOOM_PERF_CTL (run it through bench/profile-step.sh)");
+  // perf reads the FIFO; the write returns once perf has it.
+  const perf = (name: string, what: "enable" | "disable"): void => {
+    if (perfCtl && name === perfStep) fs.writeFileSync(perfCtl, `${what}\n`);
+  };
   // Not timed: called before the step's clock starts.
   const dropPageCache = (): void => {
     if (!cold) return;
@@ -53,8 +65,10 @@ async function main(): Promise<void> {
   const step = async <T>(name: string, f: () => Promise<T>, readsX = false): Promise<T> => {
     if (readsX) dropPageCache();
     const before = passes;
+    perf(name, "enable");
     const t = performance.now();
     const out = await f();
+    perf(name, "disable");
     steps.push({ step: name, seconds: (performance.now() - t) / 1000, passes: passes - before, peakRssMb: peakRssMb() });
     process.stderr.write(`${name}: ${((performance.now() - t) / 1000).toFixed(2)} s, ${(passes - before).toFixed(2)} pass(es)\n`);
     return out;
