@@ -64,9 +64,7 @@ impl Moments {
             rows_per_batch: vec![],
         })
     }
-}
 
-impl Moments {
     /// Table entries per gene: (Σx, Σx²[, nnz]) per set.
     fn width(&self) -> usize {
         self.sets.len() * (2 + usize::from(self.sets[0].nnz))
