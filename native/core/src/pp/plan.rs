@@ -402,18 +402,38 @@ mod tests {
 
     #[test]
     fn memoized_log1p_equals_direct() {
-        let row = [1.0, 2.0, 1.0, 255.0, 256.0, 3.5, 0.0, 1e9, 2.0, 7.0];
+        let row = [
+            1.0,
+            2.0,
+            1.0,
+            255.0,
+            256.0,
+            3.5,
+            0.0,
+            1e9,
+            2.0,
+            7.0,
+            -2.0,
+            f64::NAN,
+            254.999,
+        ];
         let (f, inv) = (1e4 / 12_345.0, 1.0 / 2f64.ln());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let direct: Vec<f64> = row.iter().map(|&x| log1p_value(x * f, inv)).collect();
         let mut memo = Log1pMemo::new();
         for scale in [f, 2.0 * f] {
             let mut v = row.to_vec();
             memo.apply(&mut v, scale, inv);
             let want: Vec<f64> = row.iter().map(|&x| log1p_value(x * scale, inv)).collect();
-            assert_eq!(v, want);
+            assert_eq!(bits(&v), bits(&want));
         }
+        // A row with a new scale after rows that filled the table: no
+        // stale values.
+        let mut v = vec![7.0, 1.0];
+        memo.apply(&mut v, 3.0 * f, inv);
+        assert_eq!(v, [log1p_value(21.0 * f, inv), log1p_value(3.0 * f, inv)]);
         let mut v = row.to_vec();
         memo.apply(&mut v, f, inv);
-        assert_eq!(v, direct);
+        assert_eq!(bits(&v), bits(&direct));
     }
 }
