@@ -147,6 +147,9 @@ fn prefetch(data: &[f64]) {
 /// Staged entries before a flush (~0.8 MB of columns and values: the stage
 /// should stay in L2 while it is read once per entry it holds).
 const STAGE_ENTRIES: usize = 1 << 16;
+/// A stage is flushed at a block's end once it holds STAGE_ENTRIES, and
+/// mid-block only past this bound (a block of very long rows).
+const STAGE_MAX_ENTRIES: usize = 8 * STAGE_ENTRIES;
 
 impl Stage {
     /// Room for a full stage plus the row that overflows it (a row has at
@@ -255,9 +258,8 @@ impl RowPartial for GramPartial {
         }
         self.updates += (s.len() * (s.len() + 1) / 2) as f64;
         self.stage.push(s);
-        // Normally flushed at the end of a block (see end_block); this
-        // bounds the stage when a block holds very many entries.
-        if self.stage.len() >= 8 * STAGE_ENTRIES {
+        // Normally flushed at the end of a block (see end_block).
+        if self.stage.len() >= STAGE_MAX_ENTRIES {
             self.stage.flush(&mut self.gram, self.p);
         }
         if let Some(w) = &mut self.spill {
