@@ -112,6 +112,8 @@ async function main(): Promise<void> {
   if (jsonOut) fs.writeFileSync(jsonOut, text);
   console.log(text);
   adata.close();
+  if (perfStep && !steps.some((s) => s.step === perfStep))
+    throw new Error(`--perf-step: no step named '${perfStep}' (steps: ${steps.map((s) => s.step).join(", ")})`);
 }
 
 main().catch((e) => {
