@@ -165,6 +165,10 @@ impl RowPartial for MomentsPartial {
 }
 
 impl RowAccumulator for Moments {
+    fn hot_bytes(&self) -> usize {
+        self.n_batches * self.n_cols * self.width() * std::mem::size_of::<f64>()
+    }
+
     fn partial(&self) -> Box<dyn RowPartial> {
         let n = self.n_batches * self.n_cols;
         // Room to start the table on a cache line.

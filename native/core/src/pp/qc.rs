@@ -48,20 +48,26 @@ struct QcPartial {
     /// (cells with counts > 0, total) per gene, interleaved: one cache
     /// line per stored value.
     per_gene: Vec<[f64; 2]>,
+    /// The same for rows of small integer counts, packed in one u64 per
+    /// gene (total << 32 | cells): one integer add per stored value into a
+    /// table half the size. Folded into per_gene before either field could
+    /// overflow (see add_counts) and when the pass ends.
+    packed: Vec<u64>,
+    /// Counts and rows added to `packed` since it was last folded.
+    packed_total: f64,
+    packed_rows: u64,
     scratch: Vec<f64>,
     histogram: Vec<u32>,
     mask_sums: Vec<f64>,
 }
 
-impl RowPartial for QcPartial {
-    fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
-        let total = super::row_sum(vals);
-        // The per-gene scatter (with the gene-set test: gene-set genes are
-        // rare, so its branch is predicted), then vectorizable scans of the
-        // values. Fields are borrowed into locals first: through `self`,
-        // every store made the loop reload each vector's pointer.
+impl QcPartial {
+    /// The per-gene scatter of a row of any values, with the gene-set test
+    /// (gene-set genes are rare, so its branch is predicted).
+    fn add_values(&mut self, cols: &[u32], vals: &[f64]) {
+        // Fields are borrowed into locals first: through `self`, every
+        // store made the loop reload each vector's pointer.
         let mask_sums = &mut self.mask_sums[..];
-        mask_sums.iter_mut().for_each(|s| *s = 0.0);
         let per_gene = &mut self.per_gene[..];
         match self.mask_bits.as_deref() {
             Some(bits) => {
@@ -85,10 +91,75 @@ impl RowPartial for QcPartial {
                 }
             }
         }
-        let n_genes = vals.iter().map(|&x| usize::from(x > 0.0)).sum::<usize>();
-        // Whether the row holds only small integer counts (for the top-N
-        // histogram).
+    }
+
+    /// The same for a row that small_integer_scan passed (every value an
+    /// integer in 0..HISTOGRAM_MAX), into the packed table.
+    fn add_counts(&mut self, cols: &[u32], vals: &[f64], total: f64) {
+        // A gene's packed total is at most the counts added since the last
+        // fold, and its cell count at most the rows: fold before either
+        // could pass 32 bits.
+        if self.packed_total + total > f64::from(u32::MAX)
+            || self.packed_rows == u64::from(u32::MAX)
+        {
+            self.fold_packed();
+        }
+        self.packed_total += total;
+        self.packed_rows += 1;
+        let mask_sums = &mut self.mask_sums[..];
+        let packed = &mut self.packed[..];
+        // SAFETY (to_int_unchecked): the scan checked every value.
+        let count = |x: f64| u64::from(unsafe { x.to_int_unchecked::<u32>() });
+        match self.mask_bits.as_deref() {
+            Some(bits) => {
+                let bits = &bits[..packed.len()];
+                for (&j, &x) in cols.iter().zip(vals) {
+                    let c = count(x);
+                    packed[j as usize] += (c << 32) | u64::from(c != 0);
+                    let mut b = bits[j as usize];
+                    while b != 0 {
+                        mask_sums[b.trailing_zeros() as usize] += x;
+                        b &= b - 1;
+                    }
+                }
+            }
+            None => {
+                for (&j, &x) in cols.iter().zip(vals) {
+                    let c = count(x);
+                    packed[j as usize] += (c << 32) | u64::from(c != 0);
+                }
+            }
+        }
+    }
+
+    /// Move the packed table's counts into per_gene (exact: integers).
+    fn fold_packed(&mut self) {
+        if self.packed_rows == 0 {
+            return;
+        }
+        for (g, p) in self.per_gene.iter_mut().zip(self.packed.iter_mut()) {
+            g[0] += (*p & 0xffff_ffff) as f64;
+            g[1] += (*p >> 32) as f64;
+            *p = 0;
+        }
+        self.packed_total = 0.0;
+        self.packed_rows = 0;
+    }
+}
+
+impl RowPartial for QcPartial {
+    fn add_row(&mut self, row: usize, cols: &[u32], vals: &[f64]) {
+        let total = super::row_sum(vals);
+        // Whether the row holds only small integer counts (for the packed
+        // scatter and the top-N histogram).
         let (counts, max) = small_integer_scan(vals);
+        self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
+        if counts {
+            self.add_counts(cols, vals, total);
+        } else {
+            self.add_values(cols, vals);
+        }
+        let n_genes = vals.iter().map(|&x| usize::from(x > 0.0)).sum::<usize>();
         self.rows.rows.push(row as u32);
         self.rows.values.push(total);
         self.rows.values.push(n_genes as f64);
@@ -115,12 +186,19 @@ impl RowPartial for QcPartial {
         }
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn into_any(mut self: Box<Self>) -> Box<dyn Any> {
+        self.fold_packed();
         self
     }
 }
 
 impl RowAccumulator for Qc {
+    /// The packed table (rows of counts); other rows use per_gene, twice
+    /// the size.
+    fn hot_bytes(&self) -> usize {
+        self.n_cols * std::mem::size_of::<u64>() + self.masks.len().min(1) * self.n_cols
+    }
+
     fn partial(&self) -> Box<dyn RowPartial> {
         let n_masks = self.masks.len();
         let mask_bits = (n_masks > 0 && n_masks <= 8).then(|| {
@@ -141,6 +219,9 @@ impl RowAccumulator for Qc {
             top: self.top.clone(),
             rows: RowValues::default(),
             per_gene: vec![[0.0; 2]; self.n_cols],
+            packed: vec![0; self.n_cols],
+            packed_total: 0.0,
+            packed_rows: 0,
             scratch: Vec::new(),
         })
     }
@@ -369,6 +450,30 @@ mod tests {
             ];
             assert_eq!(got, want, "row {vals:?}");
         }
+    }
+
+    #[test]
+    fn packed_gene_counts_fold_before_they_overflow() {
+        // Gene 0 takes 4095 per row: its total passes 2^32 after ~1.05M
+        // rows, so the packed table must fold at least once. Rows of
+        // non-integers (the f64 path) are mixed in.
+        let rows = (1usize << 32) / 4095 + 1000;
+        let mut qc = Qc::new(vec![vec![true, false, false]], vec![1], rows + 2, 3);
+        let mut part = qc.partial();
+        for r in 0..rows {
+            part.add_row(r, &[0, 2], &[4095.0, 1.0]);
+        }
+        part.add_row(rows, &[0, 1], &[0.5, 2.0]);
+        part.add_row(rows + 1, &[1, 2], &[0.0, 3.0]);
+        qc.merge(vec![part.into_any()]).unwrap();
+        let out: std::collections::HashMap<String, Vec<f64>> = qc.outputs().into_iter().collect();
+        let total = out["qc.gene_total_counts"].clone();
+        let cells = out["qc.n_cells_by_counts"].clone();
+        assert!(4095.0 * rows as f64 > f64::from(u32::MAX));
+        assert_eq!(total, [4095.0 * rows as f64 + 0.5, 2.0, rows as f64 + 3.0]);
+        assert_eq!(cells, [rows as f64 + 1.0, 1.0, rows as f64 + 1.0]);
+        assert_eq!(out["qc.mask_total.0"][rows - 1], 4095.0);
+        assert_eq!(out["qc.mask_total.0"][rows], 0.5);
     }
 
     #[test]
