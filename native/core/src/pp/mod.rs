@@ -14,6 +14,7 @@ pub mod qc;
 pub mod randomized;
 pub mod request;
 pub mod runner;
+mod select;
 pub mod top_eigen;
 pub mod write;
 

@@ -3,6 +3,7 @@
 //! evenly over the threads, and partials merge once when the pass ends.
 
 use super::plan::Compiled;
+use super::select::select_row;
 use crate::dtype::Values;
 use crate::error::{Error, Result};
 use crate::matrix::{Block, BlockData};
@@ -176,38 +177,6 @@ pub(crate) fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &m
     with_values!(values, v => out.extend(v[range].iter().map(|&x| x as f64)));
 }
 
-/// The stored entries of one row whose column maps to an output column
-/// (`map[column]` ≥ 0), renumbered, as f64, in `cols[..k]` and `vals[..k]`;
-/// returns k. The buffers only grow: resizing them to each row's length
-/// zero-filled every row's full width again (a memset of ~12 bytes per
-/// stored value, 20 GB over a million-cell pass).
-#[allow(clippy::unnecessary_cast)]
-fn select_row(
-    map: &[i32],
-    ix: &[i32],
-    values: &Values,
-    range: std::ops::Range<usize>,
-    cols: &mut Vec<u32>,
-    vals: &mut Vec<f64>,
-) -> usize {
-    // Branch-free: write every entry, advance only past kept ones (a few
-    // percent are kept, in no predictable pattern).
-    if cols.len() < ix.len() {
-        cols.resize(ix.len(), 0);
-        vals.resize(ix.len(), 0.0);
-    }
-    let mut k = 0;
-    with_values!(values, v => {
-        for (&j, &x) in ix.iter().zip(&v[range]) {
-            let o = map[j as usize];
-            cols[k] = o as u32;
-            vals[k] = x as f64;
-            k += usize::from(o >= 0);
-        }
-    });
-    k
-}
-
 impl Accumulator for PlanPass {
     #[allow(clippy::unnecessary_cast)]
     fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
@@ -226,6 +195,10 @@ impl Accumulator for PlanPass {
         // Narrow a row to the output genes while converting it, when the
         // chain does not need the whole row for its totals.
         let select_first = plan.output.is_some() && !plan.needs_row_totals() && indices.is_some();
+        // select_row indexes the map by column unchecked.
+        if plan.output.as_ref().is_some_and(|m| m.len() < width) {
+            return Err(Error::internal("plan output map narrower than the block"));
+        }
         let sizes: Vec<Vec<f64>> = self
             .partials
             .par_iter_mut()
