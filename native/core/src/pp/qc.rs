@@ -93,8 +93,8 @@ impl QcPartial {
         }
     }
 
-    /// The same for a row that small_integer_scan passed (every value an
-    /// integer in 0..HISTOGRAM_MAX), into the packed table.
+    /// The same for a row that small_counts_max passed (every value an
+    /// integer in 0..SMALL_COUNTS), into the packed table.
     fn add_counts(&mut self, cols: &[u32], vals: &[f64], total: f64) {
         // A gene's packed total is at most the counts added since the last
         // fold, and its cell count at most the rows: fold before either
@@ -152,7 +152,8 @@ impl RowPartial for QcPartial {
         let total = super::row_sum(vals);
         // Whether the row holds only small integer counts (for the packed
         // scatter and the top-N histogram).
-        let (counts, max) = small_integer_scan(vals);
+        let small = super::small_counts_max(vals);
+        let (counts, max) = (small.is_some(), small.unwrap_or(0));
         self.mask_sums.iter_mut().for_each(|s| *s = 0.0);
         if counts {
             self.add_counts(cols, vals, total);
@@ -275,38 +276,6 @@ impl RowAccumulator for Qc {
     }
 }
 
-/// Counts at or above this use the selection path.
-const HISTOGRAM_MAX: usize = 4096;
-
-/// Whether every value is an integer in 0..HISTOGRAM_MAX, and the largest
-/// value (as an index; meaningful only when the first is true). Written
-/// without branches or float-to-int casts so that it vectorizes.
-fn small_integer_scan(vals: &[f64]) -> (bool, usize) {
-    // Adding 2^52 rounds any value in [0, 2^52) to an integer.
-    const ROUND: f64 = 4_503_599_627_370_496.0;
-    let limit = HISTOGRAM_MAX as f64;
-    // Four lanes, and `&` rather than `&&`, so that LLVM emits packed
-    // compares.
-    let mut bad = [false; 4];
-    let mut max = [0.0f64; 4];
-    let mut quads = vals.chunks_exact(4);
-    let check = |x: f64| !((x >= 0.0) & (x < limit) & ((x + ROUND) - ROUND == x));
-    for q in &mut quads {
-        for l in 0..4 {
-            bad[l] |= check(q[l]);
-            max[l] = if q[l] > max[l] { q[l] } else { max[l] };
-        }
-    }
-    for &x in quads.remainder() {
-        bad[0] |= check(x);
-        max[0] = if x > max[0] { x } else { max[0] };
-    }
-    let bad = bad.iter().any(|&b| b);
-    let max = max.iter().fold(0.0f64, |m, &x| m.max(x));
-    // max < HISTOGRAM_MAX when the row passed, so the cast is exact.
-    (!bad, if bad { 0 } else { max as usize })
-}
-
 /// Histogram slots: values at or above HIST_SLOTS - 1 share the last slot
 /// and are listed exactly instead (a few per row), so a row's histogram
 /// work does not grow with its largest count.
@@ -329,8 +298,8 @@ fn top_sums_of_counts(
     // one slot in a row wait on each other.
     hist.clear();
     hist.resize(4 * w, 0);
-    // SAFETY (to_int_unchecked): small_integer_scan checked that every value
-    // is an integer in 0..HISTOGRAM_MAX.
+    // SAFETY (to_int_unchecked): small_counts_max checked that every value
+    // is an integer in 0..SMALL_COUNTS.
     let slot = |x: f64| unsafe { x.to_int_unchecked::<u32>() }.min(last) as usize;
     let mut quads = vals.chunks_exact(4);
     for q in &mut quads {
