@@ -1,8 +1,9 @@
 //! Preprocessing passes. A plan (the lazy transform chain, as data) is
 //! evaluated row by row on each block, and any number of row accumulators
-//! consume the transformed rows in the same pass. Rows are split into one
-//! part per thread; each part feeds its own persistent partial state, and
-//! partials merge once at the end, so the hot loop never synchronises.
+//! consume the transformed rows in the same pass. A block's rows are split
+//! into parts (one or more per thread); part i always feeds persistent
+//! partial state i, and partials merge once at the end, so the hot loop
+//! never synchronises and results do not depend on scheduling.
 
 pub mod clipped;
 pub mod expressed;

@@ -1,7 +1,7 @@
 //! Per-gene sums and sums of squares of transformed values, optionally per
 //! batch (scanpy's HVG statistics and scale's mean/std). `expm1` undoes a
 //! trailing log1p, as scanpy's seurat / cell_ranger flavors do. Values are
-//! summed in f64 per thread and merged at the end; scanpy's own
+//! summed in f64 per partial and merged at the end; scanpy's own
 //! `_get_mean_var` uses the same E[x^2] - E[x]^2 form, so results match.
 //!
 //! One accumulator takes one or two sets of statistics over the same rows

@@ -1,6 +1,7 @@
-//! Runs a compiled plan over blocks and feeds row accumulators. Each thread
-//! owns one persistent partial per accumulator; a block's rows are split
-//! evenly over the threads, and partials merge once when the pass ends.
+//! Runs a compiled plan over blocks and feeds row accumulators. A block's
+//! rows are split evenly into parts, part i feeding persistent partial i of
+//! every accumulator (see PlanPass::new for how many); partials merge once
+//! when the pass ends.
 
 use super::plan::Compiled;
 use super::select::select_row;
@@ -22,7 +23,7 @@ pub trait RowPartial: Send {
     fn add_row_pre(&mut self, row: usize, cols: &[u32], vals: &[f64], _pre_log: &[f64]) {
         self.add_row(row, cols, vals)
     }
-    /// Called on each thread's partial after its share of every block.
+    /// Called on each partial after its part of every block.
     fn end_block(&mut self) {}
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -30,7 +31,7 @@ pub trait RowPartial: Send {
 /// A statistic taken in a plan pass.
 pub trait RowAccumulator: Send {
     fn partial(&self) -> Box<dyn RowPartial>;
-    /// Fold the per-thread partials in at the end of the pass.
+    /// Fold the partials in (in order) at the end of the pass.
     fn merge(&mut self, parts: Vec<Box<dyn Any>>) -> Result<()>;
     /// Named output arrays.
     fn outputs(&mut self) -> Vec<(String, Vec<f64>)>;
@@ -113,8 +114,8 @@ impl PlanPass {
             .map(|a| a.hot_bytes())
             .fold(0usize, usize::saturating_add);
         let split = if hot <= SMALL_TABLE_BYTES { SPLIT } else { 1 };
-        let threads = rayon::current_num_threads().max(1) * split;
-        let partials = (0..threads)
+        let parts = rayon::current_num_threads().max(1) * split;
+        let partials = (0..parts)
             .map(|_| accumulators.iter().map(|a| a.partial()).collect())
             .collect();
         PlanPass {
@@ -188,8 +189,8 @@ impl Accumulator for PlanPass {
         } else {
             vec![]
         };
-        let threads = self.partials.len();
-        let per = n_b.div_ceil(threads).max(1);
+        let parts = self.partials.len();
+        let per = n_b.div_ceil(parts).max(1);
         let plan = &self.plan;
         let want_pre = self.want_pre_log && plan.has_log1p();
         // Narrow a row to the output genes while converting it, when the
