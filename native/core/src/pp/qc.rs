@@ -61,40 +61,60 @@ struct QcPartial {
     mask_sums: Vec<f64>,
 }
 
-impl QcPartial {
-    /// The per-gene scatter of a row of any values, with the gene-set test
-    /// (gene-set genes are rare, so its branch is predicted).
-    fn add_values(&mut self, cols: &[u32], vals: &[f64]) {
-        // Fields are borrowed into locals first: through `self`, every
-        // store made the loop reload each vector's pointer.
-        let mask_sums = &mut self.mask_sums[..];
-        let per_gene = &mut self.per_gene[..];
-        match self.mask_bits.as_deref() {
-            Some(bits) => {
-                let bits = &bits[..per_gene.len()];
-                for (&j, &x) in cols.iter().zip(vals) {
-                    let g = &mut per_gene[j as usize];
-                    g[0] += f64::from(u8::from(x > 0.0));
-                    g[1] += x;
-                    let mut b = bits[j as usize];
-                    while b != 0 {
-                        mask_sums[b.trailing_zeros() as usize] += x;
-                        b &= b - 1;
-                    }
-                }
-            }
-            None => {
-                for (&j, &x) in cols.iter().zip(vals) {
-                    let g = &mut per_gene[j as usize];
-                    g[0] += f64::from(u8::from(x > 0.0));
-                    g[1] += x;
+/// The per-gene scatter of one row: `add` updates gene j's slot of `table`
+/// with its value x; with gene sets (`bits`, bit m for set m), x is also
+/// added to the row's total of each set holding j (gene-set genes are rare,
+/// so that branch is predicted). Slices are passed rather than `self`:
+/// through `self`, every store made the loop reload each vector's pointer.
+#[inline(always)]
+fn scatter_row<T>(
+    table: &mut [T],
+    bits: Option<&[u8]>,
+    mask_sums: &mut [f64],
+    cols: &[u32],
+    vals: &[f64],
+    add: impl Fn(&mut T, f64),
+) {
+    match bits {
+        Some(bits) => {
+            let bits = &bits[..table.len()];
+            for (&j, &x) in cols.iter().zip(vals) {
+                add(&mut table[j as usize], x);
+                let mut b = bits[j as usize];
+                while b != 0 {
+                    mask_sums[b.trailing_zeros() as usize] += x;
+                    b &= b - 1;
                 }
             }
         }
+        None => {
+            for (&j, &x) in cols.iter().zip(vals) {
+                add(&mut table[j as usize], x);
+            }
+        }
+    }
+}
+
+impl QcPartial {
+    /// A row of any values, into the f64 table.
+    fn add_values(&mut self, cols: &[u32], vals: &[f64]) {
+        let add = |g: &mut [f64; 2], x: f64| {
+            g[0] += f64::from(u8::from(x > 0.0));
+            g[1] += x;
+        };
+        let bits = self.mask_bits.as_deref();
+        scatter_row(
+            &mut self.per_gene,
+            bits,
+            &mut self.mask_sums,
+            cols,
+            vals,
+            add,
+        );
     }
 
-    /// The same for a row that small_counts_max passed (every value an
-    /// integer in 0..SMALL_COUNTS), into the packed table.
+    /// A row that small_counts_max passed (every value an integer in
+    /// 0..SMALL_COUNTS), into the packed table.
     fn add_counts(&mut self, cols: &[u32], vals: &[f64], total: f64) {
         // A gene's packed total is at most the counts added since the last
         // fold, and its cell count at most the rows: fold before either
@@ -106,30 +126,13 @@ impl QcPartial {
         }
         self.packed_total += total;
         self.packed_rows += 1;
-        let mask_sums = &mut self.mask_sums[..];
-        let packed = &mut self.packed[..];
-        // SAFETY (to_int_unchecked): the scan checked every value.
-        let count = |x: f64| u64::from(unsafe { x.to_int_unchecked::<u32>() });
-        match self.mask_bits.as_deref() {
-            Some(bits) => {
-                let bits = &bits[..packed.len()];
-                for (&j, &x) in cols.iter().zip(vals) {
-                    let c = count(x);
-                    packed[j as usize] += (c << 32) | u64::from(c != 0);
-                    let mut b = bits[j as usize];
-                    while b != 0 {
-                        mask_sums[b.trailing_zeros() as usize] += x;
-                        b &= b - 1;
-                    }
-                }
-            }
-            None => {
-                for (&j, &x) in cols.iter().zip(vals) {
-                    let c = count(x);
-                    packed[j as usize] += (c << 32) | u64::from(c != 0);
-                }
-            }
-        }
+        let add = |g: &mut u64, x: f64| {
+            // SAFETY: small_counts_max checked every value of the row.
+            let c = u64::from(unsafe { x.to_int_unchecked::<u32>() });
+            *g += (c << 32) | u64::from(c != 0);
+        };
+        let bits = self.mask_bits.as_deref();
+        scatter_row(&mut self.packed, bits, &mut self.mask_sums, cols, vals, add);
     }
 
     /// Move the packed table's counts into per_gene (exact: integers).
