@@ -518,45 +518,4 @@ mod tests {
             assert_eq!(bits(&v), bits(&want), "row with {odd}");
         }
     }
-
-    /// Timing of the two memo paths on rows like a UMI matrix's (run with
-    /// --ignored --nocapture; not an assertion).
-    #[test]
-    #[ignore]
-    fn log1p_memo_timing() {
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as f64 / (1u64 << 31) as f64
-        };
-        // Geometric-ish counts: most 1-3, a tail to a few hundred.
-        let rows: Vec<Vec<f64>> = (0..2000)
-            .map(|_| {
-                (0..1800)
-                    .map(|_| (1.0 / (1.0 - next() * 0.999)).floor())
-                    .collect()
-            })
-            .collect();
-        let mut memo = Log1pMemo::new();
-        for (name, counts) in [("counts", true), ("any", false)] {
-            let t = std::time::Instant::now();
-            let mut sink = 0.0;
-            for r in 0..20 {
-                for row in &rows {
-                    let mut v = row.clone();
-                    let f = 1e4 / (1000.0 + r as f64);
-                    if counts {
-                        memo.apply(&mut v, f, 1.0);
-                    } else {
-                        memo.apply_any(&mut v, f, 1.0);
-                    }
-                    sink += v[0];
-                }
-            }
-            let per = t.elapsed().as_secs_f64() / (20.0 * 2000.0 * 1800.0) * 1e9;
-            println!("{name}: {per:.2} ns per value ({sink})");
-        }
-    }
 }
