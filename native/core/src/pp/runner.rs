@@ -95,16 +95,16 @@ pub struct PlanPass {
 }
 
 impl PlanPass {
-    /// One partial per chunk of a block: a block's rows are split into as
-    /// many chunks as there are partials, chunk i always going to partial
-    /// i, so every sum is taken in the same order whatever thread runs it
+    /// One partial per part of a block: a block's rows are split into as
+    /// many parts as there are partials, part i always going to partial i,
+    /// so every sum is taken in the same order whatever thread runs it
     /// (results do not depend on scheduling).
     ///
     /// With small tables there are SPLIT partials per thread. The reader
-    /// thread shares the cores with the workers: with one chunk per thread,
-    /// a worker whose core ran the reader finished its chunk late while the
-    /// other waited idle at the block's end. Smaller chunks let rayon move
-    /// the late worker's remaining chunks to the idle one (1M-cell QC pass
+    /// thread shares the cores with the workers: with one part per thread,
+    /// a worker whose core ran the reader finished its part late while the
+    /// other waited idle at the block's end. Smaller parts let rayon move
+    /// the late worker's remaining parts to the idle one (1M-cell QC pass
     /// ~10 % faster). Large tables (HVG moments of all genes, the Gram
     /// triangle) keep one partial per thread: alternating between several
     /// evicts them from cache, which cost more than the idle time saved.
