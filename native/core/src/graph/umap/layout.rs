@@ -60,19 +60,43 @@ fn edges(g: &Csr, n_epochs: usize) -> Edges {
     e
 }
 
+/// Negative samples drawn (and their points prefetched) at a time.
+const NEG_BATCH: usize = 8;
+
 /// Most embedding dimensions the layout supports (a stack buffer).
 pub const MAX_DIM: usize = 16;
 
 struct Shared(Vec<AtomicU32>);
 
+/// Entries are read and written unchecked: the layout's inner loop is a
+/// few dozen instructions per sample, and a bounds test costs a load of the
+/// length (atomics keep it from being hoisted) and a branch per access.
 impl Shared {
+    /// # Safety
+    /// `i` < the number of entries.
     #[inline]
-    fn get(&self, i: usize) -> f32 {
-        f32::from_bits(self.0[i].load(Ordering::Relaxed))
+    unsafe fn get(&self, i: usize) -> f32 {
+        f32::from_bits(self.0.get_unchecked(i).load(Ordering::Relaxed))
     }
+    /// # Safety
+    /// `i` < the number of entries.
     #[inline]
-    fn set(&self, i: usize, v: f32) {
-        self.0[i].store(v.to_bits(), Ordering::Relaxed)
+    unsafe fn set(&self, i: usize, v: f32) {
+        self.0
+            .get_unchecked(i)
+            .store(v.to_bits(), Ordering::Relaxed)
+    }
+    /// Ask for entry `i`'s cache line (a hint: out of range is harmless).
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().wrapping_add(i).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 }
 
@@ -100,6 +124,12 @@ pub fn optimize(
     }
     let e = edges(g, p.n_epochs);
     let m = e.head.len();
+    // Every point index the layout uses is below n (the edges' ends,
+    // checked here, and draws of rng.below(n)): the unchecked access to the
+    // n × dim embedding in Chunk::edge relies on it.
+    if e.head.iter().chain(&e.tail).any(|&x| x as usize >= n) {
+        return Err(Error::invalid("graph edge to a point beyond the embedding"));
+    }
     if std::env::var_os("AOOM_PROFILE").is_some() {
         let per_epoch: f64 = e.epochs_per_sample.iter().map(|&x| 1.0 / x as f64).sum();
         eprintln!(
@@ -129,68 +159,35 @@ pub fn optimize(
     // approximation (relative error < 5e-4, see fast_pow) is 3× cheaper
     // than powf and far below the noise of stochastic gradient descent.
     let (a, b, gamma) = (p.a as f32, p.b as f32, p.gamma as f32);
-    let pow_b = |x: f32| fast_pow(x, b);
     for epoch in 0..p.n_epochs {
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }
         let alpha = (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32;
         let nf = epoch as f32;
+        let chunk = Chunk {
+            e: &e,
+            emb: &emb,
+            n,
+            a,
+            b,
+            gamma,
+            alpha,
+            rate,
+            epoch: nf,
+        };
         let work = |(c, (ns, nn)): (usize, (&mut [f32], &mut [f32]))| {
             let mut rng = base.fork((epoch * m.div_ceil(CHUNK) + c) as u64);
             let off = c * CHUNK;
-            // The moving point stays in registers while its edge is processed
-            // (only this edge's samples change it), and is stored once.
-            let mut cur = [0f32; MAX_DIM];
-            for t in 0..ns.len() {
-                if ns[t] > nf {
-                    continue;
-                }
-                let i = off + t;
-                let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
-                for (d, c) in cur[..dim].iter_mut().enumerate() {
-                    *c = emb.get(j * dim + d);
-                }
-                let d2 = rdist(&cur[..dim], &emb, k);
-                let coeff = if d2 > 0.0 {
-                    let pb = pow_b(d2);
-                    -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-                } else {
-                    0.0
-                };
-                for (d, c) in cur[..dim].iter_mut().enumerate() {
-                    let ck = emb.get(k * dim + d);
-                    let grad = clip(coeff * (*c - ck));
-                    *c += grad * alpha;
-                    emb.set(k * dim + d, ck - grad * alpha);
-                }
-                ns[t] += e.epochs_per_sample[i];
-                let per_neg = e.epochs_per_sample[i] / rate;
-                let n_neg = ((nf - nn[t]) / per_neg).max(0.0) as usize;
-                // Repulsions are all taken at the position reached after the
-                // attraction and applied together: umap-learn applies them one
-                // after another, which makes each wait for the previous
-                // (a ~100-cycle dependency chain of divisions per sample).
-                // The difference is second order in the step size.
-                let mut push = [0f32; MAX_DIM];
-                for _ in 0..n_neg {
-                    let k = rng.below(n);
-                    if k == j {
-                        continue;
-                    }
-                    let d2 = rdist(&cur[..dim], &emb, k);
-                    if d2 > 0.0 {
-                        let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0));
-                        for (d, (p, c)) in push.iter_mut().zip(&cur[..dim]).enumerate() {
-                            *p += clip(coeff * (c - emb.get(k * dim + d)));
-                        }
-                    }
-                }
-                for (d, (c, p)) in cur[..dim].iter_mut().zip(&push).enumerate() {
-                    *c += p * alpha;
-                    emb.set(j * dim + d, *c);
-                }
-                nn[t] += n_neg as f32 * per_neg;
+            // A constant dimension lets the compiler keep the moving point
+            // and its repulsion in registers and unroll the per-dimension
+            // loops (the common 2-D layout ran 1.x× slower with `dim` a
+            // run-time value). Same operations in the same order: the same
+            // bits either way.
+            match dim {
+                2 => chunk.run(2, off, ns, nn, &mut rng),
+                3 => chunk.run(3, off, ns, nn, &mut rng),
+                d => chunk.run(d, off, ns, nn, &mut rng),
             }
         };
         let chunks = next_sample
@@ -213,9 +210,124 @@ pub fn optimize(
     Ok(())
 }
 
+/// One epoch's constants for processing a chunk of edges.
+struct Chunk<'a> {
+    e: &'a Edges,
+    emb: &'a Shared,
+    n: usize,
+    a: f32,
+    b: f32,
+    gamma: f32,
+    alpha: f32,
+    rate: f32,
+    /// The epoch number, as a float (compared with the schedules).
+    epoch: f32,
+}
+
+impl Chunk<'_> {
+    /// Process the edges `off..off + ns.len()` (their schedules `ns`, `nn`)
+    /// in a `dim`-dimensional embedding. Always inlined, so that each call
+    /// site with a constant `dim` gets its own unrolled copy.
+    #[inline(always)]
+    fn run(&self, dim: usize, off: usize, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
+        for t in 0..ns.len() {
+            self.edge(dim, off, t, ns, nn, rng);
+        }
+    }
+
+    /// One edge's attraction and its negative samples, if it is due.
+    #[inline(always)]
+    fn edge(
+        &self,
+        dim: usize,
+        off: usize,
+        t: usize,
+        ns: &mut [f32],
+        nn: &mut [f32],
+        rng: &mut Rng,
+    ) {
+        let (e, emb, n) = (self.e, self.emb, self.n);
+        let (a, b, gamma, alpha, rate, nf) = (
+            self.a, self.b, self.gamma, self.alpha, self.rate, self.epoch,
+        );
+        let pow_b = |x: f32| fast_pow(x, b);
+        if ns[t] > nf {
+            return;
+        }
+        // The moving point stays in registers while its edge is processed
+        // (only this edge's samples change it), and is stored once.
+        let mut cur = [0f32; MAX_DIM];
+        let i = off + t;
+        let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
+        // SAFETY (every emb access in this function): j, k < n (checked in
+        // optimize, or drawn below n) and d < dim, so the index < n · dim,
+        // the embedding's length.
+        for (d, c) in cur[..dim].iter_mut().enumerate() {
+            *c = unsafe { emb.get(j * dim + d) };
+        }
+        let d2 = unsafe { rdist(&cur[..dim], emb, k) };
+        let coeff = if d2 > 0.0 {
+            let pb = pow_b(d2);
+            -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+        } else {
+            0.0
+        };
+        for (d, c) in cur[..dim].iter_mut().enumerate() {
+            let ck = unsafe { emb.get(k * dim + d) };
+            let grad = clip(coeff * (*c - ck));
+            *c += grad * alpha;
+            unsafe { emb.set(k * dim + d, ck - grad * alpha) };
+        }
+        ns[t] += e.epochs_per_sample[i];
+        let per_neg = e.epochs_per_sample[i] / rate;
+        let n_neg = ((nf - nn[t]) / per_neg).max(0.0) as usize;
+        // Repulsions are all taken at the position reached after the
+        // attraction and applied together: umap-learn applies them one
+        // after another, which makes each wait for the previous
+        // (a ~100-cycle dependency chain of divisions per sample).
+        // The difference is second order in the step size.
+        let mut push = [0f32; MAX_DIM];
+        // The samples' points are drawn a batch ahead and their cache lines
+        // requested at once: a sample's ~100 instructions fill the reorder
+        // window, so otherwise each point's load (an L2 or L3 miss: the edge
+        // arrays stream through the caches) waited for the samples before
+        // it. The same draws in the same order: the same layout.
+        let mut ks = [0usize; NEG_BATCH];
+        let mut left = n_neg;
+        while left > 0 {
+            let batch = left.min(NEG_BATCH);
+            for k in &mut ks[..batch] {
+                *k = rng.below(n);
+                emb.prefetch(*k * dim);
+            }
+            for &k in &ks[..batch] {
+                if k == j {
+                    continue;
+                }
+                let d2 = unsafe { rdist(&cur[..dim], emb, k) };
+                if d2 > 0.0 {
+                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0));
+                    for (d, (p, c)) in push.iter_mut().zip(&cur[..dim]).enumerate() {
+                        *p += clip(coeff * (c - unsafe { emb.get(k * dim + d) }));
+                    }
+                }
+            }
+            left -= batch;
+        }
+        for (d, (c, p)) in cur[..dim].iter_mut().zip(&push).enumerate() {
+            *c += p * alpha;
+            unsafe { emb.set(j * dim + d, *c) };
+        }
+        nn[t] += n_neg as f32 * per_neg;
+    }
+}
+
 /// Squared distance between `cur` and point `k` of the embedding.
+///
+/// # Safety
+/// Point `k` lies in the embedding: (k + 1) · cur.len() ≤ its length.
 #[inline]
-fn rdist(cur: &[f32], emb: &Shared, k: usize) -> f32 {
+unsafe fn rdist(cur: &[f32], emb: &Shared, k: usize) -> f32 {
     let dim = cur.len();
     let mut s = 0f32;
     for (d, &c) in cur.iter().enumerate() {
@@ -244,12 +356,20 @@ fn fast_log2(x: f32) -> f32 {
 #[inline]
 fn fast_pow2(p: f32) -> f32 {
     let offset = if p < 0.0 { 1.0 } else { 0.0 };
-    let clipp = p.max(-126.0);
-    let w = clipp as i32;
+    // Clamped to the exponents of f32. Not `clamp`, which keeps NaN: here
+    // NaN becomes -126, as before. Above 128 the result used to be garbage
+    // (the bits overflowed); now it is that of 128, +inf.
+    #[allow(clippy::manual_clamp)]
+    let clipp = p.max(-126.0).min(128.0);
+    // SAFETY: clipp is in [-126, 128], so it fits an i32.
+    let w = unsafe { clipp.to_int_unchecked::<i32>() };
     let z = clipp - w as f32 + offset;
     let v = (1u32 << 23) as f32
         * (clipp + 121.274_06 + 27.728_023 / (4.842_525_7 - z) - 1.490_129_1 * z);
-    f32::from_bits(v as u32)
+    // SAFETY: for clipp in [-126, 128] and z in [0, 1], v is in
+    // (2^23 / 2, 255 · 2^23]: positive and below 2^31. The unchecked casts
+    // spare the saturation tests of `as` (a dozen instructions per sample).
+    f32::from_bits(unsafe { v.to_int_unchecked::<i32>() } as u32)
 }
 
 #[cfg(test)]
@@ -269,5 +389,63 @@ mod tests {
             }
         }
         assert!(worst < 5e-4, "worst relative error {worst}");
+    }
+
+    /// fast_pow2 with the saturating casts it had before the unchecked
+    /// ones.
+    fn fast_pow2_saturating(p: f32) -> f32 {
+        let offset = if p < 0.0 { 1.0 } else { 0.0 };
+        let clipp = p.max(-126.0);
+        let w = clipp as i32;
+        let z = clipp - w as f32 + offset;
+        let v = (1u32 << 23) as f32
+            * (clipp + 121.274_06 + 27.728_023 / (4.842_525_7 - z) - 1.490_129_1 * z);
+        f32::from_bits(v as u32)
+    }
+
+    #[test]
+    fn unchecked_casts_give_the_same_bits_on_the_whole_range() {
+        // Every f32 exponent in [-126, 128] at a fine step, both ends and
+        // the integers (where z is 0 or 1), plus NaN and -inf.
+        let mut ps: Vec<f32> = (-126_000..=128_000).map(|i| i as f32 / 1000.0).collect();
+        ps.extend((-126..=128).map(|i| i as f32));
+        ps.extend([f32::NAN, f32::NEG_INFINITY, -1e30, -126.000_01, 127.999_99]);
+        for p in ps {
+            let (got, want) = (super::fast_pow2(p), fast_pow2_saturating(p));
+            assert_eq!(got.to_bits(), want.to_bits(), "p = {p}");
+            assert!(got > 0.0, "p = {p}: {got}");
+        }
+        // Beyond 128 the old bits overflowed into garbage; now the result
+        // is that of 128, +inf.
+        for p in [128.5f32, 1e6, f32::INFINITY] {
+            assert_eq!(super::fast_pow2(p), f32::INFINITY, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn edges_beyond_the_embedding_are_an_error() {
+        use crate::graph::csr::Csr;
+        use crate::pass::Control;
+        // Three points; the edge 0 → 5 points outside the embedding.
+        let g = Csr {
+            n: 3,
+            indptr: vec![0, 2, 3, 4],
+            indices: vec![1, 5, 0, 0],
+            weights: vec![1.0; 4],
+        };
+        let p = super::LayoutParams {
+            n_epochs: 5,
+            a: 1.58,
+            b: 0.9,
+            gamma: 1.0,
+            initial_alpha: 1.0,
+            negative_sample_rate: 5.0,
+            seed: 0,
+            parallel: false,
+        };
+        let mut emb = vec![0.5f32; 6];
+        let err = super::optimize(&g, &mut emb, 2, &p, &Control::default()).unwrap_err();
+        assert!(err.to_string().contains("beyond the embedding"), "{err}");
+        assert_eq!(emb, vec![0.5f32; 6], "the embedding is left as it was");
     }
 }
