@@ -272,20 +272,25 @@ impl Chunk<'_> {
         } else {
             0.0
         };
-        for (d, c) in cur[..dim].iter_mut().enumerate() {
+        let mut pull = [0f32; MAX_DIM];
+        for (d, (g, c)) in pull.iter_mut().zip(&cur[..dim]).enumerate() {
             let ck = unsafe { emb.get(k * dim + d) };
-            let grad = clip(coeff * (*c - ck));
-            *c += grad * alpha;
-            unsafe { emb.set(k * dim + d, ck - grad * alpha) };
+            *g = clip(coeff * (c - ck));
+            unsafe { emb.set(k * dim + d, ck - *g * alpha) };
         }
         ns[t] += e.epochs_per_sample[i];
         let per_neg = e.epochs_per_sample[i] / rate;
         let n_neg = ((nf - nn[t]) / per_neg).max(0.0) as usize;
-        // Repulsions are all taken at the position reached after the
-        // attraction and applied together: umap-learn applies them one
-        // after another, which makes each wait for the previous
-        // (a ~100-cycle dependency chain of divisions per sample).
-        // The difference is second order in the step size.
+        // The attraction and the repulsions are all taken at the point's
+        // position before this edge and applied together: umap-learn applies
+        // each after the previous one, which chains them (a ~130-cycle chain
+        // of divisions per sample, and the next edge of the same head waits
+        // for the whole chain). Taken at one position they overlap in the
+        // CPU (1.2× faster than repulsions taken after the attraction, which
+        // was 1.8× faster than one after another). The difference is second
+        // order in the step size; trustworthiness on the oracle data is
+        // unchanged (0.9434 → 0.9436 and 0.8374 → 0.8397; umap-learn 0.9431
+        // and 0.8435).
         let mut push = [0f32; MAX_DIM];
         // The samples' points are drawn a batch ahead and their cache lines
         // requested at once: a sample's ~100 instructions fill the reorder
@@ -314,7 +319,8 @@ impl Chunk<'_> {
             }
             left -= batch;
         }
-        for (d, (c, p)) in cur[..dim].iter_mut().zip(&push).enumerate() {
+        for (d, ((c, g), p)) in cur[..dim].iter_mut().zip(&pull).zip(&push).enumerate() {
+            *c += g * alpha;
             *c += p * alpha;
             unsafe { emb.set(j * dim + d, *c) };
         }
