@@ -123,6 +123,10 @@ pub fn embed(
         seed: p.seed,
         parallel: p.parallel,
     };
+    let t0 = std::time::Instant::now();
     layout::optimize(g, &mut emb, p.dim, &lp, control)?;
+    if std::env::var_os("AOOM_PROFILE").is_some() {
+        eprintln!("umap: layout {:?}", t0.elapsed());
+    }
     Ok((emb, a, b))
 }
