@@ -60,6 +60,9 @@ fn edges(g: &Csr, n_epochs: usize) -> Edges {
     e
 }
 
+/// Negative samples drawn (and their points prefetched) at a time.
+const NEG_BATCH: usize = 8;
+
 /// Most embedding dimensions the layout supports (a stack buffer).
 pub const MAX_DIM: usize = 16;
 
@@ -225,56 +228,36 @@ impl Chunk<'_> {
     /// Process the edges `off..off + ns.len()` (their schedules `ns`, `nn`)
     /// in a `dim`-dimensional embedding. Always inlined, so that each call
     /// site with a constant `dim` gets its own unrolled copy.
-    ///
-    /// Each due edge's negative samples are drawn while the previous due
-    /// edge is processed, and the points they and the edge's tail touch are
-    /// prefetched then. At 1M cells the embedding does not stay in cache,
-    /// and an edge's work (a few hundred cycles) is about one memory
-    /// latency: a load issued one edge ahead has arrived when it is used.
-    /// The draws are made in the same order as before (edge by edge), so
-    /// the layout is the same.
     #[inline(always)]
     fn run(&self, dim: usize, off: usize, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
-        let due = |ns: &[f32], from: usize| (from..ns.len()).find(|&u| ns[u] <= self.epoch);
-        let (mut ks, mut next_ks) = (Vec::new(), Vec::new());
-        let mut t = due(ns, 0);
-        if let Some(t) = t {
-            self.draw(dim, off + t, nn[t], rng, &mut ks);
-        }
-        while let Some(u) = t {
-            t = due(ns, u + 1);
-            if let Some(t) = t {
-                self.draw(dim, off + t, nn[t], rng, &mut next_ks);
-            }
-            self.edge(dim, off + u, &mut ns[u], &mut nn[u], &ks);
-            std::mem::swap(&mut ks, &mut next_ks);
+        for t in 0..ns.len() {
+            self.edge(dim, off, t, ns, nn, rng);
         }
     }
 
-    /// Draw edge `i`'s negative samples into `ks` (their number follows
-    /// from its schedule `nn_i`), and prefetch them and the edge's tail.
+    /// One edge's attraction and its negative samples, if it is due.
     #[inline(always)]
-    fn draw(&self, dim: usize, i: usize, nn_i: f32, rng: &mut Rng, ks: &mut Vec<usize>) {
-        let per_neg = self.e.epochs_per_sample[i] / self.rate;
-        let n_neg = ((self.epoch - nn_i) / per_neg).max(0.0) as usize;
-        ks.clear();
-        ks.extend((0..n_neg).map(|_| rng.below(self.n)));
-        for &k in ks.iter() {
-            self.emb.prefetch(k * dim);
-        }
-        self.emb.prefetch(self.e.tail[i] as usize * dim);
-    }
-
-    /// One due edge `i` (schedules `ns_i`, `nn_i`): its attraction and the
-    /// repulsions from its drawn negative samples `ks`.
-    #[inline(always)]
-    fn edge(&self, dim: usize, i: usize, ns_i: &mut f32, nn_i: &mut f32, ks: &[usize]) {
-        let (e, emb) = (self.e, self.emb);
-        let (a, b, gamma, alpha, rate) = (self.a, self.b, self.gamma, self.alpha, self.rate);
+    fn edge(
+        &self,
+        dim: usize,
+        off: usize,
+        t: usize,
+        ns: &mut [f32],
+        nn: &mut [f32],
+        rng: &mut Rng,
+    ) {
+        let (e, emb, n) = (self.e, self.emb, self.n);
+        let (a, b, gamma, alpha, rate, nf) = (
+            self.a, self.b, self.gamma, self.alpha, self.rate, self.epoch,
+        );
         let pow_b = |x: f32| fast_pow(x, b);
+        if ns[t] > nf {
+            return;
+        }
         // The moving point stays in registers while its edge is processed
         // (only this edge's samples change it), and is stored once.
         let mut cur = [0f32; MAX_DIM];
+        let i = off + t;
         let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
         // SAFETY (every emb access in this function): j, k < n (checked in
         // optimize, or drawn below n) and d < dim, so the index < n · dim,
@@ -295,8 +278,9 @@ impl Chunk<'_> {
             *g = clip(coeff * (c - ck));
             unsafe { emb.set(k * dim + d, ck - *g * alpha) };
         }
-        *ns_i += e.epochs_per_sample[i];
+        ns[t] += e.epochs_per_sample[i];
         let per_neg = e.epochs_per_sample[i] / rate;
+        let n_neg = ((nf - nn[t]) / per_neg).max(0.0) as usize;
         // The attraction and the repulsions are all taken at the point's
         // position before this edge and applied together: umap-learn applies
         // each after the previous one, which chains them (a ~130-cycle chain
@@ -308,24 +292,39 @@ impl Chunk<'_> {
         // unchanged (0.9434 → 0.9436 and 0.8374 → 0.8397; umap-learn 0.9431
         // and 0.8435).
         let mut push = [0f32; MAX_DIM];
-        for &k in ks {
-            if k == j {
-                continue;
+        // The samples' points are drawn a batch ahead and their cache lines
+        // requested at once: a sample's ~100 instructions fill the reorder
+        // window, so otherwise each point's load (an L2 or L3 miss: the edge
+        // arrays stream through the caches) waited for the samples before
+        // it. The same draws in the same order: the same layout.
+        let mut ks = [0usize; NEG_BATCH];
+        let mut left = n_neg;
+        while left > 0 {
+            let batch = left.min(NEG_BATCH);
+            for k in &mut ks[..batch] {
+                *k = rng.below(n);
+                emb.prefetch(*k * dim);
             }
-            let d2 = unsafe { rdist(&cur[..dim], emb, k) };
-            if d2 > 0.0 {
-                let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0));
-                for (d, (p, c)) in push.iter_mut().zip(&cur[..dim]).enumerate() {
-                    *p += clip(coeff * (c - unsafe { emb.get(k * dim + d) }));
+            for &k in &ks[..batch] {
+                if k == j {
+                    continue;
+                }
+                let d2 = unsafe { rdist(&cur[..dim], emb, k) };
+                if d2 > 0.0 {
+                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow_b(d2) + 1.0));
+                    for (d, (p, c)) in push.iter_mut().zip(&cur[..dim]).enumerate() {
+                        *p += clip(coeff * (c - unsafe { emb.get(k * dim + d) }));
+                    }
                 }
             }
+            left -= batch;
         }
         for (d, ((c, g), p)) in cur[..dim].iter_mut().zip(&pull).zip(&push).enumerate() {
             *c += g * alpha;
             *c += p * alpha;
             unsafe { emb.set(j * dim + d, *c) };
         }
-        *nn_i += ks.len() as f32 * per_neg;
+        nn[t] += n_neg as f32 * per_neg;
     }
 }
 
