@@ -308,38 +308,75 @@ fn forest_init(
     if control.is_cancelled() {
         return Err(Error::cancelled());
     }
-    // For each tree, the leaf of each point (position range in `order`).
-    let leaf_ranges: Vec<Vec<u32>> = trees
-        .par_iter()
-        .map(|(order, starts)| {
-            let mut leaf = vec![0u32; n];
-            for l in 0..starts.len() - 1 {
-                for &i in &order[starts[l]..starts[l + 1]] {
-                    leaf[i as usize] = l as u32;
-                }
-            }
-            leaf
-        })
-        .collect();
     let mut lists = NeighborLists::new(n, k);
-    lists
-        .idx
-        .par_chunks_mut(k)
-        .zip(lists.dist.par_chunks_mut(k))
-        .zip(lists.new.par_chunks_mut(k))
-        .enumerate()
-        .for_each(|(i, ((idx, dist), new))| {
-            let pi = &data[i * d..(i + 1) * d];
-            for (t, (order, starts)) in trees.iter().enumerate() {
-                let l = leaf_ranges[t][i] as usize;
-                for &j in &order[starts[l]..starts[l + 1]] {
+    // Tree by tree, each point takes its leaf-mates in leaf order (so every
+    // list sees the same pushes in the same order as a point-by-point
+    // loop). The distances are computed per leaf, among its members copied
+    // next to each other, and stored as the leaf's square matrix: a point's
+    // leaf-mates are random rows of `data`, so computing them per point
+    // cost a cache miss per pair (at 1M cells most of the forest's time).
+    // sq_dist is symmetric bit for bit, so each pair is computed once.
+    for (order, starts) in &trees {
+        let n_leaves = starts.len() - 1;
+        // Each leaf's matrix offset, and each point's leaf and slot in it.
+        let mut offset = Vec::with_capacity(n_leaves + 1);
+        offset.push(0usize);
+        for l in 0..n_leaves {
+            let size = starts[l + 1] - starts[l];
+            offset.push(offset[l] + size * size);
+        }
+        let mut leaf_of = vec![(0u32, 0u32); n];
+        for l in 0..n_leaves {
+            for (slot, &i) in order[starts[l]..starts[l + 1]].iter().enumerate() {
+                leaf_of[i as usize] = (l as u32, slot as u32);
+            }
+        }
+        let mut dists = vec![0f32; offset[n_leaves]];
+        let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(n_leaves);
+        let mut rest = &mut dists[..];
+        for l in 0..n_leaves {
+            let (block, tail) = rest.split_at_mut(offset[l + 1] - offset[l]);
+            blocks.push(block);
+            rest = tail;
+        }
+        blocks
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(Vec::new, |points, (l, m)| {
+                let members = &order[starts[l]..starts[l + 1]];
+                let size = members.len();
+                points.clear();
+                for &i in members {
+                    points.extend_from_slice(&data[i as usize * d..(i as usize + 1) * d]);
+                }
+                for p in 0..size {
+                    for q in p + 1..size {
+                        let dd = sq_dist(&points[p * d..(p + 1) * d], &points[q * d..(q + 1) * d]);
+                        m[p * size + q] = dd;
+                        m[q * size + p] = dd;
+                    }
+                }
+            });
+        lists
+            .idx
+            .par_chunks_mut(k)
+            .zip(lists.dist.par_chunks_mut(k))
+            .zip(lists.new.par_chunks_mut(k))
+            .enumerate()
+            .for_each(|(i, ((idx, dist), new))| {
+                let (l, slot) = (leaf_of[i].0 as usize, leaf_of[i].1 as usize);
+                let members = &order[starts[l]..starts[l + 1]];
+                let row = &dists[offset[l] + slot * members.len()..][..members.len()];
+                for (&j, &dd) in members.iter().zip(row) {
                     if j as usize != i {
-                        let dd = sq_dist(pi, &data[j as usize * d..(j as usize + 1) * d]);
                         push_row(idx, dist, new, j, dd, true);
                     }
                 }
-            }
-        });
+            });
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+    }
     // Points in tiny trees may still have empty slots: fill them with
     // random points so every list is full before the descent.
     let mut fill = rng.fork(u64::MAX);
