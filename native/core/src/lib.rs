@@ -15,6 +15,7 @@ pub mod limits;
 pub mod matrix;
 pub mod pass;
 pub mod pp;
+pub mod prefetch;
 pub mod stats;
 pub mod strings;
 pub mod writer;

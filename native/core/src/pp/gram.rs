@@ -128,22 +128,6 @@ struct Stage {
     by_gene: Vec<(u32, u32)>,
 }
 
-/// Ask for `data` to be brought into L1 (a hint; no effect elsewhere).
-#[inline]
-fn prefetch(data: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(8) {
-        // SAFETY: a prefetch never faults; the pointer is in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr().cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// Staged entries before a flush (~0.8 MB of columns and values: the stage
 /// should stay in L2 while it is read once per entry it holds).
 const STAGE_ENTRIES: usize = 1 << 16;
@@ -220,7 +204,7 @@ impl Stage {
             // its first touches each wait on a miss.
             if a + 1 < p {
                 let next = packed(p, a + 1, a + 1);
-                prefetch(&gram[next..next + (p - a - 1)]);
+                crate::prefetch::slice(&gram[next..next + (p - a - 1)]);
             }
             // Row a of the packed triangle, indexed by column (columns ≥ a
             // only: a row's entries are ascending, so those after entry e).

@@ -89,14 +89,7 @@ impl Shared {
     /// Ask for entry `i`'s cache line (a hint: out of range is harmless).
     #[inline]
     fn prefetch(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.0.as_ptr().wrapping_add(i).cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
+        crate::prefetch::line(self.0.as_ptr().wrapping_add(i));
     }
 }
 

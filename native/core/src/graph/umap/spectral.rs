@@ -184,7 +184,7 @@ fn component_layout(
                 for (j, _) in g.row(next) {
                     let u = slot(j);
                     if u != u32::MAX {
-                        prefetch(&xs[u as usize * b..]);
+                        crate::prefetch::line(xs.as_ptr().wrapping_add(u as usize * b));
                     }
                 }
             }
@@ -259,19 +259,6 @@ fn component_layout(
         }
     }
     Ok(out)
-}
-
-/// Ask for the cache line holding `v[0]` (a hint; never faults).
-#[inline]
-fn prefetch(v: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
