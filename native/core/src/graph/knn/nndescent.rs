@@ -57,6 +57,10 @@ impl NnDescentParams {
     }
 }
 
+/// Floats of leaf distance matrices held at once while the forest seeds the
+/// lists (64 MB).
+const LEAF_MATRIX_BUDGET: usize = 1 << 24;
+
 /// Points per local-join batch: bounds the memory of pending updates.
 const JOIN_BATCH: usize = 16_384;
 
@@ -318,61 +322,72 @@ fn forest_init(
     // sq_dist is symmetric bit for bit, so each pair is computed once.
     for (order, starts) in &trees {
         let n_leaves = starts.len() - 1;
-        // Each leaf's matrix offset, and each point's leaf and slot in it.
-        let mut offset = Vec::with_capacity(n_leaves + 1);
-        offset.push(0usize);
-        for l in 0..n_leaves {
-            let size = starts[l + 1] - starts[l];
-            offset.push(offset[l] + size * size);
-        }
         let mut leaf_of = vec![(0u32, 0u32); n];
         for l in 0..n_leaves {
             for (slot, &i) in order[starts[l]..starts[l + 1]].iter().enumerate() {
                 leaf_of[i as usize] = (l as u32, slot as u32);
             }
         }
-        let mut dists = vec![0f32; offset[n_leaves]];
-        let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(n_leaves);
-        let mut rest = &mut dists[..];
-        for l in 0..n_leaves {
-            let (block, tail) = rest.split_at_mut(offset[l + 1] - offset[l]);
-            blocks.push(block);
-            rest = tail;
+        // Leaves in groups whose matrices fit LEAF_MATRIX_BUDGET: the
+        // matrices of a whole tree take n · leaf_size floats (120 MB at 1M
+        // cells and leaves of 30, more with a larger leaf size).
+        let mut first = 0;
+        while first < n_leaves {
+            let mut offset = vec![0usize];
+            let mut end = first;
+            while end < n_leaves && (end == first || offset[end - first] < LEAF_MATRIX_BUDGET) {
+                let size = starts[end + 1] - starts[end];
+                offset.push(offset[end - first] + size * size);
+                end += 1;
+            }
+            let mut dists = vec![0f32; offset[end - first]];
+            let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(end - first);
+            let mut rest = &mut dists[..];
+            for g in 0..end - first {
+                let (block, tail) = rest.split_at_mut(offset[g + 1] - offset[g]);
+                blocks.push(block);
+                rest = tail;
+            }
+            blocks
+                .into_par_iter()
+                .enumerate()
+                .for_each_init(Vec::new, |points, (g, m)| {
+                    let members = &order[starts[first + g]..starts[first + g + 1]];
+                    let size = members.len();
+                    points.clear();
+                    for &i in members {
+                        points.extend_from_slice(&data[i as usize * d..(i as usize + 1) * d]);
+                    }
+                    for p in 0..size {
+                        for q in p + 1..size {
+                            let dd =
+                                sq_dist(&points[p * d..(p + 1) * d], &points[q * d..(q + 1) * d]);
+                            m[p * size + q] = dd;
+                            m[q * size + p] = dd;
+                        }
+                    }
+                });
+            lists
+                .idx
+                .par_chunks_mut(k)
+                .zip(lists.dist.par_chunks_mut(k))
+                .zip(lists.new.par_chunks_mut(k))
+                .enumerate()
+                .for_each(|(i, ((idx, dist), new))| {
+                    let (l, slot) = (leaf_of[i].0 as usize, leaf_of[i].1 as usize);
+                    if !(first..end).contains(&l) {
+                        return;
+                    }
+                    let members = &order[starts[l]..starts[l + 1]];
+                    let row = &dists[offset[l - first] + slot * members.len()..][..members.len()];
+                    for (&j, &dd) in members.iter().zip(row) {
+                        if j as usize != i {
+                            push_row(idx, dist, new, j, dd, true);
+                        }
+                    }
+                });
+            first = end;
         }
-        blocks
-            .into_par_iter()
-            .enumerate()
-            .for_each_init(Vec::new, |points, (l, m)| {
-                let members = &order[starts[l]..starts[l + 1]];
-                let size = members.len();
-                points.clear();
-                for &i in members {
-                    points.extend_from_slice(&data[i as usize * d..(i as usize + 1) * d]);
-                }
-                for p in 0..size {
-                    for q in p + 1..size {
-                        let dd = sq_dist(&points[p * d..(p + 1) * d], &points[q * d..(q + 1) * d]);
-                        m[p * size + q] = dd;
-                        m[q * size + p] = dd;
-                    }
-                }
-            });
-        lists
-            .idx
-            .par_chunks_mut(k)
-            .zip(lists.dist.par_chunks_mut(k))
-            .zip(lists.new.par_chunks_mut(k))
-            .enumerate()
-            .for_each(|(i, ((idx, dist), new))| {
-                let (l, slot) = (leaf_of[i].0 as usize, leaf_of[i].1 as usize);
-                let members = &order[starts[l]..starts[l + 1]];
-                let row = &dists[offset[l] + slot * members.len()..][..members.len()];
-                for (&j, &dd) in members.iter().zip(row) {
-                    if j as usize != i {
-                        push_row(idx, dist, new, j, dd, true);
-                    }
-                }
-            });
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }

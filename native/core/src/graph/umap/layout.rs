@@ -174,7 +174,7 @@ pub fn optimize(
             let off = c * CHUNK;
             // A constant dimension lets the compiler keep the moving point
             // and its repulsion in registers and unroll the per-dimension
-            // loops (the common 2-D layout ran 1.x× slower with `dim` a
+            // loops (the common 2-D layout ran 1.1–1.3× slower with `dim` a
             // run-time value). Same operations in the same order: the same
             // bits either way.
             match dim {
