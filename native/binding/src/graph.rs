@@ -183,7 +183,6 @@ pub struct UmapIn {
     pub init: String,
     pub init_positions: Option<Float32Array>,
     pub seed: f64,
-    pub parallel: bool,
 }
 
 /// Start a native UMAP layout of a connectivity graph.
@@ -225,7 +224,6 @@ pub fn start_umap(
         negative_sample_rate: params.negative_sample_rate,
         init,
         seed: params.seed as u64,
-        parallel: params.parallel,
     };
     let data = data.to_vec();
     Ok(NativePass::spawn(move |control| {
@@ -273,7 +271,6 @@ pub fn start_umap_init(
         negative_sample_rate: 5.0,
         init: umap::Init::Spectral,
         seed: seed as u64,
-        parallel: false,
     };
     let data = data.to_vec();
     Ok(NativePass::spawn(move |control| {

@@ -2,11 +2,12 @@
  * tl.umap: the UMAP embedding of the neighbour graph, as scanpy's
  * `tl.umap` computes it (umap-learn's simplicial_set_embedding): spectral
  * initial positions, (a, b) fitted from minDist and spread, SGD with
- * negative sampling. The layout runs natively (multi-threaded when
- * randomState is null); `method: "umap-js"` runs it in umap-js fed the
+ * negative sampling. The layout runs natively on every core, reproducible
+ * for a seed; `method: "umap-js"` runs it in umap-js fed the
  * precomputed kNN instead (7× slower here, see docs/graph.md).
  * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …}.
  */
+import { randomInt } from "node:crypto";
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
@@ -30,7 +31,7 @@ export interface UmapOptions extends PassOptions {
   negativeSampleRate?: number;
   /** 'spectral' (default), 'pca' (first columns of X_pca), 'random', or an obsm key. */
   init?: string;
-  /** Seed (default 0, as scanpy). null: the native layout runs multi-threaded and is not reproducible. */
+  /** Seed (default 0, as scanpy). null: a fresh random seed on every call (not reproducible). */
   randomState?: number | null;
   /** Curve parameters; fitted from minDist and spread when not given. */
   a?: number;
@@ -66,8 +67,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0)) {
     throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
   }
-  const parallel = opts.randomState === null;
-  const seed = seedOf(opts.randomState ?? 0);
+  // null asks for an unreproducible layout, as in umap-learn: a fresh seed.
+  const seed = opts.randomState === null ? randomInt(2 ** 31) : seedOf(opts.randomState ?? 0);
   const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
   const graph = await obspGraph(adata, key);
   const n = graph.n;
@@ -100,14 +101,21 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       nComponents: dim,
       init: "given",
       initPositions: init,
-      parallel,
     });
-    const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs${parallel ? ", parallel" : ""})`;
+    const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs)`;
     embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
   }
   adata.obsm.set("X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
   adata.uns.umap = {
-    params: { a, b, min_dist: minDist, spread, n_epochs: nEpochs, init: opts.init ?? "spectral", random_state: opts.randomState ?? 0 },
+    params: {
+      a,
+      b,
+      min_dist: minDist,
+      spread,
+      n_epochs: nEpochs,
+      init: opts.init ?? "spectral",
+      random_state: opts.randomState === null ? null : (opts.randomState ?? 0),
+    },
   };
   const used = useJs ? "umap-js" : "native";
   const summary = `umap (${used}): ${adata.nObs.toLocaleString("en-US")} cells, ${nEpochs} epochs, a = ${a.toFixed(3)}, b = ${b.toFixed(3)}`;

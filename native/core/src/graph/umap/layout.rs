@@ -3,17 +3,24 @@
 //! proportion to its weight, with `negative_sample_rate` repulsive samples
 //! per attractive one and a learning rate decaying linearly to 0.
 //!
-//! Parallel mode is Hogwild-style like umap-learn's `parallel=True`:
-//! threads update the shared embedding without locks (relaxed atomics, so
-//! no undefined behaviour), which makes results depend on timing. The
-//! sequential mode is bit-for-bit reproducible for a seed.
+//! It runs on every core and gives the same bits for a seed on any number
+//! of threads. (umap-learn is reproducible only on one thread; its
+//! `parallel=True` lets threads update the embedding without locks.) The
+//! edges are cut into PARTS ranges by their moving end: edges are stored in
+//! both directions, so every point moves along its own edges, and each part
+//! owns the points it moves. In an epoch an edge reads its moving end as it
+//! is (the edges of a point follow one another, each moving it) and every
+//! other point as it was at the start of the epoch (a snapshot), and moves
+//! only its moving end. So a part's work depends on nothing another part
+//! does during the epoch. As an edge no longer moves its other end, that
+//! end's own copy of the edge pulls it, twice: in umap-learn each of the
+//! two copies pulls both ends once.
 
 use crate::error::{Error, Result};
 use crate::graph::csr::Csr;
 use crate::graph::rng::Rng;
 use crate::pass::Control;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, Clone)]
 pub struct LayoutParams {
@@ -24,7 +31,6 @@ pub struct LayoutParams {
     pub initial_alpha: f64,
     pub negative_sample_rate: f64,
     pub seed: u64,
-    pub parallel: bool,
 }
 
 /// Edges that take part, with their sampling schedules.
@@ -60,38 +66,16 @@ fn edges(g: &Csr, n_epochs: usize) -> Edges {
     e
 }
 
+/// Point ranges of the reproducible mode (fixed, so that the result does not
+/// depend on the number of threads; enough for load balance on a few
+/// cores).
+const PARTS: usize = 16;
+
 /// Negative samples drawn (and their points prefetched) at a time.
 const NEG_BATCH: usize = 8;
 
 /// Most embedding dimensions the layout supports (a stack buffer).
 pub const MAX_DIM: usize = 16;
-
-struct Shared(Vec<AtomicU32>);
-
-/// Entries are read and written unchecked: the layout's inner loop is a
-/// few dozen instructions per sample, and a bounds test costs a load of the
-/// length (atomics keep it from being hoisted) and a branch per access.
-impl Shared {
-    /// # Safety
-    /// `i` < the number of entries.
-    #[inline]
-    unsafe fn get(&self, i: usize) -> f32 {
-        f32::from_bits(self.0.get_unchecked(i).load(Ordering::Relaxed))
-    }
-    /// # Safety
-    /// `i` < the number of entries.
-    #[inline]
-    unsafe fn set(&self, i: usize, v: f32) {
-        self.0
-            .get_unchecked(i)
-            .store(v.to_bits(), Ordering::Relaxed)
-    }
-    /// Ask for entry `i`'s cache line (a hint: out of range is harmless).
-    #[inline]
-    fn prefetch(&self, i: usize) {
-        crate::prefetch::line(self.0.as_ptr().wrapping_add(i));
-    }
-}
 
 #[inline]
 fn clip(v: f32) -> f32 {
@@ -133,16 +117,7 @@ pub fn optimize(
     let rate = p.negative_sample_rate as f32;
     let mut next_sample = e.epochs_per_sample.clone();
     let mut next_neg: Vec<f32> = e.epochs_per_sample.iter().map(|&x| x / rate).collect();
-    let emb = Shared(
-        embedding
-            .iter()
-            .map(|v| AtomicU32::new(v.to_bits()))
-            .collect(),
-    );
     let base = Rng::new(p.seed);
-    // Fixed chunking (independent of the thread count) so that each chunk's
-    // random stream is the same in both modes.
-    const CHUNK: usize = 1 << 14;
     control.update(|s| {
         s.chunks_total = p.n_epochs;
         s.majors_total = n;
@@ -159,60 +134,85 @@ pub fn optimize(
     let avx2 = std::arch::is_x86_feature_detected!("avx2");
     #[cfg(not(target_arch = "x86_64"))]
     let avx2 = false;
+    // Part q moves the points lo[q]..lo[q + 1] along the edges
+    // first[q]..first[q + 1] (`edges` lists them by moving end).
+    let lo: Vec<usize> = (0..=PARTS).map(|q| q * n / PARTS).collect();
+    let first: Vec<usize> = lo
+        .iter()
+        .map(|&l| e.head.partition_point(|&h| (h as usize) < l))
+        .collect();
+    let mut snapshot = vec![0f32; n * dim];
     for epoch in 0..p.n_epochs {
         if control.is_cancelled() {
             return Err(Error::cancelled());
         }
-        let alpha = (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32;
-        let nf = epoch as f32;
+        snapshot.copy_from_slice(embedding);
         let chunk = Chunk {
             e: &e,
-            emb: &emb,
+            snapshot: &snapshot,
             n,
             a,
             b,
             gamma,
-            alpha,
+            alpha: (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32,
             rate,
-            epoch: nf,
+            epoch: epoch as f32,
         };
-        let work = |(c, (ns, nn)): (usize, (&mut [f32], &mut [f32]))| {
-            let mut rng = base.fork((epoch * m.div_ceil(CHUNK) + c) as u64);
-            let off = c * CHUNK;
+        // Each part's own points and edge schedules.
+        let mut parts = Vec::with_capacity(PARTS);
+        let (mut pts, mut ns, mut nn) =
+            (&mut embedding[..], &mut next_sample[..], &mut next_neg[..]);
+        for q in 0..PARTS {
+            let (own, rest) = std::mem::take(&mut pts).split_at_mut((lo[q + 1] - lo[q]) * dim);
+            let len = first[q + 1] - first[q];
+            let (s, rest_s) = std::mem::take(&mut ns).split_at_mut(len);
+            let (t, rest_n) = std::mem::take(&mut nn).split_at_mut(len);
+            (pts, ns, nn) = (rest, rest_s, rest_n);
+            parts.push((
+                q,
+                Part {
+                    own,
+                    lo: lo[q],
+                    off: first[q],
+                },
+                s,
+                t,
+            ));
+        }
+        parts.into_par_iter().for_each(|(q, mut part, ns, nn)| {
+            let mut rng = base.fork((epoch * PARTS + q) as u64);
             if avx2 {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX2 (checked above).
                 unsafe {
-                    chunk.run_avx2(dim, off, ns, nn, &mut rng)
+                    chunk.run_avx2(dim, &mut part, ns, nn, &mut rng)
                 }
             } else {
-                chunk.run_any(dim, off, ns, nn, &mut rng)
+                chunk.run_any(dim, &mut part, ns, nn, &mut rng)
             }
-        };
-        let chunks = next_sample
-            .chunks_mut(CHUNK)
-            .zip(next_neg.chunks_mut(CHUNK))
-            .enumerate();
-        if p.parallel {
-            chunks.collect::<Vec<_>>().into_par_iter().for_each(work);
-        } else {
-            chunks.for_each(work);
-        }
+        });
         control.update(|s| {
             s.chunks_done = epoch + 1;
             s.majors_done = n;
         });
     }
-    for (v, x) in embedding.iter_mut().zip(&emb.0) {
-        *v = f32::from_bits(x.load(Ordering::Relaxed));
-    }
     Ok(())
 }
 
-/// One epoch's constants for processing a chunk of edges.
+/// The points one part moves: `own` holds points lo.. (n_own × dim), and
+/// the part's edges start at edge `off`.
+struct Part<'a> {
+    own: &'a mut [f32],
+    lo: usize,
+    off: usize,
+}
+
+/// One epoch's constants for processing a part's edges.
 struct Chunk<'a> {
     e: &'a Edges,
-    emb: &'a Shared,
+    /// The embedding at the start of the epoch: every point but the moving
+    /// one is read from here.
+    snapshot: &'a [f32],
     n: usize,
     a: f32,
     b: f32,
@@ -224,17 +224,26 @@ struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
+    /// Coordinate `d` of point `x` at the start of the epoch.
+    ///
+    /// # Safety
+    /// x < n and d < dim.
+    #[inline(always)]
+    unsafe fn point(&self, x: usize, dim: usize, d: usize) -> f32 {
+        *self.snapshot.get_unchecked(x * dim + d)
+    }
+
     /// `run` with the dimension a constant for the common 2-D and 3-D
     /// layouts: the compiler then keeps the moving point and its repulsion
     /// in registers and unrolls the per-dimension loops (the 2-D layout ran
     /// 1.1–1.3× slower with `dim` a run-time value). Same operations in the
     /// same order: the same bits either way.
     #[inline(always)]
-    fn run_any(&self, dim: usize, off: usize, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
+    fn run_any(&self, dim: usize, part: &mut Part, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
         match dim {
-            2 => self.run(2, off, ns, nn, rng),
-            3 => self.run(3, off, ns, nn, rng),
-            d => self.run(d, off, ns, nn, rng),
+            2 => self.run(2, part, ns, nn, rng),
+            3 => self.run(3, part, ns, nn, rng),
+            d => self.run(d, part, ns, nn, rng),
         }
     }
 
@@ -247,21 +256,21 @@ impl Chunk<'_> {
     unsafe fn run_avx2(
         &self,
         dim: usize,
-        off: usize,
+        part: &mut Part,
         ns: &mut [f32],
         nn: &mut [f32],
         rng: &mut Rng,
     ) {
-        self.run_any(dim, off, ns, nn, rng)
+        self.run_any(dim, part, ns, nn, rng)
     }
 
-    /// Process the edges `off..off + ns.len()` (their schedules `ns`, `nn`)
-    /// in a `dim`-dimensional embedding. Always inlined, so that each call
-    /// site with a constant `dim` gets its own unrolled copy.
+    /// Process a part's edges (their schedules `ns`, `nn`) in a
+    /// `dim`-dimensional embedding. Always inlined, so that each call site
+    /// with a constant `dim` gets its own unrolled copy.
     #[inline(always)]
-    fn run(&self, dim: usize, off: usize, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
+    fn run(&self, dim: usize, part: &mut Part, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
         for t in 0..ns.len() {
-            self.edge(dim, off, t, ns, nn, rng);
+            self.edge(dim, part, t, ns, nn, rng);
         }
     }
 
@@ -270,13 +279,13 @@ impl Chunk<'_> {
     fn edge(
         &self,
         dim: usize,
-        off: usize,
+        part: &mut Part,
         t: usize,
         ns: &mut [f32],
         nn: &mut [f32],
         rng: &mut Rng,
     ) {
-        let (e, emb, n) = (self.e, self.emb, self.n);
+        let (e, n) = (self.e, self.n);
         let (a, b, gamma, alpha, rate, nf) = (
             self.a, self.b, self.gamma, self.alpha, self.rate, self.epoch,
         );
@@ -287,15 +296,20 @@ impl Chunk<'_> {
         // The moving point stays in registers while its edge is processed
         // (only this edge's samples change it), and is stored once.
         let mut cur = [0f32; MAX_DIM];
-        let i = off + t;
+        let i = part.off + t;
         let (j, k) = (e.head[i] as usize, e.tail[i] as usize);
-        // SAFETY (every emb access in this function): j, k < n (checked in
-        // optimize, or drawn below n) and d < dim, so the index < n · dim,
-        // the embedding's length.
-        for (d, c) in cur[..dim].iter_mut().enumerate() {
-            *c = unsafe { emb.get(j * dim + d) };
+        // The moving point's row in the part's own points: its edges are
+        // the part's, so j - lo < the part's point count.
+        let row = &mut part.own[(j - part.lo) * dim..(j - part.lo + 1) * dim];
+        cur[..dim].copy_from_slice(row);
+        // SAFETY (every snapshot read in this function): k and the samples
+        // are < n (checked in optimize, or drawn below n) and d < dim, so
+        // the index < n · dim, the snapshot's length.
+        let mut d2 = 0f32;
+        for (d, &c) in cur[..dim].iter().enumerate() {
+            let t = c - unsafe { self.point(k, dim, d) };
+            d2 += t * t;
         }
-        let d2 = unsafe { rdist(&cur[..dim], emb, k) };
         let coeff = if d2 > 0.0 {
             let pb = pow_b(d2);
             -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
@@ -304,9 +318,7 @@ impl Chunk<'_> {
         };
         let mut pull = [0f32; MAX_DIM];
         for (d, (g, c)) in pull.iter_mut().zip(&cur[..dim]).enumerate() {
-            let ck = unsafe { emb.get(k * dim + d) };
-            *g = clip(coeff * (c - ck));
-            unsafe { emb.set(k * dim + d, ck - *g * alpha) };
+            *g = clip(coeff * (c - unsafe { self.point(k, dim, d) }));
         }
         ns[t] += e.epochs_per_sample[i];
         let per_neg = e.epochs_per_sample[i] / rate;
@@ -335,15 +347,15 @@ impl Chunk<'_> {
             let batch = left.min(NEG_BATCH);
             for k in &mut ks[..batch] {
                 *k = rng.below(n);
-                emb.prefetch(*k * dim);
+                crate::prefetch::line(self.snapshot.as_ptr().wrapping_add(*k * dim));
             }
             for (l, &k) in ks[..batch].iter().enumerate() {
                 for (d, lanes) in pk[..dim].iter_mut().enumerate() {
-                    lanes[l] = unsafe { emb.get(k * dim + d) };
+                    lanes[l] = unsafe { self.point(k, dim, d) };
                 }
             }
             // Squared distances, summed over dimensions in order (as
-            // rdist does).
+            // the attraction does).
             let mut d2 = [0f32; NEG_BATCH];
             for (lanes, &c) in pk[..dim].iter().zip(&cur[..dim]) {
                 for (s, &x) in d2.iter_mut().zip(lanes) {
@@ -370,10 +382,12 @@ impl Chunk<'_> {
             }
             left -= batch;
         }
-        for (d, ((c, g), p)) in cur[..dim].iter_mut().zip(&pull).zip(&push).enumerate() {
+        for (((c, g), p), out) in cur[..dim].iter_mut().zip(&pull).zip(&push).zip(row) {
+            // Pulled twice: once for the edge's other copy (module doc).
+            *c += g * alpha;
             *c += g * alpha;
             *c += p * alpha;
-            unsafe { emb.set(j * dim + d, *c) };
+            *out = *c;
         }
         nn[t] += n_neg as f32 * per_neg;
     }
@@ -419,21 +433,6 @@ fn fast_pow_lane(x: f32, p: f32) -> f32 {
     let y = (bits as i32) as f32 * 1.192_092_9e-7;
     let log2 = y - 124.225_52 - 1.498_030_3 * mx - 1.725_88 / (0.352_088_7 + mx);
     fast_pow2(p * log2)
-}
-
-/// Squared distance between `cur` and point `k` of the embedding.
-///
-/// # Safety
-/// Point `k` lies in the embedding: (k + 1) · cur.len() ≤ its length.
-#[inline]
-unsafe fn rdist(cur: &[f32], emb: &Shared, k: usize) -> f32 {
-    let dim = cur.len();
-    let mut s = 0f32;
-    for (d, &c) in cur.iter().enumerate() {
-        let t = c - emb.get(k * dim + d);
-        s += t * t;
-    }
-    s
 }
 
 /// x^p for x > 0 as 2^(p·log2 x), both factors from the float's bits with a
@@ -555,6 +554,94 @@ mod tests {
         }
     }
 
+    /// A ring of `n` points, each joined to its 4 nearest on the ring
+    /// (both directions stored), with a deterministic start.
+    fn ring(n: usize) -> (crate::graph::csr::Csr, Vec<f32>) {
+        let mut g = crate::graph::csr::Csr {
+            n,
+            indptr: vec![0],
+            ..Default::default()
+        };
+        for i in 0..n {
+            for o in [n - 2, n - 1, 1, 2] {
+                g.indices.push(((i + o) % n) as u32);
+                g.weights.push(if o == 1 || o == n - 1 { 1.0 } else { 0.5 });
+            }
+            g.indptr.push(g.indices.len());
+        }
+        let start = (0..2 * n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+            .collect();
+        (g, start)
+    }
+
+    fn params() -> super::LayoutParams {
+        super::LayoutParams {
+            n_epochs: 50,
+            a: 1.58,
+            b: 0.9,
+            gamma: 1.0,
+            initial_alpha: 1.0,
+            negative_sample_rate: 5.0,
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn same_bits_for_a_seed_on_any_number_of_threads() {
+        use crate::pass::Control;
+        let (g, start) = ring(1000);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut emb = start.clone();
+            pool.install(|| super::optimize(&g, &mut emb, 2, &params(), &Control::default()))
+                .unwrap();
+            emb
+        };
+        let one = run(1);
+        assert_ne!(one, start, "the layout moved the points");
+        assert!(one.iter().all(|v| v.is_finite()));
+        for threads in [2, 3, 5] {
+            let got = run(threads);
+            assert!(
+                got.iter()
+                    .zip(&one)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{threads} threads"
+            );
+        }
+    }
+
+    #[test]
+    fn ring_neighbours_end_close_together() {
+        use crate::pass::Control;
+        // On a ring, neighbours on the ring must end closer to each other
+        // than random pairs, from a scrambled start.
+        let n = 1000;
+        let (g, start) = ring(n);
+        let mut emb = start.clone();
+        super::optimize(&g, &mut emb, 2, &params(), &Control::default()).unwrap();
+        let dist = |e: &[f32], i: usize, j: usize| {
+            ((e[2 * i] - e[2 * j]).powi(2) + (e[2 * i + 1] - e[2 * j + 1]).powi(2)).sqrt()
+        };
+        let mean = |e: &[f32], step: usize| {
+            (0..n).map(|i| dist(e, i, (i + step) % n)).sum::<f32>() / n as f32
+        };
+        let (near, far) = (mean(&emb, 1), mean(&emb, n / 3));
+        assert!(
+            near * 5.0 < far,
+            "ring neighbours {near}, a third apart {far}"
+        );
+        let (near0, far0) = (mean(&start, 1), mean(&start, n / 3));
+        assert!(
+            near0 * 1.5 > far0,
+            "the start is scrambled: {near0} vs {far0}"
+        );
+    }
+
     #[test]
     fn edges_beyond_the_embedding_are_an_error() {
         use crate::graph::csr::Csr;
@@ -574,7 +661,6 @@ mod tests {
             initial_alpha: 1.0,
             negative_sample_rate: 5.0,
             seed: 0,
-            parallel: false,
         };
         let mut emb = vec![0.5f32; 6];
         let err = super::optimize(&g, &mut emb, 2, &p, &Control::default()).unwrap_err();

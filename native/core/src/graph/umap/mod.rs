@@ -31,7 +31,6 @@ pub struct UmapParams {
     pub negative_sample_rate: f64,
     pub init: Init,
     pub seed: u64,
-    pub parallel: bool,
 }
 
 /// umap-learn's default epoch count.
@@ -121,7 +120,6 @@ pub fn embed(
         initial_alpha: p.alpha,
         negative_sample_rate: p.negative_sample_rate,
         seed: p.seed,
-        parallel: p.parallel,
     };
     let t0 = std::time::Instant::now();
     layout::optimize(g, &mut emb, p.dim, &lp, control)?;
