@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::graph::csr::Csr;
 use crate::graph::rng::Rng;
 use crate::pass::Control;
+use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -46,6 +47,9 @@ const CHECK_EVERY: usize = 1 << 16;
 const REL_EPS: f64 = 1e-10;
 /// Levels per iteration assumed by the first progress estimate.
 const LEVELS_GUESS: usize = 4;
+/// Aggregate rows built per parallel task (a fixed split: the result does
+/// not depend on the number of threads).
+const AGGREGATE_ROWS: usize = 4096;
 
 /// Parameters of [`leiden`], named as in scanpy's `tl.leiden`.
 ///
@@ -410,7 +414,7 @@ fn iterate(
 /// (`node_level` then maps to its nodes); after the last level,
 /// `membership` holds the moved partition on the input nodes.
 #[allow(clippy::type_complexity)]
-fn level<W: Copy + Into<f64>>(
+fn level<W: Copy + Into<f64> + Sync>(
     g: Adj<'_, W>,
     k: &[f64],
     part: &mut [u32],
@@ -422,9 +426,22 @@ fn level<W: Copy + Into<f64>>(
     if cx.control.is_cancelled() {
         return Err(Error::cancelled());
     }
+    let t0 = std::time::Instant::now();
     let moved = move_nodes(g, k, part, cx, s)?;
+    let t1 = std::time::Instant::now();
     let mut refined = refine(g, k, part, cx, s)?;
-    let next = aggregate(g, k, &mut refined, part, cx, s)?;
+    let t2 = std::time::Instant::now();
+    let next = aggregate(g, k, &mut refined, part, cx)?;
+    if std::env::var_os("AOOM_PROFILE").is_some() {
+        eprintln!(
+            "leiden level: {} nodes, {} entries: move {:.2?}, refine {:.2?}, aggregate {:.2?}",
+            k.len(),
+            g.indices.len(),
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed()
+        );
+    }
     if next.is_some() {
         for v in node_level.iter_mut() {
             *v = refined[*v as usize];
@@ -642,13 +659,12 @@ fn draw(candidates: &mut [(u32, f64)], max_gain: f64, rng: &mut Rng) -> Option<u
 /// nodes (leidenalg's condition to aggregate further), returns the
 /// aggregate graph and its initial partition (the communities of `part`,
 /// relabelled 0..).
-fn aggregate<W: Copy + Into<f64>>(
+fn aggregate<W: Copy + Into<f64> + Sync>(
     g: Adj<'_, W>,
     k: &[f64],
     refined: &mut [u32],
     part: &[u32],
     cx: &mut Ctx,
-    s: &mut Scratch,
 ) -> Result<Option<(Aggregate, Vec<u32>)>> {
     let n = k.len();
     let n_new = compact(refined);
@@ -664,42 +680,81 @@ fn aggregate<W: Copy + Into<f64>>(
         return Ok(None);
     }
     let (start, members) = group(refined);
-    let mut new_k = vec![0.0f64; n_new];
-    let mut new_part = vec![0u32; n_new];
-    let mut indptr = Vec::with_capacity(n_new + 1);
-    indptr.push(0);
-    let mut indices = Vec::new();
-    let mut weights = Vec::new();
-    for a in 0..n_new {
-        new_part[a] = community_label[part[members[start[a]] as usize] as usize];
-        for i in start[a]..start[a + 1] {
-            cx.tick()?;
-            g.prefetch_ahead(after(&members, i), &[refined]);
-            let v = members[i] as usize;
-            new_k[a] += k[v];
-            for (u, w) in g.row(v) {
-                let b = refined[u] as usize;
-                if b != a {
-                    s.add(b, w);
+    // Rows are independent (each sums its members' rows by label), so
+    // blocks of them are built in parallel, each with its own scratch, and
+    // joined in order: the same graph as row by row.
+    let control = cx.control;
+    let refined = &*refined;
+    let blocks: Vec<AggregateRows> = (0..n_new.div_ceil(AGGREGATE_ROWS))
+        .into_par_iter()
+        .map_init(
+            || Scratch::new(n_new),
+            |s, blk| {
+                let rows = blk * AGGREGATE_ROWS..((blk + 1) * AGGREGATE_ROWS).min(n_new);
+                if control.is_cancelled() {
+                    return AggregateRows::default();
                 }
-            }
-        }
-        for &b in &s.touched {
-            indices.push(b);
-            weights.push(s.acc[b as usize]);
-        }
-        s.clear();
-        indptr.push(indices.len());
+                let mut out = AggregateRows::default();
+                for a in rows {
+                    out.part
+                        .push(community_label[part[members[start[a]] as usize] as usize]);
+                    let mut ka = 0.0f64;
+                    for i in start[a]..start[a + 1] {
+                        g.prefetch_ahead(after(&members, i), &[refined]);
+                        let v = members[i] as usize;
+                        ka += k[v];
+                        for (u, w) in g.row(v) {
+                            let b = refined[u] as usize;
+                            if b != a {
+                                s.add(b, w);
+                            }
+                        }
+                    }
+                    out.k.push(ka);
+                    for &b in &s.touched {
+                        out.indices.push(b);
+                        out.weights.push(s.acc[b as usize]);
+                    }
+                    s.clear();
+                    out.len.push(out.indices.len());
+                }
+                out
+            },
+        )
+        .collect();
+    if control.is_cancelled() {
+        return Err(Error::cancelled());
     }
-    indices.shrink_to_fit();
-    weights.shrink_to_fit();
-    let graph = Aggregate {
-        indptr,
-        indices,
-        weights,
-        k: new_k,
+    cx.visits += n;
+    let nnz = blocks.iter().map(|b| b.indices.len()).sum();
+    let mut graph = Aggregate {
+        indptr: Vec::with_capacity(n_new + 1),
+        indices: Vec::with_capacity(nnz),
+        weights: Vec::with_capacity(nnz),
+        k: Vec::with_capacity(n_new),
     };
+    let mut new_part = Vec::with_capacity(n_new);
+    graph.indptr.push(0);
+    for b in blocks {
+        let base = graph.indices.len();
+        graph.indptr.extend(b.len.iter().map(|&l| base + l));
+        graph.indices.extend_from_slice(&b.indices);
+        graph.weights.extend_from_slice(&b.weights);
+        graph.k.extend_from_slice(&b.k);
+        new_part.extend_from_slice(&b.part);
+    }
     Ok(Some((graph, new_part)))
+}
+
+/// A block of aggregate rows: their entries, each row's end in them, node
+/// weights and initial communities.
+#[derive(Default)]
+struct AggregateRows {
+    indices: Vec<u32>,
+    weights: Vec<f64>,
+    len: Vec<usize>,
+    k: Vec<f64>,
+    part: Vec<u32>,
 }
 
 /// Nodes grouped by label (labels < n): `nodes[start[c]..start[c + 1]]`
