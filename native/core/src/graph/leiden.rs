@@ -24,8 +24,11 @@
 //! in weight units, i.e. ΔQ · m, as igraph scales them); leidenalg instead
 //! merges each singleton into one random neighbour's refined community
 //! when the gain is ≥ 0, without the well-connectedness checks. Sums are
-//! f64. The logic is single-threaded, so the result
-//! depends only on the graph and the seed. Node ids of a kNN graph have no
+//! f64. The fast move is sequential (each move changes the next gains);
+//! the refinement runs the communities in parallel, each with its own
+//! random stream forked by its label, and the aggregation builds blocks of
+//! rows in parallel, so the result depends only on the graph and the seed,
+//! not on the number of threads. Node ids of a kNN graph have no
 //! locality (cells in file order), so the walks over nodes prefetch the
 //! rows and labels a few nodes ahead.
 
@@ -429,7 +432,7 @@ fn level<W: Copy + Into<f64> + Sync>(
     let t0 = std::time::Instant::now();
     let moved = move_nodes(g, k, part, cx, s)?;
     let t1 = std::time::Instant::now();
-    let mut refined = refine(g, k, part, cx, s)?;
+    let mut refined = refine(g, k, part, cx)?;
     let t2 = std::time::Instant::now();
     let next = aggregate(g, k, &mut refined, part, cx)?;
     if std::env::var_os("AOOM_PROFILE").is_some() {
@@ -539,80 +542,137 @@ fn move_nodes<W: Copy + Into<f64>>(
 }
 
 /// Refinement (Leiden step 2): returns refined labels (< n), each refined
-/// community inside one community of `part`. Communities are refined one
-/// after the other, each with its nodes in random order (as in the paper),
-/// which keeps the working set small.
-fn refine<W: Copy + Into<f64>>(
+/// community inside one community of `part`. Each community is refined on
+/// its own, with its nodes in random order (as in the paper) and its own
+/// random stream (forked from one draw of the run's generator by the
+/// community's label), so communities are refined in parallel and the
+/// result does not depend on the number of threads.
+fn refine<W: Copy + Into<f64> + Sync>(
     g: Adj<'_, W>,
     k: &[f64],
     part: &[u32],
     cx: &mut Ctx,
-    s: &mut Scratch,
 ) -> Result<Vec<u32>> {
     let n = k.len();
-    let (start, mut nodes) = group(part);
-    let mut refined: Vec<u32> = (0..n as u32).collect();
-    let mut total = k.to_vec();
-    let mut size = vec![1u32; n];
-    // Weight from each refined community to the rest of its community;
-    // for a singleton {v} (label v) that is v's own, self-loops excluded.
-    let mut external = vec![0.0f64; n];
-    let mut chosen: Vec<(u32, f64)> = Vec::new();
+    let (start, nodes) = group(part);
+    // Each node's position in its community's (sorted) member list: the
+    // refinement indexes its state by it.
+    let mut pos = vec![0u32; n];
     for c in 0..start.len() - 1 {
-        let members = &mut nodes[start[c]..start[c + 1]];
-        if members.len() < 2 {
-            continue;
+        for (i, &v) in nodes[start[c]..start[c + 1]].iter().enumerate() {
+            pos[v as usize] = i as u32;
         }
-        let mut outer = 0.0f64;
-        for (i, &v) in members.iter().enumerate() {
-            g.prefetch_ahead(after(members, i), &[part]);
-            let v = v as usize;
-            outer += k[v];
-            external[v] = g
-                .row(v)
-                .filter(|&(u, _)| u != v && part[u] as usize == c)
-                .map(|(_, w)| w)
-                .sum();
-        }
-        cx.rng.shuffle(members);
-        for (i, &v) in members.iter().enumerate() {
-            cx.tick()?;
-            g.prefetch_ahead(after(members, i), &[part, &refined]);
-            let v = v as usize;
-            let rv = refined[v] as usize;
-            let kv = k[v];
-            if size[rv] != 1 || external[rv] < cx.g2m * kv * (outer - kv) {
-                continue;
-            }
-            for (u, w) in g.row(v) {
-                if u != v && part[u] as usize == c {
-                    s.add(refined[u] as usize, w);
-                }
-            }
-            // Candidates: well-connected refined communities of gain >= 0;
-            // staying alone (gain 0) is always one.
-            chosen.clear();
-            let mut max_gain = 0.0f64;
-            for &t in &s.touched {
-                let t = t as usize;
-                let gain = s.acc[t] - cx.g2m * kv * total[t];
-                if gain >= 0.0 && external[t] >= cx.g2m * total[t] * (outer - total[t]) {
-                    chosen.push((t as u32, gain));
-                    max_gain = max_gain.max(gain);
-                }
-            }
-            if let Some(t) = draw(&mut chosen, max_gain, &mut cx.rng) {
-                external[t] += external[rv] - 2.0 * s.acc[t];
-                total[t] += kv;
-                size[t] += 1;
-                total[rv] = 0.0;
-                size[rv] = 0;
-                refined[v] = t as u32;
-            }
-            s.clear();
+    }
+    let base = Rng::new(cx.rng.next_u64());
+    let g2m = cx.g2m;
+    let control = cx.control;
+    let communities: Vec<usize> = (0..start.len() - 1)
+        .filter(|&c| start[c + 1] - start[c] >= 2)
+        .collect();
+    let done: Vec<(usize, Vec<u32>)> = communities
+        .into_par_iter()
+        .map(|c| {
+            let members = &nodes[start[c]..start[c + 1]];
+            let mut rng = base.fork(c as u64);
+            let local = refine_community(g, k, part, &pos, c, members, g2m, &mut rng, control);
+            (c, local)
+        })
+        .collect();
+    if control.is_cancelled() {
+        return Err(Error::cancelled());
+    }
+    cx.visits += n;
+    let mut refined: Vec<u32> = (0..n as u32).collect();
+    for (c, local) in done {
+        let members = &nodes[start[c]..start[c + 1]];
+        for (&v, &l) in members.iter().zip(&local) {
+            refined[v as usize] = members[l as usize];
         }
     }
     Ok(refined)
+}
+
+/// Refine community `c` (its `members`, sorted; `pos[v]` is v's index in
+/// them): from singletons, a well-connected singleton joins a
+/// well-connected refined community of non-negative gain, chosen at random
+/// with probability ∝ exp(ΔQ/θ). Returns each member's refined label as a
+/// member index. Stops early (any result) once the run is cancelled.
+#[allow(clippy::too_many_arguments)]
+fn refine_community<W: Copy + Into<f64>>(
+    g: Adj<'_, W>,
+    k: &[f64],
+    part: &[u32],
+    pos: &[u32],
+    c: usize,
+    members: &[u32],
+    g2m: f64,
+    rng: &mut Rng,
+    control: &Control,
+) -> Vec<u32> {
+    let m = members.len();
+    // State per refined community, indexed by member index (a refined
+    // community starts as the singleton of the member with that index).
+    let mut refined: Vec<u32> = (0..m as u32).collect();
+    let mut total: Vec<f64> = members.iter().map(|&v| k[v as usize]).collect();
+    let mut size = vec![1u32; m];
+    // Weight from each refined community to the rest of its community;
+    // for a singleton that is its node's own, self-loops excluded.
+    let mut external = vec![0.0f64; m];
+    let mut outer = 0.0f64;
+    for (i, &v) in members.iter().enumerate() {
+        g.prefetch_ahead(after(members, i), &[part]);
+        let v = v as usize;
+        outer += k[v];
+        external[i] = g
+            .row(v)
+            .filter(|&(u, _)| u != v && part[u] as usize == c)
+            .map(|(_, w)| w)
+            .sum();
+    }
+    let mut order = members.to_vec();
+    rng.shuffle(&mut order);
+    let mut s = Scratch::new(m);
+    let mut chosen: Vec<(u32, f64)> = Vec::new();
+    for (i, &v) in order.iter().enumerate() {
+        if i % CHECK_EVERY == CHECK_EVERY - 1 && control.is_cancelled() {
+            break;
+        }
+        g.prefetch_ahead(after(&order, i), &[part, pos]);
+        let v = v as usize;
+        let lv = pos[v] as usize;
+        let rv = refined[lv] as usize;
+        let kv = k[v];
+        if size[rv] != 1 || external[rv] < g2m * kv * (outer - kv) {
+            continue;
+        }
+        for (u, w) in g.row(v) {
+            if u != v && part[u] as usize == c {
+                s.add(refined[pos[u] as usize] as usize, w);
+            }
+        }
+        // Candidates: well-connected refined communities of gain >= 0;
+        // staying alone (gain 0) is always one.
+        chosen.clear();
+        let mut max_gain = 0.0f64;
+        for &t in &s.touched {
+            let t = t as usize;
+            let gain = s.acc[t] - g2m * kv * total[t];
+            if gain >= 0.0 && external[t] >= g2m * total[t] * (outer - total[t]) {
+                chosen.push((t as u32, gain));
+                max_gain = max_gain.max(gain);
+            }
+        }
+        if let Some(t) = draw(&mut chosen, max_gain, rng) {
+            external[t] += external[rv] - 2.0 * s.acc[t];
+            total[t] += kv;
+            size[t] += 1;
+            total[rv] = 0.0;
+            size[rv] = 0;
+            refined[lv] = t as u32;
+        }
+        s.clear();
+    }
+    refined
 }
 
 /// Pick among `candidates` (label, gain ≥ 0) and staying put (gain 0) with
@@ -1041,7 +1101,7 @@ mod tests {
         let g = knn_like(3000, 3);
         let a = run(&g, 1.0, 42);
         assert_eq!(a, run(&g, 1.0, 42));
-        for threads in [1, 2] {
+        for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
