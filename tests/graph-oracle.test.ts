@@ -303,7 +303,19 @@ describe("graph steps: behaviour", () => {
 
   it("umap: the native layout is reproducible for a seed; seeds and inits differ", async () => {
     const a = await withScanpyGraph(name);
-    const one = await tl.umap(a, { nEpochs: 30 });
+    // Epochs are the progress chunks (no rows): the reports carry an ETA.
+    const reports: Progress[] = [];
+    const one = await tl.umap(a, { nEpochs: 30, onProgress: (p) => reports.push(p) });
+    const running = reports.filter((p) => p.state === "running" && p.label.startsWith("UMAP ("));
+    assert.ok(running.length > 0, "running reports");
+    assert.ok(
+      running.every((p) => p.rowsTotal === 0),
+      "no rows",
+    );
+    assert.ok(
+      running.some((p) => p.chunksDone > 0 && p.elapsedMs > 0 && Number.isFinite(p.etaMs) && p.etaMs >= 0),
+      "an ETA from the epochs",
+    );
     const two = await tl.umap(a, { nEpochs: 30 });
     assert.deepEqual(one.embedding, two.embedding);
     const other = await tl.umap(a, { nEpochs: 30, randomState: 1 });

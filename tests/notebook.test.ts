@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { CancelledError, type Progress, read, setDefaultProgress } from "../src/engine";
-import { PROGRESS_MIME, PROGRESS_TARGET, runningPassCount } from "../src/engine/notebook";
+import { PROGRESS_MIME, PROGRESS_TARGET, progressBundle, runningPassCount } from "../src/engine/notebook";
 import { FIXTURES } from "./helpers";
 
 const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
@@ -36,6 +36,33 @@ function fakeKernel(signal: AbortSignal): Sent[] {
 afterEach(() => {
   delete (globalThis as Record<string, unknown>).__anndataOomKernel;
   setDefaultProgress(undefined);
+});
+
+describe("progress lines", () => {
+  const base: Progress = {
+    label: "job",
+    chunksDone: 50,
+    chunksTotal: 200,
+    rowsDone: 0,
+    rowsTotal: 0,
+    bytesDone: 0,
+    elapsedMs: 1000,
+    rate: 0,
+    etaMs: 3000,
+    state: "running",
+  };
+
+  it("a job counted in chunks shows its ETA and no row rate", () => {
+    const text = progressBundle(base)["text/plain"];
+    assert.equal(text, "job: 25% chunk 50/200 ETA 3.0s [running]");
+    assert.doesNotMatch(progressBundle(base)["text/html"], /rows\/s/);
+  });
+
+  it("a pass over rows shows its row rate", () => {
+    const p = { ...base, rowsDone: 5000, rowsTotal: 20000, rate: 5000 };
+    assert.equal(progressBundle(p)["text/plain"], "job: 25% chunk 50/200 5,000 rows/s ETA 3.0s [running]");
+    assert.match(progressBundle(p)["text/html"], /5,000 rows\/s/);
+  });
 });
 
 describe("notebook progress and interrupt (fake kernel global)", () => {

@@ -167,7 +167,8 @@ function fraction(p: Progress): number {
 function parts(p: Progress): { pct: string; chunks: string; rate: string; time: string } {
   const pct = `${Math.round(100 * fraction(p))}%`;
   const chunks = `chunk ${p.chunksDone.toLocaleString("en-US")}/${p.chunksTotal.toLocaleString("en-US")}`;
-  const rate = `${Math.round(p.rate).toLocaleString("en-US")} rows/s`;
+  // Graph jobs count chunks (epochs, levels), not rows: no row rate.
+  const rate = p.rowsTotal > 0 ? `${Math.round(p.rate).toLocaleString("en-US")} rows/s` : "";
   const time = p.state === "running" ? (Number.isFinite(p.etaMs) ? `ETA ${seconds(p.etaMs)}` : "") : `in ${seconds(p.elapsedMs)}`;
   return { pct, chunks, rate, time };
 }
@@ -192,7 +193,7 @@ export function progressJson(p: Progress, passId: string): ProgressJson {
 /** text/plain and text/html of a progress state. */
 export function progressBundle(p: Progress): Record<string, string> {
   const { pct, chunks, rate, time } = parts(p);
-  const text = `${p.label}: ${pct} ${chunks} ${rate}${time ? ` ${time}` : ""} [${p.state}]`;
+  const text = `${p.label}: ${pct} ${chunks}${rate ? ` ${rate}` : ""}${time ? ` ${time}` : ""} [${p.state}]`;
   const color = { running: "#3b82f6", done: "#16a34a", cancelled: "#d97706", failed: "#dc2626" }[p.state];
   const width = (100 * fraction(p)).toFixed(1);
   const html =
@@ -201,6 +202,6 @@ export function progressBundle(p: Progress): Record<string, string> {
     `<span style="color:${color}">${p.state}</span><span>${pct}</span></div>` +
     `<div style="background:#e5e7eb;height:8px;border-radius:4px;overflow:hidden">` +
     `<div style="background:${color};width:${width}%;height:100%"></div></div>` +
-    `<div style="color:#6b7280">${chunks} · ${rate}${time ? ` · ${time}` : ""}</div></div>`;
+    `<div style="color:#6b7280">${chunks}${rate ? ` · ${rate}` : ""}${time ? ` · ${time}` : ""}</div></div>`;
   return { "text/plain": text, "text/html": html };
 }

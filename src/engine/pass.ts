@@ -20,7 +20,7 @@ export interface Progress {
   elapsedMs: number;
   /** Rows per second so far. */
   rate: number;
-  /** Estimated milliseconds left (NaN before the first chunk). */
+  /** Estimated milliseconds left, from the rows or, for jobs that count no rows (graph steps), the chunks (NaN before the first chunk). */
   etaMs: number;
   state: "running" | "done" | "cancelled" | "failed";
 }
@@ -58,7 +58,8 @@ export function stderrProgress(): Reporter {
   return (p) => {
     const pct = p.chunksTotal ? Math.round((100 * p.chunksDone) / p.chunksTotal) : 100;
     const eta = Number.isFinite(p.etaMs) ? `${(p.etaMs / 1000).toFixed(1)}s left` : "";
-    const line = `${p.label}: ${pct}% chunk ${p.chunksDone}/${p.chunksTotal} ${Math.round(p.rate).toLocaleString("en-US")} rows/s ${eta} [${p.state}]`;
+    const rate = p.rowsTotal > 0 ? `${Math.round(p.rate).toLocaleString("en-US")} rows/s ` : "";
+    const line = `${p.label}: ${pct}% chunk ${p.chunksDone}/${p.chunksTotal} ${rate}${eta} [${p.state}]`;
     process.stderr.write(`\r${line.padEnd(90)}${p.state === "running" ? "" : "\n"}`);
   };
 }
@@ -66,6 +67,16 @@ export function stderrProgress(): Reporter {
 function toProgress(label: string, p: Native.ProgressOut, state: Progress["state"]): Progress {
   const rate = p.elapsedMs > 0 ? (p.rowsDone * 1000) / p.elapsedMs : 0;
   const left = p.rowsTotal - p.rowsDone;
+  // Passes over X count rows; most graph jobs (NN-descent iterations, UMAP
+  // epochs, Leiden levels) count chunks only, so their ETA comes from the
+  // chunks.
+  const chunksLeft = p.chunksTotal - p.chunksDone;
+  const etaMs =
+    rate > 0 && left > 0
+      ? (left / rate) * 1000
+      : p.rowsTotal === 0 && p.chunksDone > 0 && chunksLeft > 0
+        ? (p.elapsedMs * chunksLeft) / p.chunksDone
+        : Number.NaN;
   return {
     label,
     chunksDone: p.chunksDone,
@@ -75,7 +86,7 @@ function toProgress(label: string, p: Native.ProgressOut, state: Progress["state
     bytesDone: p.bytesDone,
     elapsedMs: p.elapsedMs,
     rate,
-    etaMs: rate > 0 ? (left / rate) * 1000 : Number.NaN,
+    etaMs,
     state,
   };
 }

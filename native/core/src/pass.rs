@@ -40,11 +40,24 @@ pub struct Progress {
 }
 
 /// Shared state between a running pass and whoever watches it.
-#[derive(Default)]
 pub struct Control {
     cancel: AtomicBool,
     state: Mutex<Progress>,
     changed: Condvar,
+    /// When the job was set up: the elapsed time of jobs that do not time
+    /// themselves (graph jobs), so that watchers can compute an ETA.
+    created: Instant,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            cancel: AtomicBool::new(false),
+            state: Mutex::new(Progress::default()),
+            changed: Condvar::new(),
+            created: Instant::now(),
+        }
+    }
 }
 
 impl Control {
@@ -74,9 +87,15 @@ impl Control {
         guard.clone()
     }
 
+    /// Change the progress; an update that does not set `elapsed_ms` gets
+    /// the time since the Control was created.
     pub fn update(&self, f: impl FnOnce(&mut Progress)) {
         if let Ok(mut p) = self.state.lock() {
+            let before = p.elapsed_ms;
             f(&mut p);
+            if p.elapsed_ms == before {
+                p.elapsed_ms = self.created.elapsed().as_secs_f64() * 1e3;
+            }
         }
         self.changed.notify_all();
     }

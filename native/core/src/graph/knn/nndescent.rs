@@ -73,10 +73,7 @@ pub fn nn_descent(
     control: &Control,
 ) -> Result<NeighborLists> {
     let total_chunks = 1 + params.max_iters;
-    control.update(|p| {
-        p.chunks_total = total_chunks;
-        p.majors_total = n;
-    });
+    control.update(|p| p.chunks_total = total_chunks);
     let rng = Rng::new(params.seed);
     let point = |i: usize| &data[i * d..(i + 1) * d];
     let profile = std::env::var_os("AOOM_PROFILE").is_some();

@@ -118,10 +118,7 @@ pub fn optimize(
     let mut next_sample = e.epochs_per_sample.clone();
     let mut next_neg: Vec<f32> = e.epochs_per_sample.iter().map(|&x| x / rate).collect();
     let base = Rng::new(p.seed);
-    control.update(|s| {
-        s.chunks_total = p.n_epochs;
-        s.majors_total = n;
-    });
+    control.update(|s| s.chunks_total = p.n_epochs);
     // f32 arithmetic as in umap-learn (its embedding is float32). The layout
     // is dominated by x^b (one per sample, 6 samples per edge): a bit-level
     // approximation (relative error < 5e-4, see fast_pow) is 3× cheaper
@@ -191,10 +188,7 @@ pub fn optimize(
                 chunk.run_any(dim, &mut part, ns, nn, &mut rng)
             }
         });
-        control.update(|s| {
-            s.chunks_done = epoch + 1;
-            s.majors_done = n;
-        });
+        control.update(|s| s.chunks_done = epoch + 1);
     }
     Ok(())
 }
