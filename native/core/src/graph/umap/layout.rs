@@ -102,8 +102,8 @@ pub fn optimize(
     let e = edges(g, p.n_epochs);
     let m = e.head.len();
     // Every point index the layout uses is below n (the edges' ends,
-    // checked here, and draws of rng.below(n)): the unchecked access to the
-    // n × dim embedding in Chunk::edge relies on it.
+    // checked here, and draws of rng.below(n)): the unchecked reads of the
+    // n × dim snapshot in Chunk::point rely on it.
     if e.head.iter().chain(&e.tail).any(|&x| x as usize >= n) {
         return Err(Error::invalid("graph edge to a point beyond the embedding"));
     }
