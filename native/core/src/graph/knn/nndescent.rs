@@ -251,29 +251,44 @@ fn candidates(lists: &mut NeighborLists, c: usize, rng: &mut Rng) -> (Vec<u32>, 
         .enumerate()
         .map(|(t, (((((nc, oc), np), op), nm), om))| {
             let (lo, hi) = (t * per, t * per + nm.len());
-            let mut rng = rng.clone();
-            for i in 0..n {
-                for s in 0..k {
-                    let j = lists_ref.idx[i * k + s];
-                    if j == EMPTY {
-                        continue;
-                    }
-                    let pr = rng.uniform() as f32;
-                    let (cs, ps, mx) = if lists_ref.new[i * k + s] {
-                        (&mut *nc, &mut *np, &mut *nm)
-                    } else {
-                        (&mut *oc, &mut *op, &mut *om)
-                    };
-                    if (lo..hi).contains(&i) {
-                        offer(cs, ps, mx, i - lo, j, pr);
-                    }
-                    let j = j as usize;
-                    if (lo..hi).contains(&j) {
-                        offer(cs, ps, mx, j - lo, i as u32, pr);
+            let own = lo..hi;
+            // Two sweeps over the entries, each replaying the same
+            // priorities: first the offers of new entries, then those of
+            // old ones, but only to rows that got new candidates. A row's
+            // old candidates are joined with its new ones only, so a row
+            // without new candidates needs none (late iterations have few
+            // new entries, and most offers were such wasted old ones).
+            let mut end = rng.clone();
+            for new_sweep in [true, false] {
+                let mut rng = rng.clone();
+                for i in 0..n {
+                    for s in 0..k {
+                        let j = lists_ref.idx[i * k + s];
+                        if j == EMPTY {
+                            continue;
+                        }
+                        let pr = rng.uniform() as f32;
+                        if lists_ref.new[i * k + s] != new_sweep {
+                            continue;
+                        }
+                        let j = j as usize;
+                        for (row, x) in [(i, j as u32), (j, i as u32)] {
+                            if !own.contains(&row) {
+                                continue;
+                            }
+                            let r = row - lo;
+                            if new_sweep {
+                                offer(nc, np, nm, r, x, pr);
+                            } else if nc[r * c] != EMPTY {
+                                // (a row's new candidates fill it from slot 0)
+                                offer(oc, op, om, r, x, pr);
+                            }
+                        }
                     }
                 }
+                end = rng;
             }
-            rng
+            end
         })
         .collect();
     if let Some(end) = ends.into_iter().next() {
