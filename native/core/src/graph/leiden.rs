@@ -429,11 +429,11 @@ fn level<W: Copy + Into<f64> + Sync>(
     if cx.control.is_cancelled() {
         return Err(Error::cancelled());
     }
-    let t0 = std::time::Instant::now();
+    let t0 = Instant::now();
     let moved = move_nodes(g, k, part, cx, s)?;
-    let t1 = std::time::Instant::now();
+    let t1 = Instant::now();
     let mut refined = refine(g, k, part, cx)?;
-    let t2 = std::time::Instant::now();
+    let t2 = Instant::now();
     let next = aggregate(g, k, &mut refined, part, cx)?;
     if std::env::var_os("AOOM_PROFILE").is_some() {
         eprintln!(
