@@ -258,8 +258,7 @@ fn candidates(lists: &mut NeighborLists, c: usize, rng: &mut Rng) -> (Vec<u32>, 
             // old candidates are joined with its new ones only, so a row
             // without new candidates needs none (late iterations have few
             // new entries, and most offers were such wasted old ones).
-            let mut end = rng.clone();
-            for new_sweep in [true, false] {
+            let mut sweep = |new_sweep: bool| {
                 let mut rng = rng.clone();
                 for i in 0..n {
                     for s in 0..k {
@@ -286,9 +285,10 @@ fn candidates(lists: &mut NeighborLists, c: usize, rng: &mut Rng) -> (Vec<u32>, 
                         }
                     }
                 }
-                end = rng;
-            }
-            end
+                rng
+            };
+            sweep(true);
+            sweep(false)
         })
         .collect();
     if let Some(end) = ends.into_iter().next() {
