@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import type { Vector } from "apache-arrow";
+import { DataType, type Vector } from "apache-arrow";
 import {
   type AnnDataOOM,
   type BackedMatrix,
@@ -109,6 +109,11 @@ for (const name of Object.keys(manifest.datasets)) {
         if (col === "mt") continue;
         const frame = axis === "obs" ? [adata.obs, r.obs] : [adata.var, r.var];
         close(vec(frame[0].getChild(col)), vec(frame[1].getChild(col)), `${el}`, 1e-5);
+        // Counts scanpy stores as integers (n_genes_by_counts, n_cells_by_counts) are integers here too
+        // (the reader maps scanpy's int64 columns to Float64, so its stored dtype comes from the manifest).
+        const scanpyDtype: string = ds.steps.qc.elements[el].dtype;
+        const ours = frame[0].getChild(col)?.type;
+        assert.equal(DataType.isInt(ours), scanpyDtype.startsWith("int"), `${el}: ${ours} vs scanpy's ${scanpyDtype}`);
       }
       r.close();
     });
@@ -130,6 +135,7 @@ for (const name of Object.keys(manifest.datasets)) {
       assert.equal(genes.nVars, keptGenes.filter(Boolean).length);
       const names = vec(r.var.getChild("filter_genes_n_cells")).filter((_, j) => keptGenes[j]);
       close(vec(genes.var.getChild("n_cells")), names, "var n_cells", 0);
+      assert.ok(DataType.isInt(genes.var.getChild("n_cells")?.type) && DataType.isInt(cells.obs.getChild("n_genes")?.type));
       adata = genes;
       r.close();
     });

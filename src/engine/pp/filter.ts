@@ -74,7 +74,8 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
     ) as Float64Array);
   const lo = opts.minGenes ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxGenes ?? opts.maxCounts ?? Infinity;
-  adata.setObs(byGenes ? "n_genes" : "n_counts", values);
+  // n_genes is an integer column (int32; scanpy: int64), n_counts float.
+  adata.setObs(byGenes ? "n_genes" : "n_counts", byGenes ? Int32Array.from(values) : values);
   const keep = Array.from(values, (v) => v >= lo && v <= hi);
   const view = adata.subset({ obs: keep });
   if (!opts.layer && adata.qcSource === adata.matrixKey(m)) {
@@ -102,7 +103,7 @@ export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { min
     ) as Float64Array);
   const lo = opts.minCells ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxCells ?? opts.maxCounts ?? Infinity;
-  adata.setVar(byCells ? "n_cells" : "n_counts", values);
+  adata.setVar(byCells ? "n_cells" : "n_counts", byCells ? Int32Array.from(values) : values);
   const keep = Array.from(values, (v) => v >= lo && v <= hi);
   return adata.subset({ var: keep });
 }

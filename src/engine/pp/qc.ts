@@ -1,6 +1,9 @@
 /**
  * pp.calculateQcMetrics: scanpy's calculate_qc_metrics in ONE pass over X,
- * with the same obs/var column names.
+ * with the same obs/var column names. Counts of genes or cells
+ * (n_genes_by_counts, n_cells_by_counts) are Int32 columns; sums and
+ * proportions are Float64 (scanpy keeps X's float32 for total_counts; the
+ * sums here are exact in float64).
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
@@ -54,7 +57,10 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   const log1p = opts.log1p ?? true;
   const total = get("qc.total_counts");
   const nGenes = get("qc.n_genes_by_counts");
-  adata.setObs("n_genes_by_counts", nGenes);
+  // Counts of genes / cells are integers, as in scanpy (int32 there for
+  // n_genes_by_counts; int32 here for all four count columns, since Arrow's
+  // Int64 would hand JS users BigInts).
+  adata.setObs("n_genes_by_counts", Int32Array.from(nGenes));
   if (log1p) adata.setObs("log1p_n_genes_by_counts", log1pf(nGenes));
   adata.setObs("total_counts", total);
   if (log1p) adata.setObs("log1p_total_counts", log1pf(total));
@@ -79,7 +85,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   const nCells = get("qc.n_cells_by_counts");
   const geneTotal = get("qc.gene_total_counts");
   const mean = geneTotal.map((x) => x / nObs);
-  adata.setVar("n_cells_by_counts", nCells);
+  adata.setVar("n_cells_by_counts", Int32Array.from(nCells));
   adata.setVar("mean_counts", mean);
   if (log1p) adata.setVar("log1p_mean_counts", log1pf(mean));
   adata.setVar(
@@ -110,7 +116,7 @@ export function anndataoomQcNames(adata: AnnDataOOM, mtVar = "mt"): void {
     return Float64Array.from({ length: v.length }, (_, i) => Number(v.get(i)));
   };
   adata.setObs("nUMIs", col("total_counts"));
-  adata.setObs("detected_genes", col("n_genes_by_counts"));
+  adata.setObs("detected_genes", Int32Array.from(col("n_genes_by_counts")));
   adata.setObs(
     "mito_perc",
     col(`pct_counts_${mtVar}`).map((x) => x / 100),
