@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
+import { read } from "../src/engine";
 import { FIXTURES, PYTHON } from "./helpers";
 
 const BAD = path.join(FIXTURES, "bad");
@@ -52,6 +53,37 @@ describe("bad input gives typed errors", () => {
       assert.equal(sha(file), before, "the file was modified");
     });
   }
+
+  it("odd but readable: column-order repeating a column and the index, a categorical index with a missing name", async () => {
+    const file = path.join(tmp, "odd.h5ad");
+    fs.copyFileSync(path.join(FIXTURES, "csr_gzip.h5ad"), file);
+    const py = [
+      "import h5py, numpy as np, sys",
+      "f = h5py.File(sys.argv[1], 'r+')",
+      "o = f['obs']; n = o[o.attrs['_index']].shape[0]",
+      "cols = [c for c in o.attrs['column-order']]",
+      "o.attrs['column-order'] = np.array(cols[:1] + cols[:1] + [o.attrs['_index']] + cols[1:], dtype=object)",
+      "del o[o.attrs['_index']]; g = o.create_group(o.attrs['_index'])",
+      "g.attrs['encoding-type'] = 'categorical'; g.attrs['encoding-version'] = '0.2.0'; g.attrs['ordered'] = False",
+      "codes = np.arange(n, dtype=np.int32); codes[1] = -1",
+      "g.create_dataset('codes', data=codes); g.create_dataset('categories', data=np.array([f'c{i}' for i in range(n)], dtype=object), dtype=h5py.string_dtype())",
+      "print(len(cols))",
+    ].join("\n");
+    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const nCols = Number(r.stdout.trim());
+    assert.ok(nCols > 0);
+    const a = await read(file);
+    try {
+      assert.equal(a.obs.numCols, nCols, "each column once, the index not a column");
+      assert.deepEqual([a.obsNames.get(0), a.obsNames.get(1), a.obsNames.get(2)], ["c0", "nan", "c2"]);
+      const out = path.join(tmp, "odd-written.h5ad");
+      await a.write(out);
+      assert.ok(fs.statSync(out).size > 0);
+    } finally {
+      a.close();
+    }
+  });
 
   it("a nonexistent path → FileAccessError", () => {
     const out = runChild(path.join(tmp, "does-not-exist.h5ad"));

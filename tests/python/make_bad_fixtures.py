@@ -156,6 +156,86 @@ def unknown_x_encoding(f):
     f["X"].attrs["encoding-type"] = "bsr_matrix"
 
 
+def _dict_group(parent, name):
+    g = parent.create_group(name)
+    g.attrs["encoding-type"] = "dict"
+    g.attrs["encoding-version"] = "0.1.0"
+    return g
+
+
+def _unallocated(f, path, shape, dtype):
+    """A chunked dataset of `shape` with nothing written: tiny on disk,
+    absurd in memory (a corrupt size must be refused before any read)."""
+    attrs = {k: f[path].attrs[k] for k in f[path].attrs.keys()} if path in f else {}
+    if path in f:
+        del f[path]
+    d = f.create_dataset(path, shape=shape, dtype=dtype, chunks=(1 << 16,) + (1,) * (len(shape) - 1))
+    for k, v in attrs.items():
+        d.attrs[k] = v
+
+
+def uns_soft_link_cycle(f):
+    _dict_group(f["uns"], "nested")["loop"] = h5py.SoftLink("/uns/nested")
+
+
+def uns_hard_link_cycle(f):
+    _dict_group(f["uns"], "nested")
+    f["uns/nested/loop"] = f["uns"]
+
+
+def uns_too_deep(f):
+    g = _dict_group(f["uns"], "deep")
+    for _ in range(300):
+        g = _dict_group(g, "a")
+
+
+def categorical_codes_unallocated(f):
+    _unallocated(f, "obs/cat/codes", (1 << 32,), np.int8)
+
+
+def obsm_wrong_rows(f):
+    replace_dataset(f, "obsm/X_pca", np.zeros((N_OBS - 1, 2), np.float32))
+
+
+def layer_wrong_shape(f):
+    d = f["layers"].create_dataset("counts", data=np.ones((N_OBS, N_VARS + 3), np.float32))
+    d.attrs["encoding-type"] = "array"
+    d.attrs["encoding-version"] = "0.2.0"
+
+
+def row_longer_than_n_vars(f):
+    n = 3_000_000_000
+    _unallocated(f, "X/data", (n,), np.float32)
+    _unallocated(f, "X/indices", (n,), np.int32)
+    ip = f["X/indptr"][()].astype(np.int64)
+    ip[-1] = n
+    replace_dataset(f, "X/indptr", ip)
+
+
+def duplicate_indices(f):
+    idx = f["X/indices"][()]  # row 0 holds columns [0, 2]
+    idx[1] = 0
+    replace_dataset(f, "X/indices", idx)
+
+
+def data_float16(f):
+    replace_dataset(f, "X/data", f["X/data"][()].astype(np.float16))
+
+
+def unknown_filter(f):
+    # a dense X compressed with bitshuffle (filter 32008, from hdf5plugin),
+    # which the engine's HDF5 build does not include
+    import hdf5plugin
+
+    g = f["X"]
+    dense = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
+                          shape=(N_OBS, N_VARS)).toarray()
+    del f["X"]
+    ds = f.create_dataset("X", data=dense, chunks=(2, N_VARS), **hdf5plugin.Bitshuffle())
+    ds.attrs["encoding-type"] = "array"
+    ds.attrs["encoding-version"] = "0.2.0"
+
+
 # (file stem, damage function or special marker, error class, element, note)
 CASES = [
     ("not_hdf5", "text", "H5adFormatError", None,
@@ -192,6 +272,26 @@ CASES = [
      "obs (index and every column) has 5 rows, X has 6"),
     ("unknown_x_encoding", unknown_x_encoding, "UnsupportedEncodingError", "/X",
      "X has encoding-type bsr_matrix (not part of the spec)"),
+    ("uns_soft_link_cycle", uns_soft_link_cycle, "H5adFormatError", "/uns/nested/loop",
+     "uns/nested/loop is a soft link to uns/nested: describing uns must not recurse forever"),
+    ("uns_hard_link_cycle", uns_hard_link_cycle, "H5adFormatError", "/uns/nested/loop",
+     "uns/nested/loop is a hard link to uns itself"),
+    ("uns_too_deep", uns_too_deep, "H5adFormatError", "/uns/deep/a",
+     "300 nested dicts (the limit is 256; ~10,000 used to overflow the stack)"),
+    ("categorical_codes_unallocated", categorical_codes_unallocated, "H5adFormatError", "/obs/cat",
+     "obs/cat/codes declares 2**32 rows (never written): refused from its shape, before any read"),
+    ("obsm_wrong_rows", obsm_wrong_rows, "H5adFormatError", "/obsm/X_pca",
+     "obsm/X_pca has 5 rows, obs 6 (anndata refuses the file too)"),
+    ("layer_wrong_shape", layer_wrong_shape, "H5adFormatError", "/layers/counts",
+     "layers/counts is 6 x 7, X is 6 x 4"),
+    ("row_longer_than_n_vars", row_longer_than_n_vars, "H5adFormatError", "/X/indptr",
+     "the last row claims 3e9 stored entries (data/indices declared, never written) with 4 columns"),
+    ("duplicate_indices", duplicate_indices, "H5adFormatError", "/X/indices",
+     "row 0 stores column 0 twice (not canonical); found by the first pass"),
+    ("data_float16", data_float16, "UnsupportedEncodingError", "/X/data",
+     "X/data is float16"),
+    ("unknown_filter", unknown_filter, "UnsupportedEncodingError", "/X",
+     "dense X is compressed with bitshuffle (filter 32008), which is not built in"),
 ]
 
 

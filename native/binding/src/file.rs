@@ -357,7 +357,7 @@ impl Task for ReadMatrix {
         guard(|| {
             let m: Matrix = self.file.open_matrix(&self.path)?;
             let item = (m.meta.dtype.size() + 4) as u64;
-            check_load(&self.path, m.meta.nnz, item)?;
+            check_load(&self.path, m.meta.nnz, item).map_err(|e| e.in_file(&self.file.path))?;
             let majors: Vec<usize> = (0..m.n_major()).collect();
             let b = m
                 .read_block(&majors, &MinorMap::identity(m.n_minor()))

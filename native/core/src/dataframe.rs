@@ -101,8 +101,14 @@ pub fn describe(root: &Group, path: &str) -> Result<DataFrameInfo> {
             .filter(|n| n != &index_name && n != "__categories")
             .collect(),
     };
-    let mut columns = Vec::with_capacity(order.len());
+    let mut columns: Vec<ColumnInfo> = Vec::with_capacity(order.len());
     for name in order {
+        // A name listed twice is one column (pandas would show it twice;
+        // a table keyed by name, and a writer, cannot), and the index is
+        // not a column.
+        if name == index_name || columns.iter().any(|c| c.name == name) {
+            continue;
+        }
         let cpath = format!("{path}/{name}");
         let info = crate::element::describe(&g, &name, &cpath)?
             .ok_or_else(|| Error::format(&cpath, "column listed in column-order is missing"))?;
@@ -178,7 +184,17 @@ fn read_index_strings(g: &Group, path: &str, index_name: &str) -> Result<Strings
             codes, categories, ..
         } => match *categories {
             Column::Strings { strings, .. } => {
-                Ok(strings.take(&codes.iter().map(|&c| c.max(0) as usize).collect::<Vec<_>>()))
+                // Code -1 is a missing name: anndata reads it as NaN, which
+                // becomes the name "nan" once the index is made strings.
+                let mut names = Strings::with_capacity(codes.len(), 0);
+                for &c in &codes {
+                    names.push(if c < 0 {
+                        "nan"
+                    } else {
+                        strings.get(c as usize).unwrap_or("")
+                    });
+                }
+                Ok(names)
             }
             _ => Err(Error::format(&ipath, "unsupported index encoding")),
         },
@@ -194,6 +210,18 @@ pub fn read_column(root: &Group, path: &str, name: &str) -> Result<Column> {
     let n_rows = crate::element::describe(&g, &index_name, path)?
         .map(|i| i.shape.first().copied().unwrap_or(0));
     let cpath = format!("{path}/{name}");
+    // Check the declared length first: a corrupt column of billions of
+    // rows must not be loaded just to find out it is too long.
+    if let (Some(n), Some(info)) = (n_rows, crate::element::describe(&g, name, &cpath)?) {
+        if let Some(&len) = info.shape.first() {
+            if len != n {
+                return Err(Error::format(
+                    &cpath,
+                    format!("column has {len} rows but the index has {n}"),
+                ));
+            }
+        }
+    }
     let col = read_column_in(&g, name, &cpath, legacy)?;
     if let Some(n) = n_rows {
         if col.len() != n {
@@ -247,10 +275,17 @@ pub fn read_column_in(g: &Group, name: &str, path: &str, legacy: bool) -> Result
                 }
                 "nullable-integer" | "nullable-boolean" | "nullable-string-array" => {
                     let mask_ds = child("mask")?;
-                    let mask = h5::read_values(&mask_ds, &format!("{path}/mask"))?;
+                    let values_ds = child("values")?;
+                    // Compare the declared lengths before loading either.
+                    if values_ds.size() != mask_ds.size() {
+                        return Err(Error::format(path, "values and mask lengths differ"));
+                    }
+                    let mask_path = format!("{path}/mask");
+                    check_load(&mask_path, mask_ds.size() as u64, 8)?;
+                    let mask = h5::read_values(&mask_ds, &mask_path)?;
                     let mask: Vec<u8> = mask.to_f64().iter().map(|&m| u8::from(m != 0.0)).collect();
                     let vpath = format!("{path}/values");
-                    let values = read_plain(&child("values")?, &vpath)?;
+                    let values = read_plain(&values_ds, &vpath)?;
                     if values.len() != mask.len() {
                         return Err(Error::format(path, "values and mask lengths differ"));
                     }
@@ -302,6 +337,7 @@ fn categorical(
     ordered: bool,
     codes_path: &str,
 ) -> Result<Column> {
+    check_load(codes_path, codes_ds.size() as u64, 8)?;
     let codes = h5::read_ints(codes_ds, codes_path, None)?;
     let n = categories.len() as i64;
     if let Some(&bad) = codes.iter().find(|&&c| c < -1 || c >= n) {

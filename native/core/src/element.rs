@@ -3,7 +3,7 @@
 //! fallback for legacy files that carry no attributes.
 
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Context, Error, Result};
 use crate::h5::{self, Node};
 use hdf5::Group;
 use serde::Serialize;
@@ -42,13 +42,46 @@ pub struct ElementInfo {
     pub children: Option<Vec<(String, ElementInfo)>>,
 }
 
+/// How deeply dicts (uns) may nest. anndata's own recursive reader gives
+/// up (Python's recursion limit) well before this; deeper files are
+/// corrupt or hostile, and unbounded recursion would overflow the stack.
+pub const MAX_DICT_DEPTH: usize = 256;
+/// How many elements one dict tree may hold: bounds the work of a file
+/// whose groups are hard-linked into a huge DAG (each level linking the
+/// next twice doubles the paths).
+const MAX_DICT_ELEMENTS: usize = 1_000_000;
+
+/// The groups on the way down from the element being described (to detect
+/// links back to an enclosing group) and the elements seen so far.
+#[derive(Default)]
+struct Walk {
+    ancestors: Vec<(u64, hdf5::LocationToken)>,
+    seen: usize,
+}
+
 /// Detect the encoding of `name` under `parent` without reading data.
 pub fn describe(parent: &Group, name: &str, path: &str) -> Result<Option<ElementInfo>> {
+    describe_in(parent, name, path, &mut Walk::default())
+}
+
+fn describe_in(
+    parent: &Group,
+    name: &str,
+    path: &str,
+    walk: &mut Walk,
+) -> Result<Option<ElementInfo>> {
     let Some(node) = h5::node(parent, name) else {
         return Ok(None);
     };
+    walk.seen += 1;
+    if walk.seen > MAX_DICT_ELEMENTS {
+        return Err(Error::format(
+            path,
+            format!("more than {MAX_DICT_ELEMENTS} elements in one dict tree (groups linked many times over?)"),
+        ));
+    }
     Ok(Some(match node {
-        Node::Group(g) => describe_group(&g, path)?,
+        Node::Group(g) => describe_group(&g, path, walk)?,
         Node::Dataset(ds) => {
             let enc = h5::attr_string(&ds, "encoding-type")?;
             let version = h5::attr_string(&ds, "encoding-version")?;
@@ -81,7 +114,7 @@ pub fn describe(parent: &Group, name: &str, path: &str) -> Result<Option<Element
     }))
 }
 
-fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
+fn describe_group(g: &Group, path: &str, walk: &mut Walk) -> Result<ElementInfo> {
     let enc = h5::attr_string(g, "encoding-type")?;
     let version = h5::attr_string(g, "encoding-version")?;
     let encoding = match enc {
@@ -114,13 +147,28 @@ fn describe_group(g: &Group, path: &str) -> Result<ElementInfo> {
                 .and_then(|d| h5::dtype_of(&d, path).ok());
         }
         "dict" | "raw" => {
+            if walk.ancestors.len() >= MAX_DICT_DEPTH {
+                return Err(Error::format(
+                    path,
+                    format!("dicts nested more than {MAX_DICT_DEPTH} levels deep"),
+                ));
+            }
+            let here = g.loc_info().map(|i| (i.fileno, i.token)).at(path)?;
+            if walk.ancestors.contains(&here) {
+                return Err(Error::format(
+                    path,
+                    "this group is linked inside itself (a cycle of HDF5 links)",
+                ));
+            }
+            walk.ancestors.push(here);
             let mut children = Vec::new();
             for name in g.member_names().unwrap_or_default() {
                 let child_path = format!("{}/{name}", path.trim_end_matches('/'));
-                if let Some(c) = describe(g, &name, &child_path)? {
+                if let Some(c) = describe_in(g, &name, &child_path, walk)? {
                     children.push((name, c));
                 }
             }
+            walk.ancestors.pop();
             info.children = Some(children);
         }
         "categorical" => {

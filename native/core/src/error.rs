@@ -70,9 +70,10 @@ impl Error {
     pub fn cancelled() -> Self {
         Error::new(ErrorKind::Cancelled, "the pass was cancelled")
     }
-    /// Attach the element path unless one is already set (innermost wins).
+    /// Attach the element path unless one is already set (innermost wins;
+    /// an empty placeholder does not count).
     pub fn at(mut self, element: &str) -> Self {
-        if self.element.is_none() {
+        if self.element.as_deref().is_none_or(str::is_empty) {
             self.element = Some(element.to_string());
         }
         self
@@ -102,7 +103,17 @@ impl std::error::Error for Error {}
 
 impl From<hdf5::Error> for Error {
     fn from(e: hdf5::Error) -> Self {
-        Error::new(ErrorKind::Format, format!("HDF5: {e}"))
+        let text = e.to_string();
+        // A filter that is neither built in nor a plugin: HDF5 only says it
+        // could not search its (build-time) plugin directory.
+        if text.contains("lib/plugin") || text.contains("required filter") {
+            return Error::new(
+                ErrorKind::UnsupportedEncoding,
+                "the data use an HDF5 compression filter this build does not have \
+                 (built in: gzip, lzf, blosc with lz4 / zstd / zlib; no plugins are loaded)",
+            );
+        }
+        Error::new(ErrorKind::Format, format!("HDF5: {text}"))
     }
 }
 

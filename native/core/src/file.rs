@@ -114,18 +114,44 @@ impl H5ad {
                 }),
                 _ => None,
             };
+            let (n_obs, n_vars) = (obs.n_rows, var.n_rows);
+            let obsm = members(root, "obsm")?;
+            let varm = members(root, "varm")?;
+            let obsp = members(root, "obsp")?;
+            let varp = members(root, "varp")?;
+            let layers = members(root, "layers")?;
+            check_aligned(&obsm, &[n_obs])?;
+            check_aligned(&varm, &[n_vars])?;
+            check_aligned(&obsp, &[n_obs, n_obs])?;
+            check_aligned(&varp, &[n_vars, n_vars])?;
+            check_aligned(&layers, &[n_obs, n_vars])?;
+            if let Some(r) = &raw {
+                let n_raw = r.var.n_rows;
+                if let Some(x) = &r.x {
+                    if x.shape != [n_obs, n_raw] {
+                        return Err(Error::format(
+                            "/raw/X",
+                            format!(
+                                "raw/X has shape {:?}; obs has {n_obs} rows and raw/var {n_raw}",
+                                x.shape
+                            ),
+                        ));
+                    }
+                }
+                check_aligned(&r.varm, &[n_raw])?;
+            }
             Ok(FileInfo {
                 path: self.path.clone(),
-                n_obs: obs.n_rows,
-                n_vars: var.n_rows,
+                n_obs,
+                n_vars,
                 x,
                 obs,
                 var,
-                obsm: members(root, "obsm")?,
-                varm: members(root, "varm")?,
-                obsp: members(root, "obsp")?,
-                varp: members(root, "varp")?,
-                layers: members(root, "layers")?,
+                obsm,
+                varm,
+                obsp,
+                varp,
+                layers,
                 uns: members(root, "uns")?,
                 raw,
                 encoding_version: h5::attr_string(root, "encoding-version")?,
@@ -138,6 +164,28 @@ impl H5ad {
 /// Matrix metadata without validating indptr (cheap, for listings).
 pub fn matrix_meta(root: &hdf5::Group, path: &str) -> Result<MatrixMeta> {
     Matrix::open(root, path).map(|m| m.meta)
+}
+
+/// The leading dimensions of each element aligned to obs / var must be
+/// those axes' lengths (anndata refuses such files too). Checked from the
+/// shape attributes at open, before anything is sized by them. Elements
+/// with an unsupported encoding report that when they are accessed.
+fn check_aligned(entries: &[(String, ElementInfo)], dims: &[usize]) -> Result<()> {
+    for (_, info) in entries {
+        if !info.supported || info.shape.is_empty() {
+            continue;
+        }
+        if info.shape.len() < dims.len() || info.shape[..dims.len()] != *dims {
+            return Err(Error::format(
+                &info.path,
+                format!(
+                    "shape {:?} does not match the aligned axes {:?} (obs / var lengths)",
+                    info.shape, dims
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn members(root: &hdf5::Group, name: &str) -> Result<Vec<(String, ElementInfo)>> {

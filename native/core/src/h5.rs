@@ -184,7 +184,16 @@ pub fn attr_bool(loc: &Location, name: &str) -> Result<Option<bool>> {
 
 /// Stored dtype of a dataset (or attribute).
 pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
-    let td = c.dtype().and_then(|t| t.to_descriptor()).at(element)?;
+    let dt = c.dtype().at(element)?;
+    // A type hdf5-metno cannot describe (e.g. float16) is valid HDF5 that
+    // this reader does not support, not a broken file.
+    let td = dt.to_descriptor().map_err(|e| {
+        Error::new(
+            ErrorKind::UnsupportedEncoding,
+            format!("unsupported HDF5 datatype ({e})"),
+        )
+        .at(element)
+    })?;
     DType::from_descriptor(&td).ok_or_else(|| {
         Error::new(
             ErrorKind::UnsupportedEncoding,
@@ -277,7 +286,7 @@ pub fn read_strings(ds: &Dataset, element: &str) -> Result<Strings> {
 
 fn read_strings_container(c: &Container) -> Result<Strings> {
     let td = c.dtype().and_then(|t| t.to_descriptor())?;
-    match td {
+    let strings = match td {
         TypeDescriptor::VarLenUnicode => read_vlen::<VarLenUnicode>(c, |s| s.as_str()),
         TypeDescriptor::VarLenAscii => read_vlen::<VarLenAscii>(c, |s| s.as_str()),
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => read_fixed_strings(c, n),
@@ -285,7 +294,20 @@ fn read_strings_container(c: &Container) -> Result<Strings> {
             "",
             format!("expected strings, found {other}"),
         )),
+    }?;
+    // Arrow's Utf8 (what JS receives) has int32 offsets: past 2 GiB of
+    // text they would wrap and silently garble the column.
+    if strings.data.len() > i32::MAX as usize {
+        return Err(Error::new(
+            ErrorKind::UnsupportedEncoding,
+            format!(
+                "{} bytes of strings in one element; at most {} (2 GiB) are supported",
+                strings.data.len(),
+                i32::MAX
+            ),
+        ));
     }
+    Ok(strings)
 }
 
 /// Variable-length strings in batches: HDF5 mallocs every string of a read,
@@ -312,6 +334,7 @@ fn read_vlen<T: hdf5::H5Type>(c: &Container, as_str: impl Fn(&T) -> &str) -> Res
 /// split them; trailing NULs and spaces (nullpad / spacepad) are dropped.
 fn read_fixed_strings(c: &Container, n: usize) -> Result<Strings> {
     let count = c.size();
+    crate::limits::check_load("", count as u64, n as u64)?;
     let mut buf = vec![0u8; count * n];
     let dtype = c.dtype()?;
     let rc = hdf5::sync::sync(|| unsafe {

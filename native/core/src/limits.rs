@@ -5,12 +5,13 @@
 use crate::error::{Error, ErrorKind, Result};
 
 /// Largest single element we will load into memory (bytes). Overridable by
-/// ANNDATA_OOM_MAX_LOAD_BYTES for machines with a lot of RAM.
+/// ANNDATA_OOM_MAX_LOAD_BYTES. The default is 4 GiB: larger elements could
+/// not cross into JS anyway (a Node Buffer holds at most 4 GiB).
 pub fn max_load_bytes() -> u64 {
     std::env::var("ANNDATA_OOM_MAX_LOAD_BYTES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(8 << 30)
+        .unwrap_or(4 << 30)
 }
 
 pub fn check_load(element: &str, count: u64, item_bytes: u64) -> Result<()> {

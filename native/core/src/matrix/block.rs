@@ -84,6 +84,97 @@ fn check_indices(indices: &[i32], n_minor: usize, element: &str) -> Result<()> {
     ))
 }
 
+/// No major (row of CSR) stores the same minor index twice, as in scipy's
+/// canonical format, which anndata writes. Passes take every stored entry
+/// as its own value, so a duplicate would silently skew nnz, variances and
+/// the Gram. `ptr` is the indptr of the majors `first..` that `indices`
+/// holds. Sorted majors descend (an index not above the one before) only
+/// where a major starts, so one vectorizable count settles the usual case;
+/// majors that are unsorted (allowed) are checked one by one.
+fn check_unique(indices: &[i32], ptr: &[i64], first: usize, element: &str) -> Result<()> {
+    let descents = indices
+        .iter()
+        .skip(1)
+        .zip(indices)
+        .fold(0usize, |n, (&next, &prev)| n + usize::from(next <= prev));
+    check_unique_given(indices, ptr, first, element, descents)
+}
+
+/// check_indices and check_unique in one scan of the indices: the streaming
+/// path checks every stored index of the file on each pass, on the reader
+/// thread.
+fn check_block(
+    indices: &[i32],
+    ptr: &[i64],
+    first: usize,
+    n_minor: usize,
+    element: &str,
+) -> Result<()> {
+    let limit = n_minor.min(1 << 31) as u32;
+    let mut good = indices.first().is_none_or(|&j| (j as u32) < limit);
+    let mut descents = 0usize;
+    let shifted = indices.get(1..).unwrap_or_default();
+    for (next, prev) in shifted.chunks(4096).zip(indices.chunks(4096)) {
+        // u32 counters (at most 4096 per chunk) keep the lanes narrow.
+        let (bad, d) = next
+            .iter()
+            .zip(prev)
+            .fold((0u32, 0u32), |(b, d), (&n, &p)| {
+                (b + u32::from((n as u32) >= limit), d + u32::from(n <= p))
+            });
+        good &= bad == 0;
+        descents += d as usize;
+    }
+    if !good {
+        check_indices(indices, n_minor, element)?;
+    }
+    check_unique_given(indices, ptr, first, element, descents)
+}
+
+fn check_unique_given(
+    indices: &[i32],
+    ptr: &[i64],
+    first: usize,
+    element: &str,
+    descents: usize,
+) -> Result<()> {
+    if descents == 0 {
+        return Ok(());
+    }
+    let base = ptr[0];
+    let mut at_starts = 0;
+    let mut last = 0;
+    for &p in &ptr[1..ptr.len() - 1] {
+        let i = (p - base) as usize;
+        if i > last && i < indices.len() {
+            at_starts += usize::from(indices[i] <= indices[i - 1]);
+            last = i;
+        }
+    }
+    if descents == at_starts {
+        return Ok(());
+    }
+    for (r, w) in ptr.windows(2).enumerate() {
+        let row = &indices[(w[0] - base) as usize..(w[1] - base) as usize];
+        if row.windows(2).all(|p| p[1] > p[0]) {
+            continue;
+        }
+        let mut sorted = row.to_vec();
+        sorted.sort_unstable();
+        if let Some(p) = sorted.windows(2).find(|p| p[0] == p[1]) {
+            return Err(Error::format(
+                element,
+                format!(
+                    "major {} stores index {} twice (not canonical; in Python: X.sum_duplicates())",
+                    first + r,
+                    p[0]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn run_of(runs: &[Run], m: usize) -> &Run {
     let i = runs.partition_point(|r| r.end <= m);
     &runs[i]
@@ -135,6 +226,11 @@ impl Matrix {
             }
         }
         check_indices(&all_idx, self.n_minor(), &p_idx)?;
+        for r in &runs {
+            let len = (ptr[r.end] - ptr[r.first]) as usize;
+            let run_idx = &all_idx[r.base..r.base + len];
+            check_unique(run_idx, &ptr[r.first..=r.end], r.first, &p_idx)?;
+        }
         if minor.is_identity() {
             return Ok(copy_rows(
                 majors,
@@ -207,7 +303,7 @@ impl Matrix {
         } else {
             (vec![], Values::empty(self.meta.dtype))
         };
-        check_indices(&indices, self.n_minor(), &p_idx)?;
+        check_block(&indices, &self.indptr[a..=b], a, self.n_minor(), &p_idx)?;
         let indptr = self.indptr[a..=b].iter().map(|&p| p - lo as i64).collect();
         Ok(Block {
             n_major: b - a,
@@ -289,7 +385,37 @@ fn copy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::check_indices;
+    use super::{check_block, check_indices, check_unique};
+
+    #[test]
+    fn duplicate_minor_indices_are_refused_sorted_or_not() {
+        // rows: [0 2 5] [] [1 3] [4 0 2] (unsorted, allowed) [7]
+        let ptr = [10i64, 13, 13, 15, 18, 19];
+        let mut ix = vec![0, 2, 5, 1, 3, 4, 0, 2, 7];
+        assert!(check_unique(&ix, &ptr, 0, "X/indices").is_ok());
+        assert!(check_block(&ix, &ptr, 0, 8, "X/indices").is_ok());
+        assert!(check_unique(&[], &[0, 0, 0], 0, "X/indices").is_ok());
+        assert!(check_block(&[], &[0, 0, 0], 0, 8, "X/indices").is_ok());
+        let e = check_block(&ix, &ptr, 0, 7, "X/indices")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("index 7 out of range"), "{e}");
+        ix[1] = 0; // sorted row 0 now holds 0 twice
+        let e = check_block(&ix, &ptr, 100, 8, "X/indices")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("major 100 stores index 0 twice"), "{e}");
+        let e = check_unique(&ix, &ptr, 100, "X/indices")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("major 100 stores index 0 twice"), "{e}");
+        ix[1] = 2;
+        ix[7] = 4; // unsorted row 3 holds 4 twice
+        let e = check_unique(&ix, &ptr, 0, "X/indices")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("major 3 stores index 4 twice"), "{e}");
+    }
 
     #[test]
     fn index_check_names_the_first_bad_index() {

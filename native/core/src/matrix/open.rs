@@ -216,6 +216,26 @@ fn open_sparse(g: Group, path: &str) -> Result<Matrix> {
             format!("indptr is not monotonic at position {}", bad + 1),
         ));
     }
+    // A major cannot hold more entries than there are minors: this also
+    // bounds the memory of any block of majors by its count times n_minor.
+    let n_minor = if format == Format::Csc {
+        shape[0]
+    } else {
+        shape[1]
+    };
+    if let Some(bad) = indptr
+        .windows(2)
+        .position(|w| (w[1] - w[0]) as u64 > n_minor as u64)
+    {
+        return Err(Error::format(
+            &p_indptr,
+            format!(
+                "major {bad} holds {} entries, more than the {n_minor} minors of shape {:?}",
+                indptr[bad + 1] - indptr[bad],
+                shape
+            ),
+        ));
+    }
     if *indptr.last().unwrap_or(&0) as u64 != nnz {
         return Err(Error::format(
             &p_indptr,
