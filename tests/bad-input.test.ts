@@ -85,6 +85,37 @@ describe("bad input gives typed errors", () => {
     }
   });
 
+  it("duplicate column indices in a row read as their sum, as scipy's toarray() gives", async () => {
+    const file = path.join(tmp, "dups.h5ad");
+    const py = [
+      "import anndata as ad, numpy as np, scipy.sparse as sp, sys, json",
+      "rng = np.random.default_rng(0)",
+      "n, m, k = 500, 40, 12",
+      "idx = np.sort(rng.integers(0, m, size=(n, k)), axis=1).ravel().astype(np.int32)",
+      "x = sp.csr_matrix((rng.integers(1, 9, n * k).astype(np.float32), idx, np.arange(0, n * k + 1, k)), shape=(n, m))",
+      "assert not x.has_canonical_format",
+      "ad.AnnData(x).write_h5ad(sys.argv[1])",
+      "d = x.toarray().astype(np.float64)",
+      "print(json.dumps({'sum0': d.sum(0).tolist(), 'var0': d.var(0, ddof=1).tolist(), 'nnz1': (d != 0).sum(1).tolist(), 'sub': d[[3, 1]][:, [5, 2, 7]].sum(0).tolist()}))",
+    ].join("\n");
+    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const want = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { sum0: number[]; var0: number[]; nnz1: number[]; sub: number[] };
+    const a = await read(file);
+    try {
+      const sum0 = (await a.X.sum(0)) as Float64Array;
+      const var0 = (await a.X.var(0, { ddof: 1 })) as Float64Array;
+      want.sum0.forEach((v, j) => assert.ok(Math.abs(sum0[j] - v) < 1e-9, `sum of gene ${j}`));
+      want.var0.forEach((v, j) => assert.ok(Math.abs(var0[j] - v) < 1e-9 * Math.max(1, v), `var of gene ${j}: ${var0[j]} vs ${v}`));
+      assert.deepEqual(Array.from((await a.X.stats()).obs.nnz), want.nnz1);
+      // a gathered read (rows out of order, a column subset) sums them too
+      const some = await a.subset({ obs: [3, 1], var: [5, 2, 7] }).X.sum(0);
+      assert.deepEqual(Array.from(some as Float64Array), want.sub);
+    } finally {
+      a.close();
+    }
+  });
+
   it("a nonexistent path → FileAccessError", () => {
     const out = runChild(path.join(tmp, "does-not-exist.h5ad"));
     assert.equal(out.name, "FileAccessError");

@@ -234,13 +234,25 @@ export class AnnDataOOM {
 
   /** Add or replace an obs column (length n_obs). */
   setObs(name: string, values: ColumnValues): void {
+    this.checkColumnName(name, "obs");
     this.changedColumns.add(name);
     this.obsFrame = withColumn(this.root.obs, name, values, this.nObs, "obs");
   }
   /** Add or replace a var column (length n_vars). */
   setVar(name: string, values: ColumnValues): void {
+    this.checkColumnName(name, "var");
     this.changedColumns.add(name);
     this.varFrame = withColumn(this.root.var, name, values, this.nVars, "var");
+  }
+
+  /** A name write() can store as a column of the dataframe's HDF5 group. */
+  private checkColumnName(name: string, axis: "obs" | "var"): void {
+    const index = this.source.info[axis].index_name;
+    if (typeof name !== "string" || name === "" || name.includes("/") || name === index || name === "_index" || name === "__categories") {
+      throw new InvalidArgumentError(
+        `${axis} column name ${JSON.stringify(name)} is not allowed: it must be a non-empty string without "/", other than the index ("${index}")`,
+      );
+    }
   }
 
   /**
@@ -319,6 +331,11 @@ export class AnnDataOOM {
     };
   }
 
+  /**
+   * Position → name lookup of one axis. A name held by several positions
+   * maps to -1 and `position` refuses it (anndata raises too, rather than
+   * pick one).
+   */
   private nameIndex(axis: "obs" | "var"): Map<string, number> {
     let m = this.nameIndexes[axis];
     if (!m) {
@@ -326,11 +343,21 @@ export class AnnDataOOM {
       m = new Map();
       for (let i = 0; i < names.length; i++) {
         const nm = names.get(i) as string;
-        if (!m.has(nm)) m.set(nm, i);
+        m.set(nm, m.has(nm) ? -1 : i);
       }
       this.nameIndexes[axis] = m;
     }
     return m;
+  }
+
+  /** The position of a name on an axis; undefined if absent, an error if not unique. */
+  private position(axis: "obs" | "var", name: string): number | undefined {
+    const i = this.nameIndex(axis).get(name);
+    if (i === -1)
+      throw new InvalidArgumentError(
+        `${axis} name ${JSON.stringify(name)} is not unique: select by position, or make the ${axis} names unique`,
+      );
+    return i;
   }
 
   /**
@@ -342,9 +369,12 @@ export class AnnDataOOM {
    * const v = adata.subset({ obs: slice(0, 1000), var: ["CD3E", "MS4A1"] });
    */
   subset(sel: { obs?: Indexer; var?: Indexer }): AnnDataOOM {
+    const unknown = Object.keys(sel ?? {}).filter((k) => k !== "obs" && k !== "var");
+    if (sel === null || typeof sel !== "object" || unknown.length)
+      throw new InvalidArgumentError(`subset takes { obs?, var? }${unknown.length ? `, not ${unknown.join(", ")}` : ""}`);
     const { obs, var: vars } = this.root;
-    const obsIdx = sel.obs === undefined ? null : resolve(sel.obs, this.nObs, "obs", () => this.nameIndex("obs"));
-    const varIdx = sel.var === undefined ? null : resolve(sel.var, this.nVars, "var", () => this.nameIndex("var"));
+    const obsIdx = sel.obs === undefined ? null : resolve(sel.obs, this.nObs, "obs", (nm) => this.position("obs", nm));
+    const varIdx = sel.var === undefined ? null : resolve(sel.var, this.nVars, "var", (nm) => this.position("var", nm));
     const frames = { obs: obsIdx ? takeFrame(obs, obsIdx) : obs, var: varIdx ? takeFrame(vars, varIdx) : vars };
     const newObs = obsIdx ? compose(this.obsSel, obsIdx) : this.obsSel;
     const newVar = varIdx ? compose(this.varSel, varIdx) : this.varSel;
@@ -399,7 +429,7 @@ export class AnnDataOOM {
    */
   async obsVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
     if (typeof key === "string" && this.obs.getChild(key)) return this.obs.getChild(key) as Vector;
-    const j = typeof key === "number" ? key : this.nameIndex("var").get(key);
+    const j = typeof key === "number" ? key : this.position("var", key);
     if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither an obs column nor a var name`);
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;
     return m.obsVector(j, opts);
@@ -422,7 +452,7 @@ export class AnnDataOOM {
   ): Promise<Float64Array[]> {
     if (!Array.isArray(genes)) throw new InvalidArgumentError("geneValues() takes an array of var names or positions");
     const cols = genes.map((g) => {
-      const j = typeof g === "number" ? g : this.nameIndex("var").get(g);
+      const j = typeof g === "number" ? g : this.position("var", g);
       if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(g)} is not a var name`);
       if (!Number.isInteger(j) || j < 0 || j >= this.nVars)
         throw new InvalidArgumentError(`gene position ${g} out of range for ${this.nVars} vars`);
@@ -435,7 +465,7 @@ export class AnnDataOOM {
   /** anndata's `var_vector`: a var column by name, or one cell's values across vars. */
   async varVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
     if (typeof key === "string" && this.var.getChild(key)) return this.var.getChild(key) as Vector;
-    const i = typeof key === "number" ? key : this.nameIndex("obs").get(key);
+    const i = typeof key === "number" ? key : this.position("obs", key);
     if (i === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither a var column nor an obs name`);
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;
     return m.varVector(i, opts);

@@ -7,6 +7,8 @@
  *   source (X or a layer) → [obs/var subset] → normalize → log1p → scale
  */
 
+import { InvalidArgumentError } from "./errors";
+
 /** One node of a chain. */
 export type Step =
   | {
@@ -46,7 +48,8 @@ export class Chain {
   }
 
   append(step: Step): Chain {
-    if (this.has("scale")) throw new Error("scale must be the last step: nothing can follow it");
+    if (this.has("scale"))
+      throw new InvalidArgumentError(`scale must be the last step: ${step.op} cannot follow it (apply ${step.op} before pp.scale)`);
     return new Chain([...this.steps, step]);
   }
 

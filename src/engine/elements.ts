@@ -4,7 +4,7 @@
  * the native reader, so only the selected rows are read).
  */
 import { BackedMatrix } from "./backed";
-import { InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
+import { ClosedError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
 import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
 import type { Native } from "./native";
 import { range } from "./selection";
@@ -65,9 +65,41 @@ export class ElementMapping {
   get size(): number {
     return this.keys().length;
   }
-  /** Store an in-memory element (a step's result) under `key`. */
+  /**
+   * Store an in-memory element (a step's result) under `key`. Its leading
+   * dimensions must be the aligned axes' lengths (obsm: n_obs; obsp:
+   * n_obs × n_obs; ...), as anndata requires.
+   */
   set(key: string, value: Element): void {
+    if (typeof key !== "string" || key === "" || key.includes("/"))
+      throw new InvalidArgumentError(`${this.name} key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
+    const shape = value && typeof value === "object" ? ("table" in value ? [value.table.numRows] : value.shape) : undefined;
+    if (!Array.isArray(shape))
+      throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}] must be an array, a sparse matrix or a frame`);
+    const dims = this.dims();
+    if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
+      throw new InvalidArgumentError(
+        `${this.name}[${JSON.stringify(key)}] has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`,
+      );
     this.memory.set(key, value);
+  }
+
+  /** Lengths of the axes this mapping's elements are aligned to. */
+  private dims(): number[] {
+    const axis = (sel: Uint32Array | null, n: number) => sel?.length ?? n;
+    const info = this.source.info;
+    switch (this.name) {
+      case "obsm":
+        return [axis(this.sel[0], info.n_obs)];
+      case "varm":
+        return [axis(this.sel[0], info.n_vars)];
+      case "obsp":
+        return [axis(this.sel[0], info.n_obs), axis(this.sel[1], info.n_obs)];
+      case "varp":
+        return [axis(this.sel[0], info.n_vars), axis(this.sel[1], info.n_vars)];
+      default:
+        return [];
+    }
   }
   /** In-memory elements, for views and writers. @internal */
   memoryEntries(): [string, Element][] {
@@ -79,6 +111,8 @@ export class ElementMapping {
   }
 
   get(key: string): Promise<Element> {
+    if (this.source.closed)
+      return Promise.reject(new ClosedError(`the AnnDataOOM for ${this.source.path} is closed`, { path: this.source.path }));
     const mem = this.memory.get(key);
     if (mem) return Promise.resolve(mem);
     const info = this.describe(key);
@@ -167,6 +201,15 @@ export class Layers {
    * before normalizing: no data is copied, the layer is the same chain.
    */
   set(key: string, m: BackedMatrix): void {
+    if (typeof key !== "string" || key === "" || key.includes("/"))
+      throw new InvalidArgumentError(`layers key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
+    if (!(m instanceof BackedMatrix))
+      throw new InvalidArgumentError(`layers.set takes a matrix of this object (e.g. adata.X), got ${String(m)}`);
+    // A layer is a lazy chain over this file; write() re-reads it from here.
+    if (m.sourceHandle !== this.source) throw new InvalidArgumentError("a layer must come from this object's file (e.g. adata.X)");
+    const want = [this.obsSel?.length ?? this.source.info.n_obs, this.varSel?.length ?? this.source.info.n_vars];
+    if (m.shape[0] !== want[0] || m.shape[1] !== want[1])
+      throw new InvalidArgumentError(`layers[${JSON.stringify(key)}] must be ${want[0]} × ${want[1]}, got ${m.shape[0]} × ${m.shape[1]}`);
     this.memory.set(key, m.withChain(m.chain, `layers/${key}`));
   }
   /** Layers set in this session. @internal */

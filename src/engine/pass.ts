@@ -4,7 +4,7 @@
  * the AbortSignal fires. The pass always runs to a stop before this
  * returns, so a cancelled object stays usable.
  */
-import { CancelledError, nativeCall } from "./errors";
+import { CancelledError, InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import { kernelHandle, kernelPass, kernelSignal } from "./notebook";
 import type { Source } from "./source";
@@ -45,6 +45,13 @@ export function setDefaultProgress(r: Reporter | undefined): void {
 
 /** The reporter and signal of a pass starting now (looked up lazily, per pass). */
 function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal: AbortSignal | undefined } {
+  // Duck-typed: a signal made in another realm (a vm context) is not an
+  // instanceof this one's AbortSignal.
+  const sig = opts.signal as Partial<AbortSignal> | undefined | null;
+  if (sig !== undefined && (sig === null || typeof sig.addEventListener !== "function" || typeof sig.aborted !== "boolean"))
+    throw new InvalidArgumentError("signal must be an AbortSignal (e.g. new AbortController().signal)");
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== "function")
+    throw new InvalidArgumentError("onProgress must be a function");
   const k = opts.onProgress || defaultReporter ? undefined : kernelHandle();
   const outer = opts.signal ?? kernelSignal();
   if (!k) return { report: opts.onProgress ?? defaultReporter, signal: outer };

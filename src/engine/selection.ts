@@ -26,7 +26,12 @@ export function slice(start?: number | null, stop?: number | null, step?: number
 export type Indexer = Slice | boolean[] | Uint8Array | number[] | Int32Array | Uint32Array | Float64Array | string[] | number | string;
 
 function isSlice(x: unknown): x is Slice {
-  return typeof x === "object" && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    Object.getPrototypeOf(x) === Object.prototype &&
+    Object.keys(x).every((k) => k === "start" || k === "stop" || k === "step")
+  );
 }
 
 function resolveSlice(s: Slice, n: number): Uint32Array {
@@ -53,11 +58,15 @@ function resolveSlice(s: Slice, n: number): Uint32Array {
 
 /**
  * Resolve an indexer against an axis of length `n` whose names are looked
- * up through `nameIndex` (built lazily by the caller).
+ * up through `position` (undefined for an unknown name).
  */
-export function resolve(sel: Indexer, n: number, axis: "obs" | "var", nameIndex: () => Map<string, number>): Uint32Array {
-  if (typeof sel === "number" || typeof sel === "string") return resolve([sel] as number[] | string[], n, axis, nameIndex);
+export function resolve(sel: Indexer, n: number, axis: "obs" | "var", position: (name: string) => number | undefined): Uint32Array {
+  if (typeof sel === "number" || typeof sel === "string") return resolve([sel] as number[] | string[], n, axis, position);
   if (isSlice(sel)) return resolveSlice(sel, n);
+  if (!Array.isArray(sel) && !ArrayBuffer.isView(sel))
+    throw new InvalidArgumentError(
+      `${axis}: expected a slice, a boolean mask, integer positions, names, or one position or name; got ${describe(sel)}`,
+    );
   const arr = sel as ArrayLike<unknown>;
   if (arr.length === 0) return new Uint32Array(0);
   const first = arr[0];
@@ -68,11 +77,10 @@ export function resolve(sel: Indexer, n: number, axis: "obs" | "var", nameIndex:
     return Uint32Array.from(out);
   }
   if (typeof first === "string") {
-    const idx = nameIndex();
     const out = new Uint32Array(arr.length);
     for (let i = 0; i < arr.length; i++) {
       const name = arr[i];
-      const pos = typeof name === "string" ? idx.get(name) : undefined;
+      const pos = typeof name === "string" ? position(name) : undefined;
       if (pos === undefined) throw new InvalidArgumentError(`${axis} name ${JSON.stringify(name)} not found`);
       out[i] = pos;
     }
@@ -87,6 +95,12 @@ export function resolve(sel: Indexer, n: number, axis: "obs" | "var", nameIndex:
     out[i] = x;
   }
   return out;
+}
+
+function describe(x: unknown): string {
+  if (x === null || typeof x !== "object") return String(x);
+  const name = (x as object).constructor?.name;
+  return name && name !== "Object" ? `a ${name}` : JSON.stringify(x);
 }
 
 /** Compose a parent selection (null = identity) with a child one. */

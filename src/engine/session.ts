@@ -111,7 +111,9 @@ export function unsIn(entries: [string, unknown][]): { json: string; vectors: Na
   const skipped: string[] = [];
   const node = (v: unknown, key: string): unknown => {
     if (v === null || v === undefined) return { t: "null" };
-    if (typeof v === "number") return Number.isInteger(v) ? { t: "int", v } : { t: "num", v };
+    // JSON has no Infinity or NaN (JSON.stringify makes them null): send
+    // those as strings, which the writer parses back.
+    if (typeof v === "number") return Number.isInteger(v) ? { t: "int", v } : { t: "num", v: Number.isFinite(v) ? v : String(v) };
     if (typeof v === "boolean") return { t: "bool", v };
     if (typeof v === "string") return { t: "str", v };
     if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {

@@ -212,12 +212,6 @@ def row_longer_than_n_vars(f):
     replace_dataset(f, "X/indptr", ip)
 
 
-def duplicate_indices(f):
-    idx = f["X/indices"][()]  # row 0 holds columns [0, 2]
-    idx[1] = 0
-    replace_dataset(f, "X/indices", idx)
-
-
 def data_float16(f):
     replace_dataset(f, "X/data", f["X/data"][()].astype(np.float16))
 
@@ -286,8 +280,6 @@ CASES = [
      "layers/counts is 6 x 7, X is 6 x 4"),
     ("row_longer_than_n_vars", row_longer_than_n_vars, "H5adFormatError", "/X/indptr",
      "the last row claims 3e9 stored entries (data/indices declared, never written) with 4 columns"),
-    ("duplicate_indices", duplicate_indices, "H5adFormatError", "/X/indices",
-     "row 0 stores column 0 twice (not canonical); found by the first pass"),
     ("data_float16", data_float16, "UnsupportedEncodingError", "/X/data",
      "X/data is float16"),
     ("unknown_filter", unknown_filter, "UnsupportedEncodingError", "/X",

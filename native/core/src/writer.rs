@@ -821,7 +821,16 @@ fn write_uns_items(
             "num" | "int" | "bool" => {
                 let v = &node["v"];
                 let values = match t {
-                    "num" => crate::dtype::Values::Float64(vec![v.as_f64().unwrap_or(f64::NAN)]),
+                    // Non-finite numbers come as "Infinity", "-Infinity", "NaN".
+                    "num" => {
+                        crate::dtype::Values::Float64(vec![v.as_f64().unwrap_or_else(|| {
+                            match v.as_str() {
+                                Some("Infinity") => f64::INFINITY,
+                                Some("-Infinity") => f64::NEG_INFINITY,
+                                _ => f64::NAN,
+                            }
+                        })])
+                    }
                     "int" => crate::dtype::Values::Int64(vec![v.as_i64().unwrap_or(0)]),
                     _ => crate::dtype::Values::Bool(vec![u8::from(v.as_bool().unwrap_or(false))]),
                 };

@@ -9,7 +9,7 @@ import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
 import { ColorScale, categoryColors, NA_COLOR, normalizeColor, parseHex } from "./colors";
-import { type HoverRegion, Plot } from "./plot";
+import { type HoverRegion, Plot, panelSide } from "./plot";
 import { encodePng } from "./png";
 import { Raster } from "./raster";
 import { Svg } from "./svg";
@@ -201,10 +201,10 @@ async function drawPoints(
   const titles = Array.isArray(opts.title) ? opts.title : opts.title !== undefined ? [opts.title] : [];
   const naColor = normalizeColor(opts.naColor ?? NA_COLOR);
   const legendLoc = opts.legendLoc ?? "right margin";
-  const pw = opts.width ?? 320;
-  const ph = opts.height ?? 320;
+  const pw = panelSide(opts.width, 320, "width");
+  const ph = panelSide(opts.height, 320, "height");
   const pr = opts.pixelRatio ?? 2;
-  if (!(pw > 0 && ph > 0 && pr > 0)) throw new InvalidArgumentError("width, height and pixelRatio must be positive");
+  if (!(Number.isFinite(pr) && pr > 0 && pr <= 4)) throw new InvalidArgumentError(`pixelRatio must be in (0, 4], got ${opts.pixelRatio}`);
   const size = opts.size ?? 120000 / Math.max(1, n);
   // Marker area s in pt² → radius in px at 100 dpi (matplotlib's default figure dpi).
   const radius = 0.5 * Math.sqrt(size) * (100 / 72) * pr;

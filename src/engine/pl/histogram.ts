@@ -5,7 +5,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks } from "./axes";
-import { type HoverRegion, Plot } from "./plot";
+import { type HoverRegion, Plot, panelSide } from "./plot";
 import { Svg } from "./svg";
 import { type GeneSource, type KeyValues, keysValues } from "./values";
 
@@ -27,8 +27,12 @@ const f32 = Math.fround;
  * corrections against the edges. `dtype` is the stored type ("float32",
  * "int32", …); anything else is treated as float64. NaN values are skipped.
  */
+/** More bins than any plot can show; beyond it the edges alone take gigabytes. */
+const MAX_BINS = 100_000;
+
 export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64"): Histogram {
-  if (!Number.isInteger(bins) || bins < 1) throw new InvalidArgumentError(`bins must be a positive integer, got ${bins}`);
+  if (!Number.isInteger(bins) || bins < 1 || bins > MAX_BINS)
+    throw new InvalidArgumentError(`bins must be an integer in [1, ${MAX_BINS.toLocaleString("en-US")}], got ${bins}`);
   const single = dtype === "float32" || dtype === "float16";
   const r = single ? f32 : (x: number) => x;
   const xs: number[] = [];
@@ -116,8 +120,8 @@ export async function qcHistograms(
     if (kv.kind !== "continuous") throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; a histogram needs numbers`);
     histograms[key] = histogram(kv.values, bins, kv.dtype === "gene" ? "float64" : kv.dtype);
   }
-  const pw = opts.width ?? 260;
-  const ph = opts.height ?? 180;
+  const pw = panelSide(opts.width, 260, "width");
+  const ph = panelSide(opts.height, 180, "height");
   const ncols = Math.max(1, Math.min(list.length, opts.ncols ?? 3));
   const cellW = 58 + pw + 16;
   const cellH = 26 + ph + 40;

@@ -5,7 +5,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
-import { InvalidArgumentError } from "../errors";
+import { FileAccessError, InvalidArgumentError } from "../errors";
 import { kernelHandle } from "../notebook";
 import { renderPng } from "./render-png";
 import type { SvgOp } from "./svg";
@@ -39,6 +39,17 @@ export interface PlotSpec {
 export type PlotKind = "embedding" | "qcScatter" | "violin" | "dotplot" | "histogram";
 
 export const MAX_REGIONS = 5000;
+
+/** Largest panel side in pixels (a 4096² RGBA raster is 64 MB). */
+export const MAX_PANEL_PX = 4096;
+
+/** A panel width or height option: an integer in [16, MAX_PANEL_PX]. */
+export function panelSide(value: number | undefined, fallback: number, name: "width" | "height"): number {
+  const v = value ?? fallback;
+  if (!(Number.isInteger(v) && v >= 16 && v <= MAX_PANEL_PX))
+    throw new InvalidArgumentError(`${name} must be an integer number of pixels in [16, ${MAX_PANEL_PX}], got ${value}`);
+  return v;
+}
 
 export interface PlotParts<D> {
   kind: PlotKind;
@@ -132,8 +143,12 @@ export class Plot<D = unknown> {
   /** Write the SVG (`.svg`) or the PNG (`.png`). */
   async save(path: string): Promise<void> {
     const ext = extname(path).toLowerCase();
-    if (ext === ".svg") return writeFile(path, this.svg, "utf8");
-    if (ext === ".png") return writeFile(path, this.png);
-    throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);
+    if (ext !== ".svg" && ext !== ".png")
+      throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);
+    try {
+      await (ext === ".svg" ? writeFile(path, this.svg, "utf8") : writeFile(path, this.png));
+    } catch (e) {
+      throw new FileAccessError(`save: cannot write ${path}: ${(e as Error).message}`, { path });
+    }
   }
 }

@@ -11,7 +11,7 @@ import { seededRandom } from "../graph-data";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
 import { categoryColors } from "./colors";
 import { gaussianKde } from "./kde";
-import { type HoverRegion, Plot } from "./plot";
+import { type HoverRegion, MAX_PANEL_PX, Plot, panelSide } from "./plot";
 import { Raster } from "./raster";
 import { num, Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
@@ -156,8 +156,8 @@ function draw(
   opts: ViolinOptions,
 ): { svg: string; ops: SvgOp[]; width: number; height: number; regions: HoverRegion[] } {
   const nv = panels[0].groups.length;
-  const pw = opts.width ?? Math.max(120, nv * 60);
-  const ph = opts.height ?? 240;
+  const pw = panelSide(opts.width, Math.min(MAX_PANEL_PX, Math.max(120, nv * 60)), "width");
+  const ph = panelSide(opts.height, 240, "height");
   const spacing = pw / nv;
   const names = panels[0].groups.map((g) => g.name);
   const bottom = Math.max(24, ...names.map((n) => textWidth(n))) + 14 + (opts.xlabel ? 16 : 0);

@@ -54,6 +54,9 @@ async function reuseQc(adata: AnnDataOOM, m: BackedMatrix, column: string): Prom
 function checkOne(opts: Record<string, number | undefined>, names: string[]): void {
   const given = names.filter((n) => opts[n] !== undefined);
   if (given.length !== 1) throw new InvalidArgumentError(`give exactly one of ${names.join(", ")} (scanpy allows one per call)`);
+  const v = opts[given[0]];
+  if (typeof v !== "number" || Number.isNaN(v))
+    throw new InvalidArgumentError(`${given[0]} must be a number, got ${JSON.stringify(v) ?? v}`);
 }
 
 /**

@@ -28,14 +28,24 @@ export async function seuratV3(adata: AnnDataOOM, flavor: "seurat_v3" | "seurat_
     throw new InvalidArgumentError(`flavor ${flavor} expects raw counts; pass layer: "counts" (the X chain is normalized/log-transformed)`);
   }
   const span = opts.span ?? 0.3;
+  if (!(typeof span === "number" && span > 0 && span <= 1)) throw new InvalidArgumentError(`span must be in (0, 1], got ${opts.span}`);
   const p = adata.nVars;
-  const { codes, n: nb } = sortedBatchCodes(adata, opts.batchKey);
+  const { codes, n: nb, labels } = sortedBatchCodes(adata, opts.batchKey);
   const base = m.extraBase();
   const first = await m.planPass({ moments: [{ name: "b", batches: base }, { name: "all" }] }, [codes], `HVG ${flavor}: moments`, opts);
   const get = (k: string) => first.get(k) as Float64Array;
   const sum = get("b.sum");
   const sumsq = get("b.sumsq");
   const rows = get("b.rows");
+  // A gene's variance within a batch needs two cells (scanpy's skmisc
+  // crashes on a one-cell batch).
+  const tiny = labels.filter((_, b) => rows[b] < 2);
+  if (tiny.length)
+    throw new InvalidArgumentError(
+      opts.batchKey
+        ? `flavor ${flavor}: batch ${tiny.map((l) => JSON.stringify(l)).join(", ")} of ${opts.batchKey} has fewer than 2 cells`
+        : `flavor ${flavor} needs at least 2 cells`,
+    );
   const meanVar = (s: Float64Array, ss: Float64Array, n: number, off: number) => {
     const mean = new Float64Array(p);
     const v = new Float64Array(p);

@@ -249,6 +249,7 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
   if (cut.nTop !== undefined && !(Number.isInteger(cut.nTop) && cut.nTop > 0))
     throw new InvalidArgumentError(`nTopGenes must be a positive integer`);
   const nBins = opts.nBins ?? 20;
+  if (!(Number.isInteger(nBins) && nBins > 0)) throw new InvalidArgumentError(`nBins must be a positive integer, got ${opts.nBins}`);
   const batches = opts.batchKey ? batchCodes(adata, opts.batchKey) : null;
   const extra: Float64Array[] = batches ? [batches.codes] : [];
   const b0 = m.extraBase();

@@ -5,7 +5,7 @@
  * (override with `method`). X is never read.
  */
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, nativeCall } from "../errors";
 import { type CsrGraph, graphElement, representation, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
@@ -53,7 +53,7 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
     throw new InvalidArgumentError(`metric must be 'euclidean' or 'cosine', got ${String(metric)}`);
   const seed = seedOf(opts.randomState);
   const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs);
-  const job = native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed);
+  const job = nativeCall(() => native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed));
   const label = `neighbors (${k}, ${metric}, ${rep.n.toLocaleString("en-US")} cells)`;
   const out = await adata.runJob(label, job, (p) => p.takeNeighbors(), opts);
   const csr = (c: { n: number; indptr: Float64Array; indices: Int32Array; data: Float32Array }): CsrGraph => ({

@@ -46,9 +46,12 @@ export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions =
     const probe = exclude ? m.withChain(m.chain.append({ op: "normalize", target: 1, exclude, basis: m.selections[1] })) : m;
     const out = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
     sizeFactors = exclude ? (out.get("size_factors") as Float64Array) : (out.get("qc.total_counts") as Float64Array);
+    // No cell with counts (all-zero X, or no cells left): every row stays
+    // zero whatever the target; 1 keeps the plan valid (scanpy's is NaN).
     targetSum = median(sizeFactors.filter((x) => x > 0));
-  } else if (!(targetSum > 0)) {
-    throw new InvalidArgumentError(`targetSum must be positive, got ${targetSum}`);
+    if (Number.isNaN(targetSum)) targetSum = 1;
+  } else if (!(typeof targetSum === "number" && Number.isFinite(targetSum) && targetSum > 0)) {
+    throw new InvalidArgumentError(`targetSum must be a finite number > 0, got ${JSON.stringify(targetSum) ?? targetSum}`);
   }
   const note = opts.targetSum === undefined ? `median total ${targetSum}` : undefined;
   const basis = m.selections[1];
@@ -68,8 +71,9 @@ export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
   if (already && !opts.force) {
     throw new InvalidArgumentError("the matrix is already log-transformed (uns.log1p is set); pass force: true to apply log1p again");
   }
-  if (opts.base !== undefined && !(opts.base > 0 && opts.base !== 1))
-    throw new InvalidArgumentError(`log1p base must be positive and not 1, got ${opts.base}`);
+  const base = opts.base;
+  if (base !== undefined && !(typeof base === "number" && Number.isFinite(base) && base > 0 && base !== 1))
+    throw new InvalidArgumentError(`log1p base must be a finite number > 0 and not 1, got ${JSON.stringify(base) ?? base}`);
   store(adata, m.withChain(m.chain.append({ op: "log1p", base: opts.base })), opts.layer);
   if (!opts.layer) adata.uns.log1p = { base: opts.base ?? null };
 }

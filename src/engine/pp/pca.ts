@@ -8,6 +8,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
+import { seedOf } from "../graph-data";
 import type { PassOptions } from "../pass";
 
 export interface PcaOptions extends PassOptions {
@@ -44,7 +45,11 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   const genes: number[] = [];
   for (let j = 0; j < p0; j++) if (!useHv || hvCol?.get(j)) genes.push(j);
   const p = genes.length;
+  if (useHv && p < 2)
+    throw new InvalidArgumentError(`PCA needs at least 2 genes, but ${p} ${p === 1 ? "is" : "are"} marked highly_variable`);
   const solver = opts.svdSolver ?? "auto";
+  if (!["auto", "covariance_eigh", "arpack", "randomized"].includes(solver))
+    throw new InvalidArgumentError(`svdSolver must be 'auto', 'covariance_eigh', 'arpack' or 'randomized', got ${JSON.stringify(solver)}`);
   const randomized = solver === "randomized" || (solver === "auto" && p > MAX_EXACT_GENES);
   if (randomized && !zeroCenter) throw new InvalidArgumentError("zeroCenter: false is supported by the exact solver only (≤ 5,000 genes)");
   if (!randomized && p > MAX_EXACT_GENES) {
@@ -62,8 +67,12 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   // eigengaps, and 7 iterations leave PC10–20 at |cos| ≈ 0.99 (measured).
   const nIter = opts.nIter ?? 12;
   if (!(Number.isInteger(nIter) && nIter >= 0)) throw new InvalidArgumentError(`nIter must be a non-negative integer, got ${nIter}`);
+  const seed = seedOf(opts.randomState);
+  const oversample = opts.oversample ?? nComps;
+  if (!(Number.isInteger(oversample) && oversample >= 0))
+    throw new InvalidArgumentError(`oversample must be a non-negative integer, got ${opts.oversample}`);
   const request = randomized
-    ? { randomized_pca: { n_comps: nComps, oversample: opts.oversample ?? nComps, n_iter: nIter, seed: opts.randomState ?? 0 } }
+    ? { randomized_pca: { n_comps: nComps, oversample, n_iter: nIter, seed } }
     : { pca: { n_comps: nComps, zero_center: zeroCenter } };
   const label = `PCA ${randomized ? `randomized, ${nIter} power iterations` : "exact"} (${nComps} comps, ${p} genes)`;
   const out = await view.X.planPass(request, [], label, opts);

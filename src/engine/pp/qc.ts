@@ -34,7 +34,10 @@ function varMask(adata: AnnDataOOM, name: string): Float64Array {
  * `pp.markGenes(adata, "mt", /^MT-/)` (scanpy: `adata.var["mt"] = adata.var_names.str.startswith("MT-")`).
  */
 export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | ((name: string) => boolean)): number {
-  const test = typeof pattern === "function" ? pattern : (s: string) => pattern.test(s);
+  // A /g or /y RegExp keeps state in lastIndex between test() calls; a
+  // copy without those flags answers each name on its own.
+  const re = pattern instanceof RegExp ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, "")) : null;
+  const test = re ? (s: string) => re.test(s) : (pattern as (name: string) => boolean);
   const names = adata.varNames;
   const flags = Array.from({ length: adata.nVars }, (_, i) => test(names.get(i) as string));
   adata.setVar(column, flags);
@@ -43,6 +46,9 @@ export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | (
 
 export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}): Promise<void> {
   const qcVars = opts.qcVars ?? [];
+  if (!Array.isArray(qcVars)) throw new InvalidArgumentError(`qcVars must be an array of var column names, got ${JSON.stringify(qcVars)}`);
+  if (opts.percentTop != null && !Array.isArray(opts.percentTop))
+    throw new InvalidArgumentError(`percentTop must be an array of integers or null, got ${JSON.stringify(opts.percentTop)}`);
   const percentTop = (opts.percentTop === null ? [] : (opts.percentTop ?? [50, 100, 200, 500])).slice().sort((a, b) => a - b);
   for (const n of percentTop) {
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`percentTop values must be positive integers, got ${n}`);

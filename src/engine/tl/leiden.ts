@@ -5,7 +5,7 @@
  * categories "0", "1", … are ordered by cluster size, and uns[keyAdded].
  */
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, nativeCall } from "../errors";
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
@@ -83,7 +83,7 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
     graph = induced(graph, cells);
   }
 
-  const job = native.startLeiden(graph, resolution, nIterations, seed);
+  const job = nativeCall(() => native.startLeiden(graph, resolution, nIterations, seed));
   const label = `leiden (resolution ${resolution}, ${graph.n.toLocaleString("en-US")} cells)`;
   const out = await adata.runJob(label, job, (p) => p.takeLeiden(), opts);
   const m = out.membership;

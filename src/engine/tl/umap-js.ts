@@ -35,6 +35,7 @@ interface OptimizationState {
 export async function umapJs(p: UmapJsInput): Promise<Float32Array> {
   const n = p.distances.n;
   const { knnIndices, knnDistances, k } = knnFromDistances(p.distances);
+  if (n <= k) throw new InvalidArgumentError(`umap-js needs more cells (${n}) than neighbours per cell (${k}); use method: "native"`);
   const u = new UMAP({
     nComponents: p.dim,
     nEpochs: p.nEpochs,

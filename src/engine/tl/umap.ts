@@ -9,7 +9,7 @@
  */
 import { randomInt } from "node:crypto";
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, nativeCall } from "../errors";
 import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
@@ -73,10 +73,25 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const graph = await obspGraph(adata, key);
   const n = graph.n;
   const nEpochs = opts.nEpochs ?? (n <= 10_000 ? 500 : 200);
-  const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : native.umapAbParams(spread, minDist);
+  // umap-learn's bounds: a, b and the learning rate > 0, repulsion ≥ 0.
+  for (const [name, v, zeroOk] of [
+    ["a", opts.a, false],
+    ["b", opts.b, false],
+    ["alpha", opts.alpha, false],
+    ["gamma", opts.gamma, true],
+  ] as const) {
+    if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && (v > 0 || (zeroOk && v === 0))))
+      throw new InvalidArgumentError(`${name} must be a finite number ${zeroOk ? "≥" : ">"} 0, got ${v}`);
+  }
+  const rate = opts.negativeSampleRate;
+  if (rate !== undefined && !(Number.isInteger(rate) && rate >= 0))
+    throw new InvalidArgumentError(`negativeSampleRate must be a non-negative integer, got ${rate}`);
+  const method = opts.method ?? "auto";
+  if (!["auto", "native", "umap-js"].includes(method))
+    throw new InvalidArgumentError(`method must be 'auto', 'native' or 'umap-js', got ${JSON.stringify(method)}`);
+  const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : nativeCall(() => native.umapAbParams(spread, minDist));
   const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
   const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
-  const method = opts.method ?? "auto";
   const useJs = method === "umap-js";
   // The same layout parameters for both paths.
   const layout = {
@@ -96,12 +111,14 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     embedding = await umapJs({ ...layout, distances: await obspGraph(adata, distKey, false), init, dim, pass: opts });
   } else {
     // The initial positions are given, so the job needs no copy of X_pca.
-    const job = native.startUmap(graph, new Float32Array(0), 0, {
-      ...layout,
-      nComponents: dim,
-      init: "given",
-      initPositions: init,
-    });
+    const job = nativeCall(() =>
+      native.startUmap(graph, new Float32Array(0), 0, {
+        ...layout,
+        nComponents: dim,
+        init: "given",
+        initPositions: init,
+      }),
+    );
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs)`;
     embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
   }
@@ -144,7 +161,7 @@ async function initialPositions(
 ): Promise<Float32Array> {
   const n = g.n;
   if (init === "spectral") {
-    const job = native.startUmapInit(g, rep.data, rep.d, dim, seed);
+    const job = nativeCall(() => native.startUmapInit(g, rep.data, rep.d, dim, seed));
     return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass))
       .embedding;
   }

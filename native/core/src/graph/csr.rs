@@ -43,6 +43,67 @@ impl Csr {
         Ok(())
     }
 
+    /// Undirected: every edge (i, j, w) has its mirror (j, i, w), weights
+    /// equal to 1e-5 relative. Leiden's moves assume it; on a directed graph
+    /// (such as the kNN "distances") nodes could move back and forth
+    /// forever. One binary search per edge, no extra memory for sorted rows.
+    pub fn check_symmetric(&self, what: &str) -> Result<()> {
+        use rayon::prelude::*;
+        let sorted = (0..self.n).into_par_iter().all(|i| {
+            self.indices[self.indptr[i]..self.indptr[i + 1]]
+                .windows(2)
+                .all(|w| w[0] <= w[1])
+        });
+        if !sorted {
+            let mut copy = self.clone();
+            copy.sort_rows();
+            return copy.check_symmetric(what);
+        }
+        let mirror_of = |i: usize, j: usize, w: f32| -> bool {
+            let (a, b) = (self.indptr[j], self.indptr[j + 1]);
+            match self.indices[a..b].binary_search(&(i as u32)) {
+                Ok(p) => {
+                    let m = self.weights[a + p];
+                    (w - m).abs() <= 1e-5 * w.abs().max(m.abs())
+                }
+                // An explicit zero needs no mirror.
+                Err(_) => w == 0.0,
+            }
+        };
+        let bad = (0..self.n)
+            .into_par_iter()
+            .find_first(|&i| self.row(i).any(|(j, w)| !mirror_of(i, j, w)));
+        if let Some(i) = bad {
+            let (j, w) = self
+                .row(i)
+                .find(|&(j, w)| !mirror_of(i, j, w))
+                .unwrap_or((0, 0.0));
+            return Err(Error::invalid(format!(
+                "the graph is not symmetric: edge {i} → {j} (weight {w}) has no mirror {j} → {i} of the same weight. \
+                 Leiden needs an undirected graph, such as obsp \"connectivities\" (the kNN \"distances\" are directed)"
+            ))
+            .at(what));
+        }
+        Ok(())
+    }
+
+    /// Sort each row's entries by column (weights follow).
+    fn sort_rows(&mut self) {
+        for i in 0..self.n {
+            let r = self.indptr[i]..self.indptr[i + 1];
+            let mut row: Vec<(u32, f32)> = self.indices[r.clone()]
+                .iter()
+                .copied()
+                .zip(self.weights[r.clone()].iter().copied())
+                .collect();
+            row.sort_unstable_by_key(|e| e.0);
+            for (k, (j, w)) in row.into_iter().enumerate() {
+                self.indices[r.start + k] = j;
+                self.weights[r.start + k] = w;
+            }
+        }
+    }
+
     pub fn nnz(&self) -> usize {
         self.indices.len()
     }

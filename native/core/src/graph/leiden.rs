@@ -109,6 +109,7 @@ impl Default for LeidenParams {
 /// ```
 pub fn leiden(g: &Csr, params: &LeidenParams, control: &Control) -> Result<Vec<u32>> {
     g.validate("connectivities")?;
+    g.check_symmetric("connectivities")?;
     let gamma = params.resolution;
     if !gamma.is_finite() || gamma <= 0.0 {
         return Err(Error::invalid(format!(
@@ -1067,6 +1068,22 @@ mod tests {
         assert!((quality(&g, &[0, 1], 1.0) - (0.5 - 10.0 / 16.0)).abs() < 1e-12);
         // No weight at all.
         assert_eq!(quality(&from_edges(3, &[]), &[0, 1, 2], 1.0), 0.0);
+    }
+
+    #[test]
+    fn refuses_a_directed_graph() {
+        // Edge 0 → 1 only (as the kNN distances store it): refused, not a hang.
+        let mut g = two_triangles();
+        let (a, b) = (g.indptr[1], g.indptr[2]);
+        let back = (a..b).find(|&e| g.indices[e] == 0).unwrap();
+        g.weights[back] = 0.5;
+        let e = leiden(&g, &LeidenParams::default(), &Control::default()).unwrap_err();
+        assert!(e.to_string().contains("not symmetric"), "{e}");
+        // Rows out of order are fine.
+        let mut g = two_triangles();
+        g.indices[..2].reverse();
+        g.weights[..2].reverse();
+        assert!(g.check_symmetric("g").is_ok());
     }
 
     #[test]

@@ -84,32 +84,28 @@ fn check_indices(indices: &[i32], n_minor: usize, element: &str) -> Result<()> {
     ))
 }
 
-/// No major (row of CSR) stores the same minor index twice, as in scipy's
-/// canonical format, which anndata writes. Passes take every stored entry
-/// as its own value, so a duplicate would silently skew nnz, variances and
-/// the Gram. `ptr` is the indptr of the majors `first..` that `indices`
-/// holds. Sorted majors descend (an index not above the one before) only
-/// where a major starts, so one vectorizable count settles the usual case;
-/// majors that are unsorted (allowed) are checked one by one.
-fn check_unique(indices: &[i32], ptr: &[i64], first: usize, element: &str) -> Result<()> {
+/// Whether some major (row of CSR) stores the same minor index twice.
+/// scipy's canonical format, which anndata writes, has none, but a matrix
+/// built by hand from (data, indices, indptr) may; its value is then the
+/// sum (scipy's `toarray()`), and passes, which take every stored entry
+/// as its own value, need the block summed first (`sum_duplicates`).
+/// `ptr` is the indptr of the majors that `indices` holds. Sorted majors
+/// descend (an index not above the one before) only where a major starts,
+/// so one vectorizable count settles the usual case; unsorted majors
+/// (allowed) are then checked one by one.
+fn has_duplicates(indices: &[i32], ptr: &[i64]) -> bool {
     let descents = indices
         .iter()
         .skip(1)
         .zip(indices)
         .fold(0usize, |n, (&next, &prev)| n + usize::from(next <= prev));
-    check_unique_given(indices, ptr, first, element, descents)
+    has_duplicates_given(indices, ptr, descents)
 }
 
-/// check_indices and check_unique in one scan of the indices: the streaming
-/// path checks every stored index of the file on each pass, on the reader
-/// thread.
-fn check_block(
-    indices: &[i32],
-    ptr: &[i64],
-    first: usize,
-    n_minor: usize,
-    element: &str,
-) -> Result<()> {
+/// check_indices and has_duplicates in one scan of the indices: the
+/// streaming path checks every stored index of the file on each pass, on
+/// the reader thread.
+fn check_block(indices: &[i32], ptr: &[i64], n_minor: usize, element: &str) -> Result<bool> {
     let limit = n_minor.min(1 << 31) as u32;
     let mut good = indices.first().is_none_or(|&j| (j as u32) < limit);
     let mut descents = 0usize;
@@ -128,18 +124,12 @@ fn check_block(
     if !good {
         check_indices(indices, n_minor, element)?;
     }
-    check_unique_given(indices, ptr, first, element, descents)
+    Ok(has_duplicates_given(indices, ptr, descents))
 }
 
-fn check_unique_given(
-    indices: &[i32],
-    ptr: &[i64],
-    first: usize,
-    element: &str,
-    descents: usize,
-) -> Result<()> {
+fn has_duplicates_given(indices: &[i32], ptr: &[i64], descents: usize) -> bool {
     if descents == 0 {
-        return Ok(());
+        return false;
     }
     let base = ptr[0];
     let mut at_starts = 0;
@@ -152,27 +142,77 @@ fn check_unique_given(
         }
     }
     if descents == at_starts {
-        return Ok(());
+        return false;
     }
-    for (r, w) in ptr.windows(2).enumerate() {
+    ptr.windows(2).any(|w| {
         let row = &indices[(w[0] - base) as usize..(w[1] - base) as usize];
         if row.windows(2).all(|p| p[1] > p[0]) {
-            continue;
+            return false;
         }
         let mut sorted = row.to_vec();
         sorted.sort_unstable();
-        if let Some(p) = sorted.windows(2).find(|p| p[0] == p[1]) {
-            return Err(Error::format(
-                element,
-                format!(
-                    "major {} stores index {} twice (not canonical; in Python: X.sum_duplicates())",
-                    first + r,
-                    p[0]
-                ),
-            ));
+        sorted.windows(2).any(|p| p[0] == p[1])
+    })
+}
+
+impl Block {
+    /// scipy's `sum_duplicates` for a compressed block: each major's
+    /// entries sorted by minor index, entries of one index summed.
+    fn sum_duplicates(self) -> Block {
+        let BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        } = self.data
+        else {
+            return self;
+        };
+        let mut order: Vec<usize> = Vec::with_capacity(indices.len());
+        let mut group_end: Vec<usize> = Vec::with_capacity(indices.len());
+        let mut new_ptr = Vec::with_capacity(indptr.len());
+        new_ptr.push(0i64);
+        let mut new_idx: Vec<i32> = Vec::with_capacity(indices.len());
+        for w in indptr.windows(2) {
+            let mut row: Vec<usize> = (w[0] as usize..w[1] as usize).collect();
+            row.sort_by_key(|&p| indices[p]);
+            let row_start = new_idx.len();
+            for p in row {
+                if new_idx.len() == row_start || new_idx.last() != Some(&indices[p]) {
+                    new_idx.push(indices[p]);
+                    group_end.push(0);
+                }
+                order.push(p);
+                *group_end.last_mut().expect("a group was pushed") = order.len();
+            }
+            new_ptr.push(new_idx.len() as i64);
+        }
+        let mut summed = crate::map_values!(&values, v => {
+            let mut start = 0;
+            group_end
+                .iter()
+                .map(|&end| {
+                    let mut acc = v[order[start]];
+                    for &p in &order[start + 1..end] {
+                        acc += v[p];
+                    }
+                    start = end;
+                    acc
+                })
+                .collect()
+        });
+        if let Values::Bool(b) = &mut summed {
+            b.iter_mut().for_each(|x| *x = u8::from(*x != 0));
+        }
+        Block {
+            n_major: self.n_major,
+            n_minor: self.n_minor,
+            data: BlockData::Compressed {
+                indptr: new_ptr,
+                indices: new_idx,
+                values: summed,
+            },
         }
     }
-    Ok(())
 }
 
 fn run_of(runs: &[Run], m: usize) -> &Run {
@@ -226,27 +266,37 @@ impl Matrix {
             }
         }
         check_indices(&all_idx, self.n_minor(), &p_idx)?;
-        for r in &runs {
+        let duplicates = runs.iter().any(|r| {
             let len = (ptr[r.end] - ptr[r.first]) as usize;
-            let run_idx = &all_idx[r.base..r.base + len];
-            check_unique(run_idx, &ptr[r.first..=r.end], r.first, &p_idx)?;
-        }
+            has_duplicates(&all_idx[r.base..r.base + len], &ptr[r.first..=r.end])
+        });
+        let block = self.gather_rows(majors, &runs, all_idx, all_val, minor);
+        Ok(if duplicates {
+            block.sum_duplicates()
+        } else {
+            block
+        })
+    }
+
+    /// The rows `majors` of a gathered read, with `minor` applied.
+    fn gather_rows(
+        &self,
+        majors: &[usize],
+        runs: &[Run],
+        all_idx: Vec<i32>,
+        all_val: Values,
+        minor: &MinorMap,
+    ) -> Block {
+        let ptr = &self.indptr;
         if minor.is_identity() {
-            return Ok(copy_rows(
-                majors,
-                &runs,
-                ptr,
-                &all_idx,
-                &all_val,
-                minor.n_out(),
-            ));
+            return copy_rows(majors, runs, ptr, &all_idx, &all_val, minor.n_out());
         }
         let mut indptr = Vec::with_capacity(majors.len() + 1);
         indptr.push(0i64);
         let mut indices: Vec<i32> = Vec::with_capacity(all_idx.len());
         let mut take: Vec<usize> = Vec::with_capacity(all_idx.len());
         for &m in majors {
-            let r = run_of(&runs, m);
+            let r = run_of(runs, m);
             let start = r.base + (ptr[m] - ptr[r.first]) as usize;
             let end = start + (ptr[m + 1] - ptr[m]) as usize;
             let seg = indices.len();
@@ -277,7 +327,7 @@ impl Matrix {
         } else {
             all_val.take(&take)
         };
-        Ok(Block {
+        Block {
             n_major: majors.len(),
             n_minor: minor.n_out(),
             data: BlockData::Compressed {
@@ -285,7 +335,7 @@ impl Matrix {
                 indices,
                 values,
             },
-        })
+        }
     }
 
     /// The streaming case: majors [a, b) in order, all minors. The stored
@@ -303,9 +353,9 @@ impl Matrix {
         } else {
             (vec![], Values::empty(self.meta.dtype))
         };
-        check_block(&indices, &self.indptr[a..=b], a, self.n_minor(), &p_idx)?;
+        let duplicates = check_block(&indices, &self.indptr[a..=b], self.n_minor(), &p_idx)?;
         let indptr = self.indptr[a..=b].iter().map(|&p| p - lo as i64).collect();
-        Ok(Block {
+        let block = Block {
             n_major: b - a,
             n_minor: self.n_minor(),
             data: BlockData::Compressed {
@@ -313,6 +363,11 @@ impl Matrix {
                 indices,
                 values,
             },
+        };
+        Ok(if duplicates {
+            block.sum_duplicates()
+        } else {
+            block
         })
     }
 
@@ -385,36 +440,54 @@ fn copy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_block, check_indices, check_unique};
+    use super::{check_block, check_indices, has_duplicates, Block, BlockData};
+    use crate::dtype::Values;
 
     #[test]
-    fn duplicate_minor_indices_are_refused_sorted_or_not() {
+    fn duplicate_minor_indices_are_found_sorted_or_not() {
         // rows: [0 2 5] [] [1 3] [4 0 2] (unsorted, allowed) [7]
         let ptr = [10i64, 13, 13, 15, 18, 19];
         let mut ix = vec![0, 2, 5, 1, 3, 4, 0, 2, 7];
-        assert!(check_unique(&ix, &ptr, 0, "X/indices").is_ok());
-        assert!(check_block(&ix, &ptr, 0, 8, "X/indices").is_ok());
-        assert!(check_unique(&[], &[0, 0, 0], 0, "X/indices").is_ok());
-        assert!(check_block(&[], &[0, 0, 0], 0, 8, "X/indices").is_ok());
-        let e = check_block(&ix, &ptr, 0, 7, "X/indices")
+        assert!(!has_duplicates(&ix, &ptr));
+        assert!(!check_block(&ix, &ptr, 8, "X/indices").unwrap());
+        assert!(!has_duplicates(&[], &[0, 0, 0]));
+        assert!(!check_block(&[], &[0, 0, 0], 8, "X/indices").unwrap());
+        let e = check_block(&ix, &ptr, 7, "X/indices")
             .unwrap_err()
             .to_string();
         assert!(e.contains("index 7 out of range"), "{e}");
         ix[1] = 0; // sorted row 0 now holds 0 twice
-        let e = check_block(&ix, &ptr, 100, 8, "X/indices")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("major 100 stores index 0 twice"), "{e}");
-        let e = check_unique(&ix, &ptr, 100, "X/indices")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("major 100 stores index 0 twice"), "{e}");
+        assert!(check_block(&ix, &ptr, 8, "X/indices").unwrap());
+        assert!(has_duplicates(&ix, &ptr));
         ix[1] = 2;
         ix[7] = 4; // unsorted row 3 holds 4 twice
-        let e = check_unique(&ix, &ptr, 0, "X/indices")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("major 3 stores index 4 twice"), "{e}");
+        assert!(has_duplicates(&ix, &ptr));
+        assert!(check_block(&ix, &ptr, 8, "X/indices").unwrap());
+    }
+
+    #[test]
+    fn sum_duplicates_gives_scipys_values() {
+        // rows: [2:1, 0:2, 2:3] [] [1:4, 1:5] -> [0:2, 2:4] [] [1:9]
+        let block = Block {
+            n_major: 3,
+            n_minor: 3,
+            data: BlockData::Compressed {
+                indptr: vec![0, 3, 3, 5],
+                indices: vec![2, 0, 2, 1, 1],
+                values: Values::Float32(vec![1.0, 2.0, 3.0, 4.0, 5.0]),
+            },
+        };
+        let BlockData::Compressed {
+            indptr,
+            indices,
+            values,
+        } = block.sum_duplicates().data
+        else {
+            panic!("compressed in, compressed out");
+        };
+        assert_eq!(indptr, vec![0, 2, 2, 3]);
+        assert_eq!(indices, vec![0, 2, 1]);
+        assert_eq!(values.to_f64(), vec![2.0, 4.0, 9.0]);
     }
 
     #[test]

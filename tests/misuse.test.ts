@@ -1,0 +1,188 @@
+/**
+ * User mistakes on a valid file: each gives a typed error that names the
+ * option, and the object stays usable. (Malformed files are in
+ * bad-input.test.ts.) The cases come from an adversarial review of the API.
+ */
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type AnnDataOOM, ClosedError, FileAccessError, InvalidArgumentError, pl, pp, read, tl } from "../src/engine";
+import { FIXTURES, PYTHON } from "./helpers";
+
+const INPUT = path.join(FIXTURES, "pp", "synth_3k.h5ad");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-misuse-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Assert that `f` rejects with `cls` and a message matching `re`. */
+async function rejects(f: () => unknown, cls: new (...a: never[]) => Error, re: RegExp): Promise<void> {
+  await assert.rejects(
+    async () => f(),
+    (e: Error) => {
+      assert.ok(e instanceof cls, `expected ${cls.name}, got ${e?.constructor?.name}: ${e?.message}`);
+      assert.match(e.message, re);
+      return true;
+    },
+  );
+}
+
+describe("user mistakes give typed errors and leave the object usable", () => {
+  let adata: AnnDataOOM;
+  before(async () => {
+    adata = await read(INPUT);
+  });
+  after(() => adata.close());
+
+  it("normalizeTotal refuses a non-finite or non-numeric targetSum, then still normalizes", async () => {
+    const a = await read(INPUT);
+    try {
+      for (const bad of [Number.POSITIVE_INFINITY, Number.NaN, "1e4" as unknown as number])
+        await rejects(() => pp.normalizeTotal(a, { targetSum: bad }), InvalidArgumentError, /targetSum/);
+      await rejects(() => pp.log1p(a, { base: "2" as unknown as number }), InvalidArgumentError, /base/);
+      await pp.normalizeTotal(a, { targetSum: 1e4 });
+      pp.log1p(a);
+      await pp.scale(a);
+      await rejects(() => pp.log1p(a, { force: true }), InvalidArgumentError, /scale must be the last step/);
+      await pp.pca(a, { nComps: 5 });
+      assert.ok(a.obsm.has("X_pca"));
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a view with no cells left normalizes (nothing to scale) and still writes", async () => {
+    const a = await read(INPUT);
+    try {
+      const none = await pp.filterCells(a, { minGenes: 1e9 });
+      assert.equal(none.nObs, 0);
+      await pp.normalizeTotal(none);
+      pp.log1p(none);
+      const out = path.join(tmp, "empty.h5ad");
+      await none.write(out);
+      const back = await read(out);
+      assert.deepEqual([back.nObs, back.nVars], [0, a.nVars]);
+      back.close();
+    } finally {
+      a.close();
+    }
+  });
+
+  it("HVG options scanpy rejects are refused", async () => {
+    await rejects(() => pp.highlyVariableGenes(adata, { nBins: 0 }), InvalidArgumentError, /nBins/);
+    await rejects(() => pp.highlyVariableGenes(adata, { flavor: "seurat_v3", nTopGenes: 50, span: 0 }), InvalidArgumentError, /span/);
+    const one = Array.from({ length: adata.nObs }, (_, i) => (i === 0 ? "alone" : "rest"));
+    const a = await read(INPUT);
+    try {
+      a.setObs("tiny_batch", one);
+      await rejects(
+        () => pp.highlyVariableGenes(a, { flavor: "seurat_v3", nTopGenes: 50, batchKey: "tiny_batch" }),
+        InvalidArgumentError,
+        /"alone" of tiny_batch has fewer than 2 cells/,
+      );
+    } finally {
+      a.close();
+    }
+  });
+
+  it("markGenes gives the same genes for a /g regex", () => {
+    const a = adata.subset({});
+    const plain = pp.markGenes(a, "mt1", /^MT-/);
+    assert.ok(plain > 1);
+    assert.equal(pp.markGenes(a, "mt2", /^MT-/g), plain);
+  });
+
+  it("columns, layers and aligned elements are checked when set", async () => {
+    const a = adata.subset({});
+    for (const name of ["", "_index", "a/b"])
+      assert.throws(() => a.setObs(name, new Float64Array(a.nObs)), InvalidArgumentError, `setObs(${JSON.stringify(name)})`);
+    assert.throws(() => a.layers.set("bad", a.subset({ obs: [0] }).X), /must be 3000 × 2000/);
+    assert.throws(() => a.layers.set("bad", { foo: 1 } as never), InvalidArgumentError);
+    const other = await read(INPUT);
+    assert.throws(() => a.layers.set("foreign", other.X), /must come from this object's file/);
+    other.close();
+    assert.throws(
+      () => a.obsm.set("X_bad", { kind: "dense", shape: [5, 2], dtype: "float32", data: new Float32Array(10) }),
+      /leading dimensions must be \[3000\]/,
+    );
+    assert.throws(() => a.subset({ obs: null as never }), InvalidArgumentError);
+    assert.throws(() => a.subset({ obs: true as never }), InvalidArgumentError);
+    assert.throws(() => a.subset({ obs: new Set([1]) as never }), /a Set/);
+    assert.throws(() => a.subset({ cells: [1] } as never), /not cells/);
+    await rejects(() => pp.calculateQcMetrics(a, { qcVars: "mt" as never }), InvalidArgumentError, /qcVars/);
+    await rejects(() => a.X.sum(0, { signal: { aborted: false } as never }), InvalidArgumentError, /AbortSignal/);
+    assert.equal(a.subset({ obs: [0, 1] }).nObs, 2);
+    await rejects(() => pp.filterCells(a, { minGenes: Number.NaN }), InvalidArgumentError, /minGenes must be a number/);
+  });
+
+  it("a name held by several genes is refused, not resolved to the first", async () => {
+    const file = path.join(tmp, "dup-names.h5ad");
+    const a = adata.subset({ var: [0, 1, 2, 3] });
+    await a.write(file);
+    const py = `import h5py,sys,numpy as np\nf=h5py.File(sys.argv[1],'r+')\ng=f['var']\nix=g.attrs['_index']\nn=g[ix][()]\nn[2]=n[0]\ndel g[ix]\ng.create_dataset(ix,data=n)\ng[ix].attrs['encoding-type']='string-array'\ng[ix].attrs['encoding-version']='0.2.0'`;
+    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const c = await read(file);
+    try {
+      const dup = c.varNames.get(0) as string;
+      assert.throws(() => c.subset({ var: [dup] }), /is not unique/);
+      await rejects(() => c.obsVector(dup), InvalidArgumentError, /is not unique/);
+      assert.equal(c.subset({ var: [c.varNames.get(1) as string] }).nVars, 1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("uns ±Infinity survive write()", async () => {
+    const a = adata.subset({ obs: [0, 1, 2] });
+    a.uns.hi = Number.POSITIVE_INFINITY;
+    a.uns.lo = Number.NEGATIVE_INFINITY;
+    a.uns.nan = Number.NaN;
+    const out = path.join(tmp, "uns.h5ad");
+    await a.write(out);
+    const back = await read(out);
+    assert.equal(back.uns.hi, Number.POSITIVE_INFINITY);
+    assert.equal(back.uns.lo, Number.NEGATIVE_INFINITY);
+    assert.ok(Number.isNaN(back.uns.nan as number));
+    back.close();
+  });
+
+  it("graph steps: bad options and a directed graph are refused (no hang)", async () => {
+    const a = await read(INPUT);
+    try {
+      await pp.normalizeTotal(a);
+      pp.log1p(a);
+      await rejects(() => pp.pca(a, { nComps: 10, randomState: -1, svdSolver: "randomized" }), InvalidArgumentError, /randomState/);
+      await rejects(() => pp.pca(a, { nComps: 10, svdSolver: "bogus" as never }), InvalidArgumentError, /svdSolver/);
+      await pp.pca(a, { nComps: 10 });
+      await rejects(() => pp.neighbors(a, { method: "bogus" as never }), InvalidArgumentError, /method/);
+      await pp.neighbors(a);
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 30_000);
+      await rejects(() => tl.leiden(a, { obsp: "distances", signal: ac.signal }), InvalidArgumentError, /not symmetric/);
+      clearTimeout(timer);
+      for (const o of [{ alpha: Number.NaN }, { a: Number.NaN, b: 1 }, { negativeSampleRate: -1 }, { method: "bogus" as never }])
+        await rejects(() => tl.umap(a, { ...o, nEpochs: 5 }), InvalidArgumentError, /alpha|a must|negativeSampleRate|method/);
+      await tl.leiden(a);
+      assert.ok(a.obs.getChild("leiden"));
+    } finally {
+      a.close();
+    }
+  });
+
+  it("plots refuse absurd sizes and report unwritable paths as FileAccessError", async () => {
+    assert.throws(() => pl.histogram([1, 2, 3], 1e8), /bins must be an integer in \[1, 100,000\]/);
+    const a = adata.subset({});
+    await pp.calculateQcMetrics(a);
+    await rejects(() => pl.qcScatter(a, "total_counts", "n_genes_by_counts", { width: 100_000 }), InvalidArgumentError, /width/);
+    const p = await pl.qcHistograms(a, ["total_counts"]);
+    await rejects(() => p.save(path.join(tmp, "no-such-dir", "p.svg")), FileAccessError, /cannot write/);
+  });
+
+  it("a closed object's slots say so", async () => {
+    const a = await read(INPUT);
+    a.close();
+    await rejects(() => a.obsm.get("X_pca"), ClosedError, /closed/);
+  });
+});
