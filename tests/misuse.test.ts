@@ -180,6 +180,24 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     await rejects(() => p.save(path.join(tmp, "no-such-dir", "p.svg")), FileAccessError, /cannot write/);
   });
 
+  it("a throwing onProgress does not break the pass, and is reported once", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    let calls = 0;
+    const sums = (await adata.X.sum(0, {
+      onProgress: () => {
+        calls++;
+        throw new Error("boom");
+      },
+    })) as Float64Array;
+    await new Promise((r) => setImmediate(r));
+    process.off("warning", onWarning);
+    assert.equal(sums.length, adata.nVars);
+    assert.equal(calls, 1);
+    assert.equal(warnings.filter((w) => w.includes("onProgress threw") && w.includes("boom")).length, 1);
+  });
+
   it("a closed object's slots say so", async () => {
     const a = await read(INPUT);
     a.close();

@@ -145,12 +145,16 @@ export async function drive<T>(
   }
 }
 
-// A throwing reporter must not break the pass (or the kernel).
+// A throwing reporter must not break the pass (or the kernel), but its
+// author should hear of it once: a warning, then its reports are skipped.
+const failedReporters = new WeakSet<Reporter>();
 function safeReport(r: Reporter, p: Progress): void {
+  if (failedReporters.has(r)) return;
   try {
     r(p);
-  } catch {
-    /* ignored on purpose */
+  } catch (e) {
+    failedReporters.add(r);
+    process.emitWarning(`onProgress threw during "${p.label}" (${String((e as Error)?.message ?? e)}); its later reports are skipped`);
   }
 }
 
