@@ -134,6 +134,31 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     }
   });
 
+  it("session values are checked before write(): array lengths, uns keys and cycles, column types", async () => {
+    const a = adata.subset({ obs: [0, 1, 2] });
+    assert.throws(
+      () => a.obsm.set("short", { kind: "dense", shape: [3, 2], dtype: "float32", data: new Float32Array(5) }),
+      /needs 6 values, got 5/,
+    );
+    a.setObs("flag", [null, true, false]);
+    a.setObs("score", [null, 1, 2]);
+    assert.equal(a.obs.getChild("flag")?.get(0), null);
+    assert.ok(Number.isNaN(a.obs.getChild("score")?.get(0) as number));
+    assert.throws(() => a.setObs("mixed", [1, "a", 2] as never), /mixes number and string/);
+    const out = path.join(tmp, "checked.h5ad");
+    a.uns.bad = { "a/b": 1 };
+    await rejects(() => a.write(out), InvalidArgumentError, /without "\/"/);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    a.uns.bad = cyc;
+    await rejects(() => a.write(out), InvalidArgumentError, /contains itself/);
+    delete a.uns.bad;
+    await a.write(out);
+    const back = await read(out);
+    assert.equal(back.obs.getChild("flag")?.get(1), true);
+    back.close();
+  });
+
   it("uns ±Infinity survive write()", async () => {
     const a = adata.subset({ obs: [0, 1, 2] });
     a.uns.hi = Number.POSITIVE_INFINITY;
@@ -202,5 +227,145 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     const a = await read(INPUT);
     a.close();
     await rejects(() => a.obsm.get("X_pca"), ClosedError, /closed/);
+  });
+});
+
+describe("state across steps, files and sessions", () => {
+  it("normalize excluding highly expressed genes, then a gene subset: passes and write() work and agree", async () => {
+    const a = await read(INPUT);
+    try {
+      await pp.normalizeTotal(a, { excludeHighlyExpressed: true });
+      const full = (await a.X.mean(0)) as Float64Array;
+      const genes = [5, 17, 3, 400];
+      const v = a.subset({ var: genes });
+      const sub = (await v.X.mean(0)) as Float64Array;
+      genes.forEach((g, k) => assert.ok(Math.abs(sub[k] - full[g]) <= 1e-12 * Math.abs(full[g]), `gene ${g}`));
+      const out = path.join(tmp, "ehe-subset.h5ad");
+      await v.write(out);
+      const back = await read(out);
+      const written = (await back.X.mean(0)) as Float64Array;
+      genes.forEach((g, k) => assert.ok(Math.abs(written[k] - full[g]) <= 1e-6 * Math.abs(full[g]), `written gene ${g}`));
+      back.close();
+    } finally {
+      a.close();
+    }
+  });
+
+  it("re-running a step on a processed file writes the session's uns, not the file's", async () => {
+    const first = path.join(tmp, "processed.h5ad");
+    const a = await read(INPUT);
+    await pp.normalizeTotal(a);
+    pp.log1p(a);
+    await pp.pca(a, { nComps: 10 });
+    await pp.neighbors(a, { nNeighbors: 15 });
+    await a.write(first);
+    a.close();
+    const b = await read(first);
+    assert.equal((b.uns.neighbors as { params: { n_neighbors: number } }).params.n_neighbors, 15);
+    assert.ok(!b.sessionChanges().some((c) => c.startsWith("uns")), "nothing changed yet");
+    await pp.neighbors(b, { nNeighbors: 8 });
+    assert.ok(b.sessionChanges().includes("uns neighbors"));
+    const second = path.join(tmp, "reprocessed.h5ad");
+    await b.write(second);
+    b.close();
+    const c = await read(second);
+    assert.equal((c.uns.neighbors as { params: { n_neighbors: number } }).params.n_neighbors, 8);
+    c.close();
+  });
+
+  it("write(): through a symlink, never over a fifo, and two writes to one path at once", async () => {
+    const a = await read(INPUT);
+    try {
+      const v = a.subset({ obs: [0, 1, 2] });
+      const real = path.join(tmp, "real-target.h5ad");
+      const link = path.join(tmp, "link.h5ad");
+      fs.writeFileSync(real, "old");
+      fs.symlinkSync(real, link);
+      await v.write(link);
+      assert.ok(fs.lstatSync(link).isSymbolicLink(), "the link stays a link");
+      const back = await read(real);
+      assert.equal(back.nObs, 3);
+      back.close();
+      const fifo = path.join(tmp, "pipe.h5ad");
+      assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+      await rejects(() => v.write(fifo), FileAccessError, /not a regular file/);
+      assert.ok(fs.statSync(fifo).isFIFO());
+      const same = path.join(tmp, "same.h5ad");
+      const results = await Promise.allSettled([v.write(same), a.subset({ obs: [4, 5] }).write(same)]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled"],
+      );
+      assert.deepEqual(
+        fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")),
+        [],
+      );
+    } finally {
+      a.close();
+    }
+  });
+
+  it("cancelling one caller's pass does not cancel another caller's same request", async () => {
+    const a = await read(INPUT);
+    try {
+      const ac = new AbortController();
+      ac.abort();
+      const [p1, p2] = await Promise.allSettled([a.X.sum(0, { signal: ac.signal }), a.X.sum(0)]);
+      assert.equal(p1.status, "rejected");
+      assert.equal(p2.status, "fulfilled");
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a PCA that fails mid-pass leaves no spill files", async () => {
+    const file = path.join(tmp, "bad-tail.h5ad");
+    const spillDir = path.join(tmp, "spill");
+    fs.mkdirSync(spillDir);
+    // Valid rows, then an out-of-range column index in the last row: the
+    // pass fails after its parts have spilled rows.
+    const py = [
+      "import anndata as ad, numpy as np, scipy.sparse as sp, sys, h5py",
+      "x = sp.random(20000, 60, density=0.3, format='csr', dtype=np.float32, random_state=0)",
+      "ad.AnnData(x).write_h5ad(sys.argv[1])",
+      "f = h5py.File(sys.argv[1], 'r+'); i = f['X/indices']; i[-1] = 5000; f.close()",
+    ].join("\n");
+    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    process.env.ANNDATA_OOM_TMPDIR = spillDir;
+    const a = await read(file);
+    try {
+      await rejects(() => pp.pca(a, { nComps: 5, useHighlyVariable: false }), Error, /index 5000 out of range/);
+      assert.deepEqual(fs.readdirSync(spillDir), []);
+    } finally {
+      a.close();
+      delete process.env.ANNDATA_OOM_TMPDIR;
+    }
+  });
+
+  it("a file replaced on disk while open: the open object keeps its data (no sidecar of the new file)", async () => {
+    process.env.ANNDATA_OOM_GENE_INDEX_DIR = path.join(tmp, "gene-index");
+    const file = path.join(tmp, "replaced.h5ad");
+    const scaled = path.join(tmp, "replacement.h5ad");
+    fs.copyFileSync(INPUT, file);
+    const src = await read(INPUT);
+    await pp.normalizeTotal(src, { targetSum: 1 });
+    await src.write(scaled);
+    src.close();
+    const a = await read(file);
+    const before = (await a.geneValues([3], { index: false }))[0];
+    fs.renameSync(scaled, file);
+    const after = (await a.geneValues([3]))[0];
+    assert.deepEqual(Array.from(after), Array.from(before), "the open object reads the file it opened");
+    assert.throws(() => a.X.geneIndexInfo(), FileAccessError);
+    const b = await read(file);
+    const fresh = (await b.geneValues([3]))[0];
+    assert.ok(
+      fresh.some((x, i) => x !== before[i]),
+      "a new object sees the new file",
+    );
+    a.close();
+    b.close();
+    delete process.env.ANNDATA_OOM_GENE_INDEX_DIR;
   });
 });

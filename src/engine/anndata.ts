@@ -513,8 +513,8 @@ export class AnnDataOOM {
       }
       return out;
     };
-    const fileUns = new Set(this.source.info.uns.map(([k]) => k));
-    const uns = unsIn(Object.entries(this.unsCache ?? {}).filter(([k]) => !fileUns.has(k)));
+    const changedUns = new Set(this.changedUns());
+    const uns = unsIn(Object.entries(this.unsCache ?? {}).filter(([k]) => changedUns.has(k)));
     for (const k of uns.skipped) unsaved.push(`uns ${k}`);
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
@@ -573,11 +573,22 @@ export class AnnDataOOM {
       const keys = this.slots[slot]?.memoryEntries().map(([k]) => k) ?? [];
       if (keys.length) out.push(`${slot} ${keys.join(", ")}`);
     }
-    const fileUns = new Set(this.source.info.uns.map(([k]) => k));
-    const uns = Object.keys(this.unsCache ?? {}).filter((k) => !fileUns.has(k));
+    const uns = this.changedUns();
     if (uns.length) out.push(`uns ${uns.join(", ")}`);
     if (this.rawOverride) out.push("raw");
     return out;
+  }
+
+  /**
+   * uns keys new in this session or whose value differs from the file's
+   * (a step re-run with other parameters replaces e.g. uns.neighbors).
+   */
+  private changedUns(): string[] {
+    if (!this.unsCache) return [];
+    const inFile = new Set(this.source.info.uns.map(([k]) => k));
+    const keys = Object.keys(this.unsCache);
+    const file = keys.some((k) => inFile.has(k)) ? readUns(this.source, this.source.info.uns) : {};
+    return keys.filter((k) => !inFile.has(k) || !sameValue((this.unsCache as Record<string, unknown>)[k], file[k]));
   }
 
   /** Close the file; any later use throws ClosedError. Running passes are cancelled. */
@@ -603,4 +614,24 @@ export class AnnDataOOM {
   _repr_mimebundle_(): MimeBundle {
     return anndataBundle(this);
   }
+}
+
+/** Structural equality of uns values (numbers, strings, arrays, typed arrays, plain objects; NaN equals NaN). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === "number" && typeof b === "number") return Number.isNaN(a) && Number.isNaN(b);
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  const listA = Array.isArray(a) || ArrayBuffer.isView(a);
+  const listB = Array.isArray(b) || ArrayBuffer.isView(b);
+  if (listA || listB) {
+    if (!(listA && listB)) return false;
+    const [x, y] = [a as ArrayLike<unknown>, b as ArrayLike<unknown>];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameValue(x[i], y[i])) return false;
+    return true;
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

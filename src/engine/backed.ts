@@ -59,7 +59,13 @@ export function chunkFromNative(b: Native.BlockOut): Chunk {
 }
 
 export class BackedMatrix {
-  private statsCache: { moments: boolean; axes: string; result: Promise<{ obs: AxisStats; var: AxisStats }> }[] = [];
+  private statsCache: {
+    moments: boolean;
+    axes: string;
+    result: Promise<{ obs: AxisStats; var: AxisStats }>;
+    cancellable: boolean;
+    settled: boolean;
+  }[] = [];
 
   /** @internal */
   constructor(
@@ -283,18 +289,27 @@ export class BackedMatrix {
     const moments = opts.moments ?? true;
     const axes = opts.axes ?? "both";
     if (!this.chain.isEmpty) return this.chainStats(axes, opts);
-    const hit = this.statsCache.find((c) => (c.moments || !moments) && (c.axes === "both" || c.axes === axes));
+    // A pass still running under another caller's AbortSignal is not shared:
+    // that caller may cancel it.
+    const hit = this.statsCache.find(
+      (c) => (c.moments || !moments) && (c.axes === "both" || c.axes === axes) && (c.settled || !c.cancellable),
+    );
     if (hit) return hit.result;
     const pass = nativeCall(() =>
       this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, moments, axes),
     );
     const label = `${this.name}: ${moments ? "mean/var" : "sums"} per ${axes === "both" ? "obs and var" : axes}`;
     const result = drive(this.source, label, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
-    const entry = { moments, axes, result };
+    const entry = { moments, axes, result, cancellable: opts.signal !== undefined, settled: false };
     this.statsCache.push(entry);
-    result.catch(() => {
-      this.statsCache = this.statsCache.filter((c) => c !== entry);
-    });
+    result.then(
+      () => {
+        entry.settled = true;
+      },
+      () => {
+        this.statsCache = this.statsCache.filter((c) => c !== entry);
+      },
+    );
     return result;
   }
 
@@ -426,7 +441,9 @@ export class BackedMatrix {
     opts: PassOptions & geneIndex.GeneIndexOptions & { index?: boolean },
   ): Promise<{ values: Float64Array[]; index: Native.NativeGeneIndex | null }> {
     if (fileCols.length === 0) return { values: [], index: null };
-    if (this.meta.format !== "csc") {
+    // A file replaced since it was opened: its sidecar would describe the
+    // new file, while this object reads the old one through its handle.
+    if (this.meta.format !== "csc" && !geneIndex.changedSinceOpen(this.source)) {
       const loc = geneIndex.locate(this.source, this.meta, opts);
       const useIndex = opts.index ?? true;
       const label = `${this.name}: gene index`;

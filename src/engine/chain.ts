@@ -87,7 +87,10 @@ export class Chain {
             op: "normalize",
             target: s.target,
             size_factors: s.sizeFactors ? add(s.sizeFactors) : null,
-            exclude: s.exclude ? add(s.exclude) : null,
+            // With stored size factors the mask has done its job; it is in
+            // the normalize basis's columns, which a later gene subset no
+            // longer reads.
+            exclude: s.exclude && !s.sizeFactors ? add(s.exclude) : null,
           };
         case "log1p":
           return { op: "log1p", base: s.base ?? null };

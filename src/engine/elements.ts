@@ -77,11 +77,20 @@ export class ElementMapping {
     if (!Array.isArray(shape))
       throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}] must be an array, a sparse matrix or a frame`);
     const dims = this.dims();
+    const what = `${this.name}[${JSON.stringify(key)}]`;
     if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
-      throw new InvalidArgumentError(
-        `${this.name}[${JSON.stringify(key)}] has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`,
-      );
-    this.memory.set(key, value);
+      throw new InvalidArgumentError(`${what} has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`);
+    let el = value;
+    if (!("table" in el) && el.kind !== "dense") {
+      // Any integer typed arrays will do for the structure; stored as the reader gives them.
+      const { indptr, indices } = el as { indptr: unknown; indices: unknown };
+      if (ArrayBuffer.isView(indptr) && !(indptr instanceof Float64Array) && !(indptr instanceof DataView))
+        el = { ...el, indptr: Float64Array.from(indptr as unknown as ArrayLike<number>, Number) };
+      if (ArrayBuffer.isView(indices) && !(indices instanceof Int32Array) && !(indices instanceof DataView))
+        el = { ...el, indices: Int32Array.from(indices as unknown as ArrayLike<number>, Number) } as SparseMatrix;
+    }
+    if (!("table" in el)) checkArrays(el, what);
+    this.memory.set(key, el);
   }
 
   /** Lengths of the axes this mapping's elements are aligned to. */
@@ -171,6 +180,25 @@ export class ElementMapping {
         return unsupported(info);
     }
   }
+}
+
+/** The arrays of an element agree with its shape (write() relies on it). */
+function checkArrays(el: DenseArray | SparseMatrix, what: string): void {
+  const typed = (x: unknown) => ArrayBuffer.isView(x) && !(x instanceof DataView);
+  if (!typed(el.data)) throw new InvalidArgumentError(`${what}: data must be a typed array`);
+  if (el.kind === "dense") {
+    const n = el.shape.reduce((a, b) => a * b, 1);
+    if (el.data.length !== n)
+      throw new InvalidArgumentError(`${what}: shape ${JSON.stringify(el.shape)} needs ${n} values, got ${el.data.length}`);
+    return;
+  }
+  if (!(el.indptr instanceof Float64Array) || !(el.indices instanceof Int32Array))
+    throw new InvalidArgumentError(`${what}: indptr must be a Float64Array and indices an Int32Array`);
+  const major = el.kind === "csr" ? el.shape[0] : el.shape[1];
+  if (el.indptr.length !== major + 1 || el.indices.length !== el.data.length || el.indptr[major] !== el.data.length)
+    throw new InvalidArgumentError(
+      `${what}: a ${el.kind} matrix of shape ${JSON.stringify(el.shape)} needs ${major + 1} indptr entries ending at the ${el.data.length} stored values`,
+    );
 }
 
 /** `adata.layers`: lazy backed matrices keyed by name. */

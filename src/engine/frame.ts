@@ -3,7 +3,7 @@
  * categoricals become dictionary vectors, nullable columns carry validity.
  * `takeRows` gathers rows for views, keeping dictionaries shared.
  */
-import { Bool, type DataType, makeData, makeVector, Table, Utf8, type Vector, vectorFromArray } from "apache-arrow";
+import { Bool, type DataType, makeData, makeVector, Table, Utf8, Vector, vectorFromArray } from "apache-arrow";
 import { InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
@@ -105,11 +105,20 @@ export function takeVector(v: Vector, idx: Uint32Array): Vector {
 }
 
 /** What a new column may be given as. */
-export type ColumnValues = Vector | Float64Array | Float32Array | Int32Array | Uint32Array | boolean[] | string[] | number[];
+export type ColumnValues =
+  | Vector
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | (boolean | null)[]
+  | (string | null)[]
+  | (number | null)[];
 
 /** A frame with `name` added (or replaced, keeping its position). */
 export function withColumn(f: Frame, name: string, values: ColumnValues, n: number, axis: string): Frame {
-  const vec: Vector = toVector(values);
+  const vec: Vector = toVector(values, `${axis} column ${JSON.stringify(name)}`);
   if (vec.length !== n) throw new InvalidArgumentError(`${axis} column ${JSON.stringify(name)} has ${vec.length} values, expected ${n}`);
   const cols: Record<string, Vector> = {};
   for (const field of f.table.schema.fields) cols[field.name] = field.name === name ? vec : (f.table.getChild(field.name) as Vector);
@@ -117,15 +126,29 @@ export function withColumn(f: Frame, name: string, values: ColumnValues, n: numb
   return { index: f.index, table: tableOf(cols, n) };
 }
 
-function toVector(values: ColumnValues): Vector {
-  if (ArrayBuffer.isView(values)) return makeVector(values as Float64Array);
-  if (Array.isArray(values)) {
-    const first = values[0];
-    if (typeof first === "boolean") return vectorFromArray(values as boolean[], new Bool());
-    if (typeof first === "string") return vectorFromArray(values as string[], new Utf8());
-    return makeVector(Float64Array.from(values as number[]));
+/**
+ * A column from JS values. Arrays take the type of their non-missing
+ * entries (null / undefined are missing: NaN for numbers, null for
+ * booleans and strings, as pandas reads them); mixed types are refused.
+ * 64-bit integer arrays become float64, as the reader gives int64 columns.
+ */
+function toVector(values: ColumnValues, what: string): Vector {
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) return makeVector(Float64Array.from(values, Number));
+  if (ArrayBuffer.isView(values)) {
+    if (values instanceof DataView) throw new InvalidArgumentError(`${what}: a DataView is not a column`);
+    return makeVector(values as Float64Array);
   }
-  return values as Vector;
+  if (Array.isArray(values)) {
+    const types = new Set(values.filter((x) => x !== null && x !== undefined).map((x) => typeof x));
+    if (types.size > 1) throw new InvalidArgumentError(`${what} mixes ${[...types].join(" and ")} values`);
+    const type = [...types][0] ?? "number";
+    if (type === "boolean") return vectorFromArray(values.map((x) => x ?? null) as (boolean | null)[], new Bool());
+    if (type === "string") return vectorFromArray(values.map((x) => x ?? null) as (string | null)[], new Utf8());
+    if (type !== "number") throw new InvalidArgumentError(`${what}: ${type} values are not supported (numbers, booleans or strings)`);
+    return makeVector(Float64Array.from(values as (number | null)[], (x) => x ?? Number.NaN));
+  }
+  if (values instanceof Vector) return values;
+  throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
 }
 
 export function takeFrame(f: Frame, idx: Uint32Array): Frame {

@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { FileAccessError, GeneIndexError, nativeAwait, nativeCall } from "./errors";
+import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import { type Native, native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import type { MatrixMeta, Source } from "./source";
@@ -62,12 +62,36 @@ export function geneIndexDir(): string {
   return process.env.ANNDATA_OOM_GENE_INDEX_DIR || path.join(cache, "gene-index");
 }
 
+function differs(was: fs.BigIntStats | null, now: fs.BigIntStats): boolean {
+  return was !== null && (was.dev !== now.dev || was.ino !== now.ino || was.size !== now.size || was.mtimeNs !== now.mtimeNs);
+}
+
+/**
+ * Whether the path no longer names the file this object opened (replaced
+ * or rewritten since): reads then skip the sidecar and use the open handle.
+ */
+export function changedSinceOpen(source: Source): boolean {
+  try {
+    return differs(source.openedStat, fs.statSync(source.path, { bigint: true }));
+  } catch {
+    return true;
+  }
+}
+
 export function locate(source: Source, meta: MatrixMeta, opts: GeneIndexOptions = {}): Location {
   let st: fs.BigIntStats;
   try {
     st = fs.statSync(source.path, { bigint: true });
   } catch (e) {
     throw new FileAccessError(`cannot stat ${source.path}: ${String(e)}`, { path: source.path });
+  }
+  // The sidecar is built from (and checked against) the open handle's data,
+  // but named after the path's current state: they must be the same file.
+  if (differs(source.openedStat, st)) {
+    throw new FileAccessError(
+      `${source.path} changed on disk since it was opened (replaced or rewritten); read() it again to use a gene index`,
+      { path: source.path },
+    );
   }
   const fingerprint = JSON.stringify({
     path: source.path,
@@ -81,6 +105,8 @@ export function locate(source: Source, meta: MatrixMeta, opts: GeneIndexOptions 
     const slug = meta.path.replace(/^\/+/, "").replace(/[^A-Za-z0-9_.-]+/g, "_");
     return { path: `${source.path}.${slug}.aoomg`, fingerprint, element: meta.path, stalePrefix: null };
   }
+  if (opts.dir !== undefined && (typeof opts.dir !== "string" || opts.dir === ""))
+    throw new InvalidArgumentError(`gene index dir must be a non-empty path, got ${JSON.stringify(opts.dir)}`);
   const dir = opts.dir ?? geneIndexDir();
   const prefix = `${sha(`${source.path}\0${meta.path}`).slice(0, 16)}-`;
   return { path: path.join(dir, `${prefix}${sha(fingerprint).slice(0, 24)}.aoomg`), fingerprint, element: meta.path, stalePrefix: prefix };

@@ -6,6 +6,7 @@
  */
 import type { Vector } from "apache-arrow";
 import type { Element } from "./elements";
+import { InvalidArgumentError } from "./errors";
 import type { Native } from "./native";
 import type { TypedArray } from "./typed";
 
@@ -109,6 +110,7 @@ export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
 export function unsIn(entries: [string, unknown][]): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
   const vectors: Native.TypedOut[] = [];
   const skipped: string[] = [];
+  const open = new Set<unknown>();
   const node = (v: unknown, key: string): unknown => {
     if (v === null || v === undefined) return { t: "null" };
     // JSON has no Infinity or NaN (JSON.stringify makes them null): send
@@ -141,18 +143,29 @@ export function unsIn(entries: [string, unknown][]): { json: string; vectors: Na
       }
     }
     if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+      // HDF5 group names: no "/" (it would nest) and not empty; no cycles.
+      if (open.has(v)) throw new InvalidArgumentError(`uns ${key} contains itself; write() cannot store a cycle`);
+      if (open.size >= 128) throw new InvalidArgumentError(`uns ${key} nests dicts more than 128 levels deep`);
+      open.add(v);
       const items: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) {
+        checkKey(k, `${key}.${k}`);
         const n = node(x, `${key}.${k}`);
         if (n) items[k] = n;
       }
+      open.delete(v);
       return { t: "dict", items };
     }
     skipped.push(key);
     return null;
   };
+  const checkKey = (k: string, where: string) => {
+    if (k === "" || k.includes("/"))
+      throw new InvalidArgumentError(`uns key ${JSON.stringify(where)}: keys must be non-empty and without "/"`);
+  };
   const items: Record<string, unknown> = {};
   for (const [k, v] of entries) {
+    checkKey(k, k);
     const n = node(v, k);
     if (n) items[k] = n;
   }

@@ -3,6 +3,7 @@
  * derived from it: one native handle, its parsed layout, the running passes
  * (cancelled on close), and the closed flag that every access checks.
  */
+import * as fs from "node:fs";
 import { ClosedError, nativeCall } from "./errors";
 import { type Native, native } from "./native";
 
@@ -69,6 +70,12 @@ export class Source {
   readonly passes = new Set<Native.NativePass>();
   /** Called once by close() (e.g. open gene indexes release their files). */
   readonly closers: (() => void)[] = [];
+  /**
+   * The file's identity when it was opened: the open handle keeps reading
+   * that file even if the path is later replaced (e.g. by a write()), so
+   * anything keyed by the path must check it still names the same file.
+   */
+  readonly openedStat: fs.BigIntStats | null;
 
   constructor(
     readonly path: string,
@@ -82,6 +89,11 @@ export class Source {
       throw e;
     }
     this.handle = h;
+    try {
+      this.openedStat = fs.statSync(path, { bigint: true });
+    } catch {
+      this.openedStat = null;
+    }
   }
 
   get closed(): boolean {

@@ -172,8 +172,36 @@ fn resolve_target(dest: &str) -> Result<PathBuf> {
         )
         .in_file(dest)
     })?;
-    Ok(parent.join(name))
+    let mut target = parent.join(name);
+    // The file is written beside the target and renamed over it: through a
+    // symlink that would replace the link, so write to what it points at
+    // (as h5py does), and never rename over a device, fifo or folder.
+    if let Ok(meta) = std::fs::symlink_metadata(&target) {
+        if meta.file_type().is_symlink() {
+            target = target.canonicalize().map_err(|e| {
+                Error::new(
+                    ErrorKind::FileAccess,
+                    format!("cannot write {dest}: it is a symlink that does not resolve ({e})"),
+                )
+                .in_file(dest)
+            })?;
+        }
+        let meta = std::fs::metadata(&target).map_err(|e| {
+            Error::new(ErrorKind::FileAccess, format!("cannot write {dest}: {e}")).in_file(dest)
+        })?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::FileAccess,
+                format!("cannot write {dest}: it exists and is not a regular file"),
+            )
+            .in_file(dest));
+        }
+    }
+    Ok(target)
 }
+
+/// Distinguishes the temporary files of concurrent writes to one path.
+static WRITE_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Write `src` (restricted to `sel`) to `dest`.
 pub fn write_h5ad(
@@ -206,9 +234,10 @@ pub fn write_h5ad_session(
         .in_file(dest));
     }
     let tmp = target.with_file_name(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
+        std::process::id(),
+        WRITE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = write_to(src, &tmp, sel, session, c, control);
     match result {

@@ -80,6 +80,15 @@ impl Gram {
     }
 }
 
+impl Drop for GramPartial {
+    fn drop(&mut self) {
+        if self.owns_spill {
+            drop(self.spill.take());
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Drop for Gram {
     fn drop(&mut self) {
         for f in &self.spills {
@@ -89,6 +98,10 @@ impl Drop for Gram {
 }
 
 struct GramPartial {
+    /// Whether this partial still owns its spill file: true until merge
+    /// hands the file to the Gram, so a cancelled or failed pass (whose
+    /// partials are dropped unmerged) leaves no file behind.
+    owns_spill: bool,
     p: usize,
     scaling: Option<Scaling>,
     gram: Vec<f64>,
@@ -315,6 +328,7 @@ impl RowAccumulator for Gram {
             ),
         };
         Box::new(GramPartial {
+            owns_spill: spill.is_some(),
             p: self.p,
             scaling: self.scaling.clone(),
             gram: vec![0.0; self.p * (self.p + 1) / 2],
@@ -360,6 +374,7 @@ impl RowAccumulator for Gram {
                 }
             }
             self.spills.push(part.path.clone());
+            part.owns_spill = false;
             if first_error.is_none() {
                 first_error = part.error.take();
             }
