@@ -15,6 +15,7 @@ const CHECKS = [
   "display_update",
   "comm_roundtrip",
   "errors",
+  "bad_values",
   "flood",
   "history",
   "package",

@@ -7,6 +7,12 @@
  * console.log(adata.toString());
  * const perCell = await adata.X.sum(1);
  */
+
+// obs / var are Arrow tables and their columns Arrow vectors: re-exported so
+// that a notebook can name these types through "anndata-oom" (tslab carries
+// a cell's variables to the next cell through declarations, which must name
+// every type; `const obs = adata.obs` needs Table).
+export type { DataType, Table, Vector } from "apache-arrow";
 export { AnnDataOOM, type ReadOptions, read, readSync, type WriteOptions } from "./anndata";
 export { type AxisStats, BackedMatrix, type Chunk, type CsrChunk, type DenseChunk } from "./backed";
 export { Chain, type Step } from "./chain";

@@ -12,6 +12,7 @@ import { type ConverterSet, createExecutor } from "tslab/dist/executor";
 import { JupyterHandlerImpl } from "tslab/dist/jupyter";
 import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
+import { exitKernel, guardProcessExit } from "./exit";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
 import { KernelServer } from "./server";
@@ -79,11 +80,12 @@ export async function main(argv: string[]): Promise<void> {
   await server.init();
   routeOutput(server.io);
   installKernelApi(server);
+  guardProcessExit();
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e) => {
     kernelLog(`anndata-oom kernel failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exit(1);
+    exitKernel(1);
   });
 }

@@ -1,5 +1,6 @@
 /**
- * Makes `import ... from "anndata-oom"` work in cells whatever the
+ * Makes `import ... from "anndata-oom"` (and "apache-arrow", the type of
+ * obs / var columns) work in cells whatever the
  * notebook's folder is. The kernel runs in the notebook's folder and tslab
  * resolves types and modules from there; when that folder has no local
  * install of a package we provide, the type checker sees ours as if it
@@ -11,7 +12,10 @@ import { createRequire } from "node:module";
 import * as path from "node:path";
 
 /** Packages cells get from the kernel when the notebook's folder does not have them. */
-export const PROVIDED = ["anndata-oom", "@types/node"] as const;
+export const PROVIDED = ["anndata-oom", "apache-arrow", "@types/node"] as const;
+
+/** Provided packages with code (a cell's `require` falls back to ours); the rest are types only. */
+const PROVIDED_RUNTIME = ["anndata-oom", "apache-arrow"];
 
 interface TsSys {
   fileExists(p: string): boolean;
@@ -95,8 +99,11 @@ export function installRequireFallback(root: string): void {
       } catch (e) {
         const id = args[0];
         const missing = (e as { code?: string }).code === "MODULE_NOT_FOUND";
-        if (!missing || typeof id !== "string" || !(id === "anndata-oom" || id.startsWith("anndata-oom/"))) throw e;
-        return ours(id === "anndata-oom" ? root : path.join(root, id.slice("anndata-oom/".length)));
+        const name = typeof id === "string" ? PROVIDED_RUNTIME.find((n) => id === n || id.startsWith(`${n}/`)) : undefined;
+        if (!missing || !name) throw e;
+        if (name === "anndata-oom") return ours(id === name ? root : path.join(root, (id as string).slice(name.length + 1)));
+        // Arrow (the type of obs / var columns) from anndata-oom's own install.
+        return ours(id as string);
       }
     },
   });

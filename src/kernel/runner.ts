@@ -144,18 +144,30 @@ export class Runner {
     return undefined;
   }
 
+  /**
+   * Shows the cell's value. Displaying must never keep the cell from
+   * replying: a value whose inspection throws (a Proxy, a throwing getter
+   * or custom inspect) is reported on stderr, and a `_repr_mimebundle_()`
+   * that never settles is given up on when the cell is interrupted or after
+   * REPR_TIMEOUT_MS, falling back to text.
+   */
   private async show(value: unknown): Promise<void> {
-    if (!hasMimeBundle(value)) {
-      console.log(value); // tslab's behaviour for plain values
-      return;
-    }
     try {
-      const { data, metadata } = await mimeBundleOf(value);
-      this.io.publish("execute_result", { execution_count: this.count, data, metadata });
+      if (!hasMimeBundle(value)) {
+        console.log(value); // tslab's behaviour for plain values
+        return;
+      }
+      try {
+        const { data, metadata } = await settleOrGiveUp(mimeBundleOf(value), this.controller.signal, REPR_TIMEOUT_MS);
+        this.io.publish("execute_result", { execution_count: this.count, data, metadata });
+      } catch (e) {
+        const { ename, evalue } = errorContent(e);
+        this.io.stream("stderr", `_repr_mimebundle_() failed: ${ename}: ${evalue}\n`);
+        console.log(value);
+      }
     } catch (e) {
       const { ename, evalue } = errorContent(e);
-      this.io.stream("stderr", `_repr_mimebundle_() failed: ${ename}: ${evalue}\n`);
-      console.log(value);
+      this.io.stream("stderr", `cannot display the cell's value: ${ename}: ${evalue}\n`);
     }
   }
 
@@ -167,4 +179,21 @@ export class Runner {
       this.io.status("idle", msg);
     }
   }
+}
+
+/** How long a value's `_repr_mimebundle_()` may take before the text is shown instead. */
+const REPR_TIMEOUT_MS = 60_000;
+
+/** `p`, or a rejection once `signal` aborts or `ms` pass. */
+function settleOrGiveUp<T>(p: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = (why: string) => () => reject(new Error(why));
+    const onAbort = stop("interrupted while waiting for the display");
+    const timer = setTimeout(stop(`no answer after ${ms / 1000} s`), ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    });
+  });
 }

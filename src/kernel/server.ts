@@ -7,6 +7,7 @@
 import { type JupyterHandlerImpl, ZmqServer } from "tslab/dist/jupyter";
 import { Comms } from "./comms";
 import { errorContent } from "./error-content";
+import { exitKernel } from "./exit";
 import { Iopub } from "./iopub";
 import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
@@ -165,7 +166,7 @@ export class KernelServer extends ZmqServer {
     await Promise.all([...this.queues.values()].map((q) => q.drained()));
     setTimeout(() => {
       this.close();
-      process.exit(0);
+      exitKernel(0);
     }, 50);
   }
 

@@ -91,6 +91,11 @@ def engine_repr(k):
     res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
     expect(rep["status"] == "ok" and len(res) == 1 and set(res[0]["data"]) >= {"text/plain", "text/html", MIME}, outs)
     expect(res[0]["data"]["text/plain"].startswith("BackedMatrix X 12 × 8"), res[0]["data"])
+    # obs / var (Arrow) in top-level variables: later cells see their types
+    rep, outs = k.run("const obs = adata.obs;\nconst ct = obs.getChild('cell_type');", timeout=T)
+    expect(rep["status"] == "ok", rep)
+    rep, outs = k.run("[obs.numRows, ct?.length]", timeout=T)
+    expect(rep["status"] == "ok" and "12" in stdout(outs), (rep, outs))
 
 
 def engine_progress(k):

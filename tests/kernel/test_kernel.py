@@ -288,6 +288,31 @@ check(7);"""
     expect(rep["status"] == "ok", rep)
 
 
+def bad_values(k):
+    """Displaying a value never keeps a cell from replying; process.exit() is refused."""
+    for code, said in [
+        ("new Proxy({}, { get() { throw new Error('proxy-get') } })", "proxy-get"),
+        ("({ [Symbol.for('nodejs.util.inspect.custom')]() { throw new Error('inspect-throws') } })", "inspect-throws"),
+        ("({ get _repr_mimebundle_(): any { throw new Error('getter-throws') } })", "getter-throws"),
+    ]:
+        rep, outs = k.run(code)
+        err = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+        expect(rep["status"] == "ok" and said in err, (code, rep, outs))
+    # a display that never settles: the stop button gives up on it, text instead
+    mid = k.kc.execute("({ _repr_mimebundle_() { return new Promise(() => {}) } })")
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "execute_input")
+    time.sleep(0.5)
+    k.km.interrupt_kernel()
+    rep = k.reply(mid)["content"]
+    outs = k.outputs(mid)
+    expect(rep["status"] == "ok" and any("interrupted while waiting for the display" in m["content"].get("text", "") for m in outs), (rep, outs))
+    k.run("const survivor = 5;")
+    rep, outs = k.run("process.exit(3)")
+    expect(rep["status"] == "error" and "would end the kernel" in rep["evalue"], rep)
+    rep, outs = k.run("survivor + 1")
+    expect(rep["status"] == "ok" and stdout(outs) == "6\n", (rep, outs))
+
+
 def flood(k):
     n = 5000
     rep, outs = k.run(f'for (let i = 0; i < {n}; i++) console.log("line " + i)', timeout=120)
@@ -336,7 +361,7 @@ def nbclient_notebook(k):
     expect(outs[2][0]["name"] == "stderr" and outs[2][0]["text"] == "e\n", outs[2])
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, flood, history, package, interrupt, nbclient_notebook]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, flood, history, package, interrupt, nbclient_notebook]
 
 
 def run_checks(km, kc, k, checks, only, tmp):
