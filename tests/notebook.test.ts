@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { CancelledError, type Progress, read, setDefaultProgress } from "../src/engine";
-import { PROGRESS_MIME, PROGRESS_TARGET, progressBundle, runningPassCount } from "../src/engine/notebook";
+import { MAX_BARS_PER_CELL, PROGRESS_MIME, PROGRESS_TARGET, progressBundle, runningPassCount } from "../src/engine/notebook";
 import { FIXTURES } from "./helpers";
 
 const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
@@ -87,6 +87,24 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
       const running = mine.filter((s) => String(s.bundle["text/plain"]).endsWith("[running]"));
       for (let i = 1; i < running.length; i++) assert.ok(running[i].at - running[i - 1].at >= 90, "≤ 10 updates/s");
     }
+    a.close();
+  });
+
+  it("a cell running many passes gets MAX_BARS_PER_CELL bars, then one shared display", async () => {
+    const a = await read(LARGE);
+    const sent = fakeKernel(new AbortController().signal); // one cell: one interrupt signal
+    const n = MAX_BARS_PER_CELL + 15;
+    for (let j = 0; j < n; j++) await a.X.obsVector(j % a.nVars);
+    const ids = [...new Set(sent.map((s) => s.opts?.displayId))];
+    assert.equal(ids.length, MAX_BARS_PER_CELL + 1);
+    const shared = sent.filter((s) => s.opts?.displayId === ids[ids.length - 1]);
+    assert.equal(shared[0].opts?.update, undefined, "first a display");
+    assert.ok(
+      shared.slice(1).every((s) => s.opts?.update === true),
+      "then updates",
+    );
+    const finals = shared.filter((s) => /\[done\]$/.test(String(s.bundle["text/plain"])));
+    assert.equal(finals.length, n - MAX_BARS_PER_CELL, "each later pass ends in the shared display");
     a.close();
   });
 

@@ -110,8 +110,40 @@ export function kernelPass(k: KernelHandle): { passId: string; report: (p: Progr
   const passId = `p${Date.now().toString(36)}-${++passCount}`;
   const ctl = new AbortController();
   running.set(passId, () => ctl.abort());
-  const report = kernelProgress(k, passId, () => running.delete(passId));
+  const report = kernelProgress(k, passId, () => running.delete(passId), sharedDisplayOfCell(k));
   return { passId, report, signal: ctl.signal };
+}
+
+/** Progress displays a cell gets of its own; later passes share one. */
+export const MAX_BARS_PER_CELL = 10;
+
+/** Passes started per cell (the cell's interrupt signal is its identity). */
+const barsOfCell = new WeakMap<AbortSignal, { count: number; shared?: SharedDisplay }>();
+
+/** A display that several passes update in turn. */
+interface SharedDisplay {
+  id: string;
+  shown: boolean;
+}
+
+/**
+ * Past MAX_BARS_PER_CELL passes in one cell (a loop over genes, say), each
+ * new pass updates one shared display instead of adding a bar: the output
+ * stays readable and the frontend is not flooded.
+ */
+function sharedDisplayOfCell(k: KernelHandle): SharedDisplay | undefined {
+  let cell: AbortSignal;
+  try {
+    cell = k.interruptSignal();
+  } catch {
+    return undefined;
+  }
+  const st = barsOfCell.get(cell) ?? { count: 0 };
+  barsOfCell.set(cell, st);
+  st.count++;
+  if (st.count <= MAX_BARS_PER_CELL) return undefined;
+  st.shared ??= { id: k.newDisplayId(), shown: false };
+  return st.shared;
 }
 
 /** Number of passes a cancel message can reach now (for tests). */
@@ -128,8 +160,9 @@ export function kernelProgress(
   k: KernelHandle,
   passId = `p${Date.now().toString(36)}-${++passCount}`,
   onFinal?: () => void,
+  shared?: SharedDisplay,
 ): (p: Progress) => void {
-  let id: string | null = null;
+  let id: string | null = shared?.shown ? shared.id : null;
   let last = 0;
   let finished = false;
   return (p) => {
@@ -142,7 +175,8 @@ export function kernelProgress(
     if (final) onFinal?.();
     const bundle: Record<string, unknown> = { ...progressBundle(p), [PROGRESS_MIME]: progressJson(p, passId) };
     if (id === null) {
-      id = k.newDisplayId();
+      id = shared?.id ?? k.newDisplayId();
+      if (shared) shared.shown = true;
       k.display(bundle, { displayId: id });
     } else {
       k.display(bundle, { displayId: id, update: true });
