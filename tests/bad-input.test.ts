@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { read } from "../src/engine";
-import { FIXTURES, PYTHON } from "./helpers";
+import { FIXTURES, PYTHON, runPython } from "./helpers";
 
 const BAD = path.join(FIXTURES, "bad");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-bad-"));
@@ -57,21 +57,22 @@ describe("bad input gives typed errors", () => {
   it("odd but readable: column-order repeating a column and the index, a categorical index with a missing name", async () => {
     const file = path.join(tmp, "odd.h5ad");
     fs.copyFileSync(path.join(FIXTURES, "csr_gzip.h5ad"), file);
-    const py = [
-      "import h5py, numpy as np, sys",
-      "f = h5py.File(sys.argv[1], 'r+')",
-      "o = f['obs']; n = o[o.attrs['_index']].shape[0]",
-      "cols = [c for c in o.attrs['column-order']]",
-      "o.attrs['column-order'] = np.array(cols[:1] + cols[:1] + [o.attrs['_index']] + cols[1:], dtype=object)",
-      "del o[o.attrs['_index']]; g = o.create_group(o.attrs['_index'])",
-      "g.attrs['encoding-type'] = 'categorical'; g.attrs['encoding-version'] = '0.2.0'; g.attrs['ordered'] = False",
-      "codes = np.arange(n, dtype=np.int32); codes[1] = -1",
-      "g.create_dataset('codes', data=codes); g.create_dataset('categories', data=np.array([f'c{i}' for i in range(n)], dtype=object), dtype=h5py.string_dtype())",
-      "print(len(cols))",
-    ].join("\n");
-    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    const nCols = Number(r.stdout.trim());
+    const out = runPython(
+      [
+        "import h5py, numpy as np, sys",
+        "f = h5py.File(sys.argv[1], 'r+')",
+        "o = f['obs']; n = o[o.attrs['_index']].shape[0]",
+        "cols = [c for c in o.attrs['column-order']]",
+        "o.attrs['column-order'] = np.array(cols[:1] + cols[:1] + [o.attrs['_index']] + cols[1:], dtype=object)",
+        "del o[o.attrs['_index']]; g = o.create_group(o.attrs['_index'])",
+        "g.attrs['encoding-type'] = 'categorical'; g.attrs['encoding-version'] = '0.2.0'; g.attrs['ordered'] = False",
+        "codes = np.arange(n, dtype=np.int32); codes[1] = -1",
+        "g.create_dataset('codes', data=codes); g.create_dataset('categories', data=np.array([f'c{i}' for i in range(n)], dtype=object), dtype=h5py.string_dtype())",
+        "print(len(cols))",
+      ],
+      file,
+    );
+    const nCols = Number(out.trim());
     assert.ok(nCols > 0);
     const a = await read(file);
     try {
@@ -87,20 +88,21 @@ describe("bad input gives typed errors", () => {
 
   it("duplicate column indices in a row read as their sum, as scipy's toarray() gives", async () => {
     const file = path.join(tmp, "dups.h5ad");
-    const py = [
-      "import anndata as ad, numpy as np, scipy.sparse as sp, sys, json",
-      "rng = np.random.default_rng(0)",
-      "n, m, k = 500, 40, 12",
-      "idx = np.sort(rng.integers(0, m, size=(n, k)), axis=1).ravel().astype(np.int32)",
-      "x = sp.csr_matrix((rng.integers(1, 9, n * k).astype(np.float32), idx, np.arange(0, n * k + 1, k)), shape=(n, m))",
-      "assert not x.has_canonical_format",
-      "ad.AnnData(x).write_h5ad(sys.argv[1])",
-      "d = x.toarray().astype(np.float64)",
-      "print(json.dumps({'sum0': d.sum(0).tolist(), 'var0': d.var(0, ddof=1).tolist(), 'nnz1': (d != 0).sum(1).tolist(), 'sub': d[[3, 1]][:, [5, 2, 7]].sum(0).tolist()}))",
-    ].join("\n");
-    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    const want = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { sum0: number[]; var0: number[]; nnz1: number[]; sub: number[] };
+    const out = runPython(
+      [
+        "import anndata as ad, numpy as np, scipy.sparse as sp, sys, json",
+        "rng = np.random.default_rng(0)",
+        "n, m, k = 500, 40, 12",
+        "idx = np.sort(rng.integers(0, m, size=(n, k)), axis=1).ravel().astype(np.int32)",
+        "x = sp.csr_matrix((rng.integers(1, 9, n * k).astype(np.float32), idx, np.arange(0, n * k + 1, k)), shape=(n, m))",
+        "assert not x.has_canonical_format",
+        "ad.AnnData(x).write_h5ad(sys.argv[1])",
+        "d = x.toarray().astype(np.float64)",
+        "print(json.dumps({'sum0': d.sum(0).tolist(), 'var0': d.var(0, ddof=1).tolist(), 'nnz1': (d != 0).sum(1).tolist(), 'sub': d[[3, 1]][:, [5, 2, 7]].sum(0).tolist()}))",
+      ],
+      file,
+    );
+    const want = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { sum0: number[]; var0: number[]; nnz1: number[]; sub: number[] };
     const a = await read(file);
     try {
       const sum0 = (await a.X.sum(0)) as Float64Array;

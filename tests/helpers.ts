@@ -4,6 +4,7 @@
  * expectations written by tests/python/make_fixtures.py.
  */
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Vector } from "apache-arrow";
@@ -14,6 +15,13 @@ export const PYTHON =
   process.env.AOOM_PYTHON ??
   path.join(process.env.ANNDATA_OOM_CACHE ?? path.join(process.env.HOME ?? "", ".cache", "anndata-oom"), "venv-main", "bin", "python");
 export const REPO = path.join(__dirname, "..", "..");
+
+/** Run Python `lines` (the reference venv) on `file` (sys.argv[1]); its stdout, after asserting success. */
+export function runPython(lines: string[], file: string): string {
+  const r = spawnSync(PYTHON, ["-c", lines.join("\n"), file], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
 
 export function manifest(): { name: string; file: string; writer: string; features: string[] }[] {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, "manifest.json"), "utf8"));

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type AnnDataOOM, ClosedError, FileAccessError, InvalidArgumentError, pl, pp, read, tl } from "../src/engine";
-import { FIXTURES, PYTHON } from "./helpers";
+import { FIXTURES, runPython } from "./helpers";
 
 const INPUT = path.join(FIXTURES, "pp", "synth_3k.h5ad");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-misuse-"));
@@ -120,9 +120,15 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     const file = path.join(tmp, "dup-names.h5ad");
     const a = adata.subset({ var: [0, 1, 2, 3] });
     await a.write(file);
-    const py = `import h5py,sys,numpy as np\nf=h5py.File(sys.argv[1],'r+')\ng=f['var']\nix=g.attrs['_index']\nn=g[ix][()]\nn[2]=n[0]\ndel g[ix]\ng.create_dataset(ix,data=n)\ng[ix].attrs['encoding-type']='string-array'\ng[ix].attrs['encoding-version']='0.2.0'`;
-    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
+    runPython(
+      [
+        "import h5py, sys",
+        "f = h5py.File(sys.argv[1], 'r+'); g = f['var']; ix = g.attrs['_index']",
+        "n = g[ix][()]; n[2] = n[0]; del g[ix]; g.create_dataset(ix, data=n)",
+        "g[ix].attrs['encoding-type'] = 'string-array'; g[ix].attrs['encoding-version'] = '0.2.0'",
+      ],
+      file,
+    );
     const c = await read(file);
     try {
       const dup = c.varNames.get(0) as string;
@@ -324,14 +330,15 @@ describe("state across steps, files and sessions", () => {
     fs.mkdirSync(spillDir);
     // Valid rows, then an out-of-range column index in the last row: the
     // pass fails after its parts have spilled rows.
-    const py = [
-      "import anndata as ad, numpy as np, scipy.sparse as sp, sys, h5py",
-      "x = sp.random(20000, 60, density=0.3, format='csr', dtype=np.float32, random_state=0)",
-      "ad.AnnData(x).write_h5ad(sys.argv[1])",
-      "f = h5py.File(sys.argv[1], 'r+'); i = f['X/indices']; i[-1] = 5000; f.close()",
-    ].join("\n");
-    const r = spawnSync(PYTHON, ["-c", py, file], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
+    runPython(
+      [
+        "import anndata as ad, numpy as np, scipy.sparse as sp, sys, h5py",
+        "x = sp.random(20000, 60, density=0.3, format='csr', dtype=np.float32, random_state=0)",
+        "ad.AnnData(x).write_h5ad(sys.argv[1])",
+        "f = h5py.File(sys.argv[1], 'r+'); i = f['X/indices']; i[-1] = 5000; f.close()",
+      ],
+      file,
+    );
     process.env.ANNDATA_OOM_TMPDIR = spillDir;
     const a = await read(file);
     try {
