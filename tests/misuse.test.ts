@@ -229,10 +229,14 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     assert.equal(warnings.filter((w) => w.includes("onProgress threw") && w.includes("boom")).length, 1);
   });
 
-  it("a closed object's slots say so", async () => {
+  it("a closed object's slots say so, and so does a pass that close() stopped", async () => {
     const a = await read(INPUT);
     a.close();
     await rejects(() => a.obsm.get("X_pca"), ClosedError, /closed/);
+    const b = await read(INPUT);
+    const running = b.X.sum(1);
+    b.close();
+    await rejects(() => running, ClosedError, /closed/);
   });
 });
 

@@ -4,7 +4,7 @@
  * the AbortSignal fires. The pass always runs to a stop before this
  * returns, so a cancelled object stays usable.
  */
-import { CancelledError, InvalidArgumentError, nativeCall } from "./errors";
+import { CancelledError, ClosedError, InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import { kernelHandle, kernelPass, kernelSignal } from "./notebook";
 import type { Source } from "./source";
@@ -141,6 +141,9 @@ export async function drive<T>(
     return out;
   } catch (e) {
     if (report) safeReport(report, toProgress(label, p, e instanceof CancelledError ? "cancelled" : "failed"));
+    // close() cancels the passes it finds running: say so.
+    if (e instanceof CancelledError && source.closed)
+      throw new ClosedError(`${label} stopped: the AnnDataOOM for ${source.path} was closed`, { path: source.path });
     throw e;
   }
 }
