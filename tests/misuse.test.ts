@@ -227,6 +227,19 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     assert.equal(sums.length, adata.nVars);
     assert.equal(calls, 1);
     assert.equal(warnings.filter((w) => w.includes("onProgress threw") && w.includes("boom")).length, 1);
+    // an async reporter that rejects: one warning, no unhandled rejections
+    const b = await read(INPUT);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    process.on("warning", onWarning);
+    await b.X.sum(0, { onProgress: async () => Promise.reject(new Error("async boom")) });
+    await new Promise((r) => setTimeout(r, 20));
+    process.off("warning", onWarning);
+    process.off("unhandledRejection", onUnhandled);
+    b.close();
+    assert.deepEqual(unhandled, []);
+    assert.equal(warnings.filter((w) => w.includes("async boom")).length, 1);
   });
 
   it("a closed object's slots say so, and so does a pass that close() stopped", async () => {

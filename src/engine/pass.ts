@@ -153,11 +153,17 @@ export async function drive<T>(
 const failedReporters = new WeakSet<Reporter>();
 function safeReport(r: Reporter, p: Progress): void {
   if (failedReporters.has(r)) return;
-  try {
-    r(p);
-  } catch (e) {
+  const fail = (e: unknown) => {
+    if (failedReporters.has(r)) return;
     failedReporters.add(r);
     process.emitWarning(`onProgress threw during "${p.label}" (${String((e as Error)?.message ?? e)}); its later reports are skipped`);
+  };
+  try {
+    // An async reporter's rejection counts as a throw (not one unhandled rejection per report).
+    const out = (r as (p: Progress) => unknown)(p);
+    if (out && typeof (out as Promise<unknown>).then === "function") (out as Promise<unknown>).then(undefined, fail);
+  } catch (e) {
+    fail(e);
   }
 }
 
