@@ -15,6 +15,7 @@ import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, wit
 export { describeFrame };
 
 import type { GeneIndexOptions } from "./gene-index";
+import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
@@ -248,7 +249,7 @@ export class AnnDataOOM {
   /** A name write() can store as a column of the dataframe's HDF5 group. */
   private checkColumnName(name: string, axis: "obs" | "var"): void {
     const index = this.source.info[axis].index_name;
-    if (typeof name !== "string" || name === "" || name.includes("/") || name === index || name === "_index" || name === "__categories") {
+    if (!isMemberName(name) || name === index || name === "_index" || name === "__categories") {
       throw new InvalidArgumentError(
         `${axis} column name ${JSON.stringify(name)} is not allowed: it must be a non-empty string without "/", other than the index ("${index}")`,
       );

@@ -6,6 +6,7 @@
 import { BackedMatrix } from "./backed";
 import { ClosedError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
 import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
+import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
@@ -71,7 +72,7 @@ export class ElementMapping {
    * n_obs × n_obs; ...), as anndata requires.
    */
   set(key: string, value: Element): void {
-    if (typeof key !== "string" || key === "" || key.includes("/"))
+    if (!isMemberName(key))
       throw new InvalidArgumentError(`${this.name} key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
     const shape = value && typeof value === "object" ? ("table" in value ? [value.table.numRows] : value.shape) : undefined;
     if (!Array.isArray(shape))
@@ -229,8 +230,7 @@ export class Layers {
    * before normalizing: no data is copied, the layer is the same chain.
    */
   set(key: string, m: BackedMatrix): void {
-    if (typeof key !== "string" || key === "" || key.includes("/"))
-      throw new InvalidArgumentError(`layers key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
+    if (!isMemberName(key)) throw new InvalidArgumentError(`layers key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
     if (!(m instanceof BackedMatrix))
       throw new InvalidArgumentError(`layers.set takes a matrix of this object (e.g. adata.X), got ${String(m)}`);
     // A layer is a lazy chain over this file; write() re-reads it from here.

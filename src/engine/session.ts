@@ -7,6 +7,7 @@
 import type { Vector } from "apache-arrow";
 import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
+import { isMemberName } from "./names";
 import type { Native } from "./native";
 import type { TypedArray } from "./typed";
 
@@ -160,8 +161,7 @@ export function unsIn(entries: [string, unknown][]): { json: string; vectors: Na
     return null;
   };
   const checkKey = (k: string, where: string) => {
-    if (k === "" || k.includes("/"))
-      throw new InvalidArgumentError(`uns key ${JSON.stringify(where)}: keys must be non-empty and without "/"`);
+    if (!isMemberName(k)) throw new InvalidArgumentError(`uns key ${JSON.stringify(where)}: keys must be non-empty and without "/"`);
   };
   const items: Record<string, unknown> = {};
   for (const [k, v] of entries) {
