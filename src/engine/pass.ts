@@ -28,7 +28,12 @@ export interface Progress {
 export interface PassOptions {
   /** Stops the pass within one chunk; the promise rejects with CancelledError. */
   signal?: AbortSignal;
-  /** Called as chunks complete (at most ~10 times a second) and at the end. */
+  /**
+   * Called as chunks complete (at most ~10 times a second) and at the end.
+   * A step that runs several passes or jobs (randomized PCA, UMAP's
+   * spectral initialisation then layout) reports each one under its own
+   * `label`, each ending in its own final state.
+   */
   onProgress?: (p: Progress) => void;
 }
 

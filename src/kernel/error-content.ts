@@ -3,6 +3,7 @@
  * content of a Jupyter `error` message: ename, evalue, traceback.
  */
 import { inspect } from "node:util";
+import { mapStackLine } from "./cell-sources";
 
 export interface ErrorContent {
   ename: string;
@@ -46,7 +47,10 @@ function stackLines(e: Error, ename: string): string[] {
   const head = `${ename}: ${e.message}`;
   if (typeof e.stack !== "string") return [head];
   const lines = e.stack.split("\n");
-  const frames = lines.filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l));
+  const frames = lines
+    .filter((l) => /^\s+at /.test(l) && !INTERNAL_FRAME.test(l))
+    .map(mapStackLine)
+    .filter((l) => l !== undefined);
   // Before the frames: the error's header and message (possibly multi-line), preceded
   // by the source line and a caret when the error was thrown synchronously by a cell.
   const firstFrame = lines.findIndex((l) => /^\s+at /.test(l));

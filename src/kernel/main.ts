@@ -12,6 +12,7 @@ import { type ConverterSet, createExecutor } from "tslab/dist/executor";
 import { JupyterHandlerImpl } from "tslab/dist/jupyter";
 import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
+import { tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
@@ -36,7 +37,7 @@ function converters(): ConverterSet {
   let browser: Converter | undefined;
   return {
     get node() {
-      node ??= createConverter({ isJS: false, isBrowser: false });
+      node ??= withCellNames(createConverter({ isJS: false, isBrowser: false }));
       return node;
     },
     get browser() {
@@ -46,6 +47,21 @@ function converters(): ConverterSet {
     close() {
       node?.close();
       browser?.close();
+    },
+  };
+}
+
+/** tslab's text before a cell's output on the script's first line (its executor's wrapper). */
+const WRAPPER = { async: "(async function(exports, require) { ".length, sync: "(function(exports, require) { ".length };
+
+/** A converter whose outputs name their cell in stack frames (see cell-sources.ts). */
+function withCellNames(conv: Converter): Converter {
+  return {
+    ...conv,
+    convert(prevDecl, src) {
+      const out = conv.convert(prevDecl, src);
+      if (out.output) out.output = tagCell(src, out.output, out.hasToplevelAwait ? WRAPPER.async : WRAPPER.sync);
+      return out;
     },
   };
 }

@@ -11,6 +11,7 @@
  */
 import type { Executor } from "tslab/dist/executor";
 import type { CellConsole } from "./cell-console";
+import { setNextCell } from "./cell-sources";
 import { diagnosticsContent, type ErrorContent, errorContent, KernelInterrupt } from "./error-content";
 import type { Iopub } from "./iopub";
 import { hasMimeBundle, mimeBundleOf } from "./mimebundle";
@@ -110,6 +111,7 @@ export class Runner {
     // With nothing in flight, the cell's first output is sent at once, even from a synchronous loop.
     await this.io.queue.drained();
 
+    setNextCell(req.store_history !== false && !silent ? this.count : undefined);
     const err = await this.execute(req.code, silent);
     let content: Record<string, unknown>;
     if (err) {

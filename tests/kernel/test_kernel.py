@@ -11,6 +11,7 @@ timeout, and the kernel is shut down on exit (also on SIGTERM).
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -265,6 +266,8 @@ check(7);"""
     tb = e["traceback"]
     expect(tb[0] == "InvalidArgumentError: index 7 out of range" and any(line.strip().startswith("at check") for line in tb), tb)
     expect(not any("tslab" in line or "node:internal" in line for line in tb), tb)
+    # frames name the cell and its own lines (the throw on line 4, the call on line 5), not the compiled JS
+    expect(re.search(r"at check \(In\[\d+\]:4:\d+\)", tb[1]) and re.search(r"at In\[\d+\]:5:1$", tb[2]) and len(tb) == 3, tb)
     # the next cell, sent right after the reply, runs (no 200 ms abort window)
     rep, outs = k.run("40 + 2")
     expect(rep["status"] == "ok" and stdout(outs) == "42\n", (rep, outs))
