@@ -88,6 +88,7 @@ describe("cell frames", () => {
       "interface Point { x: number; y: number }",
       "const origin: Point = { x: 0, y: 0 };",
       "function check(p: Point): number {",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: cell source with a template literal
       "  if (p.x > 3) throw new RangeError(`x ${p.x} out of range`);",
       "  return p.x;",
       "}",
@@ -104,6 +105,7 @@ describe("cell frames", () => {
     const src = [
       "const re = /a\\/b/g;",
       "await new Promise((r) => setTimeout(r, 1));",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: cell source with template literals
       "const label = `n = ${re.source.length} and ${`inner ${1}`}`;",
       "const parse = (s: string): number =>",
       "  JSON.parse(s).a.b;",
