@@ -179,6 +179,23 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     back.close();
   });
 
+  it("uns null is written as anndata writes None (scanpy's log1p base)", async () => {
+    const a = adata.subset({ obs: [0, 1, 2] });
+    a.uns.log1p = { base: null };
+    a.uns.deep = { y: null };
+    const out = path.join(tmp, "uns-null.h5ad");
+    await a.write(out);
+    const back = await read(out);
+    assert.deepEqual(back.uns.log1p, { base: null });
+    assert.equal((back.uns.deep as { y: unknown }).y, null);
+    back.close();
+    const seen = runPython(
+      ["import anndata as ad", `u = ad.read_h5ad(${JSON.stringify(out)}).uns`, "print(repr(u['log1p']), repr(u['deep']['y']))"],
+      out,
+    );
+    assert.equal(seen.trim(), "{'base': None} None");
+  });
+
   it("graph steps: bad options and a directed graph are refused (no hang)", async () => {
     const a = await read(INPUT);
     try {

@@ -895,8 +895,16 @@ fn write_uns_items(
                 let ds = h5w::write_values(g, key, values, &shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
-            // anndata writes None as an empty "null" dataset; leaving the key out reads back the same way
-            "null" => {}
+            // anndata writes None as a float32 dataset with a null dataspace
+            // (no elements) and encoding "null"; it reads back as None.
+            "null" => {
+                let ds = g
+                    .new_dataset::<f32>()
+                    .shape(hdf5::Extents::Null)
+                    .create(key.as_str())
+                    .at(&at)?;
+                h5w::set_encoding(&ds, "null", "0.1.0")?;
+            }
             other => {
                 return Err(Error::invalid(format!(
                     "uns {key}: unsupported value kind '{other}'"
