@@ -179,6 +179,22 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     back.close();
   });
 
+  it("uns read but unchanged is not a change; deleted uns keys are not written", async () => {
+    // full_csr's uns holds a dataframe: two reads of it are different Arrow objects.
+    const a = await read(path.join(FIXTURES, "full_csr.h5ad"));
+    assert.ok(a.uns.table && a.uns.nested);
+    assert.deepEqual(a.sessionChanges(), []);
+    delete a.uns.nested;
+    delete a.uns.bools;
+    assert.deepEqual(a.sessionChanges(), ["uns removed: bools, nested"]);
+    const out = path.join(tmp, "uns-deleted.h5ad");
+    await a.write(out);
+    a.close();
+    const back = await read(out);
+    assert.ok(!("nested" in back.uns) && !("bools" in back.uns) && "table" in back.uns);
+    back.close();
+  });
+
   it("uns null is written as anndata writes None (scanpy's log1p base)", async () => {
     const a = adata.subset({ obs: [0, 1, 2] });
     a.uns.log1p = { base: null };

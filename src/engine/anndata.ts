@@ -6,7 +6,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Table, Vector } from "apache-arrow";
+import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
@@ -21,8 +21,9 @@ import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { arrayIn, columnIn, csrIn, unsIn } from "./session";
+import { arrayIn, columnIn, csrIn, unsIn, withoutUnusedCategories } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
+import { typedArray } from "./typed";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -515,7 +516,19 @@ export class AnnDataOOM {
       return out;
     };
     const changedUns = new Set(this.changedUns());
-    const uns = unsIn(Object.entries(this.unsCache ?? {}).filter(([k]) => changedUns.has(k)));
+    const unsEntries = Object.entries(this.unsCache ?? {}).filter(([k]) => changedUns.has(k));
+    const removedUns = this.removedUns();
+    const pruned = this.isView ? this.categoriesUsedByView() : undefined;
+    if (pruned) {
+      const inFile = new Set(this.source.info.uns.map(([k]) => k));
+      for (const [k, colors] of pruned.colors) {
+        const i = unsEntries.findIndex(([key]) => key === k);
+        if (i >= 0) unsEntries.splice(i, 1);
+        if (colors) unsEntries.push([k, colors]);
+        else if (inFile.has(k) && !removedUns.includes(k)) removedUns.push(k);
+      }
+    }
+    const uns = unsIn(unsEntries, removedUns);
     for (const k of uns.skipped) unsaved.push(`uns ${k}`);
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
@@ -538,9 +551,18 @@ export class AnnDataOOM {
         columns: raw.var.schema.fields.map((f) => ({ name: f.name, column: columnIn(raw.var.getChild(f.name) as Vector) })),
       };
     }
+    const frameCols = (t: Table, file: DataFrameInfo, axis: "obs" | "var") => {
+      const out = cols(t, changed(t, file));
+      for (const [name, column] of pruned?.[axis] ?? []) {
+        const i = out.findIndex((c) => c.name === name);
+        if (i >= 0) out[i] = { name, column };
+        else out.push({ name, column });
+      }
+      return out;
+    };
     const input: Native.SessionIn = {
-      obs: cols(this.obs, changed(this.obs, this.source.info.obs)),
-      var: cols(this.var, changed(this.var, this.source.info.var)),
+      obs: frameCols(this.obs, this.source.info.obs, "obs"),
+      var: frameCols(this.var, this.source.info.var, "var"),
       obsm: arrays("obsm"),
       varm: arrays("varm"),
       obsp,
@@ -576,6 +598,8 @@ export class AnnDataOOM {
     }
     const uns = this.changedUns();
     if (uns.length) out.push(`uns ${uns.join(", ")}`);
+    const removed = this.removedUns();
+    if (removed.length) out.push(`uns removed: ${removed.join(", ")}`);
     if (this.rawOverride) out.push("raw");
     return out;
   }
@@ -590,6 +614,60 @@ export class AnnDataOOM {
     const keys = Object.keys(this.unsCache);
     const file = keys.some((k) => inFile.has(k)) ? readUns(this.source, this.source.info.uns) : {};
     return keys.filter((k) => !inFile.has(k) || !sameValue((this.unsCache as Record<string, unknown>)[k], file[k]));
+  }
+
+  /**
+   * What anndata changes when it makes a view: categorical obs and var
+   * columns lose the categories no row of the view uses, and
+   * `uns["<column>_colors"]` keeps the colors of the kept categories (or is
+   * dropped when its length does not match the categories). Written views
+   * get the same; the view's own obs, var and uns are left as they are
+   * (uns is shared with the parent).
+   */
+  private categoriesUsedByView(): {
+    obs: Map<string, Native.ColumnOut>;
+    var: Map<string, Native.ColumnOut>;
+    colors: Map<string, string[] | null>;
+  } {
+    const out = {
+      obs: new Map<string, Native.ColumnOut>(),
+      var: new Map<string, Native.ColumnOut>(),
+      colors: new Map<string, string[] | null>(),
+    };
+    for (const axis of ["obs", "var"] as const) {
+      const table = this[axis];
+      for (const field of table.schema.fields) {
+        if (field.type.typeId !== -1 /* Dictionary */) continue;
+        const before = columnIn(table.getChild(field.name) as Vector);
+        // Numeric categories are float64 in Arrow; the file's own keep their dtype.
+        const info = this.source.info[axis];
+        if (before.categories?.values && !this.changedColumns.has(field.name) && info.columns.some((c) => c.name === field.name)) {
+          const file = nativeCall(() => this.source.native.readColumn(info.path, field.name));
+          if (file.categories?.values) before.categories = file.categories;
+        }
+        const pruned = withoutUnusedCategories(before);
+        if (pruned) out[axis].set(field.name, pruned.column);
+        const key = `${field.name}_colors`;
+        if (!Object.hasOwn(this.uns, key) && !out.colors.has(key)) continue;
+        const colors = out.colors.has(key) ? out.colors.get(key) : this.uns[key];
+        if (!Array.isArray(colors) && !ArrayBuffer.isView(colors)) continue;
+        // anndata drops colors that do not match the categories, used or not.
+        if ((colors as ArrayLike<unknown>).length !== categoryCount(before)) out.colors.set(key, null);
+        else if (pruned)
+          out.colors.set(
+            key,
+            pruned.kept.map((i) => String((colors as ArrayLike<unknown>)[i])),
+          );
+      }
+    }
+    return out;
+  }
+
+  /** Keys of the file's uns deleted from this object's uns (write() leaves them out). */
+  private removedUns(): string[] {
+    const cache = this.unsCache;
+    if (!cache) return [];
+    return this.source.info.uns.map(([k]) => k).filter((k) => !Object.hasOwn(cache, k));
   }
 
   /** Close the file; any later use throws ClosedError. Running passes are cancelled. */
@@ -618,10 +696,28 @@ export class AnnDataOOM {
 }
 
 /** Structural equality of uns values (numbers, strings, arrays, typed arrays, plain objects; NaN equals NaN). */
+function categoryCount(c: Native.ColumnOut): number {
+  const cats = c.categories;
+  if (cats?.strings) return cats.strings.offsets.length - 1;
+  return cats?.values ? typedArray(cats.values).length : 0;
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a === "number" && typeof b === "number") return Number.isNaN(a) && Number.isNaN(b);
   if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  // Arrow values (uns dataframes and columns) by content: two reads of one
+  // element are different objects with different lazily cached fields.
+  if (a instanceof Table || b instanceof Table) {
+    if (!(a instanceof Table && b instanceof Table) || a.numRows !== b.numRows) return false;
+    const names = a.schema.fields.map((f) => f.name);
+    if (names.join("\0") !== b.schema.fields.map((f) => f.name).join("\0")) return false;
+    return names.every((n) => sameValue(a.getChild(n), b.getChild(n)));
+  }
+  if (a instanceof Vector || b instanceof Vector) {
+    if (!(a instanceof Vector && b instanceof Vector) || a.length !== b.length || String(a.type) !== String(b.type)) return false;
+    return sameValue(Array.from(a), Array.from(b));
+  }
   const listA = Array.isArray(a) || ArrayBuffer.isView(a);
   const listB = Array.isArray(b) || ArrayBuffer.isView(b);
   if (listA || listB) {

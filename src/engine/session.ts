@@ -9,7 +9,7 @@ import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
-import type { TypedArray } from "./typed";
+import { type TypedArray, typedArray } from "./typed";
 
 const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
   [Float64Array, "float64", "f64"],
@@ -108,7 +108,10 @@ export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
 }
 
 /** New uns entries as the writer's JSON tree plus vectors; unwritable keys are returned. */
-export function unsIn(entries: [string, unknown][]): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
+export function unsIn(
+  entries: [string, unknown][],
+  removed: string[] = [],
+): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
   const vectors: Native.TypedOut[] = [];
   const skipped: string[] = [];
   const open = new Set<unknown>();
@@ -169,5 +172,45 @@ export function unsIn(entries: [string, unknown][]): { json: string; vectors: Na
     const n = node(v, k);
     if (n) items[k] = n;
   }
+  // Keys of the file's uns deleted in this session: not copied.
+  for (const k of removed) items[k] = { t: "del" };
   return { json: JSON.stringify({ t: "dict", items }), vectors, skipped };
+}
+
+/**
+ * A categorical column without the categories none of its rows use, as
+ * anndata stores a view (`remove_unused_categories`), and the positions of
+ * the kept categories (to filter `<column>_colors` alike); undefined when
+ * every category is used or the column is not categorical.
+ */
+export function withoutUnusedCategories(c: Native.ColumnOut): { column: Native.ColumnOut; kept: number[] } | undefined {
+  const { codes, categories } = c;
+  if (c.kind !== "categorical" || !codes || !categories) return undefined;
+  const n = categories.strings ? categories.strings.offsets.length - 1 : categories.values ? typedArray(categories.values).length : 0;
+  const used = new Uint8Array(n);
+  for (const code of codes) if (code >= 0) used[code] = 1;
+  const kept: number[] = [];
+  const remap = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) if (used[i]) remap[i] = kept.push(i) - 1;
+  if (kept.length === n) return undefined;
+  let pruned: Native.CategoriesOut;
+  if (categories.strings) {
+    const { offsets, data } = categories.strings;
+    const outOffsets = new Int32Array(kept.length + 1);
+    kept.forEach((k, i) => {
+      outOffsets[i + 1] = outOffsets[i] + offsets[k + 1] - offsets[k];
+    });
+    const outData = new Uint8Array(outOffsets[kept.length]);
+    kept.forEach((k, i) => outData.set(data.subarray(offsets[k], offsets[k + 1]), outOffsets[i]));
+    pruned = { strings: { offsets: outOffsets, data: outData } };
+  } else {
+    const values = typedArray(categories.values as Native.TypedOut);
+    const out = new (values.constructor as new (n: number) => TypedArray)(kept.length);
+    kept.forEach((k, i) => {
+      out[i] = values[k];
+    });
+    pruned = { values: typedIn(out, categories.values?.dtype) };
+  }
+  const newCodes = codes.map((x) => (x < 0 ? -1 : remap[x]));
+  return { column: { ...c, codes: newCodes, categories: pruned }, kept };
 }

@@ -825,7 +825,7 @@ fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
 /// Write new uns entries from a JSON tree: {"t": "dict", "items": {...}},
 /// {"t": "num", "v": 1.5}, {"t": "int", "v": 3}, {"t": "bool", "v": true},
 /// {"t": "str", "v": "x"}, {"t": "strs", "v": [...]}, {"t": "arr", "i": k,
-/// "shape": [...]} (vector k), {"t": "null"}.
+/// "shape": [...]} (vector k), {"t": "null"}, {"t": "del"} (leave the key out).
 fn write_uns_items(
     g: &Group,
     tree: &serde_json::Value,
@@ -895,6 +895,8 @@ fn write_uns_items(
                 let ds = h5w::write_values(g, key, values, &shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
+            // A key of the source's uns deleted in the session: unlinked above.
+            "del" => {}
             // anndata writes None as a float32 dataset with a null dataspace
             // (no elements) and encoding "null"; it reads back as None.
             "null" => {
