@@ -233,6 +233,8 @@ describe("pl.explore in the kernel", () => {
       (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"),
     );
     await assert.rejects(pl.explore(adata, { pointSize: 0 }), InvalidArgumentError);
+    for (const o of [{ pointSize: 1e9 }, { height: -5 }, { height: "abc" as never }, { height: 1e7 }, { title: {} as never }])
+      await assert.rejects(pl.explore(adata, o), InvalidArgumentError);
     assert.equal(comms.length, 0, "no widget is opened for bad input");
   });
 });
@@ -318,8 +320,24 @@ describe("pl.controls", () => {
     assert.equal(ctlComm.sent.at(-1)!.data.state.status, "failed: boom");
     assert.throws(
       () => ctl.set({ k: 11 }),
-      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("k must be in [0, 10]"),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("k must be a number in [0, 10]"),
     );
+    // Values are numbers, never coerced ("" or null would have become 0).
+    for (const bad of [{ k: null }, { k: "" }, { k: true }, { k: [3] }, { other: 1 }, null, "3"])
+      assert.throws(() => ctl.set(bad as never), InvalidArgumentError);
+    // Refused values from the sliders: no re-run, and the sliders go back.
+    const runs = signals.length;
+    ctlComm.receive({ method: "update", state: { values: { k: 99 } }, buffer_paths: [] });
+    ctlComm.receive({ method: "update", state: { values: { k: 7 } }, buffer_paths: [] }); // unchanged: no re-run
+    await ctl.idle;
+    assert.equal(signals.length, runs);
+    const last = ctlComm.sent.at(-1)!.data.state;
+    assert.deepEqual(last.values, { k: 7 });
+    assert.match(last.status, /not run: k must be a number/);
+    const binding = { step: "x", params: [{ name: "r", min: 0, max: 1, step: 0.1, value: 0.5 }], run: async () => "" };
+    assert.throws(() => pl.controls(plot, { ...binding, params: [binding.params[0], binding.params[0]] }), /two params are named "r"/);
+    assert.throws(() => pl.controls(plot, { ...binding, params: null as never }), InvalidArgumentError);
+    assert.throws(() => pl.controls(plot, { ...binding, params: [{ ...binding.params[0], value: 2 }] }), /min ≤ value ≤ max/);
     assert.throws(() => pl.controls(plot, "hvg"), InvalidArgumentError);
     assert.throws(() => pl.controls(plot, "tsne" as "umap"), InvalidArgumentError);
   });

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
-import { FIXTURES, PYTHON } from "./helpers";
+import { FIXTURES, PYTHON, runPython } from "./helpers";
 
 const P = path.join(FIXTURES, "plots");
 const oracle = JSON.parse(fs.readFileSync(path.join(P, "plot_oracle.json"), "utf8"));
@@ -323,9 +323,11 @@ describe("pl.embedding colors vs scanpy", () => {
     }
   });
   it("draw order: missing first, then data order (categories) / ascending values (continuous)", () => {
-    const cat = pl.drawOrder({ kind: "categorical", codes: Int32Array.of(0, -1, 1, -1), categories: ["a", "b"] }, true);
+    const cat = pl.drawOrder({ kind: "categorical", codes: Int32Array.of(0, -1, 1, -1), categories: ["a", "b"] }, true, 4);
     assert.deepEqual([...cat], [1, 3, 0, 2]);
-    const cont = pl.drawOrder({ kind: "continuous", values: Float64Array.of(2, Number.NaN, 1, 2, 0), dtype: "float64" }, true);
+    // No color: every cell, in data order (a plain pl.embedding(adata) drew none).
+    assert.deepEqual([...pl.drawOrder(null, true, 3)], [0, 1, 2]);
+    const cont = pl.drawOrder({ kind: "continuous", values: Float64Array.of(2, Number.NaN, 1, 2, 0), dtype: "float64" }, true, 5);
     // numpy argsort(-v, stable)[::-1]: NaN first, then ascending, ties in reverse data order.
     assert.deepEqual([...cont], [1, 4, 2, 3, 0]);
   });
@@ -567,5 +569,151 @@ describe("pl plot objects", () => {
     } finally {
       setDefaultProgress(undefined);
     }
+  });
+});
+
+/** Painted (non-transparent) pixels of the points raster embedded in a plot's SVG. */
+function paintedPixels(svg: string): number {
+  const m = /base64,([^"]+)"/.exec(svg);
+  assert.ok(m, "the SVG embeds a raster");
+  const { rgba } = decodePng(Buffer.from(m[1], "base64"));
+  let n = 0;
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] > 0) n++;
+  return n;
+}
+
+describe("pl: odd data and misuse (from an adversarial review)", () => {
+  let a: AnnDataOOM;
+  before(async () => {
+    a = await read(path.join(P, "plots.h5ad"));
+  });
+  after(() => a?.close());
+
+  it("no color draws every cell (scanpy's plain sc.pl.umap(adata)), in light gray", async () => {
+    const plain = await pl.embedding(a);
+    const colored = await pl.embedding(a, { color: "leiden" });
+    assert.ok(paintedPixels(plain.svg) > 0.5 * paintedPixels(colored.svg), "as many points as with a color");
+    assert.ok(paintedPixels((await pl.qcScatter(a, "total_counts", "n_genes_by_counts")).svg) > 0);
+  });
+
+  it("a range of rounding noise (0.1 + 0.2 vs 0.3) gets finite ticks instead of a runaway loop", async () => {
+    a.setObs(
+      "noise",
+      Float64Array.from({ length: a.nObs }, (_, i) => (i % 2 ? 0.1 + 0.2 : 0.3)),
+    );
+    a.setObs(
+      "huge",
+      Float64Array.from({ length: a.nObs }, (_, i) => 1e16 + (i % 2) * 2),
+    );
+    for (const key of ["noise", "huge"]) {
+      await pl.embedding(a, { color: key });
+      await pl.violin(a, key);
+      await pl.qcHistograms(a, key);
+      await pl.qcScatter(a, key, "total_counts");
+    }
+    await pl.embedding(a, { color: "score", vmin: 1e16, vmax: 1e16 + 2 });
+  });
+
+  it("±Infinity is left out of color limits and violins (as matplotlib masks it); scanpy's percentile limits", async () => {
+    const score = Float64Array.from(a.obs.getChild("score")?.toArray() as ArrayLike<number>);
+    const withInf = Float64Array.from(score);
+    withInf[0] = Number.POSITIVE_INFINITY;
+    withInf[1] = Number.NEGATIVE_INFINITY;
+    a.setObs("score_inf", withInf);
+    const finite = Array.from(withInf).filter(Number.isFinite);
+    const p = await pl.embedding(a, { color: "score_inf" });
+    assert.equal(p.data.panels[0].vmin, Math.min(...finite));
+    assert.equal(p.data.panels[0].vmax, Math.max(...finite));
+    const v = await pl.violin(a, "score_inf", { groupby: "leiden" });
+    const n = v.data.panels[0].groups.reduce((s, g) => s + g.values.length, 0);
+    assert.equal(n, finite.length, "every finite value is in a violin");
+    // 0..100 evenly: numpy's percentile p of it is p itself.
+    a.setObs(
+      "ramp",
+      Float64Array.from({ length: a.nObs }, (_, i) => (i * 100) / (a.nObs - 1)),
+    );
+    const q = await pl.embedding(a, { color: "ramp", vmin: "p10", vmax: "p99.5" });
+    assert.ok(Math.abs((q.data.panels[0].vmin ?? 0) - 10) < 1e-9 && Math.abs((q.data.panels[0].vmax ?? 0) - 99.5) < 1e-9);
+    for (const bad of [Number.NaN, "p101", "10%", Number.POSITIVE_INFINITY])
+      await assert.rejects(pl.embedding(a, { color: "ramp", vmin: bad as never }), InvalidArgumentError);
+  });
+
+  it("options that cannot be drawn are typed errors: huge or negative size, ncols, legendLoc, components, positional arguments", async () => {
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => pl.embedding(a, { size: 1e7 }), /too large .* use size ≤/],
+      [() => pl.embedding(a, { size: -5 }), /size/],
+      [() => pl.embedding(a, { ncols: Number.NaN, color: ["leiden", "score"] }), /ncols/],
+      [() => pl.qcHistograms(a, ["score"], { ncols: 1.5 }), /ncols/],
+      [() => pl.embedding(a, { legendLoc: "upper left" as never }), /legendLoc/],
+      [() => pl.embedding(a, { components: [1] as never }), /components/],
+      [() => pl.violin(a, "score", "leiden" as never), /options object/],
+      [() => pl.embedding(a, "X_pca" as never), /options object/],
+      [() => pl.dotplot(a, ["G0"], "leiden", "var" as never), /options object/],
+      [() => pl.qcHistograms(a, ["score"], { color: "not-a-color" }), /not a color/],
+      [() => (pl.embedding(a) as Promise<pl.Plot>).then((p) => p.save(5 as never)), /file path/],
+    ];
+    for (const [f, re] of cases) await assert.rejects(f, (e: Error) => e instanceof InvalidArgumentError && re.test(e.message));
+    const p = await pl.embedding(a, { basis: "pca", components: "2,3" });
+    assert.deepEqual(p.data.components, [2, 3]);
+  });
+
+  it("names of Object.prototype are not colors; a key in both obs and var, or a shared gene name, is refused", async () => {
+    a.uns.proto_colors = ["constructor", "toString", "__proto__"];
+    a.setObs(
+      "proto",
+      Array.from({ length: a.nObs }, (_, i) => ["x", "y", "z"][i % 3]),
+    );
+    const p = await pl.embedding(a, { color: "proto" });
+    assert.deepEqual(p.data.panels[0].colors, pl.defaultPalette(3), "invalid stored colors fall back to the defaults, as scanpy");
+    await assert.rejects(pl.embedding(a, { color: "leiden", naColor: "toString" }), InvalidArgumentError);
+    await assert.rejects(pl.embedding(a, { color: "score", colorMap: "constructor" }), InvalidArgumentError);
+    await assert.rejects(pl.embedding(a, { color: "proto", palette: { x: "red", y: "blue" } }), /no color for category "z"/);
+    a.setObs("G0", new Float64Array(a.nObs));
+    await assert.rejects(pl.embedding(a, { color: "G0" }), /both an obs column and a var name/);
+    const dup = path.join(tmp, "dup-genes.h5ad");
+    runPython(
+      [
+        "import sys, anndata as ad, numpy as np, pandas as pd",
+        "x = ad.AnnData(np.arange(12, dtype=np.float32).reshape(4, 3), var=pd.DataFrame(index=['A', 'B', 'A']))",
+        "x.obsm['X_umap'] = np.arange(8, dtype=np.float32).reshape(4, 2)",
+        "x.write_h5ad(sys.argv[1])",
+      ],
+      dup,
+    );
+    const d = await read(dup);
+    await assert.rejects(pl.embedding(d, { color: "A" }), /names several genes/);
+    await pl.embedding(d, { color: "B" });
+    d.close();
+  });
+
+  it("dotplot and violin: no observed group, repeated categoriesOrder, too many groups are typed errors", async () => {
+    // A view of the cells whose with_na is missing: no observed group.
+    const col = a.obs.getChild("with_na");
+    const missing = Array.from({ length: a.nObs }, (_, i) => i).filter((i) => !col?.isValid(i));
+    assert.ok(missing.length > 0);
+    await assert.rejects(pl.dotplot(a.subset({ obs: missing }), ["G0"], "with_na"), /no cell has a value/);
+    await assert.rejects(pl.dotplot(a, ["G0"], "leiden", { categoriesOrder: ["0", "0"] }), /distinct/);
+    const many = path.join(tmp, "many-groups.h5ad");
+    runPython(
+      [
+        "import sys, anndata as ad, numpy as np, pandas as pd",
+        "n = 1100",
+        "obs = pd.DataFrame({'each': pd.Categorical([f'c{i}' for i in range(n)])}, index=[f'cell{i}' for i in range(n)])",
+        "ad.AnnData(np.ones((n, 2), dtype=np.float32), obs=obs, var=pd.DataFrame(index=['G0', 'G1'])).write_h5ad(sys.argv[1])",
+      ],
+      many,
+    );
+    const m = await read(many);
+    await assert.rejects(pl.dotplot(m, ["G0"], "each"), /1,100 observed groups; at most 1000 rows/);
+    await assert.rejects(pl.violin(m, "G0", { groupby: "each" }), /at most 1000 violins/);
+    await pl.dotplot(m, ["G0"], "each", { categoriesOrder: ["c1", "c7"] });
+    m.close();
+  });
+
+  it("a control character in a name (a vertical tab pasted from a sheet) keeps the SVG well-formed", async () => {
+    const p = await pl.embedding(a, { color: "leiden", title: "batch\u000B2\uFFFF" });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them
+    assert.doesNotMatch(p.svg, /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/);
+    assert.match(p.svg, /batch\uFFFD2\uFFFD/);
   });
 });

@@ -5,7 +5,7 @@
  * browser — per-cell category codes or values, and the color lists.
  */
 import type { AnnDataOOM } from "../anndata";
-import { categoryColors, colormapLut, NA_COLOR, normalizeColor, toHex } from "../pl/colors";
+import { type ColorLimit, categoryColors, colormapLut, colorRange, NA_COLOR, normalizeColor, toHex } from "../pl/colors";
 import { type GeneSource, keyValues } from "../pl/values";
 
 export type ColorSpec =
@@ -25,8 +25,9 @@ export interface ColorOptions extends GeneSource {
   palette?: string[] | Record<string, string>;
   /** matplotlib colormap for continuous values (default "viridis"). */
   colorMap?: string;
-  vmin?: number;
-  vmax?: number;
+  /** Color limits: numbers, or scanpy's percentiles ("p1", "p99"); default the finite values' range. */
+  vmin?: ColorLimit;
+  vmax?: ColorLimit;
   naColor?: string;
 }
 
@@ -48,21 +49,13 @@ export async function resolveColor(adata: AnnDataOOM, key: string | null | undef
     const colors = categoryColors(kv.categories, adata.uns[`${key}_colors`], palette);
     return { spec: { kind: "categorical", key, source: "obs", categories: kv.categories, colors, naColor: na }, codes: kv.codes };
   }
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = Number.NEGATIVE_INFINITY;
-  for (const v of kv.values) {
-    if (Number.isFinite(v)) {
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-  }
-  if (lo > hi) lo = hi = 0;
+  const [lo, hi] = colorRange(kv.values, vmin, vmax);
   const spec: ColorSpec = {
     kind: "continuous",
     key,
     source: kv.dtype === "gene" ? "gene" : "obs",
-    vmin: vmin ?? lo,
-    vmax: vmax ?? hi,
+    vmin: lo,
+    vmax: hi,
     colormap: colormapHex(colorMap ?? "viridis"),
     naColor: na,
   };

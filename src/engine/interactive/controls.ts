@@ -8,6 +8,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { CancelledError, InvalidArgumentError } from "../errors";
 import type { Progress } from "../pass";
+import { checkOptions } from "../pl/plot";
 import * as pp from "../pp";
 import * as tl from "../tl";
 import type { EmbeddingExplorer } from "./scatter";
@@ -77,16 +78,18 @@ export function hvgBinding(
   opts: { nTopGenes?: number; nComps?: number; maxValue?: number } = {},
 ): StepBinding {
   if (from.nObs !== plot.n) throw new InvalidArgumentError(`'from' has ${from.nObs} cells, the plot ${plot.n}: it must be the same cells`);
+  const value = opts.nTopGenes ?? 2000;
   return {
     step: "hvg",
     params: [
       {
         name: "nTopGenes",
         label: "highly variable genes",
-        min: 200,
-        max: Math.max(200, Math.min(5000, from.nVars)),
+        // The slider holds the value asked for, however few genes there are.
+        min: Math.min(200, value),
+        max: Math.max(value, 200, Math.min(5000, from.nVars)),
         step: 100,
-        value: opts.nTopGenes ?? 2000,
+        value,
       },
     ],
     run: async ({ nTopGenes }, { signal, onProgress }) => {
@@ -112,6 +115,21 @@ export function hvgBinding(
   };
 }
 
+/** A binding's sliders: distinct names, finite bounds with the value inside, a positive step. */
+function checkBinding(b: StepBinding): void {
+  if (!b || typeof b !== "object" || typeof b.run !== "function" || !Array.isArray(b.params))
+    throw new InvalidArgumentError("a step binding needs { step, params: [...], run: async (values, ctx) => status }");
+  const names = new Set<string>();
+  for (const p of b.params) {
+    if (!p || typeof p.name !== "string" || !p.name) throw new InvalidArgumentError("every param needs a name");
+    if (names.has(p.name)) throw new InvalidArgumentError(`two params are named ${JSON.stringify(p.name)}`);
+    names.add(p.name);
+    const ok = [p.min, p.max, p.step, p.value].every((x) => typeof x === "number" && Number.isFinite(x));
+    if (!ok || p.min > p.max || p.step <= 0 || p.value < p.min || p.value > p.max)
+      throw new InvalidArgumentError(`param ${JSON.stringify(p.name)}: need finite min ≤ value ≤ max and step > 0`);
+  }
+}
+
 export class Controls {
   readonly binding: StepBinding;
   private readonly widget: KernelWidget | null;
@@ -121,6 +139,7 @@ export class Controls {
   idle: Promise<void> = Promise.resolve();
 
   constructor(binding: StepBinding) {
+    checkBinding(binding);
     this.binding = binding;
     const k = widgetKernel();
     this.widget = k
@@ -138,7 +157,16 @@ export class Controls {
         )
       : null;
     this.widget?.onChange((changed) => {
-      if (changed.includes("values")) void this.set(this.widget?.get("values") as Record<string, unknown>);
+      if (!changed.includes("values")) return;
+      const sent = this.widget?.get("values") as Record<string, unknown>;
+      try {
+        // A slider release that changes nothing does not re-run the step.
+        if (this.binding.params.every((p) => sent?.[p.name] === undefined || sent[p.name] === p.value)) return;
+        void this.set(sent);
+      } catch (e) {
+        // Values the kernel refuses: the sliders go back to the current ones.
+        this.widget?.set({ values: this.values, status: `not run: ${(e as Error).message}` });
+      }
     });
   }
 
@@ -148,13 +176,21 @@ export class Controls {
 
   /** Sets values (as the sliders do) and re-runs the step; a run still going is cancelled. */
   set(values: Record<string, unknown>): Promise<void> {
+    if (values === null || typeof values !== "object" || Array.isArray(values))
+      throw new InvalidArgumentError(
+        `values must be an object of ${this.binding.params.map((p) => p.name).join(", ")}, got ${JSON.stringify(values)}`,
+      );
+    const known = new Set(this.binding.params.map((p) => p.name));
+    for (const k of Object.keys(values))
+      if (!known.has(k)) throw new InvalidArgumentError(`unknown value ${JSON.stringify(k)} (the sliders are ${[...known].join(", ")})`);
+    // All checked before any is taken: a refused call changes nothing.
     for (const p of this.binding.params) {
-      const v = Number(values?.[p.name]);
-      if (values?.[p.name] === undefined) continue;
-      if (!Number.isFinite(v) || v < p.min || v > p.max)
-        throw new InvalidArgumentError(`${p.name} must be in [${p.min}, ${p.max}], got ${values[p.name]}`);
-      p.value = v;
+      const v = values[p.name];
+      if (v === undefined) continue;
+      if (typeof v !== "number" || !Number.isFinite(v) || v < p.min || v > p.max)
+        throw new InvalidArgumentError(`${p.name} must be a number in [${p.min}, ${p.max}], got ${JSON.stringify(v)}`);
     }
+    for (const p of this.binding.params) if (values[p.name] !== undefined) p.value = values[p.name] as number;
     this.current?.abort();
     const ctl = new AbortController();
     this.current = ctl;
@@ -205,6 +241,9 @@ export function controls(
   step: "leiden" | "umap" | "hvg" | StepBinding,
   opts: { from?: AnnDataOOM; keyAdded?: string; resolution?: number; minDist?: number; nTopGenes?: number } = {},
 ): Controls {
+  checkOptions("pl.controls", opts, 'pl.controls(plot, "leiden", { resolution: 1 })');
+  if (step === null || (typeof step !== "object" && typeof step !== "string"))
+    throw new InvalidArgumentError(`pl.controls: step must be "leiden", "umap", "hvg" or a binding, got ${JSON.stringify(step)}`);
   if (typeof step === "object") return new Controls(step);
   if (step === "leiden") return new Controls(leidenBinding(plot, opts));
   if (step === "umap") return new Controls(umapBinding(plot, opts));

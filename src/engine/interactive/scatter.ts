@@ -11,6 +11,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
 import { basisKey, embedding } from "../pl/embedding";
+import { checkOptions } from "../pl/plot";
 import { type ColorOptions, type ColorSpec, type ResolvedColor, resolveColor } from "./colors";
 import { colorsIpc, embeddingXY, positionsIpc } from "./points";
 import { KernelWidget, widgetKernel } from "./widget-comm";
@@ -76,8 +77,12 @@ export class EmbeddingExplorer {
     const { x, y } = await embeddingXY(adata, basis, components);
     const { basis: _b, components: _c, color: key, title: _t, pointSize: _p, height: _h, ...colorOptions } = opts;
     const color = await resolveColor(adata, key, colorOptions);
-    if (opts.pointSize !== undefined && !(opts.pointSize > 0))
-      throw new InvalidArgumentError(`pointSize must be > 0, got ${opts.pointSize}`);
+    if (opts.pointSize !== undefined && !(typeof opts.pointSize === "number" && opts.pointSize > 0 && opts.pointSize <= 100))
+      throw new InvalidArgumentError(`pointSize must be a number of pixels in (0, 100], got ${opts.pointSize}`);
+    // The browser's WebGL canvas is this tall: keep it a sensible size.
+    if (opts.height !== undefined && !(Number.isInteger(opts.height) && opts.height >= 100 && opts.height <= 4096))
+      throw new InvalidArgumentError(`height must be an integer number of pixels in [100, 4096], got ${opts.height}`);
+    if (opts.title !== undefined && typeof opts.title !== "string") throw new InvalidArgumentError("title must be a string");
     const k = widgetKernel();
     const widget = k
       ? new KernelWidget(
@@ -227,5 +232,6 @@ export class EmbeddingExplorer {
  * const picked = adata.subset({ obs: plot.selection });
  */
 export function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
+  checkOptions("pl.explore", opts, 'pl.explore(adata, { color: "leiden" })');
   return EmbeddingExplorer.create(adata, opts);
 }

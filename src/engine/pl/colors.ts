@@ -55,7 +55,7 @@ export function categoryColors(categories: string[], uns: unknown, palette?: str
       return categories.map((_, i) => normalizeColor(palette[i % palette.length]));
     }
     return categories.map((c) => {
-      const col = palette[c];
+      const col = Object.hasOwn(palette, c) ? palette[c] : undefined;
       if (col === undefined) throw new InvalidArgumentError(`palette has no color for category ${JSON.stringify(c)}`);
       return normalizeColor(col);
     });
@@ -80,7 +80,12 @@ function unsColors(v: unknown): string[] | null {
 /** Lower-case #rrggbb (matplotlib's `to_hex`) of a hex color (#rgb, #rrggbb, #rrggbbaa) or a color name; null if neither. */
 export function tryColor(c: string): string | null {
   const s = String(c).trim();
-  const named = NAMED_COLORS[s] ?? NAMED_COLORS[s.toLowerCase()];
+  // Own keys only: "constructor" or "__proto__" are not colors.
+  const named = Object.hasOwn(NAMED_COLORS, s)
+    ? NAMED_COLORS[s]
+    : Object.hasOwn(NAMED_COLORS, s.toLowerCase())
+      ? NAMED_COLORS[s.toLowerCase()]
+      : undefined;
   if (named) return named;
   const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);
   if (short) return `#${short[1]}${short[1]}${short[2]}${short[2]}${short[3]}${short[3]}`.toLowerCase();
@@ -106,7 +111,7 @@ export function colormapNames(): string[] {
 export function colormapLut(name: string): Float64Array {
   let lut = lutCache.get(name);
   if (lut) return lut;
-  const b64 = COLORMAP_LUTS[name];
+  const b64 = typeof name === "string" && Object.hasOwn(COLORMAP_LUTS, name) ? COLORMAP_LUTS[name] : undefined;
   if (!b64) throw new InvalidArgumentError(`unknown colormap ${JSON.stringify(name)}; available: ${colormapNames().join(", ")}`);
   const raw = Buffer.from(b64, "base64");
   lut = new Float64Array(raw.length / 2);
@@ -128,6 +133,8 @@ export class ColorScale {
     readonly vmax: number,
   ) {
     this.lut = colormapLut(name);
+    if (!(Number.isFinite(vmin) && Number.isFinite(vmax)))
+      throw new InvalidArgumentError(`vmin and vmax must be finite numbers, got ${vmin} and ${vmax}`);
   }
 
   index(v: number): number {
@@ -149,4 +156,44 @@ export class ColorScale {
     const c = this.rgb01(v);
     return c ? toHex([c[0] * 255, c[1] * 255, c[2] * 255]) : na;
   }
+}
+
+/** A color limit as scanpy takes it: a number, or "pNN" for the NN-th percentile of the values. */
+export type ColorLimit = number | `p${number}`;
+
+/**
+ * vmin / vmax of a continuous color scale: the finite values' minimum and
+ * maximum (NaN and ±Infinity are left out, as matplotlib masks them), or
+ * the limits given, numbers or scanpy's percentile strings ("p1", "p99.5").
+ */
+export function colorRange(values: ArrayLike<number>, vmin?: ColorLimit, vmax?: ColorLimit): [number, number] {
+  let finite: Float64Array | undefined;
+  const sortedFinite = () => {
+    if (!finite) {
+      finite = Float64Array.from(Array.prototype.filter.call(values, (v: number) => Number.isFinite(v)) as number[]);
+      finite.sort();
+    }
+    return finite;
+  };
+  const limit = (v: ColorLimit | undefined, name: string, end: "min" | "max"): number => {
+    if (v === undefined || v === null) {
+      const f = sortedFinite();
+      return f.length ? f[end === "min" ? 0 : f.length - 1] : end === "min" ? 0 : 1;
+    }
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${name} must be a finite number or "pNN" (a percentile), got ${v}`);
+      return v;
+    }
+    const m = typeof v === "string" ? /^p(\d+(?:\.\d+)?)$/.exec(v) : null;
+    const q = m ? Number(m[1]) : Number.NaN;
+    if (!(q >= 0 && q <= 100))
+      throw new InvalidArgumentError(`${name} must be a finite number or "pNN" with NN in 0..100, got ${JSON.stringify(v)}`);
+    const f = sortedFinite();
+    if (!f.length) return end === "min" ? 0 : 1;
+    // numpy's percentile (linear interpolation), as scanpy uses.
+    const pos = (q / 100) * (f.length - 1);
+    const lo = Math.floor(pos);
+    return f[lo] + (f[Math.min(lo + 1, f.length - 1)] - f[lo]) * (pos - lo);
+  };
+  return [limit(vmin, "vmin", "min"), limit(vmax, "vmax", "max")];
 }

@@ -7,8 +7,8 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { fmt, niceTicks, textWidth } from "./axes";
-import { ColorScale } from "./colors";
-import { type HoverRegion, Plot } from "./plot";
+import { type ColorLimit, ColorScale, colorRange } from "./colors";
+import { checkOptions, type HoverRegion, Plot } from "./plot";
 import { Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
 
@@ -25,12 +25,15 @@ export interface DotplotOptions extends GeneSource {
   dotMax?: number;
   /** Fractions below are drawn at the smallest size (default 0). */
   dotMin?: number;
-  vmin?: number;
-  vmax?: number;
+  vmin?: ColorLimit;
+  vmax?: ColorLimit;
   title?: string;
   /** Groups to show, in this order (scanpy's categories_order). */
   categoriesOrder?: string[];
 }
+
+/** Rows drawn at most: at 22 px a row, 1,000 rows are already a 22,000 px tall image. */
+const MAX_GROUPS = 1000;
 
 export interface DotplotData {
   groupby: string;
@@ -83,6 +86,7 @@ export async function dotplot(
   groupby: string,
   opts: DotplotOptions = {},
 ): Promise<Plot<DotplotData>> {
+  checkOptions("pl.dotplot", opts, 'pl.dotplot(adata, ["CD3E"], "leiden", { standardScale: "var" })');
   const genes: string[] = [];
   const varGroups: DotplotData["varGroups"] = [];
   if (typeof varNames === "string") genes.push(varNames);
@@ -96,6 +100,7 @@ export async function dotplot(
     }
   }
   if (genes.length === 0) throw new InvalidArgumentError("dotplot: varNames is empty");
+  if (genes.length > MAX_GROUPS) throw new InvalidArgumentError(`dotplot: ${genes.length} genes; at most ${MAX_GROUPS} columns are drawn`);
   const cutoff = opts.expressionCutoff ?? 0;
   const sscale = opts.standardScale ?? null;
   if (sscale !== null && sscale !== "var" && sscale !== "group")
@@ -107,14 +112,22 @@ export async function dotplot(
   for (const c of grp.codes) if (c >= 0) sizes[c]++;
   // Observed groups only (pandas groupby(observed=True)), in category order or categoriesOrder.
   let rows = grp.categories.map((_, i) => i).filter((i) => sizes[i] > 0);
-  if (opts.categoriesOrder) {
-    rows = opts.categoriesOrder.map((c) => {
+  if (opts.categoriesOrder !== undefined) {
+    const order = opts.categoriesOrder;
+    if (!Array.isArray(order) || order.length === 0 || new Set(order).size !== order.length)
+      throw new InvalidArgumentError("categoriesOrder must be a non-empty list of distinct categories");
+    rows = order.map((c) => {
       const i = grp.categories.indexOf(c);
       if (i < 0 || sizes[i] === 0)
         throw new InvalidArgumentError(`categoriesOrder: ${JSON.stringify(c)} is not an observed category of ${JSON.stringify(groupby)}`);
       return i;
     });
   }
+  if (rows.length === 0) throw new InvalidArgumentError(`dotplot: no cell has a value in groupby ${JSON.stringify(groupby)}`);
+  if (rows.length > MAX_GROUPS)
+    throw new InvalidArgumentError(
+      `dotplot: groupby ${JSON.stringify(groupby)} has ${rows.length.toLocaleString("en-US")} observed groups; at most ${MAX_GROUPS} rows are drawn (pick them with categoriesOrder)`,
+    );
   const G = genes.length;
   const mean = rows.map(() => new Array<number>(G).fill(0));
   const frac = rows.map(() => new Array<number>(G).fill(0));
@@ -163,9 +176,7 @@ export async function dotplot(
   ] as const) {
     if (!(v >= 0 && v <= 1)) throw new InvalidArgumentError(`${name} has to be between 0 and 1, got ${v}`);
   }
-  const flatColor = color.flat().filter((x) => !Number.isNaN(x));
-  const vmin = opts.vmin ?? flatColor.reduce((a, b) => Math.min(a, b), Infinity);
-  const vmax = opts.vmax ?? flatColor.reduce((a, b) => Math.max(a, b), -Infinity);
+  const [vmin, vmax] = colorRange(color.flat(), opts.vmin, opts.vmax);
   const cmap = new ColorScale(opts.colorMap ?? "Reds", vmin, vmax);
   const groups = rows.map((c) => grp.categories[c]);
   const data: DotplotData = {

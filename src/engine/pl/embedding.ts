@@ -8,8 +8,8 @@ import type { AnnDataOOM } from "../anndata";
 import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
-import { ColorScale, categoryColors, NA_COLOR, normalizeColor, parseHex } from "./colors";
-import { type HoverRegion, Plot, panelSide } from "./plot";
+import { type ColorLimit, ColorScale, categoryColors, colorRange, NA_COLOR, normalizeColor, parseHex } from "./colors";
+import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
 import { encodePng } from "./png";
 import { Raster } from "./raster";
 import { Svg } from "./svg";
@@ -18,16 +18,17 @@ import { type GeneSource, type KeyValues, keysValues } from "./values";
 export interface EmbeddingOptions extends GeneSource {
   /** obsm key or its name without "X_" (default "umap"; "pca" → X_pca). */
   basis?: string;
-  /** 1-based components to plot (scanpy's "1,2"). */
-  components?: [number, number];
+  /** 1-based components to plot: [1, 2] or scanpy's "1,2". */
+  components?: [number, number] | string;
   /** obs column or gene; several give one panel each. */
   color?: string | string[] | null;
   /** Category colors (a list, cycled, or category → color). Default: uns[key_colors] or scanpy's defaults. */
   palette?: string[] | Record<string, string>;
   /** matplotlib colormap for continuous values (default "viridis"). */
   colorMap?: string;
-  vmin?: number;
-  vmax?: number;
+  /** Color limits: numbers, or scanpy's percentiles ("p1", "p99"); default the finite values' range. */
+  vmin?: ColorLimit;
+  vmax?: ColorLimit;
   /** Marker area in pt² as in scanpy (default 120000 / n_obs). */
   size?: number;
   /** Panel title(s); default: the color key. */
@@ -75,6 +76,9 @@ export interface EmbeddingData {
   panels: EmbeddingPanel[];
 }
 
+/** Pixels painted by all markers of a panel at most (~3 s of drawing). */
+const MAX_PAINTED_PIXELS = 4e8;
+
 const BARE = { top: 26, left: 22, bottom: 22, gap: 14 };
 const TICKED = { top: 26, left: 58, bottom: 40, gap: 14 };
 
@@ -93,8 +97,7 @@ function axisLabel(basis: string, key: string): string {
 }
 
 /** Draw order as scanpy's sort_order: missing first, then data order (categories) or ascending value (continuous). */
-export function drawOrder(v: KeyValues | null, sortOrder: boolean): Uint32Array {
-  const n = v ? (v.kind === "categorical" ? v.codes.length : v.values.length) : 0;
+export function drawOrder(v: KeyValues | null, sortOrder: boolean, n: number): Uint32Array {
   const idx = new Uint32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   if (!v || !sortOrder) return idx;
@@ -145,6 +148,7 @@ function legendRows(pn: EmbeddingPanel, legendLoc: string): number {
  * await p.save("umap.png");
  */
 export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}): Promise<Plot<EmbeddingData>> {
+  checkOptions("pl.embedding", opts, 'pl.embedding(adata, { basis: "umap", color: "leiden" })');
   const basis = opts.basis ?? "umap";
   const key = basisKey(adata, basis);
   const el = await adata.obsm.get(key);
@@ -153,7 +157,10 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   }
   const coords = el as DenseArray;
   const [n, d] = coords.shape;
-  const comps = opts.components ?? [1, 2];
+  const given = opts.components ?? [1, 2];
+  const comps = (typeof given === "string" ? given.split(",").map((c) => Number(c.trim())) : given) as [number, number];
+  if (!Array.isArray(comps) || comps.length !== 2)
+    throw new InvalidArgumentError(`components must be two 1-based components, [1, 2] or "1,2"; got ${JSON.stringify(given)}`);
   for (const c of comps) {
     if (!Number.isInteger(c) || c < 1 || c > d)
       throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
@@ -205,9 +212,23 @@ async function drawPoints(
   const ph = panelSide(opts.height, 320, "height");
   const pr = opts.pixelRatio ?? 2;
   if (!(Number.isFinite(pr) && pr > 0 && pr <= 4)) throw new InvalidArgumentError(`pixelRatio must be in (0, 4], got ${opts.pixelRatio}`);
+  if (!["right margin", "on data", "none"].includes(legendLoc))
+    throw new InvalidArgumentError(`legendLoc must be "right margin", "on data" or "none", got ${JSON.stringify(opts.legendLoc)}`);
+  if (opts.ncols !== undefined && !(Number.isInteger(opts.ncols) && opts.ncols >= 1))
+    throw new InvalidArgumentError(`ncols must be a positive integer, got ${opts.ncols}`);
   const size = opts.size ?? 120000 / Math.max(1, n);
+  if (!(typeof size === "number" && Number.isFinite(size) && size > 0))
+    throw new InvalidArgumentError(`size (marker area in pt²) must be a positive number, got ${opts.size}`);
   // Marker area s in pt² → radius in px at 100 dpi (matplotlib's default figure dpi).
   const radius = 0.5 * Math.sqrt(size) * (100 / 72) * pr;
+  // Painting is synchronous (the stop button cannot break it): bound the work.
+  const painted = n * Math.PI * radius * radius;
+  if (painted > MAX_PAINTED_PIXELS) {
+    const largest = MAX_PAINTED_PIXELS / (n * Math.PI) / (0.5 * (100 / 72) * pr) ** 2;
+    throw new InvalidArgumentError(
+      `size ${size} pt² is too large for ${n.toLocaleString("en-US")} cells (each marker would cover ${Math.round(Math.PI * radius * radius).toLocaleString("en-US")} px); use size ≤ ${fmt(largest)}`,
+    );
+  }
 
   const ext = { x: range(xs), y: range(ys) };
   const pad = (r: [number, number]): [number, number] => {
@@ -235,7 +256,7 @@ async function drawPoints(
     const v = ck === null ? null : (read.get(ck) as KeyValues);
     values.push(v);
     const raster = new Raster(Math.round(pw * pr), Math.round(ph * pr));
-    const order = drawOrder(v, opts.sortOrder ?? true);
+    const order = drawOrder(v, opts.sortOrder ?? true, n);
     const na = parseHex(naColor) as [number, number, number];
     const title = titles[p] ?? ck ?? "";
     let panel: EmbeddingPanel;
@@ -256,18 +277,10 @@ async function drawPoints(
       }
       panel = { color: ck, kind: "categorical", title, categories: v.categories, colors, counts, nMissing };
     } else {
-      let lo = Infinity;
-      let hi = -Infinity;
       let nMissing = 0;
-      for (const x of v.values) {
-        if (Number.isNaN(x)) nMissing++;
-        else {
-          if (x < lo) lo = x;
-          if (x > hi) hi = x;
-        }
-      }
-      if (lo > hi) [lo, hi] = [0, 1];
-      const scale = new ColorScale(opts.colorMap ?? "viridis", opts.vmin ?? lo, opts.vmax ?? hi);
+      for (const x of v.values) if (Number.isNaN(x)) nMissing++;
+      const [lo, hi] = colorRange(v.values, opts.vmin, opts.vmax);
+      const scale = new ColorScale(opts.colorMap ?? "viridis", lo, hi);
       for (const i of order) {
         const c = scale.rgb01(v.values[i]);
         if (c) raster.disc(sx(xs[i]), sy(ys[i]), radius, c[0], c[1], c[2]);
@@ -492,6 +505,7 @@ export type QcScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
  * await pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
  */
 export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: QcScatterOptions = {}): Promise<Plot<EmbeddingData>> {
+  checkOptions("pl.qcScatter", opts, 'pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" })');
   const read = await keysValues(adata, [x, y], opts, "key", "qcScatter");
   const col = (k: string) => {
     const v = read.get(k) as KeyValues;

@@ -5,7 +5,8 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks } from "./axes";
-import { type HoverRegion, Plot, panelSide } from "./plot";
+import { normalizeColor } from "./colors";
+import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
 import { Svg } from "./svg";
 import { type GeneSource, type KeyValues, keysValues } from "./values";
 
@@ -51,7 +52,7 @@ export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64
       if (v < first) first = v;
       if (v > last) last = v;
     }
-    if (!Number.isFinite(first) || !Number.isFinite(last))
+    if (!Number.isFinite(first) || !Number.isFinite(last) || !Number.isFinite(last - first))
       throw new InvalidArgumentError(`autodetected range of [${first}, ${last}] is not finite`);
   }
   if (first === last) {
@@ -106,6 +107,7 @@ export async function qcHistograms(
   keys?: string | string[],
   opts: QcHistogramsOptions = {},
 ): Promise<Plot<QcHistogramsData>> {
+  checkOptions("pl.qcHistograms", opts, 'pl.qcHistograms(adata, ["total_counts"], { bins: 60 })');
   const list = keys === undefined ? DEFAULT_QC_KEYS.filter((k) => adata.obs.getChild(k)) : Array.isArray(keys) ? keys : [keys];
   if (list.length === 0) {
     throw new InvalidArgumentError(
@@ -122,6 +124,8 @@ export async function qcHistograms(
   }
   const pw = panelSide(opts.width, 260, "width");
   const ph = panelSide(opts.height, 180, "height");
+  if (opts.ncols !== undefined && !(Number.isInteger(opts.ncols) && opts.ncols >= 1))
+    throw new InvalidArgumentError(`ncols must be a positive integer, got ${opts.ncols}`);
   const ncols = Math.max(1, Math.min(list.length, opts.ncols ?? 3));
   const cellW = 58 + pw + 16;
   const cellH = 26 + ph + 40;
@@ -129,7 +133,8 @@ export async function qcHistograms(
   const H = Math.ceil(list.length / ncols) * cellH;
   const svg = new Svg();
   const regions: HoverRegion[] = [];
-  const fill = opts.color ?? "#1f77b4";
+  // #rrggbb: the PNG renderer draws hex colors only.
+  const fill = normalizeColor(opts.color ?? "#1f77b4");
   list.forEach((key, i) => {
     const h = histograms[key];
     const ox = (i % ncols) * cellW + 58;

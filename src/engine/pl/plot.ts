@@ -43,6 +43,17 @@ export const MAX_REGIONS = 5000;
 /** Largest panel side in pixels (a 4096² RGBA raster is 64 MB). */
 export const MAX_PANEL_PX = 4096;
 
+/**
+ * The options argument of a plot function must be an object: scanpy's
+ * positional arguments (`violin(adata, "x", "leiden")`) would otherwise be
+ * ignored without a word.
+ */
+export function checkOptions(fn: string, opts: unknown, usage: string): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts))
+    throw new InvalidArgumentError(`${fn}: the last argument must be an options object, e.g. ${usage}; got ${JSON.stringify(opts)}`);
+}
+
 /** A panel width or height option: an integer in [16, MAX_PANEL_PX]. */
 export function panelSide(value: number | undefined, fallback: number, name: "width" | "height"): number {
   const v = value ?? fallback;
@@ -142,6 +153,8 @@ export class Plot<D = unknown> {
 
   /** Write the SVG (`.svg`) or the PNG (`.png`). */
   async save(path: string): Promise<void> {
+    if (typeof path !== "string" || !path)
+      throw new InvalidArgumentError(`save: give a file path ending in .svg or .png, got ${String(path)}`);
     const ext = extname(path).toLowerCase();
     if (ext !== ".svg" && ext !== ".png")
       throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);

@@ -6,7 +6,15 @@
  */
 
 export function escapeXml(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
+  return (
+    String(s)
+      .replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string)
+      // Characters XML forbids even as references (controls other than tab,
+      // LF, CR; U+FFFE/U+FFFF): one (a vertical tab pasted from a sheet) made
+      // the whole SVG a broken image. Shown as U+FFFD.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "\uFFFD")
+  );
 }
 
 export type Attrs = Record<string, string | number | undefined | null>;

@@ -111,13 +111,20 @@ function geneIndex(names: Vector, gene: string): number | undefined {
   let m = nameMaps.get(names);
   if (!m) {
     m = new Map();
+    // A name several genes share maps to −1: which one was meant is unknown.
     for (let i = 0; i < names.length; i++) {
       const s = String(names.get(i));
-      if (!m.has(s)) m.set(s, i);
+      m.set(s, m.has(s) ? -1 : i);
     }
     nameMaps.set(names, m);
   }
   return m.get(gene);
+}
+
+function duplicateGene(what: string, gene: string, where: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `${what} ${JSON.stringify(gene)} names several genes (${where} are not unique); give the genes unique names first (anndata's var_names_make_unique)`,
+  );
 }
 
 /** scanpy's default for `use_raw`: raw when present and no layer was asked for. */
@@ -134,10 +141,12 @@ function geneSource(adata: AnnDataOOM, gene: string, src: GeneSource, what: stri
     const j = raw ? geneIndex(raw.varNames, gene) : undefined;
     if (!raw?.X || j === undefined)
       throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is not a gene of raw (var_names of adata.raw)`);
+    if (j < 0) throw duplicateGene(what, gene, "raw var_names");
     return { m: raw.X, j };
   }
   const j = geneIndex(adata.varNames, gene);
   if (j === undefined) throw new InvalidArgumentError(`${what} ${JSON.stringify(gene)} is neither an obs column nor a var name`);
+  if (j < 0) throw duplicateGene(what, gene, "var_names");
   return { m: src.layer ? adata.layers.get(src.layer) : adata.X, j };
 }
 
@@ -220,11 +229,12 @@ export async function geneValues(adata: AnnDataOOM, gene: string, src: GeneSourc
   return v;
 }
 
-/** An obs column or a gene. obs columns win, as in anndata's obs_vector. */
+/** An obs column or a gene; a key that is both is refused, as anndata's obs_vector does. */
 export async function keyValues(adata: AnnDataOOM, key: string, src: GeneSource, what = "key"): Promise<KeyValues> {
   if (typeof key !== "string") throw new InvalidArgumentError(`${what} must be a string, got ${typeof key}`);
   const col = adata.obs.getChild(key) as Vector | null;
   if (col) {
+    checkNotAlsoGene(adata, key, src, what);
     try {
       return obsColumn(col);
     } catch (e) {
@@ -233,6 +243,14 @@ export async function keyValues(adata: AnnDataOOM, key: string, src: GeneSource,
     }
   }
   return { kind: "continuous", values: await geneValues(adata, key, src, what), dtype: "gene" };
+}
+
+function checkNotAlsoGene(adata: AnnDataOOM, key: string, src: GeneSource, what: string): void {
+  const names = resolveUseRaw(adata, src) ? adata.raw?.varNames : adata.varNames;
+  if (names && geneIndex(names, key) !== undefined)
+    throw new InvalidArgumentError(
+      `${what} ${JSON.stringify(key)} is both an obs column and a var name (anndata refuses it too); rename one of them`,
+    );
 }
 
 /** A categorical obs column for `groupby`, with a typed error for anything else. */

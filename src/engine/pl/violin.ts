@@ -11,7 +11,7 @@ import { seededRandom } from "../graph-data";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
 import { categoryColors } from "./colors";
 import { gaussianKde } from "./kde";
-import { type HoverRegion, MAX_PANEL_PX, Plot, panelSide } from "./plot";
+import { checkOptions, type HoverRegion, MAX_PANEL_PX, Plot, panelSide } from "./plot";
 import { Raster } from "./raster";
 import { num, Svg, type SvgOp } from "./svg";
 import { type GeneSource, groupbyColumn, type KeyValues, keysValues } from "./values";
@@ -43,7 +43,7 @@ export interface ViolinGroup {
   /** The group (category) or, without groupby, the key. */
   name: string;
   n: number;
-  /** The values (NaN dropped), as `sc.get.obs_df` selects them, in cell order. */
+  /** The values (NaN and ±Infinity dropped), as `sc.get.obs_df` selects them, in cell order. */
   values: Float64Array;
   min: number;
   q1: number;
@@ -88,11 +88,15 @@ function summarize(name: string, values: Float64Array): ViolinGroup {
   };
 }
 
-function finite(v: Float64Array, keep?: (i: number) => boolean): Float64Array {
+/** The finite values: ±Infinity would stretch the axis and flatten every density, NaN is missing. */
+function finite(v: Float64Array): Float64Array {
   const out: number[] = [];
-  for (let i = 0; i < v.length; i++) if (!Number.isNaN(v[i]) && (!keep || keep(i))) out.push(v[i]);
+  for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i])) out.push(v[i]);
   return Float64Array.from(out);
 }
+
+/** Violins per panel at most (each is a KDE and a path). */
+const MAX_GROUPS = 1000;
 
 /**
  * @example
@@ -100,6 +104,7 @@ function finite(v: Float64Array, keep?: (i: number) => boolean): Float64Array {
  * p.data.panels[0].groups.map((g) => g.median);
  */
 export async function violin(adata: AnnDataOOM, keys: string | string[], opts: ViolinOptions = {}): Promise<Plot<ViolinData>> {
+  checkOptions("pl.violin", opts, 'pl.violin(adata, "n_genes", { groupby: "leiden" })');
   const list = Array.isArray(keys) ? keys : [keys];
   if (list.length === 0) throw new InvalidArgumentError("violin: keys is empty");
   const grp = opts.groupby !== undefined ? groupbyColumn(adata, opts.groupby) : null;
@@ -115,16 +120,23 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
   let panels: ViolinPanel[];
   let colors: string[];
   if (grp) {
-    panels = series.map((s, p) => ({
-      key: s.key,
-      title: titles[p] ?? s.key,
-      groups: grp.categories.map((c, k) =>
-        summarize(
-          c,
-          finite(s.values, (i) => grp.codes[i] === k),
-        ),
-      ),
-    }));
+    if (grp.categories.length > MAX_GROUPS)
+      throw new InvalidArgumentError(
+        `violin: groupby ${JSON.stringify(opts.groupby)} has ${grp.categories.length.toLocaleString("en-US")} categories; at most ${MAX_GROUPS} violins are drawn`,
+      );
+    panels = series.map((s, p) => {
+      // One sweep over the cells into per-group lists (in cell order).
+      const byGroup = grp.categories.map(() => [] as number[]);
+      for (let i = 0; i < s.values.length; i++) {
+        const code = grp.codes[i];
+        if (code >= 0 && Number.isFinite(s.values[i])) byGroup[code].push(s.values[i]);
+      }
+      return {
+        key: s.key,
+        title: titles[p] ?? s.key,
+        groups: grp.categories.map((c, k) => summarize(c, Float64Array.from(byGroup[k]))),
+      };
+    });
     colors = categoryColors(grp.categories, adata.uns[`${opts.groupby}_colors`], opts.palette);
   } else {
     panels = [{ key: list.join(", "), title: titles[0] ?? "", groups: series.map((s) => summarize(s.key, finite(s.values))) }];
