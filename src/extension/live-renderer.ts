@@ -72,10 +72,16 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
     const view = model.data[WIDGET_VIEW_MIME] as { model_id?: string; version_major?: number; version_minor?: number } | undefined;
     if (!model.trusted || !view || typeof view.model_id !== "string" || view.model_id === "") return;
     await this.attached;
+    if (this.isDisposed) return;
     const rm = this.rendermime();
     if (!rm?.mimeTypes.includes(WIDGET_VIEW_MIME)) return;
     this.disposeLive();
-    const live = rm.createRenderer(WIDGET_VIEW_MIME);
+    let live: IRenderMime.IRenderer;
+    try {
+      live = rm.createRenderer(WIDGET_VIEW_MIME);
+    } catch {
+      return; // the snapshot stays
+    }
     this.live = live;
     live.hide();
     this.addWidget(live);
@@ -104,18 +110,26 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
 
   override dispose(): void {
     this.disposeLive();
+    // A renderModel still waiting for the attach must not wait forever.
+    this.attachedOnce();
     super.dispose();
   }
 
+  /**
+   * Shows the live view when the widget renderer holds one, else the
+   * snapshot. Whatever state the widget renderer left itself in: when its
+   * view goes (the kernel closed the comm, explorer.close()), JupyterLab's
+   * widget renderer hides itself, and the snapshot must come back.
+   */
   private checkLive(): void {
     const live = this.live;
     if (!live || live.isDisposed) return;
     const hasView = (live as unknown as Panel).widgets?.length > 0;
-    if (hasView && live.isHidden) {
+    if (hasView) {
       this.snapshot.hide();
       live.show();
       this.setMode("live");
-    } else if (!hasView && !live.isHidden) {
+    } else {
       live.hide();
       this.snapshot.show();
       this.setMode("static");

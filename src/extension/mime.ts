@@ -65,6 +65,7 @@ export interface CommLike {
   open(data?: unknown): unknown;
   send(data: unknown): unknown;
   close(data?: unknown): unknown;
+  onMsg?: (msg: { content: { data: unknown } }) => void;
 }
 
 /** The part of a kernel connection the renderer uses. */
@@ -86,12 +87,34 @@ export function findKernel(widget: Widget): KernelLike | null {
   return null;
 }
 
-/** Sends `{ action: "cancel", passId }` on a fresh comm to the progress target. */
-export function sendCancel(kernel: KernelLike, passId: string): void {
+/** How long to wait for the kernel's answer to a cancel before closing the comm. */
+const CANCEL_ANSWER_MS = 10_000;
+
+/**
+ * Sends `{ action: "cancel", passId }` on a fresh comm to the progress
+ * target. The kernel answers `{ found }`; `onNotFound` runs when no pass by
+ * that id is running (an output saved mid-pass, a pass that just ended).
+ */
+export function sendCancel(kernel: KernelLike, passId: string, onNotFound?: () => void): void {
   const comm = kernel.createComm(PROGRESS_TARGET);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      comm.close();
+    } catch {
+      /* the kernel is gone */
+    }
+  };
+  comm.onMsg = (msg) => {
+    const d = msg?.content?.data as { passId?: unknown; found?: unknown } | null;
+    if (d?.passId === passId && d.found === false) onNotFound?.();
+    close();
+  };
   comm.open({});
   comm.send({ action: "cancel", passId });
-  comm.close();
+  setTimeout(close, CANCEL_ANSWER_MS);
 }
 
 /**
@@ -101,6 +124,8 @@ export function sendCancel(kernel: KernelLike, passId: string): void {
 export class ProgressRenderer extends Widget implements IRenderMime.IRenderer {
   private data: unknown = null;
   private cancelRequested = false;
+  /** The kernel runs no pass by this id: no Cancel button. */
+  private notRunning = false;
   private note: string | undefined;
 
   constructor(private readonly options: IRenderMime.IRendererOptions) {
@@ -112,13 +137,21 @@ export class ProgressRenderer extends Widget implements IRenderMime.IRenderer {
   kernel: () => KernelLike | null = () => findKernel(this);
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    this.data = model.data[this.options.mimeType];
+    const data = model.data[this.options.mimeType];
+    // One display can show several passes in turn (a cell's passes after its
+    // tenth share one): a new pass starts with a fresh Cancel button.
+    if (passIdOf(data) !== passIdOf(this.data)) {
+      this.cancelRequested = false;
+      this.notRunning = false;
+      this.note = undefined;
+    }
+    this.data = data;
     this.draw();
   }
 
   private draw(): void {
     renderProgress(this.node, this.data, {
-      onCancel: () => this.cancel(),
+      onCancel: this.notRunning ? undefined : () => this.cancel(),
       cancelRequested: this.cancelRequested,
       note: this.note,
     });
@@ -140,13 +173,23 @@ export class ProgressRenderer extends Widget implements IRenderMime.IRenderer {
     this.cancelRequested = true;
     this.note = undefined;
     try {
-      sendCancel(kernel, passId);
+      sendCancel(kernel, passId, () => {
+        if (passIdOf(this.data) !== passId || this.isDisposed) return;
+        this.cancelRequested = false;
+        this.notRunning = true;
+        this.note = "This pass is no longer running (the output was saved while it ran).";
+        this.draw();
+      });
     } catch (e) {
       this.cancelRequested = false;
       this.note = `Cancel failed: ${e instanceof Error ? e.message : String(e)}`;
     }
     this.draw();
   }
+}
+
+function passIdOf(data: unknown): unknown {
+  return data && typeof data === "object" ? (data as { passId?: unknown }).passId : undefined;
 }
 
 export const progressRendererFactory: IRenderMime.IRendererFactory = {

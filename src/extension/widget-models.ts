@@ -46,7 +46,14 @@ export class ScatterView extends DOMWidgetView {
       height: Number(this.model.get("height")) || 420,
       pointSize: Number(this.model.get("point_size")) || 3,
       backend: reglBackend,
-      onHover: (index) => this.send({ event: "hover", index }),
+      onHover: (index) => {
+        // The kernel may be gone (restart, shutdown): hovering must not throw into the renderer.
+        try {
+          this.send({ event: "hover", index });
+        } catch {
+          panel.setStatus("no kernel: hover shows no values");
+        }
+      },
       onSelect: (indices) => {
         this.model.set("selection", new DataView(indices.buffer, indices.byteOffset, indices.byteLength));
         this.model.set("selection_count", indices.length);
@@ -55,10 +62,14 @@ export class ScatterView extends DOMWidgetView {
     });
     this.panel = panel;
     this.showPositions();
-    this.showColors();
     panel.setStatus(String(this.model.get("status") ?? ""));
-    this.listenTo(this.model, "change:positions", () => this.showPositions());
-    this.listenTo(this.model, "change:colors change:color change:title", () => this.showColors());
+    // One update per model change, however many attributes it sets (a recolor
+    // sets colors, color and title together).
+    this.listenTo(this.model, "change", () => {
+      const changed = this.model.changedAttributes() || {};
+      if ("positions" in changed) this.showPositions();
+      else if ("colors" in changed || "color" in changed || "title" in changed) this.showColors();
+    });
     this.listenTo(this.model, "change:status", () => panel.setStatus(String(this.model.get("status") ?? "")));
     this.listenTo(
       this.model,
@@ -83,22 +94,35 @@ export class ScatterView extends DOMWidgetView {
     return super.remove();
   }
 
+  /** Positions (and then colors) from the model; a buffer that does not decode says so in the status line. */
   private showPositions(): void {
+    const panel = this.panel;
     const bytes = bytesOf(this.model.get("positions"));
-    if (!bytes || !this.panel) return;
-    const x = ipcColumn(bytes, "x");
-    const y = ipcColumn(bytes, "y");
-    if (x instanceof Float32Array && y instanceof Float32Array) this.panel.setPositions(x, y);
+    if (!bytes || !panel) return;
+    try {
+      const x = ipcColumn(bytes, "x");
+      const y = ipcColumn(bytes, "y");
+      if (x instanceof Float32Array && y instanceof Float32Array && x.length === y.length) panel.setPositions(x, y);
+      else panel.setStatus("cannot show these positions (not two float32 columns x and y of one length)");
+    } catch (e) {
+      panel.setStatus(`cannot decode the positions: ${e instanceof Error ? e.message : String(e)}`);
+    }
     this.showColors();
   }
 
   private showColors(): void {
-    if (!this.panel) return;
-    const spec = this.model.get("color") as ColorSpec;
+    const panel = this.panel;
+    if (!panel) return;
+    panel.setTitle(String(this.model.get("title") ?? ""), Number(this.model.get("n")) || 0);
+    let data: Float32Array | Int32Array | null = null;
     const bytes = bytesOf(this.model.get("colors"));
-    const data = bytes ? (ipcColumn(bytes, "code") ?? ipcColumn(bytes, "value")) : null;
-    this.panel.setTitle(String(this.model.get("title") ?? ""), Number(this.model.get("n")) || 0);
-    this.panel.setColors(spec ?? { kind: "none", key: null }, data);
+    try {
+      data = bytes ? (ipcColumn(bytes, "code") ?? ipcColumn(bytes, "value")) : null;
+      if (bytes && !data) panel.setStatus("cannot show these colors (no int32 code or float32 value column)");
+    } catch (e) {
+      panel.setStatus(`cannot decode the colors: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    panel.setColors(this.model.get("color") as ColorSpec, data);
   }
 }
 
@@ -111,7 +135,12 @@ export class ControlsModel extends DOMWidgetModel {
 export class ControlsView extends DOMWidgetView {
   override render(): void {
     this.el.classList.add("jp-RenderedAnnDataOOMControls");
-    const params = (this.model.get("params") ?? []) as ParamSpec[];
+    // As the snapshot: only well-formed sliders (an output of another version may differ).
+    const raw = this.model.get("params");
+    const params = (Array.isArray(raw) ? raw : []).filter(
+      (p): p is ParamSpec =>
+        !!p && typeof p.name === "string" && [p.min, p.max, p.step, p.value].every((v) => typeof v === "number" && Number.isFinite(v)),
+    );
     const panel = new ControlsPanel(this.el, String(this.model.get("step") ?? ""), params, (values) => {
       this.model.set("values", values);
       this.touch();

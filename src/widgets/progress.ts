@@ -51,6 +51,7 @@ export function formatDuration(ms: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+  if (m >= 100 * 60) return "> 99h";
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
@@ -125,7 +126,19 @@ export function renderProgress(host: HTMLElement, data: unknown, opts: ProgressV
   let parts = built.get(host);
   if (!parts || parts.root.parentNode !== host) parts = build(host);
   const d = (data ?? {}) as Partial<ProgressData>;
-  const state: ProgressState = STATES.includes(d.state as ProgressState) ? (d.state as ProgressState) : "failed";
+  if (!data || typeof data !== "object" || !STATES.includes(d.state as ProgressState)) {
+    // Not "failed": nothing is known to have failed (junk, or a newer engine's state).
+    parts.root.dataset.state = "unknown";
+    parts.label.textContent = `anndata-oom: cannot render this progress output (state ${JSON.stringify(String(d?.state))}); update the anndata_oom_lab extension.`;
+    parts.state.textContent = "";
+    parts.pct.textContent = "";
+    parts.fill.style.width = "0%";
+    parts.facts.textContent = "";
+    parts.cancel.remove();
+    parts.note.remove();
+    return;
+  }
+  const state = d.state as ProgressState;
   const p: ProgressData = {
     passId: String(d.passId ?? ""),
     label: String(d.label ?? "pass"),

@@ -273,6 +273,15 @@ function anndataCard(doc: Document, card: HTMLElement, j: ReprAnnData): void {
   card.append(uns.box);
 }
 
+/** String() that cannot throw (an object without a prototype has no toString). */
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
 /**
  * Renders `data` into `host` (replacing its content). Unknown types or
  * versions render a short message rather than throwing.
@@ -281,19 +290,31 @@ export function renderReprCard(host: HTMLElement, data: unknown): HTMLElement {
   const doc = host.ownerDocument;
   const card = el(doc, "div", CARD_CLASS.card);
   const j = data as ReprData | null;
-  if (j && typeof j === "object" && j.type === "AnnDataOOM" && j.version === 1) {
-    card.dataset.type = "AnnDataOOM";
-    anndataCard(doc, card, j);
-  } else if (j && typeof j === "object" && j.type === "BackedMatrix") {
-    card.dataset.type = "BackedMatrix";
-    const head = el(doc, "div", CARD_CLASS.header);
-    const dims = el(doc, "span", CARD_CLASS.dims, `${fmt(j.shape[0])} × ${fmt(j.shape[1])}`);
-    head.append(el(doc, "b", CARD_CLASS.title, "BackedMatrix"), el(doc, "code", CARD_CLASS.name, j.name), dims);
-    card.append(head, matrixPart(doc, j, "matrix"));
-  } else {
-    const t =
-      j && typeof j === "object" ? `${String((j as { type?: unknown }).type)} v${String((j as { version?: unknown }).version)}` : typeof j;
-    card.append(el(doc, "div", CARD_CLASS.error, `anndata-oom: cannot render this repr (${t}); update the anndata_oom_lab extension.`));
+  const what = () =>
+    j && typeof j === "object"
+      ? `${safeString((j as { type?: unknown }).type)} v${safeString((j as { version?: unknown }).version)}`
+      : typeof j;
+  const cannot = (why: string) => {
+    card.replaceChildren(
+      el(doc, "div", CARD_CLASS.error, `anndata-oom: cannot render this repr (${why}); update the anndata_oom_lab extension.`),
+    );
+  };
+  try {
+    if (j && typeof j === "object" && j.type === "AnnDataOOM" && j.version === 1) {
+      card.dataset.type = "AnnDataOOM";
+      anndataCard(doc, card, j);
+    } else if (j && typeof j === "object" && j.type === "BackedMatrix" && [undefined, 1].includes((j as { version?: number }).version)) {
+      card.dataset.type = "BackedMatrix";
+      const head = el(doc, "div", CARD_CLASS.header);
+      const dims = el(doc, "span", CARD_CLASS.dims, `${fmt(j.shape[0])} × ${fmt(j.shape[1])}`);
+      head.append(el(doc, "b", CARD_CLASS.title, "BackedMatrix"), el(doc, "code", CARD_CLASS.name, j.name), dims);
+      card.append(head, matrixPart(doc, j, "matrix"));
+    } else cannot(what());
+  } catch {
+    // Output saved by an older or newer engine, with fields missing or of
+    // another shape: a message, never a renderer that throws.
+    delete card.dataset.type;
+    cannot(`${what()}, fields this extension does not know`);
   }
   host.replaceChildren(card);
   return card;

@@ -26,7 +26,14 @@ export function ipcColumn(bytes: Uint8Array, name: string): Float32Array | Int32
   return arr instanceof Float32Array || arr instanceof Int32Array ? arr : null;
 }
 
-/** x/y scaled by one factor (keeping the aspect ratio) and centered into [-0.95, 0.95]. */
+/**
+ * Where a cell without finite coordinates goes: far outside the [-1, 1]
+ * square, so it is never under the cursor or a lasso (its color is also
+ * transparent, see pointColors). The static plot leaves such cells out.
+ */
+export const HIDDEN_AT = 1e6;
+
+/** x/y scaled by one factor (keeping the aspect ratio) and centered into [-0.95, 0.95]; non-finite cells at HIDDEN_AT. */
 export function normalizePositions(x: Float32Array, y: Float32Array): { x: Float32Array; y: Float32Array } {
   let x0 = Number.POSITIVE_INFINITY;
   let x1 = Number.NEGATIVE_INFINITY;
@@ -47,8 +54,9 @@ export function normalizePositions(x: Float32Array, y: Float32Array): { x: Float
   const nx = new Float32Array(x.length);
   const ny = new Float32Array(y.length);
   for (let i = 0; i < x.length; i++) {
-    nx[i] = Number.isFinite(x[i]) ? (x[i] - cx) * s : 0;
-    ny[i] = Number.isFinite(y[i]) ? (y[i] - cy) * s : 0;
+    const ok = Number.isFinite(x[i]) && Number.isFinite(y[i]);
+    nx[i] = ok ? (x[i] - cx) * s : HIDDEN_AT;
+    ny[i] = ok ? (y[i] - cy) * s : HIDDEN_AT;
   }
   return { x: nx, y: ny };
 }
@@ -76,33 +84,86 @@ export function interpolateColormap(stops: string[], n = 256): string[] {
   });
 }
 
-/** What regl-scatterplot needs to color: one value per point and the color list it indexes. */
+/** An RGBA color, components in [0, 1]. */
+export type Rgba = [number, number, number, number];
+/** The color of cells without coordinates. */
+export const TRANSPARENT: Rgba = [1, 1, 1, 0];
+
+/** What regl-scatterplot needs to color: one palette index per point and the palette. */
 export interface PointColors {
-  /** Per point: a category index (categorical) or a value in [0, 1] (continuous). */
+  /** Per point: an index into `palette`. */
   values: Float32Array;
-  palette: string[];
-  categorical: boolean;
+  palette: (string | Rgba)[];
+  categorical: true;
+}
+
+/** `#rrggbb` or the fallback: colors from a saved output are data, never CSS. */
+export function safeColor(c: unknown, fallback = "#888888"): string {
+  return typeof c === "string" && /^#[0-9a-fA-F]{6}$/.test(c) ? c : fallback;
 }
 
 /**
- * Per-point color values. Categories index `colors` (missing → an extra
- * last color, scanpy's na_color); continuous values map [vmin, vmax] onto
- * the colormap (missing → the lowest color).
+ * Per-point palette indices. Categories index their colors, missing ones
+ * scanpy's na_color; continuous values pick one of 256 colormap entries as
+ * matplotlib does (t = (v − vmin) / (vmax − vmin) clipped, entry
+ * min(floor(256 t), 255); +∞ the top, −∞ the bottom), NaN na_color. Cells
+ * whose position is not finite (`x` at HIDDEN_AT) get a transparent color.
  */
-export function pointColors(spec: ColorSpec, n: number, data: Float32Array | Int32Array | null): PointColors {
+export function pointColors(spec: ColorSpec, n: number, data: Float32Array | Int32Array | null, x?: Float32Array): PointColors {
   const values = new Float32Array(n);
-  if (spec.kind === "categorical" && data) {
+  let palette: (string | Rgba)[];
+  if (spec.kind === "categorical" && data && data.length === n) {
     const na = spec.categories.length;
     for (let i = 0; i < n; i++) values[i] = data[i] >= 0 && data[i] < na ? data[i] : na;
-    return { values, palette: [...spec.colors.slice(0, na), spec.naColor], categorical: true };
-  }
-  if (spec.kind === "continuous" && data) {
+    palette = [...spec.categories.map((_, i) => safeColor(spec.colors[i], safeColor(spec.naColor))), safeColor(spec.naColor)];
+  } else if (spec.kind === "continuous" && data && data.length === n) {
+    const lut = interpolateColormap(spec.colormap.map((c) => safeColor(c)));
     const span = spec.vmax - spec.vmin;
     for (let i = 0; i < n; i++) {
       const v = data[i];
-      values[i] = Number.isFinite(v) && span > 0 ? Math.min(1, Math.max(0, (v - spec.vmin) / span)) : 0;
+      if (Number.isNaN(v)) values[i] = lut.length;
+      else {
+        const t = span > 0 ? (v - spec.vmin) / span : 0;
+        values[i] = Math.max(0, Math.min(lut.length - 1, Math.floor(t * lut.length)));
+      }
     }
-    return { values, palette: interpolateColormap(spec.colormap), categorical: false };
+    palette = [...lut, safeColor(spec.naColor, "#d3d3d3")];
+  } else palette = ["#4c72b0"];
+  if (x) {
+    const hidden = palette.length;
+    for (let i = 0; i < n; i++) if (x[i] === HIDDEN_AT) values[i] = hidden;
   }
-  return { values, palette: ["#4c72b0"], categorical: true };
+  palette.push(TRANSPARENT);
+  return { values, palette, categorical: true };
+}
+
+/**
+ * A color spec from the wire, checked: a saved output from another version
+ * (fields missing or of another type) colors nothing rather than throwing.
+ */
+export function checkedSpec(raw: unknown): { spec: ColorSpec; problem: string | null } {
+  const none: ColorSpec = { kind: "none", key: null };
+  if (raw === null || raw === undefined) return { spec: none, problem: null };
+  const s = raw as Partial<Record<string, unknown>>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (s.kind === "none") return { spec: none, problem: null };
+  if (s.kind === "categorical" && strings(s.categories) && strings(s.colors))
+    return {
+      spec: { ...(s as ColorSpec & { kind: "categorical" }), key: String(s.key ?? ""), naColor: safeColor(s.naColor, "#d3d3d3") },
+      problem: null,
+    };
+  if (
+    s.kind === "continuous" &&
+    typeof s.vmin === "number" &&
+    typeof s.vmax === "number" &&
+    Number.isFinite(s.vmin) &&
+    Number.isFinite(s.vmax) &&
+    strings(s.colormap) &&
+    (s.colormap as string[]).length > 0
+  )
+    return {
+      spec: { ...(s as ColorSpec & { kind: "continuous" }), key: String(s.key ?? ""), naColor: safeColor(s.naColor, "#d3d3d3") },
+      problem: null,
+    };
+  return { spec: none, problem: "cannot show these colors (an output of another anndata-oom version?)" };
 }

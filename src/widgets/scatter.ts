@@ -4,7 +4,15 @@
  * legend (category chips or a color bar), a hover tooltip, the selection
  * count and a status line. All text from the data is set with textContent.
  */
-import { type ColorSpec, interpolateColormap, normalizePositions, type PointColors, pointColors } from "./scatter-data";
+import {
+  type ColorSpec,
+  checkedSpec,
+  interpolateColormap,
+  normalizePositions,
+  type PointColors,
+  pointColors,
+  safeColor,
+} from "./scatter-data";
 
 export const SCATTER_CLASS = {
   root: "aoom-Scatter",
@@ -81,8 +89,10 @@ export class ScatterPanel {
   private backend: ScatterBackend | null = null;
   private x: Float32Array = new Float32Array(0);
   private y: Float32Array = new Float32Array(0);
-  private colors: PointColors = { values: new Float32Array(0), palette: ["#4c72b0"], categorical: true };
   private spec: ColorSpec = { kind: "none", key: null };
+  private colorData: Float32Array | Int32Array | null = null;
+  /** A draw is queued and not started: later updates ride along with it. */
+  private drawQueued = false;
   private hoverIndex = -1;
   private mouse: [number, number] = [0, 0];
   private drawn: Promise<void> = Promise.resolve();
@@ -191,11 +201,18 @@ export class ScatterPanel {
     this.redraw();
   }
 
-  setColors(spec: ColorSpec, data: Float32Array | Int32Array | null): void {
-    this.spec = spec;
-    this.colors = pointColors(spec, this.x.length || (data?.length ?? 0), data);
+  setColors(spec: unknown, data: Float32Array | Int32Array | null): void {
+    const checked = checkedSpec(spec);
+    this.spec = checked.spec;
+    this.colorData = data;
+    if (checked.problem) this.setStatus(checked.problem);
     this.renderLegend();
     this.redraw();
+  }
+
+  /** The colors of the current points (computed when a draw starts). */
+  get pointColors(): PointColors {
+    return pointColors(this.spec, this.x.length, this.colorData, this.x);
   }
 
   setPointSize(px: number): void {
@@ -254,11 +271,23 @@ export class ScatterPanel {
     this.opts.onSelect?.(indices);
   }
 
+  /**
+   * Queues one draw of the latest positions and colors. Updates that come
+   * while a draw is queued (a recolor sets colors, color and title at once;
+   * a new embedding sets positions then colors) are drawn by that one draw:
+   * at 1M points each draw rebuilds the renderer's buffers.
+   */
   private redraw(): void {
     const b = this.backend;
-    if (!b || this.x.length === 0) return;
-    const colors = this.colors.values.length === this.x.length ? this.colors : pointColors(this.spec, this.x.length, null);
-    this.drawn = this.drawn.then(() => b.draw(this.x, this.y, colors)).catch(() => undefined);
+    if (!b || this.x.length === 0 || this.drawQueued) return;
+    this.drawQueued = true;
+    this.drawn = this.drawn
+      .then(() => {
+        this.drawQueued = false;
+        if (this.backend !== b || this.x.length === 0) return;
+        return b.draw(this.x, this.y, this.pointColors);
+      })
+      .catch(() => undefined);
   }
   private renderLegend(): void {
     renderLegend(this.legendEl, this.spec);
@@ -276,14 +305,18 @@ export function renderLegend(host: HTMLElement, s: ColorSpec): void {
       const item = el(d, "div", SCATTER_CLASS.legendItem);
       item.dataset.category = c;
       const chip = el(d, "span", "aoom-Scatter-chip");
-      chip.style.background = s.colors[i] ?? s.naColor;
+      // Only #rrggbb: a saved output's colors are data, not CSS (no url(…) beacons).
+      chip.style.background = safeColor(s.colors[i], safeColor(s.naColor));
       item.append(chip, el(d, "span", "aoom-Scatter-label", c));
       host.append(item);
     });
   } else if (s.kind === "continuous") {
     host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
     const bar = el(d, "div", SCATTER_CLASS.colorbar);
-    const stops = interpolateColormap(s.colormap, 16);
+    const stops = interpolateColormap(
+      s.colormap.map((c) => safeColor(c)),
+      16,
+    );
     bar.style.background = `linear-gradient(to top, ${stops.join(", ")})`;
     const labels = el(d, "div", "aoom-Scatter-colorbarLabels");
     labels.append(el(d, "span", "aoom-Scatter-vmax", fmt(s.vmax)), el(d, "span", "aoom-Scatter-vmin", fmt(s.vmin)));
@@ -319,7 +352,7 @@ export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBa
     wrap.append(el(d, "div", "aoom-Scatter-empty", "no snapshot in this output"));
   }
   const legend = el(d, "div", SCATTER_CLASS.legend);
-  if (s.color && typeof s.color === "object" && "kind" in s.color) renderLegend(legend, s.color);
+  renderLegend(legend, checkedSpec(s.color).spec);
   body.append(wrap, legend);
   const footer = el(d, "div", "aoom-Scatter-footer");
   footer.append(el(d, "span", SCATTER_CLASS.status, "static snapshot: run the cell again for the interactive plot"));

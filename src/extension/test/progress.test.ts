@@ -108,7 +108,7 @@ describe("progress bar", () => {
       assert.ok(!Array.from(e.attributes).some((a) => a.name.startsWith("on")), e.outerHTML);
     }
     renderProgress(host, { state: "<b>x</b>", chunksDone: "NaN", etaMs: Number.NaN });
-    assert.equal(q(`.${PROGRESS_CLASS.root}`)?.dataset.state, "failed");
+    assert.equal(q(`.${PROGRESS_CLASS.root}`)?.dataset.state, "unknown", "an unknown state is not shown as failed");
     assert.equal(host.querySelector("b"), null);
     renderProgress(host, null);
     assert.ok(q(`.${PROGRESS_CLASS.root}`));
@@ -153,11 +153,17 @@ describe("progress mime renderer", () => {
         kernel: {
           createComm: (target: string) => {
             log.push(["create", target]);
-            return {
+            const comm: { onMsg?: (m: unknown) => void; open: unknown; send: unknown; close: unknown } = {
               open: (d: unknown) => log.push(["open", d]),
-              send: (d: unknown) => log.push(["send", d]),
+              send: (d: unknown) => {
+                log.push(["send", d]);
+                // The kernel answers on the same comm (found: is that pass running?).
+                const { passId } = d as { passId: string };
+                queueMicrotask(() => comm.onMsg?.({ content: { data: { action: "cancel", passId, found: passId !== "gone" } } }));
+              },
               close: () => log.push(["close"]),
             };
+            return comm;
           },
         },
       },
@@ -167,6 +173,7 @@ describe("progress mime renderer", () => {
     cell.addWidget(r as InstanceType<typeof Widget>);
     assert.ok(mime.findKernel(r));
     btn()?.click();
+    await new Promise((res) => setTimeout(res, 0));
     assert.deepEqual(log, [["create", PROGRESS_TARGET], ["open", {}], ["send", { action: "cancel", passId: "p1-1" }], ["close"]]);
     assert.ok(btn()?.disabled && btn()?.textContent === "Cancelling…");
     assert.equal(r.node.querySelector(`.${PROGRESS_CLASS.note}`), null);
@@ -176,6 +183,23 @@ describe("progress mime renderer", () => {
     await r.renderModel(model(sample({ chunksDone: 30, state: "cancelled" })));
     assert.equal(btn(), null);
     assert.equal(r.node.querySelector(`.${PROGRESS_CLASS.root}`)?.getAttribute("data-state"), "cancelled");
+    // The next pass in the same display (a cell's passes after its tenth share one) gets a fresh Cancel.
+    await r.renderModel(model(sample({ passId: "p1-2" })));
+    assert.equal(btn()?.textContent, "Cancel");
+    assert.equal(btn()?.disabled, false);
+    // A pass the kernel no longer runs (a notebook saved mid-pass): no endless "Cancelling…".
+    await r.renderModel(model(sample({ passId: "gone" })));
+    btn()?.click();
+    await new Promise((res) => setTimeout(res, 0));
+    assert.equal(btn(), null);
+    assert.match(r.node.querySelector(`.${PROGRESS_CLASS.note}`)?.textContent ?? "", /no longer running/);
+    // Junk or a newer engine's state: a message, not a red "failed" bar.
+    for (const junk of [null, "x", {}, { ...sample(), state: "queued" }]) {
+      await r.renderModel({ data: { [PROGRESS_MIME]: junk }, metadata: {}, trusted: false, setData: () => undefined } as never);
+      const root = r.node.querySelector(`.${PROGRESS_CLASS.root}`);
+      assert.equal(root?.getAttribute("data-state"), "unknown");
+      assert.match(root?.textContent ?? "", /cannot render this progress output/);
+    }
     panel.dispose();
   });
 });

@@ -186,6 +186,21 @@ describe("repr card", () => {
     assert.match(q(`.${CARD_CLASS.error}`).textContent ?? "", /cannot render this repr \(AnnDataOOM v2\)/);
     renderReprCard(host, null);
     assert.ok(q(`.${CARD_CLASS.error}`));
+    // Saved by an older or newer engine: fields missing or of another shape.
+    const full = sample() as unknown as Record<string, unknown>;
+    for (const field of ["obs", "var", "slots", "uns", "shape", "X"]) {
+      const partial = { ...full };
+      delete partial[field];
+      renderReprCard(host, partial);
+      if (field === "X") continue; // no X is a valid card
+      assert.match(q(`.${CARD_CLASS.error}`)?.textContent ?? "", /cannot render this repr/, `without ${field}`);
+    }
+    renderReprCard(host, { ...full, obs: [null] });
+    assert.match(q(`.${CARD_CLASS.error}`)?.textContent ?? "", /cannot render this repr/);
+    renderReprCard(host, { type: "BackedMatrix", version: 2 });
+    assert.match(q(`.${CARD_CLASS.error}`)?.textContent ?? "", /BackedMatrix v2/);
+    renderReprCard(host, Object.assign(Object.create(null), { type: Object.create(null), version: 1 }));
+    assert.ok(q(`.${CARD_CLASS.error}`));
   });
 });
 

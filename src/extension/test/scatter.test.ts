@@ -15,11 +15,14 @@ import { type BackendEvents, type MouseMode, renderScatterSnapshot, SCATTER_CLAS
 import {
   bytesOf,
   type ColorSpec,
+  checkedSpec,
+  HIDDEN_AT,
   interpolateColormap,
   ipcColumn,
   normalizePositions,
   type PointColors,
   pointColors,
+  TRANSPARENT,
 } from "../../widgets/scatter-data";
 import { freshHost, installDomGlobals } from "./dom-globals";
 
@@ -106,25 +109,37 @@ describe("scatter data", () => {
     assert.equal(bytesOf("junk"), null);
   });
 
-  it("normalizes positions into [-0.95, 0.95] keeping the aspect ratio; NaN at the center", () => {
+  it("normalizes positions into [-0.95, 0.95] keeping the aspect ratio; a cell without coordinates far away", () => {
     const { x, y } = normalizePositions(Float32Array.of(0, 10, 5, Number.NaN), Float32Array.of(0, 5, 2.5, 1));
     assert.ok(Math.abs(x[0] + 0.95) < 1e-6 && Math.abs(x[1] - 0.95) < 1e-6);
     assert.ok(Math.abs(y[0] + 0.475) < 1e-6 && Math.abs(y[1] - 0.475) < 1e-6, "y spans half of x: half the range");
-    assert.equal(x[3], 0);
+    // Not at the centre, where it would be drawn, hovered and lassoed.
+    assert.deepEqual([x[3], y[3]], [HIDDEN_AT, HIDDEN_AT]);
     const one = normalizePositions(Float32Array.of(3), Float32Array.of(3));
     assert.deepEqual([one.x[0], one.y[0]], [0, 0]);
   });
 
-  it("per-point colors: categories index the colors, missing → na color; values map onto the colormap", () => {
+  it("per-point colors: categories index the colors, missing → na color; values pick colormap entries as matplotlib, NaN → na color", () => {
     const c = pointColors(CATS, 4, Int32Array.of(0, 2, -1, 7));
     assert.deepEqual(Array.from(c.values), [0, 2, 3, 3]);
-    assert.deepEqual(c.palette, [...CATS.colors, "#d3d3d3"]);
+    assert.deepEqual(c.palette, [...CATS.colors, "#d3d3d3", TRANSPARENT]);
     assert.equal(c.categorical, true);
-    const v = pointColors(CONT, 4, Float32Array.of(0, 2, 8, Number.NaN));
-    assert.deepEqual(Array.from(v.values), [0, 0.5, 1, 0]);
-    assert.equal(v.palette.length, 256);
+    // vmin 0, vmax 4: entry min(floor(256 t), 255), clipped; ±Infinity clip to the ends, as matplotlib.
+    const v = pointColors(CONT, 6, Float32Array.of(0, 2, 8, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY));
+    assert.deepEqual(Array.from(v.values), [0, 128, 255, 256, 255, 0]);
+    assert.equal(v.palette.length, 258);
     assert.equal(v.palette[0], "#000000");
     assert.equal(v.palette[255], "#ffffff");
+    assert.equal(v.palette[256], CONT.naColor, "NaN gets the na color, not the lowest one");
+    // A cell without coordinates is transparent.
+    const pos = normalizePositions(Float32Array.of(0, Number.NaN), Float32Array.of(0, 1));
+    const h = pointColors(CATS, 2, Int32Array.of(0, 1), pos.x);
+    assert.deepEqual(h.palette[h.values[1]], TRANSPARENT);
+    // Colors from a saved output are data: only #rrggbb reaches the renderer or CSS.
+    const hostile = pointColors({ ...CATS, colors: ["url(http://x/t.png)", "red", "#123456"] }, 1, Int32Array.of(0));
+    assert.deepEqual(hostile.palette.slice(0, 3), ["#d3d3d3", "#d3d3d3", "#123456"]);
+    assert.equal(checkedSpec({ kind: "categorical", key: "k" }).spec.kind, "none", "no categories: nothing to color by");
+    assert.match(checkedSpec({ kind: "continuous", vmin: 0 }).problem ?? "", /cannot show these colors/);
     assert.equal(interpolateColormap(["#000000", "#ffffff"], 3)[1], "#808080");
   });
 });
@@ -158,6 +173,29 @@ describe("ScatterPanel", () => {
     p.dispose();
     assert.ok(backends[0].destroyed);
     assert.equal(host.querySelector(`.${SCATTER_CLASS.root}`), null);
+  });
+
+  it("updates in one tick are one draw (a recolor sets three attributes; 1M points rebuild buffers per draw)", async () => {
+    const { p, backends } = panel();
+    p.setPositions(Float32Array.of(0, 2), Float32Array.of(0, 2));
+    p.layout(400);
+    await p.whenDrawn();
+    const before = backends[0].draws.length;
+    p.setColors(CATS, Int32Array.of(1, 0));
+    p.setColors(CATS, Int32Array.of(0, 1));
+    p.setPositions(Float32Array.of(0, 4), Float32Array.of(0, 4));
+    p.setColors(CONT, Float32Array.of(0, 4));
+    await p.whenDrawn();
+    assert.equal(backends[0].draws.length, before + 1);
+    assert.deepEqual(Array.from(backends[0].draws.at(-1)!.colors.values), [0, 255], "the latest colors");
+    // A legend color from a saved output is never CSS.
+    p.setColors({ ...CATS, colors: ["url(http://evil.example/t.png)", "#ff7f0e", "#279e68"] }, Int32Array.of(0, 1));
+    const chip = host.querySelector(".aoom-Scatter-chip") as HTMLElement;
+    assert.doesNotMatch(chip.style.background, /url/);
+    // A spec of another version: nothing to color by, a note, no throw.
+    p.setColors({ kind: "continuous", key: "x" }, Float32Array.of(0, 1));
+    assert.match(host.querySelector(`.${SCATTER_CLASS.status}`)?.textContent ?? "", /cannot show these colors/);
+    p.dispose();
   });
 
   it("legend: one item per category (names as text), or a color bar with vmin / vmax", () => {
@@ -293,6 +331,7 @@ describe("live / static output renderer", () => {
   it("draws the widget view when the notebook's widget renderer finds the model, else keeps the snapshot", async () => {
     const { Widget, Panel, live, dom } = await setup();
     const created: string[] = [];
+    const views: InstanceType<typeof Widget>[] = [];
     // a fake output area: its rendermime makes widget renderers that add a view (model found) or not
     let modelExists = true;
     const area = new Panel() as InstanceType<typeof Panel> & { rendermime: unknown };
@@ -307,6 +346,9 @@ describe("live / static output renderer", () => {
           if (modelExists) {
             const v = new Widget();
             v.node.textContent = `view of ${m.data["application/vnd.jupyter.widget-view+json"].model_id}`;
+            // As jupyterlab-manager's WidgetRenderer: it hides itself when its view goes.
+            v.disposed.connect(() => r.hide());
+            views.push(v);
             r.addWidget(v);
           } else r.node.textContent = "Loading widget...";
         };
@@ -321,6 +363,12 @@ describe("live / static output renderer", () => {
     assert.equal(r1.mode, "live");
     assert.deepEqual(created, ["application/vnd.jupyter.widget-view+json"]);
     assert.match(r1.node.textContent ?? "", /view of abc/);
+    // The comm closes (explorer.close(), kernel restart): the view goes, the snapshot comes back.
+    views[0].dispose();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(r1.mode, "static");
+    const snapshotHost = r1.node.querySelector(".aoom-ScatterSnapshotHost") as HTMLElement;
+    assert.ok(snapshotHost && !snapshotHost.classList.contains("lm-mod-hidden"), "the snapshot is visible again");
 
     modelExists = false;
     const r2 = live.scatterRendererFactory.createRenderer(opts) as InstanceType<typeof live.LiveWidgetRenderer>;
