@@ -195,7 +195,7 @@ function slotPart(doc: Document, slot: ReprSlot, entries: ReprSlotEntry[]): HTML
     return box;
   }
   const t = el(doc, "table", CARD_CLASS.table);
-  for (const e of entries) {
+  for (const e of entries.slice(0, MAX_ROWS)) {
     const tr = el(doc, "tr");
     tr.dataset.name = e.key;
     const key = el(doc, "td");
@@ -212,6 +212,7 @@ function slotPart(doc: Document, slot: ReprSlot, entries: ReprSlotEntry[]): HTML
     t.append(tr);
   }
   body.append(t);
+  if (entries.length > MAX_ROWS) body.append(el(doc, "div", CARD_CLASS.muted, `… ${fmt(entries.length - MAX_ROWS)} more`));
   return box;
 }
 
@@ -264,10 +265,11 @@ function anndataCard(doc: Document, card: HTMLElement, j: ReprAnnData): void {
   const uns = section(doc, "uns", "uns", j.uns.length, false);
   if (j.uns.length) {
     const list = el(doc, "div");
-    j.uns.forEach((k, i) => {
+    j.uns.slice(0, MAX_ROWS).forEach((k, i) => {
       if (i) list.append(doc.createTextNode(", "));
       list.append(el(doc, "code", CARD_CLASS.name, k));
     });
+    if (j.uns.length > MAX_ROWS) list.append(doc.createTextNode(` … ${fmt(j.uns.length - MAX_ROWS)} more`));
     uns.body.append(list);
   } else uns.body.append(el(doc, "div", CARD_CLASS.muted, "none"));
   card.append(uns.box);

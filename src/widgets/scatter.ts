@@ -294,6 +294,9 @@ export class ScatterPanel {
   }
 }
 
+/** Legend entries shown at most (as the static plots). */
+const LEGEND_MAX = 150;
+
 /** The legend of a color spec: category chips (one `.aoom-Scatter-legendItem` per category) or a color bar. */
 export function renderLegend(host: HTMLElement, s: ColorSpec): void {
   const d = host.ownerDocument;
@@ -301,7 +304,7 @@ export function renderLegend(host: HTMLElement, s: ColorSpec): void {
   host.dataset.kind = s.kind;
   if (s.kind === "categorical") {
     host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
-    s.categories.forEach((c, i) => {
+    s.categories.slice(0, LEGEND_MAX).forEach((c, i) => {
       const item = el(d, "div", SCATTER_CLASS.legendItem);
       item.dataset.category = c;
       const chip = el(d, "span", "aoom-Scatter-chip");
@@ -310,6 +313,8 @@ export function renderLegend(host: HTMLElement, s: ColorSpec): void {
       item.append(chip, el(d, "span", "aoom-Scatter-label", c));
       host.append(item);
     });
+    if (s.categories.length > LEGEND_MAX)
+      host.append(el(d, "div", "aoom-Scatter-legendMore", `… and ${(s.categories.length - LEGEND_MAX).toLocaleString("en-US")} more`));
   } else if (s.kind === "continuous") {
     host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
     const bar = el(d, "div", SCATTER_CLASS.colorbar);

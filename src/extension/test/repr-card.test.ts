@@ -150,6 +150,19 @@ describe("repr card", () => {
       visibleRows("var").map((r) => r.dataset.name),
       [`col_${MAX_ROWS + 49}`],
     );
+    // uns keys and slot entries too (200k uns keys took 4 s to lay out).
+    const layers = Array.from({ length: MAX_ROWS + 7 }, (_, i) => ({
+      key: `l${i}`,
+      encoding: "csr_matrix",
+      shape: [3, 2],
+      dtype: "float32",
+    }));
+    const uns = Array.from({ length: MAX_ROWS + 9 }, (_, i) => `u${i}`);
+    renderReprCard(host, sample({ uns, slots: { ...sample().slots, layers } as never }));
+    assert.equal(section("layers").querySelectorAll("tr").length, MAX_ROWS);
+    assert.match(section("layers").textContent ?? "", /… 7 more/);
+    assert.equal(section("uns").querySelectorAll("code").length, MAX_ROWS);
+    assert.match(section("uns").textContent ?? "", /… 9 more/);
   });
 
   it("hostile names render as text: no element or handler from user data", () => {

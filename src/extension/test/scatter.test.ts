@@ -192,6 +192,11 @@ describe("ScatterPanel", () => {
     p.setColors({ ...CATS, colors: ["url(http://evil.example/t.png)", "#ff7f0e", "#279e68"] }, Int32Array.of(0, 1));
     const chip = host.querySelector(".aoom-Scatter-chip") as HTMLElement;
     assert.doesNotMatch(chip.style.background, /url/);
+    // 100k categories (one per cell): the legend lists 150 and says how many more.
+    const many = Array.from({ length: 100_000 }, (_, i) => `c${i}`);
+    p.setColors({ ...CATS, categories: many, colors: many.map(() => "#123456") }, Int32Array.of(0, 1));
+    assert.equal(host.querySelectorAll(`.${SCATTER_CLASS.legendItem}`).length, 150);
+    assert.match(host.querySelector(".aoom-Scatter-legendMore")?.textContent ?? "", /99,850 more/);
     // A spec of another version: nothing to color by, a note, no throw.
     p.setColors({ kind: "continuous", key: "x" }, Float32Array.of(0, 1));
     assert.match(host.querySelector(`.${SCATTER_CLASS.status}`)?.textContent ?? "", /cannot show these colors/);
