@@ -171,7 +171,7 @@ describe("pl.explore in the kernel", () => {
       plot.selection.reduce((s, v) => s + v, 0),
       0,
     );
-    const sel = Uint32Array.of(9, 2, 4, 5000); // 5000 is out of range: dropped
+    const sel = Uint32Array.of(9, 2, 4, 5000, 4); // 5000 is out of range, the second 4 a repeat: dropped
     comms[0].receive({ method: "update", state: { selection: null, selection_count: 4 }, buffer_paths: [["selection"]] }, [
       new Uint8Array(sel.buffer),
     ]);
@@ -198,10 +198,13 @@ describe("pl.explore in the kernel", () => {
     c.receive({ method: "custom", content: { event: "hover", index: -1 } });
     c.receive({ method: "custom", content: { event: "hover", index: 10 ** 9 } });
     assert.equal(c.sent.length, 1, "out-of-range hovers get no answer");
+    // A view may change the selection only, not the model's name or cell count.
+    c.receive({ method: "update", state: { _model_name: "Evil", n: 3, title: "x" }, buffer_paths: [] });
     c.receive({ method: "request_state" });
     const st = c.sent.at(-1)!;
     assert.equal(st.data.method, "update");
     assert.equal(st.data.state._model_name, "ScatterModel");
+    assert.equal(st.data.state.n, adata.nObs);
     assert.ok(FakeComm.buffer(st, "positions").byteLength > 900 * 8);
   });
 

@@ -666,6 +666,9 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     const p = await pl.embedding(a, { color: "proto" });
     assert.deepEqual(p.data.panels[0].colors, pl.defaultPalette(3), "invalid stored colors fall back to the defaults, as scanpy");
     await assert.rejects(pl.embedding(a, { color: "leiden", naColor: "toString" }), InvalidArgumentError);
+    // matplotlib's "CN" cycle colors, as scanpy accepts them.
+    a.uns.proto_colors = ["C0", "C1", "C9"];
+    assert.deepEqual((await pl.embedding(a, { color: "proto" })).data.panels[0].colors, ["#1f77b4", "#ff7f0e", "#17becf"]);
     await assert.rejects(pl.embedding(a, { color: "score", colorMap: "constructor" }), InvalidArgumentError);
     await assert.rejects(pl.embedding(a, { color: "proto", palette: { x: "red", y: "blue" } }), /no color for category "z"/);
     a.setObs("G0", new Float64Array(a.nObs));

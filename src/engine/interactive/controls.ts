@@ -145,7 +145,7 @@ export class Controls {
     this.widget = k
       ? new KernelWidget(
           k,
-          { model: "ControlsModel", view: "ControlsView" },
+          { model: "ControlsModel", view: "ControlsView", writable: ["values"] },
           {
             step: binding.step,
             params: binding.params,

@@ -87,7 +87,7 @@ export class EmbeddingExplorer {
     const widget = k
       ? new KernelWidget(
           k,
-          { model: "ScatterModel", view: "ScatterView" },
+          { model: "ScatterModel", view: "ScatterView", writable: ["selection", "selection_count"] },
           {
             n: x.length,
             basis,
@@ -205,7 +205,7 @@ export class EmbeddingExplorer {
     if (bytes.byteLength % 4 !== 0) return;
     const idx = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     const n = this.n;
-    const valid = idx.filter((i) => i < n).sort();
+    const valid = Uint32Array.from(new Set(idx.filter((i) => i < n))).sort();
     this.selected = valid;
     for (const cb of this.selectHandlers) cb(valid.slice());
   }

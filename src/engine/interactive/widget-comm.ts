@@ -52,6 +52,8 @@ export function joinBuffers(state: State, bufferPaths: unknown, buffers: Uint8Ar
 export interface WidgetModelNames {
   model: string;
   view: string;
+  /** State keys the views may change (e.g. the selection); updates of others are ignored. */
+  writable?: string[];
 }
 
 type ChangeHandler = (changed: string[], widget: KernelWidget) => void;
@@ -68,8 +70,10 @@ export class KernelWidget {
   private readonly changeHandlers: ChangeHandler[] = [];
   private readonly customHandlers: CustomHandler[] = [];
   private isClosed = false;
+  private readonly writable: Set<string>;
 
   constructor(k: KernelHandle, names: WidgetModelNames, initial: State) {
+    this.writable = new Set(names.writable ?? []);
     if (typeof k.openComm !== "function")
       throw new InvalidArgumentError("this kernel has no comms: interactive widgets need the AnnData OOM kernel");
     this.state = {
@@ -134,9 +138,13 @@ export class KernelWidget {
   private receive(data: unknown, buffers: Uint8Array[]): void {
     const d = (data ?? {}) as { method?: unknown; state?: unknown; buffer_paths?: unknown; content?: unknown };
     if (d.method === "update" && d.state && typeof d.state === "object") {
-      const patch = joinBuffers(d.state as State, d.buffer_paths, buffers);
-      Object.assign(this.state, patch);
+      // A view changes what it owns only: not the model's name, positions or cell count.
+      const patch = Object.fromEntries(
+        Object.entries(joinBuffers(d.state as State, d.buffer_paths, buffers)).filter(([k]) => this.writable.has(k)),
+      );
       const changed = Object.keys(patch);
+      if (!changed.length) return;
+      Object.assign(this.state, patch);
       for (const cb of this.changeHandlers) cb(changed, this);
     } else if (d.method === "request_state") {
       const { state, bufferPaths, buffers: bufs } = splitBuffers(this.state);

@@ -87,6 +87,9 @@ export function tryColor(c: string): string | null {
       ? NAMED_COLORS[s.toLowerCase()]
       : undefined;
   if (named) return named;
+  // matplotlib's "CN": the N-th color of the default cycle (tab10), as scanpy users write it.
+  const cycle = /^C(\d)$/.exec(s);
+  if (cycle) return MPL_CYCLE[Number(cycle[1])];
   const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);
   if (short) return `#${short[1]}${short[1]}${short[2]}${short[2]}${short[3]}${short[3]}`.toLowerCase();
   const rgb = parseHex(s);
