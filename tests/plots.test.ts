@@ -650,6 +650,11 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
       [() => pl.embedding(a, "X_pca" as never), /options object/],
       [() => pl.dotplot(a, ["G0"], "leiden", "var" as never), /options object/],
       [() => pl.qcHistograms(a, ["score"], { color: "not-a-color" }), /not a color/],
+      [() => pl.violin(a, "score", { size: -1 }), /size/],
+      [() => pl.violin(a, "score", { jitter: "x" as never }), /jitter/],
+      [() => pl.violin(a, "score", { seed: "abc" as never }), /seed/],
+      [() => pl.violin(a, "score", { stripplot: "false" as never }), /stripplot/],
+      [() => pl.dotplot(a, ["G0"], "leiden", { expressionCutoff: Number.NaN }), /expressionCutoff/],
       [() => (pl.embedding(a) as Promise<pl.Plot>).then((p) => p.save(5 as never)), /file path/],
     ];
     for (const [f, re] of cases) await assert.rejects(f, (e: Error) => e instanceof InvalidArgumentError && re.test(e.message));

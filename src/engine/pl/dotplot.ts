@@ -102,6 +102,8 @@ export async function dotplot(
   if (genes.length === 0) throw new InvalidArgumentError("dotplot: varNames is empty");
   if (genes.length > MAX_GROUPS) throw new InvalidArgumentError(`dotplot: ${genes.length} genes; at most ${MAX_GROUPS} columns are drawn`);
   const cutoff = opts.expressionCutoff ?? 0;
+  if (typeof cutoff !== "number" || Number.isNaN(cutoff))
+    throw new InvalidArgumentError(`expressionCutoff must be a number, got ${opts.expressionCutoff}`);
   const sscale = opts.standardScale ?? null;
   if (sscale !== null && sscale !== "var" && sscale !== "group")
     throw new InvalidArgumentError(`standardScale must be "var", "group" or null, got ${JSON.stringify(sscale)}`);

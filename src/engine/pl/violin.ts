@@ -182,8 +182,21 @@ function draw(
   const regions: HoverRegion[] = [];
   const pr = 2;
   const jitter = opts.jitter ?? 0.1;
-  const rnd = seededRandom(opts.seed ?? 0);
-  const pointR = 0.5 * (opts.size ?? 1) * (100 / 72) * pr;
+  const size = opts.size ?? 1;
+  const seed = opts.seed ?? 0;
+  if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1))
+    throw new InvalidArgumentError(`jitter must be a number in [0, 1], got ${opts.jitter}`);
+  if (typeof size !== "number" || !(size > 0 && size <= 1000))
+    throw new InvalidArgumentError(`size (strip point size in pt) must be in (0, 1000], got ${opts.size}`);
+  if (!Number.isInteger(seed)) throw new InvalidArgumentError(`seed must be an integer, got ${opts.seed}`);
+  for (const [name, v] of [
+    ["stripplot", opts.stripplot],
+    ["log", opts.log],
+  ] as const)
+    if (v !== undefined && typeof v !== "boolean")
+      throw new InvalidArgumentError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+  const rnd = seededRandom(seed);
+  const pointR = 0.5 * size * (100 / 72) * pr;
   panels.forEach((panel, p) => {
     const ox = p * (left + pw + gap) + left;
     let lo = Infinity;
