@@ -13,7 +13,7 @@ import { InvalidArgumentError } from "./errors";
 export type Step =
   | {
       op: "normalize";
-      /** Multiply each row by target / (row total). */
+      /** Multiply each row by target / (row total); a row whose total is 0 is left as it is. */
       target: number;
       /** Per-row totals; computed on the fly from the row when absent. */
       sizeFactors?: Float64Array;
@@ -126,7 +126,8 @@ export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<nu
       let t = 0;
       if (s.sizeFactors) t = s.sizeFactors[row];
       else for (let i = 0; i < vals.length; i++) if (!s.exclude?.[cols[i]]) t += vals[i];
-      const f = s.target / (t === 0 ? 1 : t);
+      // A row with no counts over the genes used stays as it is (scanpy divides only by non-zero totals).
+      const f = t === 0 ? 1 : s.target / t;
       for (let i = 0; i < vals.length; i++) vals[i] *= f;
     } else if (s.op === "log1p") {
       const inv = s.base ? 1 / Math.log(s.base) : 1;
@@ -149,7 +150,7 @@ export function applyColumn(steps: readonly Step[], j: number, vals: Float64Arra
       if (!sf) throw new Error("normalize without size factors cannot be applied to a column");
       for (let i = 0; i < vals.length; i++) {
         const t = sf[i];
-        vals[i] *= s.target / (t === 0 ? 1 : t);
+        vals[i] *= t === 0 ? 1 : s.target / t;
       }
     } else if (s.op === "log1p") {
       const inv = s.base ? 1 / Math.log(s.base) : 1;

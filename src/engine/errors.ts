@@ -90,3 +90,13 @@ export async function nativeAwait<T>(p: Promise<T>): Promise<T> {
     throw fromNative(e);
   }
 }
+
+/** A value as an error message shows it: NaN and Infinity as such (JSON would say null), strings quoted. */
+export function shown(v: unknown): string {
+  if (typeof v === "number" || typeof v === "bigint" || v === undefined) return String(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

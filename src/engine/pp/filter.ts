@@ -5,7 +5,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, shown } from "../errors";
 import type { PassOptions } from "../pass";
 
 export interface FilterOptions extends PassOptions {
@@ -55,8 +55,7 @@ function checkOne(opts: Record<string, number | undefined>, names: string[]): vo
   const given = names.filter((n) => opts[n] !== undefined);
   if (given.length !== 1) throw new InvalidArgumentError(`give exactly one of ${names.join(", ")} (scanpy allows one per call)`);
   const v = opts[given[0]];
-  if (typeof v !== "number" || Number.isNaN(v))
-    throw new InvalidArgumentError(`${given[0]} must be a number, got ${JSON.stringify(v) ?? v}`);
+  if (typeof v !== "number" || Number.isNaN(v)) throw new InvalidArgumentError(`${given[0]} must be a number, got ${shown(v)}`);
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { target } from "./matrix";
+import { checkFiniteCells, target } from "./matrix";
 import { aggregateRanks, ranksOf, sortedBatchCodes } from "./ranks";
 
 export interface PearsonOptions extends PassOptions {
@@ -68,6 +68,15 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   const geneSum = first.get("b.sum") as Float64Array;
   const rows = first.get("b.rows") as Float64Array;
   const cellTotals = first.get("qc.total_counts") as Float64Array;
+  checkFiniteCells(adata, cellTotals, opts.layer, "highlyVariableGenes (pearson_residuals)");
+  // A cell without counts has an expected count of 0 for every gene: its
+  // residuals are 0/0 (scanpy fills the result with NaN without a word).
+  const empty = cellTotals.findIndex((t) => t === 0);
+  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
+  if (empty >= 0)
+    throw new InvalidArgumentError(
+      `highlyVariableGenes (pearson_residuals): cell ${JSON.stringify(String(adata.obsNames.get(empty)))} has no counts; filter such cells first (pp.filterCells({ minCounts: 1 }))`,
+    );
   const sg = Float64Array.from(geneSum, (x) => Math.fround(x));
   const totals = Float64Array.from({ length: nb }, (_, b) => {
     const nz = Array.from(sg.subarray(b * p, (b + 1) * p)).filter((x) => x !== 0);

@@ -9,7 +9,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
 import { loess1d } from "./loess";
-import { target } from "./matrix";
+import { checkFiniteGenes, target } from "./matrix";
 import { aggregateRanks, ranksOf, sortedBatchCodes } from "./ranks";
 
 export interface SeuratV3Options extends PassOptions {
@@ -35,6 +35,8 @@ export async function seuratV3(adata: AnnDataOOM, flavor: "seurat_v3" | "seurat_
   const first = await m.planPass({ moments: [{ name: "b", batches: base }, { name: "all" }] }, [codes], `HVG ${flavor}: moments`, opts);
   const get = (k: string) => first.get(k) as Float64Array;
   const sum = get("b.sum");
+  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
+  checkFiniteGenes(adata, sum, `highlyVariableGenes (${flavor})`);
   const sumsq = get("b.sumsq");
   const rows = get("b.rows");
   // A gene's variance within a batch needs two cells (scanpy's skmisc

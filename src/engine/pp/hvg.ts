@@ -11,6 +11,7 @@ import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
 import { pearsonResiduals } from "./hvg-pearson";
 import { seuratV3 } from "./hvg-v3";
+import { checkFiniteGenes } from "./matrix";
 
 export interface HvgOptions extends PassOptions {
   flavor?: "seurat" | "cell_ranger" | "seurat_v3" | "seurat_v3_paper" | "pearson_residuals";
@@ -118,6 +119,10 @@ function median(v: number[]): number {
 function meanStd(v: number[]): [number, number] {
   const n = v.length;
   if (!n) return [Number.NaN, Number.NaN];
+  // Equal values (ties): exactly that mean and std 0, as pandas' running
+  // mean/variance give; the summed formula leaves rounding noise that turns
+  // scanpy's 0/0 = NaN (0 after nan_to_num) into ±0.98 and picks other genes.
+  if (v.every((x) => x === v[0])) return [v[0], n < 2 ? Number.NaN : 0];
   const m = v.reduce((a, b) => a + b, 0) / n;
   if (n < 2) return [m, Number.NaN];
   const ss = v.reduce((a, b) => a + (b - m) * (b - m), 0);
@@ -273,6 +278,9 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
   const nnz = out.get("hvg.nnz") as Float64Array;
   const rows = out.get("hvg.rows") as Float64Array;
   const p = adata.nVars;
+  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
+  checkFiniteGenes(adata, sum, "highlyVariableGenes");
+  checkFiniteGenes(adata, out.get("lin.sum") as Float64Array, "highlyVariableGenes");
   adata.cacheVarMoments(m, out.get("lin.sum") as Float64Array, out.get("lin.sumsq") as Float64Array, adata.nObs);
 
   if (!batches) {

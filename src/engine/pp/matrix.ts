@@ -1,6 +1,7 @@
 /** Which matrix a step works on: X, or a layer when `layer` is given. */
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
+import { InvalidArgumentError } from "../errors";
 
 export function target(adata: AnnDataOOM, layer?: string): BackedMatrix {
   return layer ? adata.layers.get(layer) : adata.X;
@@ -13,3 +14,32 @@ export function store(adata: AnnDataOOM, m: BackedMatrix, layer?: string): void 
 }
 
 export const log1pf = (a: Float64Array): Float64Array => a.map((x) => Math.log1p(x));
+
+/**
+ * Per-cell sums of a pass must be finite: NaN or ±Infinity in X would
+ * otherwise run silently through every later step (scanpy stops at them
+ * too). Names the matrix and the first such cell.
+ */
+export function checkFiniteCells(adata: AnnDataOOM, sums: ArrayLike<number>, layer: string | undefined, step: string): void {
+  for (let i = 0; i < sums.length; i++) {
+    if (!Number.isFinite(sums[i])) {
+      throw new InvalidArgumentError(
+        `${step}: ${layer ? `layer ${JSON.stringify(layer)}` : "X"} holds NaN or infinite values (first in cell ${i}, ${JSON.stringify(String(adata.obsNames.get(i)))}); clean or drop them first`,
+      );
+    }
+  }
+}
+
+/**
+ * The same for per-gene statistics of a transformed matrix (log1p of a
+ * value below −1 is NaN too); `stats` may hold one block of genes per batch.
+ */
+export function checkFiniteGenes(adata: AnnDataOOM, stats: ArrayLike<number>, step: string): void {
+  for (let j = 0; j < stats.length; j++) {
+    if (!Number.isFinite(stats[j])) {
+      throw new InvalidArgumentError(
+        `${step}: the values of gene ${JSON.stringify(String(adata.varNames.get(j % adata.nVars)))} are not finite after the transform chain: the matrix holds NaN, infinite or negative values`,
+      );
+    }
+  }
+}

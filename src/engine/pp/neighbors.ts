@@ -44,11 +44,17 @@ export interface NeighborsResult {
  * adata.obsp.keys(); // ["distances", "connectivities"]
  */
 export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}): Promise<NeighborsResult> {
-  const k = opts.nNeighbors ?? 15;
+  let k = opts.nNeighbors ?? 15;
   const metric = opts.metric ?? "euclidean";
   const method = opts.method ?? "auto";
   if (!(Number.isInteger(k) && k >= 2)) throw new InvalidArgumentError(`nNeighbors must be an integer ≥ 2, got ${opts.nNeighbors}`);
-  if (k > adata.nObs) throw new InvalidArgumentError(`nNeighbors (${k}) exceeds the number of cells (${adata.nObs})`);
+  if (k > adata.nObs) {
+    // scanpy on very small data: 1 + n_obs / 2 neighbours, with a warning.
+    const adjusted = 1 + Math.floor(0.5 * adata.nObs);
+    if (adjusted < 2) throw new InvalidArgumentError(`neighbors needs at least 2 cells, got ${adata.nObs}`);
+    process.emitWarning(`n_obs too small: adjusting to nNeighbors = ${adjusted} (asked for ${k}, ${adata.nObs} cells)`);
+    k = adjusted;
+  }
   if (metric !== "euclidean" && metric !== "cosine")
     throw new InvalidArgumentError(`metric must be 'euclidean' or 'cosine', got ${String(metric)}`);
   const seed = seedOf(opts.randomState);

@@ -5,9 +5,9 @@
  * pass, which computes each row's total on the fly.
  */
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, shown } from "../errors";
 import type { PassOptions } from "../pass";
-import { store, target } from "./matrix";
+import { checkFiniteCells, store, target } from "./matrix";
 
 export interface NormalizeOptions extends PassOptions {
   /** Total per cell after normalization; default: the median of the totals (scanpy). */
@@ -42,16 +42,18 @@ export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions =
   }
   let targetSum = opts.targetSum;
   if (targetSum === undefined) {
-    // scanpy: the median of the (non-zero) totals over the genes used.
     const probe = exclude ? m.withChain(m.chain.append({ op: "normalize", target: 1, exclude, basis: m.selections[1] })) : m;
     const out = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
     sizeFactors = exclude ? (out.get("size_factors") as Float64Array) : (out.get("qc.total_counts") as Float64Array);
+    checkFiniteCells(adata, sizeFactors, opts.layer, "normalizeTotal");
+    // scanpy 1.11 takes the median over every cell for sparse X and over
+    // the cells with counts for dense X; the same here, so that both agree.
+    targetSum = median(m.format === "dense" ? sizeFactors.filter((x) => x > 0) : sizeFactors);
     // No cell with counts (all-zero X, or no cells left): every row stays
     // zero whatever the target; 1 keeps the plan valid (scanpy's is NaN).
-    targetSum = median(sizeFactors.filter((x) => x > 0));
-    if (Number.isNaN(targetSum)) targetSum = 1;
+    if (!(targetSum > 0)) targetSum = 1;
   } else if (!(typeof targetSum === "number" && Number.isFinite(targetSum) && targetSum > 0)) {
-    throw new InvalidArgumentError(`targetSum must be a finite number > 0, got ${JSON.stringify(targetSum) ?? targetSum}`);
+    throw new InvalidArgumentError(`targetSum must be a finite number > 0, got ${shown(targetSum)}`);
   }
   const note = opts.targetSum === undefined ? `median total ${targetSum}` : undefined;
   const basis = m.selections[1];
@@ -73,7 +75,7 @@ export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
   }
   const base = opts.base;
   if (base !== undefined && !(typeof base === "number" && Number.isFinite(base) && base > 0 && base !== 1))
-    throw new InvalidArgumentError(`log1p base must be a finite number > 0 and not 1, got ${JSON.stringify(base) ?? base}`);
+    throw new InvalidArgumentError(`log1p base must be a finite number > 0 and not 1, got ${shown(base)}`);
   store(adata, m.withChain(m.chain.append({ op: "log1p", base: opts.base })), opts.layer);
   if (!opts.layer) adata.uns.log1p = { base: opts.base ?? null };
 }

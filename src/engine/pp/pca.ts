@@ -57,8 +57,9 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
       `exact PCA supports up to ${MAX_EXACT_GENES} genes (got ${p}); use svdSolver: "randomized" or select highly variable genes`,
     );
   }
-  const nComps = opts.nComps ?? 50;
   const n = adata.nObs;
+  // scanpy's default: 50, or min(n_obs, n_genes) − 1 when that is smaller.
+  const nComps = opts.nComps ?? (Math.min(n, p) <= 50 ? Math.min(n, p) - 1 : 50);
   if (!(Number.isInteger(nComps) && nComps > 0 && nComps < Math.min(n, p))) {
     throw new InvalidArgumentError(`nComps must be an integer in [1, min(n_obs, n_genes) - 1] = [1, ${Math.min(n, p) - 1}], got ${nComps}`);
   }

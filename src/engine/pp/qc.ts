@@ -8,7 +8,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { log1pf, target } from "./matrix";
+import { checkFiniteCells, log1pf, target } from "./matrix";
 
 export interface QcOptions extends PassOptions {
   /** Boolean var columns marking gene sets (e.g. "mt"); gives *_<name> metrics. */
@@ -62,6 +62,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   const get = (k: string) => out.get(k) as Float64Array;
   const log1p = opts.log1p ?? true;
   const total = get("qc.total_counts");
+  checkFiniteCells(adata, total, opts.layer, "calculateQcMetrics");
   const nGenes = get("qc.n_genes_by_counts");
   // Counts of genes / cells are integers, as in scanpy (int32 there for
   // n_genes_by_counts; int32 here for all four count columns, since Arrow's

@@ -6,7 +6,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { store, target } from "./matrix";
+import { checkFiniteGenes, store, target } from "./matrix";
 
 export interface ScaleOptions extends PassOptions {
   zeroCenter?: boolean;
@@ -25,6 +25,7 @@ export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise
     const out = await m.planPass({ moments: [{ name: "lin", nnz: false }] }, [], "mean/std per gene", opts);
     stats = { sum: out.get("lin.sum") as Float64Array, sumsq: out.get("lin.sumsq") as Float64Array, n: m.shape[0] };
   }
+  checkFiniteGenes(adata, stats.sum, "scale");
   const n = stats.n;
   const mean = stats.sum.map((s) => s / n);
   const std = mean.map((mu, j) => {

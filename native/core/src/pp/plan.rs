@@ -8,7 +8,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Step {
-    /// x * target / t_row. `size_factors` (a vector of per-row totals)
+    /// x * target / t_row (rows with t_row = 0 unchanged). `size_factors` (a vector of per-row totals)
     /// when known; otherwise t_row is the row's sum over genes not flagged
     /// in `exclude` (scanpy's exclude_highly_expressed), computed on the fly
     /// since a CSR row is complete in its block. A zero total counts as 1.
@@ -299,7 +299,10 @@ impl Compiled {
             let t = total
                 .or_else(|| self.row_total(row, cols, vals))
                 .unwrap_or(0.0);
-            let f = target / if t == 0.0 { 1.0 } else { t };
+            // A row with no counts over the genes used stays as it is, as
+            // scanpy divides only by non-zero totals (excluded genes can
+            // hold all of a cell's counts).
+            let f = if t == 0.0 { 1.0 } else { target / t };
             if let Some(p) = pre_log {
                 p.clear();
                 p.extend(vals.iter().map(|v| v * f));
@@ -325,7 +328,7 @@ impl Compiled {
                         .or_else(|| self.row_total(row, cols, vals))
                         .unwrap_or(0.0);
                     size = t;
-                    let f = target / if t == 0.0 { 1.0 } else { t };
+                    let f = if t == 0.0 { 1.0 } else { target / t };
                     vals.iter_mut().for_each(|v| *v *= f);
                 }
                 Sparse::Log1p { inv_ln_base } => vals

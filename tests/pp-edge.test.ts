@@ -1,0 +1,239 @@
+/**
+ * Degenerate and unusual input to the preprocessing and graph steps,
+ * against scanpy on the same file where scanpy has an answer (the cases
+ * come from an adversarial review): a cell whose counts all lie in
+ * excluded genes, the median target with empty cells, NaN / negative
+ * values, tied dispersions, small data defaults, far-apart clusters in
+ * the exact kNN.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { InvalidArgumentError, pp, read } from "../src/engine";
+import { runPython } from "./helpers";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-pp-edge-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Writes an h5ad from Python lines that build `a` (numpy as np, scipy.sparse as sp, pandas as pd, anndata as ad). */
+function h5ad(name: string, build: string[]): string {
+  const file = path.join(tmp, `${name}.h5ad`);
+  runPython(["import sys, numpy as np, scipy.sparse as sp, pandas as pd, anndata as ad", ...build, "a.write_h5ad(sys.argv[1])"], file);
+  return file;
+}
+
+/** Rows of X after the chain, as dense arrays. */
+async function rows(a: Awaited<ReturnType<typeof read>>): Promise<number[][]> {
+  const out: number[][] = [];
+  for await (const { chunk } of a.X.chunked(1000)) {
+    if (chunk.format !== "csr") throw new Error("expected CSR");
+    const [r, c] = chunk.shape;
+    for (let i = 0; i < r; i++) {
+      const row = new Array<number>(c).fill(0);
+      for (let p = chunk.indptr[i]; p < chunk.indptr[i + 1]; p++) row[chunk.indices[p]] = Number(chunk.data[p]);
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+/** scanpy's normalize_total on `file` with the given keyword arguments, as dense rows. */
+function scanpyNormalized(file: string, kwargs: string): number[][] {
+  const out = runPython(
+    [
+      "import sys, json, warnings, anndata as ad, scanpy as sc",
+      "warnings.filterwarnings('ignore')",
+      "a = ad.read_h5ad(sys.argv[1])",
+      `sc.pp.normalize_total(a, ${kwargs})`,
+      "print(json.dumps(a.X.toarray().tolist()))",
+    ],
+    file,
+  );
+  return JSON.parse(out);
+}
+
+function close(a: number[][], b: number[][], what: string): void {
+  assert.equal(a.length, b.length);
+  a.forEach((r, i) =>
+    r.forEach((x, j) =>
+      assert.ok(Math.abs(x - b[i][j]) <= 1e-5 * Math.max(1, Math.abs(b[i][j])), `${what} [${i}][${j}]: ${x} vs scanpy ${b[i][j]}`),
+    ),
+  );
+}
+
+describe("normalizeTotal on odd cells, as scanpy", () => {
+  it("a cell whose counts all lie in excluded genes stays as it is (it was multiplied by targetSum)", async () => {
+    const file = h5ad("excluded", [
+      "X = np.array([[50, 0, 0, 0], [10, 1, 1, 1], [10, 2, 1, 1], [10, 1, 2, 1]], np.float32)",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=list('abcd')), var=pd.DataFrame(index=list('wxyz')))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a, { targetSum: 1e4, excludeHighlyExpressed: true, maxFraction: 0.5 });
+    const ours = await rows(a);
+    close(ours, scanpyNormalized(file, "target_sum=1e4, exclude_highly_expressed=True, max_fraction=0.5"), "normalized");
+    assert.deepEqual(ours[0], [50, 0, 0, 0]);
+    a.close();
+  });
+
+  it("the default target with empty cells: the median over all cells for sparse X (scanpy 1.11)", async () => {
+    const file = h5ad("empty-cells", [
+      "rng = np.random.default_rng(3)",
+      "X = rng.poisson(2, size=(9, 6)).astype(np.float32)",
+      "X[[1, 4, 7]] = 0",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(9)]), var=pd.DataFrame(index=[f'g{j}' for j in range(6)]))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a);
+    close(await rows(a), scanpyNormalized(file, ""), "normalized");
+    a.close();
+  });
+});
+
+describe("values that are not counts", () => {
+  it("NaN or infinite values in X are a typed error naming the cell, at the first step that sums them", async () => {
+    const file = h5ad("nan", [
+      "X = np.ones((5, 4), np.float32)",
+      "X[3, 2] = np.nan",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(5)]), var=pd.DataFrame(index=list('wxyz')))",
+    ]);
+    const a = await read(file);
+    await assert.rejects(
+      pp.calculateQcMetrics(a, { percentTop: [] }),
+      (e: Error) => e instanceof InvalidArgumentError && /X holds NaN or infinite values \(first in cell 3, "c3"\)/.test(e.message),
+    );
+    await assert.rejects(pp.normalizeTotal(a), /cell 3/);
+    assert.equal(a.obs.getChild("total_counts"), null, "nothing was written");
+    await pp.normalizeTotal(a, { targetSum: 10 });
+    pp.log1p(a);
+    await assert.rejects(pp.highlyVariableGenes(a, { nTopGenes: 2 }), /gene "w" are not finite/);
+    a.close();
+  });
+
+  it("a negative value that log1p turns into NaN stops HVG, not PCA three steps later", async () => {
+    const file = h5ad("negative", [
+      "X = np.ones((6, 4), np.float32)",
+      "X[2, 1] = -5",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(6)]), var=pd.DataFrame(index=list('wxyz')))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a, { targetSum: 10 });
+    pp.log1p(a);
+    await assert.rejects(pp.highlyVariableGenes(a, { nTopGenes: 2 }), /gene "w" are not finite .* negative/);
+    a.close();
+  });
+
+  it("HVG on no cells, and pearson residuals with an empty cell, are typed errors", async () => {
+    const file = h5ad("some-empty", [
+      "rng = np.random.default_rng(1)",
+      "X = rng.poisson(3, size=(20, 8)).astype(np.float32)",
+      "X[5] = 0",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(20)]), var=pd.DataFrame(index=[f'g{j}' for j in range(8)]))",
+    ]);
+    const a = await read(file);
+    await assert.rejects(pp.highlyVariableGenes(a, { flavor: "pearson_residuals", nTopGenes: 3 }), /cell "c5" has no counts/);
+    const none = await pp.filterCells(a, { minCounts: 1e9 });
+    assert.equal(none.nObs, 0);
+    await pp.normalizeTotal(none, { targetSum: 1e4 });
+    pp.log1p(none);
+    await assert.rejects(pp.highlyVariableGenes(none, { nTopGenes: 3 }), /there are no cells/);
+    a.close();
+  });
+});
+
+describe("seurat HVG, PCA and neighbors on small or tied data, as scanpy", () => {
+  it("a mean bin whose genes share one dispersion has NaN normalized dispersions (was ±0.98 of rounding noise)", async () => {
+    const file = h5ad("ties", [
+      "rng = np.random.default_rng(0)",
+      "C = rng.poisson(np.outer(rng.gamma(3, 1/3, 300), rng.gamma(0.5, 2, 6)))",
+      "X = np.tile(C, (1, 10)).astype(np.float32)",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(300)]), var=pd.DataFrame(index=[f'g{j}' for j in range(60)]))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    await pp.highlyVariableGenes(a, { nTopGenes: 10 });
+    const ours = Array.from(a.var.getChild("dispersions_norm")?.toArray() as ArrayLike<number>);
+    const theirs: (number | null)[] = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, anndata as ad, scanpy as sc, numpy as np",
+          "warnings.filterwarnings('ignore')",
+          "a = ad.read_h5ad(sys.argv[1]); sc.pp.normalize_total(a, target_sum=1e4); sc.pp.log1p(a)",
+          "sc.pp.highly_variable_genes(a, n_top_genes=10)",
+          "print(json.dumps([None if np.isnan(x) else float(x) for x in a.var['dispersions_norm']]))",
+        ],
+        file,
+      ),
+    );
+    assert.ok(
+      theirs.some((x) => x === null),
+      "the fixture has such bins",
+    );
+    ours.forEach((x, j) => {
+      if (theirs[j] === null) assert.ok(Number.isNaN(x), `gene ${j}: ${x} vs scanpy NaN`);
+      else assert.ok(Math.abs(x - (theirs[j] as number)) < 1e-4, `gene ${j}: ${x} vs scanpy ${theirs[j]}`);
+    });
+    a.close();
+  });
+
+  it("default nComps on 40 genes is 39 (scanpy), and nNeighbors above n_obs is lowered with a warning", async () => {
+    const file = h5ad("small", [
+      "rng = np.random.default_rng(2)",
+      "X = rng.poisson(3, size=(60, 40)).astype(np.float32)",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(60)]), var=pd.DataFrame(index=[f'g{j}' for j in range(40)]))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a);
+    pp.log1p(a);
+    await pp.pca(a);
+    assert.equal(((await a.obsm.get("X_pca")) as { shape: number[] }).shape[1], 39);
+    const few = a.subset({ obs: [0, 1, 2, 3, 4, 5] });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const r = await pp.neighbors(few, { nNeighbors: 15 });
+      await new Promise((res) => setImmediate(res));
+      assert.equal(r.k, 4, "1 + n_obs / 2, as scanpy");
+      assert.ok(
+        warnings.some((w) => /adjusting to nNeighbors = 4/.test(w)),
+        warnings.join("; "),
+      );
+    } finally {
+      process.off("warning", onWarning);
+    }
+    a.close();
+  });
+
+  it("exact kNN finds the true neighbours of clusters far apart (float32 expansion lost them)", async () => {
+    const file = h5ad("far-clusters", [
+      "rng = np.random.default_rng(5)",
+      "centers = rng.normal(size=(6, 20)) * 300",
+      "P = np.vstack([c + rng.normal(size=(100, 20)) for c in centers]).astype(np.float32)",
+      "a = ad.AnnData(sp.csr_matrix((600, 2), dtype=np.float32), obs=pd.DataFrame(index=[f'c{i}' for i in range(600)]), var=pd.DataFrame(index=['g0', 'g1']))",
+      "a.obsm['X_pca'] = P",
+    ]);
+    const a = await read(file);
+    const r = await pp.neighbors(a, { nNeighbors: 10, method: "exact" });
+    const el = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const [n, d] = el.shape;
+    let wrong = 0;
+    for (let q = 0; q < n; q++) {
+      const dist = (j: number) => {
+        let s = 0;
+        for (let c = 0; c < d; c++) s += (el.data[q * d + c] - el.data[j * d + c]) ** 2;
+        return s;
+      };
+      const truth = Array.from({ length: n }, (_, j) => j)
+        .filter((j) => j !== q)
+        .sort((x, y) => dist(x) - dist(y))
+        .slice(0, r.k - 1);
+      const found = new Set(Array.from(r.knnIndices.subarray(q * r.k + 1, (q + 1) * r.k)));
+      if (!truth.every((j) => found.has(j))) wrong++;
+    }
+    assert.equal(wrong, 0, `${wrong} cells with a wrong neighbour set`);
+    a.close();
+  });
+});
