@@ -71,7 +71,7 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   checkFiniteCells(adata, cellTotals, opts.layer, "highlyVariableGenes (pearson_residuals)");
   // A cell without counts has an expected count of 0 for every gene: its
   // residuals are 0/0 (scanpy fills the result with NaN without a word).
-  const empty = cellTotals.findIndex((t) => t === 0);
+  const empty = cellTotals.indexOf(0);
   if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
   if (empty >= 0)
     throw new InvalidArgumentError(
