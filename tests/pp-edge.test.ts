@@ -237,3 +237,34 @@ describe("seurat HVG, PCA and neighbors on small or tied data, as scanpy", () =>
     a.close();
   });
 });
+
+describe("writing a scale without centring", () => {
+  it("stays CSR float32 as scanpy keeps it (was dense float64), with scanpy's values", async () => {
+    const file = h5ad("to-scale", [
+      "rng = np.random.default_rng(4)",
+      "X = rng.poisson(1.5, size=(40, 12)).astype(np.float32)",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(40)]), var=pd.DataFrame(index=[f'g{j}' for j in range(12)]))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    await pp.scale(a, { zeroCenter: false, maxValue: 2 });
+    const out = path.join(tmp, "scaled.h5ad");
+    await a.write(out);
+    a.close();
+    const check = runPython(
+      [
+        "import sys, warnings, anndata as ad, scanpy as sc, numpy as np, scipy.sparse as sp",
+        "warnings.filterwarnings('ignore')",
+        "ours = ad.read_h5ad(sys.argv[1])",
+        `ref = ad.read_h5ad(${JSON.stringify(file)}); sc.pp.normalize_total(ref, target_sum=1e4); sc.pp.log1p(ref); sc.pp.scale(ref, zero_center=False, max_value=2)`,
+        "print(sp.issparse(ours.X), ours.X.dtype, float(np.abs(ours.X.toarray() - ref.X.toarray()).max()))",
+      ],
+      out,
+    ).trim();
+    const [sparse, dtype, maxDiff] = check.split(" ");
+    assert.equal(sparse, "True");
+    assert.equal(dtype, "float32");
+    assert.ok(Number(maxDiff) < 1e-5, check);
+  });
+});

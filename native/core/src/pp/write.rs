@@ -2,7 +2,8 @@
 //! evaluated like in a plan pass (normalize totals over the whole row, then
 //! the view's genes) and appended to the output — CSR float32 while the
 //! chain stays sparse (as scanpy keeps float32 data after normalize/log1p),
-//! dense float64 once it ends in scale (scanpy densifies there too).
+//! dense float64 once it ends in a centring scale (scanpy densifies there
+//! too); a scale without centring keeps zeros zero and stays CSR float32.
 
 use super::plan::{Compiled, Plan};
 use super::runner::{block_view, row_range, row_to_f64};
@@ -97,10 +98,18 @@ impl Accumulator for PlanWriter<'_> {
                         let last = *indptr.last().unwrap_or(&0);
                         indptr.push(last + l as i64);
                     }
+                    // A scale without centring keeps zeros zero: stored
+                    // values are scaled in place and X stays sparse.
+                    let scaled: Vec<f32> = match &plan.scaling {
+                        Some(sc) => cols
+                            .iter()
+                            .zip(&vals)
+                            .map(|(&j, &v)| sc.apply(j as usize, v) as f32)
+                            .collect(),
+                        None => vals.into_iter().map(|v| v as f32).collect(),
+                    };
                     indices.append(&Values::Int32(cols.into_iter().map(|c| c as i32).collect()))?;
-                    data.append(&Values::Float32(
-                        vals.into_iter().map(|v| v as f32).collect(),
-                    ))?;
+                    data.append(&Values::Float32(scaled))?;
                 }
             }
             Sink::Dense {
@@ -111,7 +120,7 @@ impl Accumulator for PlanWriter<'_> {
                 let scaling = plan
                     .scaling
                     .as_ref()
-                    .expect("dense sink only for scaled chains");
+                    .expect("dense sink only for centring scaled chains");
                 let nc = *n_cols;
                 let mut row0 = first;
                 for (lens, cols, vals) in results {
@@ -174,7 +183,7 @@ pub fn write_planned(
     }
     let element = format!("/{}", pm.dest);
     let shape = [majors.len(), plan.n_out];
-    let sink = if plan.scaling.is_some() {
+    let sink = if plan.scaling.as_ref().is_some_and(|sc| sc.zero_center) {
         let ds = parent
             .new_dataset::<f64>()
             .shape(shape)
