@@ -16,11 +16,13 @@ const CHECKS = [
   "comm_roundtrip",
   "errors",
   "bad_values",
+  "robust",
   "flood",
   "history",
   "package",
   "interrupt",
   "nbclient_notebook",
+  "parent_death",
 ] as const;
 const TIMEOUT_MS = 240_000;
 

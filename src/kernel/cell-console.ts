@@ -7,6 +7,7 @@
  */
 import { format } from "node:util";
 import type { ConsoleInterface } from "tslab/dist/executor";
+import { kernelConsole } from "./intrinsics";
 
 const DIAGNOSTIC_FORMAT = "%s%d:%d - %s";
 
@@ -28,7 +29,7 @@ export class CellConsole implements ConsoleInterface {
       this.hasValue = true;
       this.value = message;
     } else {
-      console.log(message, ...rest);
+      kernelConsole.log(message, ...rest);
     }
   }
 
@@ -38,7 +39,7 @@ export class CellConsole implements ConsoleInterface {
     } else if (!this.thrown && rest.length === 0) {
       this.thrown = { value: message };
     } else {
-      console.error(message, ...rest);
+      kernelConsole.error(message, ...rest);
     }
   }
 }

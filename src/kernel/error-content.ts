@@ -61,7 +61,36 @@ function stackLines(e: Error, ename: string): string[] {
   return [...message, ...frames];
 }
 
+/**
+ * The error content of a thrown value; never throws. A value whose
+ * inspection throws (a throwing `stack` or `message` getter, a revoked
+ * Proxy, a throwing `Error.prepareStackTrace`) gets a plain description.
+ */
 export function errorContent(thrown: unknown): ErrorContent {
+  try {
+    return describeThrown(thrown);
+  } catch (e) {
+    return kernelFailure(e, "the cell threw a value that cannot be inspected");
+  }
+}
+
+/** What the kernel reports when it cannot describe a cell's outcome. */
+export function kernelFailure(e: unknown, what = "the kernel failed while running the cell"): ErrorContent {
+  let why: string;
+  try {
+    why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  } catch {
+    why = "(no description)";
+  }
+  return { ename: "KernelError", evalue: `${what}: ${why}`, traceback: [`KernelError: ${what}`, `  ${why}`] };
+}
+
+/** A request the kernel cannot run (malformed content). */
+export function invalidRequest(why: string): ErrorContent {
+  return { ename: "InvalidRequest", evalue: why, traceback: [`InvalidRequest: ${why}`] };
+}
+
+function describeThrown(thrown: unknown): ErrorContent {
   if (!(thrown instanceof Error) && !isErrorLike(thrown)) {
     const evalue = inspect(thrown);
     return { ename: "Error", evalue, traceback: [`Uncaught ${evalue}`] };

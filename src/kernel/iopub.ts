@@ -3,6 +3,8 @@
  * with a parent header. Output produced outside a request (timers, late
  * promises) goes to the most recent execute request, as ipykernel does.
  */
+
+import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import type { SendQueue } from "./send-queue";
 import { Message } from "./wire";

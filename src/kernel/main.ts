@@ -14,6 +14,7 @@ import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
 import { tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
+import { armProcessGuards, closeStdin, watchParent } from "./process-guards";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
 import { KernelServer } from "./server";
@@ -81,7 +82,14 @@ export async function main(argv: string[]): Promise<void> {
   const server = new KernelServer(
     new JupyterHandlerImpl(executor, false),
     configPath,
-    (s) => new Runner(executor, capture, s.io, (sock, m) => s.send(sock, m)),
+    (s) =>
+      new Runner(
+        executor,
+        capture,
+        s.io,
+        (sock, m) => s.send(sock, m),
+        () => armProcessGuards(),
+      ),
     {
       implementation: "anndata-oom",
       implementation_version: version,
@@ -90,9 +98,9 @@ export async function main(argv: string[]): Promise<void> {
     },
     kernelLog,
   );
-  process.on("SIGINT", () => server.runner?.signalInterrupt());
-  process.on("uncaughtException", (e) => console.error("Uncaught exception:", e));
-  process.on("unhandledRejection", (e) => console.error("Unhandled promise rejection:", e));
+  armProcessGuards(() => server.runner?.signalInterrupt());
+  watchParent(kernelLog);
+  closeStdin();
   await server.init();
   routeOutput(server.io);
   installKernelApi(server);

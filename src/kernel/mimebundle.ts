@@ -5,6 +5,8 @@
  * util.inspect when missing). The method may return a promise, or a
  * `[data, metadata]` pair as in IPython.
  */
+
+import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
 import type { MimeBundle } from "./iopub";
 

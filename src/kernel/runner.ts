@@ -9,10 +9,13 @@
  * already queued are aborted; a request sent after the reply runs (tslab
  * aborted everything for 200 ms instead).
  */
+
+import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Executor } from "tslab/dist/executor";
 import type { CellConsole } from "./cell-console";
 import { setNextCell } from "./cell-sources";
-import { diagnosticsContent, type ErrorContent, errorContent, KernelInterrupt } from "./error-content";
+import { diagnosticsContent, type ErrorContent, errorContent, invalidRequest, KernelInterrupt, kernelFailure } from "./error-content";
+import { KPromise, kernelConsole } from "./intrinsics";
 import type { Iopub } from "./iopub";
 import { hasMimeBundle, mimeBundleOf } from "./mimebundle";
 import type { Message } from "./wire";
@@ -39,6 +42,8 @@ export class Runner {
     private readonly capture: CellConsole,
     private readonly io: Iopub,
     private readonly reply: (sock: unknown, msg: Message) => void,
+    /** Runs after every cell (puts back the process guards a cell may have removed). */
+    private readonly afterCell: () => void = () => undefined,
   ) {}
 
   /** Aborts when the current cell is interrupted; a new one per execute_request. */
@@ -53,8 +58,8 @@ export class Runner {
 
   /** Resolves when no request runs or waits. */
   idle(): Promise<void> {
-    if (!this.busy) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    if (!this.busy) return KPromise.resolve();
+    return new KPromise((r) => this.idleWaiters.push(r));
   }
 
   enqueue(msg: Message, sock: unknown): void {
@@ -89,9 +94,18 @@ export class Runner {
       try {
         await this.run(job);
       } catch (e) {
-        process.stderr.write(`anndata-oom kernel: execute failed: ${String(e)}\n`);
+        // Last resort: the request still gets its reply and the idle status.
+        const failure = kernelFailure(e);
+        process.stderr.write(`anndata-oom kernel: execute failed: ${failure.evalue}\n`);
+        try {
+          this.reply(job.sock, job.msg.reply("execute_reply", { status: "error", execution_count: this.count, ...failure }));
+          this.io.status("idle", job.msg);
+        } catch {
+          /* nothing more can be sent */
+        }
       } finally {
         this.running = undefined;
+        this.afterCell();
       }
     }
     const w = this.idleWaiters;
@@ -100,7 +114,8 @@ export class Runner {
   }
 
   private async run({ msg, sock }: Job): Promise<void> {
-    const req = msg.content as { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const raw = (msg.content ?? {}) as { code?: unknown; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const req = { ...raw, code: typeof raw.code === "string" ? raw.code : "" };
     const silent = !!req.silent;
     this.io.status("busy", msg);
     if (req.store_history !== false && !silent) this.count++;
@@ -112,7 +127,17 @@ export class Runner {
     await this.io.queue.drained();
 
     setNextCell(req.store_history !== false && !silent ? this.count : undefined);
-    const err = await this.execute(req.code, silent);
+    let err: ErrorContent | undefined;
+    try {
+      err =
+        typeof raw.code === "string"
+          ? await this.execute(req.code, silent)
+          : invalidRequest("execute_request content.code must be a string");
+    } catch (e) {
+      // Whatever fails while running or reporting the cell (a thrown value
+      // that cannot be inspected, a broken global), the cell still replies.
+      err = kernelFailure(e);
+    }
     let content: Record<string, unknown>;
     if (err) {
       this.io.publish("error", err, msg);
@@ -156,7 +181,7 @@ export class Runner {
   private async show(value: unknown): Promise<void> {
     try {
       if (!hasMimeBundle(value)) {
-        console.log(value); // tslab's behaviour for plain values
+        kernelConsole.log(value); // tslab's behaviour for plain values
         return;
       }
       try {
@@ -165,7 +190,7 @@ export class Runner {
       } catch (e) {
         const { ename, evalue } = errorContent(e);
         this.io.stream("stderr", `_repr_mimebundle_() failed: ${ename}: ${evalue}\n`);
-        console.log(value);
+        kernelConsole.log(value);
       }
     } catch (e) {
       const { ename, evalue } = errorContent(e);
@@ -174,7 +199,7 @@ export class Runner {
   }
 
   private async abortQueued(): Promise<void> {
-    await new Promise((r) => setImmediate(r)); // let requests already received reach the queue
+    await new KPromise((r) => setImmediate(r)); // let requests already received reach the queue
     for (const { msg, sock } of this.queue.splice(0)) {
       this.io.status("busy", msg);
       this.reply(sock, msg.reply("execute_reply", { status: "aborted", execution_count: this.count }));
@@ -188,7 +213,7 @@ const REPR_TIMEOUT_MS = 60_000;
 
 /** `p`, or a rejection once `signal` aborts or `ms` pass. */
 function settleOrGiveUp<T>(p: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
+  return new KPromise<T>((resolve, reject) => {
     const stop = (why: string) => () => reject(new Error(why));
     const onAbort = stop("interrupted while waiting for the display");
     const timer = setTimeout(stop(`no answer after ${ms / 1000} s`), ms);

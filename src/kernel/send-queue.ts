@@ -11,6 +11,10 @@
  * before anything later, so order is kept. Only a subscriber that reads
  * nothing for RETRY_LIMIT_MS loses messages (logged to the kernel log).
  */
+
+import type { Buffer } from "node:buffer";
+import { setImmediate, setTimeout } from "node:timers";
+import { KPromise } from "./intrinsics";
 import type { Message } from "./wire";
 
 export interface Sendable {
@@ -24,7 +28,7 @@ export const RETRY_LIMIT_MS = 30_000;
 /** Sends between yields to the event loop (sends resolve as microtasks). */
 const YIELD_EVERY = 256;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new KPromise((r) => setTimeout(r, ms));
 
 export class SendQueue {
   private readonly items: { msg: Message; frames?: Buffer[] }[] = [];
@@ -63,8 +67,8 @@ export class SendQueue {
 
   /** Resolves once everything queued so far has been handed to the socket. */
   drained(): Promise<void> {
-    if (!this.items.length && !this.pumping) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (!this.items.length && !this.pumping) return KPromise.resolve();
+    return new KPromise((resolve) => this.waiters.push(resolve));
   }
 
   private async pump(): Promise<void> {
@@ -74,7 +78,7 @@ export class SendQueue {
       for (let sent = 1; this.items.length; sent++) {
         const item = this.items.shift()!;
         await this.sendOne(item.frames ?? item.msg.toFrames(this.key), item.msg);
-        if (sent % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+        if (sent % YIELD_EVERY === 0) await new KPromise((r) => setImmediate(r));
       }
     } finally {
       this.pumping = false;

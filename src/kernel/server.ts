@@ -4,11 +4,15 @@
  * dispatch. Adds comms, interrupt and history replies, execute through
  * the Runner, and queued sends on every socket.
  */
+
+import { setTimeout } from "node:timers";
 import { type JupyterHandlerImpl, ZmqServer } from "tslab/dist/jupyter";
 import { Comms } from "./comms";
 import { errorContent } from "./error-content";
 import { exitKernel } from "./exit";
+import { KPromise } from "./intrinsics";
 import { Iopub } from "./iopub";
+import { isCompleteReply } from "./is-complete";
 import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
 import { Message } from "./wire";
@@ -50,7 +54,7 @@ export class KernelServer extends ZmqServer {
       }
       return bind.call(this, sock, port);
     };
-    this.ready = new Promise((r) => {
+    this.ready = new KPromise((r) => {
       this.markReady = r;
     });
   }
@@ -105,16 +109,42 @@ export class KernelServer extends ZmqServer {
       case "kernel_info_request":
         return reply("kernel_info_reply", this.kernelInfo());
       case "is_complete_request":
-        return this.handleIsComplete(sock, tslabMsg);
-      case "inspect_request":
-        return this.orReply(() => this.handleInspect(sock, tslabMsg), reply, "inspect_reply", { found: false, data: {}, metadata: {} });
-      case "complete_request":
-        return this.orReply(() => this.handleComplete(sock, tslabMsg), reply, "complete_reply", {
-          matches: [],
-          cursor_start: c.cursor_pos,
-          cursor_end: c.cursor_pos,
-          metadata: {},
-        });
+        return this.orReply(
+          () => reply("is_complete_reply", isCompleteReply(codeOf(c), this.handler.handleIsComplete({ code: codeOf(c) }))),
+          reply,
+          "is_complete_reply",
+          {
+            status: "unknown",
+          },
+        );
+      case "inspect_request": {
+        // Jupyter counts the cursor in code points, TypeScript in UTF-16 units.
+        const code = codeOf(c);
+        const at = cursorOf(code, c);
+        return this.orReply(
+          () => reply("inspect_reply", this.handler.handleInspect({ code, cursor_pos: toUtf16(code, at), detail_level: 0 })),
+          reply,
+          "inspect_reply",
+          { found: false, data: {}, metadata: {} },
+        );
+      }
+      case "complete_request": {
+        const code = codeOf(c);
+        const at = cursorOf(code, c);
+        return this.orReply(
+          () => {
+            const r = this.handler.handleComplete({ code, cursor_pos: toUtf16(code, at) });
+            reply("complete_reply", {
+              ...r,
+              cursor_start: toCodePoints(code, r.cursor_start),
+              cursor_end: toCodePoints(code, r.cursor_end),
+            });
+          },
+          reply,
+          "complete_reply",
+          { matches: [], cursor_start: at, cursor_end: at, metadata: {} },
+        );
+      }
       case "history_request":
         return reply("history_reply", { status: "ok", history: [] });
       case "comm_info_request":
@@ -162,8 +192,8 @@ export class KernelServer extends ZmqServer {
   private async shutdown(sock: unknown, msg: Message): Promise<void> {
     const restart = !!msg.content.restart;
     this.send(sock, msg.reply("shutdown_reply", { status: "ok", restart }));
-    this.io.status("idle", msg);
-    await Promise.all([...this.queues.values()].map((q) => q.drained()));
+    // (handleShellMessage publishes the idle status)
+    await KPromise.all([...this.queues.values()].map((q) => q.drained()));
     setTimeout(() => {
       this.close();
       exitKernel(0);
@@ -178,4 +208,30 @@ export class KernelServer extends ZmqServer {
     }
     return q;
   }
+}
+
+/** The request's code (a string; anything else is empty). */
+function codeOf(content: Record<string, unknown> | null | undefined): string {
+  return typeof content?.code === "string" ? content.code : "";
+}
+
+/** The request's cursor in code points, clamped to the code (default: its end). */
+function cursorOf(code: string, content: Record<string, unknown> | null | undefined): number {
+  const n = [...code].length;
+  const at = content?.cursor_pos;
+  return typeof at === "number" && Number.isInteger(at) ? Math.max(0, Math.min(n, at)) : n;
+}
+
+/** A code-point offset into `code` as a UTF-16 index. */
+export function toUtf16(code: string, codePoints: number): number {
+  let i = 0;
+  for (let k = 0; k < codePoints && i < code.length; k++) i += (code.codePointAt(i) ?? 0) > 0xffff ? 2 : 1;
+  return i;
+}
+
+/** A UTF-16 index into `code` as a code-point offset. */
+export function toCodePoints(code: string, utf16: number): number {
+  let k = 0;
+  for (let i = 0; i < utf16 && i < code.length; k++) i += (code.codePointAt(i) ?? 0) > 0xffff ? 2 : 1;
+  return k;
 }

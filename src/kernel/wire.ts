@@ -7,7 +7,10 @@
  * `createReply` / `signAndSend` keep tslab's ZmqMessage shape so that its
  * handlers (complete, inspect, is_complete) can reply through our queues.
  */
+
+import { Buffer } from "node:buffer";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { jsonParse, jsonStringify } from "./intrinsics";
 
 export const DELIM = Buffer.from("<IDS|MSG>");
 export const PROTOCOL_VERSION = "5.3";
@@ -72,7 +75,7 @@ export class Message {
 
   /** The frames to send, signed with `key` (HMAC-SHA256; empty key = unsigned). */
   toFrames(key: string): Buffer[] {
-    const parts = [this.header, this.parent, this.metadata, this.content].map((p) => Buffer.from(JSON.stringify(p)));
+    const parts = [this.header, this.parent, this.metadata, this.content].map((p) => Buffer.from(jsonStringify(p)));
     return [...this.identity, DELIM, Buffer.from(sign(key, parts)), ...parts, ...this.buffers];
   }
 
@@ -85,13 +88,13 @@ export class Message {
     const expected = sign(key, parts);
     const got = frames[d + 1].toString();
     if (key && !safeEqual(got, expected)) throw new Error("invalid message signature");
-    const header = JSON.parse(parts[0].toString()) as Header;
+    const header = jsonParse(parts[0].toString()) as Header;
     const m = new Message(header.msg_type, header.session, header.username);
     m.header = header;
     m.identity = frames.slice(0, d);
-    m.parent = JSON.parse(parts[1].toString());
-    m.metadata = JSON.parse(parts[2].toString());
-    m.content = JSON.parse(parts[3].toString());
+    m.parent = jsonParse(parts[1].toString());
+    m.metadata = jsonParse(parts[2].toString());
+    m.content = jsonParse(parts[3].toString());
     m.buffers = frames.slice(d + 6);
     return m;
   }

@@ -364,7 +364,69 @@ def nbclient_notebook(k):
     expect(outs[2][0]["name"] == "stderr" and outs[2][0]["text"] == "e\n", outs[2])
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, flood, history, package, interrupt, nbclient_notebook]
+def robust(k):
+    """What a cell does to the kernel's process must not stop the kernel from answering."""
+    # a thrown value that cannot be inspected still gets its reply
+    rep, outs = k.run('const e = new Error("m"); Object.defineProperty(e, "stack", { get() { throw new Error("stack getter") } }); throw e')
+    expect(rep["status"] == "error" and rep["ename"] == "KernelError" and "stack getter" in rep["evalue"], rep)
+    # globals the kernel relies on, replaced by a cell: later cells, errors and comms still answer
+    rep, _ = k.run('const saved = { c: console, b: Buffer, t: setTimeout, i: setImmediate }; (globalThis as any).console = undefined; (globalThis as any).Buffer = undefined; (globalThis as any).setTimeout = undefined; (globalThis as any).setImmediate = undefined; 5')
+    expect(rep["status"] == "ok", rep)
+    rep, outs = k.run("6")
+    expect(rep["status"] == "ok" and stdout(outs) == "6\n", (rep, outs))
+    rep, _ = k.run('throw new Error("still reported")')
+    expect(rep["status"] == "error" and rep["evalue"] == "still reported", rep)
+    rep, _ = k.run("globalThis.console = saved.c; globalThis.Buffer = saved.b; globalThis.setTimeout = saved.t; globalThis.setImmediate = saved.i; 7")
+    expect(rep["status"] == "ok", rep)
+    # a cell that removes the process handlers: a later timer exception is reported, not fatal
+    rep, _ = k.run('process.removeAllListeners("uncaughtException"); process.removeAllListeners("SIGINT"); 8')
+    rep, outs = k.run('setTimeout(() => { throw new Error("late") }, 10); await new Promise((r) => setTimeout(r, 200)); 9')
+    err = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+    expect(rep["status"] == "ok" and "Uncaught exception: Error: late" in err and re.search(r"In\[\d+\]:1:", err), (rep, err))
+    expect(k.km.is_alive(), "the kernel died")
+    # reading stdin fails at once instead of waiting forever
+    rep, outs = k.run('process.stdin.on("data", () => undefined); await new Promise((r) => setTimeout(r, 300)); 1', timeout=20)
+    err = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+    expect("StdinNotImplementedError" in err, (rep, outs))
+    # completion positions in code points, as Jupyter counts them (an emoji is one, two UTF-16 units)
+    k.run("const myVariable = 42;")
+    code = '"\U0001F600\U0001F600"; myVar'
+    mid = k.kc.complete(code, len(code))
+    c = k.reply(mid)["content"]
+    expect("myVariable" in c["matches"] and (c["cursor_start"], c["cursor_end"]) == (len(code) - 5, len(code)), c)
+    # is_complete without code, and an open template literal
+    mid = k.send("is_complete_request", {})
+    expect(k.reply(mid)["content"]["status"] == "complete", "no reply without code")
+    mid = k.kc.is_complete("const s = `abc")
+    expect(k.reply(mid)["content"]["status"] == "incomplete", "open template literal")
+
+
+def parent_death(k):
+    """The kernel exits when the process that started it dies (no orphan holding ports and memory)."""
+    child = r"""
+import os, sys, time
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="anndata-oom", startup_timeout=60)
+print(km.provisioner.pid, flush=True)
+time.sleep(600)
+"""
+    par = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    try:
+        kpid = int(par.stdout.readline())
+    finally:
+        par.kill()
+        par.wait()
+    for _ in range(30):
+        time.sleep(0.5)
+        try:
+            os.kill(kpid, 0)
+        except ProcessLookupError:
+            return
+    os.kill(kpid, signal.SIGKILL)
+    expect(False, "the kernel outlived its parent by 15 s")
+
+
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, flood, history, package, interrupt, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):
