@@ -97,7 +97,7 @@ export class KernelServer extends ZmqServer {
     } catch (e) {
       this.log(`anndata-oom kernel: ${type} failed: ${String(e)}\n`);
     } finally {
-      this.io.status("idle", msg);
+      if (type !== "shutdown_request") this.io.status("idle", msg);
     }
   }
 
@@ -192,7 +192,9 @@ export class KernelServer extends ZmqServer {
   private async shutdown(sock: unknown, msg: Message): Promise<void> {
     const restart = !!msg.content.restart;
     this.send(sock, msg.reply("shutdown_reply", { status: "ok", restart }));
-    // (handleShellMessage publishes the idle status)
+    // Idle before the queues drain, so it goes out before the exit (and
+    // only here: handleShellMessage skips it for a shutdown).
+    this.io.status("idle", msg);
     await KPromise.all([...this.queues.values()].map((q) => q.drained()));
     setTimeout(() => {
       this.close();
