@@ -19,6 +19,9 @@ export const PLOT_CLASS = {
   message: "aoom-Plot-message",
 } as const;
 
+/** The largest plot side accepted (the engine's plots stay far below it). */
+const MAX_SIDE = 1 << 20;
+
 function isPlotData(d: unknown): d is PlotData {
   const p = d as Partial<PlotData> | null;
   return (
@@ -29,7 +32,10 @@ function isPlotData(d: unknown): d is PlotData {
     typeof p.width === "number" &&
     typeof p.height === "number" &&
     p.width > 0 &&
-    p.height > 0
+    p.height > 0 &&
+    // <img> sizes are 32-bit: anything larger is not a plot of ours.
+    p.width <= MAX_SIDE &&
+    p.height <= MAX_SIDE
   );
 }
 
@@ -85,7 +91,10 @@ export function renderPlot(host: HTMLElement, data: unknown): void {
   tip.hidden = true;
   stage.append(img, tip);
   root.appendChild(stage);
-  const regions = Array.isArray(data.regions) ? data.regions : [];
+  // Well-formed rectangles only: a saved output of another version may hold anything.
+  const regions = (Array.isArray(data.regions) ? data.regions : []).filter(
+    (r): r is PlotHoverRegion => !!r && typeof r === "object" && [r.x, r.y, r.w, r.h].every((v) => typeof v === "number"),
+  );
   if (!regions.length) return;
   img.addEventListener("mousemove", (e: MouseEvent) => {
     const rect = img.getBoundingClientRect();

@@ -123,6 +123,13 @@ describe("renderPlot", () => {
     renderPlot(host, sample({ regions: [] }));
     assert.equal(host.querySelectorAll(`.${PLOT_CLASS.root}`).length, 1);
     assert.equal(host.querySelector(`.${PLOT_CLASS.message}`), null);
+    // Sizes an <img> cannot hold, and malformed hover regions, from a saved output.
+    renderPlot(host, sample({ width: 2 ** 32 + 10 }));
+    assert.ok(host.querySelector(`.${PLOT_CLASS.message}`));
+    renderPlot(host, sample({ regions: [null, { x: "a" }, { x: 0, y: 0, w: 1e9, h: 1e9, label: "ok" }] as never }));
+    const img = host.querySelector(`.${PLOT_CLASS.image}`) as HTMLImageElement;
+    img.dispatchEvent(new dom.window.MouseEvent("mousemove", { clientX: 3, clientY: 3 }));
+    assert.equal((host.querySelector(`.${PLOT_CLASS.tooltip}`) as HTMLElement).textContent, "ok");
   });
 });
 
