@@ -104,7 +104,6 @@ export class KernelServer extends ZmqServer {
   private async dispatch(sock: unknown, msg: Message): Promise<void> {
     const c = msg.content;
     const reply = (type: string, content: unknown) => this.send(sock, msg.reply(type, content));
-    const tslabMsg = msg as unknown as TslabMessage;
     switch (msg.header.msg_type) {
       case "kernel_info_request":
         return reply("kernel_info_reply", this.kernelInfo());
