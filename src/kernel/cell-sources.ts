@@ -12,9 +12,7 @@
  * to the partner of the nearest matched token before it. The alignment is
  * computed only when a frame of that cell is shown.
  */
-import { createRequire } from "node:module";
-
-type TsApi = typeof import("typescript");
+import { type TsApi, tslabTypescript } from "./tslab-typescript";
 
 interface Cell {
   source: string;
@@ -101,7 +99,7 @@ class PositionMap {
   ) {}
 
   static build(source: string, output: string): PositionMap | null {
-    const ts = typescript();
+    const ts = tslabTypescript();
     const intern = new Map<string, number>();
     const a = tokenize(ts, source, intern);
     const b = tokenize(ts, output, intern);
@@ -121,16 +119,6 @@ class PositionMap {
     const l = upperBound(this.sourceLines, pos) - 1;
     return { line: l + 1, column: pos - this.sourceLines[l] + 1 };
   }
-}
-
-let tsApi: TsApi | undefined;
-/** tslab's own TypeScript (always installed with the kernel), loaded on the first mapped frame. */
-function typescript(): TsApi {
-  if (!tsApi) {
-    const req = createRequire(require.resolve("tslab/package.json"));
-    tsApi = req("@tslab/typescript-for-tslab") as TsApi;
-  }
-  return tsApi;
 }
 
 /**

@@ -4,14 +4,11 @@
  * literal still open can go on in the next line (incomplete, as Python's
  * triple quotes); a quote string cannot (invalid, as ipykernel says).
  */
-import { createRequire } from "node:module";
-
-type TsApi = typeof import("typescript");
-let ts: TsApi | undefined;
+import { tslabTypescript } from "./tslab-typescript";
 
 /** The last literal of `code` left open, if any. */
 export function openLiteral(code: string): "template" | "string" | null {
-  ts ??= createRequire(require.resolve("tslab/package.json"))("@tslab/typescript-for-tslab") as TsApi;
+  const ts = tslabTypescript();
   const K = ts.SyntaxKind;
   const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, code);
   let open: "template" | "string" | null = null;

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
+import { tslabTypescript } from "./tslab-typescript";
 
 /** Packages cells get from the kernel when the notebook's folder does not have them. */
 export const PROVIDED = ["anndata-oom", "apache-arrow", "@types/node"] as const;
@@ -66,8 +67,7 @@ export function makeForward(root: string, cwd: string): (p: string) => string {
 
 /** Patches the TypeScript `sys` that tslab's converter reads through (call before creating converters). */
 export function installTypeResolution(root: string, cwd: string): void {
-  const tsRequire = createRequire(require.resolve("tslab/package.json"));
-  const sys = (tsRequire("@tslab/typescript-for-tslab") as { sys: TsSys }).sys;
+  const sys = tslabTypescript().sys as unknown as TsSys;
   const fwd = makeForward(root, cwd);
   const typesDir = `${slash(path.join(cwd, "node_modules"))}/@types`;
   const { fileExists, directoryExists, readFile, getDirectories } = sys;

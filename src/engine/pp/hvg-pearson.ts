@@ -72,7 +72,6 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   // A cell without counts has an expected count of 0 for every gene: its
   // residuals are 0/0 (scanpy fills the result with NaN without a word).
   const empty = cellTotals.indexOf(0);
-  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
   if (empty >= 0)
     throw new InvalidArgumentError(
       `highlyVariableGenes (pearson_residuals): cell ${JSON.stringify(String(adata.obsNames.get(empty)))} has no counts; filter such cells first (pp.filterCells({ minCounts: 1 }))`,

@@ -35,7 +35,6 @@ export async function seuratV3(adata: AnnDataOOM, flavor: "seurat_v3" | "seurat_
   const first = await m.planPass({ moments: [{ name: "b", batches: base }, { name: "all" }] }, [codes], `HVG ${flavor}: moments`, opts);
   const get = (k: string) => first.get(k) as Float64Array;
   const sum = get("b.sum");
-  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
   checkFiniteGenes(adata, sum, `highlyVariableGenes (${flavor})`);
   const sumsq = get("b.sumsq");
   const rows = get("b.rows");

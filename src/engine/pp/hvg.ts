@@ -230,6 +230,8 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
 
 export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = {}): Promise<AnnDataOOM> {
   const flavor = opts.flavor ?? "seurat";
+  // Every flavor: statistics over no cells are NaN (scanpy fails too).
+  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
   if (flavor === "seurat_v3" || flavor === "seurat_v3_paper") {
     await seuratV3(adata, flavor, opts);
     return opts.subset ? subsetHv(adata) : adata;
@@ -278,7 +280,6 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
   const nnz = out.get("hvg.nnz") as Float64Array;
   const rows = out.get("hvg.rows") as Float64Array;
   const p = adata.nVars;
-  if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");
   checkFiniteGenes(adata, sum, "highlyVariableGenes");
   checkFiniteGenes(adata, out.get("lin.sum") as Float64Array, "highlyVariableGenes");
   adata.cacheVarMoments(m, out.get("lin.sum") as Float64Array, out.get("lin.sumsq") as Float64Array, adata.nObs);
