@@ -671,6 +671,9 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     const p = await pl.embedding(a, { color: "proto" });
     assert.deepEqual(p.data.panels[0].colors, pl.defaultPalette(3), "invalid stored colors fall back to the defaults, as scanpy");
     await assert.rejects(pl.embedding(a, { color: "leiden", naColor: "toString" }), InvalidArgumentError);
+    // RGB(A) float rows, as scanpy's _validate_palette accepts them (matplotlib's to_hex rounds).
+    a.uns.proto_colors = { kind: "dense", shape: [3, 4], dtype: "float64", data: Float64Array.of(1, 0, 0, 1, 0, 0.5, 0, 1, 0, 0, 1, 0.3) };
+    assert.deepEqual((await pl.embedding(a, { color: "proto" })).data.panels[0].colors, ["#ff0000", "#008000", "#0000ff"]);
     // matplotlib's "CN" cycle colors, as scanpy accepts them.
     a.uns.proto_colors = ["C0", "C1", "C9"];
     assert.deepEqual((await pl.embedding(a, { color: "proto" })).data.panels[0].colors, ["#1f77b4", "#ff7f0e", "#17becf"]);

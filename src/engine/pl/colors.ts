@@ -70,6 +70,15 @@ export function categoryColors(categories: string[], uns: unknown, palette?: str
 }
 
 function unsColors(v: unknown): string[] | null {
+  // An n × 3 or n × 4 array of floats in [0, 1] (matplotlib RGB(A) rows, as
+  // some tools store colors): scanpy's _validate_palette takes those too.
+  const d = v as { kind?: unknown; shape?: unknown; data?: ArrayLike<number> } | null;
+  if (d && d.kind === "dense" && Array.isArray(d.shape) && d.shape.length === 2 && (d.shape[1] === 3 || d.shape[1] === 4) && d.data) {
+    const [n, w] = d.shape as [number, number];
+    const data = d.data;
+    if (!Array.from(data).every((x) => x >= 0 && x <= 1)) return null;
+    return Array.from({ length: n }, (_, i) => toHex([data[i * w] * 255, data[i * w + 1] * 255, data[i * w + 2] * 255]));
+  }
   if (Array.isArray(v)) return v.map(String);
   if (v && typeof v === "object" && "length" in v && typeof (v as { length: unknown }).length === "number") {
     return Array.from(v as ArrayLike<unknown>, String);
