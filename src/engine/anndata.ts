@@ -21,9 +21,8 @@ import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { arrayIn, columnIn, csrIn, unsIn, withoutUnusedCategories } from "./session";
+import { arrayIn, categoryCount, columnIn, csrIn, unsIn, withoutUnusedCategories } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
-import { typedArray } from "./typed";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -696,12 +695,6 @@ export class AnnDataOOM {
 }
 
 /** Structural equality of uns values (numbers, strings, arrays, typed arrays, plain objects; NaN equals NaN). */
-function categoryCount(c: Native.ColumnOut): number {
-  const cats = c.categories;
-  if (cats?.strings) return cats.strings.offsets.length - 1;
-  return cats?.values ? typedArray(cats.values).length : 0;
-}
-
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a === "number" && typeof b === "number") return Number.isNaN(a) && Number.isNaN(b);

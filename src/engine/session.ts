@@ -186,7 +186,7 @@ export function unsIn(
 export function withoutUnusedCategories(c: Native.ColumnOut): { column: Native.ColumnOut; kept: number[] } | undefined {
   const { codes, categories } = c;
   if (c.kind !== "categorical" || !codes || !categories) return undefined;
-  const n = categories.strings ? categories.strings.offsets.length - 1 : categories.values ? typedArray(categories.values).length : 0;
+  const n = categoryCount(c);
   const used = new Uint8Array(n);
   for (const code of codes) if (code >= 0) used[code] = 1;
   const kept: number[] = [];
@@ -213,4 +213,11 @@ export function withoutUnusedCategories(c: Native.ColumnOut): { column: Native.C
   }
   const newCodes = codes.map((x) => (x < 0 ? -1 : remap[x]));
   return { column: { ...c, codes: newCodes, categories: pruned }, kept };
+}
+
+/** Number of categories of a categorical column (0 for other kinds). */
+export function categoryCount(c: Native.ColumnOut): number {
+  const cats = c.categories;
+  if (cats?.strings) return cats.strings.offsets.length - 1;
+  return cats?.values ? typedArray(cats.values).length : 0;
 }

@@ -62,7 +62,7 @@ export function mapStackLine(line: string): string | undefined {
   const cell = cells.get(m[1]);
   if (!cell) return line;
   // tslab's call of the cell's wrapper function, after the cell's own lines.
-  if (Number(m[2]) > lineCount(cell.output)) return undefined;
+  if (Number(m[2]) > lineStarts(cell.output).length) return undefined;
   const at = mapPosition(cell, Number(m[2]), Number(m[3]));
   const where = at ? `${m[1]}:${at.line}:${at.column}` : `${m[1]} (compiled):${m[2]}:${m[3]}`;
   return line.slice(0, m.index) + where + line.slice(m.index + m[0].length);
@@ -225,12 +225,6 @@ export function alignTokens(a: ArrayLike<number>, b: ArrayLike<number>, maxEdits
     partner[y] = x;
   }
   return partner;
-}
-
-function lineCount(text: string): number {
-  let n = 1;
-  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
-  return n;
 }
 
 function lineStarts(text: string): number[] {
