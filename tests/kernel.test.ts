@@ -17,6 +17,7 @@ const CHECKS = [
   "errors",
   "bad_values",
   "robust",
+  "protocol_extras",
   "flood",
   "history",
   "package",

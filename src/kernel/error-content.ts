@@ -122,3 +122,18 @@ export function diagnosticsContent(lines: string[]): ErrorContent {
 function isErrorLike(x: unknown): boolean {
   return typeof x === "object" && x !== null && typeof (x as Error).message === "string" && typeof (x as Error).stack === "string";
 }
+
+const STACK_FRAME = /^\s+at /;
+
+/**
+ * A value as util.inspect shows it, except that stack frames (of an Error
+ * shown as a cell's value, or inside one) point at the cell's own lines,
+ * as tracebacks do, and the kernel's frames are left out.
+ */
+export function inspectValue(value: unknown): string {
+  return inspect(value)
+    .split("\n")
+    .map((l) => (STACK_FRAME.test(l) ? (INTERNAL_FRAME.test(l) ? undefined : mapStackLine(l)) : l))
+    .filter((l) => l !== undefined)
+    .join("\n");
+}

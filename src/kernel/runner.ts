@@ -14,7 +14,15 @@ import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Executor } from "tslab/dist/executor";
 import type { CellConsole } from "./cell-console";
 import { setNextCell } from "./cell-sources";
-import { diagnosticsContent, type ErrorContent, errorContent, invalidRequest, KernelInterrupt, kernelFailure } from "./error-content";
+import {
+  diagnosticsContent,
+  type ErrorContent,
+  errorContent,
+  inspectValue,
+  invalidRequest,
+  KernelInterrupt,
+  kernelFailure,
+} from "./error-content";
 import { KPromise, kernelConsole } from "./intrinsics";
 import type { Iopub } from "./iopub";
 import { hasMimeBundle, mimeBundleOf } from "./mimebundle";
@@ -114,7 +122,13 @@ export class Runner {
   }
 
   private async run({ msg, sock }: Job): Promise<void> {
-    const raw = (msg.content ?? {}) as { code?: unknown; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const raw = (msg.content ?? {}) as {
+      code?: unknown;
+      silent?: boolean;
+      store_history?: boolean;
+      stop_on_error?: boolean;
+      user_expressions?: unknown;
+    };
     const req = { ...raw, code: typeof raw.code === "string" ? raw.code : "" };
     const silent = !!req.silent;
     this.io.status("busy", msg);
@@ -143,7 +157,8 @@ export class Runner {
       this.io.publish("error", err, msg);
       content = { status: "error", execution_count: this.count, ...err };
     } else {
-      content = { status: "ok", execution_count: this.count, user_expressions: {}, payload: [] };
+      const userExpressions = this.interrupted ? {} : await this.evaluateUserExpressions(raw.user_expressions);
+      content = { status: "ok", execution_count: this.count, user_expressions: userExpressions, payload: [] };
     }
     if ((err && req.stop_on_error !== false) || this.interrupted) await this.abortQueued();
     await this.io.queue.drained();
@@ -172,6 +187,42 @@ export class Runner {
   }
 
   /**
+   * The reply's `user_expressions`: each named expression evaluated after
+   * the cell, as ipykernel does, to `{ status: "ok", data, metadata }` or
+   * an error content. They run as unnumbered cells; their output is not shown.
+   */
+  private async evaluateUserExpressions(requested: unknown): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    if (typeof requested !== "object" || requested === null) return out;
+    for (const [name, expr] of Object.entries(requested)) {
+      if (typeof expr !== "string") {
+        out[name] = { status: "error", ...invalidRequest("a user expression must be a string") };
+        continue;
+      }
+      out[name] = await this.evaluateExpression(expr);
+    }
+    return out;
+  }
+
+  private async evaluateExpression(expr: string): Promise<Record<string, unknown>> {
+    const c = this.capture;
+    c.reset();
+    setNextCell(undefined);
+    try {
+      const ok = await this.executor.execute(expr);
+      if (!ok) return { status: "error", ...(c.thrown ? errorContent(c.thrown.value) : diagnosticsContent(c.diagnostics)) };
+      if (!c.hasValue) return { status: "ok", data: { "text/plain": "undefined" }, metadata: {} };
+      if (hasMimeBundle(c.value)) {
+        const { data, metadata } = await settleOrGiveUp(mimeBundleOf(c.value), this.controller.signal, REPR_TIMEOUT_MS);
+        return { status: "ok", data, metadata };
+      }
+      return { status: "ok", data: { "text/plain": inspectValue(c.value) }, metadata: {} };
+    } catch (e) {
+      return { status: "error", ...errorContent(e) };
+    }
+  }
+
+  /**
    * Shows the cell's value. Displaying must never keep the cell from
    * replying: a value whose inspection throws (a Proxy, a throwing getter
    * or custom inspect) is reported on stderr, and a `_repr_mimebundle_()`
@@ -181,7 +232,8 @@ export class Runner {
   private async show(value: unknown): Promise<void> {
     try {
       if (!hasMimeBundle(value)) {
-        kernelConsole.log(value); // tslab's behaviour for plain values
+        // tslab's behaviour for plain values (printed to stdout), with cell frames mapped
+        kernelConsole.log(typeof value === "string" ? value : inspectValue(value));
         return;
       }
       try {

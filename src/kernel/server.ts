@@ -15,7 +15,7 @@ import { Iopub } from "./iopub";
 import { isCompleteReply } from "./is-complete";
 import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
-import { Message } from "./wire";
+import { Message, SignatureHistory } from "./wire";
 
 type TslabMessage = Parameters<ZmqServer["handleKernelInfo"]>[1];
 
@@ -31,6 +31,7 @@ export class KernelServer extends ZmqServer {
   comms!: Comms;
   runner!: Runner;
   private readonly queues = new Map<unknown, SendQueue>();
+  private readonly signatures = new SignatureHistory();
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
@@ -80,7 +81,7 @@ export class KernelServer extends ZmqServer {
     await this.ready;
     let msg: Message;
     try {
-      msg = Message.parse(this.connInfo.key, frames);
+      msg = Message.parse(this.connInfo.key, frames, this.signatures);
     } catch (e) {
       this.log(`anndata-oom kernel: ignored a message: ${String(e)}\n`);
       return;

@@ -79,8 +79,11 @@ export class Message {
     return [...this.identity, DELIM, Buffer.from(sign(key, parts)), ...parts, ...this.buffers];
   }
 
-  /** Parse incoming frames; throws on a missing delimiter or a bad signature. */
-  static parse(key: string, frames: Buffer[]): Message {
+  /**
+   * Parse incoming frames; throws on a missing delimiter, a bad signature,
+   * or (with `seen`) a signature already accepted: a replayed message.
+   */
+  static parse(key: string, frames: Buffer[], seen?: SignatureHistory): Message {
     const d = frames.findIndex((f) => f.equals(DELIM));
     if (d < 0) throw new Error("message missing delimiter");
     if (frames.length < d + 6) throw new Error("message has too few frames");
@@ -88,6 +91,7 @@ export class Message {
     const expected = sign(key, parts);
     const got = frames[d + 1].toString();
     if (key && !safeEqual(got, expected)) throw new Error("invalid message signature");
+    if (key && seen && !seen.add(got)) throw new Error("duplicate message signature (a replayed message)");
     const header = jsonParse(parts[0].toString()) as Header;
     const m = new Message(header.msg_type, header.session, header.username);
     m.header = header;
@@ -97,6 +101,26 @@ export class Message {
     m.content = jsonParse(parts[3].toString());
     m.buffers = frames.slice(d + 6);
     return m;
+  }
+}
+
+/**
+ * The signatures of accepted messages, so that a captured message sent
+ * again is refused (jupyter_client's Session keeps the same history). The
+ * oldest are forgotten past `capacity`; a signature covers the message's
+ * unique msg_id and date, so a legitimate client never repeats one.
+ */
+export class SignatureHistory {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly capacity = 1 << 16) {}
+
+  /** Records `signature`; false if it was already recorded. */
+  add(signature: string): boolean {
+    if (this.seen.has(signature)) return false;
+    this.seen.add(signature);
+    if (this.seen.size > this.capacity) this.seen.delete(this.seen.values().next().value as string);
+    return true;
   }
 }
 

@@ -401,6 +401,41 @@ def robust(k):
     expect(k.reply(mid)["content"]["status"] == "incomplete", "open template literal")
 
 
+def protocol_extras(k):
+    """user_expressions as ipykernel evaluates them, Error values with cell positions, replayed messages refused."""
+    rep, _ = k.run("const ue = 41;")
+    count = rep["execution_count"]
+    exprs = {"plus": "ue + 1", "text": '"a" + "b"', "missing": "nope.x", "odd": 5}  # jupyter_client would refuse the 5
+    mid = k.send("execute_request", {"code": "1", "silent": False, "store_history": True, "user_expressions": exprs, "allow_stdin": False})
+    rep = k.reply(mid)["content"]
+    k.outputs(mid)
+    ue = rep["user_expressions"]
+    expect(rep["status"] == "ok" and rep["execution_count"] == count + 1, rep)
+    expect(ue["plus"] == {"status": "ok", "data": {"text/plain": "42"}, "metadata": {}}, ue)
+    expect(ue["text"]["data"]["text/plain"] == "'ab'", ue)  # a repr, as in IPython
+    expect(ue["missing"]["status"] == "error" and "nope" in ue["missing"]["evalue"], ue)
+    expect(ue["odd"]["status"] == "error" and ue["odd"]["ename"] == "InvalidRequest", ue)
+    rep, _ = k.run("2")
+    expect(rep["execution_count"] == count + 2, "user expressions must not count as cells")
+    # an Error shown as the cell's value points at the cell's own line, like a traceback
+    code = 'const pad = 1;\nfunction make() { return new Error("shown"); }\nmake()'
+    rep, outs = k.run(code)
+    out = stdout(outs)
+    col = code.split("\n")[1].index("new Error") + 1
+    expect(rep["status"] == "ok" and f"at make (In[{rep['execution_count']}]:2:{col})" in out, out)
+    expect("tslab" not in out and "node:internal" not in out, out)
+    # a signed message sent twice runs once (jupyter_client's Session refuses duplicate signatures too)
+    msg = k.kc.session.msg("execute_request", {"code": "(globalThis as any).replays = ((globalThis as any).replays ?? 0) + 1", "silent": False,
+                                               "store_history": True, "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+    frames = k.kc.session.serialize(msg)
+    sock = k.kc.shell_channel.socket
+    sock.send_multipart(frames)
+    k.reply(msg["header"]["msg_id"])
+    sock.send_multipart(frames)
+    rep, outs = k.run("(globalThis as any).replays")
+    expect(stdout(outs) == "1\n", outs)
+
+
 def parent_death(k):
     """The kernel exits when the process that started it dies (no orphan holding ports and memory)."""
     child = r"""
@@ -426,7 +461,7 @@ time.sleep(600)
     expect(False, "the kernel outlived its parent by 15 s")
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, flood, history, package, interrupt, nbclient_notebook, parent_death]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, flood, history, package, interrupt, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):
