@@ -251,9 +251,32 @@ pub fn write_h5ad_session(
         }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(e)
+            Err(output_error(e, &tmp, dest))
         }
     }
+}
+
+/// An HDF5 error that names the temporary output (a write the system
+/// refused: a full disk, a quota) is the destination's fault, not the
+/// source's: a FileAccess error naming `dest` with the system's reason.
+fn output_error(e: Error, tmp: &Path, dest: &str) -> Error {
+    let tmp_name = tmp.to_string_lossy();
+    if e.kind != ErrorKind::Format || !e.message.contains(tmp_name.as_ref()) {
+        return e;
+    }
+    let reason = e
+        .message
+        .split("error message = '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap_or("the system refused a write");
+    let mut out = Error::new(
+        ErrorKind::FileAccess,
+        format!("cannot write {dest}: {reason}; nothing was written"),
+    )
+    .in_file(dest);
+    out.element = e.element;
+    out
 }
 
 fn write_to(
@@ -264,13 +287,21 @@ fn write_to(
     c: Compression,
     control: &Control,
 ) -> Result<()> {
-    let out = hdf5::File::create(tmp).map_err(|e| {
-        Error::new(
-            ErrorKind::FileAccess,
-            format!("cannot create {}: {e}", tmp.display()),
-        )
-        .in_file(&tmp.to_string_lossy())
-    })?;
+    // No raw-data caches in the output: HDF5 writes every block through at
+    // once, so a failed write (a full disk) fails its H5Dwrite and leaves
+    // nothing dirty for the close. A dataset whose close has to flush and
+    // fails stays registered after HDF5 freed it, and the file's close then
+    // reads the freed memory (a segfault that would kill the kernel).
+    let out = hdf5::File::with_options()
+        .with_fapl(|p| p.chunk_cache(0, 0, 1.0).sieve_buf_size(0))
+        .create(tmp)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::FileAccess,
+                format!("cannot create {}: {e}", tmp.display()),
+            )
+            .in_file(&tmp.to_string_lossy())
+        })?;
     src.with_root(|root| {
         h5w::set_encoding(&out, "anndata", "0.1.0")?;
         write_dataframe(root, "/obs", &out, "obs", sel.obs.as_deref(), &session.obs)?;
