@@ -290,6 +290,12 @@ impl NativeH5ad {
         ))
     }
 
+    /// Fails (FileAccess) when the file was written in place since it was opened.
+    #[napi(catch_unwind)]
+    pub fn check_unchanged(&self) -> Result<()> {
+        guard(|| self.inner.check_unchanged())
+    }
+
     #[napi]
     pub fn close(&self) {
         self.inner.close();

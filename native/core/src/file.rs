@@ -13,6 +13,41 @@ pub struct H5ad {
     pub path: String,
     pub writable: bool,
     file: Mutex<Option<hdf5::File>>,
+    /// The file as it was when opened, to notice writes in place.
+    opened: Option<DiskState>,
+}
+
+/// What tells a file's contents on disk apart: a write in place changes
+/// the size, mtime or ctime (ctime cannot be set back from user space, so
+/// `cp -p` or `os.utime` restoring the mtime still shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskState {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl DiskState {
+    #[cfg(unix)]
+    pub fn of(path: &str) -> Option<DiskState> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Some(DiskState {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn of(_path: &str) -> Option<DiskState> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +83,29 @@ impl H5ad {
             path: path.to_string(),
             writable,
             file: Mutex::new(Some(file)),
+            opened: DiskState::of(path),
         })
+    }
+
+    /// Fails when the open file was written in place since it was opened
+    /// (the same inode with another size or times, e.g. truncated, or
+    /// overwritten by `cp`): what a pass read may mix the old and new
+    /// contents (HDF5 reads zeros past a truncated end). A file replaced
+    /// by another (a new inode) or deleted is fine: the open handle keeps
+    /// reading the one it opened.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let (Some(was), Some(now)) = (self.opened, DiskState::of(&self.path)) else {
+            return Ok(());
+        };
+        if (was.dev, was.ino) != (now.dev, now.ino) || was == now {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::FileAccess,
+            "the file was changed on disk (written in place) while this object had it open; \
+             results read from it could mix old and new data. read() it again",
+        )
+        .in_file(&self.path))
     }
 
     /// Run `f` on the open root group; errors carry this file's path.

@@ -224,10 +224,10 @@ pub fn write_h5ad_session(
     control: &Control,
 ) -> Result<()> {
     let target = resolve_target(dest)?;
-    let source = Path::new(&src.path)
-        .canonicalize()
-        .map_err(|e| Error::new(ErrorKind::FileAccess, e.to_string()))?;
-    if target == source {
+    // A source deleted since it was opened cannot be overwritten (the open
+    // handle keeps its data): only an existing source path is compared.
+    let source = Path::new(&src.path).canonicalize().ok();
+    if source.as_deref() == Some(target.as_path()) {
         return Err(Error::invalid(
             "refusing to write over the file this object is reading from; write to a new path",
         )
@@ -239,7 +239,9 @@ pub fn write_h5ad_session(
         std::process::id(),
         WRITE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let result = write_to(src, &tmp, sel, session, c, control);
+    // Checked before the rename, so an output that may mix old and new
+    // data never replaces anything at `dest`.
+    let result = write_to(src, &tmp, sel, session, c, control).and_then(|()| src.check_unchanged());
     match result {
         Ok(()) => std::fs::rename(&tmp, &target).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
