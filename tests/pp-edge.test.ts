@@ -238,6 +238,39 @@ describe("seurat HVG, PCA and neighbors on small or tied data, as scanpy", () =>
   });
 });
 
+describe("neighbors on coordinates far from float32's comfort", () => {
+  it("float64 coordinates with a large offset keep their distances (they collapsed in the float32 copy)", async () => {
+    const file = h5ad("spatial-offset", [
+      "rng = np.random.default_rng(2)",
+      "a = ad.AnnData(sp.csr_matrix((200, 2), dtype=np.float32), obs=pd.DataFrame(index=[f'c{i}' for i in range(200)]), var=pd.DataFrame(index=['g0', 'g1']))",
+      "a.obsm['spatial'] = rng.normal(size=(200, 2)) + 1e9",
+      "a.obsm['X_pca'] = (rng.normal(size=(200, 3)) * 1e20).astype(np.float32)",
+    ]);
+    const a = await read(file);
+    for (const useRep of ["spatial", "X_pca"]) {
+      const r = await pp.neighbors(a, { nNeighbors: 6, method: "exact", useRep, keyAdded: `nb_${useRep}` });
+      const el = (await a.obsm.get(useRep)) as { data: ArrayLike<number>; shape: number[] };
+      const [n, d] = el.shape;
+      for (let q = 0; q < n; q++) {
+        const dist = (j: number) => {
+          let s = 0;
+          for (let c = 0; c < d; c++) s += (el.data[q * d + c] - el.data[j * d + c]) ** 2;
+          return Math.sqrt(s);
+        };
+        const truth = Array.from({ length: n }, (_, j) => j)
+          .filter((j) => j !== q)
+          .map(dist)
+          .sort((x, y) => x - y);
+        for (let s = 1; s < r.k; s++) {
+          const got = r.knnDistances[q * r.k + s];
+          assert.ok(Math.abs(got - truth[s - 1]) <= 1e-4 * truth[s - 1], `${useRep} row ${q} rank ${s}: ${got} vs ${truth[s - 1]}`);
+        }
+      }
+    }
+    a.close();
+  });
+});
+
 describe("writing a scale without centring", () => {
   it("stays CSR float32 as scanpy keeps it (was dense float64), with scanpy's values", async () => {
     const file = h5ad("to-scale", [

@@ -45,11 +45,30 @@ export async function representation(adata: AnnDataOOM, useRep = "X_pca", nPcs?:
   }
   // All columns of a float32 array: use it as is (at 1M cells a copy is 200 MB).
   if (d === width && el.data instanceof Float32Array) return { data: el.data, n, d, useRep };
-  const data = new Float32Array(n * d);
+  // Other types are centred before the float32 copy (distances do not change):
+  // float64 coordinates with a large offset (e.g. spatial ones) would
+  // otherwise lose their differences to float32 rounding.
   const src = el.data as ArrayLike<number>;
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = src[i * width + j];
+  const means = new Float64Array(d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) {
+      const v = src[i * width + j];
+      if (Number.isFinite(v)) means[j] += v / n; // a NaN row is named by the native check
+    }
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) {
+      const v = src[i * width + j] - means[j];
+      if (Number.isFinite(v) && Math.abs(v) > F32_MAX)
+        throw new InvalidArgumentError(
+          `obsm ${JSON.stringify(useRep)} row ${i} has a coordinate beyond float32 range (${v}); neighbours are searched in float32`,
+        );
+      data[i * d + j] = v;
+    }
   return { data, n, d, useRep };
 }
+
+const F32_MAX = 3.4028234663852886e38;
 
 /** obsp[key] as a CSR graph (a stored CSC matrix is read as its transpose, which is the same for symmetric graphs). */
 export async function obspGraph(adata: AnnDataOOM, key: string, symmetric = true): Promise<CsrGraph> {

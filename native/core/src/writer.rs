@@ -97,7 +97,14 @@ fn write_csr(g: &Group, key: &str, m: &CsrIn) -> Result<()> {
         &[m.indices.len()],
         Compression::None,
     )?;
-    let indptr = crate::dtype::Values::Int64(m.indptr.clone());
+    // indptr in the indices' dtype while it fits, as scipy keeps them:
+    // scipy's in-place routines (sort_indices, sum_duplicates, and so
+    // anndata's concat) refuse int64 indptr next to int32 indices.
+    let indptr = if m.indices.len() <= i32::MAX as usize {
+        crate::dtype::Values::Int32(m.indptr.iter().map(|&p| p as i32).collect())
+    } else {
+        crate::dtype::Values::Int64(m.indptr.clone())
+    };
     h5w::write_values(
         &group,
         "indptr",

@@ -87,6 +87,44 @@ impl Csr {
         Ok(())
     }
 
+    /// This graph with each row sorted by column and repeated entries
+    /// summed, as scipy's `sum_duplicates` (and so scanpy) reads them;
+    /// borrowed when it already is. A repeated entry counted once by the
+    /// symmetry check but twice by Leiden made a directed graph look
+    /// undirected, and Leiden looped forever.
+    pub fn canonical(&self) -> std::borrow::Cow<'_, Csr> {
+        let strictly_sorted = (0..self.n).all(|i| {
+            self.indices[self.indptr[i]..self.indptr[i + 1]]
+                .windows(2)
+                .all(|w| w[0] < w[1])
+        });
+        if strictly_sorted {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut sorted = self.clone();
+        sorted.sort_rows();
+        let mut out = Csr {
+            n: self.n,
+            indptr: Vec::with_capacity(self.n + 1),
+            indices: Vec::with_capacity(self.nnz()),
+            weights: Vec::with_capacity(self.nnz()),
+        };
+        out.indptr.push(0);
+        for i in 0..self.n {
+            let start = out.indices.len();
+            for (j, w) in sorted.row(i) {
+                if out.indices.len() > start && out.indices.last() == Some(&(j as u32)) {
+                    *out.weights.last_mut().expect("an entry was pushed") += w;
+                } else {
+                    out.indices.push(j as u32);
+                    out.weights.push(w);
+                }
+            }
+            out.indptr.push(out.indices.len());
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
     /// Sort each row's entries by column (weights follow).
     fn sort_rows(&mut self) {
         for i in 0..self.n {

@@ -109,6 +109,8 @@ impl Default for LeidenParams {
 /// ```
 pub fn leiden(g: &Csr, params: &LeidenParams, control: &Control) -> Result<Vec<u32>> {
     g.validate("connectivities")?;
+    let canonical = g.canonical();
+    let g: &Csr = &canonical;
     g.check_symmetric("connectivities")?;
     let gamma = params.resolution;
     if !gamma.is_finite() || gamma <= 0.0 {
@@ -1084,6 +1086,35 @@ mod tests {
         g.indices[..2].reverse();
         g.weights[..2].reverse();
         assert!(g.check_symmetric("g").is_ok());
+    }
+
+    #[test]
+    fn repeated_entries_are_summed_before_the_symmetry_check() {
+        // Edge 0 → 1 stored twice (weights 1 + 1) against 1 → 0 of weight 1:
+        // directed once summed, as scipy reads it. Refused, not a hang.
+        let g = Csr {
+            n: 2,
+            indptr: vec![0, 2, 3],
+            indices: vec![1, 1, 0],
+            weights: vec![1.0, 1.0, 1.0],
+        };
+        let e = leiden(&g, &LeidenParams::default(), &Control::default()).unwrap_err();
+        assert!(e.to_string().contains("not symmetric"), "{e}");
+        // Repeated entries whose sums mirror each other: the summed graph's clusters.
+        let g = two_triangles();
+        let mut split = Csr {
+            n: g.n,
+            indptr: vec![0],
+            ..Csr::default()
+        };
+        for i in 0..g.n {
+            for (j, w) in g.row(i) {
+                split.indices.extend([j as u32, j as u32]);
+                split.weights.extend([w / 2.0, w / 2.0]);
+            }
+            split.indptr.push(split.indices.len());
+        }
+        assert_eq!(run(&split, 1.0, 0), run(&g, 1.0, 0));
     }
 
     #[test]
