@@ -4,7 +4,7 @@
  * the native reader, so only the selected rows are read).
  */
 import { BackedMatrix } from "./backed";
-import { ClosedError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
+import { ClosedError, H5adFormatError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
 import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
@@ -309,7 +309,17 @@ export function nativeMatrixMeta(source: Source, path: string): MatrixMeta {
 /** uns as plain JS values: dicts → objects, arrays → typed arrays or string[], None → null. */
 export function readUns(source: Source, entries: [string, ElementInfo][]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, info] of entries) out[k] = readUnsValue(source, info);
+  for (const [k, info] of entries) {
+    try {
+      out[k] = readUnsValue(source, info);
+    } catch (e) {
+      // One entry this build cannot decode (a float16 or compound dataset,
+      // as anndata 0.7 stored scanpy's rank_genes_groups) must not make all
+      // of uns, and every step that touches it, fail: it gets a placeholder.
+      if (!(e instanceof UnsupportedEncodingError || e instanceof H5adFormatError)) throw e;
+      out[k] = { encoding: info.encoding, path: info.path, note: `not decoded into uns: ${e.message}` };
+    }
+  }
   return out;
 }
 

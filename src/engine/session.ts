@@ -56,7 +56,16 @@ export function columnIn(v: Vector): Native.ColumnOut {
     const dict = d.dictionary as Vector;
     const dtype = dict.type as { typeId: number };
     const categories =
-      dtype.typeId === 5 ? { strings: utf8In(dict) } : { values: typedIn(Float64Array.from(dict.toArray() as ArrayLike<number>)) };
+      dtype.typeId === 5
+        ? { strings: utf8In(dict) }
+        : dtype.typeId === 6
+          ? {
+              values: typedIn(
+                Uint8Array.from({ length: dict.length }, (_, i) => (dict.get(i) ? 1 : 0)),
+                "bool",
+              ),
+            }
+          : { values: typedIn(Float64Array.from(dict.toArray() as ArrayLike<number>)) };
     return { kind: "categorical", codes, categories, ordered: Boolean(type.isOrdered) };
   }
   if (type.typeId === 5 && single.data.length === 1) return { kind: "strings", strings: utf8In(v), mask: maskOf(v) };

@@ -85,7 +85,16 @@ export function columnVector(c: Native.ColumnOut): Vector {
     case "categorical": {
       const codes = c.codes as Int32Array;
       const cats = c.categories as Native.CategoriesOut;
-      const dictionary: Vector = cats.strings ? utf8Vector(cats.strings) : makeVector(typedArray(cats.values as Native.TypedOut));
+      const values = cats.values as Native.TypedOut | undefined;
+      // Boolean categories are booleans, not 0/1 (`=== true` filters must work).
+      const dictionary: Vector = cats.strings
+        ? utf8Vector(cats.strings)
+        : values?.dtype === "bool"
+          ? vectorFromArray(
+              Array.from(values.u8 as Uint8Array, (x) => x !== 0),
+              new Bool(),
+            )
+          : makeVector(typedArray(values as Native.TypedOut));
       const missing = new Uint8Array(codes.length);
       for (let i = 0; i < codes.length; i++) missing[i] = codes[i] < 0 ? 1 : 0;
       const nullBitmap = validityFromMask(missing);

@@ -137,21 +137,36 @@ impl NativeH5ad {
                 let Some(Node::Dataset(ds)) = h5::node(root, &path) else {
                     return Err(Error::format(&path, "expected a dataset"));
                 };
+                // anndata's numeric-scalar / string hold exactly one value;
+                // an empty one (h5py.Empty, a null dataspace) reads as None,
+                // several are refused.
+                let one = |n: usize| match n {
+                    0 => Ok(false),
+                    1 => Ok(true),
+                    n => Err(Error::format(
+                        &path,
+                        format!("a scalar must hold one value, this dataset holds {n}"),
+                    )),
+                };
                 let dtype = h5::dtype_of(&ds, &path)?;
-                let v = match dtype {
-                    anndata_oom_core::dtype::DType::String => {
-                        serde_json::Value::from(h5::read_strings(&ds, &path)?.get(0).unwrap_or(""))
+                let v = if dtype == anndata_oom_core::dtype::DType::String {
+                    let s = h5::read_strings(&ds, &path)?;
+                    if !one(s.len())? {
+                        return Ok("null".to_string());
                     }
-                    anndata_oom_core::dtype::DType::Bool => {
-                        serde_json::Value::from(h5::read_values(&ds, &path)?.get_f64(0) != 0.0)
+                    serde_json::Value::from(s.get(0).unwrap_or(""))
+                } else {
+                    let values = h5::read_values(&ds, &path)?;
+                    if !one(values.len())? {
+                        return Ok("null".to_string());
                     }
-                    _ => {
-                        let x = h5::read_values(&ds, &path)?.get_f64(0);
-                        if x.is_finite() {
-                            serde_json::Value::from(x)
-                        } else {
-                            serde_json::Value::from(format!("__float__:{x}"))
-                        }
+                    let x = values.get_f64(0);
+                    if dtype == anndata_oom_core::dtype::DType::Bool {
+                        serde_json::Value::from(x != 0.0)
+                    } else if x.is_finite() {
+                        serde_json::Value::from(x)
+                    } else {
+                        serde_json::Value::from(format!("__float__:{x}"))
                     }
                 };
                 Ok(v.to_string())

@@ -1,0 +1,103 @@
+/**
+ * Valid files as other writers leave them (anndata 0.7's compound uns
+ * entries, h5py's empty scalars, boolean categories): each reads with the
+ * values anndata gives, and one entry this build cannot decode does not
+ * block the rest. The cases come from an adversarial review of files from
+ * anndata 0.6–0.13.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { pp, read } from "../src/engine";
+import { runPython } from "./helpers";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-wild-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Writes an h5ad from Python lines that build `a`, then edits it with h5py (`f`) if asked. */
+function h5ad(name: string, build: string[], edit: string[] = []): string {
+  const file = path.join(tmp, `${name}.h5ad`);
+  runPython(
+    [
+      "import sys, h5py, numpy as np, scipy.sparse as sp, pandas as pd, anndata as ad",
+      "a = ad.AnnData(sp.csr_matrix(np.arange(1, 31, dtype=np.float32).reshape(6, 5)), obs=pd.DataFrame(index=[f'c{i}' for i in range(6)]), var=pd.DataFrame(index=[f'g{j}' for j in range(5)]))",
+      ...build,
+      "a.write_h5ad(sys.argv[1])",
+      "f = h5py.File(sys.argv[1], 'r+')",
+      ...edit,
+      "f.close()",
+    ],
+    file,
+  );
+  return file;
+}
+
+describe("files as other writers leave them", () => {
+  it("an uns entry this build cannot decode gets a placeholder; uns and the steps that touch it still work", async () => {
+    const file = h5ad(
+      "uns-undecodable",
+      ["a.uns['half'] = np.array([1, 2], dtype=np.float16)", "a.uns['kept'] = 'yes'"],
+      // anndata 0.7 stored scanpy's rank_genes_groups recarrays as compound datasets
+      ["f['uns'].create_dataset('names', data=np.array([(b'g0', b'g1')], dtype=[('0', 'S2'), ('1', 'S2')]))"],
+    );
+    const a = await read(file);
+    const uns = a.uns as Record<string, { note?: string } | string>;
+    assert.equal(uns.kept, "yes");
+    for (const k of ["half", "names"]) assert.match((uns[k] as { note: string }).note, /not decoded into uns/, k);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    await pp.log1p(a); // touches uns (log1p.base); failed on the whole uns before
+    assert.ok((a.uns as { log1p?: unknown }).log1p);
+    const out = path.join(tmp, "uns-undecodable.out.h5ad");
+    await a.write(out);
+    a.close();
+    const back = runPython(
+      ["import sys, anndata as ad", "b = ad.read_h5ad(sys.argv[1])", "print(b.uns['half'].dtype, b.uns['kept'])"],
+      out,
+    );
+    assert.equal(back.trim(), "float16 yes", "the entry is copied as it is");
+  });
+
+  it("an empty scalar (h5py.Empty) reads as null, not an internal error; several values in a scalar are refused for that entry", async () => {
+    const file = h5ad(
+      "uns-empty-scalar",
+      [],
+      [
+        "f['uns'].create_dataset('e', data=h5py.Empty('f8'))",
+        "d = f['uns'].create_dataset('two', data=np.array([1.0, 2.0]))",
+        "d.attrs['encoding-type'] = 'numeric-scalar'; d.attrs['encoding-version'] = '0.2.0'",
+      ],
+    );
+    const a = await read(file);
+    const uns = a.uns as Record<string, unknown>;
+    assert.equal(uns.e, null);
+    assert.match((uns.two as { note: string }).note, /a scalar must hold one value, this dataset holds 2/);
+    a.close();
+  });
+
+  it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {
+    const file = h5ad("cat-bool", ["a.obs['flag'] = pd.Categorical([True, False] * 3)"]);
+    const a = await read(file);
+    const flag = a.obs.getChild("flag");
+    assert.ok(flag);
+    assert.equal(String(flag.type), "Dictionary<Int32, Bool>");
+    assert.deepEqual(
+      Array.from({ length: 6 }, (_, i) => flag.get(i)),
+      [true, false, true, false, true, false],
+    );
+    const view = a.subset({ obs: [0, 2] }); // only True used: the written view prunes False
+    const out = path.join(tmp, "cat-bool.out.h5ad");
+    await view.write(out);
+    a.close();
+    const back = runPython(
+      [
+        "import sys, anndata as ad",
+        "b = ad.read_h5ad(sys.argv[1])",
+        "print(list(b.obs['flag'].cat.categories), b.obs['flag'].cat.categories.dtype)",
+      ],
+      out,
+    );
+    assert.equal(back.trim(), "[True] bool");
+  });
+});
