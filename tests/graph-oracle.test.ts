@@ -291,6 +291,29 @@ describe("graph steps: behaviour", () => {
     }
   });
 
+  it("umap: curve parameters that would lay out NaN are typed errors and store nothing", async () => {
+    const a = await withScanpyGraph(name);
+    // The fit has no positive b there (umap-learn's neither).
+    await assert.rejects(tl.umap(a, { spread: 0.2, minDist: 0, nEpochs: 5 }), (e: Error) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.match(e.message, /spread 0\.2 with minDist 0 fits no usable UMAP curve \(a = [-\d.e+]+, b = -[\d.e+]+/);
+      return true;
+    });
+    // Finite but extreme: the gradients overflow.
+    for (const ab of [
+      { a: 1e300, b: 1 },
+      { a: 1, b: 1e300 },
+    ]) {
+      await assert.rejects(tl.umap(a, { ...ab, nEpochs: 5 }), (e: Error) => {
+        assert.ok(e instanceof InvalidArgumentError);
+        assert.match(e.message, /non-finite coordinates \(row \d+\) with a = .*, b = /);
+        return true;
+      });
+    }
+    assert.ok(!a.obsm.has("X_umap"), "no NaN layout stored");
+    a.close();
+  });
+
   it("umap: the umap-js path fed the precomputed kNN reaches umap-learn's trustworthiness", async () => {
     const a = await withScanpyGraph(name);
     const x = (await dense(`${name}.graph_input.h5ad`, "obsm", "X_pca")).data;

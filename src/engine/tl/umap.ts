@@ -9,7 +9,7 @@
  */
 import { randomInt } from "node:crypto";
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError, nativeCall } from "../errors";
+import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
@@ -89,7 +89,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const method = opts.method ?? "auto";
   if (!["auto", "native", "umap-js"].includes(method))
     throw new InvalidArgumentError(`method must be 'auto', 'native' or 'umap-js', got ${JSON.stringify(method)}`);
-  const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : nativeCall(() => native.umapAbParams(spread, minDist));
+  const [a, b] = curveParams(opts.a, opts.b, spread, minDist);
   const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
   const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
   const useJs = method === "umap-js";
@@ -122,6 +122,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs)`;
     embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
   }
+  assertFiniteLayout(embedding, dim, a, b);
   adata.obsm.set("X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
   adata.uns.umap = {
     params: {
@@ -137,6 +138,33 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const used = useJs ? "umap-js" : "native";
   const summary = `umap (${used}): ${adata.nObs.toLocaleString("en-US")} cells, ${nEpochs} epochs, a = ${a.toFixed(3)}, b = ${b.toFixed(3)}`;
   return withSummary({ embedding, a, b, method: used, nEpochs }, summary);
+}
+
+/**
+ * (a, b) as given, else fitted from spread and minDist. The fit has no
+ * positive solution for a very small spread (≤ 0.2 with minDist ≈ 0; umap-learn's
+ * fit fails there too), and b ≤ 0 would lay everything out as NaN.
+ */
+function curveParams(givenA: number | undefined, givenB: number | undefined, spread: number, minDist: number): [number, number] {
+  if (givenA !== undefined && givenB !== undefined) return [givenA, givenB];
+  const [a, b] = nativeCall(() => native.umapAbParams(spread, minDist));
+  if (!(Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0)) {
+    throw new InvalidArgumentError(
+      `spread ${spread} with minDist ${minDist} fits no usable UMAP curve (a = ${shown(a)}, b = ${shown(b)}; both must be > 0): ` +
+        "use a larger spread or minDist, or give a and b",
+    );
+  }
+  return [a, b];
+}
+
+/** Extreme (a, b) overflow the layout's gradients into NaN: refuse to store that. */
+function assertFiniteLayout(embedding: Float32Array, dim: number, a: number, b: number): void {
+  const at = embedding.findIndex((v) => !Number.isFinite(v));
+  if (at < 0) return;
+  throw new InvalidArgumentError(
+    `the UMAP layout has non-finite coordinates (row ${Math.floor(at / dim)}) with a = ${shown(a)}, b = ${shown(b)}: ` +
+      "choose less extreme a and b (or spread and minDist)",
+  );
 }
 
 async function pcaRows(adata: AnnDataOOM): Promise<{ data: Float32Array; d: number }> {
