@@ -55,6 +55,30 @@ async function withScanpyGraph(name: string): Promise<AnnDataOOM> {
   return a;
 }
 
+/** Rings over the first and the second half of the cells (two components), or one ring over all (`connected`). */
+function twoRings(n: number, connected = false): SparseMatrix {
+  const half = connected ? n : Math.floor(n / 2);
+  const ring = (i: number): [number, number] => (i < half ? [0, half] : [half, n]);
+  const indptr = new Float64Array(n + 1);
+  const indices: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = ring(i);
+    const len = hi - lo;
+    const next = lo + ((i - lo + 1) % len);
+    const prev = lo + ((i - lo + len - 1) % len);
+    indices.push(...[...new Set([prev, next])].sort((p, q) => p - q));
+    indptr[i + 1] = indices.length;
+  }
+  return {
+    kind: "csr",
+    shape: [n, n],
+    dtype: "float32",
+    indptr,
+    indices: Int32Array.from(indices),
+    data: new Float32Array(indices.length).fill(1),
+  };
+}
+
 /** Adjusted Rand index of two labelings. */
 function ari(a: ArrayLike<string | number>, b: ArrayLike<string | number>): number {
   const n = a.length;
@@ -311,6 +335,64 @@ describe("graph steps: behaviour", () => {
       });
     }
     assert.ok(!a.obsm.has("X_umap"), "no NaN layout stored");
+    a.close();
+  });
+
+  it("umap: NaN/Inf starting coordinates are typed errors naming the key and row", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    const n = a.nObs;
+    a.obsp.set("connectivities", twoRings(n));
+    const x = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const withBad = (row: number, v: number) => {
+      const data = Float32Array.from(x.data);
+      data[row * x.shape[1] + 1] = v;
+      return { kind: "dense" as const, shape: x.shape, dtype: "float32" as const, data };
+    };
+    a.obsm.set("init_nan", withBad(4, Number.NaN));
+    await assert.rejects(tl.umap(a, { init: "init_nan", nEpochs: 5 }), /init obsm "init_nan" row 4 has a non-finite value/);
+    a.obsm.set("init_inf", withBad(9, Number.POSITIVE_INFINITY));
+    await assert.rejects(tl.umap(a, { init: "init_inf", nEpochs: 5 }), /init obsm "init_inf" row 9 has a non-finite value/);
+    // Beyond float32: infinite once converted.
+    const f64 = Float64Array.from(x.data);
+    f64[2 * x.shape[1]] = 1e300;
+    a.obsm.set("init_f64", { kind: "dense", shape: x.shape, dtype: "float64", data: f64 });
+    await assert.rejects(tl.umap(a, { init: "init_f64", nEpochs: 5 }), /init obsm "init_f64" row 2/);
+    // X_pca places the two components of the graph: a NaN there is named.
+    a.obsm.set("X_pca", withBad(7, Number.NaN));
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), (e: Error) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.match(e.message, /obsm "X_pca" row 7 has a non-finite value; UMAP places the graph's 2 disconnected components/);
+      return true;
+    });
+    assert.ok(!a.obsm.has("X_umap"));
+    // A connected graph never reads it (as umap-learn).
+    a.obsp.set("connectivities", twoRings(n, true));
+    assert.ok((await tl.umap(a, { nEpochs: 5 })).embedding.every(Number.isFinite));
+    a.close();
+  });
+
+  it("umap: components are placed in the graph's representation (uns.neighbors.params use_rep, n_pcs), as scanpy", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    const n = a.nObs;
+    const x = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const d = x.shape[1];
+    a.obsm.set("X_rep", { kind: "dense", shape: x.shape, dtype: "float32", data: Float32Array.from(x.data) });
+    await pp.neighbors(a, { useRep: "X_rep", nPcs: 10 });
+    a.obsp.set("connectivities", twoRings(n));
+    // X_pca is not the graph's representation, nor X_rep's columns past n_pcs.
+    const poisoned = Float32Array.from(x.data);
+    poisoned[3 * d] = Number.NaN;
+    a.obsm.set("X_pca", { kind: "dense", shape: x.shape, dtype: "float32", data: poisoned });
+    const rep = Float32Array.from(x.data);
+    rep[5 * d + 20] = Number.NaN;
+    a.obsm.set("X_rep", { kind: "dense", shape: x.shape, dtype: "float32", data: rep });
+    const res = await tl.umap(a, { nEpochs: 5 });
+    assert.ok(res.embedding.every(Number.isFinite), "laid out from X_rep[:, :10]");
+    rep[6 * d + 2] = Number.NaN;
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), /obsm "X_rep" row 6 has a non-finite value/);
+    // A representation that is gone is named, as scanpy's "Did not find X_gone".
+    (a.uns.neighbors as { params: { use_rep: string } }).params.use_rep = "X_gone";
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), /uns\["neighbors"\]\.params\.use_rep is "X_gone", which obsm does not have/);
     a.close();
   });
 
