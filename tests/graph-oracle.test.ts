@@ -16,7 +16,7 @@ import louvain from "graphology-communities-louvain";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, type Progress, pp, read, type SparseMatrix, tl } from "../src/engine";
 import { seededRandom } from "../src/engine/graph-data";
 import { native } from "../src/engine/native";
-import { FIXTURES, PYTHON } from "./helpers";
+import { FIXTURES, PYTHON, runPython } from "./helpers";
 
 const G = path.join(FIXTURES, "graph");
 const manifest = JSON.parse(fs.readFileSync(path.join(G, "graph_manifest.json"), "utf8"));
@@ -454,6 +454,44 @@ describe("graph steps: behaviour", () => {
     }
     assert.ok(inside > 0 && res.nClusters >= 1);
     a.close();
+  });
+
+  it("leiden restrictTo: obs key, labels and categories as scanpy's restrict_to", async () => {
+    const a = await withScanpyGraph(name);
+    await tl.leiden(a);
+    const col = (key: string) => Array.from({ length: a.nObs }, (_, i) => (a.obs.getChild(key) as Vector).get(i) as string);
+    const before = col("leiden");
+    const sub = ["2", "0"];
+    await tl.leiden(a, { restrictTo: ["leiden", sub], resolution: 2 });
+    assert.deepEqual(col("leiden"), before, "obs.leiden is kept");
+    const ours = col("leiden_R");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-restrict-"));
+    const out = path.join(dir, "restrict.h5ad");
+    await a.write(out);
+    a.close();
+    const py = runPython(
+      [
+        "import sys, json, warnings, anndata as ad, scanpy as sc",
+        "from natsort import natsorted",
+        "warnings.filterwarnings('ignore')",
+        "a = ad.read_h5ad(sys.argv[1])",
+        "ours = a.obs.pop('leiden_R')",
+        "sc.tl.leiden(a, restrict_to=('leiden', ['2', '0']), resolution=2, obsp='connectivities')",
+        "print(json.dumps({'keys': list(a.obs.columns), 'labels': list(a.obs['leiden_R'].astype(str)),",
+        "  'ours_cats': list(ours.cat.categories), 'natsorted': natsorted(ours.cat.categories)}))",
+      ],
+      out,
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    const ref = JSON.parse(py);
+    assert.ok(ref.keys.includes("leiden_R") && ref.keys.includes("leiden"));
+    for (let i = 0; i < ours.length; i++) {
+      if (sub.includes(before[i])) {
+        assert.match(ours[i], /^2-0,\d+$/, `cell ${i}`);
+        assert.match(ref.labels[i], /^2-0,\d+$/, `scanpy cell ${i}`);
+      } else assert.equal(ours[i], ref.labels[i], `cell ${i} keeps its label`);
+    }
+    assert.deepEqual(ref.ours_cats, ref.natsorted, "categories in natsort order");
   });
 
   it("leiden: graphology's Louvain on the same graph agrees (ARI ≥ 0.9) and scores no higher", async () => {

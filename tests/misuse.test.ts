@@ -230,6 +230,17 @@ describe("user mistakes give typed errors and leave the object usable", () => {
         await rejects(() => tl.umap(a, { ...o, nEpochs: 5 }), InvalidArgumentError, /alpha|a must|negativeSampleRate|method/);
       await tl.leiden(a);
       assert.ok(a.obs.getChild("leiden"));
+      // restrictTo is [obs key, non-empty list of category strings] (scanpy raises on an empty one).
+      const restrict = (r: unknown) => () => tl.leiden(a, { restrictTo: r as [string, string[]] });
+      await rejects(restrict(["leiden", []]), InvalidArgumentError, /restrictTo: no categories of "leiden" given/);
+      await rejects(
+        restrict(["leiden", "0"]),
+        InvalidArgumentError,
+        /restrictTo must be \[obsKey, \[category, …\]\], got \["leiden","0"\]/,
+      );
+      await rejects(restrict("leiden"), InvalidArgumentError, /restrictTo must be \[obsKey, \[category, …\]\], got "leiden"/);
+      await rejects(restrict(["leiden", [0]]), InvalidArgumentError, /categories must be strings/);
+      assert.ok(!a.obs.getChild("leiden_R"));
     } finally {
       a.close();
     }
