@@ -221,6 +221,10 @@ describe("user mistakes give typed errors and leave the object usable", () => {
       await rejects(() => pp.pca(a, { nComps: 10, svdSolver: "bogus" as never }), InvalidArgumentError, /svdSolver/);
       await pp.pca(a, { nComps: 10 });
       await rejects(() => pp.neighbors(a, { method: "bogus" as never }), InvalidArgumentError, /method/);
+      // uns[""] could not be written (scanpy would store it and fail in write_h5ad).
+      for (const key of ["", "a/b"])
+        await rejects(() => pp.neighbors(a, { keyAdded: key }), InvalidArgumentError, /keyAdded must be a non-empty/);
+      assert.ok(!("" in a.uns) && !a.obsp.has("_connectivities"));
       await pp.neighbors(a);
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(), 30_000);
