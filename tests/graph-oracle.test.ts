@@ -494,6 +494,41 @@ describe("graph steps: behaviour", () => {
     assert.deepEqual(ref.ours_cats, ref.natsorted, "categories in natsort order");
   });
 
+  it("leiden useWeights: false: explicit zeros are no edges (scanpy's adjacency.nonzero())", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    // Cliques of 10 cells; explicit zeros join every cell to the neighbouring cliques.
+    const size = 10;
+    const blocks = Math.floor(a.nObs / size);
+    const n = a.nObs;
+    const blockOf = (i: number) => Math.min(Math.floor(i / size), blocks - 1);
+    const indptr = new Float64Array(n + 1);
+    const indices: number[] = [];
+    const data: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const b = blockOf(i);
+      for (let j = 0; j < n; j++) {
+        const c = blockOf(j);
+        if (c === b && j !== i) data.push(1);
+        else if (Math.abs(c - b) === 1) data.push(0);
+        else continue;
+        indices.push(j);
+      }
+      indptr[i + 1] = indices.length;
+    }
+    a.obsp.set("connectivities", {
+      kind: "csr",
+      shape: [n, n],
+      dtype: "float32",
+      indptr,
+      indices: Int32Array.from(indices),
+      data: Float32Array.from(data),
+    });
+    const res = await tl.leiden(a, { useWeights: false });
+    assert.equal(res.nClusters, blocks, "one cluster per clique");
+    for (let i = 1; i < n; i++) if (blockOf(i) === blockOf(i - 1)) assert.equal(res.membership[i], res.membership[i - 1]);
+    a.close();
+  });
+
   it("leiden: graphology's Louvain on the same graph agrees (ARI ≥ 0.9) and scores no higher", async () => {
     const a = await withScanpyGraph(name);
     const g = (await a.obsp.get("connectivities")) as SparseMatrix;

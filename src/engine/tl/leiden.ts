@@ -20,7 +20,7 @@ export interface LeidenOptions extends PassOptions {
   randomState?: number;
   /** Iterations of the algorithm; -1 (default) iterates until the partition stops changing. */
   nIterations?: number;
-  /** Use edge weights (default true); false clusters the unweighted graph. */
+  /** Use edge weights (default true); false clusters the unweighted graph (explicit zeros are no edges, as scanpy). */
   useWeights?: boolean;
   /**
    * Cluster only the cells of these categories of an obs column; they are
@@ -70,7 +70,7 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
   // scanpy: a restricted run with the default key writes "leiden_R", keeping "leiden".
   const keyAdded = restriction && (opts.keyAdded ?? "leiden") === "leiden" ? "leiden_R" : (opts.keyAdded ?? "leiden");
   let graph = await obspGraph(adata, connectivitiesKey(adata, opts.obsp, opts.neighborsKey));
-  if (opts.useWeights === false) graph = { ...graph, data: new Float32Array(graph.data.length).fill(1) };
+  if (opts.useWeights === false) graph = unweighted(graph);
   if (restriction) graph = induced(graph, restriction.cells);
 
   const job = nativeCall(() => native.startLeiden(graph, resolution, nIterations, seed));
@@ -173,6 +173,17 @@ function natParts(s: string): (string | bigint)[] {
   const parts: (string | bigint)[] = s.split(/(\d+)/).map((p, i) => (i % 2 === 1 ? BigInt(p) : p));
   while (parts.length > 1 && parts.at(-1) === "") parts.pop();
   return parts;
+}
+
+/** Every stored non-zero entry as weight 1; explicit zeros are no edges (scanpy's adjacency.nonzero()). */
+function unweighted(g: CsrGraph): CsrGraph {
+  const indptr = new Float64Array(g.n + 1);
+  const indices: number[] = [];
+  for (let i = 0; i < g.n; i++) {
+    for (let e = g.indptr[i]; e < g.indptr[i + 1]; e++) if (g.data[e] !== 0) indices.push(g.indices[e]);
+    indptr[i + 1] = indices.length;
+  }
+  return { n: g.n, indptr, indices: Int32Array.from(indices), data: new Float32Array(indices.length).fill(1) };
 }
 
 /** The subgraph on `cells` (renumbered 0..cells.length). */
