@@ -245,6 +245,9 @@ describe("user mistakes give typed errors and leave the object usable", () => {
       await rejects(restrict("leiden"), InvalidArgumentError, /restrictTo must be \[obsKey, \[category, …\]\], got "leiden"/);
       await rejects(restrict(["leiden", [0]]), InvalidArgumentError, /categories must be strings/);
       assert.ok(!a.obs.getChild("leiden_R"));
+      // A neighborsKey that uns lacks is named, not replaced by obsp.distances (scanpy raises too).
+      await rejects(() => tl.paga(a, { neighborsKey: "nope" }), InvalidArgumentError, /neighborsKey: uns has no "nope"/);
+      assert.ok(!("paga" in a.uns));
     } finally {
       a.close();
     }
