@@ -421,6 +421,14 @@ describe("graph steps: behaviour", () => {
       running.some((p) => p.chunksDone > 0 && p.elapsedMs > 0 && Number.isFinite(p.etaMs) && p.etaMs >= 0),
       "an ETA from the epochs",
     );
+    // Each job's last report is complete, with no ETA left (the spectral
+    // initialisation converges before its planned iterations).
+    for (const label of new Set(reports.map((p) => p.label))) {
+      const last = reports.filter((p) => p.label === label).at(-1) as Progress;
+      assert.equal(last.state, "done", label);
+      assert.equal(last.chunksDone, last.chunksTotal, `${label}: chunks of the done report`);
+      assert.ok(Number.isNaN(last.etaMs), `${label}: no ETA once done, got ${last.etaMs}`);
+    }
     const two = await tl.umap(a, { nEpochs: 30 });
     assert.deepEqual(one.embedding, two.embedding);
     const other = await tl.umap(a, { nEpochs: 30, randomState: 1 });
