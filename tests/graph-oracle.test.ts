@@ -16,7 +16,7 @@ import louvain from "graphology-communities-louvain";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, type Progress, pp, read, type SparseMatrix, tl } from "../src/engine";
 import { seededRandom } from "../src/engine/graph-data";
 import { native } from "../src/engine/native";
-import { FIXTURES, PYTHON } from "./helpers";
+import { FIXTURES, PYTHON, runPython } from "./helpers";
 
 const G = path.join(FIXTURES, "graph");
 const manifest = JSON.parse(fs.readFileSync(path.join(G, "graph_manifest.json"), "utf8"));
@@ -53,6 +53,30 @@ async function withScanpyGraph(name: string): Promise<AnnDataOOM> {
     a.obsp.set(key, { ...m, dtype: "float32", data: Float32Array.from(m.data as ArrayLike<number>) });
   }
   return a;
+}
+
+/** Rings over the first and the second half of the cells (two components), or one ring over all (`connected`). */
+function twoRings(n: number, connected = false): SparseMatrix {
+  const half = connected ? n : Math.floor(n / 2);
+  const ring = (i: number): [number, number] => (i < half ? [0, half] : [half, n]);
+  const indptr = new Float64Array(n + 1);
+  const indices: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = ring(i);
+    const len = hi - lo;
+    const next = lo + ((i - lo + 1) % len);
+    const prev = lo + ((i - lo + len - 1) % len);
+    indices.push(...[...new Set([prev, next])].sort((p, q) => p - q));
+    indptr[i + 1] = indices.length;
+  }
+  return {
+    kind: "csr",
+    shape: [n, n],
+    dtype: "float32",
+    indptr,
+    indices: Int32Array.from(indices),
+    data: new Float32Array(indices.length).fill(1),
+  };
 }
 
 /** Adjusted Rand index of two labelings. */
@@ -291,6 +315,87 @@ describe("graph steps: behaviour", () => {
     }
   });
 
+  it("umap: curve parameters that would lay out NaN are typed errors and store nothing", async () => {
+    const a = await withScanpyGraph(name);
+    // The fit has no positive b there (umap-learn's neither).
+    await assert.rejects(tl.umap(a, { spread: 0.2, minDist: 0, nEpochs: 5 }), (e: Error) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.match(e.message, /spread 0\.2 with minDist 0 fits no usable UMAP curve \(a = [-\d.e+]+, b = -[\d.e+]+/);
+      return true;
+    });
+    // Finite but extreme: the gradients overflow.
+    for (const ab of [
+      { a: 1e300, b: 1 },
+      { a: 1, b: 1e300 },
+    ]) {
+      await assert.rejects(tl.umap(a, { ...ab, nEpochs: 5 }), (e: Error) => {
+        assert.ok(e instanceof InvalidArgumentError);
+        assert.match(e.message, /non-finite coordinates \(row \d+\) with a = .*, b = /);
+        return true;
+      });
+    }
+    assert.ok(!a.obsm.has("X_umap"), "no NaN layout stored");
+    a.close();
+  });
+
+  it("umap: NaN/Inf starting coordinates are typed errors naming the key and row", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    const n = a.nObs;
+    a.obsp.set("connectivities", twoRings(n));
+    const x = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const withBad = (row: number, v: number) => {
+      const data = Float32Array.from(x.data);
+      data[row * x.shape[1] + 1] = v;
+      return { kind: "dense" as const, shape: x.shape, dtype: "float32" as const, data };
+    };
+    a.obsm.set("init_nan", withBad(4, Number.NaN));
+    await assert.rejects(tl.umap(a, { init: "init_nan", nEpochs: 5 }), /init obsm "init_nan" row 4 has a non-finite value/);
+    a.obsm.set("init_inf", withBad(9, Number.POSITIVE_INFINITY));
+    await assert.rejects(tl.umap(a, { init: "init_inf", nEpochs: 5 }), /init obsm "init_inf" row 9 has a non-finite value/);
+    // Beyond float32: infinite once converted.
+    const f64 = Float64Array.from(x.data);
+    f64[2 * x.shape[1]] = 1e300;
+    a.obsm.set("init_f64", { kind: "dense", shape: x.shape, dtype: "float64", data: f64 });
+    await assert.rejects(tl.umap(a, { init: "init_f64", nEpochs: 5 }), /init obsm "init_f64" row 2/);
+    // X_pca places the two components of the graph: a NaN there is named.
+    a.obsm.set("X_pca", withBad(7, Number.NaN));
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), (e: Error) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.match(e.message, /obsm "X_pca" row 7 has a non-finite value; UMAP places the graph's 2 disconnected components/);
+      return true;
+    });
+    assert.ok(!a.obsm.has("X_umap"));
+    // A connected graph never reads it (as umap-learn).
+    a.obsp.set("connectivities", twoRings(n, true));
+    assert.ok((await tl.umap(a, { nEpochs: 5 })).embedding.every(Number.isFinite));
+    a.close();
+  });
+
+  it("umap: components are placed in the graph's representation (uns.neighbors.params use_rep, n_pcs), as scanpy", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    const n = a.nObs;
+    const x = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    const d = x.shape[1];
+    a.obsm.set("X_rep", { kind: "dense", shape: x.shape, dtype: "float32", data: Float32Array.from(x.data) });
+    await pp.neighbors(a, { useRep: "X_rep", nPcs: 10 });
+    a.obsp.set("connectivities", twoRings(n));
+    // X_pca is not the graph's representation, nor X_rep's columns past n_pcs.
+    const poisoned = Float32Array.from(x.data);
+    poisoned[3 * d] = Number.NaN;
+    a.obsm.set("X_pca", { kind: "dense", shape: x.shape, dtype: "float32", data: poisoned });
+    const rep = Float32Array.from(x.data);
+    rep[5 * d + 20] = Number.NaN;
+    a.obsm.set("X_rep", { kind: "dense", shape: x.shape, dtype: "float32", data: rep });
+    const res = await tl.umap(a, { nEpochs: 5 });
+    assert.ok(res.embedding.every(Number.isFinite), "laid out from X_rep[:, :10]");
+    rep[6 * d + 2] = Number.NaN;
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), /obsm "X_rep" row 6 has a non-finite value/);
+    // A representation that is gone is named, as scanpy's "Did not find X_gone".
+    (a.uns.neighbors as { params: { use_rep: string } }).params.use_rep = "X_gone";
+    await assert.rejects(tl.umap(a, { nEpochs: 5 }), /uns\["neighbors"\]\.params\.use_rep is "X_gone", which obsm does not have/);
+    a.close();
+  });
+
   it("umap: the umap-js path fed the precomputed kNN reaches umap-learn's trustworthiness", async () => {
     const a = await withScanpyGraph(name);
     const x = (await dense(`${name}.graph_input.h5ad`, "obsm", "X_pca")).data;
@@ -316,6 +421,14 @@ describe("graph steps: behaviour", () => {
       running.some((p) => p.chunksDone > 0 && p.elapsedMs > 0 && Number.isFinite(p.etaMs) && p.etaMs >= 0),
       "an ETA from the epochs",
     );
+    // Each job's last report is complete, with no ETA left (the spectral
+    // initialisation converges before its planned iterations).
+    for (const label of new Set(reports.map((p) => p.label))) {
+      const last = reports.filter((p) => p.label === label).at(-1) as Progress;
+      assert.equal(last.state, "done", label);
+      assert.equal(last.chunksDone, last.chunksTotal, `${label}: chunks of the done report`);
+      assert.ok(Number.isNaN(last.etaMs), `${label}: no ETA once done, got ${last.etaMs}`);
+    }
     const two = await tl.umap(a, { nEpochs: 30 });
     assert.deepEqual(one.embedding, two.embedding);
     const other = await tl.umap(a, { nEpochs: 30, randomState: 1 });
@@ -348,6 +461,79 @@ describe("graph steps: behaviour", () => {
       } else assert.equal(after[i], before[i]);
     }
     assert.ok(inside > 0 && res.nClusters >= 1);
+    a.close();
+  });
+
+  it("leiden restrictTo: obs key, labels and categories as scanpy's restrict_to", async () => {
+    const a = await withScanpyGraph(name);
+    await tl.leiden(a);
+    const col = (key: string) => Array.from({ length: a.nObs }, (_, i) => (a.obs.getChild(key) as Vector).get(i) as string);
+    const before = col("leiden");
+    const sub = ["2", "0"];
+    await tl.leiden(a, { restrictTo: ["leiden", sub], resolution: 2 });
+    assert.deepEqual(col("leiden"), before, "obs.leiden is kept");
+    const ours = col("leiden_R");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-restrict-"));
+    const out = path.join(dir, "restrict.h5ad");
+    await a.write(out);
+    a.close();
+    const py = runPython(
+      [
+        "import sys, json, warnings, anndata as ad, scanpy as sc",
+        "from natsort import natsorted",
+        "warnings.filterwarnings('ignore')",
+        "a = ad.read_h5ad(sys.argv[1])",
+        "ours = a.obs.pop('leiden_R')",
+        "sc.tl.leiden(a, restrict_to=('leiden', ['2', '0']), resolution=2, obsp='connectivities')",
+        "print(json.dumps({'keys': list(a.obs.columns), 'labels': list(a.obs['leiden_R'].astype(str)),",
+        "  'ours_cats': list(ours.cat.categories), 'natsorted': natsorted(ours.cat.categories)}))",
+      ],
+      out,
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    const ref = JSON.parse(py);
+    assert.ok(ref.keys.includes("leiden_R") && ref.keys.includes("leiden"));
+    for (let i = 0; i < ours.length; i++) {
+      if (sub.includes(before[i])) {
+        assert.match(ours[i], /^2-0,\d+$/, `cell ${i}`);
+        assert.match(ref.labels[i], /^2-0,\d+$/, `scanpy cell ${i}`);
+      } else assert.equal(ours[i], ref.labels[i], `cell ${i} keeps its label`);
+    }
+    assert.deepEqual(ref.ours_cats, ref.natsorted, "categories in natsort order");
+  });
+
+  it("leiden useWeights: false: explicit zeros are no edges (scanpy's adjacency.nonzero())", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    // Cliques of 10 cells; explicit zeros join every cell to the neighbouring cliques.
+    const size = 10;
+    const blocks = Math.floor(a.nObs / size);
+    const n = a.nObs;
+    const blockOf = (i: number) => Math.min(Math.floor(i / size), blocks - 1);
+    const indptr = new Float64Array(n + 1);
+    const indices: number[] = [];
+    const data: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const b = blockOf(i);
+      for (let j = 0; j < n; j++) {
+        const c = blockOf(j);
+        if (c === b && j !== i) data.push(1);
+        else if (Math.abs(c - b) === 1) data.push(0);
+        else continue;
+        indices.push(j);
+      }
+      indptr[i + 1] = indices.length;
+    }
+    a.obsp.set("connectivities", {
+      kind: "csr",
+      shape: [n, n],
+      dtype: "float32",
+      indptr,
+      indices: Int32Array.from(indices),
+      data: Float32Array.from(data),
+    });
+    const res = await tl.leiden(a, { useWeights: false });
+    assert.equal(res.nClusters, blocks, "one cluster per clique");
+    for (let i = 1; i < n; i++) if (blockOf(i) === blockOf(i - 1)) assert.equal(res.membership[i], res.membership[i - 1]);
     a.close();
   });
 

@@ -221,6 +221,10 @@ describe("user mistakes give typed errors and leave the object usable", () => {
       await rejects(() => pp.pca(a, { nComps: 10, svdSolver: "bogus" as never }), InvalidArgumentError, /svdSolver/);
       await pp.pca(a, { nComps: 10 });
       await rejects(() => pp.neighbors(a, { method: "bogus" as never }), InvalidArgumentError, /method/);
+      // uns[""] could not be written (scanpy would store it and fail in write_h5ad).
+      for (const key of ["", "a/b"])
+        await rejects(() => pp.neighbors(a, { keyAdded: key }), InvalidArgumentError, /keyAdded must be a non-empty/);
+      assert.ok(!("" in a.uns) && !a.obsp.has("_connectivities"));
       await pp.neighbors(a);
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(), 30_000);
@@ -230,6 +234,20 @@ describe("user mistakes give typed errors and leave the object usable", () => {
         await rejects(() => tl.umap(a, { ...o, nEpochs: 5 }), InvalidArgumentError, /alpha|a must|negativeSampleRate|method/);
       await tl.leiden(a);
       assert.ok(a.obs.getChild("leiden"));
+      // restrictTo is [obs key, non-empty list of category strings] (scanpy raises on an empty one).
+      const restrict = (r: unknown) => () => tl.leiden(a, { restrictTo: r as [string, string[]] });
+      await rejects(restrict(["leiden", []]), InvalidArgumentError, /restrictTo: no categories of "leiden" given/);
+      await rejects(
+        restrict(["leiden", "0"]),
+        InvalidArgumentError,
+        /restrictTo must be \[obsKey, \[category, …\]\], got \["leiden","0"\]/,
+      );
+      await rejects(restrict("leiden"), InvalidArgumentError, /restrictTo must be \[obsKey, \[category, …\]\], got "leiden"/);
+      await rejects(restrict(["leiden", [0]]), InvalidArgumentError, /categories must be strings/);
+      assert.ok(!a.obs.getChild("leiden_R"));
+      // A neighborsKey that uns lacks is named, not replaced by obsp.distances (scanpy raises too).
+      await rejects(() => tl.paga(a, { neighborsKey: "nope" }), InvalidArgumentError, /neighborsKey: uns has no "nope"/);
+      assert.ok(!("paga" in a.uns));
     } finally {
       a.close();
     }

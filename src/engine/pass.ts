@@ -20,7 +20,7 @@ export interface Progress {
   elapsedMs: number;
   /** Rows per second so far. */
   rate: number;
-  /** Estimated milliseconds left, from the rows or, for jobs that count no rows (graph steps), the chunks (NaN before the first chunk). */
+  /** Estimated milliseconds left, from the rows or, for jobs that count no rows (graph steps), the chunks (NaN before the first chunk and once done). */
   etaMs: number;
   state: "running" | "done" | "cancelled" | "failed";
 }
@@ -83,16 +83,21 @@ function toProgress(label: string, p: Native.ProgressOut, state: Progress["state
   // epochs, Leiden levels) count chunks only, so their ETA comes from the
   // chunks.
   const chunksLeft = p.chunksTotal - p.chunksDone;
-  const etaMs =
-    rate > 0 && left > 0
+  const done = state === "done";
+  const etaMs = done
+    ? Number.NaN
+    : rate > 0 && left > 0
       ? (left / rate) * 1000
       : p.rowsTotal === 0 && p.chunksDone > 0 && chunksLeft > 0
         ? (p.elapsedMs * chunksLeft) / p.chunksDone
         : Number.NaN;
+  // Iterative jobs (the spectral initialisation, NN-descent) may converge
+  // before their planned chunks: a finished job is complete all the same.
+  const chunksTotal = done ? Math.max(p.chunksTotal, p.chunksDone) : p.chunksTotal;
   return {
     label,
-    chunksDone: p.chunksDone,
-    chunksTotal: p.chunksTotal,
+    chunksDone: done ? chunksTotal : p.chunksDone,
+    chunksTotal,
     rowsDone: p.rowsDone,
     rowsTotal: p.rowsTotal,
     bytesDone: p.bytesDone,

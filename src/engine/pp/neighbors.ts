@@ -5,8 +5,9 @@
  * (override with `method`). X is never read.
  */
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError, nativeCall } from "../errors";
+import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, graphElement, representation, seedOf } from "../graph-data";
+import { isMemberName } from "../names";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
 
@@ -58,6 +59,9 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
   if (metric !== "euclidean" && metric !== "cosine")
     throw new InvalidArgumentError(`metric must be 'euclidean' or 'cosine', got ${String(metric)}`);
   const seed = seedOf(opts.randomState);
+  // Checked before the search: uns[""] or a key with "/" could not be written.
+  if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
+    throw new InvalidArgumentError(`keyAdded must be a non-empty string without "/", got ${shown(opts.keyAdded)}`);
   const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs);
   const job = nativeCall(() => native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed));
   const label = `neighbors (${k}, ${metric}, ${rep.n.toLocaleString("en-US")} cells)`;

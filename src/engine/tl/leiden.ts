@@ -4,8 +4,10 @@
  * default partition type). Writes obs[keyAdded] as a categorical whose
  * categories "0", "1", … are ordered by cluster size, and uns[keyAdded].
  */
+
+import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError, nativeCall } from "../errors";
+import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
@@ -18,9 +20,13 @@ export interface LeidenOptions extends PassOptions {
   randomState?: number;
   /** Iterations of the algorithm; -1 (default) iterates until the partition stops changing. */
   nIterations?: number;
-  /** Use edge weights (default true); false clusters the unweighted graph. */
+  /** Use edge weights (default true); false clusters the unweighted graph (explicit zeros are no edges, as scanpy). */
   useWeights?: boolean;
-  /** Cluster only the cells of these categories of an obs column; others keep their label. */
+  /**
+   * Cluster only the cells of these categories of an obs column; they are
+   * named "<cat1>-<cat2>,<cluster>", the others keep their label. With the
+   * default keyAdded the result goes to obs["leiden_R"] (as scanpy).
+   */
   restrictTo?: [string, string[]];
   /** obs column and uns key to write (default "leiden"). */
   keyAdded?: string;
@@ -60,28 +66,12 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
     throw new InvalidArgumentError(`nIterations must be -1 or a positive integer, got ${opts.nIterations}`);
   }
   const seed = seedOf(opts.randomState);
-  const keyAdded = opts.keyAdded ?? "leiden";
+  const restriction = opts.restrictTo === undefined ? null : restrictionOf(adata, opts.restrictTo);
+  // scanpy: a restricted run with the default key writes "leiden_R", keeping "leiden".
+  const keyAdded = restriction && (opts.keyAdded ?? "leiden") === "leiden" ? "leiden_R" : (opts.keyAdded ?? "leiden");
   let graph = await obspGraph(adata, connectivitiesKey(adata, opts.obsp, opts.neighborsKey));
-  if (opts.useWeights === false) graph = { ...graph, data: new Float32Array(graph.data.length).fill(1) };
-
-  const n = adata.nObs;
-  let cells: Uint32Array | null = null;
-  let previous: (string | null)[] = [];
-  if (opts.restrictTo) {
-    const [key, cats] = opts.restrictTo;
-    const col = adata.obs.getChild(key);
-    if (!col) throw new InvalidArgumentError(`restrictTo: obs has no column ${JSON.stringify(key)}`);
-    previous = Array.from({ length: n }, (_, i) => {
-      const v = col.get(i);
-      return v === null || v === undefined ? null : String(v);
-    });
-    const known = new Set(previous);
-    const missing = cats.filter((c) => !known.has(c));
-    if (missing.length) throw new InvalidArgumentError(`restrictTo: ${JSON.stringify(key)} has no categories ${missing.join(", ")}`);
-    const wanted = new Set(cats);
-    cells = Uint32Array.from(previous.flatMap((v, i) => (v !== null && wanted.has(v) ? [i] : [])));
-    graph = induced(graph, cells);
-  }
+  if (opts.useWeights === false) graph = unweighted(graph);
+  if (restriction) graph = induced(graph, restriction.cells);
 
   const job = nativeCall(() => native.startLeiden(graph, resolution, nIterations, seed));
   const label = `leiden (resolution ${resolution}, ${graph.n.toLocaleString("en-US")} cells)`;
@@ -90,18 +80,13 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
   let nClusters = 0;
   for (const c of m) if (c + 1 > nClusters) nClusters = c + 1;
 
+  const n = adata.nObs;
   const membership = new Int32Array(n).fill(-1);
-  if (cells) {
-    // scanpy's restrict_to: the new clusters are named "<old>,<new>".
-    const labels = previous.map((v) => v);
-    cells.forEach((c, t) => {
+  if (restriction) {
+    restriction.cells.forEach((c, t) => {
       membership[c] = m[t];
-      labels[c] = `${previous[c]},${m[t]}`;
     });
-    const cats = [...new Set(labels.filter((v): v is string => v !== null))].sort(naturalOrder);
-    const pos = new Map(cats.map((c, i) => [c, i]));
-    const codes = Int32Array.from(labels, (v) => (v === null ? -1 : (pos.get(v) as number)));
-    adata.setObs(keyAdded, categorical(codes, cats));
+    adata.setObs(keyAdded, restrictedLabels(restriction, m));
   } else {
     m.forEach((c, i) => {
       membership[i] = c;
@@ -122,8 +107,83 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
   return withSummary({ membership, nClusters, quality: out.quality }, summary);
 }
 
-function naturalOrder(a: string, b: string): number {
-  return a.localeCompare(b, "en", { numeric: true });
+/** The cells a restrictTo run clusters, and the labels of all cells before it. */
+interface Restriction {
+  categories: string[];
+  previous: (string | null)[];
+  cells: Uint32Array;
+}
+
+/** Validate restrictTo ([obs key, non-empty list of its categories], as scanpy) and find its cells. */
+function restrictionOf(adata: AnnDataOOM, restrictTo: unknown): Restriction {
+  if (!Array.isArray(restrictTo) || restrictTo.length !== 2 || typeof restrictTo[0] !== "string" || !Array.isArray(restrictTo[1])) {
+    throw new InvalidArgumentError(`restrictTo must be [obsKey, [category, …]], got ${shown(restrictTo)}`);
+  }
+  const [key, categories] = restrictTo as [string, unknown[]];
+  if (categories.length === 0) throw new InvalidArgumentError(`restrictTo: no categories of ${JSON.stringify(key)} given`);
+  const notString = categories.find((c) => typeof c !== "string");
+  if (notString !== undefined)
+    throw new InvalidArgumentError(`restrictTo: categories must be strings (e.g. "1", not 1), got ${shown(notString)}`);
+  const col = adata.obs.getChild(key);
+  if (!col) throw new InvalidArgumentError(`restrictTo: obs has no column ${JSON.stringify(key)}`);
+  const previous = Array.from({ length: adata.nObs }, (_, i) => {
+    const v = col.get(i);
+    return v === null || v === undefined ? null : String(v);
+  });
+  const known = new Set(previous);
+  const missing = (categories as string[]).filter((c) => !known.has(c));
+  if (missing.length) throw new InvalidArgumentError(`restrictTo: ${JSON.stringify(key)} has no categories ${missing.join(", ")}`);
+  const wanted = new Set(categories as string[]);
+  const cells = Uint32Array.from(previous.flatMap((v, i) => (v !== null && wanted.has(v) ? [i] : [])));
+  return { categories: categories as string[], previous, cells };
+}
+
+/**
+ * scanpy's rename_groups: the re-clustered cells are named
+ * "<cat1>-<cat2>,<cluster>", the others keep their label; categories natsorted.
+ */
+function restrictedLabels(r: Restriction, clusters: ArrayLike<number>): Vector {
+  const labels = r.previous.slice();
+  const prefix = `${r.categories.join("-")},`;
+  r.cells.forEach((c, t) => {
+    labels[c] = `${prefix}${clusters[t]}`;
+  });
+  const cats = [...new Set(labels.filter((v): v is string => v !== null))].sort(natsortOrder);
+  const pos = new Map(cats.map((c, i) => [c, i]));
+  return categorical(
+    Int32Array.from(labels, (v) => (v === null ? -1 : (pos.get(v) as number))),
+    cats,
+  );
+}
+
+/** natsort's default key: text and digit runs alternate, text by code point, digits by value. */
+function natsortOrder(a: string, b: string): number {
+  const pa = natParts(a);
+  const pb = natParts(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i], pb[i]];
+    if (x === y) continue;
+    if (typeof x === "bigint" && typeof y === "bigint") return x < y ? -1 : 1;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+function natParts(s: string): (string | bigint)[] {
+  const parts: (string | bigint)[] = s.split(/(\d+)/).map((p, i) => (i % 2 === 1 ? BigInt(p) : p));
+  while (parts.length > 1 && parts.at(-1) === "") parts.pop();
+  return parts;
+}
+
+/** Every stored non-zero entry as weight 1; explicit zeros are no edges (scanpy's adjacency.nonzero()). */
+function unweighted(g: CsrGraph): CsrGraph {
+  const indptr = new Float64Array(g.n + 1);
+  const indices: number[] = [];
+  for (let i = 0; i < g.n; i++) {
+    for (let e = g.indptr[i]; e < g.indptr[i + 1]; e++) if (g.data[e] !== 0) indices.push(g.indices[e]);
+    indptr[i + 1] = indices.length;
+  }
+  return { n: g.n, indptr, indices: Int32Array.from(indices), data: new Float32Array(indices.length).fill(1) };
 }
 
 /** The subgraph on `cells` (renumbered 0..cells.length). */

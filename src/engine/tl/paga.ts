@@ -49,6 +49,14 @@ export function categoricalCodes(adata: AnnDataOOM, key: string): { codes: Int32
   return { codes, categories };
 }
 
+/** obsp key of the kNN distances: uns[neighborsKey].distances_key; "distances" when no neighborsKey is given and uns.neighbors has none. */
+function distancesKey(adata: AnnDataOOM, neighborsKey?: string): string {
+  const entry = adata.uns[neighborsKey ?? "neighbors"] as { distances_key?: string } | undefined;
+  if (neighborsKey !== undefined && !entry)
+    throw new InvalidArgumentError(`neighborsKey: uns has no ${JSON.stringify(neighborsKey)} (run pp.neighbors with keyAdded)`);
+  return entry?.distances_key ?? "distances";
+}
+
 /**
  * @example
  * await tl.leiden(adata);
@@ -58,8 +66,7 @@ export function categoricalCodes(adata: AnnDataOOM, key: string): { codes: Int32
 export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<PagaResult> {
   const groups = opts.groups ?? "leiden";
   const { codes, categories } = categoricalCodes(adata, groups);
-  const entry = adata.uns[opts.neighborsKey ?? "neighbors"] as { distances_key?: string } | undefined;
-  const g = await obspGraph(adata, entry?.distances_key ?? "distances", false);
+  const g = await obspGraph(adata, distancesKey(adata, opts.neighborsKey), false);
   const k = categories.length;
   const n = g.n;
   const sizes = new Array<number>(k).fill(0);

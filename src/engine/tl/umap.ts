@@ -9,8 +9,8 @@
  */
 import { randomInt } from "node:crypto";
 import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError, nativeCall } from "../errors";
-import { type CsrGraph, obspGraph, seedOf } from "../graph-data";
+import { InvalidArgumentError, nativeCall, shown } from "../errors";
+import { type CsrGraph, obspGraph, representation, seedOf } from "../graph-data";
 import { native } from "../native";
 import type { PassOptions } from "../pass";
 import { withSummary } from "../repr-html";
@@ -89,9 +89,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const method = opts.method ?? "auto";
   if (!["auto", "native", "umap-js"].includes(method))
     throw new InvalidArgumentError(`method must be 'auto', 'native' or 'umap-js', got ${JSON.stringify(method)}`);
-  const [a, b] = opts.a !== undefined && opts.b !== undefined ? [opts.a, opts.b] : nativeCall(() => native.umapAbParams(spread, minDist));
-  const rep = adata.obsm.has("X_pca") ? await pcaRows(adata) : { data: new Float32Array(n), d: 1 };
-  const init = await initialPositions(adata, graph, rep, opts.init ?? "spectral", dim, seed, opts);
+  const [a, b] = curveParams(opts.a, opts.b, spread, minDist);
+  const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", opts.init ?? "spectral", dim, seed, opts);
   const useJs = method === "umap-js";
   // The same layout parameters for both paths.
   const layout = {
@@ -122,6 +121,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs)`;
     embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
   }
+  assertFiniteLayout(embedding, dim, a, b);
   adata.obsm.set("X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
   adata.uns.umap = {
     params: {
@@ -139,11 +139,113 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   return withSummary({ embedding, a, b, method: used, nEpochs }, summary);
 }
 
-async function pcaRows(adata: AnnDataOOM): Promise<{ data: Float32Array; d: number }> {
-  const el = await adata.obsm.get("X_pca");
-  if ("table" in el || el.kind !== "dense" || el.shape.length !== 2) return { data: new Float32Array(adata.nObs), d: 1 };
-  const data = el.data instanceof Float32Array ? el.data : Float32Array.from(el.data as ArrayLike<number>);
-  return { data, d: el.shape[1] };
+/**
+ * (a, b) as given, else fitted from spread and minDist. The fit has no
+ * positive solution for a very small spread (≤ 0.2 with minDist ≈ 0; umap-learn's
+ * fit fails there too), and b ≤ 0 would lay everything out as NaN.
+ */
+function curveParams(givenA: number | undefined, givenB: number | undefined, spread: number, minDist: number): [number, number] {
+  if (givenA !== undefined && givenB !== undefined) return [givenA, givenB];
+  const [a, b] = nativeCall(() => native.umapAbParams(spread, minDist));
+  if (!(Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0)) {
+    throw new InvalidArgumentError(
+      `spread ${spread} with minDist ${minDist} fits no usable UMAP curve (a = ${shown(a)}, b = ${shown(b)}; both must be > 0): ` +
+        "use a larger spread or minDist, or give a and b",
+    );
+  }
+  return [a, b];
+}
+
+/** Extreme (a, b) overflow the layout's gradients into NaN: refuse to store that. */
+function assertFiniteLayout(embedding: Float32Array, dim: number, a: number, b: number): void {
+  const at = embedding.findIndex((v) => !Number.isFinite(v));
+  if (at < 0) return;
+  throw new InvalidArgumentError(
+    `the UMAP layout has non-finite coordinates (row ${Math.floor(at / dim)}) with a = ${shown(a)}, b = ${shown(b)}: ` +
+      "choose less extreme a and b (or spread and minDist)",
+  );
+}
+
+/** Rows for placing disconnected components; a single value per cell (all alike) when none is available. */
+interface PlacementRows {
+  data: Float32Array;
+  d: number;
+  /** The obsm key they come from (null: none). */
+  key: string | null;
+}
+
+/**
+ * The representation the graph was built from, as scanpy's umap takes it
+ * (uns[neighborsKey].params use_rep and n_pcs, else X_pca): umap-learn
+ * places disconnected components by their centroids in it. `X` (scanpy's
+ * use_rep "X", or small data without use_rep) is not read here: X_pca
+ * stands in for it when present.
+ */
+async function placementRows(adata: AnnDataOOM, neighborsKey: string): Promise<PlacementRows> {
+  const params = (adata.uns[neighborsKey] as { params?: { use_rep?: unknown; n_pcs?: unknown } } | undefined)?.params;
+  const useRep = typeof params?.use_rep === "string" && params.use_rep !== "X" ? params.use_rep : "X_pca";
+  const nPcs = typeof params?.n_pcs === "number" && params.n_pcs > 0 ? params.n_pcs : undefined;
+  const none = { data: new Float32Array(adata.nObs), d: 1, key: null };
+  if (!adata.obsm.has(useRep)) {
+    if (useRep === "X_pca") return none;
+    throw new InvalidArgumentError(
+      `uns[${JSON.stringify(neighborsKey)}].params.use_rep is ${JSON.stringify(useRep)}, which obsm does not have (the graph's representation, needed to place its components)`,
+    );
+  }
+  const el = await adata.obsm.get(useRep);
+  if ("table" in el || el.kind !== "dense" || el.shape.length !== 2) return none;
+  if (nPcs !== undefined && nPcs > el.shape[1]) {
+    throw new InvalidArgumentError(
+      `uns[${JSON.stringify(neighborsKey)}].params.n_pcs is ${nPcs} but obsm ${JSON.stringify(useRep)} has ${el.shape[1]} columns`,
+    );
+  }
+  const rep = await representation(adata, useRep, nPcs);
+  return { data: rep.data, d: rep.d, key: useRep };
+}
+
+/** Index of the first row with a NaN or infinite value, or -1. */
+function firstNonFiniteRow(data: ArrayLike<number>, rows: number, width: number): number {
+  for (let i = 0; i < rows; i++) for (let c = 0; c < width; c++) if (!Number.isFinite(data[i * width + c])) return i;
+  return -1;
+}
+
+/** Number of connected components over the positive edges (as the native spectral layout counts them). */
+function componentCount(g: CsrGraph): number {
+  const parent = Int32Array.from({ length: g.n }, (_, i) => i);
+  const find = (x: number): number => {
+    while (parent[x] !== x) {
+      parent[x] = parent[parent[x]];
+      x = parent[x];
+    }
+    return x;
+  };
+  let count = g.n;
+  for (let i = 0; i < g.n; i++) {
+    for (let e = g.indptr[i]; e < g.indptr[i + 1]; e++) {
+      if (!(g.data[e] > 0)) continue;
+      const [a, b] = [find(i), find(g.indices[e])];
+      if (a !== b) {
+        parent[Math.max(a, b)] = Math.min(a, b);
+        count--;
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * A NaN centroid would put a whole component at NaN; the rows only matter
+ * when the graph is disconnected, so a connected graph ignores them (as umap-learn).
+ */
+function assertPlaceable(rows: PlacementRows, g: CsrGraph): void {
+  const bad = firstNonFiniteRow(rows.data, g.n, rows.d);
+  if (bad < 0) return;
+  const parts = componentCount(g);
+  if (parts <= 1) return;
+  throw new InvalidArgumentError(
+    `obsm ${JSON.stringify(rows.key)} row ${bad} has a non-finite value; UMAP places the graph's ${parts} disconnected components by it`,
+    { element: `obsm/${rows.key}` },
+  );
 }
 
 /**
@@ -153,7 +255,7 @@ async function pcaRows(adata: AnnDataOOM): Promise<{ data: Float32Array; d: numb
 async function initialPositions(
   adata: AnnDataOOM,
   g: CsrGraph,
-  rep: { data: Float32Array; d: number },
+  neighborsKey: string,
   init: string,
   dim: number,
   seed: number,
@@ -161,6 +263,8 @@ async function initialPositions(
 ): Promise<Float32Array> {
   const n = g.n;
   if (init === "spectral") {
+    const rep = await placementRows(adata, neighborsKey);
+    assertPlaceable(rep, g);
     const job = nativeCall(() => native.startUmapInit(g, rep.data, rep.d, dim, seed));
     return (await adata.runJob(`UMAP spectral initialisation (${n.toLocaleString("en-US")} cells)`, job, (p) => p.takeUmap(), pass))
       .embedding;
@@ -185,6 +289,13 @@ async function initialPositions(
   const w = el.shape[1];
   raw = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) for (let c = 0; c < dim; c++) raw[i * dim + c] = Number(el.data[i * w + c]);
+  // Checked in float32: float64 values beyond its range are infinite here.
+  const bad = firstNonFiniteRow(raw, n, dim);
+  if (bad >= 0) {
+    throw new InvalidArgumentError(`init obsm ${JSON.stringify(keyName)} row ${bad} has a non-finite value (as float32)`, {
+      element: `obsm/${keyName}`,
+    });
+  }
   let max = 0;
   for (const v of raw) max = Math.max(max, Math.abs(v));
   if (max > 0) for (let i = 0; i < raw.length; i++) raw[i] *= 10 / max;
