@@ -146,6 +146,9 @@ export async function drive<T>(
   }
   try {
     if (abortedAtStart) throw new CancelledError(`${label} was cancelled`);
+    // close() while the pass ran: its result is dropped even when the pass
+    // finished before the cancel reached it (a race that made close() flaky).
+    if (source.closed) throw new CancelledError(`${label} was cancelled`);
     // A file written in place during (or before) the pass: its result, or
     // its failure, may come from a mix of old and new bytes. Say that instead.
     if (!source.closed) nativeCall(() => source.native.checkUnchanged());
