@@ -647,6 +647,12 @@ describe("graph steps: behaviour", () => {
       "d = a.obsp['distances']; d.sort_indices(); d.sum_duplicates()",
       "assert a.obs['leiden'].dtype == 'category'",
       "assert a.obsm['X_umap'].shape == (a.n_obs, 2)",
+      // sparse, as scanpy stores them (sc.pl.paga fails on dense ones)
+      "import scipy.sparse as sps",
+      "p = a.uns['paga']",
+      "assert sps.issparse(p['connectivities']) and sps.issparse(p['connectivities_tree']), type(p['connectivities'])",
+      "assert p['connectivities'].shape == (a.obs['leiden'].cat.categories.size,) * 2",
+      "assert abs(p['connectivities'] - p['connectivities'].T).max() < 1e-12",
       "sc.tl.paga(a, groups='leiden')",
       "print(c.nnz, a.obs['leiden'].cat.categories.size)",
     ].join("\n");

@@ -110,6 +110,23 @@ function isDenseValue(v: unknown): v is { kind: "dense"; shape: number[]; data: 
   return !!o && typeof o === "object" && o.kind === "dense" && Array.isArray(o.shape) && ArrayBuffer.isView(o.data);
 }
 
+/** A CSR matrix value in uns ({kind: "csr", shape, indptr, indices, data}), e.g. uns.paga.connectivities as scanpy stores it. */
+function isCsrValue(
+  v: unknown,
+): v is { kind: "csr"; shape: [number, number]; indptr: ArrayLike<number>; indices: ArrayLike<number>; data: TypedArray } {
+  const o = v as { kind?: unknown; shape?: unknown; data?: unknown; indices?: unknown; indptr?: unknown } | null;
+  return (
+    !!o &&
+    typeof o === "object" &&
+    o.kind === "csr" &&
+    Array.isArray(o.shape) &&
+    o.shape.length === 2 &&
+    ArrayBuffer.isView(o.data) &&
+    ArrayBuffer.isView(o.indices) &&
+    ArrayBuffer.isView(o.indptr)
+  );
+}
+
 /** A CSR element (an obsp graph) as the writer's input, or null for other kinds. */
 export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
   if ("table" in el || el.kind !== "csr") return null;
@@ -138,6 +155,11 @@ export function unsIn(
     if (isDenseValue(v)) {
       vectors.push(typedIn(v.data));
       return { t: "arr", i: vectors.length - 1, shape: v.shape };
+    }
+    if (isCsrValue(v)) {
+      // data, indices, indptr: three consecutive vectors
+      vectors.push(typedIn(v.data), typedIn(Int32Array.from(v.indices)), typedIn(Float64Array.from(v.indptr)));
+      return { t: "csr", i: vectors.length - 3, shape: v.shape };
     }
     if (Array.isArray(v)) {
       if (v.every((x) => typeof x === "string")) return { t: "strs", v };

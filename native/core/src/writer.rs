@@ -935,6 +935,33 @@ fn write_uns_items(
                 let ds = h5w::write_values(g, key, values, &shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
+            // A sparse matrix (scanpy's uns.paga connectivities): data,
+            // indices and indptr are three consecutive vectors.
+            "csr" => {
+                let i = node["i"].as_u64().unwrap_or(u64::MAX) as usize;
+                let vector = |k: usize| {
+                    vectors.get(i.saturating_add(k)).ok_or_else(|| {
+                        Error::invalid(format!("uns {key}: missing vector {}", i + k))
+                    })
+                };
+                let shape: Vec<usize> = node["shape"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as usize).collect())
+                    .unwrap_or_default();
+                let [rows, cols] = shape[..] else {
+                    return Err(Error::invalid(format!(
+                        "uns {key}: a sparse matrix needs a 2-d shape"
+                    )));
+                };
+                let m = CsrIn {
+                    shape: [rows, cols],
+                    data: vector(0)?.clone(),
+                    indices: vector(1)?.to_f64().into_iter().map(|x| x as i32).collect(),
+                    indptr: vector(2)?.to_f64().into_iter().map(|x| x as i64).collect(),
+                };
+                m.validate(&at)?;
+                write_csr(g, key, &m)?;
+            }
             // A key of the source's uns deleted in the session: unlinked above.
             "del" => {}
             // anndata writes None as a float32 dataset with a null dataspace

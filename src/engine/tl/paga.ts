@@ -105,14 +105,30 @@ export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<P
       if (conn[i * k + j] > 0) graph.addEdge(categories[i], categories[j], { weight: conn[i * k + j], tree: tree[i * k + j] > 0 });
     }
   }
-  adata.uns.paga = {
-    connectivities: { kind: "dense", shape: [k, k], data: conn },
-    connectivities_tree: { kind: "dense", shape: [k, k], data: tree },
-    groups,
-  };
+  // Sparse, as scanpy stores them (sc.pl.paga expects a sparse matrix).
+  adata.uns.paga = { connectivities: csrOf(conn, k), connectivities_tree: csrOf(tree, k), groups };
   adata.uns[`${groups}_sizes`] = Float64Array.from(sizes);
   const summary = `paga: ${categories.length} groups of ${groups}${categories.length <= 20 ? ` (${sizes.map((x) => x.toLocaleString("en-US")).join(", ")} cells)` : ""} → uns['paga']`;
   return withSummary({ categories, sizes, connectivities: conn, connectivitiesTree: tree, graph }, summary);
+}
+
+/** A dense k × k matrix as an in-memory CSR value (its non-zero entries). */
+function csrOf(
+  dense: Float64Array,
+  k: number,
+): { kind: "csr"; shape: [number, number]; indptr: Int32Array; indices: Int32Array; data: Float64Array } {
+  const indptr = new Int32Array(k + 1);
+  const indices: number[] = [];
+  const data: number[] = [];
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      if (dense[i * k + j] === 0) continue;
+      indices.push(j);
+      data.push(dense[i * k + j]);
+    }
+    indptr[i + 1] = indices.length;
+  }
+  return { kind: "csr", shape: [k, k], indptr, indices: Int32Array.from(indices), data: Float64Array.from(data) };
 }
 
 /**
