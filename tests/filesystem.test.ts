@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { FileAccessError, read } from "../src/engine";
-import { FIXTURES } from "./helpers";
+import { FIXTURES, runPython } from "./helpers";
 
 const INPUT = path.join(FIXTURES, "pp", "synth_3k.h5ad");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-fs-"));
@@ -106,6 +106,104 @@ describe("the file system fails under an open file or an output", () => {
       const b = await read(dest);
       assert.deepEqual(await b.X.sum(0), sums);
       b.close();
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a killed write's temporary is removed by the next write there; a 250-character name fits", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "orphans-"));
+    const orphan = path.join(dir, ".out.h5ad.999999999.0.tmp"); // pid 999999999 cannot run (pid_max ≤ 2^22)
+    fs.writeFileSync(orphan, "partial");
+    const a = await read(INPUT);
+    try {
+      await a.subset({ obs: [0, 1, 2] }).write(path.join(dir, "out.h5ad"));
+      assert.deepEqual(fs.readdirSync(dir), ["out.h5ad"]);
+      const long = path.join(dir, `${"x".repeat(245)}.h5ad`);
+      await a.subset({ obs: [0, 1, 2] }).write(long); // its temporary name was too long
+      assert.ok(fs.existsSync(long));
+    } finally {
+      a.close();
+    }
+  });
+});
+
+describe("gene-index sidecars and the file system", () => {
+  it("a folder or a FIFO at the sidecar's path is a FileAccessError (was EISDIR / a hang), never removed", async () => {
+    const file = path.join(tmp, "sidecar-blocked.h5ad");
+    fs.copyFileSync(INPUT, file);
+    const a = await read(file);
+    try {
+      const sidecar = a.X.geneIndexInfo({ beside: true }).path;
+      fs.mkdirSync(sidecar);
+      await rejectsWith(() => a.X.geneValues([0], { index: true, beside: true }), /is not a regular file/, sidecar);
+      assert.ok(fs.statSync(sidecar).isDirectory());
+      fs.rmdirSync(sidecar);
+      spawnSync("mkfifo", [sidecar]);
+      assert.ok(fs.statSync(sidecar).isFIFO());
+      await rejectsWith(() => a.X.geneValues([0], { index: true, beside: true }), /is not a regular file/, sidecar);
+      fs.rmSync(sidecar);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a source rewritten in place with its mtime set back gets a new index, not the stale one", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "gi-"));
+    const file = path.join(tmp, "sidecar-stale.h5ad");
+    fs.copyFileSync(INPUT, file);
+    const a = await read(file);
+    const before = (await a.X.geneValues([0], { index: true, dir }))[0];
+    a.close();
+    // X times 7 in place, then the old mtime restored (as cp -p or rsync -t would)
+    runPython(
+      [
+        "import sys, os, h5py",
+        "st = os.stat(sys.argv[1])",
+        "f = h5py.File(sys.argv[1], 'r+'); d = f['X/data']; d[...] = d[...] * 7; f.close()",
+        "os.utime(sys.argv[1], ns=(st.st_atime_ns, st.st_mtime_ns))",
+      ],
+      file,
+    );
+    const b = await read(file);
+    try {
+      const after = (await b.X.geneValues([0], { index: true, dir }))[0];
+      assert.deepEqual(
+        Array.from(after),
+        Array.from(before, (x) => x * 7),
+      );
+    } finally {
+      b.close();
+    }
+  });
+
+  it("beside sidecars of layers whose names differ only in punctuation are distinct (they removed each other's)", async () => {
+    const file = path.join(tmp, "layers-punctuation.h5ad");
+    fs.copyFileSync(INPUT, file);
+    runPython(
+      [
+        "import sys, anndata as ad",
+        "a = ad.read_h5ad(sys.argv[1])",
+        "a.layers['a b'] = a.X; a.layers['a_b'] = a.X * 2",
+        "a.write_h5ad(sys.argv[1])",
+      ],
+      file,
+    );
+    const a = await read(file);
+    try {
+      const [spaced, underscored] = ["a b", "a_b"].map((k) => a.layers.get(k));
+      const paths = [spaced, underscored].map((m) => m.geneIndexInfo({ beside: true }).path);
+      assert.notEqual(paths[0], paths[1]);
+      const one = (await spaced.geneValues([0], { index: true, beside: true }))[0];
+      const two = (await underscored.geneValues([0], { index: true, beside: true }))[0];
+      assert.deepEqual(
+        Array.from(two),
+        Array.from(one, (x) => x * 2),
+      );
+      assert.ok(
+        paths.every((p) => fs.existsSync(p)),
+        "both sidecars stay",
+      );
     } finally {
       a.close();
     }

@@ -483,6 +483,10 @@ export class BackedMatrix {
 
   /** Where this element's sidecar is and whether a valid one exists (no build). */
   geneIndexInfo(opts: geneIndex.GeneIndexOptions = {}): geneIndex.GeneIndexInfo {
+    // The path names another file now (replaced, touched): no sidecar applies,
+    // and reads go through the open handle (plots asked and failed here).
+    if (geneIndex.changedSinceOpen(this.source))
+      return { path: "", built: false, bytes: 0, element: this.meta.path, valueKind: null, nnz: null };
     return geneIndex.info(this.source, geneIndex.locate(this.source, this.meta, opts));
   }
 

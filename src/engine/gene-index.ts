@@ -11,6 +11,8 @@
  * const [cd3e] = await adata.geneValues(["CD3E"]);   // builds the index once
  * adata.X.geneIndexInfo();                            // { path, built, bytes, ... }
  */
+
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -31,7 +33,7 @@ export interface GeneIndexOptions {
 
 /** What geneIndexInfo() reports. */
 export interface GeneIndexInfo {
-  /** Where the sidecar of this element is (or would be). */
+  /** Where the sidecar of this element is (or would be); "" when the file changed on disk since it was opened (no sidecar applies). */
   path: string;
   /** True when a valid sidecar for the current file exists there. */
   built: boolean;
@@ -62,8 +64,13 @@ export function geneIndexDir(): string {
   return process.env.ANNDATA_OOM_GENE_INDEX_DIR || path.join(cache, "gene-index");
 }
 
+// ctime too: `cp -p`, `rsync -t` or os.utime can set the mtime back after
+// a write in place, but not the ctime.
 function differs(was: fs.BigIntStats | null, now: fs.BigIntStats): boolean {
-  return was !== null && (was.dev !== now.dev || was.ino !== now.ino || was.size !== now.size || was.mtimeNs !== now.mtimeNs);
+  return (
+    was !== null &&
+    (was.dev !== now.dev || was.ino !== now.ino || was.size !== now.size || was.mtimeNs !== now.mtimeNs || was.ctimeNs !== now.ctimeNs)
+  );
 }
 
 /**
@@ -95,14 +102,20 @@ export function locate(source: Source, meta: MatrixMeta, opts: GeneIndexOptions 
   }
   const fingerprint = JSON.stringify({
     path: source.path,
+    dev: st.dev.toString(),
+    ino: st.ino.toString(),
     size: st.size.toString(),
     mtimeNs: st.mtimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
     element: meta.path,
     shape: meta.shape,
     nnz: meta.nnz,
   });
   if (opts.beside) {
-    const slug = meta.path.replace(/^\/+/, "").replace(/[^A-Za-z0-9_.-]+/g, "_");
+    // Injective (layers "a b" and "a_b" shared one name and removed each other's sidecar).
+    const slug = meta.path
+      .replace(/^\/+/, "")
+      .replace(/[^A-Za-z0-9_.-]/gu, (c) => Array.from(Buffer.from(c), (b) => `%${b.toString(16).padStart(2, "0")}`).join(""));
     return { path: `${source.path}.${slug}.aoomg`, fingerprint, element: meta.path, stalePrefix: null };
   }
   if (opts.dir !== undefined && (typeof opts.dir !== "string" || opts.dir === ""))
@@ -144,7 +157,13 @@ export function openExisting(source: Source, loc: Location): Native.NativeGeneIn
   const key = `${loc.path}\0${loc.fingerprint}`;
   const hit = reg.open.get(key);
   if (hit) return hit;
-  if (!fs.existsSync(loc.path)) return null;
+  const st = fs.statSync(loc.path, { throwIfNoEntry: false });
+  if (!st) return null;
+  // Never open (a FIFO would block the kernel) or remove (a folder) what is not a file.
+  if (!st.isFile())
+    throw new FileAccessError(`the gene index path ${loc.path} exists and is not a regular file; remove it or choose another dir`, {
+      path: loc.path,
+    });
   try {
     const h = nativeCall(() => native.NativeGeneIndex.open(loc.path, loc.fingerprint));
     reg.open.set(key, h);

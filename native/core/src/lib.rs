@@ -13,6 +13,7 @@ pub mod h5;
 pub mod h5w;
 pub mod limits;
 pub mod matrix;
+pub mod orphans;
 pub mod pass;
 pub mod pp;
 pub mod prefetch;

@@ -240,9 +240,19 @@ pub fn write_h5ad_session(
         )
         .in_file(dest));
     }
+    // The temporary's name starts with the destination's, cut so that the
+    // pid and sequence still fit a 255-byte file name.
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let mut cut = name.len().min(200);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stem = &name[..cut];
+    if let Some(dir) = target.parent() {
+        crate::orphans::remove(dir, |n| crate::orphans::write_pid(stem, n));
+    }
     let tmp = target.with_file_name(format!(
-        ".{}.{}.{}.tmp",
-        target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        ".{stem}.{}.{}.tmp",
         std::process::id(),
         WRITE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));

@@ -85,6 +85,7 @@ pub fn build(
         .file_name()
         .map_or("gene-index".into(), |n| n.to_string_lossy().to_string());
     let dir = dest.parent().unwrap_or(Path::new("."));
+    crate::orphans::remove(dir, crate::orphans::gene_index_pid);
     let scratch = Scratch {
         bucket_dir: dir.join(format!(".{name}.{nonce}.buckets")),
         sidecar_tmp: dir.join(format!(".{name}.{nonce}")),
