@@ -151,7 +151,7 @@ export async function drive<T>(
     if (source.closed) throw new CancelledError(`${label} was cancelled`);
     // A file written in place during (or before) the pass: its result, or
     // its failure, may come from a mix of old and new bytes. Say that instead.
-    if (!source.closed) nativeCall(() => source.native.checkUnchanged());
+    nativeCall(() => source.native.checkUnchanged());
     const out = nativeCall(() => take(pass));
     if (report) safeReport(report, toProgress(label, p, "done"));
     return out;

@@ -876,6 +876,13 @@ fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
 /// {"t": "num", "v": 1.5}, {"t": "int", "v": 3}, {"t": "bool", "v": true},
 /// {"t": "str", "v": "x"}, {"t": "strs", "v": [...]}, {"t": "arr", "i": k,
 /// "shape": [...]} (vector k), {"t": "null"}, {"t": "del"} (leave the key out).
+/// The `shape` of an uns descriptor node, if it has one.
+fn shape_of(node: &serde_json::Value) -> Option<Vec<usize>> {
+    node["shape"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as usize).collect())
+}
+
 fn write_uns_items(
     g: &Group,
     tree: &serde_json::Value,
@@ -938,10 +945,7 @@ fn write_uns_items(
                 let values = vectors
                     .get(i)
                     .ok_or_else(|| Error::invalid(format!("uns {key}: missing vector {i}")))?;
-                let shape: Vec<usize> = node["shape"]
-                    .as_array()
-                    .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as usize).collect())
-                    .unwrap_or_else(|| vec![values.len()]);
+                let shape = shape_of(node).unwrap_or_else(|| vec![values.len()]);
                 let ds = h5w::write_values(g, key, values, &shape, Compression::None)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
@@ -950,14 +954,12 @@ fn write_uns_items(
             "csr" => {
                 let i = node["i"].as_u64().unwrap_or(u64::MAX) as usize;
                 let vector = |k: usize| {
-                    vectors.get(i.saturating_add(k)).ok_or_else(|| {
-                        Error::invalid(format!("uns {key}: missing vector {}", i + k))
-                    })
+                    let at = i.saturating_add(k);
+                    vectors
+                        .get(at)
+                        .ok_or_else(|| Error::invalid(format!("uns {key}: missing vector {at}")))
                 };
-                let shape: Vec<usize> = node["shape"]
-                    .as_array()
-                    .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as usize).collect())
-                    .unwrap_or_default();
+                let shape = shape_of(node).unwrap_or_default();
                 let [rows, cols] = shape[..] else {
                     return Err(Error::invalid(format!(
                         "uns {key}: a sparse matrix needs a 2-d shape"
