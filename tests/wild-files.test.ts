@@ -38,14 +38,14 @@ describe("files as other writers leave them", () => {
   it("an uns entry this build cannot decode gets a placeholder; uns and the steps that touch it still work", async () => {
     const file = h5ad(
       "uns-undecodable",
-      ["a.uns['half'] = np.array([1, 2], dtype=np.float16)", "a.uns['kept'] = 'yes'"],
+      ["a.uns['cplx'] = np.array([1 + 2j])", "a.uns['kept'] = 'yes'"],
       // anndata 0.7 stored scanpy's rank_genes_groups recarrays as compound datasets
       ["f['uns'].create_dataset('names', data=np.array([(b'g0', b'g1')], dtype=[('0', 'S2'), ('1', 'S2')]))"],
     );
     const a = await read(file);
     const uns = a.uns as Record<string, { note?: string } | string>;
     assert.equal(uns.kept, "yes");
-    for (const k of ["half", "names"]) assert.match((uns[k] as { note: string }).note, /not decoded into uns/, k);
+    for (const k of ["cplx", "names"]) assert.match((uns[k] as { note: string }).note, /not decoded into uns/, k);
     await pp.normalizeTotal(a, { targetSum: 1e4 });
     await pp.log1p(a); // touches uns (log1p.base); failed on the whole uns before
     assert.ok((a.uns as { log1p?: unknown }).log1p);
@@ -53,10 +53,10 @@ describe("files as other writers leave them", () => {
     await a.write(out);
     a.close();
     const back = runPython(
-      ["import sys, anndata as ad", "b = ad.read_h5ad(sys.argv[1])", "print(b.uns['half'].dtype, b.uns['kept'])"],
+      ["import sys, anndata as ad", "b = ad.read_h5ad(sys.argv[1])", "print(b.uns['cplx'].dtype, b.uns['kept'])"],
       out,
     );
-    assert.equal(back.trim(), "float16 yes", "the entry is copied as it is");
+    assert.equal(back.trim(), "complex128 yes", "the entry is copied as it is");
   });
 
   it("an empty scalar (h5py.Empty) reads as null, not an internal error; several values in a scalar are refused for that entry", async () => {
@@ -74,6 +74,40 @@ describe("files as other writers leave them", () => {
     assert.equal(uns.e, null);
     assert.match((uns.two as { note: string }).note, /a scalar must hold one value, this dataset holds 2/);
     a.close();
+  });
+
+  it("float16 X, obs column and obsm read as float32 with anndata's values, and run through QC", async () => {
+    const file = h5ad("float16", [
+      "a.X = (a.X.toarray() / 3).astype(np.float16)  # dense: scipy.sparse has no float16",
+      "a.obs['score'] = np.linspace(0, 1, 6).astype(np.float16)",
+      "a.obsm['X_umap'] = (np.arange(12).reshape(6, 2) / 7).astype(np.float16)",
+    ]);
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, anndata as ad, numpy as np",
+          "b = ad.read_h5ad(sys.argv[1])",
+          "print(json.dumps({'x': np.asarray(b.X).astype(float).tolist(), 'score': b.obs['score'].astype(float).tolist(), 'umap': b.obsm['X_umap'].astype(float).tolist()}))",
+        ],
+        file,
+      ),
+    );
+    const a = await read(file);
+    try {
+      assert.equal(a.X.dtype, "float32");
+      const c = await a.X.rows(0, 6);
+      if (c.format !== "dense") throw new Error("expected dense");
+      const x = Array.from({ length: 6 }, (_, i) => Array.from(c.data.subarray(i * 5, (i + 1) * 5), Number));
+      assert.deepEqual(x, want.x, "HDF5's half → single conversion is exact");
+      assert.deepEqual(Array.from(a.obs.getChild("score")?.toArray() ?? []), want.score);
+      const umap = (await a.obsm.get("X_umap")) as { data: Float32Array };
+      assert.deepEqual(Array.from(umap.data), want.umap.flat());
+      await pp.calculateQcMetrics(a, { percentTop: [] });
+      const total = want.x[0].reduce((s: number, v: number) => s + v, 0);
+      assert.ok(Math.abs(Number(a.obs.getChild("total_counts")?.get(0)) - total) <= 1e-6 * total);
+    } finally {
+      a.close();
+    }
   });
 
   it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {

@@ -212,8 +212,8 @@ def row_longer_than_n_vars(f):
     replace_dataset(f, "X/indptr", ip)
 
 
-def data_float16(f):
-    replace_dataset(f, "X/data", f["X/data"][()].astype(np.float16))
+def data_complex(f):
+    replace_dataset(f, "X/data", f["X/data"][()].astype(np.complex64))
 
 
 def unknown_filter(f):
@@ -280,8 +280,8 @@ CASES = [
      "layers/counts is 6 x 7, X is 6 x 4"),
     ("row_longer_than_n_vars", row_longer_than_n_vars, "H5adFormatError", "/X/indptr",
      "the last row claims 3e9 stored entries (data/indices declared, never written) with 4 columns"),
-    ("data_float16", data_float16, "UnsupportedEncodingError", "/X/data",
-     "X/data is float16"),
+    ("data_complex", data_complex, "UnsupportedEncodingError", "/X/data",
+     "X/data is complex64"),
     ("unknown_filter", unknown_filter, "UnsupportedEncodingError", "/X",
      "dense X is compressed with bitshuffle (filter 32008), which is not built in"),
 ]

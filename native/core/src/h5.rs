@@ -185,8 +185,13 @@ pub fn attr_bool(loc: &Location, name: &str) -> Result<Option<bool>> {
 /// Stored dtype of a dataset (or attribute).
 pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
     let dt = c.dtype().at(element)?;
-    // A type hdf5-metno cannot describe (e.g. float16) is valid HDF5 that
-    // this reader does not support, not a broken file.
+    // float16 (numpy's half; anndata reads it) has no descriptor in
+    // hdf5-metno: it is read as float32, HDF5 converting each value exactly.
+    if is_half_float(&dt) {
+        return Ok(DType::Float32);
+    }
+    // Another type hdf5-metno cannot describe is valid HDF5 that this
+    // reader does not support, not a broken file.
     let td = dt.to_descriptor().map_err(|e| {
         Error::new(
             ErrorKind::UnsupportedEncoding,
@@ -201,6 +206,14 @@ pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
         )
         .at(element)
     })
+}
+
+/// An IEEE binary16 float datatype.
+fn is_half_float(dt: &hdf5::Datatype) -> bool {
+    use hdf5_sys::h5t::{H5T_class_t, H5Tget_class};
+    // SAFETY: a class query on a valid, open datatype id, under HDF5's lock.
+    let class = hdf5::sync::sync(|| unsafe { H5Tget_class(dt.id()) });
+    class == H5T_class_t::H5T_FLOAT && dt.size() == 2
 }
 
 /// Read a whole numeric dataset keeping its dtype.
