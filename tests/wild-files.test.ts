@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { pp, read } from "../src/engine";
+import { pp, read, UnsupportedEncodingError } from "../src/engine";
 import { runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-wild-"));
@@ -105,6 +105,28 @@ describe("files as other writers leave them", () => {
       await pp.calculateQcMetrics(a, { percentTop: [] });
       const total = want.x[0].reduce((s: number, v: number) => s + v, 0);
       assert.ok(Math.abs(Number(a.obs.getChild("total_counts")?.get(0)) - total) <= 1e-6 * total);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a 3-d obsm array (valid in anndata) is unsupported, not malformed, and write() copies it unchanged", async () => {
+    const file = h5ad("obsm-3d", ["a.obsm['cube'] = np.arange(36, dtype=np.float32).reshape(6, 2, 3)"]);
+    const a = await read(file);
+    try {
+      await assert.rejects(() => a.obsm.get("cube"), UnsupportedEncodingError);
+      const out = path.join(tmp, "obsm-3d.out.h5ad");
+      await a.write(out); // failed for the whole file
+      const back = runPython(
+        [
+          "import sys, anndata as ad, numpy as np",
+          "b = ad.read_h5ad(sys.argv[1])",
+          "print((b.obsm['cube'] == np.arange(36).reshape(6, 2, 3)).all())",
+        ],
+        out,
+      );
+      assert.equal(back.trim(), "True");
+      await assert.rejects(() => a.subset({ obs: [0, 1] }).write(path.join(tmp, "obsm-3d.view.h5ad")), UnsupportedEncodingError);
     } finally {
       a.close();
     }

@@ -450,14 +450,16 @@ fn write_mapping(
         let Some(info) = element::describe(&g, &key, &path)? else {
             continue;
         };
+        let unsubset = sel.get(axes.0).is_none() && sel.get(axes.1).is_none();
         match info.encoding.as_str() {
+            // An n-d array (n > 2, e.g. an obsm image stack): the matrix
+            // writer streams 2-d only; copied as it is when not subset.
+            "array" if info.shape.len() > 2 && unsubset => g.copy_to_named(&key, &dst).at(&path)?,
             "array" | "csr_matrix" | "csc_matrix" => {
                 write_matrix(root, &path, &dst, &key, sel, axes, c, control)?
             }
             "dataframe" => write_dataframe(root, &path, &dst, &key, sel.get(axes.0), &[])?,
-            _ if sel.get(axes.0).is_none() && sel.get(axes.1).is_none() => {
-                g.copy_to_named(&key, &dst).at(&path)?
-            }
+            _ if unsubset => g.copy_to_named(&key, &dst).at(&path)?,
             other => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedEncoding,

@@ -97,11 +97,17 @@ fn open_dense(ds: Dataset, path: &str) -> Result<Matrix> {
     let shape = match shape.len() {
         2 => [shape[0], shape[1]],
         1 => [shape[0], 1],
+        // Valid in obsm/varm/uns (anndata allows any leading-axis array),
+        // not something the matrix reader does: unsupported, not malformed.
         n => {
-            return Err(Error::format(
-                path,
-                format!("expected a 2-d array, found {n} dimensions"),
-            ))
+            return Err(Error::new(
+                ErrorKind::UnsupportedEncoding,
+                format!(
+                    "{n}-d arrays are not read (1-d and 2-d are); write() copies them \
+                     unchanged unless their axis is subset"
+                ),
+            )
+            .at(path))
         }
     };
     let meta = MatrixMeta {
