@@ -132,6 +132,37 @@ describe("files as other writers leave them", () => {
     }
   });
 
+  it("integer and float indexes (anndata 0.7 wrote them as numbers) name cells as anndata does", async () => {
+    const file = h5ad(
+      "numeric-index",
+      [],
+      [
+        "del f['obs/_index']; f['obs'].create_dataset('_index', data=np.arange(6, dtype=np.int64) + 10**17)",
+        "del f['var/_index']; f['var'].create_dataset('_index', data=np.array([0.5, 2.0, 3.0, 1e21, 1e-7]))",
+      ],
+    );
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, anndata as ad",
+          "warnings.filterwarnings('ignore')",
+          "b = ad.read_h5ad(sys.argv[1])",
+          "print(json.dumps([[str(x) for x in b.obs_names], [str(x) for x in b.var_names]]))",
+        ],
+        file,
+      ),
+    );
+    const a = await read(file);
+    try {
+      // Through f64, the int64 names above 2^53 merged into one.
+      assert.deepEqual(a.obsNames.toArray(), want[0]);
+      assert.deepEqual(a.varNames.toArray(), want[1]);
+      assert.equal(a.subset({ obs: ["100000000000000003"] }).nObs, 1);
+    } finally {
+      a.close();
+    }
+  });
+
   it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {
     const file = h5ad("cat-bool", ["a.obs['flag'] = pd.Categorical([True, False] * 3)"]);
     const a = await read(file);

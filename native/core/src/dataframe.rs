@@ -172,14 +172,7 @@ fn read_index_strings(g: &Group, path: &str, index_name: &str) -> Result<Strings
     let ipath = format!("{path}/{index_name}");
     match read_column_in(g, index_name, &ipath, false)? {
         Column::Strings { strings, .. } => Ok(strings),
-        Column::Numeric(v) => Ok(Strings::from_iter(
-            v.to_f64()
-                .iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .iter()
-                .map(|s| s.as_str()),
-        )),
+        Column::Numeric(v) => Ok(Strings::from_iter(v.labels().iter().map(|s| s.as_str()))),
         Column::Categorical {
             codes, categories, ..
         } => match *categories {

@@ -256,8 +256,88 @@ impl Values {
         with_values!(self, v => v[i] as f64)
     }
 
+    /// Each value as pandas shows it once an index is made strings
+    /// (`str(x)`): integers exactly (not through f64, which merged names
+    /// above 2^53), floats as Python's repr ("2.0", "1e-07", "1e+21"),
+    /// booleans as "True" / "False".
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            Values::Bool(v) => v
+                .iter()
+                .map(|&b| if b != 0 { "True" } else { "False" }.to_string())
+                .collect(),
+            Values::Float32(v) => v.iter().map(|&x| python_repr(x as f64)).collect(),
+            Values::Float64(v) => v.iter().map(|&x| python_repr(x)).collect(),
+            _ => with_values!(self, v => v.iter().map(|x| x.to_string()).collect()),
+        }
+    }
+
     #[allow(clippy::unnecessary_cast)]
     pub fn to_f64(&self) -> Vec<f64> {
         with_values!(self, v => v.iter().map(|&x| x as f64).collect())
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in fixed
+/// notation for decimal exponents in [-4, 16), else scientific with a sign
+/// and at least two exponent digits; "nan", "inf", "-inf".
+pub fn python_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e-7", "2e0".
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("an integer exponent");
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        format!("{sign}{body}")
+    } else {
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod repr_tests {
+    use super::python_repr;
+
+    #[test]
+    fn floats_print_as_python_repr() {
+        for (x, want) in [
+            (2.0, "2.0"),
+            (0.5, "0.5"),
+            (-0.0, "-0.0"),
+            (1e21, "1e+21"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (1e-7, "1e-07"),
+            (0.0001, "0.0001"),
+            (0.00012, "0.00012"),
+            (1.5e-300, "1.5e-300"),
+            (123.456, "123.456"),
+            (-2.5e20, "-2.5e+20"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(python_repr(x), want, "{x}");
+        }
     }
 }
