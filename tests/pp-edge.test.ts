@@ -300,4 +300,39 @@ describe("writing a scale without centring", () => {
     assert.equal(dtype, "float32");
     assert.ok(Number(maxDiff) < 1e-5, check);
   });
+
+  it("a dense float32 source stays dense float32 through normalize, log1p and scale, as in scanpy (was CSR, or float64)", async () => {
+    const file = h5ad("dense-to-scale", [
+      "rng = np.random.default_rng(6)",
+      "X = rng.poisson(1.5, size=(30, 10)).astype(np.float32)",
+      "a = ad.AnnData(X, obs=pd.DataFrame(index=[f'c{i}' for i in range(30)]), var=pd.DataFrame(index=[f'g{j}' for j in range(10)]))",
+    ]);
+    for (const [name, scale] of [
+      ["log1p", ""],
+      ["scaled", "sc.pp.scale(ref, max_value=3)"],
+    ] as const) {
+      const a = await read(file);
+      await pp.normalizeTotal(a, { targetSum: 1e4 });
+      pp.log1p(a);
+      if (scale) await pp.scale(a, { maxValue: 3 });
+      const out = path.join(tmp, `dense-${name}.h5ad`);
+      await a.write(out);
+      a.close();
+      const check = runPython(
+        [
+          "import sys, warnings, anndata as ad, scanpy as sc, numpy as np",
+          "warnings.filterwarnings('ignore')",
+          "ours = ad.read_h5ad(sys.argv[1])",
+          `ref = ad.read_h5ad(${JSON.stringify(file)}); sc.pp.normalize_total(ref, target_sum=1e4); sc.pp.log1p(ref); ${scale}`,
+          "print(type(ours.X).__name__, ours.X.dtype, ref.X.dtype, float(np.abs(ours.X - ref.X).max()))",
+        ],
+        out,
+      ).trim();
+      const [kind, dtype, refDtype, maxDiff] = check.split(" ");
+      assert.equal(kind, "ndarray", `${name}: ${check}`);
+      assert.equal(dtype, refDtype, `${name}: ${check}`);
+      assert.equal(dtype, "float32");
+      assert.ok(Number(maxDiff) < 1e-5, `${name}: ${check}`);
+    }
+  });
 });

@@ -1,9 +1,12 @@
 //! Writing a matrix through its transform chain: each block's rows are
 //! evaluated like in a plan pass (normalize totals over the whole row, then
-//! the view's genes) and appended to the output — CSR float32 while the
-//! chain stays sparse (as scanpy keeps float32 data after normalize/log1p),
-//! dense float64 once it ends in a centring scale (scanpy densifies there
-//! too); a scale without centring keeps zeros zero and stays CSR float32.
+//! the view's genes) and appended to the output in the format scanpy leaves:
+//! - a sparse source: CSR float32 while the chain stays sparse (scanpy keeps
+//!   float32 data after normalize/log1p; a scale without centring keeps
+//!   zeros zero), dense float64 once it ends in a centring scale (scanpy
+//!   densifies there, in float64);
+//! - a dense source: dense float32 whatever the chain (scanpy keeps a dense
+//!   float32 array float32 through scale too).
 
 use super::plan::{Compiled, Plan};
 use super::runner::{block_view, row_range, row_to_f64};
@@ -40,6 +43,8 @@ enum Sink {
         ds: hdf5::Dataset,
         n_cols: usize,
         element: String,
+        /// float32 for a dense source, float64 for a densified sparse one.
+        single: bool,
     },
 }
 
@@ -116,11 +121,12 @@ impl Accumulator for PlanWriter<'_> {
                 ds,
                 n_cols,
                 element,
+                single,
             } => {
-                let scaling = plan
-                    .scaling
-                    .as_ref()
-                    .expect("dense sink only for centring scaled chains");
+                // A value as stored: scaled when the chain ends in a scale
+                // (an unstored zero then becomes −μ/σ with centring).
+                let scaling = plan.scaling.as_ref();
+                let value = |j: usize, v: f64| scaling.map_or(v, |sc| sc.apply(j, v));
                 let nc = *n_cols;
                 let mut row0 = first;
                 for (lens, cols, vals) in results {
@@ -130,18 +136,25 @@ impl Accumulator for PlanWriter<'_> {
                     for (i, l) in lens.into_iter().enumerate() {
                         let row = &mut out[i * nc..(i + 1) * nc];
                         for (j, x) in row.iter_mut().enumerate() {
-                            *x = scaling.apply(j, 0.0);
+                            *x = value(j, 0.0);
                         }
                         for p in at..at + l {
-                            row[cols[p] as usize] = scaling.apply(cols[p] as usize, vals[p]);
+                            row[cols[p] as usize] = value(cols[p] as usize, vals[p]);
                         }
                         at += l;
                     }
                     if r > 0 {
-                        let arr = ndarray::ArrayView2::from_shape((r, nc), &out[..])
-                            .map_err(|e| Error::internal(e.to_string()))?;
-                        ds.write_slice(arr, ndarray::s![row0..row0 + r, ..])
-                            .at(element)?;
+                        let rows = ndarray::s![row0..row0 + r, ..];
+                        if *single {
+                            let out: Vec<f32> = out.into_iter().map(|x| x as f32).collect();
+                            let arr = ndarray::ArrayView2::from_shape((r, nc), &out[..])
+                                .map_err(|e| Error::internal(e.to_string()))?;
+                            ds.write_slice(arr, rows).at(element)?;
+                        } else {
+                            let arr = ndarray::ArrayView2::from_shape((r, nc), &out[..])
+                                .map_err(|e| Error::internal(e.to_string()))?;
+                            ds.write_slice(arr, rows).at(element)?;
+                        }
                     }
                     row0 += r;
                 }
@@ -183,17 +196,22 @@ pub fn write_planned(
     }
     let element = format!("/{}", pm.dest);
     let shape = [majors.len(), plan.n_out];
-    let sink = if plan.scaling.as_ref().is_some_and(|sc| sc.zero_center) {
-        let ds = parent
-            .new_dataset::<f64>()
-            .shape(shape)
-            .create(name.as_str())
-            .at(&element)?;
+    let single = m.meta.format == Format::Dense;
+    let sink = if single || plan.scaling.as_ref().is_some_and(|sc| sc.zero_center) {
+        let ds = if single {
+            parent.new_dataset::<f32>()
+        } else {
+            parent.new_dataset::<f64>()
+        }
+        .shape(shape)
+        .create(name.as_str())
+        .at(&element)?;
         h5w::set_encoding(&ds, "array", "0.2.0")?;
         Sink::Dense {
             ds,
             n_cols: shape[1],
             element,
+            single,
         }
     } else {
         let group = parent.create_group(&name).at(&element)?;
