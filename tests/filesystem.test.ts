@@ -148,6 +148,30 @@ describe("gene-index sidecars and the file system", () => {
     }
   });
 
+  it("an unwritable cache folder: geneValues reads with a pass and warns, unless the index was asked for", async () => {
+    const blocker = path.join(tmp, "not-a-folder");
+    fs.writeFileSync(blocker, "");
+    const dir = path.join(blocker, "gene-index"); // mkdir fails (ENOTDIR), even as root
+    const a = await read(INPUT);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const want = (await a.X.geneValues([3], { index: false }))[0];
+      const got = (await a.X.geneValues([3], { dir }))[0];
+      assert.deepEqual(Array.from(got), Array.from(want));
+      await new Promise((r) => setImmediate(r));
+      assert.ok(
+        warnings.some((w) => /gene index unavailable .*reading the genes with a pass instead/.test(w)),
+        warnings.join("; "),
+      );
+      await assert.rejects(() => a.X.geneValues([3], { dir, index: true }), FileAccessError);
+    } finally {
+      process.off("warning", onWarning);
+      a.close();
+    }
+  });
+
   it("a source rewritten in place with its mtime set back gets a new index, not the stale one", async () => {
     const dir = fs.mkdtempSync(path.join(tmp, "gi-"));
     const file = path.join(tmp, "sidecar-stale.h5ad");

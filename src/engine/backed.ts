@@ -6,7 +6,7 @@
  */
 
 import { applyColumn, applyRow, Chain, type Step, scaleValue } from "./chain";
-import { GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
+import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
 import * as geneIndex from "./gene-index";
 import type { Native } from "./native";
 import { kernelSignal } from "./notebook";
@@ -448,7 +448,7 @@ export class BackedMatrix {
       const useIndex = opts.index ?? true;
       const label = `${this.name}: gene index`;
       for (let attempt = 0; attempt < 2; attempt++) {
-        const h = useIndex ? await geneIndex.ensure(this.source, loc, label, opts) : geneIndex.openExisting(this.source, loc);
+        const h = useIndex ? await this.ensureIndexOrNull(loc, label, opts) : geneIndex.openExisting(this.source, loc);
         if (!h) break;
         try {
           return { values: await geneIndex.readGenes(h, fileCols, this.obsSel), index: h };
@@ -469,6 +469,25 @@ export class BackedMatrix {
       return v;
     });
     return { values, index: null };
+  }
+
+  /**
+   * The sidecar at `loc`, built when missing. When the index was not asked
+   * for explicitly and cannot be stored (a read-only or full cache folder),
+   * null with a warning: the genes are then read with a pass instead.
+   */
+  private async ensureIndexOrNull(
+    loc: geneIndex.Location,
+    label: string,
+    opts: PassOptions & geneIndex.GeneIndexOptions & { index?: boolean },
+  ): Promise<Native.NativeGeneIndex | null> {
+    try {
+      return await geneIndex.ensure(this.source, loc, label, opts);
+    } catch (e) {
+      if (opts.index !== undefined || !(e instanceof FileAccessError) || geneIndex.changedSinceOpen(this.source)) throw e;
+      process.emitWarning(`${label} unavailable (${e.message}); reading the genes with a pass instead`);
+      return null;
+    }
   }
 
   /**

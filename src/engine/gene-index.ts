@@ -157,8 +157,14 @@ export function openExisting(source: Source, loc: Location): Native.NativeGeneIn
   const key = `${loc.path}\0${loc.fingerprint}`;
   const hit = reg.open.get(key);
   if (hit) return hit;
-  const st = fs.statSync(loc.path, { throwIfNoEntry: false });
-  if (!st) return null;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(loc.path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null; // not built (or no folder to build in)
+    throw new FileAccessError(`cannot stat the gene index ${loc.path}: ${String(e)}`, { path: loc.path });
+  }
   // Never open (a FIFO would block the kernel) or remove (a folder) what is not a file.
   if (!st.isFile())
     throw new FileAccessError(`the gene index path ${loc.path} exists and is not a regular file; remove it or choose another dir`, {
