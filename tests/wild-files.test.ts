@@ -163,6 +163,36 @@ describe("files as other writers leave them", () => {
     }
   });
 
+  it("a dense gzip X in chunks: pass blocks end on chunk rows (a cut chunk was decompressed once per block)", async () => {
+    const file = h5ad(
+      "dense-chunked",
+      [
+        "a = ad.AnnData(np.arange(80000, dtype=np.float32).reshape(10000, 8) % 7, obs=pd.DataFrame(index=[f'c{i}' for i in range(10000)]), var=pd.DataFrame(index=[f'g{j}' for j in range(8)]))",
+      ],
+      [
+        "x = f['X'][()]; del f['X']; d = f.create_dataset('X', data=x, chunks=(1000, 4), compression='gzip')",
+        "d.attrs['encoding-type'] = 'array'; d.attrs['encoding-version'] = '0.2.0'",
+      ],
+    );
+    const a = await read(file);
+    const saved = process.env.ANNDATA_OOM_BLOCK_BYTES;
+    process.env.ANNDATA_OOM_BLOCK_BYTES = "65536"; // 2,048 rows of 8 float32 per block before alignment
+    try {
+      let blocks = 0;
+      const sums = (await a.X.sum(1, { onProgress: (p) => void (blocks = p.chunksTotal) })) as Float64Array;
+      // cuts at the first chunk-row boundary past 2,048 rows: 3,000, 6,000, 9,000, then the rest
+      assert.equal(blocks, 4);
+      assert.deepEqual(
+        Array.from(sums.subarray(0, 3)),
+        [0, 1, 2].map((i) => Array.from({ length: 8 }, (_, j) => (i * 8 + j) % 7).reduce((x, y) => x + y, 0)),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.ANNDATA_OOM_BLOCK_BYTES;
+      else process.env.ANNDATA_OOM_BLOCK_BYTES = saved;
+      a.close();
+    }
+  });
+
   it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {
     const file = h5ad("cat-bool", ["a.obs['flag'] = pd.Categorical([True, False] * 3)"]);
     const a = await read(file);
