@@ -179,7 +179,10 @@ describe("files as other writers leave them", () => {
     process.env.ANNDATA_OOM_BLOCK_BYTES = "65536"; // 2,048 rows of 8 float32 per block before alignment
     try {
       let blocks = 0;
-      const sums = (await a.X.sum(1, { onProgress: (p) => void (blocks = p.chunksTotal) })) as Float64Array;
+      const onProgress = (p: { chunksTotal: number }) => {
+        blocks = p.chunksTotal;
+      };
+      const sums = (await a.X.sum(1, { onProgress })) as Float64Array;
       // cuts at the first chunk-row boundary past 2,048 rows: 3,000, 6,000, 9,000, then the rest
       assert.equal(blocks, 4);
       assert.deepEqual(
