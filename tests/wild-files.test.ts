@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { pp, read, UnsupportedEncodingError } from "../src/engine";
+import { InvalidArgumentError, pp, read, UnsupportedEncodingError } from "../src/engine";
 import { runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-wild-"));
@@ -192,6 +192,30 @@ describe("files as other writers leave them", () => {
     } finally {
       if (saved === undefined) delete process.env.ANNDATA_OOM_BLOCK_BYTES;
       else process.env.ANNDATA_OOM_BLOCK_BYTES = saved;
+      a.close();
+    }
+  });
+
+  it("X = None with layers: a typed error naming the layers, and PCA on a layer (scanpy's layer option)", async () => {
+    const file = h5ad("no-x", [
+      "rng = np.random.default_rng(8)",
+      "L = rng.normal(size=(40, 6)).astype(np.float32)",
+      "a = ad.AnnData(obs=pd.DataFrame(index=[f'c{i}' for i in range(40)]), var=pd.DataFrame(index=[f'g{j}' for j in range(6)]))",
+      "a.layers['one'] = L; a.layers['two'] = 2 * L",
+    ]);
+    const a = await read(file);
+    try {
+      assert.throws(
+        () => a.X,
+        (e: Error) => e instanceof InvalidArgumentError && /has no X .*layers: one, two/.test(e.message),
+      );
+      await pp.pca(a, { layer: "one", nComps: 3 });
+      const one = Float32Array.from(((await a.obsm.get("X_pca")) as { data: Float32Array }).data);
+      await pp.pca(a, { layer: "two", nComps: 3 });
+      const two = ((await a.obsm.get("X_pca")) as { data: Float32Array }).data;
+      one.forEach((x, i) => assert.ok(Math.abs(two[i] - 2 * x) <= 1e-4 * Math.max(1, Math.abs(x)), `X_pca[${i}]`));
+      assert.equal((a.uns.pca as { params: { layer?: string } }).params.layer, "two");
+    } finally {
       a.close();
     }
   });

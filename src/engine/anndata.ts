@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
-import { FileAccessError, H5adFormatError, InvalidArgumentError, nativeCall } from "./errors";
+import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
 import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, withColumn } from "./frame";
 
 export { describeFrame };
@@ -161,7 +161,12 @@ export class AnnDataOOM {
     this.source.native;
     if (this.xOverride) return this.xOverride;
     const meta = this.source.info.x;
-    if (!meta) throw new H5adFormatError("the file has no X", { path: this.source.path, element: "/X" });
+    // X = None is valid anndata (since 0.8): the data are in layers.
+    if (!meta)
+      throw new InvalidArgumentError(
+        `this AnnData has no X (None in the file); use a layer: adata.layers.get(name), or a step's { layer } option (layers: ${this.layers.keys().join(", ") || "none"})`,
+        { path: this.source.path, element: "/X" },
+      );
     this.xCache ??= new BackedMatrix(this.source, meta, this.obsSel, this.varSel, "X");
     return this.xCache;
   }

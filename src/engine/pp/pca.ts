@@ -10,12 +10,15 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { seedOf } from "../graph-data";
 import type { PassOptions } from "../pass";
+import { target } from "./matrix";
 
 export interface PcaOptions extends PassOptions {
   nComps?: number;
   zeroCenter?: boolean;
   /** Use var.highly_variable genes (default: when that column exists). */
   useHighlyVariable?: boolean;
+  /** A layer instead of X (scanpy's `layer`). */
+  layer?: string;
   /**
    * 'covariance_eigh' / 'arpack' / 'auto' (≤ 5,000 genes): exact — one Gram pass,
    * float64 eigensolver. 'randomized' (default above 5,000 genes): Halko
@@ -76,7 +79,7 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
     ? { randomized_pca: { n_comps: nComps, oversample, n_iter: nIter, seed } }
     : { pca: { n_comps: nComps, zero_center: zeroCenter } };
   const label = `PCA ${randomized ? `randomized, ${nIter} power iterations` : "exact"} (${nComps} comps, ${p} genes)`;
-  const out = await view.X.planPass(request, [], label, opts);
+  const out = await target(view, opts.layer).planPass(request, [], label, opts);
   const comps = out.get("pca.components") as Float64Array; // p × k, gene-major
   let variance = Float64Array.from(out.get("pca.variance") as Float64Array, (v) => Math.max(v, 0));
   let total = (out.get("pca.total_variance") as Float64Array)[0];
@@ -116,6 +119,7 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
       use_highly_variable: useHv,
       mask_var: useHv ? "highly_variable" : null,
       svd_solver: randomized ? "randomized" : "covariance_eigh",
+      ...(opts.layer ? { layer: opts.layer } : {}),
     },
     variance,
     variance_ratio: variance.map((v) => v / total),
