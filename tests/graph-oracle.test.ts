@@ -676,7 +676,20 @@ describe("graph steps: behaviour", () => {
     a.obsm.set("X_bad", { kind: "dense", shape: x.shape, dtype: "float32", data: bad });
     await assert.rejects(pp.neighbors(a, { useRep: "X_bad" }), /row 7 has a non-finite value/);
     await pp.neighbors(a);
-    await assert.rejects(tl.leiden(a, { resolution: -1 }), /resolution must be a positive number/);
+    await assert.rejects(tl.leiden(a, { resolution: -1 }), /resolution must be a number ≥ 0/);
+    // 0 is scanpy's (leidenalg's) one cluster per connected component
+    const g = (await a.obsp.get("connectivities")) as SparseMatrix;
+    const root = Int32Array.from({ length: a.nObs }, (_, i) => i);
+    const find = (x: number): number => {
+      while (root[x] !== x) x = root[x];
+      return x;
+    };
+    for (let i = 0; i < a.nObs; i++) for (let e = g.indptr[i]; e < g.indptr[i + 1]; e++) root[find(i)] = find(g.indices[e]);
+    const components = new Set(Array.from({ length: a.nObs }, (_, i) => find(i))).size;
+    const zero = await tl.leiden(a, { resolution: 0, keyAdded: "r0" });
+    assert.equal(zero.nClusters, components);
+    for (let i = 0; i < a.nObs; i++)
+      for (let e = g.indptr[i]; e < g.indptr[i + 1]; e++) assert.equal(zero.membership[i], zero.membership[g.indices[e]]);
     await assert.rejects(tl.umap(a, { minDist: 2 }), /minDist/);
     await assert.rejects(tl.leiden(a, { restrictTo: ["nope", ["0"]] }), /obs has no column "nope"/);
     assert.throws(

@@ -59,8 +59,9 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
  */
 export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promise<LeidenResult> {
   const resolution = opts.resolution ?? 1;
-  if (!(Number.isFinite(resolution) && resolution > 0))
-    throw new InvalidArgumentError(`resolution must be a positive number, got ${opts.resolution}`);
+  // 0 is allowed, as in scanpy: one cluster per connected component.
+  if (!(Number.isFinite(resolution) && resolution >= 0))
+    throw new InvalidArgumentError(`resolution must be a number ≥ 0, got ${opts.resolution}`);
   const nIterations = opts.nIterations ?? -1;
   if (!(Number.isInteger(nIterations) && nIterations !== 0 && nIterations >= -1)) {
     throw new InvalidArgumentError(`nIterations must be -1 or a positive integer, got ${opts.nIterations}`);

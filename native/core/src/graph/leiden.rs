@@ -113,9 +113,11 @@ pub fn leiden(g: &Csr, params: &LeidenParams, control: &Control) -> Result<Vec<u
     let g: &Csr = &canonical;
     g.check_symmetric("connectivities")?;
     let gamma = params.resolution;
-    if !gamma.is_finite() || gamma <= 0.0 {
+    // γ = 0 is allowed, as in leidenalg and scanpy: every edge then gains,
+    // and the partition is the connected components.
+    if !gamma.is_finite() || gamma < 0.0 {
         return Err(Error::invalid(format!(
-            "resolution must be a finite number > 0, got {gamma}"
+            "resolution must be a finite number ≥ 0, got {gamma}"
         )));
     }
     let n = g.n;
@@ -1118,6 +1120,15 @@ mod tests {
     }
 
     #[test]
+    fn resolution_zero_gives_the_connected_components() {
+        // two triangles joined by an edge: one component
+        assert_eq!(run(&two_triangles(), 0.0, 0), vec![0; 6]);
+        // three components (a triangle, an edge, a lone node), largest first
+        let g = from_edges(6, &[(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0), (3, 4, 0.5)]);
+        assert_eq!(run(&g, 0.0, 3), vec![0, 0, 0, 1, 1, 2]);
+    }
+
+    #[test]
     fn splits_two_triangles() {
         let g = two_triangles();
         assert_eq!(run(&g, 1.0, 0), vec![0, 0, 0, 1, 1, 1]);
@@ -1284,7 +1295,7 @@ mod tests {
     fn rejects_bad_input_and_stops_when_cancelled() {
         let g = two_triangles();
         let c = Control::default();
-        for r in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for r in [-1.0, f64::NAN, f64::INFINITY] {
             let p = LeidenParams {
                 resolution: r,
                 ..LeidenParams::default()
