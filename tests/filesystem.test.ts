@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { FileAccessError, read } from "../src/engine";
+import { FileAccessError, InvalidArgumentError, read } from "../src/engine";
 import { FIXTURES, runPython } from "./helpers";
 
 const INPUT = path.join(FIXTURES, "pp", "synth_3k.h5ad");
@@ -119,6 +119,11 @@ describe("the file system fails under an open file or an output", () => {
     try {
       await a.subset({ obs: [0, 1, 2] }).write(path.join(dir, "out.h5ad"));
       assert.deepEqual(fs.readdirSync(dir), ["out.h5ad"]);
+      // "" resolved to the working folder ("it exists and is not a regular file")
+      await assert.rejects(
+        () => a.write(""),
+        (e: Error) => e instanceof InvalidArgumentError && /needs a file path/.test(e.message),
+      );
       const long = path.join(dir, `${"x".repeat(245)}.h5ad`);
       await a.subset({ obs: [0, 1, 2] }).write(long); // its temporary name was too long
       assert.ok(fs.existsSync(long));

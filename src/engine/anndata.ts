@@ -482,6 +482,7 @@ export class AnnDataOOM {
    * Goes to a temporary file next to `file` and is renamed at the end.
    */
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
+    if (typeof file !== "string" || file === "") throw new InvalidArgumentError(`write() needs a file path, got ${JSON.stringify(file)}`);
     const nat = this.source.native;
     const session = this.sessionForWrite();
     if (session.unsaved.length && !opts.skipUnsaved) {
