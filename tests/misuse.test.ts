@@ -35,6 +35,32 @@ describe("user mistakes give typed errors and leave the object usable", () => {
   });
   after(() => adata.close());
 
+  it("unknown option names (scanpy's snake_case, typos) are refused with the camelCase name, before anything runs", async () => {
+    const a = await read(INPUT);
+    try {
+      const cases: [() => unknown, RegExp][] = [
+        [
+          () => pp.normalizeTotal(a, { target_sum: 1e4 } as object),
+          /pp.normalizeTotal: unknown option "target_sum" \(did you mean "targetSum"\?\)/,
+        ],
+        [() => pp.highlyVariableGenes(a, { n_top_genes: 500 } as object), /did you mean "nTopGenes"/],
+        [() => pp.calculateQcMetrics(a, { qc_vars: ["mt"] } as object), /did you mean "qcVars"/],
+        [() => pp.filterCells(a, { min_genes: 3 } as object), /did you mean "minGenes"/],
+        [() => pp.scale(a, { max_value: 10 } as object), /did you mean "maxValue"/],
+        [() => pp.pca(a, { n_comps: 5 } as object), /did you mean "nComps"/],
+        [() => pp.neighbors(a, { n_neighbors: 5 } as object), /did you mean "nNeighbors"/],
+        [() => tl.umap(a, { min_dist: 0.1 } as object), /did you mean "minDist"/],
+        [() => tl.leiden(a, { resolutoin: 1 } as object), /unknown option "resolutoin"; its options are resolution, /],
+        [() => tl.paga(a, { group: "leiden" } as object), /tl.paga: unknown option "group"/],
+      ];
+      for (const [call, re] of cases) await rejects(async () => call(), InvalidArgumentError, re);
+      assert.throws(() => pp.log1p(a, { bas: 2 } as object), /pp.log1p: unknown option "bas"/);
+      assert.equal(a.X.chain.describe().length, 0, "nothing was applied");
+    } finally {
+      a.close();
+    }
+  });
+
   it("normalizeTotal refuses a non-finite or non-numeric targetSum, then still normalizes", async () => {
     const a = await read(INPUT);
     try {

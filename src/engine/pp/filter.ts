@@ -6,6 +6,7 @@
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError, shown } from "../errors";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 
 export interface FilterOptions extends PassOptions {
@@ -66,6 +67,15 @@ function checkOne(opts: Record<string, number | undefined>, names: string[]): vo
  * adata = await pp.filterCells(adata, { minGenes: 200 });
  */
 export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { minGenes?: number; maxGenes?: number }): Promise<AnnDataOOM> {
+  checkOptionNames<FilterOptions & { minGenes?: number; maxGenes?: number }>("pp.filterCells", opts, {
+    minCounts: true,
+    maxCounts: true,
+    layer: true,
+    minGenes: true,
+    maxGenes: true,
+    onProgress: true,
+    signal: true,
+  });
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minGenes", "maxGenes"]);
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
   const byGenes = opts.minGenes !== undefined || opts.maxGenes !== undefined;
@@ -95,6 +105,15 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
  * counts. Writes var n_cells or n_counts and returns the filtered view.
  */
 export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { minCells?: number; maxCells?: number }): Promise<AnnDataOOM> {
+  checkOptionNames<FilterOptions & { minCells?: number; maxCells?: number }>("pp.filterGenes", opts, {
+    minCounts: true,
+    maxCounts: true,
+    layer: true,
+    minCells: true,
+    maxCells: true,
+    onProgress: true,
+    signal: true,
+  });
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minCells", "maxCells"]);
   const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
   const byCells = opts.minCells !== undefined || opts.maxCells !== undefined;

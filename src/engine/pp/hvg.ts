@@ -8,6 +8,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { pearsonResiduals } from "./hvg-pearson";
 import { seuratV3 } from "./hvg-v3";
@@ -229,6 +230,23 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
 }
 
 export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = {}): Promise<AnnDataOOM> {
+  checkOptionNames<HvgOptions>("pp.highlyVariableGenes", opts, {
+    flavor: true,
+    span: true,
+    theta: true,
+    clip: true,
+    nTopGenes: true,
+    minMean: true,
+    maxMean: true,
+    minDisp: true,
+    maxDisp: true,
+    nBins: true,
+    batchKey: true,
+    subset: true,
+    layer: true,
+    onProgress: true,
+    signal: true,
+  });
   const flavor = opts.flavor ?? "seurat";
   // Every flavor: statistics over no cells are NaN (scanpy fails too).
   if (adata.nObs === 0) throw new InvalidArgumentError("highlyVariableGenes: there are no cells (were they all filtered out?)");

@@ -9,6 +9,7 @@ import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, graphElement, representation, seedOf } from "../graph-data";
 import { isMemberName } from "../names";
 import { native } from "../native";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 
 export interface NeighborsOptions extends PassOptions {
@@ -45,6 +46,17 @@ export interface NeighborsResult {
  * adata.obsp.keys(); // ["distances", "connectivities"]
  */
 export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}): Promise<NeighborsResult> {
+  checkOptionNames<NeighborsOptions>("pp.neighbors", opts, {
+    nNeighbors: true,
+    nPcs: true,
+    useRep: true,
+    metric: true,
+    method: true,
+    randomState: true,
+    keyAdded: true,
+    onProgress: true,
+    signal: true,
+  });
   let k = opts.nNeighbors ?? 15;
   const metric = opts.metric ?? "euclidean";
   const method = opts.method ?? "auto";

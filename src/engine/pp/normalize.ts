@@ -6,6 +6,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError, shown } from "../errors";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { checkFiniteCells, store, target } from "./matrix";
 
@@ -26,6 +27,14 @@ function median(v: Float64Array): number {
 }
 
 export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions = {}): Promise<void> {
+  checkOptionNames<NormalizeOptions>("pp.normalizeTotal", opts, {
+    targetSum: true,
+    excludeHighlyExpressed: true,
+    maxFraction: true,
+    layer: true,
+    onProgress: true,
+    signal: true,
+  });
   const m = target(adata, opts.layer);
   if (m.chain.has("normalize")) throw new InvalidArgumentError("this matrix is already normalized");
   if (m.chain.has("log1p")) throw new InvalidArgumentError("normalize before log1p (the matrix is log-transformed)");
@@ -68,6 +77,7 @@ export interface Log1pOptions {
 }
 
 export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
+  checkOptionNames<Log1pOptions>("pp.log1p", opts, { base: true, layer: true, force: true });
   const m = target(adata, opts.layer);
   const already = m.chain.has("log1p") || (!opts.layer && "log1p" in adata.uns);
   if (already && !opts.force) {

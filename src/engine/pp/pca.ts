@@ -9,6 +9,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { seedOf } from "../graph-data";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { target } from "./matrix";
 
@@ -40,6 +41,18 @@ export interface PcaOptions extends PassOptions {
 const MAX_EXACT_GENES = 5000;
 
 export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<void> {
+  checkOptionNames<PcaOptions>("pp.pca", opts, {
+    nComps: true,
+    zeroCenter: true,
+    useHighlyVariable: true,
+    layer: true,
+    svdSolver: true,
+    nIter: true,
+    randomState: true,
+    oversample: true,
+    onProgress: true,
+    signal: true,
+  });
   const zeroCenter = opts.zeroCenter ?? true;
   const hvCol = adata.var.getChild("highly_variable");
   const useHv = opts.useHighlyVariable ?? hvCol !== null;

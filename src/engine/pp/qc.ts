@@ -7,6 +7,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { checkFiniteCells, log1pf, target } from "./matrix";
 
@@ -45,6 +46,14 @@ export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | (
 }
 
 export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}): Promise<void> {
+  checkOptionNames<QcOptions>("pp.calculateQcMetrics", opts, {
+    qcVars: true,
+    percentTop: true,
+    log1p: true,
+    layer: true,
+    onProgress: true,
+    signal: true,
+  });
   const qcVars = opts.qcVars ?? [];
   if (!Array.isArray(qcVars)) throw new InvalidArgumentError(`qcVars must be an array of var column names, got ${JSON.stringify(qcVars)}`);
   if (opts.percentTop != null && !Array.isArray(opts.percentTop))

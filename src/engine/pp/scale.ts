@@ -5,6 +5,7 @@
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { checkFiniteGenes, store, target } from "./matrix";
 
@@ -16,6 +17,7 @@ export interface ScaleOptions extends PassOptions {
 }
 
 export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise<void> {
+  checkOptionNames<ScaleOptions>("pp.scale", opts, { zeroCenter: true, maxValue: true, layer: true, onProgress: true, signal: true });
   const m = target(adata, opts.layer);
   if (m.chain.has("scale")) throw new InvalidArgumentError("the matrix is already scaled");
   if (opts.maxValue !== undefined && !(opts.maxValue > 0))

@@ -10,6 +10,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
 import { native } from "../native";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { withSummary } from "../repr-html";
 
@@ -58,6 +59,18 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
  * adata.obs.getChild("leiden");
  */
 export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promise<LeidenResult> {
+  checkOptionNames<LeidenOptions>("tl.leiden", opts, {
+    resolution: true,
+    randomState: true,
+    nIterations: true,
+    useWeights: true,
+    restrictTo: true,
+    keyAdded: true,
+    obsp: true,
+    neighborsKey: true,
+    onProgress: true,
+    signal: true,
+  });
   const resolution = opts.resolution ?? 1;
   // 0 is allowed, as in scanpy: one cluster per connected component.
   if (!(Number.isFinite(resolution) && resolution >= 0))

@@ -10,6 +10,7 @@ import Graph from "graphology";
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { obspGraph } from "../graph-data";
+import { checkOptionNames } from "../options";
 import { withSummary } from "../repr-html";
 
 export interface PagaOptions {
@@ -64,6 +65,7 @@ function distancesKey(adata: AnnDataOOM, neighborsKey?: string): string {
  * graph.forEachEdge((e, attr, s, t) => console.log(s, t, attr.weight));
  */
 export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<PagaResult> {
+  checkOptionNames<PagaOptions>("tl.paga", opts, { groups: true, neighborsKey: true });
   const groups = opts.groups ?? "leiden";
   const { codes, categories } = categoricalCodes(adata, groups);
   const g = await obspGraph(adata, distancesKey(adata, opts.neighborsKey), false);

@@ -12,6 +12,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, obspGraph, representation, seedOf } from "../graph-data";
 import { native } from "../native";
+import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { withSummary } from "../repr-html";
 import { connectivitiesKey } from "./leiden";
@@ -56,6 +57,23 @@ export interface UmapResult {
  * await tl.umap(adata);           // obsm.X_umap
  */
 export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<UmapResult> {
+  checkOptionNames<UmapOptions>("tl.umap", opts, {
+    minDist: true,
+    spread: true,
+    nComponents: true,
+    nEpochs: true,
+    alpha: true,
+    gamma: true,
+    negativeSampleRate: true,
+    init: true,
+    randomState: true,
+    a: true,
+    b: true,
+    method: true,
+    neighborsKey: true,
+    onProgress: true,
+    signal: true,
+  });
   const minDist = opts.minDist ?? 0.5;
   const spread = opts.spread ?? 1;
   const dim = opts.nComponents ?? 2;
