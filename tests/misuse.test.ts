@@ -52,6 +52,12 @@ describe("user mistakes give typed errors and leave the object usable", () => {
         [() => tl.umap(a, { min_dist: 0.1 } as object), /did you mean "minDist"/],
         [() => tl.leiden(a, { resolutoin: 1 } as object), /unknown option "resolutoin"; its options are resolution, /],
         [() => tl.paga(a, { group: "leiden" } as object), /tl.paga: unknown option "group"/],
+        [
+          () => pl.embedding(a, { legend_loc: "on data" } as object),
+          /pl.embedding: unknown option "legend_loc" \(did you mean "legendLoc"\?\)/,
+        ],
+        [() => pl.violin(a, "total_counts", { group_by: "leiden" } as object), /did you mean "groupby"/],
+        [() => pl.dotplot(a, ["g0"], "leiden", { standard_scale: "var" } as object), /did you mean "standardScale"/],
       ];
       for (const [call, re] of cases) await rejects(async () => call(), InvalidArgumentError, re);
       assert.throws(() => pp.log1p(a, { bas: 2 } as object), /pp.log1p: unknown option "bas"/);

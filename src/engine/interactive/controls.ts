@@ -227,6 +227,15 @@ export class Controls {
   }
 }
 
+/** Options of pl.controls for the built-in steps. */
+export interface ControlsOptions {
+  from?: AnnDataOOM;
+  keyAdded?: string;
+  resolution?: number;
+  minDist?: number;
+  nTopGenes?: number;
+}
+
 /**
  * Sliders that re-run a step and update `plot` in place.
  *
@@ -236,12 +245,14 @@ export class Controls {
  * pl.controls(plot, "hvg", { from: lognorm }) // number of HVGs → PCA → neighbors → UMAP
  * pl.controls(plot, { step: "mine", params: [...], run: async (v, ctx) => "status" })
  */
-export function controls(
-  plot: EmbeddingExplorer,
-  step: "leiden" | "umap" | "hvg" | StepBinding,
-  opts: { from?: AnnDataOOM; keyAdded?: string; resolution?: number; minDist?: number; nTopGenes?: number } = {},
-): Controls {
-  checkOptions("pl.controls", opts, 'pl.controls(plot, "leiden", { resolution: 1 })');
+export function controls(plot: EmbeddingExplorer, step: "leiden" | "umap" | "hvg" | StepBinding, opts: ControlsOptions = {}): Controls {
+  checkOptions<ControlsOptions>("pl.controls", opts, 'pl.controls(plot, "leiden", { resolution: 1 })', {
+    from: true,
+    keyAdded: true,
+    resolution: true,
+    minDist: true,
+    nTopGenes: true,
+  });
   if (step === null || (typeof step !== "object" && typeof step !== "string"))
     throw new InvalidArgumentError(`pl.controls: step must be "leiden", "umap", "hvg" or a binding, got ${JSON.stringify(step)}`);
   if (typeof step === "object") return new Controls(step);

@@ -232,6 +232,23 @@ export class EmbeddingExplorer {
  * const picked = adata.subset({ obs: plot.selection });
  */
 export function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
-  checkOptions("pl.explore", opts, 'pl.explore(adata, { color: "leiden" })');
+  checkOptions<ExploreOptions>("pl.explore", opts, 'pl.explore(adata, { color: "leiden" })', {
+    basis: true,
+    components: true,
+    color: true,
+    title: true,
+    pointSize: true,
+    height: true,
+    palette: true,
+    colorMap: true,
+    vmin: true,
+    vmax: true,
+    naColor: true,
+    useRaw: true,
+    layer: true,
+    geneIndex: true,
+    signal: true,
+    onProgress: true,
+  });
   return EmbeddingExplorer.create(adata, opts);
 }

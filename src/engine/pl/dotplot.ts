@@ -86,7 +86,23 @@ export async function dotplot(
   groupby: string,
   opts: DotplotOptions = {},
 ): Promise<Plot<DotplotData>> {
-  checkOptions("pl.dotplot", opts, 'pl.dotplot(adata, ["CD3E"], "leiden", { standardScale: "var" })');
+  checkOptions<DotplotOptions>("pl.dotplot", opts, 'pl.dotplot(adata, ["CD3E"], "leiden", { standardScale: "var" })', {
+    standardScale: true,
+    expressionCutoff: true,
+    meanOnlyExpressed: true,
+    colorMap: true,
+    dotMax: true,
+    dotMin: true,
+    vmin: true,
+    vmax: true,
+    title: true,
+    categoriesOrder: true,
+    useRaw: true,
+    layer: true,
+    geneIndex: true,
+    signal: true,
+    onProgress: true,
+  });
   const genes: string[] = [];
   const varGroups: DotplotData["varGroups"] = [];
   if (typeof varNames === "string") genes.push(varNames);

@@ -148,7 +148,29 @@ function legendRows(pn: EmbeddingPanel, legendLoc: string): number {
  * await p.save("umap.png");
  */
 export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}): Promise<Plot<EmbeddingData>> {
-  checkOptions("pl.embedding", opts, 'pl.embedding(adata, { basis: "umap", color: "leiden" })');
+  checkOptions<EmbeddingOptions>("pl.embedding", opts, 'pl.embedding(adata, { basis: "umap", color: "leiden" })', {
+    basis: true,
+    components: true,
+    color: true,
+    palette: true,
+    colorMap: true,
+    vmin: true,
+    vmax: true,
+    size: true,
+    title: true,
+    legendLoc: true,
+    naColor: true,
+    sortOrder: true,
+    width: true,
+    height: true,
+    ncols: true,
+    pixelRatio: true,
+    useRaw: true,
+    layer: true,
+    geneIndex: true,
+    signal: true,
+    onProgress: true,
+  });
   const basis = opts.basis ?? "umap";
   const key = basisKey(adata, basis);
   const el = await adata.obsm.get(key);
@@ -505,7 +527,32 @@ export type QcScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
  * await pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
  */
 export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: QcScatterOptions = {}): Promise<Plot<EmbeddingData>> {
-  checkOptions("pl.qcScatter", opts, 'pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" })');
+  checkOptions<QcScatterOptions>(
+    "pl.qcScatter",
+    opts,
+    'pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" })',
+    {
+      color: true,
+      palette: true,
+      colorMap: true,
+      vmin: true,
+      vmax: true,
+      size: true,
+      title: true,
+      legendLoc: true,
+      naColor: true,
+      sortOrder: true,
+      width: true,
+      height: true,
+      ncols: true,
+      pixelRatio: true,
+      useRaw: true,
+      layer: true,
+      geneIndex: true,
+      signal: true,
+      onProgress: true,
+    },
+  );
   const read = await keysValues(adata, [x, y], opts, "key", "qcScatter");
   const col = (k: string) => {
     const v = read.get(k) as KeyValues;

@@ -107,7 +107,19 @@ export async function qcHistograms(
   keys?: string | string[],
   opts: QcHistogramsOptions = {},
 ): Promise<Plot<QcHistogramsData>> {
-  checkOptions("pl.qcHistograms", opts, 'pl.qcHistograms(adata, ["total_counts"], { bins: 60 })');
+  checkOptions<QcHistogramsOptions>("pl.qcHistograms", opts, 'pl.qcHistograms(adata, ["total_counts"], { bins: 60 })', {
+    bins: true,
+    log: true,
+    width: true,
+    height: true,
+    ncols: true,
+    color: true,
+    useRaw: true,
+    layer: true,
+    geneIndex: true,
+    signal: true,
+    onProgress: true,
+  });
   const list = keys === undefined ? DEFAULT_QC_KEYS.filter((k) => adata.obs.getChild(k)) : Array.isArray(keys) ? keys : [keys];
   if (list.length === 0) {
     throw new InvalidArgumentError(

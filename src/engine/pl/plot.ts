@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { FileAccessError, InvalidArgumentError } from "../errors";
 import { kernelHandle } from "../notebook";
+import { checkOptionNames, type OptionNames } from "../options";
 import { renderPng } from "./render-png";
 import type { SvgOp } from "./svg";
 
@@ -48,10 +49,11 @@ export const MAX_PANEL_PX = 4096;
  * positional arguments (`violin(adata, "x", "leiden")`) would otherwise be
  * ignored without a word.
  */
-export function checkOptions(fn: string, opts: unknown, usage: string): void {
+export function checkOptions<T>(fn: string, opts: unknown, usage: string, names: OptionNames<T>): void {
   if (opts === undefined) return;
   if (opts === null || typeof opts !== "object" || Array.isArray(opts))
     throw new InvalidArgumentError(`${fn}: the last argument must be an options object, e.g. ${usage}; got ${JSON.stringify(opts)}`);
+  checkOptionNames(fn, opts, names);
 }
 
 /** A panel width or height option: an integer in [16, MAX_PANEL_PX]. */

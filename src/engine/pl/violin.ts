@@ -104,7 +104,24 @@ const MAX_GROUPS = 1000;
  * p.data.panels[0].groups.map((g) => g.median);
  */
 export async function violin(adata: AnnDataOOM, keys: string | string[], opts: ViolinOptions = {}): Promise<Plot<ViolinData>> {
-  checkOptions("pl.violin", opts, 'pl.violin(adata, "n_genes", { groupby: "leiden" })');
+  checkOptions<ViolinOptions>("pl.violin", opts, 'pl.violin(adata, "n_genes", { groupby: "leiden" })', {
+    groupby: true,
+    stripplot: true,
+    jitter: true,
+    size: true,
+    log: true,
+    palette: true,
+    width: true,
+    height: true,
+    title: true,
+    seed: true,
+    xlabel: true,
+    useRaw: true,
+    layer: true,
+    geneIndex: true,
+    signal: true,
+    onProgress: true,
+  });
   const list = Array.isArray(keys) ? keys : [keys];
   if (list.length === 0) throw new InvalidArgumentError("violin: keys is empty");
   const grp = opts.groupby !== undefined ? groupbyColumn(adata, opts.groupby) : null;
