@@ -52,6 +52,8 @@ describe("user mistakes give typed errors and leave the object usable", () => {
         [() => tl.umap(a, { min_dist: 0.1 } as object), /did you mean "minDist"/],
         [() => tl.leiden(a, { resolutoin: 1 } as object), /unknown option "resolutoin"; its options are resolution, /],
         [() => tl.paga(a, { group: "leiden" } as object), /tl.paga: unknown option "group"/],
+        [() => a.write(path.join(tmp, "never.h5ad"), { compresion: "gzip" } as object), /write: unknown option "compresion"/],
+        [() => read(INPUT, { backd: "r" } as object), /read: unknown option "backd"/],
         [
           () => pl.embedding(a, { legend_loc: "on data" } as object),
           /pl.embedding: unknown option "legend_loc" \(did you mean "legendLoc"\?\)/,

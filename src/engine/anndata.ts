@@ -17,6 +17,7 @@ export { describeFrame };
 import type { GeneIndexOptions } from "./gene-index";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
+import { checkOptionNames } from "./options";
 import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
@@ -52,6 +53,7 @@ export async function read(file: string, opts: ReadOptions = {}): Promise<AnnDat
 
 /** Like `read`, synchronously (metadata reads are small). */
 export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
+  checkOptionNames<ReadOptions>("read", opts, { backed: true });
   const mode = opts.backed ?? "r";
   if (mode !== "r" && mode !== "r+") throw new InvalidArgumentError(`backed must be 'r' or 'r+', got ${String(mode)}`);
   if (typeof file !== "string" || !file) throw new InvalidArgumentError("read() needs a file path");
@@ -483,6 +485,7 @@ export class AnnDataOOM {
    */
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
     if (typeof file !== "string" || file === "") throw new InvalidArgumentError(`write() needs a file path, got ${JSON.stringify(file)}`);
+    checkOptionNames<WriteOptions>("write", opts, { skipUnsaved: true, compression: true, signal: true, onProgress: true });
     const nat = this.source.native;
     const session = this.sessionForWrite();
     if (session.unsaved.length && !opts.skipUnsaved) {
