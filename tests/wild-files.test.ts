@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { InvalidArgumentError, pp, read, UnsupportedEncodingError } from "../src/engine";
+import { H5adFormatError, InvalidArgumentError, pp, read, UnsupportedEncodingError } from "../src/engine";
 import { runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-wild-"));
@@ -218,6 +218,23 @@ describe("files as other writers leave them", () => {
     } finally {
       a.close();
     }
+  });
+
+  it("obs as anndata 0.6's record array is unsupported (with how to convert); a plain dataset is malformed", async () => {
+    const records = h5ad(
+      "obs-records",
+      [],
+      ["del f['obs']; f.create_dataset('obs', data=np.array([(b'c0', 1.0)] * 6, dtype=[('index', 'S2'), ('score', 'f8')]))"],
+    );
+    await assert.rejects(
+      () => read(records),
+      (e: Error) => e instanceof UnsupportedEncodingError && /anndata ≤ 0.6.*read_h5ad\(f\).write_h5ad\(g\) converts/.test(e.message),
+    );
+    const plain = h5ad("obs-plain", [], ["del f['obs']; f.create_dataset('obs', data=np.arange(6))"]);
+    await assert.rejects(
+      () => read(plain),
+      (e: Error) => e instanceof H5adFormatError && /found a plain dataset/.test(e.message),
+    );
   });
 
   it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {

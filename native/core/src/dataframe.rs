@@ -67,11 +67,18 @@ impl Column {
 pub fn open_group(root: &Group, path: &str) -> Result<Group> {
     match h5::node(root, path) {
         Some(Node::Group(g)) => Ok(g),
-        Some(Node::Dataset(_)) => Err(Error::new(
-            ErrorKind::UnsupportedEncoding,
-            "dataframe stored as a compound dataset (anndata < 0.7) is not supported",
-        )
-        .at(path)),
+        // anndata ≤ 0.6 stored obs/var as record arrays (compound datasets);
+        // any other dataset here is simply not a dataframe.
+        Some(Node::Dataset(ds)) => Err(if h5::is_compound(&ds) {
+            Error::new(
+                ErrorKind::UnsupportedEncoding,
+                "dataframe stored as a compound dataset (anndata ≤ 0.6) is not supported; \
+                 anndata.read_h5ad(f).write_h5ad(g) converts the file",
+            )
+            .at(path)
+        } else {
+            Error::format(path, "expected a dataframe group, found a plain dataset")
+        }),
         None => Err(Error::format(path, "dataframe is missing")),
     }
 }

@@ -208,6 +208,14 @@ pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
     })
 }
 
+/// A dataset of compound (record) type.
+pub fn is_compound(ds: &Dataset) -> bool {
+    use hdf5_sys::h5t::{H5T_class_t, H5Tget_class};
+    let Ok(dt) = ds.dtype() else { return false };
+    // SAFETY: a class query on a valid, open datatype id, under HDF5's lock.
+    hdf5::sync::sync(|| unsafe { H5Tget_class(dt.id()) }) == H5T_class_t::H5T_COMPOUND
+}
+
 /// An IEEE binary16 float datatype.
 fn is_half_float(dt: &hdf5::Datatype) -> bool {
     use hdf5_sys::h5t::{H5T_class_t, H5Tget_class};
