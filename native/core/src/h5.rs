@@ -208,20 +208,21 @@ pub fn dtype_of(c: &Container, element: &str) -> Result<DType> {
     })
 }
 
+/// The HDF5 class of a datatype (also of types hdf5-metno cannot describe).
+fn type_class(dt: &hdf5::Datatype) -> hdf5_sys::h5t::H5T_class_t {
+    // SAFETY: a class query on a valid, open datatype id, under HDF5's lock.
+    hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_class(dt.id()) })
+}
+
 /// A dataset of compound (record) type.
 pub fn is_compound(ds: &Dataset) -> bool {
-    use hdf5_sys::h5t::{H5T_class_t, H5Tget_class};
-    let Ok(dt) = ds.dtype() else { return false };
-    // SAFETY: a class query on a valid, open datatype id, under HDF5's lock.
-    hdf5::sync::sync(|| unsafe { H5Tget_class(dt.id()) }) == H5T_class_t::H5T_COMPOUND
+    ds.dtype()
+        .is_ok_and(|dt| type_class(&dt) == hdf5_sys::h5t::H5T_class_t::H5T_COMPOUND)
 }
 
 /// An IEEE binary16 float datatype.
 fn is_half_float(dt: &hdf5::Datatype) -> bool {
-    use hdf5_sys::h5t::{H5T_class_t, H5Tget_class};
-    // SAFETY: a class query on a valid, open datatype id, under HDF5's lock.
-    let class = hdf5::sync::sync(|| unsafe { H5Tget_class(dt.id()) });
-    class == H5T_class_t::H5T_FLOAT && dt.size() == 2
+    type_class(dt) == hdf5_sys::h5t::H5T_class_t::H5T_FLOAT && dt.size() == 2
 }
 
 /// Read a whole numeric dataset keeping its dtype.
