@@ -156,6 +156,20 @@ describe("gene values through the sidecar index", () => {
     assertClose(Array.from(g), await columnViaRows(b, N_VARS - 1), "exclude", 1e-12);
   });
 
+  it("after a gene filter, the cell totals of normalize are computed once, not on every gene read", async () => {
+    const a = await open("counts.h5ad");
+    const v = a.subset({ var: Array.from({ length: N_VARS - 5 }, (_, j) => j) }); // as filterGenes leaves it
+    await pp.normalizeTotal(v, { targetSum: 1e4 });
+    const passes = async (gene: number) => {
+      const labels = new Set<string>();
+      const got = await v.geneValues([gene], { onProgress: (p) => labels.add(p.label) });
+      assertClose(Array.from(got[0]), await columnViaRows(v, gene), `gene ${gene}`, 1e-12);
+      return [...labels].filter((l) => /cell totals/.test(l)).length;
+    };
+    assert.equal(await passes(3), 1, "the first read computes the totals");
+    assert.equal(await passes(4), 0, "later reads reuse them (each paid a full pass)");
+  });
+
   it("index a layer's own element (integer CSR and dense float)", async () => {
     const a = await open("counts.h5ad");
     for (const layer of ["counts_i32", "halves"]) {

@@ -429,6 +429,9 @@ export class BackedMatrix {
         const probe = this.withChain(new Chain([{ op: "normalize", target: 1, exclude: s.exclude, basis: s.basis }]));
         const r = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
         totals = r.get("size_factors") as Float64Array;
+        // Kept, as a pass's own totals are: the next gene read (a plot
+        // colored by another gene) must not pay this pass again.
+        this.rememberRowTotals(totals);
       }
       out.push({ ...s, sizeFactors: totals });
     }
