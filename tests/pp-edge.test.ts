@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { InvalidArgumentError, pp, read } from "../src/engine";
+import { kthSquaredDistance } from "../src/engine/pp/loess";
 import { runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-pp-edge-"));
@@ -333,6 +334,27 @@ describe("writing a scale without centring", () => {
       assert.equal(dtype, refDtype, `${name}: ${check}`);
       assert.equal(dtype, "float32");
       assert.ok(Number(maxDiff) < 1e-5, `${name}: ${check}`);
+    }
+  });
+});
+
+describe("seurat_v3's LOESS", () => {
+  it("finds each vertex's neighbourhood radius from the sorted x, as sorting all distances does (ties included)", () => {
+    let seed = 11;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const n = 1 + Math.floor(rand() * 300);
+      const x = Float64Array.from({ length: n }, () => (trial % 3 === 0 ? Math.floor(rand() * 10) / 3 : rand() * 100 - 50));
+      const xs = Float64Array.from(x).sort();
+      for (let r = 0; r < 10; r++) {
+        const q = r < 4 ? xs[Math.floor(rand() * n)] : rand() * 120 - 60;
+        const k = Math.floor(rand() * n);
+        const sorted = Float64Array.from(x, (v) => (v - q) ** 2).sort();
+        assert.ok(Object.is(kthSquaredDistance(xs, q, k), sorted[k]), `trial ${trial}: k ${k} of ${n}`);
+      }
     }
   });
 });
