@@ -552,21 +552,21 @@ function transformChunk(raw: Chunk, chain: Chain, firstRow: number, output: Floa
   const [r, c] = chunk.shape;
   const scale = steps.find((s) => s.op === "scale");
   const out = scale ? new Float64Array(r * c) : Float64Array.from(chunk.data as ArrayLike<number>);
+  const denseCols = chunk.format === "csr" ? null : Int32Array.from({ length: c }, (_, j) => j);
   const colsOf = (i: number): { cols: ArrayLike<number>; lo: number; hi: number } =>
     chunk.format === "csr"
       ? { cols: chunk.indices.subarray(chunk.indptr[i], chunk.indptr[i + 1]), lo: chunk.indptr[i], hi: chunk.indptr[i + 1] }
-      : { cols: Array.from({ length: c }, (_, j) => j), lo: i * c, hi: (i + 1) * c };
+      : { cols: denseCols as Int32Array, lo: i * c, hi: (i + 1) * c };
   for (let i = 0; i < r; i++) {
     const { cols, lo, hi } = colsOf(i);
-    const vals = Float64Array.from(
-      (chunk.data as ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }).subarray(lo, hi),
-    );
+    // Without a scale, `out` already holds a float64 copy: apply in place.
+    const vals = scale
+      ? Float64Array.from((chunk.data as ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }).subarray(lo, hi))
+      : out.subarray(lo, hi);
     applyRow(steps, firstRow + i, cols, vals);
     if (scale) {
       for (let j = 0; j < c; j++) out[i * c + j] = scaleValue(scale, j, 0);
       for (let k = 0; k < cols.length; k++) out[i * c + cols[k]] = scaleValue(scale, cols[k], vals[k]);
-    } else {
-      out.set(vals, lo);
     }
   }
   if (scale) return { format: "dense", shape: [r, c], data: out };

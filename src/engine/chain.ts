@@ -130,12 +130,45 @@ export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<nu
       const f = t === 0 ? 1 : s.target / t;
       for (let i = 0; i < vals.length; i++) vals[i] *= f;
     } else if (s.op === "log1p") {
-      const inv = s.base ? 1 / Math.log(s.base) : 1;
-      // float32 log1p, like the native executor (and scanpy on float32 data)
-      for (let i = 0; i < vals.length; i++) vals[i] = Math.fround(Math.log1p(Math.fround(vals[i]))) * inv;
+      log1pMemo.apply(vals, s.base ? 1 / Math.log(s.base) : 1);
     }
   }
 }
+
+/**
+ * float32 log1p, like the native executor (and scanpy on float32 data),
+ * through a small direct-mapped cache: a row of normalized counts repeats
+ * few values (every 1 becomes the same number), and Math.log1p was most of
+ * a chunk's time. A hit returns what computing would: same input, same inv.
+ */
+class Log1pMemo {
+  private readonly keys = new Float64Array(LOG1P_SLOTS).fill(Number.NaN);
+  private readonly results = new Float64Array(LOG1P_SLOTS);
+  private inv = 1;
+
+  apply(vals: Float64Array, inv: number): void {
+    if (inv !== this.inv) {
+      this.keys.fill(Number.NaN); // NaN never equals a key: all slots empty
+      this.inv = inv;
+    }
+    const { keys, results } = this;
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      const slot = (v * 2654435761) & (LOG1P_SLOTS - 1);
+      if (keys[slot] === v) {
+        vals[i] = results[slot];
+      } else {
+        const r = Math.fround(Math.log1p(Math.fround(v))) * inv;
+        keys[slot] = v;
+        results[slot] = r;
+        vals[i] = r;
+      }
+    }
+  }
+}
+
+const LOG1P_SLOTS = 256;
+const log1pMemo = new Log1pMemo();
 
 /**
  * Apply a chain to one gene's values across cells (column `j` of the view;
