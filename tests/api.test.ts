@@ -123,6 +123,26 @@ describe("one-pass statistics", () => {
     a.close();
   });
 
+  it("a gene mask and a shuffled cell order give the dense matrix's statistics and rows (file-order pass)", async () => {
+    const a = await open(LARGE);
+    const full = dense(LARGE);
+    const mask = full[0].map((_, j) => j % 3 !== 1);
+    const vars = mask.flatMap((keep, j) => (keep ? [j] : []));
+    const obs = full.map((_, i) => (i * 37) % full.length);
+    assert.equal(new Set(obs).size, full.length, "a permutation");
+    const v = a.subset({ obs, var: mask });
+    const sub = obs.map((i) => vars.map((j) => full[i][j]));
+    assertClose(densify(await v.X.rows(0, obs.length)), sub, "rows");
+    const byVar = colStats(sub);
+    const byObs = colStats(transpose(sub));
+    for (const k of ["sum", "var", "nnz"] as const) {
+      const f = k === "nnz" ? v.X.nnz.bind(v.X) : (v.X[k] as (ax?: 0 | 1) => Promise<Float64Array | number>).bind(v.X);
+      assertClose(Array.from((await f(0)) as Float64Array), byVar[k], `${k}(axis 0)`, 1e-9);
+      assertClose(Array.from((await f(1)) as Float64Array), byObs[k], `${k}(axis 1)`, 1e-9);
+    }
+    a.close();
+  });
+
   it("stays accurate when the mean dwarfs the variance (stable merge)", async () => {
     const a = await open("dense_f64_nan");
     // NaN propagates like numpy; the columns without NaN must be finite.

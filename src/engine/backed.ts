@@ -313,24 +313,26 @@ export class BackedMatrix {
     return result;
   }
 
-  /** Per-var statistics of a transformed matrix through a plan pass. */
+  /**
+   * Statistics of a transformed matrix (normalize, log1p, scale: the values
+   * a step would see) through one plan pass; scaling counts the implicit
+   * zeros, whose scaled value is not zero. Not cached: steps change the chain.
+   */
   private async chainStats(axes: "obs" | "var" | "both", opts: PassOptions): Promise<{ obs: AxisStats; var: AxisStats }> {
-    if (axes !== "var" || this.chain.has("scale")) {
-      throw new InvalidArgumentError(
-        "statistics of a transformed X are available per var (axis 0) before scale; per-obs statistics of a chain are not supported yet",
-      );
-    }
-    const out = await this.planPass({ moments: [{ name: "m" }] }, [], "per-var moments", opts);
-    const n = this.shape[0];
-    const sum = out.get("m.sum") as Float64Array;
-    const sumsq = out.get("m.sumsq") as Float64Array;
-    const mean = sum.map((s) => s / n);
-    const variance = mean.map((m, j) => Math.max(0, sumsq[j] / n - m * m));
-    const empty = new Float64Array(0);
-    return {
-      obs: { sum: empty, mean: empty, var: empty, nnz: empty },
-      var: { sum, mean, var: variance, nnz: out.get("m.nnz") as Float64Array },
+    const rows = axes !== "var";
+    const cols = axes !== "obs";
+    const out = await this.planPass({ stats: { rows, cols } }, [], `mean/var per ${axes === "both" ? "obs and var" : axes}`, opts);
+    const [nObs, nVars] = this.shape;
+    const axis = (prefix: string, n: number, on: boolean): AxisStats => {
+      if (!on) return { sum: new Float64Array(0), mean: new Float64Array(0), var: new Float64Array(0), nnz: new Float64Array(0) };
+      const sum = out.get(`stats.${prefix}_sum`) as Float64Array;
+      const sumsq = out.get(`stats.${prefix}_sumsq`) as Float64Array;
+      const mean = sum.map((x) => x / n);
+      // E[x²] − E[x]²: the values are transformed (bounded), so no cancellation to speak of.
+      const variance = mean.map((m, k) => Math.max(0, sumsq[k] / n - m * m));
+      return { sum, mean, var: variance, nnz: out.get(`stats.${prefix}_nnz`) as Float64Array };
     };
+    return { obs: axis("row", nVars, rows), var: axis("col", nObs, cols) };
   }
 
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::matrix::{Block, BlockData};
-use crate::pass::Accumulator;
+use crate::pass::{Accumulator, Rows};
 
 /// Output is row-major over (rows, cols) of the selection. `transposed`
 /// says the stored majors are the selection's columns (CSC).
@@ -38,7 +38,7 @@ impl Gather {
 
 impl Accumulator for Gather {
     #[allow(clippy::needless_range_loop)]
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, rows: Rows<'_>) -> Result<()> {
         match &block.data {
             BlockData::Compressed {
                 indptr,
@@ -47,18 +47,22 @@ impl Accumulator for Gather {
             } => {
                 for k in 0..block.n_major {
                     for p in indptr[k] as usize..indptr[k + 1] as usize {
-                        self.put(first + k, indices[p] as usize, values.get_f64(p));
+                        self.put(rows.at(k), indices[p] as usize, values.get_f64(p));
                     }
                 }
             }
             BlockData::Dense { values } => {
                 for k in 0..block.n_major {
                     for j in 0..block.n_minor {
-                        self.put(first + k, j, values.get_f64(k * block.n_minor + j));
+                        self.put(rows.at(k), j, values.get_f64(k * block.n_minor + j));
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    fn any_order(&self) -> bool {
+        true
     }
 }

@@ -9,7 +9,7 @@
 use crate::dtype::AsF64;
 use crate::error::Result;
 use crate::matrix::{Block, BlockData};
-use crate::pass::Accumulator;
+use crate::pass::{Accumulator, Rows};
 use crate::with_values;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -182,7 +182,7 @@ impl StatsAccumulator {
         vals: &[T],
         indptr: Option<&[i64]>,
         indices: Option<&[i32]>,
-        (n_b, width, first): (usize, usize, usize),
+        (n_b, width, rows): (usize, usize, Rows<'_>),
     ) {
         let req = self.req;
         let seg = |k: usize| -> std::ops::Range<usize> {
@@ -224,9 +224,10 @@ impl StatsAccumulator {
             })
             .collect();
         let mut merged: Option<Partial> = None;
-        let mut k = first;
+        let mut i = 0;
         for (per_major, part) in results {
             for (s, z, m2) in per_major {
+                let k = rows.at(i);
                 self.major.sum[k] = s;
                 self.major.nnz[k] = z;
                 self.major.mean[k] = if width > 0 {
@@ -239,7 +240,7 @@ impl StatsAccumulator {
                 } else {
                     f64::NAN
                 };
-                k += 1;
+                i += 1;
             }
             match (&mut merged, part) {
                 (None, p) => merged = p,
@@ -284,8 +285,8 @@ impl StatsAccumulator {
 }
 
 impl Accumulator for StatsAccumulator {
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
-        let dims = (block.n_major, block.n_minor, first);
+    fn consume(&mut self, block: &Block, rows: Rows<'_>) -> Result<()> {
+        let dims = (block.n_major, block.n_minor, rows);
         match &block.data {
             BlockData::Compressed {
                 indptr,
@@ -299,5 +300,9 @@ impl Accumulator for StatsAccumulator {
             }
         }
         Ok(())
+    }
+
+    fn any_order(&self) -> bool {
+        true
     }
 }

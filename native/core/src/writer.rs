@@ -13,7 +13,7 @@ use crate::file::H5ad;
 use crate::h5::{self, Node};
 use crate::h5w::{self, Appendable, Compression};
 use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
-use crate::pass::{self, Accumulator, Control};
+use crate::pass::{self, Accumulator, Control, Rows};
 use hdf5::Group;
 use std::path::{Path, PathBuf};
 
@@ -576,7 +576,7 @@ impl SparseSink {
 }
 
 impl Accumulator for SparseSink {
-    fn consume(&mut self, block: &Block, _first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, _rows: Rows<'_>) -> Result<()> {
         let BlockData::Compressed {
             indptr,
             indices,
@@ -669,7 +669,8 @@ fn chunk_for(dims: &[usize]) -> Vec<usize> {
 }
 
 impl Accumulator for DenseSink {
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, rows: Rows<'_>) -> Result<()> {
+        let first = rows.first()?;
         let BlockData::Dense { values } = &block.data else {
             return Err(Error::internal("sparse block in a dense sink"));
         };

@@ -16,7 +16,7 @@ use super::format::{encode_gene, fnv1a, get_varint, put_varint, Header, ValueRan
 use crate::error::{Error, ErrorKind, Result};
 use crate::file::H5ad;
 use crate::matrix::{Block, BlockData, Format, MinorMap};
-use crate::pass::{self, Accumulator, Control};
+use crate::pass::{self, Accumulator, Control, Rows};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -280,7 +280,8 @@ impl Spill {
 }
 
 impl Accumulator for Spill {
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, rows: Rows<'_>) -> Result<()> {
+        let first = rows.first()?;
         match &block.data {
             BlockData::Compressed {
                 indptr,

@@ -10,7 +10,14 @@ pub struct MinorMap {
     pub selection: Option<Vec<usize>>,
     offsets: Vec<u32>,
     targets: Vec<u32>,
+    /// For a selection in ascending order without repeats (masks, sorted
+    /// gene lists): old → new position, or DROPPED. One lookup per stored
+    /// entry, and rows stay sorted.
+    ascending: Option<Vec<u32>>,
 }
+
+/// Marks a source position the selection does not keep.
+pub const DROPPED: u32 = u32::MAX;
 
 impl MinorMap {
     pub fn identity(n_source: usize) -> Self {
@@ -19,6 +26,7 @@ impl MinorMap {
             selection: None,
             offsets: vec![],
             targets: vec![],
+            ascending: None,
         }
     }
 
@@ -40,11 +48,19 @@ impl MinorMap {
             targets[fill[old] as usize] = new as u32;
             fill[old] += 1;
         }
+        let ascending = selection.windows(2).all(|w| w[0] < w[1]).then(|| {
+            let mut map = vec![DROPPED; n_source];
+            for (new, &old) in selection.iter().enumerate() {
+                map[old] = new as u32;
+            }
+            map
+        });
         MinorMap {
             n_source,
             selection: Some(selection),
             offsets,
             targets,
+            ascending,
         }
     }
 
@@ -54,6 +70,11 @@ impl MinorMap {
 
     pub fn n_out(&self) -> usize {
         self.selection.as_ref().map_or(self.n_source, |s| s.len())
+    }
+
+    /// Old → new positions when the selection is ascending (see `ascending`).
+    pub fn ascending(&self) -> Option<&[u32]> {
+        self.ascending.as_deref()
     }
 
     /// Output positions for source position `old`.

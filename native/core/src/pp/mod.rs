@@ -5,6 +5,7 @@
 //! partial state i, and partials merge once at the end, so the hot loop
 //! never synchronises and results do not depend on scheduling.
 
+pub mod chain_stats;
 pub mod clipped;
 pub mod expressed;
 pub mod gram;

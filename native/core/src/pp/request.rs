@@ -28,6 +28,15 @@ pub struct Request {
     pub pearson: Option<PearsonRequest>,
     #[serde(default)]
     pub randomized_pca: Option<RandomizedPcaRequest>,
+    #[serde(default)]
+    pub stats: Option<ChainStatsRequest>,
+}
+
+/// Statistics of the transformed values (see chain_stats.rs).
+#[derive(Debug, Deserialize)]
+pub struct ChainStatsRequest {
+    pub rows: bool,
+    pub cols: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +252,15 @@ pub fn run(
         accs.push(Box::new(super::expressed::HighlyExpressed::new(
             h.max_fraction,
             n_cols,
+        )));
+    }
+    if let Some(st) = &req.stats {
+        accs.push(Box::new(super::chain_stats::ChainStats::new(
+            st.rows,
+            st.cols,
+            n_rows,
+            n_cols,
+            plan.scaling.clone(),
         )));
     }
     if let Some(p) = &req.pca {

@@ -8,7 +8,7 @@ use super::select::select_row;
 use crate::dtype::Values;
 use crate::error::{Error, Result};
 use crate::matrix::{Block, BlockData};
-use crate::pass::Accumulator;
+use crate::pass::{Accumulator, Rows};
 use crate::with_values;
 use rayon::prelude::*;
 use std::any::Any;
@@ -180,7 +180,7 @@ pub(crate) fn row_to_f64(values: &Values, range: std::ops::Range<usize>, out: &m
 
 impl Accumulator for PlanPass {
     #[allow(clippy::unnecessary_cast)]
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, rows: Rows<'_>) -> Result<()> {
         let n_b = block.n_major;
         let width = block.n_minor;
         let (indptr, indices, values) = block_view(block);
@@ -213,7 +213,7 @@ impl Accumulator for PlanPass {
                 let mut sizes = Vec::with_capacity(b - a);
                 for k in a..b {
                     let range = row_range(indptr, width, k);
-                    let row = first + k;
+                    let row = rows.at(k);
                     if let (true, Some(map), Some(ix)) = (select_first, &plan.output, indices) {
                         let n = select_row(
                             map,
@@ -272,15 +272,19 @@ impl Accumulator for PlanPass {
                 sizes
             })
             .collect();
-        let mut at = first;
-        for s in sizes {
-            let n = s.len();
-            self.sizes[at..at + n].copy_from_slice(&s);
-            at += n;
+        let mut k = 0;
+        for size in sizes.iter().flatten() {
+            self.sizes[rows.at(k)] = *size;
+            k += 1;
         }
-        if at != first + n_b {
+        if k != n_b {
             return Err(Error::internal("plan pass lost rows"));
         }
         Ok(())
+    }
+
+    /// Every statistic lands by row position or is a sum over rows.
+    fn any_order(&self) -> bool {
+        true
     }
 }

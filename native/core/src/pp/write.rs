@@ -14,7 +14,7 @@ use crate::dtype::{DType, Values};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::h5w::{self, Appendable, Compression};
 use crate::matrix::{Block, Format, Matrix, MinorMap};
-use crate::pass::{self, Accumulator, Control};
+use crate::pass::{self, Accumulator, Control, Rows as BlockRows};
 use hdf5::Group;
 use rayon::prelude::*;
 
@@ -82,7 +82,8 @@ fn eval_rows(plan: &Compiled, block: &Block, first: usize, a: usize, b: usize) -
 }
 
 impl Accumulator for PlanWriter<'_> {
-    fn consume(&mut self, block: &Block, first: usize) -> Result<()> {
+    fn consume(&mut self, block: &Block, rows: BlockRows<'_>) -> Result<()> {
+        let first = rows.first()?;
         let n = block.n_major;
         let parts = rayon::current_num_threads().max(1).min(n.max(1));
         let per = n.div_ceil(parts).max(1);
