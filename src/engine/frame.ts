@@ -16,7 +16,7 @@ export function describeFrame(source: Source, p: string): DataFrameInfo {
   return JSON.parse(nativeCall(() => source.native.describeFrame(p))) as DataFrameInfo;
 }
 
-import { columnVector, utf8Vector } from "./typed";
+import { columnVector, markStoredDtype, storedDtype, utf8Vector } from "./typed";
 
 export interface Frame {
   index: Vector;
@@ -40,8 +40,12 @@ function tableOf(cols: Record<string, Vector>, nRows: number): Table {
   return new Table(cols);
 }
 
-/** Gather rows `idx` of a vector, keeping dictionaries and validity. */
+/** Gather rows `idx` of a vector, keeping dictionaries, validity and the stored dtype. */
 export function takeVector(v: Vector, idx: Uint32Array): Vector {
+  return markStoredDtype(gatherVector(v, idx), storedDtype(v));
+}
+
+function gatherVector(v: Vector, idx: Uint32Array): Vector {
   const type = v.type as DataType & { dictionary?: DataType; indices?: DataType };
   if (v.data.length === 1 && type.typeId === -1 /* Dictionary */) {
     const d = v.data[0];

@@ -5,6 +5,7 @@
 import type { Table } from "apache-arrow";
 import type { AnnDataOOM } from "./anndata";
 import type { ElementInfo } from "./source";
+import { storedDtype } from "./typed";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -27,7 +28,7 @@ export function columnKind(t: Table, name: string): string {
     return `category(${d?.length ?? 0})`;
   }
   const s = String(col.type);
-  const kind = s === "Utf8" ? "str" : s.toLowerCase();
+  const kind = storedDtype(col) ?? (s === "Utf8" ? "str" : s.toLowerCase());
   return col.nullCount > 0 ? `${kind}?` : kind;
 }
 

@@ -47,6 +47,27 @@ export function stringArray(s: Native.StringsOut): string[] {
   return out;
 }
 
+/**
+ * Columns whose stored dtype Arrow does not show: 64-bit integers arrive as
+ * float64 (plain JS numbers, exact up to 2^53), and the repr should still
+ * say int64. Views of such a column carry the mark (see frame.takeVector).
+ */
+// Keyed by the column's Data: a Table hands out a new Vector per getChild.
+const storedDtypes = new WeakMap<object, DType>();
+
+/** The file's dtype of a column read as another Arrow type, if any. */
+export function storedDtype(v: Vector): DType | undefined {
+  return v.data.length === 1 ? storedDtypes.get(v.data[0]) : undefined;
+}
+
+/** Mark `v` as holding values of the stored dtype `dtype`; returns `v`. */
+export function markStoredDtype(v: Vector, dtype: DType | undefined): Vector {
+  if (dtype && v.data.length === 1) storedDtypes.set(v.data[0], dtype);
+  return v;
+}
+
+const widened = (t: Native.TypedOut): DType | undefined => (t.dtype === "int64" || t.dtype === "uint64" ? t.dtype : undefined);
+
 /** The Arrow vector for a decoded column (categoricals as dictionaries). */
 export function columnVector(c: Native.ColumnOut): Vector {
   switch (c.kind) {
@@ -57,7 +78,7 @@ export function columnVector(c: Native.ColumnOut): Vector {
           Array.from(v.u8 as Uint8Array, (x) => x !== 0),
           new Bool(),
         );
-      return makeVector(typedArray(v));
+      return markStoredDtype(makeVector(typedArray(v)), widened(v));
     }
     case "strings":
       return utf8Vector(c.strings as Native.StringsOut, c.mask);
@@ -72,14 +93,17 @@ export function columnVector(c: Native.ColumnOut): Vector {
       const data = typedArray(v);
       const nullBitmap = validityFromMask(mask);
       const vec = makeVector(data);
-      return makeVector(
-        makeData({
-          type: vec.type as DataType,
-          length: data.length,
-          data,
-          nullBitmap,
-          nullCount: nullBitmap ? nullCount(mask) : 0,
-        } as never),
+      return markStoredDtype(
+        makeVector(
+          makeData({
+            type: vec.type as DataType,
+            length: data.length,
+            data,
+            nullBitmap,
+            nullCount: nullBitmap ? nullCount(mask) : 0,
+          } as never),
+        ),
+        widened(v),
       );
     }
     case "categorical": {
