@@ -14,6 +14,7 @@ const CHECKS = [
   "engine_repr",
   "engine_progress",
   "engine_interrupt",
+  "engine_interrupt_abandoned",
   "engine_progress_cancel",
   "engine_error",
   "engine_plot",

@@ -10,6 +10,7 @@
  * aborted everything for 200 ms instead).
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Executor } from "tslab/dist/executor";
 import type { CellConsole } from "./cell-console";
@@ -42,6 +43,13 @@ export class Runner {
   private running: Job | undefined;
   private interrupted = false;
   private controller = new AbortController();
+  /**
+   * The signal of the cell whose code is running, followed through awaits
+   * and timers: an interrupted cell that tslab abandoned (a loop that
+   * catches the CancelledError and goes on) keeps its aborted signal, so
+   * its later passes stop at once instead of running under the next cell's.
+   */
+  private readonly cellSignal = new AsyncLocalStorage<AbortSignal>();
   private idleWaiters: (() => void)[] = [];
   private ignoreSignalsUntil = 0;
 
@@ -54,9 +62,13 @@ export class Runner {
     private readonly afterCell: () => void = () => undefined,
   ) {}
 
-  /** Aborts when the current cell is interrupted; a new one per execute_request. */
+  /**
+   * Aborts when the cell this code belongs to is interrupted (a new one per
+   * execute_request); code outside any cell (comm handlers) gets the
+   * current cell's.
+   */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.cellSignal.getStore() ?? this.controller.signal;
   }
 
   /** True while a request runs or waits. */
@@ -172,7 +184,8 @@ export class Runner {
     c.reset();
     let ok: boolean;
     try {
-      ok = await this.executor.execute(code);
+      const signal = this.controller.signal;
+      ok = await this.cellSignal.run(signal, () => this.executor.execute(code));
     } catch (e) {
       ok = false;
       c.thrown ??= { value: e };

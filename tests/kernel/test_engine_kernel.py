@@ -149,6 +149,46 @@ for (;;) {
     return stopped
 
 
+def engine_interrupt_abandoned(k):
+    """A loop that catches the CancelledError and goes on outlives the interrupt
+    grace period, and tslab abandons the cell. Its later passes must see that
+    cell's aborted signal (they fail at once), not the next cell's (they ran
+    on, under the next cell, and a second interrupt could not reach them)."""
+    code = """(globalThis as any).passes = 0; (globalThis as any).failures = 0;
+for (let i = 0; i < 30; i++) {
+  try {
+    const v = big.subset({ var: Array.from({ length: 1000 + i }, (_, j) => j) });
+    await v.X.mean(1);
+    (globalThis as any).passes++;
+  } catch {
+    (globalThis as any).failures++;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}"""
+    mid = k.kc.execute(code)
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "display_data", timeout=T)
+    time.sleep(0.2)
+    imid = k.send("interrupt_request", {}, channel="control")
+    k.reply(imid, channel="control")
+    rep = k.reply(mid, timeout=T)["content"]
+    k.outputs(mid, timeout=T)
+    expect(rep["status"] == "error" and rep["ename"] in ("CancelledError", "Interrupted"), rep)
+    # The next cell runs a pass of its own while the abandoned loop goes through its iterations.
+    rep, outs = k.run(
+        """const before = (globalThis as any).passes;
+const own = (await big.X.var(1)) as Float64Array;
+await new Promise((r) => setTimeout(r, 4000));
+console.log(JSON.stringify([before, (globalThis as any).passes, (globalThis as any).failures, own.length]));""",
+        timeout=T,
+    )
+    expect(rep["status"] == "ok", rep)
+    before, after, failures, n = json.loads(stdout(outs).strip().splitlines()[-1])
+    expect(after == before, f"the abandoned loop ran {after - before} passes under the next cell")
+    expect(after + failures == 30 and n == 200000, (after, failures, n))
+    return f"abandoned loop: {after} passes before the interrupt, the other {failures} failed at once"
+
+
+PROGRESS = "application/vnd.anndata-oom.progress+json"
 PROGRESS = "application/vnd.anndata-oom.progress+json"
 
 
@@ -335,7 +375,7 @@ plot""", timeout=T)
     return f"scatter comm {cid[:8]}: {len(pos)} B positions (Arrow IPC), lasso 3 cells, hover, request_state, controls re-run"
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_progress_cancel, engine_error, engine_plot, engine_widget]
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget]
 
 
 def main():
