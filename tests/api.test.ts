@@ -213,6 +213,30 @@ describe("repr", () => {
     assert.equal(inspect(a), r);
     a.close();
   });
+
+  it("shows obs/var as a table of rows (head and tail, index first) in console.log and notebooks, not Arrow internals", async () => {
+    const { inspect } = await import("node:util");
+    const a = await open("full_csr");
+    const e = expected("full_csr");
+    const text = inspect(a.obs);
+    const lines = text.split("\n");
+    assert.match(lines[0], /^\s+cell_type\s+stage\s+barcode\s+n_genes/);
+    assert.ok(lines[1].startsWith(e.obs_names[0]), lines[1]);
+    assert.match(text, /…/, "12 rows: the first and last five with a gap");
+    assert.ok(lines.some((l) => l.startsWith(e.obs_names[11])));
+    assert.match(text, /\[12 rows × 14 columns\]$/);
+    assert.doesNotMatch(text, /schema|batches|RecordBatch/);
+    const bundle = (a.obs as unknown as { _repr_mimebundle_(): Record<string, string> })._repr_mimebundle_();
+    assert.equal(bundle["text/plain"], text);
+    assert.match(bundle["text/html"], /^<div><table class="dataframe">/);
+    // Views and tables with new columns keep the repr.
+    const v = a.subset({ obs: [3, 1] });
+    assert.ok(inspect(v.obs).split("\n")[1].startsWith(e.obs_names[3]));
+    assert.match(inspect(v.obs), /\[2 rows × 14 columns\]$/);
+    a.setObs("flag", new Float64Array(12).fill(1));
+    assert.match(inspect(a.obs), /\[12 rows × 15 columns\]$/);
+    a.close();
+  });
 });
 
 describe("progress, cancellation and closing", () => {

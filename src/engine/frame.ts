@@ -16,6 +16,7 @@ export function describeFrame(source: Source, p: string): DataFrameInfo {
   return JSON.parse(nativeCall(() => source.native.describeFrame(p))) as DataFrameInfo;
 }
 
+import { withTableRepr } from "./frame-repr";
 import { columnVector, markStoredDtype, storedDtype, utf8Vector } from "./typed";
 
 export interface Frame {
@@ -28,7 +29,7 @@ export function readFrame(source: Source, info: DataFrameInfo): Frame {
   const index = utf8Vector(nativeCall(() => nat.readIndex(info.path)));
   const cols: Record<string, Vector> = {};
   for (const c of info.columns) cols[c.name] = columnVector(nativeCall(() => nat.readColumn(info.path, c.name)) as Native.ColumnOut);
-  return { index, table: tableOf(cols, index.length) };
+  return { index, table: withTableRepr(tableOf(cols, index.length), index) };
 }
 
 function tableOf(cols: Record<string, Vector>, nRows: number): Table {
@@ -127,7 +128,7 @@ export function withColumn(f: Frame, name: string, values: ColumnValues, n: numb
   const cols: Record<string, Vector> = {};
   for (const field of f.table.schema.fields) cols[field.name] = field.name === name ? vec : (f.table.getChild(field.name) as Vector);
   cols[name] = vec;
-  return { index: f.index, table: tableOf(cols, n) };
+  return { index: f.index, table: withTableRepr(tableOf(cols, n), f.index) };
 }
 
 /**
@@ -158,5 +159,6 @@ function toVector(values: ColumnValues, what: string): Vector {
 export function takeFrame(f: Frame, idx: Uint32Array): Frame {
   const cols: Record<string, Vector> = {};
   for (const field of f.table.schema.fields) cols[field.name] = takeVector(f.table.getChild(field.name) as Vector, idx);
-  return { index: takeVector(f.index, idx), table: tableOf(cols, idx.length) };
+  const index = takeVector(f.index, idx);
+  return { index, table: withTableRepr(tableOf(cols, idx.length), index) };
 }

@@ -1,0 +1,76 @@
+/**
+ * How obs/var tables look in a notebook and in console.log: the first and
+ * last rows with the index, as pandas shows a DataFrame, instead of the
+ * Arrow Table's internals (schema, record batches, buffers). Attached to
+ * each table the engine makes, as non-enumerable properties, so the
+ * tables stay plain Arrow tables otherwise.
+ */
+import { inspect } from "node:util";
+import type { Table, Vector } from "apache-arrow";
+import { escapeHtml } from "./repr-html";
+
+/** Rows shown at each end of a long table (pandas shows 5 + 5 in text, more in HTML). */
+const EDGE_ROWS = 5;
+const MAX_CELL_CHARS = 40;
+/** Columns shown at each end of a wide table (pandas shows 20 in all). */
+const EDGE_COLUMNS = 10;
+
+function cell(v: Vector | null, i: number): string {
+  const x = v?.get(i);
+  if (x === null || x === undefined) return v?.type && String(v.type).startsWith("Float") ? "NaN" : "NA";
+  if (typeof x === "number") return Number.isInteger(x) ? String(x) : x.toPrecision(6).replace(/\.?0+$/, "");
+  const s = String(x);
+  return s.length > MAX_CELL_CHARS ? `${s.slice(0, MAX_CELL_CHARS - 1)}…` : s;
+}
+
+/** Row positions to show: all, or the first and last EDGE_ROWS with a gap (-1) between. */
+function shownRows(n: number): number[] {
+  if (n <= 2 * EDGE_ROWS) return Array.from({ length: n }, (_, i) => i);
+  return [...Array.from({ length: EDGE_ROWS }, (_, i) => i), -1, ...Array.from({ length: EDGE_ROWS }, (_, i) => n - EDGE_ROWS + i)];
+}
+
+function grid(table: Table, index: Vector): { header: string[]; rows: string[][]; nColumns: number } {
+  const all = table.schema.fields.map((f) => f.name);
+  // null marks the gap in a wide table.
+  const names: (string | null)[] = all.length > 2 * EDGE_COLUMNS ? [...all.slice(0, EDGE_COLUMNS), null, ...all.slice(-EDGE_COLUMNS)] : all;
+  const cols = names.map((n) => (n === null ? null : table.getChild(n)));
+  const header = ["", ...names.map((n) => n ?? "…")];
+  const rows = shownRows(index.length).map((i) =>
+    i < 0 ? header.map(() => "…") : [cell(index, i), ...cols.map((c) => (c === null ? "…" : cell(c, i)))],
+  );
+  return { header, rows, nColumns: all.length };
+}
+
+export function tableText(table: Table, index: Vector): string {
+  const { header, rows, nColumns } = grid(table, index);
+  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
+  const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join("  ");
+  return [line(header), ...rows.map(line), "", `[${index.length.toLocaleString("en-US")} rows × ${nColumns} columns]`].join("\n");
+}
+
+export function tableHtml(table: Table, index: Vector): string {
+  const { header, rows, nColumns } = grid(table, index);
+  const th = header.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
+  const body = rows
+    .map(
+      (r) =>
+        `<tr><th>${escapeHtml(r[0])}</th>${r
+          .slice(1)
+          .map((c) => `<td>${escapeHtml(c)}</td>`)
+          .join("")}</tr>`,
+    )
+    .join("");
+  return `<div><table class="dataframe"><thead><tr style="text-align: right;">${th}</tr></thead><tbody>${body}</tbody></table><p>${index.length.toLocaleString("en-US")} rows × ${nColumns} columns</p></div>`;
+}
+
+/** Give `table` a notebook repr and a console.log form; returns it. */
+export function withTableRepr(table: Table, index: Vector): Table {
+  Object.defineProperties(table, {
+    _repr_mimebundle_: {
+      value: () => ({ "text/plain": tableText(table, index), "text/html": tableHtml(table, index) }),
+      enumerable: false,
+    },
+    [inspect.custom]: { value: () => tableText(table, index), enumerable: false },
+  });
+  return table;
+}
