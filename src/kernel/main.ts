@@ -14,6 +14,7 @@ import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
 import { tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
+import { KPromise } from "./intrinsics";
 import { armProcessGuards, closeStdin, watchParent } from "./process-guards";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
@@ -98,7 +99,10 @@ export async function main(argv: string[]): Promise<void> {
     },
     kernelLog,
   );
-  armProcessGuards(() => server.runner?.signalInterrupt());
+  armProcessGuards(
+    () => server.runner?.signalInterrupt(),
+    () => void (server.runner?.terminate() ?? KPromise.resolve()).finally(() => exitKernel(143)),
+  );
   watchParent(kernelLog);
   closeStdin();
   await server.init();

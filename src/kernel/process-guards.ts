@@ -9,6 +9,8 @@
  * - The kernel exits when the process that started it dies (Jupyter killed,
  *   a notebook server crash), as ipykernel's parent poller does: an
  *   orphaned kernel would keep its ports and its memory (an open atlas).
+ * - SIGTERM (batch schedulers, a client's fallback) stops the running cell
+ *   as an interrupt does, so a write removes its temporary file, then exits.
  * - stdin: the kernel has no input_request; a cell reading process.stdin
  *   gets a clear error instead of waiting on a pipe nobody writes.
  */
@@ -28,13 +30,16 @@ const onUncaught = report("Uncaught exception");
 const onUnhandled = report("Unhandled promise rejection");
 
 let onSigint: (() => void) | undefined;
+let onSigterm: (() => void) | undefined;
 
 /**
  * Installs the handlers (the first call gives the SIGINT one: the stop
  * button); call again (after each cell) to put back any a cell removed.
  */
-export function armProcessGuards(sigint?: () => void): void {
+export function armProcessGuards(sigint?: () => void, sigterm?: () => void): void {
   onSigint ??= sigint;
+  onSigterm ??= sigterm;
+  if (onSigterm && !process.listeners("SIGTERM").includes(onSigterm)) process.on("SIGTERM", onSigterm);
   if (!process.listeners("uncaughtException").includes(onUncaught)) process.on("uncaughtException", onUncaught);
   if (!process.listeners("unhandledRejection").includes(onUnhandled)) process.on("unhandledRejection", onUnhandled);
   if (onSigint && !process.listeners("SIGINT").includes(onSigint)) process.on("SIGINT", onSigint);

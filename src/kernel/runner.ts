@@ -96,6 +96,18 @@ export class Runner {
     this.interrupt();
   }
 
+  /**
+   * SIGTERM: interrupt the running cell and wait (at most `graceMs`) until
+   * nothing runs, so that a cancelled write has removed its temporary file
+   * before the process exits.
+   */
+  async terminate(graceMs = INTERRUPT_GRACE_MS * 2): Promise<void> {
+    this.interrupt();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await KPromise.race([this.idle(), new KPromise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+  }
+
   /** Cancel the running cell: abort its signal, then stop waiting for it after a grace period. */
   interrupt(): void {
     const job = this.running;

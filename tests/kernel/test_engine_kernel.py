@@ -12,6 +12,7 @@ engine as `import { read } from "anndata-oom"`.
 
 import base64
 import json
+import signal
 import os
 import subprocess
 import sys
@@ -188,6 +189,32 @@ console.log(JSON.stringify([before, (globalThis as any).passes, (globalThis as a
     return f"abandoned loop: {after} passes before the interrupt, the other {failures} failed at once"
 
 
+def engine_sigterm(k):
+    """SIGTERM during write() (a batch scheduler's time limit, a client's
+    fallback) stops the cell as an interrupt does, so the temporary file is
+    removed, and then the kernel exits. Must run last: the kernel is gone."""
+    out_dir = os.path.join(k.tmp, "sigterm-out")
+    os.makedirs(out_dir)
+    target = os.path.join(out_dir, "written.h5ad")
+    mid = k.kc.execute(f"await big.write({json.dumps(target)});")
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "display_data", timeout=T)
+    time.sleep(0.3)
+    during = os.listdir(out_dir)
+    expect(any(f.endswith(".tmp") for f in during), f"no temporary file while writing: {during}")
+    k.km.signal_kernel(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while k.km.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    expect(not k.km.is_alive(), "the kernel did not exit after SIGTERM")
+    left = os.listdir(out_dir)
+    expect(left == [], f"left behind after SIGTERM: {left}")
+    return f"temporary {during[0]} removed, kernel exited"
+
+
+engine_sigterm.ends_kernel = True
+
+
+PROGRESS = "application/vnd.anndata-oom.progress+json"
 PROGRESS = "application/vnd.anndata-oom.progress+json"
 PROGRESS = "application/vnd.anndata-oom.progress+json"
 
@@ -375,7 +402,7 @@ plot""", timeout=T)
     return f"scatter comm {cid[:8]}: {len(pos)} B positions (Arrow IPC), lasso 3 cells, hover, request_state, controls re-run"
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget]
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_sigterm]
 
 
 def main():
