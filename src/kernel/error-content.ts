@@ -16,7 +16,7 @@ export interface ErrorContent {
  * (with source maps on, the kernel's frames point at src/kernel/*.ts).
  */
 const INTERNAL_FRAME =
-  /node_modules[\\/](tslab|@tslab)[\\/]|[\\/]src[\\/]kernel[\\/][\w.-]+\.[jt]s:|\(node:(internal|vm)|^\s+at node:(internal|vm)/;
+  /node_modules[\\/](tslab|@tslab)[\\/]|[\\/]src[\\/]kernel[\\/][\w.-]+\.[jt]s:|\(node:(internal|vm|async_hooks)|^\s+at node:(internal|vm|async_hooks)/;
 
 /** The reason of an aborted interruptSignal(); also what an interrupted cell reports. */
 export class KernelInterrupt extends Error {
