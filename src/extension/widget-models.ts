@@ -6,7 +6,7 @@
  */
 import { DOMWidgetModel, DOMWidgetView } from "@jupyter-widgets/base";
 import { ControlsPanel, type ParamSpec } from "../widgets/controls";
-import { ScatterPanel } from "../widgets/scatter";
+import { observeWidth, ScatterPanel } from "../widgets/scatter";
 import { bytesOf, type ColorSpec, ipcColumn } from "../widgets/scatter-data";
 import { reglBackend } from "./regl-backend";
 
@@ -38,7 +38,7 @@ export class ScatterModel extends DOMWidgetModel {
 
 export class ScatterView extends DOMWidgetView {
   private panel: ScatterPanel | null = null;
-  private observer: ResizeObserver | null = null;
+  private stopObserving: (() => void) | null = null;
 
   override render(): void {
     this.el.classList.add("jp-RenderedAnnDataOOMScatter");
@@ -81,14 +81,14 @@ export class ScatterView extends DOMWidgetView {
     );
     // The canvas takes its box's width once attached (and on resize); CSS must never scale
     // the canvas, or regl-scatterplot's mouse coordinates (hover, lasso) drift from the pixels.
-    this.observer = new ResizeObserver((entries) => {
-      for (const e of entries) panel.layout(e.contentRect.width);
-    });
-    this.observer.observe(panel.canvasHost);
+    // observeWidth lets go of the panel when stopped (JupyterLab's ResizeObserver keeps
+    // callbacks of disconnected observers, which kept every removed plot alive).
+    this.stopObserving = observeWidth(panel.canvasHost, (w) => this.panel?.layout(w));
   }
 
   override remove(): this {
-    this.observer?.disconnect();
+    this.stopObserving?.();
+    this.stopObserving = null;
     this.panel?.dispose();
     this.panel = null;
     return super.remove();

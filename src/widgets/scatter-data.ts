@@ -61,6 +61,21 @@ export function normalizePositions(x: Float32Array, y: Float32Array): { x: Float
   return { x: nx, y: ny };
 }
 
+/**
+ * The camera distance at which regl-scatterplot shows all of the [-1, 1]
+ * square on a `width` × `height` canvas. It maps y ∈ [-d, d] to the
+ * canvas height and x ∈ [-d·w/h, d·w/h] to its width, so a portrait canvas
+ * (w < h) needs d = h / w, or the left and right of the embedding are cut off.
+ */
+export function fitDistance(width: number, height: number): number {
+  if (!(width > 0 && height > 0)) return 1;
+  return Math.max(1, height / width);
+}
+
+/** How far the wheel may zoom: in to 1/MAX_ZOOM_IN of the fitted view, out to MAX_ZOOM_OUT times it. */
+export const MAX_ZOOM_IN = 2000;
+export const MAX_ZOOM_OUT = 4;
+
 function hex(c: string): [number, number, number] {
   const m = /^#?([0-9a-f]{6})/i.exec(c);
   const v = m ? Number.parseInt(m[1], 16) : 0x888888;
