@@ -7,7 +7,7 @@
 import { DOMWidgetModel, DOMWidgetView } from "@jupyter-widgets/base";
 import { ControlsPanel, type ParamSpec } from "../widgets/controls";
 import { observeWidth, ScatterPanel } from "../widgets/scatter";
-import { bytesOf, type ColorSpec, ipcColumn } from "../widgets/scatter-data";
+import { bytesOf, type ColorSpec, ipcColumn, releaseBuffers } from "../widgets/scatter-data";
 import { reglBackend } from "./regl-backend";
 
 export const MODULE_NAME = "anndata-oom-lab";
@@ -34,7 +34,17 @@ export class ScatterModel extends DOMWidgetModel {
   override defaults() {
     return { ...super.defaults(), ...base, _model_name: "ScatterModel", _view_name: "ScatterView" };
   }
+
+  /** The comm closed (explorer.close()) or the model is dropped: its views go, and its buffers. */
+  override close(comm_closed = false): Promise<void> {
+    const done = super.close(comm_closed);
+    releaseBuffers(this.attributes, SCATTER_BUFFERS);
+    return done;
+  }
 }
+
+/** The scatter model's binary attributes (Arrow IPC / Uint32 buffers). */
+export const SCATTER_BUFFERS = ["positions", "colors", "selection"] as const;
 
 export class ScatterView extends DOMWidgetView {
   private panel: ScatterPanel | null = null;

@@ -18,7 +18,7 @@ import {
   ScatterPanel,
   tooltipPosition,
 } from "../../widgets/scatter";
-import { type ColorSpec, fitDistance, MAX_ZOOM_IN, MAX_ZOOM_OUT } from "../../widgets/scatter-data";
+import { type ColorSpec, fitDistance, MAX_ZOOM_IN, MAX_ZOOM_OUT, releaseBuffers } from "../../widgets/scatter-data";
 import { CANVAS_PLOT_KEY, detachingResizeObserver, type PlotLike, withDetachingResizeObserver, wrapPlot } from "../regl-wrap";
 import { freshHost } from "./dom-globals";
 
@@ -187,6 +187,16 @@ describe("a removed explorer lets go of its points", () => {
     });
     assert.notEqual(during, RetainingResizeObserver);
     assert.equal(win.ResizeObserver, RetainingResizeObserver);
+  });
+
+  it("a closed model lets go of its buffers (JupyterLab's closed comms keep their models)", () => {
+    const attributes: Record<string, unknown> = {
+      positions: new DataView(new ArrayBuffer(8)),
+      colors: new DataView(new ArrayBuffer(4)),
+      title: "t",
+    };
+    releaseBuffers(attributes, ["positions", "colors", "selection"]);
+    assert.deepEqual(attributes, { positions: null, colors: null, title: "t" });
   });
 
   it("the regl backend: destroy() destroys the plot, deletes canvas.reglScatterplot; the plot's kept handlers reach no panel", () => {
