@@ -222,6 +222,22 @@ describe("pl.explore in the kernel", () => {
     assert.deepEqual(c.sent.at(-1)!.data.state.color, { kind: "none", key: null });
   });
 
+  it("a title given to pl.explore is shown (live and in the snapshot) for the first coloring; setColor sets its own or the key", async () => {
+    const plot = await pl.explore(adata, { color: "leiden", title: "My UMAP" });
+    const c = comms[0];
+    assert.equal(c.open.data.state.title, "My UMAP");
+    const summary = async () => ((await plot._repr_mimebundle_())["application/vnd.anndata-oom.scatter+json"] as { title: string }).title;
+    assert.equal(await summary(), "My UMAP", "the snapshot has the title the live view shows");
+    await plot.setColor("score");
+    assert.equal(c.sent.at(-1)!.data.state.title, "score", "another coloring: the user's title no longer describes it");
+    await plot.setColor("leiden", { title: "clusters again" });
+    assert.equal(c.sent.at(-1)!.data.state.title, "clusters again");
+    assert.equal(await summary(), "clusters again");
+    await plot.setColor(null);
+    assert.equal(c.sent.at(-1)!.data.state.title, "X_umap");
+    await assert.rejects(plot.setColor("leiden", { title: 3 as never }), InvalidArgumentError);
+  });
+
   it("bad input: typed errors naming the key", async () => {
     await assert.rejects(
       pl.explore(adata, { color: "nope" }),

@@ -8,7 +8,10 @@
  *   (from @jupyter-widgets/jupyterlab-manager, found through the output
  *   area's rendermime) draws the interactive plot here;
  * - no kernel or no model (a saved notebook reopened, a restarted kernel):
- *   the static snapshot and legend stay, instead of "Error displaying widget".
+ *   the static snapshot and legend stay, instead of "Error displaying widget";
+ * - the model's comm goes (kernel restarted or shut down, websocket lost):
+ *   the manager marks the view `jupyter-widgets-disconnected`; the snapshot
+ *   comes back (and the live view again if the class goes).
  */
 import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { Panel, Widget } from "@lumino/widgets";
@@ -19,6 +22,8 @@ export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
 export const CONTROLS_MIME = "application/vnd.anndata-oom.controls+json";
 export const WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json";
 export const LIVE_RENDERED_CLASS = "jp-RenderedAnnDataOOMLive";
+/** The class @jupyter-widgets/base gives a view whose model's comm is not live (comm_live false). */
+export const DISCONNECTED_CLASS = "jupyter-widgets-disconnected";
 
 /** Draws the static version of an output from its bundle (no kernel needed). */
 export type StaticRender = (host: HTMLElement, model: IRenderMime.IMimeModel, mimeType: string) => void;
@@ -41,7 +46,7 @@ export function findRendermime(widget: Widget): RendermimeLike | null {
 export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
   private readonly snapshot = new Widget();
   private live: IRenderMime.IRenderer | null = null;
-  private observer: MutationObserver | null = null;
+  private observers: MutationObserver[] = [];
   private attachedOnce: () => void = () => undefined;
   private readonly attached = new Promise<void>((resolve) => {
     this.attachedOnce = resolve;
@@ -87,8 +92,13 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
     this.addWidget(live);
     // The widget renderer fills itself with the view once the model exists (maybe later,
     // after the manager restores state); switch when a view appears.
-    this.observer = new MutationObserver(() => this.checkLive());
-    this.observer.observe(live.node, { childList: true });
+    const views = new MutationObserver(() => this.checkLive());
+    views.observe(live.node, { childList: true });
+    // A view whose comm closed gets DISCONNECTED_CLASS (a kernel restart leaves the
+    // models in place with comm_live false: no view goes, nothing answers hover or lasso).
+    const comms = new MutationObserver(() => this.checkLive());
+    comms.observe(live.node, { subtree: true, attributes: true, attributeFilter: ["class"] });
+    this.observers = [views, comms];
     const liveModel: IRenderMime.IMimeModel = {
       trusted: true,
       data: { [WIDGET_VIEW_MIME]: view },
@@ -116,8 +126,8 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
   }
 
   /**
-   * Shows the live view when the widget renderer holds one, else the
-   * snapshot. Whatever state the widget renderer left itself in: when its
+   * Shows the live view when the widget renderer holds one whose comm is
+   * live, else the snapshot. Whatever state the widget renderer left itself in: when its
    * view goes (the kernel closed the comm, explorer.close()), JupyterLab's
    * widget renderer hides itself, and the snapshot must come back.
    */
@@ -125,7 +135,8 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
     const live = this.live;
     if (!live || live.isDisposed) return;
     const hasView = (live as unknown as Panel).widgets?.length > 0;
-    if (hasView) {
+    const connected = live.node.querySelector(`.${DISCONNECTED_CLASS}`) === null && !live.node.classList.contains(DISCONNECTED_CLASS);
+    if (hasView && connected) {
       this.snapshot.hide();
       live.show();
       this.setMode("live");
@@ -141,8 +152,8 @@ export class LiveWidgetRenderer extends Panel implements IRenderMime.IRenderer {
   }
 
   private disposeLive(): void {
-    this.observer?.disconnect();
-    this.observer = null;
+    for (const o of this.observers) o.disconnect();
+    this.observers = [];
     this.live?.dispose();
     this.live = null;
   }

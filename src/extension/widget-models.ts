@@ -6,8 +6,8 @@
  */
 import { DOMWidgetModel, DOMWidgetView } from "@jupyter-widgets/base";
 import { ControlsPanel, type ParamSpec } from "../widgets/controls";
-import { ScatterPanel } from "../widgets/scatter";
-import { bytesOf, type ColorSpec, ipcColumn } from "../widgets/scatter-data";
+import { observeWidth, ScatterPanel } from "../widgets/scatter";
+import { bytesOf, type ColorSpec, ipcColumn, releaseBuffers } from "../widgets/scatter-data";
 import { reglBackend } from "./regl-backend";
 
 export const MODULE_NAME = "anndata-oom-lab";
@@ -34,11 +34,21 @@ export class ScatterModel extends DOMWidgetModel {
   override defaults() {
     return { ...super.defaults(), ...base, _model_name: "ScatterModel", _view_name: "ScatterView" };
   }
+
+  /** The comm closed (explorer.close()) or the model is dropped: its views go, and its buffers. */
+  override close(comm_closed = false): Promise<void> {
+    const done = super.close(comm_closed);
+    releaseBuffers(this.attributes, SCATTER_BUFFERS);
+    return done;
+  }
 }
+
+/** The scatter model's binary attributes (Arrow IPC / Uint32 buffers). */
+export const SCATTER_BUFFERS = ["positions", "colors", "selection"] as const;
 
 export class ScatterView extends DOMWidgetView {
   private panel: ScatterPanel | null = null;
-  private observer: ResizeObserver | null = null;
+  private stopObserving: (() => void) | null = null;
 
   override render(): void {
     this.el.classList.add("jp-RenderedAnnDataOOMScatter");
@@ -81,14 +91,14 @@ export class ScatterView extends DOMWidgetView {
     );
     // The canvas takes its box's width once attached (and on resize); CSS must never scale
     // the canvas, or regl-scatterplot's mouse coordinates (hover, lasso) drift from the pixels.
-    this.observer = new ResizeObserver((entries) => {
-      for (const e of entries) panel.layout(e.contentRect.width);
-    });
-    this.observer.observe(panel.canvasHost);
+    // observeWidth lets go of the panel when stopped (JupyterLab's ResizeObserver keeps
+    // callbacks of disconnected observers, which kept every removed plot alive).
+    this.stopObserving = observeWidth(panel.canvasHost, (w) => this.panel?.layout(w));
   }
 
   override remove(): this {
-    this.observer?.disconnect();
+    this.stopObserving?.();
+    this.stopObserving = null;
     this.panel?.dispose();
     this.panel = null;
     return super.remove();

@@ -132,10 +132,11 @@ function columnRow(doc: Document, c: ReprColumn): HTMLTableRowElement {
   if (c.nulls) kind.append(el(doc, "span", CARD_CLASS.muted, ` ${fmt(c.nulls)} missing`));
   const cats = el(doc, "td");
   if (c.categories) {
+    const nCats = Math.max(c.nCategories ?? 0, c.categories.length);
     c.categories.forEach((cat, i) => {
       const chip = el(doc, "span", CARD_CLASS.chip);
       const sw = el(doc, "span", CARD_CLASS.swatch);
-      sw.style.backgroundColor = categoryColor(i);
+      sw.style.backgroundColor = categoryColor(i, nCats);
       chip.append(sw, el(doc, "span", undefined, cat));
       chip.title = cat;
       cats.append(chip);

@@ -19,6 +19,7 @@ export const SCATTER_CLASS = {
   title: "aoom-Scatter-title",
   count: "aoom-Scatter-count",
   mode: "aoom-Scatter-mode",
+  reset: "aoom-Scatter-reset",
   canvasWrap: "aoom-Scatter-canvasWrap",
   canvas: "aoom-Scatter-canvas",
   tooltip: "aoom-Scatter-tooltip",
@@ -36,8 +37,12 @@ export interface ScatterBackend {
   draw(x: Float32Array, y: Float32Array, colors: PointColors): Promise<void>;
   setPointSize(px: number): void;
   setMode(mode: MouseMode): void;
+  /** The new canvas size; the view is re-fitted to it unless the user zoomed or panned. */
   resize(width: number, height: number): void;
+  /** Back to the fitted view (all points visible). */
+  resetView(): void;
   clearSelection(): void;
+  /** Frees the renderer and everything it holds (point buffers, listeners). */
   destroy(): void;
 }
 
@@ -119,6 +124,11 @@ export class ScatterPanel {
       this.modeButtons.set(mode, b);
       tools.append(b);
     }
+    const reset = el(d, "button", SCATTER_CLASS.reset, "Reset view");
+    reset.type = "button";
+    reset.title = "zoom and pan back to all cells";
+    reset.addEventListener("click", () => this.backend?.resetView());
+    tools.append(reset);
     header.append(this.titleEl, this.countEl, tools);
     const body = el(d, "div", "aoom-Scatter-body");
     this.wrap = el(d, "div", SCATTER_CLASS.canvasWrap);
@@ -130,6 +140,13 @@ export class ScatterPanel {
     this.wrap.addEventListener("mousemove", (e) => {
       const r = this.wrap.getBoundingClientRect();
       this.mouse = [e.clientX - r.left, e.clientY - r.top];
+    });
+    // Shift + drag is a lasso (regl-scatterplot's handlers on the canvas have run by
+    // now). JupyterLab's notebook takes shift + mousedown for extending the cell
+    // selection and then swallows every mousemove of the drag, so no lasso ever
+    // started: the press stays inside the plot.
+    this.wrap.addEventListener("mousedown", (e) => {
+      if (e.shiftKey) e.stopPropagation();
     });
     this.legendEl = el(d, "div", SCATTER_CLASS.legend);
     body.append(this.wrap, this.legendEl);
@@ -239,9 +256,12 @@ export class ScatterPanel {
           ` ${key}: ${value === null || value === undefined ? "NA" : typeof value === "number" ? fmt(value) : String(value)}`,
         ),
       );
-    t.style.left = `${this.mouse[0] + 12}px`;
-    t.style.top = `${this.mouse[1] + 12}px`;
     t.hidden = false;
+    // Right of and below the cursor, flipped left / up where it would leave the
+    // plot's box (which clips it).
+    const [left, top] = tooltipPosition(this.mouse, [t.offsetWidth, t.offsetHeight], [this.wrap.clientWidth, this.wrap.clientHeight]);
+    t.style.left = `${left}px`;
+    t.style.top = `${top}px`;
   }
 
   setMode(mode: MouseMode): void {
@@ -255,10 +275,26 @@ export class ScatterPanel {
     this.selectionEl.dataset.count = String(count);
   }
 
+  /**
+   * Destroys the renderer and drops the point data: something outside may
+   * keep this panel reachable after its output is gone (JupyterLab keeps
+   * the callbacks of disconnected ResizeObservers), and then it should be
+   * a few DOM nodes, not a million points.
+   */
   dispose(): void {
-    this.backend?.destroy();
+    const b = this.backend;
     this.backend = null;
+    b?.destroy();
+    this.x = new Float32Array(0);
+    this.y = new Float32Array(0);
+    this.colorData = null;
+    this.hoverIndex = -1;
     this.root.remove();
+  }
+
+  /** Whether the panel still holds point data (false after dispose). */
+  get holdsPoints(): boolean {
+    return this.x.length > 0 || this.colorData !== null || this.backend !== null;
   }
 
   private markMode(mode: MouseMode): void {
@@ -290,15 +326,40 @@ export class ScatterPanel {
       .catch(() => undefined);
   }
   private renderLegend(): void {
-    renderLegend(this.legendEl, this.spec);
+    renderLegend(this.legendEl, this.spec, { na: hasMissingCategory(this.spec, this.colorData) });
   }
 }
 
 /** Legend entries shown at most (as the static plots). */
 const LEGEND_MAX = 150;
 
-/** The legend of a color spec: category chips (one `.aoom-Scatter-legendItem` per category) or a color bar. */
-export function renderLegend(host: HTMLElement, s: ColorSpec): void {
+/** Whether some cell's category code is missing (−1, or beyond the categories): the legend then lists "NA", as scanpy's. */
+export function hasMissingCategory(s: ColorSpec, data: Float32Array | Int32Array | null): boolean {
+  if (s.kind !== "categorical" || !data) return false;
+  const n = s.categories.length;
+  for (let i = 0; i < data.length; i++) if (!(data[i] >= 0 && data[i] < n)) return true;
+  return false;
+}
+
+/**
+ * Where the tooltip goes: 12 px right of and below the mouse, or left of /
+ * above it where it would overflow the box; if neither side has room, at
+ * the box's far edge (never before its start).
+ */
+export function tooltipPosition(mouse: [number, number], size: [number, number], box: [number, number]): [number, number] {
+  const place = (m: number, s: number, b: number) => {
+    if (!(b > 0) || m + 12 + s <= b) return m + 12;
+    const flipped = m - 12 - s;
+    return flipped >= 0 ? flipped : Math.max(0, b - s);
+  };
+  return [place(mouse[0], size[0], box[0]), place(mouse[1], size[1], box[1])];
+}
+
+/**
+ * The legend of a color spec: category chips (one `.aoom-Scatter-legendItem` per category) or a color bar;
+ * `na`: cells without a category exist, listed last as "NA" in the na color (`data-na`).
+ */
+export function renderLegend(host: HTMLElement, s: ColorSpec, opts: { na?: boolean } = {}): void {
   const d = host.ownerDocument;
   host.replaceChildren();
   host.dataset.kind = s.kind;
@@ -315,6 +376,14 @@ export function renderLegend(host: HTMLElement, s: ColorSpec): void {
     });
     if (s.categories.length > LEGEND_MAX)
       host.append(el(d, "div", "aoom-Scatter-legendMore", `… and ${(s.categories.length - LEGEND_MAX).toLocaleString("en-US")} more`));
+    if (opts.na) {
+      const item = el(d, "div", `${SCATTER_CLASS.legendItem} aoom-Scatter-legendNA`);
+      item.dataset.na = "true";
+      const chip = el(d, "span", "aoom-Scatter-chip");
+      chip.style.background = safeColor(s.naColor, "#d3d3d3");
+      item.append(chip, el(d, "span", "aoom-Scatter-label", "NA"));
+      host.append(item);
+    }
   } else if (s.kind === "continuous") {
     host.append(el(d, "div", "aoom-Scatter-legendTitle", s.key));
     const bar = el(d, "div", SCATTER_CLASS.colorbar);
@@ -363,4 +432,30 @@ export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBa
   footer.append(el(d, "span", SCATTER_CLASS.status, "static snapshot: run the cell again for the interactive plot"));
   root.append(header, body, footer);
   host.append(root);
+}
+
+/**
+ * Calls `onWidth` with `target`'s content width on every resize until the
+ * returned function stops it. The observer's callback reaches `onWidth`
+ * only through a variable that stopping clears: JupyterLab's notebook
+ * replaces `window.ResizeObserver` by a subclass that keeps its callback
+ * reachable after disconnect(), which kept every removed plot (its canvas,
+ * renderer and point data, ~95 MB at 1M cells) alive.
+ */
+export function observeWidth(target: HTMLElement, onWidth: (width: number) => void): () => void {
+  let cb: ((width: number) => void) | null = onWidth;
+  const RO = target.ownerDocument.defaultView?.ResizeObserver ?? globalThis.ResizeObserver;
+  if (typeof RO !== "function") {
+    onWidth(target.clientWidth);
+    return () => undefined;
+  }
+  let observer: ResizeObserver | null = new RO((entries) => {
+    for (const e of entries) cb?.(e.contentRect.width);
+  });
+  observer.observe(target);
+  return () => {
+    cb = null;
+    observer?.disconnect();
+    observer = null;
+  };
 }

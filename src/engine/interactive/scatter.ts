@@ -47,6 +47,8 @@ export class EmbeddingExplorer {
   private selected: Uint32Array = new Uint32Array(0);
   private readonly selectHandlers: ((indices: Uint32Array) => void)[] = [];
   private readonly colorOptions: ColorOptions;
+  /** The title shown: the user's for the initial color, else the color key (or the basis). */
+  private title: string;
 
   private constructor(
     adata: AnnDataOOM,
@@ -55,8 +57,10 @@ export class EmbeddingExplorer {
     color: ResolvedColor,
     widget: KernelWidget | null,
     colorOptions: ColorOptions,
+    title: string,
   ) {
     this.adata = adata;
+    this.title = title;
     this.colorOptions = colorOptions;
     this.basis = basis;
     this.components = components;
@@ -83,6 +87,7 @@ export class EmbeddingExplorer {
     if (opts.height !== undefined && !(Number.isInteger(opts.height) && opts.height >= 100 && opts.height <= 4096))
       throw new InvalidArgumentError(`height must be an integer number of pixels in [100, 4096], got ${opts.height}`);
     if (opts.title !== undefined && typeof opts.title !== "string") throw new InvalidArgumentError("title must be a string");
+    const title = opts.title ?? color.spec.key ?? basis;
     const k = widgetKernel();
     const widget = k
       ? new KernelWidget(
@@ -91,7 +96,7 @@ export class EmbeddingExplorer {
           {
             n: x.length,
             basis,
-            title: opts.title ?? color.spec.key ?? basis,
+            title,
             point_size: opts.pointSize ?? defaultPointSize(x.length),
             height: opts.height ?? 420,
             positions: positionsIpc(x, y),
@@ -103,7 +108,7 @@ export class EmbeddingExplorer {
           },
         )
       : null;
-    return new EmbeddingExplorer(adata, basis, components, color, widget, colorOptions);
+    return new EmbeddingExplorer(adata, basis, components, color, widget, colorOptions, title);
   }
 
   /** Number of points. */
@@ -142,11 +147,18 @@ export class EmbeddingExplorer {
     this.selectHandlers.push(cb);
   }
 
-  /** Recolors in place (an obs column or gene; null for none): only the colors are re-sent. */
-  async setColor(key: string | null, opts: PassOptions = {}): Promise<void> {
-    const color = await resolveColor(this.adata, key, { ...this.colorOptions, ...opts });
+  /**
+   * Recolors in place (an obs column or gene; null for none): only the colors are re-sent.
+   * The title becomes `opts.title`, else the new key (or the basis): a title given to
+   * `pl.explore` described the first coloring, so it does not stay for another one.
+   */
+  async setColor(key: string | null, opts: PassOptions & { title?: string } = {}): Promise<void> {
+    const { title, ...pass } = opts;
+    if (title !== undefined && typeof title !== "string") throw new InvalidArgumentError("title must be a string");
+    const color = await resolveColor(this.adata, key, { ...this.colorOptions, ...pass });
     this.colorState = color;
-    this.widget?.set({ colors: colorsIpc(color), color: color.spec, title: color.spec.key ?? this.basis });
+    this.title = title ?? color.spec.key ?? this.basis;
+    this.widget?.set({ colors: colorsIpc(color), color: color.spec, title: this.title });
   }
 
   /** Re-reads the embedding (e.g. after tl.umap ran again) and moves the points in place. */
@@ -187,7 +199,7 @@ export class EmbeddingExplorer {
     const summary = {
       n: this.n,
       basis: this.basis,
-      title: this.color.key ?? this.basis,
+      title: this.title,
       color: this.color,
       model_id: this.widget?.modelId ?? null,
     };

@@ -4,8 +4,13 @@
  * transform chain, hostile strings as text, and unknown data.
  */
 import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { beforeEach, describe, it } from "node:test";
 import { JSDOM } from "jsdom";
+import { DEFAULT_28, DEFAULT_102, MPL_CYCLE } from "../../engine/pl/colormap-data";
+import { defaultPalette } from "../../engine/pl/colors";
+import { categoryColor } from "../../widgets/palette";
 import { CARD_CLASS, MAX_ROWS, renderReprCard } from "../../widgets/repr-card";
 import type { ReprAnnData, ReprColumn, ReprMatrix } from "../../widgets/repr-types";
 import { freshHost, installDomGlobals } from "./dom-globals";
@@ -103,7 +108,8 @@ describe("repr card", () => {
       ["B", "T-Zelle", "NK", HOSTILE_CAT],
     );
     const colors = chips.map((c) => (c.querySelector(`.${CARD_CLASS.swatch}`) as HTMLElement).style.backgroundColor);
-    assert.deepEqual(colors, ["rgb(31, 119, 180)", "rgb(255, 127, 14)", "rgb(39, 158, 104)", "rgb(214, 39, 40)"]);
+    // 4 categories: matplotlib's cycle (tab10), as scanpy and our plots color them.
+    assert.deepEqual(colors, ["rgb(31, 119, 180)", "rgb(255, 127, 14)", "rgb(44, 160, 44)", "rgb(214, 39, 40)"]);
     const stage = visibleRows("obs")[2];
     assert.match(stage.textContent ?? "", /2 missing/);
     assert.match(stage.textContent ?? "", /\+2 more/);
@@ -235,5 +241,42 @@ describe("mime renderer", () => {
     assert.ok(r.node.classList.contains(RENDERED_CLASS));
     assert.equal(r.node.querySelector(`.${CARD_CLASS.dims}`)?.textContent, "12 obs × 8 vars");
     r.dispose();
+  });
+});
+
+describe("repr card colors and layout", () => {
+  const hexRgb = (h: string) => {
+    const v = Number.parseInt(h.slice(1), 16);
+    return `rgb(${(v >> 16) & 255}, ${(v >> 8) & 255}, ${v & 255})`;
+  };
+
+  it("chips have the colors the plots give (the engine's defaultPalette: tab10, default_20, default_28, default_102)", () => {
+    for (const n of [4, 15, 25, 60, 200]) {
+      const plots = defaultPalette(n);
+      for (const i of [0, 2, n - 1]) assert.equal(categoryColor(i, n), plots[i], `category ${i} of ${n}`);
+    }
+    assert.equal(categoryColor(2, 4), MPL_CYCLE[2]);
+    assert.equal(categoryColor(21, 25), DEFAULT_28[21]);
+    assert.equal(categoryColor(40, 60), DEFAULT_102[40]);
+    // In the card: a column of 25 categories shows its first chips in default_28.
+    const cats = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    const col: ReprColumn = { name: "many", kind: "category(25)", nulls: 0, categories: cats, nCategories: 25, ordered: false };
+    const data = sample();
+    renderReprCard(host, { ...data, obs: [col] });
+    const sw = qa(`tr[data-name="many"] .${CARD_CLASS.swatch}`).map((e) => e.style.backgroundColor);
+    assert.deepEqual(
+      sw,
+      cats.map((_, i) => hexRgb(DEFAULT_28[i])),
+    );
+  });
+
+  it("column names wrap only when too long: no overflow-wrap: anywhere (it split 'group' as 'grou/p')", () => {
+    const css = readFileSync(path.join(__dirname, "..", "..", "..", "style", "index.css"), "utf8");
+    const rules = [...css.matchAll(/([^{}]+)\{([^}]*)\}/g)].filter((m) => /\.aoom-ReprCard-name\b/.test(m[1]));
+    assert.ok(rules.length > 0);
+    for (const r of rules) {
+      assert.doesNotMatch(r[2], /overflow-wrap:\s*anywhere|word-break:\s*break-all/);
+    }
+    assert.ok(rules.some((r) => /overflow-wrap:\s*break-word/.test(r[2])));
   });
 });

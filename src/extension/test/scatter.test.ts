@@ -74,6 +74,10 @@ class FakeBackend {
   resize(w: number, h: number) {
     this.resized.push([w, h]);
   }
+  resets = 0;
+  resetView() {
+    this.resets++;
+  }
   clearSelection() {}
   destroy() {
     this.destroyed = true;
@@ -368,6 +372,16 @@ describe("live / static output renderer", () => {
     assert.equal(r1.mode, "live");
     assert.deepEqual(created, ["application/vnd.jupyter.widget-view+json"]);
     assert.match(r1.node.textContent ?? "", /view of abc/);
+    // A kernel restart leaves the model with comm_live false: the manager marks the view
+    // jupyter-widgets-disconnected (no view goes); the snapshot must come back, and the
+    // live view again when the comm is back (a websocket reconnect).
+    views[0].node.classList.add("jupyter-widgets-disconnected");
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(r1.mode, "static", "a disconnected view is not shown as live");
+    assert.ok(!(r1.node.querySelector(".aoom-ScatterSnapshotHost") as HTMLElement).classList.contains("lm-mod-hidden"));
+    views[0].node.classList.remove("jupyter-widgets-disconnected");
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(r1.mode, "live");
     // The comm closes (explorer.close(), kernel restart): the view goes, the snapshot comes back.
     views[0].dispose();
     await new Promise((r) => setTimeout(r, 0));
