@@ -7,6 +7,7 @@
 import type { AnnDataOOM } from "../anndata";
 import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
+import type { OptionNames } from "../options";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
 import { type ColorLimit, ColorScale, categoryColors, colorRange, NA_COLOR, normalizeColor, parseHex } from "./colors";
 import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
@@ -151,25 +152,7 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   checkOptions<EmbeddingOptions>("pl.embedding", opts, 'pl.embedding(adata, { basis: "umap", color: "leiden" })', {
     basis: true,
     components: true,
-    color: true,
-    palette: true,
-    colorMap: true,
-    vmin: true,
-    vmax: true,
-    size: true,
-    title: true,
-    legendLoc: true,
-    naColor: true,
-    sortOrder: true,
-    width: true,
-    height: true,
-    ncols: true,
-    pixelRatio: true,
-    useRaw: true,
-    layer: true,
-    geneIndex: true,
-    signal: true,
-    onProgress: true,
+    ...QC_SCATTER_OPTION_NAMES,
   });
   const basis = opts.basis ?? "umap";
   const key = basisKey(adata, basis);
@@ -516,6 +499,29 @@ export function colorBar(svg: Svg, x: number, y: number, w: number, h: number, c
 
 export type QcScatterOptions = Omit<EmbeddingOptions, "basis" | "components">;
 
+/** Every option of pl.qcScatter, hence of pl.embedding but its basis and components. */
+const QC_SCATTER_OPTION_NAMES: OptionNames<QcScatterOptions> = {
+  color: true,
+  palette: true,
+  colorMap: true,
+  vmin: true,
+  vmax: true,
+  size: true,
+  title: true,
+  legendLoc: true,
+  naColor: true,
+  sortOrder: true,
+  width: true,
+  height: true,
+  ncols: true,
+  pixelRatio: true,
+  useRaw: true,
+  layer: true,
+  geneIndex: true,
+  signal: true,
+  onProgress: true,
+};
+
 /**
  * pl.qcScatter: two obs columns or genes against each other (scanpy's
  * `sc.pl.scatter(adata, x, y, color=…)`), e.g. the QC view total_counts ×
@@ -531,27 +537,7 @@ export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: Q
     "pl.qcScatter",
     opts,
     'pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" })',
-    {
-      color: true,
-      palette: true,
-      colorMap: true,
-      vmin: true,
-      vmax: true,
-      size: true,
-      title: true,
-      legendLoc: true,
-      naColor: true,
-      sortOrder: true,
-      width: true,
-      height: true,
-      ncols: true,
-      pixelRatio: true,
-      useRaw: true,
-      layer: true,
-      geneIndex: true,
-      signal: true,
-      onProgress: true,
-    },
+    QC_SCATTER_OPTION_NAMES,
   );
   const read = await keysValues(adata, [x, y], opts, "key", "qcScatter");
   const col = (k: string) => {
