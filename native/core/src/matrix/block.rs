@@ -418,10 +418,11 @@ fn select_minor(
         let start = r.base + (ptr[m] - ptr[r.first]) as usize;
         let end = start + (ptr[m + 1] - ptr[m]) as usize;
         let seg = indices.len();
-        if let Some(map) = minor.ascending() {
+        // An ascending selection keeps each major's entries sorted.
+        let sorted = if let Some(map) = minor.ascending() {
             // Branch-free: whether a gene is kept is a coin toss for the
             // branch predictor. Every entry is written, the cursor moves on
-            // only for kept ones. Rows stay sorted.
+            // only for kept ones.
             indices.resize(seg + (end - start), 0);
             take.resize(seg + (end - start), 0);
             let mut w = seg;
@@ -433,8 +434,7 @@ fn select_minor(
             }
             indices.truncate(w);
             take.truncate(w);
-            lens.push(w - seg);
-            continue;
+            true
         } else {
             for (p, &j) in all_idx.iter().enumerate().take(end).skip(start) {
                 for &t in minor.targets(j as usize) {
@@ -442,8 +442,9 @@ fn select_minor(
                     take.push(p);
                 }
             }
-        }
-        if indices[seg..].windows(2).any(|w| w[1] < w[0]) {
+            false
+        };
+        if !sorted && indices[seg..].windows(2).any(|w| w[1] < w[0]) {
             let mut pairs: Vec<(i32, usize)> = indices[seg..]
                 .iter()
                 .copied()
