@@ -156,7 +156,9 @@ export class Runner {
     const req = { ...raw, code: typeof raw.code === "string" ? raw.code : "" };
     const silent = !!req.silent;
     this.io.status("busy", msg);
-    if (req.store_history !== false && !silent) this.count++;
+    // A blank cell is not numbered, as in IPython.
+    const numbered = req.store_history !== false && !silent && req.code.trim() !== "";
+    if (numbered) this.count++;
     this.controller = new AbortController();
     this.interrupted = false;
     this.io.parent = msg;
@@ -164,7 +166,7 @@ export class Runner {
     // With nothing in flight, the cell's first output is sent at once, even from a synchronous loop.
     await this.io.queue.drained();
 
-    setNextCell(req.store_history !== false && !silent ? this.count : undefined);
+    setNextCell(numbered ? this.count : undefined);
     let err: ErrorContent | undefined;
     try {
       err =

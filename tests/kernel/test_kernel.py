@@ -399,6 +399,11 @@ def robust(k):
     expect(k.reply(mid)["content"]["status"] == "complete", "no reply without code")
     mid = k.kc.is_complete("const s = `abc")
     expect(k.reply(mid)["content"]["status"] == "incomplete", "open template literal")
+    # a bracket closing nothing can never become valid; template substitutions are not brackets
+    for code, want in [("}", "invalid"), ("f(1]", "invalid"), ("const t = `a ${[1].map((x) => `${x}`)} b`;", "complete"), ("if (x) {", "incomplete")]:
+        mid = k.kc.is_complete(code)
+        got = k.reply(mid)["content"]["status"]
+        expect(got == want, f"is_complete({code!r}) = {got}, expected {want}")
 
 
 def protocol_extras(k):
@@ -417,6 +422,10 @@ def protocol_extras(k):
     expect(ue["odd"]["status"] == "error" and ue["odd"]["ename"] == "InvalidRequest", ue)
     rep, _ = k.run("2")
     expect(rep["execution_count"] == count + 2, "user expressions must not count as cells")
+    # a blank cell is not numbered (IPython); a comment-only one is
+    blank, _ = k.run("  \n\t\n")
+    commented, _ = k.run("// nothing")
+    expect(blank["execution_count"] == count + 2 and commented["execution_count"] == count + 3, (blank, commented))
     # an Error shown as the cell's value points at the cell's own line, like a traceback
     code = 'const pad = 1;\nfunction make() { return new Error("shown"); }\nmake()'
     rep, outs = k.run(code)
