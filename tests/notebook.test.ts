@@ -9,7 +9,15 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { CancelledError, type Progress, read, setDefaultProgress } from "../src/engine";
-import { MAX_BARS_PER_CELL, PROGRESS_MIME, PROGRESS_TARGET, progressBundle, runningPassCount } from "../src/engine/notebook";
+import {
+  type KernelHandle,
+  kernelProgress,
+  MAX_BARS_PER_CELL,
+  PROGRESS_MIME,
+  PROGRESS_TARGET,
+  progressBundle,
+  runningPassCount,
+} from "../src/engine/notebook";
 import { FIXTURES } from "./helpers";
 
 const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
@@ -88,6 +96,38 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
       for (let i = 1; i < running.length; i++) assert.ok(running[i].at - running[i - 1].at >= 90, "≤ 10 updates/s");
     }
     a.close();
+  });
+
+  it("a step stuck on one chunk (a long graph job) updates its bar about once a second, not ten times", async () => {
+    const sent = fakeKernel(new AbortController().signal);
+    const report = kernelProgress((globalThis as Record<string, unknown>).__anndataOomKernel as KernelHandle, "stuck");
+    const started = Date.now();
+    const at = (chunksDone: number, state: Progress["state"] = "running"): Progress => ({
+      label: "umap",
+      chunksDone,
+      chunksTotal: 20,
+      rowsDone: 0,
+      rowsTotal: 0,
+      bytesDone: 0,
+      elapsedMs: Date.now() - started,
+      rate: 0,
+      etaMs: Number.NaN,
+      state,
+    });
+    const pause = () => new Promise((r) => setTimeout(r, 150));
+    report(at(2));
+    for (let i = 0; i < 4; i++) {
+      await pause();
+      report(at(2)); // the same chunk, only the clock moved: held back below 1 s
+    }
+    assert.equal(sent.length, 1, "one display, no updates within the second");
+    report(at(3)); // a new chunk is shown at once
+    assert.equal(sent.length, 2);
+    await new Promise((r) => setTimeout(r, 1050));
+    report(at(3)); // the clock is refreshed after a second
+    report(at(20, "done"));
+    assert.equal(sent.length, 4);
+    assert.match(String(sent[3].bundle["text/plain"]), /\[done\]$/);
   });
 
   it("a cell running many passes gets MAX_BARS_PER_CELL bars, then one shared display", async () => {

@@ -71,6 +71,8 @@ export function kernelSignal(): AbortSignal | undefined {
 }
 
 const MIN_UPDATE_MS = 100;
+/** An update whose position has not changed (only its clock) waits this long: a graph step's chunk can stay the same for minutes. */
+const SAME_POSITION_UPDATE_MS = 1000;
 
 /** Cancel functions of the running passes that have a kernel display, by passId. */
 const running = new Map<string, () => void>();
@@ -153,7 +155,8 @@ export function runningPassCount(): number {
 
 /**
  * A reporter for one pass: the first report creates a display, later ones
- * update it (at most 10 a second); a final state (done, cancelled, failed)
+ * update it (at most 10 a second, once a second while the chunk count
+ * stands still); a final state (done, cancelled, failed)
  * is always sent.
  */
 export function kernelProgress(
@@ -164,13 +167,18 @@ export function kernelProgress(
 ): (p: Progress) => void {
   let id: string | null = shared?.shown ? shared.id : null;
   let last = 0;
+  let lastPosition = "";
   let finished = false;
   return (p) => {
     if (finished) return;
     const final = p.state !== "running";
     const now = Date.now();
     if (!final && id !== null && now - last < MIN_UPDATE_MS) return;
+    const { pct, chunks } = parts(p);
+    const position = `${pct} ${chunks}`;
+    if (!final && id !== null && position === lastPosition && now - last < SAME_POSITION_UPDATE_MS) return;
     last = now;
+    lastPosition = position;
     finished = final;
     if (final) onFinal?.();
     const bundle: Record<string, unknown> = { ...progressBundle(p), [PROGRESS_MIME]: progressJson(p, passId) };
