@@ -214,7 +214,7 @@ describe("repr", () => {
     a.close();
   });
 
-  it("shows obs/var as a table of rows (head and tail, index first) in console.log and notebooks, not Arrow internals", async () => {
+  it("shows obs/var as a table of rows (head and tail, index first) and names as an Index in console.log and notebooks, not Arrow internals", async () => {
     const { inspect } = await import("node:util");
     const a = await open("full_csr");
     const e = expected("full_csr");
@@ -233,6 +233,8 @@ describe("repr", () => {
     const v = a.subset({ obs: [3, 1] });
     assert.ok(inspect(v.obs).split("\n")[1].startsWith(e.obs_names[3]));
     assert.match(inspect(v.obs), /\[2 rows × 14 columns\]$/);
+    assert.equal(inspect(v.obsNames), `Index(['${e.obs_names[3]}', '${e.obs_names[1]}'], length=2)`);
+    assert.match(inspect(a.varNames), /^Index\(\['GAPDH', 'ACTB', .*\], length=8\)$/);
     a.setObs("flag", new Float64Array(12).fill(1));
     assert.match(inspect(a.obs), /\[12 rows × 15 columns\]$/);
     a.close();

@@ -63,8 +63,27 @@ export function tableHtml(table: Table, index: Vector): string {
   return `<div><table class="dataframe"><thead><tr style="text-align: right;">${th}</tr></thead><tbody>${body}</tbody></table><p>${index.length.toLocaleString("en-US")} rows × ${nColumns} columns</p></div>`;
 }
 
+/** pandas' Index form: `Index(['AAAC-1', 'AAAG-1', ..., 'TTTC-1'], length=100000)`. */
+export function indexText(index: Vector): string {
+  const n = index.length;
+  const q = (i: number) => `'${cell(index, i).replace(/'/g, "\\'")}'`;
+  const items = shownRows(n).map((i) => (i < 0 ? "..." : q(i)));
+  return `Index([${items.join(", ")}], length=${n})`;
+}
+
+/** Give an obs/var index (the names) the same short forms; returns it. */
+export function withIndexRepr(index: Vector): Vector {
+  if (Object.hasOwn(index, "_repr_mimebundle_")) return index;
+  Object.defineProperties(index, {
+    _repr_mimebundle_: { value: () => ({ "text/plain": indexText(index) }), enumerable: false },
+    [inspect.custom]: { value: () => indexText(index), enumerable: false },
+  });
+  return index;
+}
+
 /** Give `table` a notebook repr and a console.log form; returns it. */
 export function withTableRepr(table: Table, index: Vector): Table {
+  withIndexRepr(index);
   Object.defineProperties(table, {
     _repr_mimebundle_: {
       value: () => ({ "text/plain": tableText(table, index), "text/html": tableHtml(table, index) }),
