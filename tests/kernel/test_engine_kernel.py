@@ -97,6 +97,11 @@ def engine_repr(k):
     expect(rep["status"] == "ok", rep)
     rep, outs = k.run("[obs.numRows, ct?.length]", timeout=T)
     expect(rep["status"] == "ok" and "12" in stdout(outs), (rep, outs))
+    # tab completion offers the API, not the members marked @internal (stripped from the .d.ts)
+    mid = k.kc.complete("adata.", len("adata."))
+    matches = k.reply(mid)["content"]["matches"]
+    expect({"subset", "write", "obsNames"} <= set(matches), matches)
+    expect(not {"runJob", "cachedVarMoments", "matrixKey", "qcSource"} & set(matches), matches)
 
 
 def engine_progress(k):
