@@ -17,6 +17,7 @@ pub mod orphans;
 pub mod pass;
 pub mod pp;
 pub mod prefetch;
+pub mod reorder;
 pub mod stats;
 pub mod strings;
 pub mod writer;
