@@ -237,6 +237,18 @@ describe("repr", () => {
     assert.match(inspect(a.varNames), /^Index\(\['GAPDH', 'ACTB', .*\], length=8\)$/);
     a.setObs("flag", new Float64Array(12).fill(1));
     assert.match(inspect(a.obs), /\[12 rows × 15 columns\]$/);
+    // A column shows as a pandas Series: index and value, then name, length and kind.
+    const ct = a.obs.getChild("cell_type");
+    const series = inspect(ct).split("\n");
+    assert.equal(series.length, 12);
+    assert.match(series[0], new RegExp(`^${e.obs_names[0]}\\s+${String(ct?.get(0))}$`));
+    assert.equal(series[5], "...");
+    assert.match(series[11], /^Name: cell_type, Length: 12, dtype: category\(\d+\)$/);
+    assert.match(inspect(v.obs.getChild("n_genes")), /\nName: n_genes, Length: 2, dtype: int64$/);
+    const byPosition = a.obs.getChildAt(0) as unknown as { _repr_mimebundle_(): Record<string, string> };
+    assert.match(byPosition._repr_mimebundle_()["text/plain"], /\nName: cell_type, Length: 12/);
+    assert.equal(ct?.get(1), a.obs.getChild("cell_type")?.get(1), "still a plain Arrow vector");
+    assert.doesNotMatch(inspect(ct), /Data|children|buffers/);
     a.close();
   });
 });

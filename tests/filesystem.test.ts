@@ -177,6 +177,19 @@ describe("gene-index sidecars and the file system", () => {
     }
   });
 
+  it("a cache folder under /proc (mkdir refused with ENOENT) is an error, not a hang", { timeout: 20_000 }, async () => {
+    const a = await read(INPUT);
+    try {
+      await rejectsWith(
+        () => a.X.geneValues([3], { dir: "/proc/self/anndata-oom/x", index: true }),
+        /cannot create the gene index folder/,
+        "/proc/self/anndata-oom/x",
+      );
+    } finally {
+      a.close();
+    }
+  });
+
   it("a source rewritten in place with its mtime set back gets a new index, not the stale one", async () => {
     const dir = fs.mkdtempSync(path.join(tmp, "gi-"));
     const file = path.join(tmp, "sidecar-stale.h5ad");

@@ -125,6 +125,22 @@ describe("pl.explore in the kernel", () => {
     assert.deepEqual(bundle["application/vnd.jupyter.widget-view+json"], { model_id: "comm0", version_major: 2, version_minor: 1 });
     assert.ok(String(bundle["image/png"]).length > 100 && String(bundle["image/svg+xml"]).startsWith("<svg"));
     assert.equal((bundle["application/vnd.anndata-oom.scatter+json"] as { n: number }).n, 900);
+    assert.equal((bundle["application/vnd.anndata-oom.scatter+json"] as { na: boolean }).na, false);
+  });
+
+  it("the snapshot summary says when cells have no category (its legend then lists NA)", async () => {
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      b.setObs(
+        "partial",
+        Array.from({ length: b.nObs }, (_, i) => (i % 3 === 0 ? null : i % 2 ? "a" : "b")),
+      );
+      const plot = await pl.explore(b, { color: "partial" });
+      const summary = (await plot._repr_mimebundle_())["application/vnd.anndata-oom.scatter+json"] as { na: boolean };
+      assert.equal(summary.na, true);
+    } finally {
+      b.close();
+    }
   });
 
   it("uses uns colors as scanpy does, and colors by a gene with its values", async () => {

@@ -426,7 +426,7 @@ describe("state across steps, files and sessions", () => {
     }
   });
 
-  it("a PCA that fails mid-pass leaves no spill files", async () => {
+  it("a PCA that fails mid-pass leaves no spill files, and removes those of dead processes", async () => {
     const file = path.join(tmp, "bad-tail.h5ad");
     const spillDir = path.join(tmp, "spill");
     fs.mkdirSync(spillDir);
@@ -441,11 +441,16 @@ describe("state across steps, files and sessions", () => {
       ],
       file,
     );
+    // Spills of a killed process (pid 999999999 exceeds any pid_max), of a
+    // live one (pid 1) and an unrelated file: only the first two go.
+    const orphans = ["anndata-oom-pca-999999999-0.spill", "anndata-oom-reorder-999999999-3.spill"];
+    const kept = ["anndata-oom-pca-1-0.spill", "anndata-oom-pca-notes.txt"];
+    for (const f of [...orphans, ...kept]) fs.writeFileSync(path.join(spillDir, f), "x");
     process.env.ANNDATA_OOM_TMPDIR = spillDir;
     const a = await read(file);
     try {
       await rejects(() => pp.pca(a, { nComps: 5, useHighlyVariable: false }), Error, /index 5000 out of range/);
-      assert.deepEqual(fs.readdirSync(spillDir), []);
+      assert.deepEqual(fs.readdirSync(spillDir).sort(), kept);
     } finally {
       a.close();
       delete process.env.ANNDATA_OOM_TMPDIR;

@@ -12,6 +12,13 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
+import { dotArea } from "../src/engine/pl/dotplot";
+import { drawOrder } from "../src/engine/pl/embedding";
+import { gaussianKde, scottBandwidth } from "../src/engine/pl/kde";
+import { PLOT_MIME } from "../src/engine/pl/plot";
+import { crc32 } from "../src/engine/pl/png";
+import { Raster } from "../src/engine/pl/raster";
+import { Svg } from "../src/engine/pl/svg";
 import { FIXTURES, PYTHON, runPython } from "./helpers";
 
 const P = path.join(FIXTURES, "plots");
@@ -51,7 +58,7 @@ export function decodePng(buf: Buffer): { width: number; height: number; rgba: U
     const type = buf.toString("ascii", off + 4, off + 8);
     const data = buf.subarray(off + 8, off + 8 + len);
     const crc = buf.readUInt32BE(off + 8 + len);
-    assert.equal(crc, pl.crc32(buf.subarray(off + 4, off + 8 + len)), `CRC of ${type}`);
+    assert.equal(crc, crc32(buf.subarray(off + 4, off + 8 + len)), `CRC of ${type}`);
     types.push(type);
     if (type === "IHDR") {
       width = data.readUInt32BE(0);
@@ -187,7 +194,7 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
       dotSize.forEach((row, r) =>
         row.forEach((f, c) => {
           const k = r * C + c;
-          assert.ok(Math.abs(pl.dotArea(f, dotMin, dotMax) - ref.sizes[k]) <= 1e-9 * Math.max(1, ref.sizes[k]), `area ${r},${c}`);
+          assert.ok(Math.abs(dotArea(f, dotMin, dotMax) - ref.sizes[k]) <= 1e-9 * Math.max(1, ref.sizes[k]), `area ${r},${c}`);
           const rgb = scale.rgb01(dotColor[r][c]) as number[];
           for (let ch = 0; ch < 3; ch++) assert.ok(Math.abs(rgb[ch] - ref.facecolors[k][ch]) < 1e-3, `colour ${r},${c}`);
         }),
@@ -246,7 +253,7 @@ describe("pl.violin vs sc.get.obs_df", () => {
         assert.equal(g.n, e.length, `${g.name}: n`);
         for (let i = 0; i < e.length; i++) assert.ok(Math.abs(g.values[i] - e[i]) <= 1e-6 * Math.max(1, Math.abs(e[i])), `${g.name}[${i}]`);
         // The KDE drawn is seaborn's: same grid and density (1e-9 relative).
-        const kde = pl.gaussianKde(g.values, { cut: 0, gridsize: 100 });
+        const kde = gaussianKde(g.values, { cut: 0, gridsize: 100 });
         const ek = ref.kde[g.name] as { support: number[]; density: number[] };
         assert.ok(kde);
         assert.equal(kde.support.length, ek.support.length);
@@ -273,8 +280,8 @@ describe("pl.violin vs sc.get.obs_df", () => {
     assert.equal((p.svg.match(/class="aoom-violin"/g) ?? []).length, 2);
     assert.ok(!p.svg.includes("aoom-points"), "no strip raster when stripplot is false");
     // scipy's gaussian_kde("scott") on [0, 1, 2, 3]: factor 4^(-1/5), sd (ddof 1) = 1.29099…
-    assert.ok(Math.abs(pl.scottBandwidth([0, 1, 2, 3]) - 4 ** -0.2 * Math.sqrt(5 / 3)) < 1e-12);
-    const kde = pl.gaussianKde([0, 1, 2, 3], { gridsize: 5 });
+    assert.ok(Math.abs(scottBandwidth([0, 1, 2, 3]) - 4 ** -0.2 * Math.sqrt(5 / 3)) < 1e-12);
+    const kde = gaussianKde([0, 1, 2, 3], { gridsize: 5 });
     assert.ok(kde);
     assert.deepEqual(Array.from(kde.support), [0, 0.75, 1.5, 2.25, 3]);
     // Density at 1.5, from the formula.
@@ -287,10 +294,10 @@ describe("pl.violin vs sc.get.obs_df", () => {
     assert.match(p.svg, />1e1<\/text>/);
     // Above 20,000 values the sample is binned first: within 0.1 % of the peak of the exact sum.
     const x = Float64Array.from({ length: 30000 }, (_, i) => Math.sin(i) * 3 + (i % 7));
-    const kde = pl.gaussianKde(x);
+    const kde = gaussianKde(x);
     assert.ok(kde);
     const bw = kde.bandwidth;
-    assert.equal(bw, pl.scottBandwidth(x));
+    assert.equal(bw, scottBandwidth(x));
     const exact = Array.from(
       kde.support,
       (s) => x.reduce((acc, v) => acc + Math.exp(-0.5 * ((s - v) / bw) ** 2), 0) / (x.length * bw * Math.sqrt(2 * Math.PI)),
@@ -323,11 +330,11 @@ describe("pl.embedding colors vs scanpy", () => {
     }
   });
   it("draw order: missing first, then data order (categories) / ascending values (continuous)", () => {
-    const cat = pl.drawOrder({ kind: "categorical", codes: Int32Array.of(0, -1, 1, -1), categories: ["a", "b"] }, true, 4);
+    const cat = drawOrder({ kind: "categorical", codes: Int32Array.of(0, -1, 1, -1), categories: ["a", "b"] }, true, 4);
     assert.deepEqual([...cat], [1, 3, 0, 2]);
     // No color: every cell, in data order (a plain pl.embedding(adata) drew none).
-    assert.deepEqual([...pl.drawOrder(null, true, 3)], [0, 1, 2]);
-    const cont = pl.drawOrder({ kind: "continuous", values: Float64Array.of(2, Number.NaN, 1, 2, 0), dtype: "float64" }, true, 5);
+    assert.deepEqual([...drawOrder(null, true, 3)], [0, 1, 2]);
+    const cont = drawOrder({ kind: "continuous", values: Float64Array.of(2, Number.NaN, 1, 2, 0), dtype: "float64" }, true, 5);
     // numpy argsort(-v, stable)[::-1]: NaN first, then ascending, ties in reverse data order.
     assert.deepEqual([...cont], [1, 4, 2, 3, 0]);
   });
@@ -389,9 +396,9 @@ describe("pl plot objects", () => {
   it("the bundle has SVG, PNG, text and plot+json; the spec is small", async () => {
     const p = await pl.embedding(adata, { color: "leiden" });
     const b = p._repr_mimebundle_();
-    for (const k of ["image/svg+xml", "image/png", "text/plain", pl.PLOT_MIME]) assert.ok(k in b, k);
+    for (const k of ["image/svg+xml", "image/png", "text/plain", PLOT_MIME]) assert.ok(k in b, k);
     assert.match(b["text/plain"] as string, /^<embedding X_umap of 900 cells colored by leiden>$/);
-    const spec = b[pl.PLOT_MIME] as pl.PlotSpec;
+    const spec = b[PLOT_MIME] as pl.PlotSpec;
     assert.equal(spec.type, "AnnDataOOMPlot");
     assert.equal(spec.kind, "embedding");
     assert.equal(spec.svg, p.svg);
@@ -402,7 +409,7 @@ describe("pl plot objects", () => {
       await pl.qcHistograms(adata),
     ]) {
       const qb = q._repr_mimebundle_();
-      for (const k of ["image/svg+xml", "image/png", "text/plain", pl.PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
+      for (const k of ["image/svg+xml", "image/png", "text/plain", PLOT_MIME]) assert.ok(k in qb, `${q.kind}: ${k}`);
     }
   });
 
@@ -454,7 +461,7 @@ describe("pl plot objects", () => {
     assert.ok(dark(0, 36) > 50, "title glyphs");
     assert.equal(dark(0, 6), 0, "blank top margin");
     // A raster drawn here: one red disc of radius 3 at (5.5, 5.5) on 12 × 10.
-    const r = new pl.Raster(12, 10);
+    const r = new Raster(12, 10);
     r.disc(5.5, 5.5, 3, 1, 0, 0);
     const d = decodePng(r.png());
     assert.deepEqual([d.width, d.height], [12, 10]);
@@ -492,19 +499,19 @@ describe("pl plot objects", () => {
   });
 
   it("Svg builder: text and attribute values escaped, foreign tag/attribute names refused; non-ASCII text renders", async () => {
-    const svg = new pl.Svg().text(1, 2, HOSTILE, { class: '"><script>' }).el("rect", { x: 0, "data-n": HOSTILE });
+    const svg = new Svg().text(1, 2, HOSTILE, { class: '"><script>' }).el("rect", { x: 0, "data-n": HOSTILE });
     const doc = svg.document(10, 10);
     const { tags, texts } = parseSvg(doc);
     assert.deepEqual(tags, ["svg", "rect", "text", "rect"]);
     assert.ok(texts.includes(HOSTILE));
-    assert.throws(() => new pl.Svg().el("img onerror=x", {}));
-    assert.throws(() => new pl.Svg().el("rect", { "onload=alert(1) x": 1 }));
+    assert.throws(() => new Svg().el("img onerror=x", {}));
+    assert.throws(() => new Svg().el("rect", { "onload=alert(1) x": 1 }));
     const p = await pl.embedding(adata, { title: "细胞 Zelle ✓", width: 60, height: 60 });
     assert.equal(decodePng(p.png).width, Math.round(p.width * 2));
   });
 
   it("crc32 matches the standard check value", () => {
-    assert.equal(pl.crc32(Buffer.from("123456789")), 0xcbf43926);
+    assert.equal(crc32(Buffer.from("123456789")), 0xcbf43926);
   });
 
   it("save() writes .svg and .png (the whole plot); other extensions are typed errors", async () => {

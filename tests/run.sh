@@ -21,5 +21,6 @@ rm -rf "$fixtures"
 # tests in tests/ui.test.ts); its jsdom tests compiled to run with the rest.
 bash src/extension/install.sh "$PY"
 (cd src/extension && npx tsc -p tsconfig.test.json)
-export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY"
+# Kernels started by the tests keep their input history in memory, not in ~/.local/share.
+export AOOM_FIXTURES="$fixtures" AOOM_PYTHON="$PY" ANNDATA_OOM_HISTORY=off
 node --test --test-reporter=spec --test-concurrency=1 dist/tests/*.test.js src/extension/lib-test/extension/test/*.test.js

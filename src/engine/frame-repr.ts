@@ -1,13 +1,15 @@
 /**
  * How obs/var tables look in a notebook and in console.log: the first and
  * last rows with the index, as pandas shows a DataFrame, instead of the
- * Arrow Table's internals (schema, record batches, buffers). Attached to
- * each table the engine makes, as non-enumerable properties, so the
- * tables stay plain Arrow tables otherwise.
+ * Arrow Table's internals (schema, record batches, buffers); a column from
+ * `getChild` shows as a pandas Series. Attached to each table the engine
+ * makes, as non-enumerable properties, so the tables stay plain Arrow
+ * tables otherwise.
  */
 import { inspect } from "node:util";
 import type { Table, Vector } from "apache-arrow";
 import { escapeHtml } from "./repr-html";
+import { vectorKind } from "./typed";
 
 /** Rows shown at each end of a long table (pandas shows 5 + 5 in text, more in HTML). */
 const EDGE_ROWS = 5;
@@ -81,15 +83,45 @@ export function withIndexRepr(index: Vector): Vector {
   return index;
 }
 
+/** pandas' Series form: index and value per row, then name, length and kind. */
+export function seriesText(column: Vector, index: Vector, name: string): string {
+  const rows = shownRows(column.length).map((i) => (i < 0 ? ["...", ""] : [cell(index, i), cell(column, i)]));
+  const w0 = Math.max(0, ...rows.map((r) => r[0].length));
+  const w1 = Math.max(0, ...rows.map((r) => r[1].length));
+  const body = rows.map(([a, b]) => (a === "..." ? "..." : `${a.padEnd(w0)}    ${b.padStart(w1)}`));
+  return [...body, `Name: ${name}, Length: ${column.length}, dtype: ${vectorKind(column)}`].join("\n");
+}
+
+/** Give one column of an obs/var table the Series form; returns it. */
+function withSeriesRepr(column: Vector | null, index: Vector, name: string): Vector | null {
+  if (column === null || column.length !== index.length || Object.hasOwn(column, "_repr_mimebundle_")) return column;
+  const text = () => seriesText(column, index, name);
+  Object.defineProperties(column, {
+    _repr_mimebundle_: { value: () => ({ "text/plain": text() }), enumerable: false },
+    [inspect.custom]: { value: text, enumerable: false },
+  });
+  return column;
+}
+
 /** Give `table` a notebook repr and a console.log form; returns it. */
 export function withTableRepr(table: Table, index: Vector): Table {
   withIndexRepr(index);
+  const proto = Object.getPrototypeOf(table) as Table;
   Object.defineProperties(table, {
     _repr_mimebundle_: {
       value: () => ({ "text/plain": tableText(table, index), "text/html": tableHtml(table, index) }),
       enumerable: false,
     },
     [inspect.custom]: { value: () => tableText(table, index), enumerable: false },
+    // A Table makes a new Vector on each call, so the Series form is given per call.
+    getChild: {
+      value: (name: string) => withSeriesRepr(proto.getChild.call(table, name), index, name),
+      enumerable: false,
+    },
+    getChildAt: {
+      value: (i: number) => withSeriesRepr(proto.getChildAt.call(table, i), index, table.schema.fields[i]?.name ?? String(i)),
+      enumerable: false,
+    },
   });
   return table;
 }

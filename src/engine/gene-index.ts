@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
+import { makeFolders } from "./folders";
 import { type Native, native } from "./native";
 import { drive, type PassOptions } from "./pass";
 import type { MatrixMeta, Source } from "./source";
@@ -216,7 +217,7 @@ export async function ensure(
 async function build(source: Source, loc: Location, label: string, opts: PassOptions & GeneIndexOptions): Promise<void> {
   const dir = path.dirname(loc.path);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeFolders(dir);
   } catch (e) {
     throw new FileAccessError(`cannot create the gene index folder ${dir}: ${String(e)}`, { path: dir });
   }

@@ -5,7 +5,7 @@
 import type { Table } from "apache-arrow";
 import type { AnnDataOOM } from "./anndata";
 import type { ElementInfo } from "./source";
-import { storedDtype } from "./typed";
+import { vectorKind } from "./typed";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -21,15 +21,7 @@ export function formatBytes(n: number): string {
 /** The kind of an Arrow column, as a short label ("category(12)", "float32", ...). */
 export function columnKind(t: Table, name: string): string {
   const col = t.getChild(name);
-  if (!col) return "?";
-  const type = col.type as { typeId: number; dictionary?: { toString(): string } };
-  if (type.typeId === -1) {
-    const d = col.data[0]?.dictionary;
-    return `category(${d?.length ?? 0})`;
-  }
-  const s = String(col.type);
-  const kind = storedDtype(col) ?? (s === "Utf8" ? "str" : s.toLowerCase());
-  return col.nullCount > 0 ? `${kind}?` : kind;
+  return col ? vectorKind(col) : "?";
 }
 
 function columns(t: Table): string {

@@ -2,7 +2,7 @@
  * Native outputs to JS values: typed arrays (no per-element copy) and
  * Arrow vectors built directly over the native buffers.
  */
-import { Bool, type DataType, Dictionary, Float64, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
+import { Bool, DataType, Dictionary, Float64, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
 import type { Native } from "./native";
 
 export type TypedArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
@@ -64,6 +64,14 @@ export function storedDtype(v: Vector): DType | undefined {
 export function markStoredDtype(v: Vector, dtype: DType | undefined): Vector {
   if (dtype && v.data.length === 1) storedDtypes.set(v.data[0], dtype);
   return v;
+}
+
+/** A column's kind as a short label: "category(12)", "float32", "int64", "str"; "?" marks nulls. */
+export function vectorKind(col: Vector): string {
+  if (DataType.isDictionary(col.type)) return `category(${col.data[0]?.dictionary?.length ?? 0})`;
+  const s = String(col.type);
+  const kind = storedDtype(col) ?? (s === "Utf8" ? "str" : s.toLowerCase());
+  return col.nullCount > 0 ? `${kind}?` : kind;
 }
 
 const widened = (t: Native.TypedOut): DType | undefined => (t.dtype === "int64" || t.dtype === "uint64" ? t.dtype : undefined);

@@ -14,6 +14,7 @@ import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
 import { tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
+import { History, historyFile } from "./history";
 import { KPromise } from "./intrinsics";
 import { armProcessGuards, closeStdin, watchParent } from "./process-guards";
 import { installRequireFallback, installTypeResolution } from "./resolve";
@@ -80,6 +81,7 @@ export async function main(argv: string[]): Promise<void> {
   const capture = new CellConsole();
   const executor = createExecutor(cwd, convs, capture);
   installRequireFallback(PACKAGE_ROOT);
+  const history = new History(historyFile(), kernelLog);
   const server = new KernelServer(
     new JupyterHandlerImpl(executor, false),
     configPath,
@@ -90,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
         s.io,
         (sock, m) => s.send(sock, m),
         () => armProcessGuards(),
+        history,
       ),
     {
       implementation: "anndata-oom",
@@ -98,6 +101,7 @@ export async function main(argv: string[]): Promise<void> {
       languageVersion: versions.typescript,
     },
     kernelLog,
+    history,
   );
   armProcessGuards(
     () => server.runner?.signalInterrupt(),

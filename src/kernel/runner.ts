@@ -24,6 +24,7 @@ import {
   KernelInterrupt,
   kernelFailure,
 } from "./error-content";
+import type { History } from "./history";
 import { KPromise, kernelConsole } from "./intrinsics";
 import type { Iopub } from "./iopub";
 import { hasMimeBundle, mimeBundleOf } from "./mimebundle";
@@ -60,6 +61,8 @@ export class Runner {
     private readonly reply: (sock: unknown, msg: Message) => void,
     /** Runs after every cell (puts back the process guards a cell may have removed). */
     private readonly afterCell: () => void = () => undefined,
+    /** Where numbered cells' inputs are kept (history_request). */
+    private readonly history: History | null = null,
   ) {}
 
   /**
@@ -158,7 +161,10 @@ export class Runner {
     this.io.status("busy", msg);
     // A blank cell is not numbered, as in IPython.
     const numbered = req.store_history !== false && !silent && req.code.trim() !== "";
-    if (numbered) this.count++;
+    if (numbered) {
+      this.count++;
+      this.history?.record(this.count, req.code);
+    }
     this.controller = new AbortController();
     this.interrupted = false;
     this.io.parent = msg;

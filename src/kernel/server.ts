@@ -10,6 +10,7 @@ import { type JupyterHandlerImpl, ZmqServer } from "tslab/dist/jupyter";
 import { Comms } from "./comms";
 import { errorContent } from "./error-content";
 import { exitKernel } from "./exit";
+import type { History } from "./history";
 import { KPromise } from "./intrinsics";
 import { Iopub } from "./iopub";
 import { isCompleteReply } from "./is-complete";
@@ -41,6 +42,7 @@ export class KernelServer extends ZmqServer {
     private readonly makeRunner: (server: KernelServer) => Runner,
     private readonly info: KernelInfoExtras,
     private readonly log: (text: string) => void,
+    private readonly history: History,
   ) {
     super(handler, configPath);
     // Configure iopub before tslab binds it (zeromq.js warns about options set later).
@@ -146,7 +148,7 @@ export class KernelServer extends ZmqServer {
         );
       }
       case "history_request":
-        return reply("history_reply", { status: "ok", history: [] });
+        return this.orReply(() => reply("history_reply", this.history.reply(c ?? {})), reply, "history_reply", { history: [] });
       case "comm_info_request":
         return reply("comm_info_reply", { status: "ok", comms: this.comms.info(c.target_name) });
       case "comm_open":

@@ -403,11 +403,12 @@ export function renderLegend(host: HTMLElement, s: ColorSpec, opts: { na?: boole
 /**
  * The scatter without a kernel (a saved notebook, or after the widget is
  * gone): the kernel's PNG snapshot of the points, if the bundle has one,
- * with the same title and legend.
+ * with the same title and legend (with "NA" when the summary's `na` says
+ * some cells have no category).
  */
 export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBase64: unknown): void {
   const d = host.ownerDocument;
-  const s = (summary ?? {}) as { n?: unknown; title?: unknown; color?: ColorSpec };
+  const s = (summary ?? {}) as { n?: unknown; title?: unknown; color?: ColorSpec; na?: unknown };
   host.replaceChildren();
   const root = el(d, "div", `${SCATTER_CLASS.root} aoom-Scatter--static`);
   const header = el(d, "div", "aoom-Scatter-header");
@@ -426,7 +427,7 @@ export function renderScatterSnapshot(host: HTMLElement, summary: unknown, pngBa
     wrap.append(el(d, "div", "aoom-Scatter-empty", "no snapshot in this output"));
   }
   const legend = el(d, "div", SCATTER_CLASS.legend);
-  renderLegend(legend, checkedSpec(s.color).spec);
+  renderLegend(legend, checkedSpec(s.color).spec, { na: s.na === true });
   body.append(wrap, legend);
   const footer = el(d, "div", "aoom-Scatter-footer");
   footer.append(el(d, "span", SCATTER_CLASS.status, "static snapshot: run the cell again for the interactive plot"));

@@ -312,6 +312,11 @@ def engine_plot(k):
     texts = next(iter(by_id.values()))
     expect("3 columns" in texts[-1] and texts[-1].endswith("[done]"), texts)
     expect(base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", data["image/png"][:40])
+    # pl. completion lists the plots, not the drawing helpers (@internal)
+    mid = k.kc.complete("pl.", len("pl."))
+    matches = set(k.reply(mid)["content"]["matches"])
+    expect({"embedding", "dotplot", "violin", "explore", "Plot"} <= matches, matches)
+    expect(not {"crc32", "encodePng", "Svg", "Raster", "escapeXml", "drawOrder"} & matches, matches)
     rep, outs = k.run('await pl.embedding(pa, { color: "leiden" })', timeout=T)
     res = [m["content"] for m in outs if m["msg_type"] == "execute_result"]
     expect(rep["status"] == "ok" and len(res) == 1, outs)

@@ -333,9 +333,29 @@ def flood(k):
 
 
 def history(k):
-    mid = k.kc.history(hist_access_type="tail", n=10)
-    r = k.reply(mid)
-    expect(r["msg_type"] == "history_reply" and r["content"]["status"] == "ok" and r["content"]["history"] == [], r)
+    """history_request answers tail, range and search from the numbered cells (and the file it keeps)."""
+    rep, _ = k.run("1 + 1")
+    first = rep["execution_count"]
+    k.run("")  # blank: not numbered, not kept
+    rep, _ = k.run("const histX = 2;\nhistX * 3")
+    expect(rep["execution_count"] == first + 1, rep)
+
+    def ask(**kw):
+        r = k.reply(k.kc.history(**kw))
+        expect(r["msg_type"] == "history_reply" and r["content"]["status"] == "ok", r)
+        return r["content"]["history"]
+
+    tail = ask(hist_access_type="tail", n=2, raw=True, output=False)
+    expect([h[1:] for h in tail] == [[first, "1 + 1"], [first + 1, "const histX = 2;\nhistX * 3"]], tail)
+    session = tail[0][0]
+    expect(ask(hist_access_type="range", session=0, start=first, stop=first + 1, raw=True, output=False) == [[session, first, "1 + 1"]], "range")
+    expect([h[2] for h in ask(hist_access_type="search", pattern="const hist?*", n=5, raw=True, output=False)] == ["const histX = 2;\nhistX * 3"], "search")
+    expect(ask(hist_access_type="tail", n=1, raw=True, output=True)[0][2][0].startswith("const histX"), "output=True rows")
+    expect(ask(hist_access_type="tail", n=0, raw=True, output=False) == [], "n=0")
+    with open(os.environ["ANNDATA_OOM_HISTORY"]) as f:
+        kept = [json.loads(line) for line in f]
+    expect(kept[-1] == {"session": session, "line": first + 1, "input": "const histX = 2;\nhistX * 3"}, kept[-2:])
+    return f"session {session}, {len(kept)} inputs kept"
 
 
 def package(k):
@@ -510,6 +530,7 @@ def main():
     subprocess.run([NODE, os.path.join(REPO, "dist", "src", "kernel", "install.js"), "--python", sys.executable, "--prefix", prefix], check=True, stdout=sys.stderr)
     os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(tmp, "runtime")
+    os.environ["ANNDATA_OOM_HISTORY"] = os.path.join(tmp, "history.jsonl")
     km, kc = start_new_kernel(kernel_name="anndata-oom", cwd=nb, startup_timeout=60)
     k = Kernel(km, kc)
     k.cwd = nb

@@ -1,9 +1,12 @@
-//! Temporary files of a write or a gene-index build whose process died
-//! (killed, or the kernel restarted mid-pass) are never renamed or removed
-//! by it. The next write or build in the same folder removes them: their
-//! names carry the writer's pid, and a pid with no /proc entry is gone.
+//! Temporary files of a write, a gene-index build or a pass's spill whose
+//! process died (killed, or the kernel restarted mid-pass) are never renamed
+//! or removed by it. The next write, build or spill in the same folder
+//! removes them: their names carry the writer's pid, and a pid with no /proc
+//! entry is gone.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Whether a process with this pid runs (in this pid namespace).
 fn alive(pid: u32) -> bool {
@@ -33,6 +36,36 @@ pub fn remove(dir: &Path, pid_of: impl Fn(&str) -> Option<u32>) {
             _ => std::fs::remove_file(&path),
         };
     }
+}
+
+/// The folder of the passes' spill files: $ANNDATA_OOM_TMPDIR, else the
+/// system's temporary folder. The first use of a folder in this process
+/// removes the spills that dead processes left there (a PCA spill of a 1M-cell
+/// file is gigabytes).
+pub fn spill_dir() -> PathBuf {
+    static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    let dir = std::env::var_os("ANNDATA_OOM_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let mut swept = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if swept.get_or_insert_with(HashSet::new).insert(dir.clone()) {
+        remove(&dir, spill_pid);
+    }
+    dir
+}
+
+/// The name of a spill file of `kind` ("pca", "reorder").
+pub fn spill_name(kind: &str, seq: usize) -> String {
+    format!("anndata-oom-{kind}-{}-{seq}.spill", std::process::id())
+}
+
+/// The pid in `anndata-oom-<kind>-<pid>-<seq>.spill` (see [`spill_name`]).
+pub fn spill_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("anndata-oom-")?.strip_suffix(".spill")?;
+    let (_kind, rest) = rest.split_once('-')?;
+    let (pid, seq) = rest.split_once('-')?;
+    (!seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())).then_some(())?;
+    pid.parse().ok()
 }
 
 /// The pid in `.<anything>.aoomg.tmp-<pid>-<n>` (or its `.buckets` folder).
@@ -71,6 +104,11 @@ mod tests {
         assert_eq!(write_pid("out.h5ad", ".out.h5ad.4242.0.tmp"), Some(4242));
         assert_eq!(write_pid("out.h5ad", ".other.h5ad.4242.0.tmp"), None);
         assert_eq!(write_pid("out.h5ad", "out.h5ad"), None);
+        assert_eq!(spill_pid("anndata-oom-pca-4242-3.spill"), Some(4242));
+        assert_eq!(spill_pid("anndata-oom-reorder-4242-0.spill"), Some(4242));
+        assert_eq!(spill_pid(&spill_name("pca", 7)), Some(std::process::id()));
+        assert_eq!(spill_pid("anndata-oom-pca-4242-.spill"), None);
+        assert_eq!(spill_pid("other-pca-4242-3.spill"), None);
 
         let dir = std::env::temp_dir().join(format!("aoom-orphans-{}", std::process::id()));
         std::fs::create_dir_all(dir.join(".x.aoomg.tmp-999999999-1.buckets")).unwrap();

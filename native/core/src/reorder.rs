@@ -52,14 +52,8 @@ impl<'a> Reorder<'a> {
         n_rows: usize,
         n_minor: usize,
     ) -> Result<Self> {
-        let dir = std::env::var_os("ANNDATA_OOM_TMPDIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!(
-            "anndata-oom-reorder-{}-{seq}.spill",
-            std::process::id()
-        ));
+        let path = crate::orphans::spill_dir().join(crate::orphans::spill_name("reorder", seq));
         // Read back by the replay through the same handle.
         let file = std::fs::OpenOptions::new()
             .read(true)

@@ -201,6 +201,8 @@ export class EmbeddingExplorer {
       basis: this.basis,
       title: this.title,
       color: this.color,
+      // cells without a category: the snapshot's legend lists "NA" as the live one does
+      na: this.colorState.codes?.some((c) => c < 0) ?? false,
       model_id: this.widget?.modelId ?? null,
     };
     return {

@@ -5,16 +5,18 @@
  * and a notebook bundle (SVG, PNG, text and
  * `application/vnd.anndata-oom.plot+json`) that saved notebooks show
  * without a kernel. See docs/plots.md.
+ *
+ * Only plots and what configures them are exported here, so that `pl.`
+ * completion in a notebook lists them; the drawing helpers (PNG encoder,
+ * SVG builder, KDE, ...) are imported from their modules.
  */
 
 export { type ColorOptions, type ColorSpec, resolveColor } from "../interactive/colors";
 export { Controls, controls, type ParamSpec, type RerunStep, type StepBinding } from "../interactive/controls";
-export { EmbeddingExplorer, type ExploreOptions, explore, SCATTER_MIME } from "../interactive/scatter";
+export { EmbeddingExplorer, type ExploreOptions, explore } from "../interactive/scatter";
 export { ColorScale, categoryColors, colormapNames, DEFAULT_20, DEFAULT_28, DEFAULT_102, defaultPalette, NA_COLOR } from "./colors";
-export { type DotplotData, type DotplotOptions, dotArea, dotplot, standardScale } from "./dotplot";
+export { type DotplotData, type DotplotOptions, dotplot } from "./dotplot";
 export {
-  basisKey,
-  drawOrder,
   type EmbeddingData,
   type EmbeddingOptions,
   type EmbeddingPanel,
@@ -23,9 +25,5 @@ export {
   qcScatter,
 } from "./embedding";
 export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
-export { gaussianKde, scottBandwidth } from "./kde";
-export { type HoverRegion, MAX_REGIONS, PLOT_MIME, Plot, type PlotKind, type PlotSpec } from "./plot";
-export { crc32, encodePng } from "./png";
-export { Raster } from "./raster";
-export { escapeXml, Svg } from "./svg";
+export { type HoverRegion, Plot, type PlotKind, type PlotSpec } from "./plot";
 export { type ViolinData, type ViolinGroup, type ViolinOptions, type ViolinPanel, violin } from "./violin";

@@ -273,6 +273,10 @@ describe("ScatterPanel", () => {
     assert.equal(img.getAttribute("src"), "data:image/png;base64,iVBORw0KGgo=");
     assert.equal(host.querySelectorAll(`.${SCATTER_CLASS.legendItem}`).length, 3);
     assert.equal(host.querySelector(`.${SCATTER_CLASS.count}`)?.textContent, "900 cells");
+    assert.equal(host.querySelector(".aoom-Scatter-legendNA"), null);
+    renderScatterSnapshot(host, { n: 900, title: "leiden", color: CATS, na: true }, "iVBORw0KGgo=");
+    assert.equal(host.querySelectorAll(`.${SCATTER_CLASS.legendItem}`).length, 4);
+    assert.equal(host.querySelector(".aoom-Scatter-legendNA")?.textContent, "NA");
     renderScatterSnapshot(host, null, '"><script>alert(1)</script>');
     assert.equal(host.querySelector("img"), null);
     assert.equal(host.querySelector("script"), null);

@@ -316,10 +316,7 @@ static SPILL_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsiz
 impl RowAccumulator for Gram {
     fn partial(&self) -> Box<dyn RowPartial> {
         let seq = SPILL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = self.spill_dir.join(format!(
-            "anndata-oom-pca-{}-{seq}.spill",
-            std::process::id()
-        ));
+        let path = self.spill_dir.join(crate::orphans::spill_name("pca", seq));
         let (spill, error) = match File::create(&path) {
             Ok(f) => (Some(BufWriter::with_capacity(1 << 20, f)), None),
             Err(e) => (

@@ -264,9 +264,7 @@ pub fn run(
         )));
     }
     if let Some(p) = &req.pca {
-        let dir = std::env::var_os("ANNDATA_OOM_TMPDIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
+        let dir = crate::orphans::spill_dir();
         accs.push(Box::new(Gram::new(
             n_cols,
             plan.scaling.clone(),
