@@ -360,6 +360,42 @@ describe("seurat_v3's LOESS", () => {
 });
 
 describe("the JavaScript chain (chunked reads of a lazy X)", () => {
+  it("a dense X: normalize → log1p, then a gene subset, reads as dense rows equal to the whole rows' columns (was refused)", async () => {
+    const file = h5ad("dense-norm-subset", [
+      "rng = np.random.default_rng(3)",
+      "x = rng.poisson(1.5, (40, 9)).astype(np.float32); x[5] = 0",
+      "a = ad.AnnData(x)",
+    ]);
+    const whole = await read(file);
+    const a = await read(file);
+    try {
+      for (const m of [whole, a]) {
+        await pp.normalizeTotal(m, { targetSum: 100 });
+        pp.log1p(m);
+      }
+      const genes = [7, 0, 3];
+      const v = a.subset({ var: genes });
+      const got = await v.X.rows(0, 40);
+      const all = await whole.X.rows(0, 40);
+      assert.equal(got.format, "dense");
+      assert.deepEqual(got.shape, [40, 3]);
+      for (let i = 0; i < 40; i++)
+        genes.forEach((g, q) => assert.ok(Object.is(got.data[i * 3 + q], all.data[i * 9 + g]), `row ${i} gene ${g}`));
+      // and through scale, in chunks
+      await pp.scale(v, { maxValue: 1 });
+      let n = 0;
+      for await (const { chunk } of v.X.chunked(16)) {
+        assert.equal(chunk.format, "dense");
+        n += chunk.shape[0];
+        for (const x of chunk.data as Float64Array) assert.ok(x <= 1 && Number.isFinite(x));
+      }
+      assert.equal(n, 40);
+    } finally {
+      whole.close();
+      a.close();
+    }
+  });
+
   it("normalize → log1p in chunks equals the formula per value, bit for bit, across log bases (log1p cache)", async () => {
     const file = path.join(process.env.AOOM_FIXTURES ?? "", "pp", "synth_3k.h5ad");
     for (const base of [undefined, 2, undefined]) {

@@ -575,14 +575,26 @@ function transformChunk(raw: Chunk, chain: Chain, firstRow: number, output: Floa
   return chunk.format === "csr" ? { ...chunk, data: out } : { format: "dense", shape: [r, c], data: out };
 }
 
-/** Apply the sparse steps on wide rows, then keep the output columns (CSR, float64). */
-function normalizeThenSelect(raw: Chunk, chain: Chain, firstRow: number, output: Float64Array, nOut: number): CsrChunk {
-  if (raw.format !== "csr") throw new InvalidArgumentError("normalized gene subsets of a dense X are not supported yet");
-  const [r] = raw.shape;
+/**
+ * Apply the sparse steps on wide rows (the normalize basis), then keep the
+ * output columns: CSR in, CSR out; dense in, dense out (float64).
+ */
+function normalizeThenSelect(raw: Chunk, chain: Chain, firstRow: number, output: Float64Array, nOut: number): Chunk {
+  const [r, w] = raw.shape;
+  const steps = chain.steps.filter((s) => s.op !== "scale");
+  if (raw.format === "dense") {
+    const cols = Int32Array.from({ length: w }, (_, j) => j);
+    const out = new Float64Array(r * nOut);
+    for (let i = 0; i < r; i++) {
+      const vals = Float64Array.from(raw.data.subarray(i * w, (i + 1) * w) as ArrayLike<number>);
+      applyRow(steps, firstRow + i, cols, vals);
+      for (let j = 0; j < w; j++) if (output[j] >= 0) out[i * nOut + output[j]] = vals[j];
+    }
+    return { format: "dense", shape: [r, nOut], data: out };
+  }
   const indptr = new Float64Array(r + 1);
   const indices: number[] = [];
   const data: number[] = [];
-  const steps = chain.steps.filter((s) => s.op !== "scale");
   for (let i = 0; i < r; i++) {
     const lo = raw.indptr[i];
     const hi = raw.indptr[i + 1];
