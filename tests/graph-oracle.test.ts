@@ -396,6 +396,31 @@ describe("graph steps: behaviour", () => {
     a.close();
   });
 
+  it("neighbors cosine: a float64 or column-subset (nPcs) representation is not centred (cosine changes under a shift)", async () => {
+    const a = await read(path.join(G, `${name}.graph_input.h5ad`));
+    try {
+      const x = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+      const [n, d] = x.shape;
+      const k = 10;
+      // Shifted away from the origin, where centring would change every angle.
+      const shifted = Float32Array.from(x.data, (v) => v + 3);
+      a.obsm.set("r32", { kind: "dense", shape: [n, d], dtype: "float32", data: shifted });
+      a.obsm.set("r64", { kind: "dense", shape: [n, d], dtype: "float64", data: Float64Array.from(shifted) });
+      const first = 10;
+      const head = new Float32Array(n * first);
+      for (let i = 0; i < n; i++) head.set(shifted.subarray(i * d, i * d + first), i * first);
+      a.obsm.set("r32head", { kind: "dense", shape: [n, first], dtype: "float32", data: head });
+      const run = async (useRep: string, nPcs?: number) =>
+        (await pp.neighbors(a, { useRep, nPcs, metric: "cosine", nNeighbors: k, method: "exact", keyAdded: `nn_${useRep}_${nPcs}` }))
+          .knnIndices;
+      const want = await run("r32");
+      assert.deepEqual(Array.from(await run("r64")), Array.from(want), "float64 = float32 (the float32 array is used as is)");
+      assert.deepEqual(Array.from(await run("r32", first)), Array.from(await run("r32head")), "nPcs = the first columns");
+    } finally {
+      a.close();
+    }
+  });
+
   it("umap: the umap-js path fed the precomputed kNN reaches umap-learn's trustworthiness", async () => {
     const a = await withScanpyGraph(name);
     const x = (await dense(`${name}.graph_input.h5ad`, "obsm", "X_pca")).data;

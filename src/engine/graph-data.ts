@@ -27,9 +27,15 @@ export interface Representation {
 
 /**
  * The matrix the graph steps start from: obsm[useRep] (default X_pca),
- * its first `nPcs` columns if given.
+ * its first `nPcs` columns if given. `centre`: whether a copy may be
+ * centred, which only a translation-invariant metric (euclidean) allows.
  */
-export async function representation(adata: AnnDataOOM, useRep = "X_pca", nPcs?: number): Promise<Representation> {
+export async function representation(
+  adata: AnnDataOOM,
+  useRep = "X_pca",
+  nPcs?: number,
+  { centre = true }: { centre?: boolean } = {},
+): Promise<Representation> {
   if (!adata.obsm.has(useRep)) {
     const hint = useRep === "X_pca" ? " (run pp.pca first)" : "";
     throw new InvalidArgumentError(`obsm has no ${JSON.stringify(useRep)}${hint}; keys: ${adata.obsm.keys().join(", ") || "none"}`);
@@ -45,16 +51,18 @@ export async function representation(adata: AnnDataOOM, useRep = "X_pca", nPcs?:
   }
   // All columns of a float32 array: use it as is (at 1M cells a copy is 200 MB).
   if (d === width && el.data instanceof Float32Array) return { data: el.data, n, d, useRep };
-  // Other types are centred before the float32 copy (distances do not change):
-  // float64 coordinates with a large offset (e.g. spatial ones) would
-  // otherwise lose their differences to float32 rounding.
+  // Other types are centred before the float32 copy when the metric allows
+  // it (euclidean distances do not change; cosine ones do): float64
+  // coordinates with a large offset (e.g. spatial ones) would otherwise
+  // lose their differences to float32 rounding.
   const src = el.data as ArrayLike<number>;
   const means = new Float64Array(d);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < d; j++) {
-      const v = src[i * width + j];
-      if (Number.isFinite(v)) means[j] += v / n; // a NaN row is named by the native check
-    }
+  if (centre)
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < d; j++) {
+        const v = src[i * width + j];
+        if (Number.isFinite(v)) means[j] += v / n; // a NaN row is named by the native check
+      }
   const data = new Float32Array(n * d);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {

@@ -74,7 +74,7 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
   // Checked before the search: uns[""] or a key with "/" could not be written.
   if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
     throw new InvalidArgumentError(`keyAdded must be a non-empty string without "/", got ${shown(opts.keyAdded)}`);
-  const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs);
+  const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs, { centre: metric === "euclidean" });
   const job = nativeCall(() => native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed));
   const label = `neighbors (${k}, ${metric}, ${rep.n.toLocaleString("en-US")} cells)`;
   const out = await adata.runJob(label, job, (p) => p.takeNeighbors(), opts);

@@ -200,7 +200,8 @@ interface PlacementRows {
  * stands in for it when present.
  */
 async function placementRows(adata: AnnDataOOM, neighborsKey: string): Promise<PlacementRows> {
-  const params = (adata.uns[neighborsKey] as { params?: { use_rep?: unknown; n_pcs?: unknown } } | undefined)?.params;
+  const params = (adata.uns[neighborsKey] as { params?: { use_rep?: unknown; n_pcs?: unknown; metric?: unknown } } | undefined)
+    ?.params;
   const useRep = typeof params?.use_rep === "string" && params.use_rep !== "X" ? params.use_rep : "X_pca";
   const nPcs = typeof params?.n_pcs === "number" && params.n_pcs > 0 ? params.n_pcs : undefined;
   const none = { data: new Float32Array(adata.nObs), d: 1, key: null };
@@ -217,7 +218,8 @@ async function placementRows(adata: AnnDataOOM, neighborsKey: string): Promise<P
       `uns[${JSON.stringify(neighborsKey)}].params.n_pcs is ${nPcs} but obsm ${JSON.stringify(useRep)} has ${el.shape[1]} columns`,
     );
   }
-  const rep = await representation(adata, useRep, nPcs);
+  // Centroids are compared with the graph's metric: centring keeps only euclidean ones.
+  const rep = await representation(adata, useRep, nPcs, { centre: (params?.metric ?? "euclidean") === "euclidean" });
   return { data: rep.data, d: rep.d, key: useRep };
 }
 
