@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
-import { assertClose, decodeFloats, densify, expected, FIXTURES, values } from "./helpers";
+import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
 
 const LARGE = "csr_large_gzip";
 const open = (name: string) => read(path.join(FIXTURES, `${name}.h5ad`));
@@ -212,6 +212,37 @@ describe("repr", () => {
     const { inspect } = await import("node:util");
     assert.equal(inspect(a), r);
     a.close();
+  });
+
+  it("a view drops the categories none of its cells has and cuts uns colors to them, as anndata's; steps on it leave the parent's uns alone", async () => {
+    const file = path.join(FIXTURES, "full_csr.h5ad");
+    const rows = [3, 1];
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, anndata as ad",
+          "a = ad.read_h5ad(sys.argv[1]); v = a[[3, 1]]",
+          "print(json.dumps({c: [str(x) for x in v.obs[c].cat.categories] for c in v.obs if v.obs[c].dtype == 'category'} | {'colors': [str(x) for x in v.uns.get('cell_type_colors', [])]}))",
+        ],
+        file,
+      ),
+    );
+    for (const touchFirst of [false, true]) {
+      const a = await read(file);
+      if (touchFirst) assert.equal(Object.keys(a.uns).length > 0, true); // the parent has read uns
+      const parentColors = a.uns.cell_type_colors;
+      const v = a.subset({ obs: rows });
+      for (const [col, cats] of Object.entries(want)) {
+        if (col === "colors") continue;
+        const dict = v.obs.getChild(col)?.data[0]?.dictionary;
+        assert.deepEqual(dict ? Array.from(dict.toArray(), String) : null, cats, `${col} (uns read first: ${touchFirst})`);
+      }
+      assert.deepEqual(Array.from(v.uns.cell_type_colors as string[]), want.colors);
+      v.uns.from_view = 1;
+      assert.equal(a.uns.from_view, undefined, "the parent's uns is its own");
+      assert.deepEqual(a.uns.cell_type_colors, parentColors);
+      a.close();
+    }
   });
 
   it("shows obs/var as a table of rows (head and tail, index first) and names as an Index in console.log and notebooks, not Arrow internals", async () => {

@@ -727,6 +727,29 @@ describe("graph steps: behaviour", () => {
         ),
       /indptr has/,
     );
+    // null options (Python's None) are typed errors, not TypeErrors
+    await assert.rejects(pp.neighbors(a, null as never), /pp.neighbors: options must be an object/);
+    await assert.rejects(tl.umap(a, null as never), /tl.umap: options must be an object/);
+    // randomState null is scanpy's None: a fresh seed per call (for every step, not seed 0)
+    await tl.leiden(a, { randomState: null, keyAdded: "rs1" });
+    await tl.leiden(a, { randomState: null, keyAdded: "rs2" });
+    const seeds = ["rs1", "rs2"].map((k) => (a.uns[k] as { params: { random_state: number } }).params.random_state);
+    assert.notEqual(seeds[0], seeds[1]);
+    // restrictTo: a category no cell has is accepted next to one with cells (scanpy checks
+    // .cat.categories); only categories of none of the cells are refused
+    a.setObs(
+      "part",
+      Array.from({ length: a.nObs }, (_, i) => (i % 2 ? "odd" : "even")),
+    );
+    a.setObs(
+      "flag",
+      Array.from({ length: a.nObs }, (_, i) => i % 3 === 0),
+    );
+    await assert.rejects(tl.leiden(a, { restrictTo: ["part", ["zz"]] }), /"part" has no categories zz/);
+    const r = await tl.leiden(a, { restrictTo: ["flag", ["True"]], keyAdded: "rflag" });
+    assert.ok(r.nClusters >= 1);
+    const labels = new Set(Array.from({ length: a.nObs }, (_, i) => String(a.obs.getChild("rflag")?.get(i))));
+    assert.ok(labels.has("False") && [...labels].some((l) => l.startsWith("True,")), [...labels].join(" "));
     a.close();
   });
 });

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
-import { type AnnDataOOM, CancelledError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
+import { type AnnDataOOM, CancelledError, FileAccessError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
 import { dotArea } from "../src/engine/pl/dotplot";
 import { drawOrder } from "../src/engine/pl/embedding";
 import { gaussianKde, scottBandwidth } from "../src/engine/pl/kde";
@@ -179,7 +179,14 @@ describe("pl.dotplot vs scanpy DotPlot (dot_color_df, dot_size_df)", () => {
     close(p.data.dotSize, ref.dot_size, 1e-12, "dot_size");
     const e = await pl.embedding(v, { color: "leiden" });
     assert.equal(e.data.nObs, (ref.mask as boolean[]).filter(Boolean).length);
-    assert.equal(e.data.panels[0].counts?.[0], 0, "category 0 has no cells in the view");
+    // As anndata's view, which scanpy plots: the view has no category "0" (and,
+    // with no uns colors, scanpy's default colors for its own categories).
+    assert.deepEqual(e.data.panels[0].categories, ref.groups);
+    assert.ok(
+      e.data.panels[0].counts?.every((c) => c > 0),
+      "every category has cells",
+    );
+    assert.deepEqual(e.data.panels[0].colors, pl.defaultPalette(ref.groups.length).slice(0, ref.groups.length));
   });
   for (const [variant, o] of [
     ["default", {}],
@@ -527,6 +534,41 @@ describe("pl plot objects", () => {
     await d.save(path.join(tmp, "d.png"));
     assert.deepEqual(fs.readFileSync(path.join(tmp, "d.png")), d.png);
     assert.equal(decodePng(d.png).width, Math.round(d.width * 2));
+    // A symlink at the path is replaced, not written through (it pointed at a data file).
+    const target = path.join(tmp, "precious.h5ad");
+    fs.writeFileSync(target, "data");
+    const link = path.join(tmp, "link.svg");
+    fs.symlinkSync(target, link);
+    await p.save(link);
+    assert.equal(fs.readFileSync(target, "utf8"), "data");
+    assert.ok(!fs.lstatSync(link).isSymbolicLink() && fs.readFileSync(link, "utf8") === p.svg);
+    // A failed save leaves no temporary file behind.
+    fs.mkdirSync(path.join(tmp, "adir.svg"));
+    fs.writeFileSync(path.join(tmp, "adir.svg", "x"), "");
+    await assert.rejects(p.save(path.join(tmp, "adir.svg")), FileAccessError);
+    assert.deepEqual(
+      fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")),
+      [],
+    );
+  });
+
+  it("qcHistograms names the column whose range is not finite", async () => {
+    const b = await read(path.join(P, "plots.h5ad"));
+    try {
+      b.setObs(
+        "withinf",
+        Float64Array.from({ length: b.nObs }, (_, i) => (i === 3 ? Number.POSITIVE_INFINITY : i)),
+      );
+      await assert.rejects(pl.qcHistograms(b, ["total_counts", "withinf"]), /pl.qcHistograms "withinf": autodetected range/);
+    } finally {
+      b.close();
+    }
+  });
+
+  it("color limits matplotlib refuses are typed errors: vmin above vmax, a range that overflows", async () => {
+    await assert.rejects(pl.dotplot(adata, ["G0"], "leiden", { vmin: 2, vmax: 1 }), /vmin \(2\) must not be greater than vmax \(1\)/);
+    await assert.rejects(pl.embedding(adata, { color: "G0", vmin: -1e308, vmax: 1e308 }), /overflows/);
+    await assert.rejects(pl.embedding(adata, { color: "G0", vmin: 1e9 }), /must not be greater than vmax/);
   });
 
   it("bad input gives typed errors naming the key", async () => {

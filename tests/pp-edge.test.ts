@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { InvalidArgumentError, pp, read } from "../src/engine";
 import { kthSquaredDistance } from "../src/engine/pp/loess";
-import { runPython } from "./helpers";
+import { FIXTURES, runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-pp-edge-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -397,7 +397,7 @@ describe("the JavaScript chain (chunked reads of a lazy X)", () => {
   });
 
   it("normalize → log1p in chunks equals the formula per value, bit for bit, across log bases (log1p cache)", async () => {
-    const file = path.join(process.env.AOOM_FIXTURES ?? "", "pp", "synth_3k.h5ad");
+    const file = path.join(FIXTURES, "pp", "synth_3k.h5ad");
     for (const base of [undefined, 2, undefined]) {
       const raw = await read(file);
       const a = await read(file);

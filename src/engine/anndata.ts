@@ -10,7 +10,15 @@ import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
-import { type ColumnValues, describeFrame, type Frame, readFrame, takeFrame, withColumn } from "./frame";
+import {
+  type ColumnValues,
+  describeFrame,
+  type Frame,
+  withoutUnusedCategories as frameWithoutUnusedCategories,
+  readFrame,
+  takeFrame,
+  withColumn,
+} from "./frame";
 
 export { describeFrame };
 
@@ -22,8 +30,9 @@ import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { arrayIn, categoryCount, columnIn, csrIn, unsIn, withoutUnusedCategories } from "./session";
+import { arrayIn, categoryCount, columnIn, csrIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
+import { type TypedArray, typedArray } from "./typed";
 
 export interface ReadOptions {
   /** 'r' (default) reads only; 'r+' also allows writing into the file later. */
@@ -87,6 +96,12 @@ export class AnnDataOOM {
   private varFrame: Frame | null = null;
   private nameIndexes: { obs?: Map<string, number>; var?: Map<string, number> } = {};
   private unsCache: Record<string, unknown> | null = null;
+  /**
+   * Color lists a view must adjust when its uns is first read (the parent
+   * had not read uns yet), in order: one entry per subset, as anndata's
+   * views do for the categories they drop.
+   */
+  private unsColorEdits: ColorEdit[] = [];
   private xCache: BackedMatrix | null = null;
   private xOverride: BackedMatrix | null = null;
   private slots: { layers?: Layers; obsm?: ElementMapping; varm?: ElementMapping; obsp?: ElementMapping; varp?: ElementMapping } = {};
@@ -275,7 +290,12 @@ export class AnnDataOOM {
   /** uns as plain JS values (read on first access). */
   get uns(): Record<string, unknown> {
     this.source.native;
-    this.unsCache ??= readUns(this.source, this.source.info.uns);
+    if (!this.unsCache) {
+      const uns = readUns(this.source, this.source.info.uns);
+      for (const edit of this.unsColorEdits) applyColorEdit(uns, edit);
+      this.unsColorEdits = [];
+      this.unsCache = uns;
+    }
     return this.unsCache;
   }
   /** Keys and layouts of a slot's elements, without reading them. */
@@ -383,11 +403,30 @@ export class AnnDataOOM {
     const { obs, var: vars } = this.root;
     const obsIdx = sel.obs === undefined ? null : resolve(sel.obs, this.nObs, "obs", (nm) => this.position("obs", nm));
     const varIdx = sel.var === undefined ? null : resolve(sel.var, this.nVars, "var", (nm) => this.position("var", nm));
-    const frames = { obs: obsIdx ? takeFrame(obs, obsIdx) : obs, var: varIdx ? takeFrame(vars, varIdx) : vars };
+    // As anndata's views: categorical columns lose the categories no row of
+    // the view uses, and uns["<column>_colors"] the colors of those.
+    const obsCut = frameWithoutUnusedCategories(obsIdx ? takeFrame(obs, obsIdx) : obs);
+    const varCut = frameWithoutUnusedCategories(varIdx ? takeFrame(vars, varIdx) : vars);
+    const frames = { obs: obsCut.frame, var: varCut.frame };
     const newObs = obsIdx ? compose(this.obsSel, obsIdx) : this.obsSel;
     const newVar = varIdx ? compose(this.varSel, varIdx) : this.varSel;
     const view = new AnnDataOOM(this.source, newObs, newVar, frames);
     this.carryInto(view, obsIdx, varIdx, newObs, newVar);
+    const edit: ColorEdit = new Map();
+    for (const [table, cut] of [
+      [obs.table, obsCut.kept],
+      [vars.table, varCut.kept],
+    ] as const) {
+      for (const field of table.schema.fields) {
+        if (field.type.typeId !== -1 /* Dictionary */) continue;
+        const n = (table.getChild(field.name) as Vector).data[0]?.dictionary?.length ?? 0;
+        edit.set(`${field.name}_colors`, { n, kept: cut.get(field.name) ?? null });
+      }
+    }
+    // uns is the parent's, copied (as anndata's shallow copy): steps run on
+    // the view set their own entries without touching the parent's.
+    if (this.unsCache) applyColorEdit((view.unsCache = { ...this.unsCache }), edit);
+    else view.unsColorEdits = [...this.unsColorEdits, edit];
     return view;
   }
 
@@ -413,7 +452,6 @@ export class AnnDataOOM {
     if (this.slots.obsp) {
       for (const [k, el] of this.slots.obsp.memoryEntries()) view.obsp.set(k, obsIdx ? takeSquare(el, obsIdx) : el);
     }
-    if (this.unsCache) view.unsCache = this.unsCache;
     for (const c of this.changedColumns) view.changedColumns.add(c);
     // Per-var sums stay valid when only genes are dropped.
     if (this.varMoments && !obsIdx && view.xOverride) {
@@ -629,8 +667,8 @@ export class AnnDataOOM {
    * columns lose the categories no row of the view uses, and
    * `uns["<column>_colors"]` keeps the colors of the kept categories (or is
    * dropped when its length does not match the categories). Written views
-   * get the same; the view's own obs, var and uns are left as they are
-   * (uns is shared with the parent).
+   * get the same. Views made by subset() already are so; what is left
+   * here is columns and colors set on the object since.
    */
   private categoriesUsedByView(): {
     obs: Map<string, Native.ColumnOut>;
@@ -647,14 +685,20 @@ export class AnnDataOOM {
       for (const field of table.schema.fields) {
         if (field.type.typeId !== -1 /* Dictionary */) continue;
         const before = columnIn(table.getChild(field.name) as Vector);
-        // Numeric categories are float64 in Arrow; the file's own keep their dtype.
         const info = this.source.info[axis];
-        if (before.categories?.values && !this.changedColumns.has(field.name) && info.columns.some((c) => c.name === field.name)) {
-          const file = nativeCall(() => this.source.native.readColumn(info.path, field.name));
-          if (file.categories?.values) before.categories = file.categories;
-        }
+        const file =
+          !this.changedColumns.has(field.name) && info.columns.some((c) => c.name === field.name)
+            ? nativeCall(() => this.source.native.readColumn(info.path, field.name))
+            : null;
+        // Numeric categories are float64 in Arrow; the file's own keep their
+        // dtype. The view may hold fewer categories than the file (subset
+        // drops the unused ones): the file's where the view's values are.
+        if (file?.categories?.values && before.categories?.values)
+          before.categories = categoriesAmong(file.categories.values, before.categories.values);
         const pruned = withoutUnusedCategories(before);
         if (pruned) out[axis].set(field.name, pruned.column);
+        // Written from the view, not copied from the file, when it has fewer categories.
+        else if (file && categoryCount(file) !== categoryCount(before)) out[axis].set(field.name, before);
         const key = `${field.name}_colors`;
         if (!Object.hasOwn(this.uns, key) && !out.colors.has(key)) continue;
         const colors = out.colors.has(key) ? out.colors.get(key) : this.uns[key];
@@ -665,6 +709,12 @@ export class AnnDataOOM {
           out.colors.set(
             key,
             pruned.kept.map((i) => String((colors as ArrayLike<unknown>)[i])),
+          );
+        // This object's colors, which subset() may have cut to its categories.
+        else if (file && categoryCount(file) !== categoryCount(before))
+          out.colors.set(
+            key,
+            Array.from(colors as ArrayLike<unknown>, (c) => String(c)),
           );
       }
     }
@@ -700,6 +750,38 @@ export class AnnDataOOM {
   /** Notebook repr: text, an HTML card and `application/vnd.anndata-oom.repr+json`. */
   _repr_mimebundle_(): MimeBundle {
     return anndataBundle(this);
+  }
+}
+
+/** The categories of `file` (typed, the file's dtype) whose values `view` (float64) holds, in file order (= the view's order). */
+function categoriesAmong(file: Native.TypedOut, view: Native.TypedOut): Native.CategoriesOut {
+  const values = typedArray(file);
+  const wanted = new Set(Array.from(typedArray(view) as ArrayLike<number>, Number));
+  const keep: number[] = [];
+  for (let i = 0; i < values.length; i++) if (wanted.has(Number(values[i]))) keep.push(i);
+  if (keep.length === values.length) return { values: file };
+  const out = new (values.constructor as new (n: number) => TypedArray)(keep.length);
+  keep.forEach((k, i) => {
+    out[i] = values[k];
+  });
+  return { values: typedIn(out, file.dtype) };
+}
+
+/** Per `<column>_colors` key: the column's number of categories before a subset, and the positions it kept (null: all). */
+type ColorEdit = Map<string, { n: number; kept: number[] | null }>;
+
+/**
+ * anndata's view rule for category colors: a list whose length is not the
+ * column's category count is dropped, else it keeps the kept categories'.
+ */
+function applyColorEdit(uns: Record<string, unknown>, edit: ColorEdit): void {
+  for (const [key, { n, kept }] of edit) {
+    if (!Object.hasOwn(uns, key)) continue;
+    const colors = uns[key];
+    if (!Array.isArray(colors) && !(ArrayBuffer.isView(colors) && !(colors instanceof DataView))) continue;
+    const list = colors as ArrayLike<unknown>;
+    if (list.length !== n) delete uns[key];
+    else if (kept) uns[key] = kept.map((i) => list[i]);
   }
 }
 

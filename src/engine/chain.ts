@@ -126,14 +126,7 @@ export class Chain {
  * place. Ranges instead of subarrays: a chunk of 10,000 rows then
  * allocates nothing per row.
  */
-export function applyRow(
-  steps: readonly Step[],
-  row: number,
-  cols: ArrayLike<number>,
-  vals: Float64Array,
-  lo = 0,
-  hi = vals.length,
-): void {
+export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<number>, vals: Float64Array, lo = 0, hi = vals.length): void {
   for (const s of steps) {
     if (s.op === "normalize") {
       let t = 0;

@@ -156,6 +156,58 @@ function toVector(values: ColumnValues, what: string): Vector {
   throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
 }
 
+/**
+ * A categorical column without the categories none of its rows uses, as
+ * anndata's views give them (`remove_unused_categories`); `kept` lists the
+ * old positions of the remaining categories. Undefined when all are used
+ * or the column is not categorical.
+ */
+export function pruneCategories(v: Vector): { column: Vector; kept: number[] } | undefined {
+  if (v.data.length !== 1 || v.type.typeId !== -1 /* Dictionary */) return undefined;
+  const d = v.data[0];
+  const dict = d.dictionary as Vector | undefined;
+  if (!dict) return undefined;
+  const codes = d.values as Int32Array;
+  const used = new Uint8Array(dict.length);
+  for (let i = 0; i < v.length; i++) if (v.isValid(i)) used[codes[d.offset + i]] = 1;
+  const kept: number[] = [];
+  const remap = new Int32Array(dict.length).fill(-1);
+  for (let c = 0; c < dict.length; c++) if (used[c]) remap[c] = kept.push(c) - 1;
+  if (kept.length === dict.length) return undefined;
+  const out = new Int32Array(v.length);
+  const valid = new Uint8Array(Math.ceil(v.length / 8));
+  for (let i = 0; i < v.length; i++)
+    if (v.isValid(i)) {
+      out[i] = remap[codes[d.offset + i]];
+      valid[i >> 3] |= 1 << (i & 7);
+    }
+  const column = makeVector(
+    makeData({
+      type: v.type as never,
+      length: v.length,
+      data: out,
+      nullBitmap: v.nullCount ? valid : undefined,
+      nullCount: v.nullCount,
+      dictionary: gatherVector(dict, Uint32Array.from(kept)),
+    } as never),
+  );
+  return { column, kept };
+}
+
+/** A frame's categorical columns without their unused categories, and the kept category positions per column. */
+export function withoutUnusedCategories(f: Frame): { frame: Frame; kept: Map<string, number[]> } {
+  const kept = new Map<string, number[]>();
+  const cols: Record<string, Vector> = {};
+  for (const field of f.table.schema.fields) {
+    const col = f.table.getChild(field.name) as Vector;
+    const pruned = pruneCategories(col);
+    cols[field.name] = pruned ? markStoredDtype(pruned.column, storedDtype(col)) : col;
+    if (pruned) kept.set(field.name, pruned.kept);
+  }
+  if (!kept.size) return { frame: f, kept };
+  return { frame: { index: f.index, table: withTableRepr(tableOf(cols, f.index.length), f.index) }, kept };
+}
+
 export function takeFrame(f: Frame, idx: Uint32Array): Frame {
   const cols: Record<string, Vector> = {};
   for (const field of f.table.schema.fields) cols[field.name] = takeVector(f.table.getChild(field.name) as Vector, idx);

@@ -3,6 +3,7 @@
  * PAGA): the representation they start from (an obsm matrix as float32),
  * obsp graphs as CSR arrays, seeded randomness and categorical columns.
  */
+import { randomInt } from "node:crypto";
 import { Dictionary, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
 import type { AnnDataOOM } from "./anndata";
 import type { Element, SparseMatrix } from "./elements";
@@ -127,8 +128,12 @@ export function categorical(codes: Int32Array, categories: string[]): Vector {
   );
 }
 
-/** Validate an optional integer seed (default 0, as scanpy). */
-export function seedOf(randomState: number | undefined, what = "randomState"): number {
+/**
+ * Validate an optional integer seed: default 0, as scanpy; null (scanpy's
+ * None) a fresh random seed on every call.
+ */
+export function seedOf(randomState: number | null | undefined, what = "randomState"): number {
+  if (randomState === null) return randomInt(2 ** 31);
   const s = randomState ?? 0;
   if (!(Number.isInteger(s) && s >= 0 && s <= Number.MAX_SAFE_INTEGER)) {
     throw new InvalidArgumentError(`${what} must be a non-negative integer, got ${randomState}`);

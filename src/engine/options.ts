@@ -11,7 +11,10 @@ export type OptionNames<T> = { readonly [K in keyof Required<T>]: true };
 
 /** Throws when `opts` holds a key that is not one of `names`, suggesting the camelCase name. */
 export function checkOptionNames<T>(fn: string, opts: unknown, names: OptionNames<T>): void {
-  if (opts === undefined || opts === null || typeof opts !== "object") return;
+  if (opts === undefined) return;
+  // null (Python's None habit), a number or an array would fail later as a TypeError.
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts))
+    throw new InvalidArgumentError(`${fn}: options must be an object such as {}, got ${Array.isArray(opts) ? "an array" : String(opts)}`);
   for (const key of Object.keys(opts)) {
     if (Object.hasOwn(names, key)) continue;
     const known = Object.keys(names);

@@ -207,5 +207,10 @@ export function colorRange(values: ArrayLike<number>, vmin?: ColorLimit, vmax?: 
     const lo = Math.floor(pos);
     return f[lo] + (f[Math.min(lo + 1, f.length - 1)] - f[lo]) * (pos - lo);
   };
-  return [limit(vmin, "vmin", "min"), limit(vmax, "vmax", "max")];
+  const lo = limit(vmin, "vmin", "min");
+  const hi = limit(vmax, "vmax", "max");
+  // matplotlib refuses these too ("minvalue must be less than or equal to maxvalue").
+  if (lo > hi) throw new InvalidArgumentError(`vmin (${lo}) must not be greater than vmax (${hi})`);
+  if (!Number.isFinite(hi - lo)) throw new InvalidArgumentError(`vmax − vmin overflows (${lo} to ${hi}); give a narrower range`);
+  return [lo, hi];
 }

@@ -132,7 +132,13 @@ export async function qcHistograms(
   for (const key of list) {
     const kv = read.get(key) as KeyValues;
     if (kv.kind !== "continuous") throw new InvalidArgumentError(`key ${JSON.stringify(key)} is categorical; a histogram needs numbers`);
-    histograms[key] = histogram(kv.values, bins, kv.dtype === "gene" ? "float64" : kv.dtype);
+    try {
+      histograms[key] = histogram(kv.values, bins, kv.dtype === "gene" ? "float64" : kv.dtype);
+    } catch (e) {
+      // Name the column: several are drawn at once.
+      if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(`pl.qcHistograms ${JSON.stringify(key)}: ${e.message}`);
+      throw e;
+    }
   }
   const pw = panelSide(opts.width, 260, "width");
   const ph = panelSide(opts.height, 180, "height");

@@ -3,8 +3,8 @@
  * the numbers drawn (`data`), and a notebook bundle that a saved notebook
  * re-renders without a kernel.
  */
-import { writeFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, extname, join } from "node:path";
 import { FileAccessError, InvalidArgumentError } from "../errors";
 import { kernelHandle } from "../notebook";
 import { checkOptionNames, type OptionNames } from "../options";
@@ -160,9 +160,15 @@ export class Plot<D = unknown> {
     const ext = extname(path).toLowerCase();
     if (ext !== ".svg" && ext !== ".png")
       throw new InvalidArgumentError(`save: unknown extension ${JSON.stringify(ext)} (use .svg or .png)`);
+    // A temporary file renamed over the path: a symlink there is replaced,
+    // never written through (it could point at the .h5ad being read), and
+    // a failed write leaves no half-written plot.
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
     try {
-      await (ext === ".svg" ? writeFile(path, this.svg, "utf8") : writeFile(path, this.png));
+      await (ext === ".svg" ? writeFile(tmp, this.svg, "utf8") : writeFile(tmp, this.png));
+      await rename(tmp, path);
     } catch (e) {
+      await rm(tmp, { force: true }).catch(() => undefined);
       throw new FileAccessError(`save: cannot write ${path}: ${(e as Error).message}`, { path });
     }
   }

@@ -22,8 +22,8 @@ export interface NeighborsOptions extends PassOptions {
   metric?: "euclidean" | "cosine";
   /** 'auto' (default): exact up to 20,000 cells, NN-descent above. */
   method?: "auto" | "exact" | "nndescent";
-  /** Seed of NN-descent's random projections (default 0). */
-  randomState?: number;
+  /** Seed of NN-descent's random projections (default 0; null: a fresh random seed, scanpy's None). */
+  randomState?: number | null;
   /** Store under obsp[`${key}_connectivities`] and uns[key] instead of the defaults. */
   keyAdded?: string;
 }

@@ -28,8 +28,8 @@ export interface PcaOptions extends PassOptions {
   svdSolver?: "covariance_eigh" | "arpack" | "auto" | "randomized";
   /** randomized: power iterations, one pass each (default 12). */
   nIter?: number;
-  /** randomized: seed of the random start (default 0). */
-  randomState?: number;
+  /** randomized: seed of the random start (default 0; null: a fresh random seed, scanpy's None). */
+  randomState?: number | null;
   /**
    * randomized: extra subspace columns (default nComps). Trailing PCs of
    * single-cell data have tiny eigengaps; a wide subspace keeps them accurate.

@@ -17,8 +17,8 @@ import { withSummary } from "../repr-html";
 export interface LeidenOptions extends PassOptions {
   /** Higher → more, smaller clusters (default 1). */
   resolution?: number;
-  /** Seed (default 0); the same seed gives the same clusters. */
-  randomState?: number;
+  /** Seed (default 0); the same seed gives the same clusters. null: a fresh random seed on every call (scanpy's None). */
+  randomState?: number | null;
   /** Iterations of the algorithm; -1 (default) iterates until the partition stops changing. */
   nIterations?: number;
   /** Use edge weights (default true); false clusters the unweighted graph (explicit zeros are no edges, as scanpy). */
@@ -140,13 +140,17 @@ function restrictionOf(adata: AnnDataOOM, restrictTo: unknown): Restriction {
     throw new InvalidArgumentError(`restrictTo: categories must be strings (e.g. "1", not 1), got ${shown(notString)}`);
   const col = adata.obs.getChild(key);
   if (!col) throw new InvalidArgumentError(`restrictTo: obs has no column ${JSON.stringify(key)}`);
-  const previous = Array.from({ length: adata.nObs }, (_, i) => {
-    const v = col.get(i);
-    return v === null || v === undefined ? null : String(v);
-  });
-  const known = new Set(previous);
+  // Labels as pandas prints them (booleans "True" / "False", as pl.* shows them).
+  const label = (v: unknown) => (v === null || v === undefined ? null : typeof v === "boolean" ? (v ? "True" : "False") : String(v));
+  const previous = Array.from({ length: adata.nObs }, (_, i) => label(col.get(i)));
+  // A categorical column's categories count even when no cell has them (scanpy checks .cat.categories).
+  const dictionary = col.data[0]?.dictionary as { toArray(): ArrayLike<unknown> } | undefined;
+  const known = new Set<string | null>(dictionary ? Array.from(dictionary.toArray(), label) : previous);
   const missing = (categories as string[]).filter((c) => !known.has(c));
   if (missing.length) throw new InvalidArgumentError(`restrictTo: ${JSON.stringify(key)} has no categories ${missing.join(", ")}`);
+  const present = new Set(previous);
+  if (!(categories as string[]).some((c) => present.has(c)))
+    throw new InvalidArgumentError(`restrictTo: no cell has ${JSON.stringify(key)} in ${(categories as string[]).join(", ")}`);
   const wanted = new Set(categories as string[]);
   const cells = Uint32Array.from(previous.flatMap((v, i) => (v !== null && wanted.has(v) ? [i] : [])));
   return { categories: categories as string[], previous, cells };

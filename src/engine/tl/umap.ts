@@ -7,7 +7,6 @@
  * precomputed kNN instead (7× slower here, see docs/graph.md).
  * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …}.
  */
-import { randomInt } from "node:crypto";
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, obspGraph, representation, seedOf } from "../graph-data";
@@ -86,7 +85,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
   }
   // null asks for an unreproducible layout, as in umap-learn: a fresh seed.
-  const seed = opts.randomState === null ? randomInt(2 ** 31) : seedOf(opts.randomState ?? 0);
+  const seed = seedOf(opts.randomState);
   const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
   const graph = await obspGraph(adata, key);
   const n = graph.n;
@@ -200,8 +199,7 @@ interface PlacementRows {
  * stands in for it when present.
  */
 async function placementRows(adata: AnnDataOOM, neighborsKey: string): Promise<PlacementRows> {
-  const params = (adata.uns[neighborsKey] as { params?: { use_rep?: unknown; n_pcs?: unknown; metric?: unknown } } | undefined)
-    ?.params;
+  const params = (adata.uns[neighborsKey] as { params?: { use_rep?: unknown; n_pcs?: unknown; metric?: unknown } } | undefined)?.params;
   const useRep = typeof params?.use_rep === "string" && params.use_rep !== "X" ? params.use_rep : "X_pca";
   const nPcs = typeof params?.n_pcs === "number" && params.n_pcs > 0 ? params.n_pcs : undefined;
   const none = { data: new Float32Array(adata.nObs), d: 1, key: null };
