@@ -727,6 +727,14 @@ describe("graph steps: behaviour", () => {
         ),
       /indptr has/,
     );
+    // keyAdded, as scanpy 1.11's key_added: obsm[key] and uns[key]; X_umap untouched
+    const before = a.obsm.has("X_umap") ? await a.obsm.get("X_umap") : null;
+    await tl.umap(a, { nEpochs: 5, keyAdded: "X_umap_md1", minDist: 1 });
+    const alt = (await a.obsm.get("X_umap_md1")) as { shape: number[] };
+    assert.deepEqual(alt.shape, [a.nObs, 2]);
+    assert.equal((a.uns.X_umap_md1 as { params: { min_dist: number } }).params.min_dist, 1);
+    assert.equal(a.obsm.has("X_umap") ? await a.obsm.get("X_umap") : null, before);
+    await assert.rejects(tl.umap(a, { keyAdded: "" }), /keyAdded must be a non-empty string/);
     // null options (Python's None) are typed errors, not TypeErrors
     await assert.rejects(pp.neighbors(a, null as never), /pp.neighbors: options must be an object/);
     await assert.rejects(tl.umap(a, null as never), /tl.umap: options must be an object/);

@@ -5,7 +5,7 @@
  * negative sampling. The layout runs natively on every core, reproducible
  * for a seed; `method: "umap-js"` runs it in umap-js fed the
  * precomputed kNN instead (7× slower here, see docs/graph.md).
- * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …}.
+ * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …} (or obsm / uns[keyAdded]).
  */
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
@@ -40,6 +40,8 @@ export interface UmapOptions extends PassOptions {
   method?: "auto" | "umap-js" | "native";
   /** Use the graph of uns[neighborsKey]. */
   neighborsKey?: string;
+  /** Store the embedding as obsm[keyAdded] and the parameters as uns[keyAdded] (default obsm.X_umap, uns.umap), as scanpy's key_added. */
+  keyAdded?: string;
 }
 
 export interface UmapResult {
@@ -70,6 +72,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     b: true,
     method: true,
     neighborsKey: true,
+    keyAdded: true,
     onProgress: true,
     signal: true,
   });
@@ -84,6 +87,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0)) {
     throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
   }
+  if (opts.keyAdded !== undefined && (typeof opts.keyAdded !== "string" || opts.keyAdded === ""))
+    throw new InvalidArgumentError(`keyAdded must be a non-empty string, got ${JSON.stringify(opts.keyAdded)}`);
   // null asks for an unreproducible layout, as in umap-learn: a fresh seed.
   const seed = seedOf(opts.randomState);
   const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
@@ -139,8 +144,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
   }
   assertFiniteLayout(embedding, dim, a, b);
-  adata.obsm.set("X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
-  adata.uns.umap = {
+  adata.obsm.set(opts.keyAdded ?? "X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
+  adata.uns[opts.keyAdded ?? "umap"] = {
     params: {
       a,
       b,
