@@ -425,8 +425,10 @@ export class AnnDataOOM {
     }
     // uns is the parent's, copied (as anndata's shallow copy): steps run on
     // the view set their own entries without touching the parent's.
-    if (this.unsCache) applyColorEdit((view.unsCache = { ...this.unsCache }), edit);
-    else view.unsColorEdits = [...this.unsColorEdits, edit];
+    if (this.unsCache) {
+      view.unsCache = { ...this.unsCache };
+      applyColorEdit(view.unsCache, edit);
+    } else view.unsColorEdits = [...this.unsColorEdits, edit];
     return view;
   }
 
