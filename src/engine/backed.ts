@@ -552,30 +552,27 @@ function transformChunk(raw: Chunk, chain: Chain, firstRow: number, output: Floa
   const chunk = output ? normalizeThenSelect(raw, chain, firstRow, output, nOut) : raw;
   const steps = output ? chain.steps.filter((s) => s.op === "scale") : chain.steps;
   const [r, c] = chunk.shape;
-  // A float64 copy (new Float64Array(typed) is a native copy; .from() iterates).
-  const vals = new Float64Array(chunk.data as Float64Array);
-  const csr = chunk.format === "csr" ? chunk : null;
-  const cols = csr ? csr.indices : Int32Array.from({ length: c }, (_, j) => j);
-  const span = (i: number): [number, number] => (csr ? [csr.indptr[i], csr.indptr[i + 1]] : [i * c, (i + 1) * c]);
-  for (let i = 0; i < r; i++) {
-    const [lo, hi] = span(i);
-    // Dense rows: the gene of position p is p − lo.
-    if (csr) applyRow(steps, firstRow + i, cols, vals, lo, hi);
-    else applyRow(steps, firstRow + i, cols, vals.subarray(lo, hi));
-  }
   const scale = steps.find((s) => s.op === "scale");
-  if (!scale) return csr ? { ...csr, data: vals } : { format: "dense", shape: [r, c], data: vals };
-  const out = new Float64Array(r * c);
+  const out = scale ? new Float64Array(r * c) : Float64Array.from(chunk.data as ArrayLike<number>);
+  const denseCols = chunk.format === "csr" ? null : Int32Array.from({ length: c }, (_, j) => j);
+  const colsOf = (i: number): { cols: ArrayLike<number>; lo: number; hi: number } =>
+    chunk.format === "csr"
+      ? { cols: chunk.indices.subarray(chunk.indptr[i], chunk.indptr[i + 1]), lo: chunk.indptr[i], hi: chunk.indptr[i + 1] }
+      : { cols: denseCols as Int32Array, lo: i * c, hi: (i + 1) * c };
   for (let i = 0; i < r; i++) {
-    const row = out.subarray(i * c, (i + 1) * c);
-    for (let j = 0; j < c; j++) row[j] = scaleValue(scale, j, 0);
-    const [lo, hi] = span(i);
-    for (let p = lo; p < hi; p++) {
-      const j = csr ? cols[p] : p - lo;
-      row[j] = scaleValue(scale, j, vals[p]);
+    const { cols, lo, hi } = colsOf(i);
+    // Without a scale, `out` already holds a float64 copy: apply in place.
+    const vals = scale
+      ? Float64Array.from((chunk.data as ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }).subarray(lo, hi))
+      : out.subarray(lo, hi);
+    applyRow(steps, firstRow + i, cols, vals);
+    if (scale) {
+      for (let j = 0; j < c; j++) out[i * c + j] = scaleValue(scale, j, 0);
+      for (let k = 0; k < cols.length; k++) out[i * c + cols[k]] = scaleValue(scale, cols[k], vals[k]);
     }
   }
-  return { format: "dense", shape: [r, c], data: out };
+  if (scale) return { format: "dense", shape: [r, c], data: out };
+  return chunk.format === "csr" ? { ...chunk, data: out } : { format: "dense", shape: [r, c], data: out };
 }
 
 /**
@@ -589,7 +586,7 @@ function normalizeThenSelect(raw: Chunk, chain: Chain, firstRow: number, output:
     const cols = Int32Array.from({ length: w }, (_, j) => j);
     const out = new Float64Array(r * nOut);
     for (let i = 0; i < r; i++) {
-      const vals = new Float64Array(raw.data.subarray(i * w, (i + 1) * w) as Float64Array);
+      const vals = Float64Array.from(raw.data.subarray(i * w, (i + 1) * w) as ArrayLike<number>);
       applyRow(steps, firstRow + i, cols, vals);
       for (let j = 0; j < w; j++) if (output[j] >= 0) out[i * nOut + output[j]] = vals[j];
     }
@@ -602,7 +599,7 @@ function normalizeThenSelect(raw: Chunk, chain: Chain, firstRow: number, output:
     const lo = raw.indptr[i];
     const hi = raw.indptr[i + 1];
     const cols = raw.indices.subarray(lo, hi);
-    const vals = new Float64Array(raw.data.subarray(lo, hi) as Float64Array);
+    const vals = Float64Array.from(raw.data.subarray(lo, hi) as ArrayLike<number>);
     applyRow(steps, firstRow + i, cols, vals);
     for (let k = 0; k < cols.length; k++) {
       const o = output[cols[k]];

@@ -119,27 +119,18 @@ export class Chain {
   }
 }
 
-/**
- * Apply a chain's sparse steps (normalize, log1p) to one row in JS (chunk
- * reads of a transformed X): the row is `vals[lo..hi)`, its genes
- * `cols[lo..hi)` (the same positions, as in a CSR chunk), transformed in
- * place. Ranges instead of subarrays: a chunk of 10,000 rows then
- * allocates nothing per row.
- */
-export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<number>, vals: Float64Array, lo = 0, hi = vals.length): void {
+/** Apply a chain to one CSR/dense row in JS (chunk reads of a transformed X). */
+export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<number>, vals: Float64Array): void {
   for (const s of steps) {
     if (s.op === "normalize") {
       let t = 0;
       if (s.sizeFactors) t = s.sizeFactors[row];
-      else if (s.exclude) {
-        const ex = s.exclude;
-        for (let i = lo; i < hi; i++) if (!ex[cols[i]]) t += vals[i];
-      } else for (let i = lo; i < hi; i++) t += vals[i];
+      else for (let i = 0; i < vals.length; i++) if (!s.exclude?.[cols[i]]) t += vals[i];
       // A row with no counts over the genes used stays as it is (scanpy divides only by non-zero totals).
       const f = t === 0 ? 1 : s.target / t;
-      for (let i = lo; i < hi; i++) vals[i] *= f;
+      for (let i = 0; i < vals.length; i++) vals[i] *= f;
     } else if (s.op === "log1p") {
-      log1pMemo.apply(vals, s.base ? 1 / Math.log(s.base) : 1, lo, hi);
+      log1pMemo.apply(vals, s.base ? 1 / Math.log(s.base) : 1);
     }
   }
 }
@@ -155,13 +146,13 @@ class Log1pMemo {
   private readonly results = new Float64Array(LOG1P_SLOTS);
   private inv = 1;
 
-  apply(vals: Float64Array, inv: number, lo: number, hi: number): void {
+  apply(vals: Float64Array, inv: number): void {
     if (inv !== this.inv) {
       this.keys.fill(Number.NaN); // NaN never equals a key: all slots empty
       this.inv = inv;
     }
     const { keys, results } = this;
-    for (let i = lo; i < hi; i++) {
+    for (let i = 0; i < vals.length; i++) {
       const v = vals[i];
       const slot = (v * 2654435761) & (LOG1P_SLOTS - 1);
       if (keys[slot] === v) {
