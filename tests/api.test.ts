@@ -5,8 +5,11 @@
  * vectors, cancellation and closing.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { Dictionary, Int8, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
 import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
 import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
 
@@ -242,6 +245,77 @@ describe("repr", () => {
       assert.equal(a.uns.from_view, undefined, "the parent's uns is its own");
       assert.deepEqual(a.uns.cell_type_colors, parentColors);
       a.close();
+    }
+  });
+
+  it("views keep set categorical columns with narrow codes, drop wrong-length colors even unread, and make a 0-d color a list", async () => {
+    const file = path.join(os.tmpdir(), `aoom-view-colors-${process.pid}.h5ad`);
+    runPython(
+      [
+        "import sys, numpy as np, pandas as pd, anndata as ad",
+        "obs = pd.DataFrame({'ci': pd.Categorical(list('abcd') * 5), 'cz': pd.Categorical(list('xy') * 10)}, index=[f'c{i}' for i in range(20)])",
+        "a = ad.AnnData(np.ones((20, 2), dtype=np.float32), obs=obs)",
+        "a.uns['ci_colors'] = ['#111111', '#222222', '#333333']  # 3 colors, 4 categories",
+        "a.uns['cz_colors'] = '#123456'  # 0-d",
+        "a.write_h5ad(sys.argv[1])",
+      ],
+      file,
+    );
+    try {
+      const want = JSON.parse(
+        runPython(
+          [
+            "import sys, json, anndata as ad",
+            "v = ad.read_h5ad(sys.argv[1])[[0, 4, 1]]",
+            "print(json.dumps({'ci_colors': 'ci_colors' in v.uns, 'cz_colors': [str(x) for x in v.uns['cz_colors']]}))",
+          ],
+          file,
+        ),
+      );
+      const a = await read(file);
+      // A column set from JS with Int8 codes (p × 10, r × 10; q unused).
+      const codes = Int8Array.from({ length: 20 }, (_, i) => (i < 10 ? 0 : 2));
+      a.setObs(
+        "narrow",
+        makeVector(
+          makeData({
+            type: new Dictionary(new Utf8(), new Int8()),
+            length: 20,
+            data: codes,
+            dictionary: vectorFromArray(["p", "q", "r"], new Utf8()),
+          }),
+        ),
+      );
+      const v = a.subset({ obs: slice(8, 12) });
+      assert.deepEqual(
+        Array.from({ length: 4 }, (_, i) => v.obs.getChild("narrow")?.get(i)),
+        ["p", "p", "r", "r"],
+      );
+      const out = path.join(os.tmpdir(), `aoom-view-colors-${process.pid}-out.h5ad`);
+      const w = a.subset({ obs: [0, 4, 1] });
+      await w.write(out); // neither object has read uns
+      const got = JSON.parse(
+        runPython(
+          ["import sys, json, anndata as ad", "u = ad.read_h5ad(sys.argv[1]).uns", "print(json.dumps({'ci_colors': 'ci_colors' in u}))"],
+          out,
+        ),
+      );
+      assert.equal(got.ci_colors, want.ci_colors, "wrong-length colors dropped, as anndata's view");
+      assert.deepEqual(w.uns.cz_colors, want.cz_colors, "a 0-d color becomes a list of one");
+      // Categories that are themselves categorical would be written as NaN (unreadable by anndata).
+      const nested = makeVector(
+        makeData({
+          type: new Dictionary(new Utf8(), new Int8()),
+          length: 20,
+          data: codes,
+          dictionary: vectorFromArray(["p", "q", "r"]),
+        } as never),
+      );
+      assert.throws(() => a.setObs("nested", nested as never), /themselves categorical/);
+      a.close();
+      fs.rmSync(out, { force: true });
+    } finally {
+      fs.rmSync(file, { force: true });
     }
   });
 

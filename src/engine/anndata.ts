@@ -548,6 +548,8 @@ export class AnnDataOOM {
    * obsm/varm arrays, new uns entries) and those it cannot save yet.
    */
   private sessionForWrite(): { input: Native.SessionIn; unsaved: string[] } {
+    // A view's pending color edits (see subset) apply before uns is compared with the file.
+    if (this.unsColorEdits.length) void this.uns;
     const changed = (t: Table, file: DataFrameInfo) => {
       const known = new Set(file.columns.map((c) => c.name));
       return t.schema.fields.map((f) => f.name).filter((n) => !known.has(n) || this.changedColumns.has(n));
@@ -780,6 +782,11 @@ function applyColorEdit(uns: Record<string, unknown>, edit: ColorEdit): void {
   for (const [key, { n, kept }] of edit) {
     if (!Object.hasOwn(uns, key)) continue;
     const colors = uns[key];
+    // anndata makes a 0-d color (one string) a list of one; later views then check its length.
+    if (typeof colors === "string") {
+      uns[key] = [colors];
+      continue;
+    }
     if (!Array.isArray(colors) && !(ArrayBuffer.isView(colors) && !(colors instanceof DataView))) continue;
     const list = colors as ArrayLike<unknown>;
     if (list.length !== n) delete uns[key];

@@ -3,7 +3,7 @@
  * categoricals become dictionary vectors, nullable columns carry validity.
  * `takeRows` gathers rows for views, keeping dictionaries shared.
  */
-import { Bool, type DataType, makeData, makeVector, Table, Utf8, Vector, vectorFromArray } from "apache-arrow";
+import { Bool, DataType, makeData, makeVector, Table, Utf8, Vector, vectorFromArray } from "apache-arrow";
 import { InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
@@ -50,8 +50,9 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
   const type = v.type as DataType & { dictionary?: DataType; indices?: DataType };
   if (v.data.length === 1 && type.typeId === -1 /* Dictionary */) {
     const d = v.data[0];
+    // Codes keep their own width (a column set from JS may use Int8/Int16 indices).
     const codes = d.values as Int32Array;
-    const out = new Int32Array(idx.length);
+    const out = new (codes.constructor as Int32ArrayConstructor)(idx.length);
     const valid = new Uint8Array(Math.ceil(idx.length / 8));
     let nulls = 0;
     for (let i = 0; i < idx.length; i++) {
@@ -152,7 +153,16 @@ function toVector(values: ColumnValues, what: string): Vector {
     if (type !== "number") throw new InvalidArgumentError(`${what}: ${type} values are not supported (numbers, booleans or strings)`);
     return makeVector(Float64Array.from(values as (number | null)[], (x) => x ?? Number.NaN));
   }
-  if (values instanceof Vector) return values;
+  if (values instanceof Vector) {
+    const dict = values.data[0]?.dictionary;
+    // vectorFromArray(["a", "b"]) without a type is itself a dictionary: as
+    // categories it would be written as NaN, which anndata cannot read.
+    if (dict && DataType.isDictionary(dict.type))
+      throw new InvalidArgumentError(
+        `${what}: its categories are themselves categorical; build them as strings (vectorFromArray(values, new Utf8()))`,
+      );
+    return values;
+  }
   throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
 }
 
@@ -176,7 +186,7 @@ export function pruneCategories(v: Vector): { column: Vector; kept: number[] } |
   const remap = new Int32Array(dict.length).fill(-1);
   for (let c = 0; c < dict.length; c++) if (used[c]) remap[c] = kept.push(c) - 1;
   if (kept.length === dict.length) return undefined;
-  const out = new Int32Array(v.length);
+  const out = new (codes.constructor as Int32ArrayConstructor)(v.length);
   const bitmap = valid ? new Uint8Array(Math.ceil(v.length / 8)) : undefined;
   for (let i = 0; i < v.length; i++)
     if (!valid) out[i] = remap[codes[d.offset + i]];
