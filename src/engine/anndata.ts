@@ -10,15 +10,7 @@ import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
-import {
-  type ColumnValues,
-  describeFrame,
-  type Frame,
-  withoutUnusedCategories as frameWithoutUnusedCategories,
-  readFrame,
-  takeFrame,
-  withColumn,
-} from "./frame";
+import { type ColumnValues, describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame, withColumn } from "./frame";
 
 export { describeFrame };
 

@@ -208,7 +208,7 @@ export function pruneCategories(v: Vector): { column: Vector; kept: number[] } |
 }
 
 /** A frame's categorical columns without their unused categories, and the kept category positions per column. */
-export function withoutUnusedCategories(f: Frame): { frame: Frame; kept: Map<string, number[]> } {
+export function frameWithoutUnusedCategories(f: Frame): { frame: Frame; kept: Map<string, number[]> } {
   const kept = new Map<string, number[]>();
   const cols: Record<string, Vector> = {};
   for (const field of f.table.schema.fields) {
