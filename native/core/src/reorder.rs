@@ -11,8 +11,8 @@
 
 use crate::dtype::{DType, Values};
 use crate::error::{Error, ErrorKind, Result};
-use crate::matrix::{Block, BlockData};
-use crate::pass::{Accumulator, Control, Rows};
+use crate::matrix::{Block, BlockData, Matrix, MinorMap};
+use crate::pass::{self, Accumulator, Control, Rows};
 use crate::{map_values, with_values};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -188,4 +188,22 @@ impl Accumulator for Reorder<'_> {
     fn any_order(&self) -> bool {
         true
     }
+}
+
+/// One pass feeding `sink` the rows of `majors` in that order: a plain pass
+/// when they ascend, else read in file order and replayed through a spill
+/// (see [`Reorder`]).
+pub fn run_in_view_order(
+    m: &Matrix,
+    majors: &[usize],
+    minor: &MinorMap,
+    control: &Control,
+    sink: &mut dyn Accumulator,
+) -> Result<()> {
+    if majors.windows(2).all(|w| w[0] <= w[1]) {
+        return pass::run(m, majors, minor, pass::block_bytes(), control, sink);
+    }
+    let mut reorder = Reorder::new(sink, m.meta.dtype, majors.len(), minor.n_out())?;
+    pass::run(m, majors, minor, pass::block_bytes(), control, &mut reorder)?;
+    reorder.finish(pass::block_bytes(), control)
 }

@@ -14,7 +14,7 @@ use crate::h5::{self, Node};
 use crate::h5w::{self, Appendable, Compression};
 use crate::matrix::{Block, BlockData, Format, Matrix, MinorMap};
 use crate::pass::{self, Accumulator, Control, Rows};
-use crate::reorder::Reorder;
+use crate::reorder;
 use hdf5::Group;
 use std::path::{Path, PathBuf};
 
@@ -533,22 +533,8 @@ fn write_matrix(
         }
         _ => {
             let mut sink = SparseSink::new(out, name, &m, out_shape, c)?;
-            if majors.windows(2).all(|w| w[0] <= w[1]) {
-                pass::run(&m, &majors, &minor, pass::block_bytes(), control, &mut sink)?;
-            } else {
-                // Read in file order, appended in the view's (see reorder.rs).
-                let mut reorder =
-                    Reorder::new(&mut sink, m.meta.dtype, majors.len(), minor.n_out())?;
-                pass::run(
-                    &m,
-                    &majors,
-                    &minor,
-                    pass::block_bytes(),
-                    control,
-                    &mut reorder,
-                )?;
-                reorder.finish(pass::block_bytes(), control)?;
-            }
+            // Appended in the view's order, read in the file's (see reorder.rs).
+            reorder::run_in_view_order(&m, &majors, &minor, control, &mut sink)?;
             // indptr goes in last, once every block has been appended.
             sink.finish()
         }

@@ -15,7 +15,7 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::h5w::{self, Appendable, Compression};
 use crate::matrix::{Block, Format, Matrix, MinorMap};
 use crate::pass::{self, Accumulator, Control, Rows as BlockRows};
-use crate::reorder::Reorder;
+use crate::reorder;
 use hdf5::Group;
 use rayon::prelude::*;
 
@@ -227,7 +227,7 @@ pub fn write_planned(
         }
     };
     let mut writer = PlanWriter { plan: &plan, sink };
-    if m.meta.format == Format::Dense || majors.windows(2).all(|w| w[0] <= w[1]) {
+    if m.meta.format == Format::Dense {
         pass::run(
             &m,
             &majors,
@@ -237,18 +237,9 @@ pub fn write_planned(
             &mut writer,
         )?;
     } else {
-        // A view in another order than the file's: read in file order,
+        // A view in another order than the file's is read in file order,
         // evaluated and appended in the view's (see reorder.rs).
-        let mut reorder = Reorder::new(&mut writer, m.meta.dtype, majors.len(), minor.n_out())?;
-        pass::run(
-            &m,
-            &majors,
-            &minor,
-            pass::block_bytes(),
-            control,
-            &mut reorder,
-        )?;
-        reorder.finish(pass::block_bytes(), control)?;
+        reorder::run_in_view_order(&m, &majors, &minor, control, &mut writer)?;
     }
     if let Sink::Csr { indptr, group, .. } = writer.sink {
         let ptr = Values::Int64(indptr);
