@@ -22,6 +22,7 @@ const CHECKS = [
   "history",
   "package",
   "interrupt",
+  "stuck_loops",
   "nbclient_notebook",
   "parent_death",
 ] as const;

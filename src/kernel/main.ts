@@ -12,10 +12,11 @@ import { type ConverterSet, createExecutor } from "tslab/dist/executor";
 import { JupyterHandlerImpl } from "tslab/dist/jupyter";
 import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
-import { tagCell } from "./cell-sources";
+import { mapStackLine, tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
 import { History, historyFile } from "./history";
 import { KPromise } from "./intrinsics";
+import { startLoopBreaker } from "./loop-breaker";
 import { armProcessGuards, closeStdin, watchParent } from "./process-guards";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
@@ -112,6 +113,16 @@ export async function main(argv: string[]): Promise<void> {
   await server.init();
   routeOutput(server.io);
   installKernelApi(server);
+  // After routeOutput: its reports go to the stderr of the cell it interrupted.
+  startLoopBreaker(kernelLog, (report) => {
+    const { terminated } = report;
+    if (terminated) server.restartQueues();
+    // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
+    const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
+    kernelLog(`anndata-oom kernel: ${text}`);
+    process.stderr.write(text);
+    if (terminated) server.runner?.loopTerminated();
+  });
   guardProcessExit();
 }
 

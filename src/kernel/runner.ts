@@ -111,6 +111,18 @@ export class Runner {
     clearTimeout(timer);
   }
 
+  /**
+   * The loop breaker terminated a loop that held the event loop (the stop
+   * button was pressed): its cell, if one runs, cannot settle any more, so
+   * it is given up on now rather than after the grace period. The SIGINT
+   * that Node delivers once the main thread is free again is the same one.
+   */
+  loopTerminated(): void {
+    this.interrupt();
+    this.ignoreSignalsUntil = Date.now() + 250;
+    if (this.running) this.executor.interrupt();
+  }
+
   /** Cancel the running cell: abort its signal, then stop waiting for it after a grace period. */
   interrupt(): void {
     const job = this.running;

@@ -34,6 +34,10 @@ export class SendQueue {
   private readonly items: { msg: Message; frames?: Buffer[] }[] = [];
   private pumping = false;
   private waiters: (() => void)[] = [];
+  /** Bumped by restart(): a pump of an older generation stops at its next step. */
+  private generation = 0;
+  /** The send handed to the socket last (zeromq.js allows one at a time). */
+  private inFlight: Promise<unknown> | undefined;
 
   constructor(
     private readonly sock: Sendable,
@@ -71,20 +75,38 @@ export class SendQueue {
     return new KPromise((resolve) => this.waiters.push(resolve));
   }
 
-  private async pump(): Promise<void> {
+  /**
+   * Starts a new pump after the loop breaker terminated JavaScript: V8 then
+   * drops every queued microtask, and with it, often, the running pump's
+   * next step (a send resolves as a microtask), which would leave this
+   * queue waiting forever. The new pump waits for the last send first.
+   */
+  restart(): void {
+    this.generation++;
+    this.pumping = false;
+    this.pump(this.inFlight);
+  }
+
+  /** Sends what is queued; the first send goes out synchronously (a cell's output even from a synchronous loop) unless `after` must settle first. */
+  private async pump(after?: Promise<unknown>): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    const generation = this.generation;
+    const current = () => generation === this.generation;
     try {
-      for (let sent = 1; this.items.length; sent++) {
+      if (after) await after.catch(() => undefined);
+      for (let sent = 1; this.items.length && current(); sent++) {
         const item = this.items.shift()!;
         await this.sendOne(item.frames ?? item.msg.toFrames(this.key), item.msg);
         if (sent % YIELD_EVERY === 0) await new KPromise((r) => setImmediate(r));
       }
     } finally {
-      this.pumping = false;
-      const w = this.waiters;
-      this.waiters = [];
-      for (const f of w) f();
+      if (current()) {
+        this.pumping = false;
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
+      }
     }
   }
 
@@ -92,7 +114,8 @@ export class SendQueue {
     const deadline = Date.now() + RETRY_LIMIT_MS;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       try {
-        await this.sock.send(frames);
+        this.inFlight = this.sock.send(frames);
+        await this.inFlight;
         return;
       } catch (e) {
         if ((e as { code?: string }).code !== "EAGAIN" || Date.now() > deadline) {

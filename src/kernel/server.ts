@@ -204,6 +204,11 @@ export class KernelServer extends ZmqServer {
     }, 50);
   }
 
+  /** After the loop breaker terminated JavaScript (see SendQueue.restart). */
+  restartQueues(): void {
+    for (const q of this.queues.values()) q.restart();
+  }
+
   private queueFor(sock: unknown): SendQueue {
     let q = this.queues.get(sock);
     if (!q) {

@@ -14,6 +14,7 @@ import base64
 import json
 import signal
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,36 @@ console.log(JSON.stringify([before, (globalThis as any).passes, (globalThis as a
     expect(after == before, f"the abandoned loop ran {after - before} passes under the next cell")
     expect(after + failures == 30 and n == 200000, (after, failures, n))
     return f"abandoned loop: {after} passes before the interrupt, the other {failures} failed at once"
+
+
+def engine_stuck_loop(k):
+    """The stop button ends a synchronous loop that follows a pass (loop-breaker.ts);
+    the object, the progress displays and later passes keep working."""
+    code = """const means = (await big.X.mean(0)) as Float64Array;
+(globalThis as any).meansLength = means.length;
+console.log("started");
+let acc = 0;
+for (let i = 0; ; i++) acc += means[i % means.length];"""
+    mid = k.kc.execute(code)
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "stream" and "started" in m["content"]["text"], timeout=T)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    k.km.interrupt_kernel()
+    rep = k.reply(mid, timeout=T)["content"]
+    dt = time.monotonic() - t0
+    outs = k.outputs(mid, timeout=T)
+    err = "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+    expect(rep["status"] == "error" and rep["ename"] == "Interrupted", rep)
+    expect(re.search(r"stopped a synchronous loop that kept the kernel from answering, at In\[\d+\]:5:\d+", err), outs)
+    # a fresh view, so the pass is not answered from a cache of an earlier check
+    rep, outs = k.run(
+        "const v2 = (await big.subset({ var: Array.from({ length: 1999 }, (_, j) => j) }).X.var(0)) as Float64Array;\n[v2.length, (globalThis as any).meansLength, big.isClosed]",
+        timeout=T,
+    )
+    expect(rep["status"] == "ok" and "[ 1999, 2000, false ]" in stdout(outs), (rep, stdout(outs)))
+    texts = next(iter(one_display_per_pass(displays(outs)).values()))
+    expect(texts[-1].endswith("[done]"), texts)
+    return f"stopped {dt:.2f} s after SIGINT"
 
 
 def engine_sigterm(k):
@@ -412,7 +443,7 @@ plot""", timeout=T)
     return f"scatter comm {cid[:8]}: {len(pos)} B positions (Arrow IPC), lasso 3 cells, hover, request_state, controls re-run"
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_sigterm]
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_stuck_loop, engine_sigterm]
 
 
 def main():

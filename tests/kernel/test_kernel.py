@@ -251,6 +251,39 @@ sig.throwIfAborted();"""
     expect(rep["status"] == "ok" and stdout(outs) == "3\n", (rep, outs))
 
 
+def stderr(outs):
+    return "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+
+
+def stuck_loops(k):
+    """The stop button ends a synchronous loop after a cell's first await or in a timer (loop-breaker.ts)."""
+    k.run("const keep = 7;")
+    # a loop after the first await: SIGINT never reaches the main thread's listeners
+    for code in ('await null; console.log("started"); while (true) {}', 'await null; console.log("started"); const xs: number[] = []; for (;;) { xs.length = 0; [1, 2, 3].forEach((x) => xs.push(x)); }'):
+        mid = k.kc.execute(code)
+        k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "stream" and "started" in m["content"]["text"])
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        k.km.interrupt_kernel()
+        rep = k.reply(mid, timeout=20)["content"]
+        dt = time.monotonic() - t0
+        outs = k.outputs(mid)
+        expect(rep["status"] == "error" and rep["ename"] == "Interrupted" and dt < 10, (code, rep, dt))
+        expect(re.search(r"stopped a synchronous loop that kept the kernel from answering, at (\w+ \()?In\[\d+\]:1:\d+", stderr(outs)), (code, outs))
+        rep, outs = k.run("keep + 1")
+        expect(rep["status"] == "ok" and stdout(outs) == "8\n", (rep, outs))
+    # a timer of a finished cell that spins: the stop button frees the kernel, the next cell runs
+    rep, _ = k.run("setTimeout(() => { while (true) {} }, 200); 0")
+    expect(rep["status"] == "ok", rep)
+    time.sleep(0.8)
+    k.km.interrupt_kernel()
+    rep, outs = k.run("keep + 2", timeout=20)
+    expect(rep["status"] == "ok" and stdout(outs) == "9\n", (rep, outs))
+    # the sentinel shares the kernel's process group and nothing else is left spinning
+    rep, outs = k.run("await new Promise((r) => setTimeout(r, 300)); keep")
+    expect(rep["status"] == "ok" and stdout(outs) == "7\n", (rep, outs))
+
+
 def errors(k):
     code = """class InvalidArgumentError extends Error {
   constructor(m: string) { super(m); this.name = "InvalidArgumentError"; }
@@ -490,7 +523,7 @@ time.sleep(600)
     expect(False, "the kernel outlived its parent by 15 s")
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, flood, history, package, interrupt, nbclient_notebook, parent_death]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):

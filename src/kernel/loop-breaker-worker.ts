@@ -1,0 +1,209 @@
+/**
+ * The loop breaker's worker thread (see loop-breaker.ts for why).
+ *
+ * - A sentinel child process, in the kernel's process group, writes a
+ *   byte for each SIGINT the group gets; it exits when its stdin (this
+ *   worker's pipe) closes, i.e. with the kernel.
+ * - On a SIGINT, if the main thread's heartbeat stands still for graceMs,
+ *   the main thread is paused through the inspector and its stack judged:
+ *   - entered by the kernel (or tslab), i.e. the kernel's own work or a
+ *     cell's code the kernel called (a `_repr_mimebundle_`): left alone,
+ *     since terminating would kill the kernel's pending work with it;
+ *   - entered by a cell (an await's continuation) or a library (a timer),
+ *     with a cell's frame on top: terminated;
+ *   - the same with a library or the kernel on top (the engine, Arrow,
+ *     tslab's exports proxy, console.log): resumed and paused again a few
+ *     times to catch the cell's own code, then terminated anyway (a kernel
+ *     that answers is worth more than one half-updated object).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { Session } from "node:inspector";
+import { fileURLToPath } from "node:url";
+import { parentPort, workerData } from "node:worker_threads";
+import { LOOP_BREAKER_HOOK, type LoopBreakerData, type LoopBreakerReport } from "./loop-breaker";
+
+/** The sentinel: SIGINT → one byte on stdout; stdin closed → exit. */
+const SENTINEL = `process.on("SIGINT", () => process.stdout.write("i"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.on("error", () => process.exit(0));
+process.stdout.on("error", () => process.exit(0));
+process.stdin.resume();`;
+
+/** Run in the paused frame before terminating (see loop-breaker.ts, which defines it). */
+const PREPARE = `globalThis[Symbol.for("${LOOP_BREAKER_HOOK}")]?.()`;
+
+/** How many times a pause that lands in library code is retried before terminating there. */
+const PAUSE_ATTEMPTS = 5;
+/** How long a paused-and-resumed main thread runs before the next pause. */
+const RETRY_MS = 100;
+/** How long to wait for the main thread to pause (it cannot while inside native code). */
+const PAUSE_TIMEOUT_MS = 2000;
+/** A sentinel that dies this many times is not started again. */
+const MAX_SENTINEL_STARTS = 5;
+
+interface CallFrame {
+  callFrameId: string;
+  functionName: string;
+  /** 0-based, in the script V8 ran (a cell's compiled code). */
+  location: { scriptId: string; lineNumber: number; columnNumber: number };
+  /** Filled in from Debugger.scriptParsed (V8 leaves the frame's own url empty). */
+  url: string;
+}
+
+type Place = "kernel" | "cell" | "library";
+
+const data = workerData as LoopBreakerData;
+const beats = new Int32Array(data.heartbeat);
+let busy = false;
+let sentinelStarts = 0;
+
+function send(text: string, terminated = false): void {
+  parentPort?.postMessage({ text, terminated } satisfies LoopBreakerReport);
+}
+
+function startSentinel(): void {
+  if (++sentinelStarts > MAX_SENTINEL_STARTS) return;
+  let child: ChildProcess;
+  try {
+    // Same process group as the kernel (not detached), no inherited --inspect or --require.
+    child = spawn(process.execPath, ["-e", SENTINEL], { stdio: ["pipe", "pipe", "ignore"], env: { ...process.env, NODE_OPTIONS: "" } });
+  } catch {
+    return;
+  }
+  child.on("error", () => undefined);
+  child.stdout?.on("data", () => void onSigint());
+  child.on("exit", () => setTimeout(startSentinel, 1000));
+}
+
+/** One SIGINT of the group: act only when the main thread did not move on its own. */
+async function onSigint(): Promise<void> {
+  if (busy) return;
+  busy = true;
+  try {
+    const before = Atomics.load(beats, 0);
+    await sleep(data.graceMs);
+    if (Atomics.load(beats, 0) === before) await breakLoop(before);
+  } catch (e) {
+    send(`the kernel could not stop the loop: ${e instanceof Error ? e.message : String(e)}\n`);
+  } finally {
+    busy = false;
+  }
+}
+
+async function breakLoop(beat: number): Promise<void> {
+  const dbg = new MainThreadDebugger();
+  try {
+    await dbg.post("Debugger.enable");
+    for (let attempt = 1; attempt <= PAUSE_ATTEMPTS; attempt++) {
+      const frames = await dbg.pause();
+      if (!frames) {
+        send("Interrupt: the kernel is busy in native code and cannot be stopped there; it goes on when that call returns\n");
+        return;
+      }
+      // The loop ended by itself just now: nothing to stop.
+      if (Atomics.load(beats, 0) !== beat) return void (await dbg.post("Debugger.resume"));
+      const places = frames.map((f) => placeOf(f.url));
+      // Who entered JavaScript: the outermost frame that is not a library's
+      // (timers, events, zeromq's wrappers call whoever registered).
+      const entry = [...places].reverse().find((p) => p !== "library");
+      if (entry === "kernel") {
+        await dbg.post("Debugger.resume");
+        send(`Interrupt: the kernel's own code is running (${describe(frames[0])}); it cannot be stopped safely\n`);
+        return;
+      }
+      if (places[0] === "cell" || attempt === PAUSE_ATTEMPTS) {
+        // Node checks its async-context stack after every callback; the frames
+        // terminated below never pop what they pushed, so it is emptied first
+        // (as Node does itself after an uncaught exception).
+        await dbg.post("Debugger.evaluateOnCallFrame", { callFrameId: frames[0].callFrameId, expression: PREPARE });
+        const done = dbg.post("Runtime.terminateExecution");
+        await dbg.post("Debugger.resume");
+        await done;
+        send(
+          `Interrupt: stopped a synchronous loop that kept the kernel from answering, at ${describe(frames.find((_, i) => places[i] === "cell") ?? frames[0])}\n`,
+          true,
+        );
+        return;
+      }
+      await dbg.post("Debugger.resume");
+      await sleep(RETRY_MS);
+    }
+  } finally {
+    dbg.close();
+  }
+}
+
+function placeOf(url: string): Place {
+  if (url.startsWith("In[")) return "cell";
+  let file = url;
+  try {
+    if (url.startsWith("file:")) file = fileURLToPath(url);
+  } catch {
+    /* not a file URL after all */
+  }
+  return data.kernelDirs.some((d) => file.startsWith(d)) ? "kernel" : "library";
+}
+
+/** A frame as a stack line names it (`fn (In[3]:4:9)`); the kernel maps a cell's position to the cell's own lines. */
+function describe(f: CallFrame | undefined): string {
+  if (!f) return "unknown code";
+  const file = f.url.startsWith("In[") ? f.url : f.url.split("/").pop() || "(no file)";
+  const where = `${file}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`;
+  return f.functionName ? `${f.functionName} (${where})` : where;
+}
+
+/** An inspector session on the main thread, with a timeout on every request. */
+class MainThreadDebugger {
+  private readonly session = new Session();
+  /** scriptId → url, from the Debugger.scriptParsed events that Debugger.enable sends for every script. */
+  private readonly scripts = new Map<string, string>();
+
+  constructor() {
+    this.session.connectToMainThread();
+    this.session.on("Debugger.scriptParsed", (m) => {
+      const { scriptId, url } = m.params as { scriptId: string; url: string };
+      this.scripts.set(scriptId, url);
+    });
+  }
+
+  post(method: string, params: object = {}, timeoutMs = 5000): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${method}: no answer from the main thread`)), timeoutMs);
+      this.session.post(method, params, (err, result) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(result);
+      });
+    });
+  }
+
+  /** Pauses the main thread and returns its stack, innermost first (undefined if it did not pause). */
+  async pause(): Promise<CallFrame[] | undefined> {
+    const paused = new Promise<CallFrame[] | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), PAUSE_TIMEOUT_MS);
+      this.session.once("Debugger.paused", (m) => {
+        clearTimeout(timer);
+        const frames = (m.params as { callFrames: CallFrame[] }).callFrames;
+        for (const f of frames) f.url = this.scripts.get(f.location.scriptId) ?? "";
+        resolve(frames);
+      });
+    });
+    await this.post("Debugger.pause");
+    return paused;
+  }
+
+  /** Disconnecting also resumes a main thread left paused by a failed step. */
+  close(): void {
+    try {
+      this.session.disconnect();
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+startSentinel();
