@@ -108,7 +108,9 @@ async function breakLoop(beat: number): Promise<void> {
       const entry = [...places].reverse().find((p) => p !== "library");
       if (entry === "kernel") {
         await dbg.post("Debugger.resume");
-        send(`Interrupt: the kernel's own code is running (${describe(frames[0])}); it cannot be stopped safely\n`);
+        send(
+          `Interrupt: the kernel is busy in its own code (type-checking the cell, showing a value or handling a message, now in ${describe(frames[0])}), which cannot be stopped safely; press stop again once the cell's code runs\n`,
+        );
         return;
       }
       if (places[0] === "cell" || attempt === PAUSE_ATTEMPTS) {
