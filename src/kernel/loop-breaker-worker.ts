@@ -17,17 +17,29 @@
  *     that answers is worth more than one half-updated object).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { Session } from "node:inspector";
 import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import { LOOP_BREAKER_HOOK, type LoopBreakerData, type LoopBreakerReport } from "./loop-breaker";
 
-/** The sentinel: SIGINT → one byte on stdout; stdin closed → exit. */
-const SENTINEL = `process.on("SIGINT", () => process.stdout.write("i"));
+/**
+ * The sentinel: SIGINT → one byte on stdout; stdin closed → exit. bash
+ * where there is one (~4 MB; its `read` returns > 128 when a trapped
+ * signal interrupts it, 1 at end of input), else a second Node (~40 MB).
+ * Not sh: dash's `read` returns 1 for both, so it cannot tell them apart.
+ */
+const BASH_SENTINEL = `trap 'printf i' INT; while :; do read -r _; s=$?; [ "$s" -eq 0 ] || [ "$s" -gt 128 ] || exit 0; done`;
+const NODE_SENTINEL = `process.on("SIGINT", () => process.stdout.write("i"));
 process.stdin.on("end", () => process.exit(0));
 process.stdin.on("error", () => process.exit(0));
 process.stdout.on("error", () => process.exit(0));
 process.stdin.resume();`;
+
+function sentinelCommand(): [string, string[]] {
+  const bash = ["/bin/bash", "/usr/bin/bash"].find((p) => existsSync(p));
+  return bash ? [bash, ["--norc", "--noprofile", "-c", BASH_SENTINEL]] : [process.execPath, ["-e", NODE_SENTINEL]];
+}
 
 /** Run in the paused frame before terminating (see loop-breaker.ts, which defines it). */
 const PREPARE = `globalThis[Symbol.for("${LOOP_BREAKER_HOOK}")]?.()`;
@@ -54,7 +66,6 @@ type Place = "kernel" | "cell" | "library";
 
 const data = workerData as LoopBreakerData;
 const beats = new Int32Array(data.heartbeat);
-let busy = false;
 let sentinelStarts = 0;
 
 function send(text: string, terminated = false): void {
@@ -66,27 +77,39 @@ function startSentinel(): void {
   let child: ChildProcess;
   try {
     // Same process group as the kernel (not detached), no inherited --inspect or --require.
-    child = spawn(process.execPath, ["-e", SENTINEL], { stdio: ["pipe", "pipe", "ignore"], env: { ...process.env, NODE_OPTIONS: "" } });
+    const [command, args] = sentinelCommand();
+    child = spawn(command, args, { stdio: ["pipe", "pipe", "ignore"], env: { ...process.env, NODE_OPTIONS: "", BASH_ENV: "" } });
   } catch {
     return;
   }
   child.on("error", () => undefined);
-  child.stdout?.on("data", () => void onSigint());
+  child.stdout?.on("data", onSigint);
   child.on("exit", () => setTimeout(startSentinel, 1000));
 }
 
-/** One SIGINT of the group: act only when the main thread did not move on its own. */
-async function onSigint(): Promise<void> {
-  if (busy) return;
-  busy = true;
+/** The heartbeat when the latest SIGINT not yet looked at came (one arriving during another's grace period is kept, not dropped). */
+let pendingBeat: number | undefined;
+let handling = false;
+
+function onSigint(): void {
+  pendingBeat = Atomics.load(beats, 0);
+  if (!handling) void handleSigints();
+}
+
+/** Acts on each SIGINT only when the main thread did not move on its own within graceMs. */
+async function handleSigints(): Promise<void> {
+  handling = true;
   try {
-    const before = Atomics.load(beats, 0);
-    await sleep(data.graceMs);
-    if (Atomics.load(beats, 0) === before) await breakLoop(before);
+    while (pendingBeat !== undefined) {
+      const before = pendingBeat;
+      pendingBeat = undefined;
+      await sleep(data.graceMs);
+      if (Atomics.load(beats, 0) === before) await breakLoop(before);
+    }
   } catch (e) {
     send(`the kernel could not stop the loop: ${e instanceof Error ? e.message : String(e)}\n`);
   } finally {
-    busy = false;
+    handling = false;
   }
 }
 

@@ -114,15 +114,16 @@ export async function main(argv: string[]): Promise<void> {
   routeOutput(server.io);
   installKernelApi(server);
   // After routeOutput: its reports go to the stderr of the cell it interrupted.
-  startLoopBreaker(kernelLog, (report) => {
-    const { terminated } = report;
-    if (terminated) server.restartQueues();
-    // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
-    const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
-    kernelLog(`anndata-oom kernel: ${text}`);
-    process.stderr.write(text);
-    if (terminated) server.runner?.loopTerminated();
-  });
+  if (process.env.ANNDATA_OOM_LOOP_BREAKER !== "off")
+    startLoopBreaker(kernelLog, (report) => {
+      const { terminated } = report;
+      if (terminated) server.restartQueues();
+      // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
+      const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
+      kernelLog(`anndata-oom kernel: ${text}`);
+      process.stderr.write(text);
+      if (terminated) server.runner?.loopTerminated();
+    });
   guardProcessExit();
 }
 
