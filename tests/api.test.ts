@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { Dictionary, Int8, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
+import { Dictionary, Int8, Int32, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
 import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
 import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
 
@@ -265,9 +265,11 @@ describe("repr", () => {
       const want = JSON.parse(
         runPython(
           [
-            "import sys, json, anndata as ad",
+            "import sys, json, anndata as ad, pandas as pd",
             "v = ad.read_h5ad(sys.argv[1])[[0, 4, 1]]",
-            "print(json.dumps({'ci_colors': 'ci_colors' in v.uns, 'cz_colors': [str(x) for x in v.uns['cz_colors']]}))",
+            "cz = [str(x) for x in v.uns['cz_colors']]",
+            "v.obs['onview'] = pd.Categorical(['x', 'y', 'x'], categories=['x', 'y', 'z'])  # z unused",
+            "print(json.dumps({'ci_colors': 'ci_colors' in v.uns, 'cz_colors': cz, 'onview': list(v.obs['onview'].cat.categories)}))",
           ],
           file,
         ),
@@ -293,14 +295,31 @@ describe("repr", () => {
       );
       const out = path.join(os.tmpdir(), `aoom-view-colors-${process.pid}-out.h5ad`);
       const w = a.subset({ obs: [0, 4, 1] });
+      // Set on the view: anndata makes the view actual and keeps the unused category.
+      w.setObs(
+        "onview",
+        makeVector(
+          makeData({
+            type: new Dictionary(new Utf8(), new Int32()),
+            length: 3,
+            data: Int32Array.from([0, 1, 0]),
+            dictionary: vectorFromArray(["x", "y", "z"], new Utf8()),
+          }),
+        ),
+      );
       await w.write(out); // neither object has read uns
       const got = JSON.parse(
         runPython(
-          ["import sys, json, anndata as ad", "u = ad.read_h5ad(sys.argv[1]).uns", "print(json.dumps({'ci_colors': 'ci_colors' in u}))"],
+          [
+            "import sys, json, anndata as ad",
+            "b = ad.read_h5ad(sys.argv[1])",
+            "print(json.dumps({'ci_colors': 'ci_colors' in b.uns, 'onview': list(b.obs['onview'].cat.categories)}))",
+          ],
           out,
         ),
       );
       assert.equal(got.ci_colors, want.ci_colors, "wrong-length colors dropped, as anndata's view");
+      assert.deepEqual(got.onview, want.onview, "a column set on the view keeps its unused categories");
       assert.deepEqual(w.uns.cz_colors, want.cz_colors, "a 0-d color becomes a list of one");
       // Categories that are themselves categorical would be written as NaN (unreadable by anndata).
       const nested = makeVector(

@@ -238,6 +238,12 @@ export class AnnDataOOM {
 
   /** Columns replaced in this session (for sessionChanges). */
   private changedColumns = new Set<string>();
+  /**
+   * `obs/<name>` and `var/<name>` set on this very object (not inherited by
+   * a view): anndata makes a view an actual object when a column is set,
+   * so such a column keeps all its categories when written.
+   */
+  private readonly columnsSetHere = new Set<string>();
 
   /**
    * Run a native job (a graph step) tied to this file's lifetime: progress,
@@ -251,12 +257,14 @@ export class AnnDataOOM {
   setObs(name: string, values: ColumnValues): void {
     this.checkColumnName(name, "obs");
     this.changedColumns.add(name);
+    this.columnsSetHere.add(`obs/${name}`);
     this.obsFrame = withColumn(this.root.obs, name, values, this.nObs, "obs");
   }
   /** Add or replace a var column (length n_vars). */
   setVar(name: string, values: ColumnValues): void {
     this.checkColumnName(name, "var");
     this.changedColumns.add(name);
+    this.columnsSetHere.add(`var/${name}`);
     this.varFrame = withColumn(this.root.var, name, values, this.nVars, "var");
   }
 
@@ -664,7 +672,9 @@ export class AnnDataOOM {
    * `uns["<column>_colors"]` keeps the colors of the kept categories (or is
    * dropped when its length does not match the categories). Written views
    * get the same. Views made by subset() already are so; what is left
-   * here is columns and colors set on the object since.
+   * here is writing the view's columns where the file has more categories,
+   * and colors set since. A column set on the view itself keeps all its
+   * categories, as in anndata (setting one makes its view actual).
    */
   private categoriesUsedByView(): {
     obs: Map<string, Native.ColumnOut>;
@@ -679,7 +689,7 @@ export class AnnDataOOM {
     for (const axis of ["obs", "var"] as const) {
       const table = this[axis];
       for (const field of table.schema.fields) {
-        if (field.type.typeId !== -1 /* Dictionary */) continue;
+        if (field.type.typeId !== -1 /* Dictionary */ || this.columnsSetHere.has(`${axis}/${field.name}`)) continue;
         const before = columnIn(table.getChild(field.name) as Vector);
         const info = this.source.info[axis];
         const file =
