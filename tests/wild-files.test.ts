@@ -237,6 +237,46 @@ describe("files as other writers leave them", () => {
     );
   });
 
+  it("HDF5 enum columns: R's logical with NA is a nullable boolean, another enum a categorical of its member names; both written back", async () => {
+    // As hdf5r (R) writes them; h5py and anndata read only the bare integers.
+    const file = h5ad(
+      "enum-columns",
+      [],
+      [
+        "def put(name, values, members, base):",
+        "    dt = h5py.enum_dtype(members, basetype=base)",
+        "    ds = f['obs'].create_dataset(name, data=np.array(values, dtype=base), dtype=dt)",
+        "    ds.attrs['encoding-type'] = 'array'; ds.attrs['encoding-version'] = '0.2.0'",
+        "put('logical', [1, 0, 2, 1, 0, 2], {'FALSE': 0, 'TRUE': 1, 'NA': 2}, 'i1')",
+        "put('level', [2, 0, 1, 7, 2, 0], {'low': 0, 'mid': 1, 'high': 2}, '>i2')  # big-endian; 7 is no member",
+        "put('neg', [-1, 3, -1, 3, 3, -1], {'minus': -1, 'three': 3}, 'i4')",
+        "f['obs'].attrs['column-order'] = ['logical', 'level', 'neg']",
+      ],
+    );
+    const a = await read(file);
+    const col = (name: string) => Array.from({ length: 6 }, (_, i) => a.obs.getChild(name)?.get(i) ?? null);
+    assert.deepEqual(col("logical"), [true, false, null, true, false, null]);
+    assert.deepEqual(col("level"), ["high", "low", "mid", null, "high", "low"]);
+    assert.deepEqual(col("neg"), ["minus", "three", "minus", "three", "three", "minus"]);
+    const out = path.join(tmp, "enum-columns.out.h5ad");
+    await a.write(out);
+    a.close();
+    const back = runPython(
+      [
+        "import sys, json, anndata as ad, pandas as pd",
+        "o = ad.read_h5ad(sys.argv[1]).obs",
+        "print(json.dumps({'logical': [None if v is pd.NA else bool(v) for v in o['logical']], 'level': [None if isinstance(v, float) else v for v in o['level']], 'cats': list(o['level'].cat.categories), 'dtype': str(o['logical'].dtype)}))",
+      ],
+      out,
+    );
+    assert.deepEqual(JSON.parse(back), {
+      logical: [true, false, null, true, false, null],
+      level: ["high", "low", "mid", null, "high", "low"],
+      cats: ["low", "mid", "high"],
+      dtype: "boolean",
+    });
+  });
+
   it("boolean categories are booleans in Arrow (were 0/1), and stay bool when written", async () => {
     const file = h5ad("cat-bool", ["a.obs['flag'] = pd.Categorical([True, False] * 3)"]);
     const a = await read(file);

@@ -319,6 +319,9 @@ fn unsupported(enc: &str, path: &str) -> Error {
 
 /// A plain dataset: numbers/bools or strings.
 pub fn read_plain(ds: &Dataset, path: &str) -> Result<Column> {
+    if let Some(e) = h5::read_enum(ds, path)? {
+        return Ok(enum_column(e));
+    }
     let dtype = h5::dtype_of(ds, path)?;
     check_load(path, ds.size() as u64, dtype.size() as u64)?;
     if dtype == DType::String {
@@ -328,6 +331,50 @@ pub fn read_plain(ds: &Dataset, path: &str) -> Result<Column> {
         })
     } else {
         Ok(Column::Numeric(h5::read_values(ds, path)?))
+    }
+}
+
+/// An HDF5 enum column (h5py reads the bare integers; anndata keeps them):
+/// R's logical (FALSE / TRUE / NA members) becomes a nullable boolean, any
+/// other enum a categorical of its member names in declared order. A value
+/// that is no member is missing.
+fn enum_column(e: h5::EnumValues) -> Column {
+    let logical = |name: &str| -> Option<Option<u8>> {
+        match name.to_ascii_lowercase().as_str() {
+            "true" => Some(Some(1)),
+            "false" => Some(Some(0)),
+            "na" => Some(None),
+            _ => None,
+        }
+    };
+    let member = |v: i64| e.members.iter().position(|(_, m)| *m == v);
+    if e.members.iter().all(|(n, _)| logical(n).is_some()) {
+        let mut values = Vec::with_capacity(e.values.len());
+        let mut mask = Vec::with_capacity(e.values.len());
+        for &v in &e.values {
+            let b = member(v).and_then(|i| logical(&e.members[i].0).flatten());
+            values.push(b.unwrap_or(0));
+            mask.push(u8::from(b.is_none()));
+        }
+        return Column::Nullable {
+            values: Values::Bool(values),
+            mask,
+            boolean: true,
+        };
+    }
+    let codes = e
+        .values
+        .iter()
+        .map(|&v| member(v).map_or(-1, |i| i as i32))
+        .collect();
+    let names = Strings::from_iter(e.members.iter().map(|(n, _)| n.as_str()));
+    Column::Categorical {
+        codes,
+        categories: Box::new(Column::Strings {
+            strings: names,
+            mask: None,
+        }),
+        ordered: false,
     }
 }
 

@@ -220,6 +220,86 @@ pub fn is_compound(ds: &Dataset) -> bool {
         .is_ok_and(|dt| type_class(&dt) == hdf5_sys::h5t::H5T_class_t::H5T_COMPOUND)
 }
 
+/// An HDF5 enum dataset other than numpy's bool: its members and each
+/// element's value (R's logical with NA, a factor written by hdf5r).
+pub struct EnumValues {
+    /// (name, value) in the order the type declares them.
+    pub members: Vec<(String, i64)>,
+    pub values: Vec<i64>,
+}
+
+/// The enum's members and values, or None when `ds` is not such an enum.
+pub fn read_enum(ds: &Dataset, element: &str) -> Result<Option<EnumValues>> {
+    let dt = ds.dtype().at(element)?;
+    if type_class(&dt) != hdf5_sys::h5t::H5T_class_t::H5T_ENUM {
+        return Ok(None);
+    }
+    let Ok(td) = dt.to_descriptor() else {
+        return Ok(None);
+    };
+    // numpy's bool (FALSE/TRUE) is a plain bool column (dtype_of).
+    if DType::from_descriptor(&td).is_some() {
+        return Ok(None);
+    }
+    let TypeDescriptor::Enum(e) = td else {
+        return Ok(None);
+    };
+    let width = e.size as usize;
+    // SAFETY: an order query on a valid datatype id, under HDF5's lock.
+    let big_endian = hdf5::sync::sync(|| unsafe { hdf5_sys::h5t::H5Tget_order(dt.id()) })
+        == hdf5_sys::h5t::H5T_order_t::H5T_ORDER_BE;
+    // Elements are read as stored (HDF5 converts no enum to an integer), and
+    // hdf5-metno gives member values the same way: the stored bytes at the
+    // start of a u64. This turns such bits into the integer they store.
+    let as_int = |bits: u64| -> i64 {
+        let shift = 64 - 8 * width as u32;
+        let ordered = if big_endian == cfg!(target_endian = "big") {
+            bits
+        } else {
+            bits.swap_bytes() >> shift
+        };
+        if e.signed {
+            ((ordered << shift) as i64) >> shift
+        } else {
+            ordered as i64
+        }
+    };
+    let count = ds.size();
+    crate::limits::check_load(element, count as u64, width as u64)?;
+    let mut buf = vec![0u8; count * width];
+    // SAFETY: the buffer holds `count` elements of the file type's size;
+    // ids are valid, under HDF5's lock.
+    let rc = hdf5::sync::sync(|| unsafe {
+        hdf5_sys::h5d::H5Dread(
+            ds.id(),
+            dt.id(),
+            hdf5_sys::h5s::H5S_ALL,
+            hdf5_sys::h5s::H5S_ALL,
+            hdf5_sys::h5p::H5P_DEFAULT,
+            buf.as_mut_ptr().cast(),
+        )
+    });
+    if rc < 0 {
+        return Err(Error::format(element, "cannot read the enum's values"));
+    }
+    let values = buf
+        .chunks_exact(width)
+        .map(|b| {
+            let mut raw = [0u8; 8];
+            raw[..width].copy_from_slice(b);
+            as_int(u64::from_ne_bytes(raw))
+        })
+        .collect();
+    // Members in the order of their values (R's factor levels); HDF5 keeps them sorted by name.
+    let mut members: Vec<(String, i64)> = e
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), as_int(m.value)))
+        .collect();
+    members.sort_by_key(|(_, v)| *v);
+    Ok(Some(EnumValues { members, values }))
+}
+
 /// An IEEE binary16 float datatype.
 fn is_half_float(dt: &hdf5::Datatype) -> bool {
     type_class(dt) == hdf5_sys::h5t::H5T_class_t::H5T_FLOAT && dt.size() == 2
