@@ -85,6 +85,29 @@ describe("the file system fails under an open file or an output", () => {
     } finally {
       c.close();
     }
+    // Metadata only (chmod, a hard link added, which move the ctime): the
+    // contents are the same, so passes and write() go on; writing to the
+    // link replaces that name, not the source's contents.
+    fs.copyFileSync(INPUT, file);
+    const d = await read(file);
+    try {
+      const sums = await d.X.sum(1);
+      fs.chmodSync(file, 0o600);
+      const link = path.join(tmp, "in-place-link.h5ad");
+      fs.rmSync(link, { force: true });
+      fs.linkSync(file, link);
+      assert.deepEqual(
+        await d.X.mean(1),
+        (sums as Float64Array).map((x) => x / d.nVars),
+      );
+      await d.write(link);
+      assert.deepEqual(await d.X.sum(0, { signal: undefined }), await d.X.sum(0));
+      const e = await read(link);
+      assert.deepEqual(await e.X.sum(1), sums);
+      e.close();
+    } finally {
+      d.close();
+    }
   });
 
   it("a source replaced by another file (a new inode) or deleted keeps working from the open handle", async () => {

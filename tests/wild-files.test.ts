@@ -237,6 +237,49 @@ describe("files as other writers leave them", () => {
     );
   });
 
+  it("editing one child of a stored uns dict writes only that child: the others keep their dtype and what this build cannot decode; whole numbers past 2^53 stay floats", async () => {
+    const file = h5ad(
+      "uns-nested-edit",
+      [
+        "a.uns['paga'] = {'connectivities': sp.csr_matrix(np.eye(3)), 'note': 'a', 'num': 3.0, 'ints': np.arange(4, dtype=np.int64), 'small': np.int32(7), 'gone': 1}",
+      ],
+      // a record array (as anndata 0.7 stored rank_genes_groups names): read as a placeholder
+      ["f['uns/paga'].create_dataset('names', data=np.array([(b'g0', b'g1')], dtype=[('0', 'S2'), ('1', 'S2')]))"],
+    );
+    const a = await read(file);
+    const paga = a.uns.paga as Record<string, unknown>;
+    paga.note = "x";
+    delete paga.gone;
+    a.uns.big = 1e20;
+    const out = path.join(tmp, "uns-nested-edit.out.h5ad");
+    await a.write(out);
+    a.close();
+    const back = runPython(
+      [
+        "import sys, json, h5py, anndata as ad, scipy.sparse as sp",
+        "u = ad.read_h5ad(sys.argv[1]).uns; p = u['paga']",
+        "c = p['connectivities']",
+        "print(json.dumps({'sparse': bool(sp.issparse(c)), 'eye': c.toarray().tolist(), 'note': p['note'], 'num': [float(p['num']), type(p['num']).__name__], 'ints': str(p['ints'].dtype), 'small': str(h5py.File(sys.argv[1])['uns/paga/small'].dtype), 'gone': 'gone' in p, 'names': list(p['names'].dtype.names), 'big': float(u['big'])}))",
+      ],
+      out,
+    );
+    assert.deepEqual(JSON.parse(back), {
+      sparse: true,
+      eye: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+      note: "x",
+      num: [3, "float"],
+      ints: "int64",
+      small: "int32",
+      gone: false,
+      names: ["0", "1"],
+      big: 1e20,
+    });
+  });
+
   it("HDF5 enum columns: R's logical with NA is a nullable boolean, another enum a categorical of its member names; both written back", async () => {
     // As hdf5r (R) writes them; h5py and anndata read only the bare integers.
     const file = h5ad(

@@ -578,7 +578,8 @@ export class AnnDataOOM {
         else if (inFile.has(k) && !removedUns.includes(k)) removedUns.push(k);
       }
     }
-    const uns = unsIn(unsEntries, removedUns);
+    const fileUns = unsEntries.some(([k]) => this.source.info.uns.some(([f]) => f === k)) ? readUns(this.source, this.source.info.uns) : {};
+    const uns = unsIn(unsEntries, removedUns, { values: fileUns, same: sameValue });
     for (const k of uns.skipped) unsaved.push(`uns ${k}`);
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));

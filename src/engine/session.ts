@@ -137,15 +137,25 @@ export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
 export function unsIn(
   entries: [string, unknown][],
   removed: string[] = [],
+  /**
+   * The file's uns as read, and how values are compared: a dict entry that
+   * is in the file is written child by child, and children equal to the
+   * file's are kept as stored (their dtype, and what this build cannot
+   * decode), not rewritten from their JS values.
+   */
+  file?: { values: Record<string, unknown>; same: (a: unknown, b: unknown) => boolean },
 ): { json: string; vectors: Native.TypedOut[]; skipped: string[] } {
   const vectors: Native.TypedOut[] = [];
   const skipped: string[] = [];
   const open = new Set<unknown>();
-  const node = (v: unknown, key: string): unknown => {
+  const isDict = (v: unknown): v is Record<string, unknown> =>
+    !!v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+  const node = (v: unknown, key: string, stored?: unknown): unknown => {
     if (v === null || v === undefined) return { t: "null" };
     // JSON has no Infinity or NaN (JSON.stringify makes them null): send
     // those as strings, which the writer parses back.
-    if (typeof v === "number") return Number.isInteger(v) ? { t: "int", v } : { t: "num", v: Number.isFinite(v) ? v : String(v) };
+    // Whole numbers beyond 2^53 (1e20) are floats, as in Python; int64 could not hold them all.
+    if (typeof v === "number") return Number.isSafeInteger(v) ? { t: "int", v } : { t: "num", v: Number.isFinite(v) ? v : String(v) };
     if (typeof v === "boolean") return { t: "bool", v };
     if (typeof v === "string") return { t: "str", v };
     if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
@@ -183,13 +193,19 @@ export function unsIn(
       if (open.size >= 128) throw new InvalidArgumentError(`uns ${key} nests dicts more than 128 levels deep`);
       open.add(v);
       const items: Record<string, unknown> = {};
+      const inFile = file && isDict(stored) ? stored : undefined;
       for (const [k, x] of Object.entries(v)) {
         checkKey(k, `${key}.${k}`);
-        const n = node(x, `${key}.${k}`);
+        if (inFile && Object.hasOwn(inFile, k) && file?.same(x, inFile[k])) {
+          items[k] = { t: "keep" };
+          continue;
+        }
+        const n = node(x, `${key}.${k}`, inFile?.[k]);
         if (n) items[k] = n;
       }
+      if (inFile) for (const k of Object.keys(inFile)) if (!Object.hasOwn(v, k)) items[k] = { t: "del" };
       open.delete(v);
-      return { t: "dict", items };
+      return inFile ? { t: "dict", items, merge: true } : { t: "dict", items };
     }
     skipped.push(key);
     return null;
@@ -200,7 +216,7 @@ export function unsIn(
   const items: Record<string, unknown> = {};
   for (const [k, v] of entries) {
     checkKey(k, k);
-    const n = node(v, k);
+    const n = node(v, k, file?.values[k]);
     if (n) items[k] = n;
   }
   // Keys of the file's uns deleted in this session: not copied.

@@ -17,7 +17,7 @@
  *     that answers is worth more than one half-updated object).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeSync } from "node:fs";
 import { Session } from "node:inspector";
 import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
@@ -68,8 +68,18 @@ const data = workerData as LoopBreakerData;
 const beats = new Int32Array(data.heartbeat);
 let sentinelStarts = 0;
 
+/** To the main thread (the cell's stderr, once it runs again) and, at once, the kernel's log. */
 function send(text: string, terminated = false): void {
+  log(text);
   parentPort?.postMessage({ text, terminated } satisfies LoopBreakerReport);
+}
+
+function log(text: string): void {
+  try {
+    writeSync(2, `anndata-oom kernel (loop breaker): ${text}`);
+  } catch {
+    /* no log */
+  }
 }
 
 function startSentinel(): void {
@@ -104,7 +114,10 @@ async function handleSigints(): Promise<void> {
       const before = pendingBeat;
       pendingBeat = undefined;
       await sleep(data.graceMs);
-      if (Atomics.load(beats, 0) === before) await breakLoop(before);
+      if (Atomics.load(beats, 0) === before) {
+        log(`SIGINT, and the main thread has not run for ${data.graceMs} ms: pausing it\n`);
+        await breakLoop(before);
+      }
     }
   } catch (e) {
     send(`the kernel could not stop the loop: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -120,7 +120,6 @@ export async function main(argv: string[]): Promise<void> {
       if (terminated) server.restartQueues();
       // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
       const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
-      kernelLog(`anndata-oom kernel: ${text}`);
       process.stderr.write(text);
       if (terminated) server.runner?.loopTerminated();
     });

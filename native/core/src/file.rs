@@ -15,11 +15,14 @@ pub struct H5ad {
     file: Mutex<Option<hdf5::File>>,
     /// The file as it was when opened, to notice writes in place.
     opened: Option<DiskState>,
+    /// Sampled contents at open, for when only the ctime moved.
+    sample: Option<u64>,
 }
 
 /// What tells a file's contents on disk apart: a write in place changes
 /// the size, mtime or ctime (ctime cannot be set back from user space, so
-/// `cp -p` or `os.utime` restoring the mtime still shows).
+/// `cp -p` or `os.utime` restoring the mtime still shows; a ctime change
+/// alone is checked against sampled contents, as chmod and links move it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskState {
     pub dev: u64,
@@ -48,6 +51,26 @@ impl DiskState {
     pub fn of(_path: &str) -> Option<DiskState> {
         None
     }
+}
+
+/// A hash of 32 blocks of 4 KiB spread over the file (its first and last
+/// included), enough to tell a rewrite from a metadata change.
+fn content_sample(path: &str) -> Option<u64> {
+    use std::hash::Hasher;
+    use std::io::{Read, Seek, SeekFrom};
+    const BLOCK: u64 = 4096;
+    const BLOCKS: u64 = 32;
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut buf = vec![0u8; BLOCK as usize];
+    for i in 0..BLOCKS {
+        let at = (size.saturating_sub(BLOCK)) * i / (BLOCKS - 1);
+        f.seek(SeekFrom::Start(at)).ok()?;
+        let n = f.read(&mut buf).ok()?;
+        h.write(&buf[..n]);
+    }
+    Some(h.finish())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +107,7 @@ impl H5ad {
             writable,
             file: Mutex::new(Some(file)),
             opened: DiskState::of(path),
+            sample: content_sample(path),
         })
     }
 
@@ -98,6 +122,15 @@ impl H5ad {
             return Ok(());
         };
         if (was.dev, was.ino) != (now.dev, now.ino) || was == now {
+            return Ok(());
+        }
+        // Only the ctime moved: chmod, a hard link added or removed (also by
+        // write() to a path linked to this file), or a rewrite that set the
+        // mtime back (`cp -p`). Sampled contents tell them apart.
+        if (was.size, was.mtime_ns) == (now.size, now.mtime_ns)
+            && self.sample.is_some()
+            && content_sample(&self.path) == self.sample
+        {
             return Ok(());
         }
         Err(Error::new(

@@ -880,7 +880,9 @@ fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
 /// Write new uns entries from a JSON tree: {"t": "dict", "items": {...}},
 /// {"t": "num", "v": 1.5}, {"t": "int", "v": 3}, {"t": "bool", "v": true},
 /// {"t": "str", "v": "x"}, {"t": "strs", "v": [...]}, {"t": "arr", "i": k,
-/// "shape": [...]} (vector k), {"t": "null"}, {"t": "del"} (leave the key out).
+/// "shape": [...]} (vector k), {"t": "null"}, {"t": "del"} (leave the key out),
+/// {"t": "keep"} (as the source stored it); a dict with "merge": true edits
+/// the source's group in place.
 /// The `shape` of an uns descriptor node, if it has one.
 fn shape_of(node: &serde_json::Value) -> Option<Vec<usize>> {
     node["shape"]
@@ -899,14 +901,29 @@ fn write_uns_items(
         .ok_or_else(|| Error::invalid("uns descriptor: expected a dict"))?;
     for (key, node) in items {
         let at = format!("{}/{key}", g.name());
-        if g.link_exists(key) {
+        let t = node.get("t").and_then(|t| t.as_str()).unwrap_or("");
+        // A dict of the source edited in the session: its group stays, and
+        // only the children that changed are written ("keep" is unchanged).
+        let merged = match t {
+            "keep" => continue,
+            "dict" if node.get("merge").and_then(|m| m.as_bool()) == Some(true) => {
+                g.group(key).ok()
+            }
+            _ => None,
+        };
+        if merged.is_none() && g.link_exists(key) {
             g.unlink(key).at(&at)?;
         }
-        let t = node.get("t").and_then(|t| t.as_str()).unwrap_or("");
         match t {
             "dict" => {
-                let sub = g.create_group(key).at(&at)?;
-                h5w::set_encoding(&sub, "dict", "0.1.0")?;
+                let sub = match merged {
+                    Some(sub) => sub,
+                    None => {
+                        let sub = g.create_group(key).at(&at)?;
+                        h5w::set_encoding(&sub, "dict", "0.1.0")?;
+                        sub
+                    }
+                };
                 write_uns_items(&sub, node, vectors)?;
             }
             "num" | "int" | "bool" => {
@@ -922,7 +939,9 @@ fn write_uns_items(
                             }
                         })])
                     }
-                    "int" => crate::dtype::Values::Int64(vec![v.as_i64().unwrap_or(0)]),
+                    "int" => crate::dtype::Values::Int64(vec![v.as_i64().ok_or_else(|| {
+                        Error::invalid(format!("uns {key}: {v} is not a 64-bit integer"))
+                    })?]),
                     _ => crate::dtype::Values::Bool(vec![u8::from(v.as_bool().unwrap_or(false))]),
                 };
                 let ds = h5w::write_values(g, key, &values, &[], Compression::None)?;
