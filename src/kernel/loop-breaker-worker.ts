@@ -97,12 +97,19 @@ function startSentinel(): void {
   child.on("exit", () => setTimeout(startSentinel, 1000));
 }
 
+/** One SIGINT re-sent per stuck episode (cleared when the main thread runs again). */
+let resent = false;
+let lastBeat = -1;
+
 /** The heartbeat when the latest SIGINT not yet looked at came (one arriving during another's grace period is kept, not dropped). */
 let pendingBeat: number | undefined;
 let handling = false;
 
 function onSigint(): void {
-  pendingBeat = Atomics.load(beats, 0);
+  const beat = Atomics.load(beats, 0);
+  if (beat !== lastBeat) resent = false;
+  lastBeat = beat;
+  pendingBeat = beat;
   if (!handling) void handleSigints();
 }
 
@@ -144,6 +151,17 @@ async function breakLoop(beat: number): Promise<void> {
       const entry = [...places].reverse().find((p) => p !== "library");
       if (entry === "kernel") {
         await dbg.post("Debugger.resume");
+        if (places.includes("cell") && !resent) {
+          // Cell code the kernel runs synchronously: a cell's first part,
+          // which Node's breakOnSigint breaks, unless the signal was lost
+          // in its hand-over; or a display the kernel called. Signalling
+          // the kernel again breaks the first and queues an interrupt for
+          // the second.
+          resent = true;
+          process.kill(process.pid, "SIGINT");
+          log(`the main thread is in a cell's code run by the kernel (${describe(frames[0])}): sent SIGINT again\n`);
+          return;
+        }
         send(
           `Interrupt: the kernel is busy in its own code (type-checking the cell, showing a value or handling a message, now in ${describe(frames[0])}), which cannot be stopped safely; press stop again once the cell's code runs\n`,
         );
