@@ -65,6 +65,72 @@ function close(a: number[][], b: number[][], what: string): void {
 }
 
 describe("normalizeTotal on odd cells, as scanpy", () => {
+  it("HVG with a batchKey whose categories include one no cell has: as without it (a view drops it; it was an empty batch that scaled every statistic)", async () => {
+    const file = h5ad("unused-batch", [
+      "rng = np.random.default_rng(3)",
+      "X = sp.csr_matrix(rng.negative_binomial(2, 0.3, size=(400, 300)).astype(np.float32))",
+      "a = ad.AnnData(X, obs=pd.DataFrame({'batch': pd.Categorical(['a', 'b'] * 200, categories=['a', 'b', 'zz'])}, index=[f'c{i}' for i in range(400)]))",
+    ]);
+    const a = await read(file);
+    try {
+      const whole = a.subset({ obs: Array.from({ length: a.nObs }, (_, i) => i) });
+      assert.equal(whole.obs.getChild("batch")?.data[0].dictionary?.length, 2, "the view drops zz");
+      for (const x of [a, whole]) {
+        await pp.normalizeTotal(x);
+        await pp.log1p(x);
+      }
+      for (const flavor of ["seurat", "cell_ranger"] as const) {
+        for (const x of [a, whole]) await pp.highlyVariableGenes(x, { flavor, nTopGenes: 50, batchKey: "batch" });
+        for (const col of ["means", "dispersions", "dispersions_norm", "highly_variable", "highly_variable_intersection", "highly_variable_nbatches"])
+          assert.deepEqual(Array.from(a.var.getChild(col) ?? []), Array.from(whole.var.getChild(col) ?? []), `${flavor} ${col}`);
+      }
+    } finally {
+      a.close();
+    }
+  });
+
+  it("randomized PCA on X with NaN or infinite values is a typed error, not results that are all NaN", async () => {
+    for (const bad of ["np.nan", "np.inf"]) {
+      const file = h5ad(`pca-${bad.slice(3)}`, [
+        "rng = np.random.default_rng(1)",
+        "X = rng.poisson(1.0, size=(300, 40)).astype(np.float32)",
+        `X[3, 4] = ${bad}`,
+        "a = ad.AnnData(X)",
+      ]);
+      const a = await read(file);
+      try {
+        await assert.rejects(
+          () => pp.pca(a, { nComps: 5, svdSolver: "randomized" }),
+          (e: Error) => e instanceof InvalidArgumentError && /X holds NaN or infinite values/.test(e.message),
+        );
+        assert.equal(a.obsm.has("X_pca"), false, "nothing written");
+      } finally {
+        a.close();
+      }
+    }
+  });
+
+  it("QC, the filters and every HVG flavor refuse to follow pp.scale (they read the values before scaling; scanpy the scaled ones)", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    try {
+      const counts = a.subset({ var: Array.from({ length: 200 }, (_, j) => j) });
+      await pp.normalizeTotal(counts);
+      await pp.log1p(counts);
+      await pp.scale(counts, { zeroCenter: false });
+      const refused = /cannot follow pp\.scale on X: it would read the values before scaling/;
+      await assert.rejects(() => pp.calculateQcMetrics(counts, { percentTop: null }), refused);
+      await assert.rejects(() => pp.filterCells(counts, { minCounts: 1 }), refused);
+      await assert.rejects(() => pp.filterGenes(counts, { minCells: 1 }), refused);
+      for (const flavor of ["seurat", "cell_ranger", "seurat_v3", "pearson_residuals"] as const)
+        await assert.rejects(() => pp.highlyVariableGenes(counts, { flavor, nTopGenes: 20 }), refused, flavor);
+      // The object stays usable: PCA reads the scaled values.
+      await pp.pca(counts, { nComps: 5 });
+      assert.equal(((await counts.obsm.get("X_pca")) as unknown as { shape: number[] }).shape[1], 5);
+    } finally {
+      a.close();
+    }
+  });
+
   it("a cell whose counts all lie in excluded genes stays as it is (it was multiplied by targetSum)", async () => {
     const file = h5ad("excluded", [
       "X = np.array([[50, 0, 0, 0], [10, 1, 1, 1], [10, 2, 1, 1], [10, 1, 2, 1]], np.float32)",

@@ -8,6 +8,7 @@ import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
+import { unscaledTarget } from "./matrix";
 
 export interface FilterOptions extends PassOptions {
   minCounts?: number;
@@ -77,7 +78,7 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
     signal: true,
   });
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minGenes", "maxGenes"]);
-  const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
+  const m = unscaledTarget(adata, opts.layer, "pp.filterCells");
   const byGenes = opts.minGenes !== undefined || opts.maxGenes !== undefined;
   const values =
     (await reuseQc(adata, m, byGenes ? "n_genes_by_counts" : "total_counts")) ??
@@ -115,7 +116,7 @@ export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { min
     signal: true,
   });
   checkOne(opts as Record<string, number | undefined>, ["minCounts", "maxCounts", "minCells", "maxCells"]);
-  const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
+  const m = unscaledTarget(adata, opts.layer, "pp.filterGenes");
   const byCells = opts.minCells !== undefined || opts.maxCells !== undefined;
   const values =
     (opts.layer ? null : await geneCountsFromQc(adata, byCells ? "n_cells_by_counts" : "total_counts", opts)) ??

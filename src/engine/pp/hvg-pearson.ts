@@ -9,7 +9,7 @@
 import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { checkFiniteCells, target } from "./matrix";
+import { checkFiniteCells, unscaledTarget } from "./matrix";
 import { aggregateRanks, ranksOf, sortedBatchCodes } from "./ranks";
 
 export interface PearsonOptions extends PassOptions {
@@ -52,7 +52,7 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   const theta = opts.theta ?? 100;
   if (!(theta > 0)) throw new InvalidArgumentError(`theta must be positive, got ${theta}`);
   if (opts.clip !== undefined && !(opts.clip >= 0)) throw new InvalidArgumentError(`clip must be non-negative, got ${opts.clip}`);
-  const m = target(adata, opts.layer);
+  const m = unscaledTarget(adata, opts.layer, "pp.highlyVariableGenes");
   if (m.chain.has("log1p") || m.chain.has("normalize")) {
     throw new InvalidArgumentError('pearson_residuals expects raw counts; pass layer: "counts"');
   }

@@ -9,7 +9,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
 import { loess1d } from "./loess";
-import { checkFiniteGenes, target } from "./matrix";
+import { checkFiniteGenes, unscaledTarget } from "./matrix";
 import { aggregateRanks, ranksOf, sortedBatchCodes } from "./ranks";
 
 export interface SeuratV3Options extends PassOptions {
@@ -23,7 +23,7 @@ export async function seuratV3(adata: AnnDataOOM, flavor: "seurat_v3" | "seurat_
   const nTop = opts.nTopGenes;
   if (!(nTop !== undefined && Number.isInteger(nTop) && nTop > 0))
     throw new InvalidArgumentError(`flavor ${flavor} needs nTopGenes (a positive integer)`);
-  const m = target(adata, opts.layer);
+  const m = unscaledTarget(adata, opts.layer, "pp.highlyVariableGenes");
   if (m.chain.has("log1p") || m.chain.has("normalize")) {
     throw new InvalidArgumentError(`flavor ${flavor} expects raw counts; pass layer: "counts" (the X chain is normalized/log-transformed)`);
   }

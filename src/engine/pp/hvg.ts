@@ -12,7 +12,7 @@ import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { pearsonResiduals } from "./hvg-pearson";
 import { seuratV3 } from "./hvg-v3";
-import { checkFiniteGenes } from "./matrix";
+import { checkFiniteGenes, unscaledTarget } from "./matrix";
 
 export interface HvgOptions extends PassOptions {
   flavor?: "seurat" | "cell_ranger" | "seurat_v3" | "seurat_v3_paper" | "pearson_residuals";
@@ -213,12 +213,19 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
   if (type.typeId === -1) {
     const dict = col.data[0].dictionary;
     const raw = col.data[0].values as Int32Array;
-    // scanpy iterates the categories in order.
+    // scanpy iterates the categories in order. Categories no cell has (a
+    // file keeps them; a view drops them) are no batch: counted as empty
+    // batches they scaled every mean and dispersion (scanpy fails on them).
+    const n = dict?.length ?? 0;
+    const used = new Int32Array(n).fill(-1);
     for (let i = 0; i < codes.length; i++) {
       if (!col.isValid(i)) throw new InvalidArgumentError(`batchKey ${key}: missing value in cell ${i}`);
-      codes[i] = raw[col.data[0].offset + i];
+      used[raw[col.data[0].offset + i]] = 0;
     }
-    return { codes, n: dict?.length ?? 0 };
+    let batches = 0;
+    for (let c = 0; c < n; c++) if (used[c] === 0) used[c] = batches++;
+    for (let i = 0; i < codes.length; i++) codes[i] = used[raw[col.data[0].offset + i]];
+    return { codes, n: batches };
   }
   const labels = Array.from({ length: codes.length }, (_, i) => String(col.get(i)));
   const cats = [...new Set(labels)].sort();
@@ -261,7 +268,7 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
   if (flavor !== "seurat" && flavor !== "cell_ranger") {
     throw new InvalidArgumentError(`unknown flavor '${flavor}': use seurat, cell_ranger, seurat_v3, seurat_v3_paper or pearson_residuals`);
   }
-  const m = opts.layer ? adata.layers.get(opts.layer) : adata.X;
+  const m = unscaledTarget(adata, opts.layer, "pp.highlyVariableGenes");
   const logStep = m.chain.steps.find((s) => s.op === "log1p");
   const base = logStep && logStep.op === "log1p" ? logStep.base : (adata.uns.log1p as { base?: number | null } | undefined)?.base;
   const cut = {

@@ -7,6 +7,20 @@ export function target(adata: AnnDataOOM, layer?: string): BackedMatrix {
   return layer ? adata.layers.get(layer) : adata.X;
 }
 
+/**
+ * The matrix a statistics step (QC, filters, HVG) reads. Refused after
+ * pp.scale: those passes read the values before scaling, while scanpy
+ * computes on the scaled ones, so the results would silently differ.
+ */
+export function unscaledTarget(adata: AnnDataOOM, layer: string | undefined, step: string): BackedMatrix {
+  const m = target(adata, layer);
+  if (m.chain.has("scale"))
+    throw new InvalidArgumentError(
+      `${step} cannot follow pp.scale on ${layer ? `layers.${layer}` : "X"}: it would read the values before scaling. Run it before pp.scale`,
+    );
+  return m;
+}
+
 /** Put a transformed matrix back where it came from. */
 export function store(adata: AnnDataOOM, m: BackedMatrix, layer?: string): void {
   if (layer) adata.layers.set(layer, m);

@@ -94,6 +94,14 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   const label = `PCA ${randomized ? `randomized, ${nIter} power iterations` : "exact"} (${nComps} comps, ${p} genes)`;
   const out = await target(view, opts.layer).planPass(request, [], label, opts);
   const comps = out.get("pca.components") as Float64Array; // p × k, gene-major
+  // NaN or ±Inf anywhere in X spreads through every product of the
+  // randomized solver (the exact one stops at its covariance): refuse
+  // instead of writing results that are all NaN.
+  const rawTotal = (out.get("pca.total_variance") as Float64Array)[0];
+  if (!Number.isFinite(rawTotal) || !comps.every(Number.isFinite))
+    throw new InvalidArgumentError(
+      `PCA: ${opts.layer ? `layers.${opts.layer}` : "X"} holds NaN or infinite values (after its transforms); (await adata.X.sum(1)) shows the cells that have them`,
+    );
   let variance = Float64Array.from(out.get("pca.variance") as Float64Array, (v) => Math.max(v, 0));
   let total = (out.get("pca.total_variance") as Float64Array)[0];
   const xPca = out.get("pca.X") as Float32Array; // n × k

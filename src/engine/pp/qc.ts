@@ -9,7 +9,7 @@ import type { AnnDataOOM } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
-import { checkFiniteCells, log1pf, target } from "./matrix";
+import { checkFiniteCells, log1pf, unscaledTarget } from "./matrix";
 
 export interface QcOptions extends PassOptions {
   /** Boolean var columns marking gene sets (e.g. "mt"); gives *_<name> metrics. */
@@ -63,7 +63,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`percentTop values must be positive integers, got ${n}`);
     if (n > adata.nVars) throw new InvalidArgumentError(`percentTop ${n} exceeds the number of genes (${adata.nVars})`);
   }
-  const m = target(adata, opts.layer);
+  const m = unscaledTarget(adata, opts.layer, "pp.calculateQcMetrics");
   const masks = qcVars.map((q) => varMask(adata, q));
   const base = m.extraBase();
   const request = { qc: { masks: masks.map((_, i) => base + i), percent_top: percentTop } };
