@@ -81,7 +81,14 @@ describe("normalizeTotal on odd cells, as scanpy", () => {
       }
       for (const flavor of ["seurat", "cell_ranger"] as const) {
         for (const x of [a, whole]) await pp.highlyVariableGenes(x, { flavor, nTopGenes: 50, batchKey: "batch" });
-        for (const col of ["means", "dispersions", "dispersions_norm", "highly_variable", "highly_variable_intersection", "highly_variable_nbatches"])
+        for (const col of [
+          "means",
+          "dispersions",
+          "dispersions_norm",
+          "highly_variable",
+          "highly_variable_intersection",
+          "highly_variable_nbatches",
+        ])
           assert.deepEqual(Array.from(a.var.getChild(col) ?? []), Array.from(whole.var.getChild(col) ?? []), `${flavor} ${col}`);
       }
     } finally {
