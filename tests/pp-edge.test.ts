@@ -96,6 +96,28 @@ describe("normalizeTotal on odd cells, as scanpy", () => {
     }
   });
 
+  it("filters without options, a markGenes prefix and a non-boolean qcVars column: typed errors or scanpy's meaning, no raw TypeError", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    try {
+      await assert.rejects(() => pp.filterCells(a), InvalidArgumentError);
+      await assert.rejects(() => pp.filterGenes(a), InvalidArgumentError);
+      const first = String(a.varNames.get(0));
+      const prefix = first.slice(0, Math.max(1, first.length - 1));
+      const byPrefix = pp.markGenes(a, "pre", prefix);
+      const byRegExp = pp.markGenes(a, "re", new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+      assert.equal(byPrefix, byRegExp);
+      assert.ok(byPrefix >= 1);
+      assert.throws(() => pp.markGenes(a, "bad", 3 as never), InvalidArgumentError);
+      a.setVar(
+        "label",
+        Array.from({ length: a.nVars }, (_, j) => (j % 2 ? "True" : "False")),
+      );
+      await assert.rejects(() => pp.calculateQcMetrics(a, { qcVars: ["label"], percentTop: null }), /not boolean/);
+    } finally {
+      a.close();
+    }
+  });
+
   it("randomized PCA on X with NaN or infinite values is a typed error, not results that are all NaN", async () => {
     for (const bad of ["np.nan", "np.inf"]) {
       const file = h5ad(`pca-${bad.slice(3)}`, [

@@ -67,7 +67,10 @@ function checkOne(opts: Record<string, number | undefined>, names: string[]): vo
  * @example
  * adata = await pp.filterCells(adata, { minGenes: 200 });
  */
-export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { minGenes?: number; maxGenes?: number }): Promise<AnnDataOOM> {
+export async function filterCells(
+  adata: AnnDataOOM,
+  opts: FilterOptions & { minGenes?: number; maxGenes?: number } = {},
+): Promise<AnnDataOOM> {
   checkOptionNames<FilterOptions & { minGenes?: number; maxGenes?: number }>("pp.filterCells", opts, {
     minCounts: true,
     maxCounts: true,
@@ -105,7 +108,10 @@ export async function filterCells(adata: AnnDataOOM, opts: FilterOptions & { min
  * Keep genes expressed in at least / at most so many cells, or with so many
  * counts. Writes var n_cells or n_counts and returns the filtered view.
  */
-export async function filterGenes(adata: AnnDataOOM, opts: FilterOptions & { minCells?: number; maxCells?: number }): Promise<AnnDataOOM> {
+export async function filterGenes(
+  adata: AnnDataOOM,
+  opts: FilterOptions & { minCells?: number; maxCells?: number } = {},
+): Promise<AnnDataOOM> {
   checkOptionNames<FilterOptions & { minCells?: number; maxCells?: number }>("pp.filterGenes", opts, {
     minCounts: true,
     maxCounts: true,

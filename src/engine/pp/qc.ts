@@ -25,6 +25,11 @@ export interface QcOptions extends PassOptions {
 function varMask(adata: AnnDataOOM, name: string): Float64Array {
   const col = adata.var.getChild(name);
   if (!col) throw new InvalidArgumentError(`qcVars: var has no column ${JSON.stringify(name)} (mark genes first, e.g. pp.markGenes)`);
+  // scanpy indexes genes with the column as a mask: strings or counts would mark every non-empty value.
+  if (String(col.type) !== "Bool")
+    throw new InvalidArgumentError(
+      `qcVars: var column ${JSON.stringify(name)} is ${String(col.type)}, not boolean (mark genes with pp.markGenes)`,
+    );
   const out = new Float64Array(adata.nVars);
   for (let i = 0; i < out.length; i++) out[i] = col.get(i) ? 1 : 0;
   return out;
@@ -34,11 +39,20 @@ function varMask(adata: AnnDataOOM, name: string): Float64Array {
  * Mark genes whose name matches `pattern` in a boolean var column, e.g.
  * `pp.markGenes(adata, "mt", /^MT-/)` (scanpy: `adata.var["mt"] = adata.var_names.str.startswith("MT-")`).
  */
-export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | ((name: string) => boolean)): number {
+export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | string | ((name: string) => boolean)): number {
+  if (!(pattern instanceof RegExp) && typeof pattern !== "string" && typeof pattern !== "function")
+    throw new InvalidArgumentError(
+      `markGenes: pattern must be a RegExp (/^MT-/), a name prefix ("MT-") or a function of the name, got ${JSON.stringify(pattern)}`,
+    );
   // A /g or /y RegExp keeps state in lastIndex between test() calls; a
   // copy without those flags answers each name on its own.
-  const re = pattern instanceof RegExp ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, "")) : null;
-  const test = re ? (s: string) => re.test(s) : (pattern as (name: string) => boolean);
+  let test: (name: string) => boolean;
+  if (pattern instanceof RegExp) {
+    const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""));
+    test = (s) => re.test(s);
+  } else if (typeof pattern === "string")
+    test = (s) => s.startsWith(pattern); // scanpy's var_names.str.startswith("MT-")
+  else test = pattern;
   const names = adata.varNames;
   const flags = Array.from({ length: adata.nVars }, (_, i) => test(names.get(i) as string));
   adata.setVar(column, flags);
