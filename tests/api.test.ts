@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { Dictionary, Int8, Int32, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
+import { Dictionary, Float64, Int8, Int32, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
 import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
 import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
 
@@ -335,6 +335,45 @@ describe("repr", () => {
       fs.rmSync(out, { force: true });
     } finally {
       fs.rmSync(file, { force: true });
+    }
+  });
+
+  it("setObs refuses categoricals anndata could not read back (duplicate or missing categories, codes out of range); odd shapes, BigInt arrays and '.' names are refused at set", async () => {
+    const a = await open("full_csr");
+    try {
+      const cat = (dictionary: unknown[], codes: number[], valueType: Utf8 | Float64 = new Utf8()) =>
+        makeVector(
+          makeData({
+            type: new Dictionary(valueType, new Int32()),
+            length: codes.length,
+            data: Int32Array.from(codes),
+            dictionary: vectorFromArray(dictionary as never[], valueType as never),
+          } as never),
+        );
+      const n = a.nObs;
+      const codes = Array.from({ length: n }, (_, i) => i % 2);
+      assert.throws(() => a.setObs("dup", cat(["x", "x"], codes)), /appears twice/);
+      assert.throws(() => a.setObs("nan", cat([1, Number.NaN], codes, new Float64())), /category 1 is missing/);
+      assert.throws(
+        () =>
+          a.setObs(
+            "range",
+            cat(
+              ["x", "y"],
+              codes.map((c) => c * 5),
+            ),
+          ),
+        /code 5 is out of range for 2 categories/,
+      );
+      a.setObs("fine", cat(["x", "y", "unused"], codes));
+      assert.equal(a.obs.getChild("fine")?.get(1), "y");
+      assert.throws(() => a.obsm.set("half", { kind: "dense", shape: [n, 0.5], data: new Float64Array(n) } as never), /whole numbers/);
+      assert.throws(() => a.obsm.set("big", { kind: "dense", shape: [n, 1], data: new BigInt64Array(n) } as never), /BigInt/);
+      assert.throws(() => a.setObs(".", codes), /other than "\."/);
+      a.uns.bad = { kind: "dense", shape: [-1], data: new Float64Array(2) };
+      await assert.rejects(() => a.write(path.join(os.tmpdir(), `aoom-bad-shape-${process.pid}.h5ad`)), /does not fit its 2 values/);
+    } finally {
+      a.close();
     }
   });
 

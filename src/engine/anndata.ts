@@ -273,7 +273,7 @@ export class AnnDataOOM {
     const index = this.source.info[axis].index_name;
     if (!isMemberName(name) || name === index || name === "_index" || name === "__categories") {
       throw new InvalidArgumentError(
-        `${axis} column name ${JSON.stringify(name)} is not allowed: it must be a non-empty string without "/", other than the index ("${index}")`,
+        `${axis} column name ${JSON.stringify(name)} is not allowed: it must be a non-empty string other than "." and without "/", other than the index ("${index}")`,
       );
     }
   }

@@ -73,7 +73,9 @@ export class ElementMapping {
    */
   set(key: string, value: Element): void {
     if (!isMemberName(key))
-      throw new InvalidArgumentError(`${this.name} key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
+      throw new InvalidArgumentError(
+        `${this.name} key must be a non-empty string other than "." and without "/", got ${JSON.stringify(key)}`,
+      );
     const shape = value && typeof value === "object" ? ("table" in value ? [value.table.numRows] : value.shape) : undefined;
     if (!Array.isArray(shape))
       throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}] must be an array, a sparse matrix or a frame`);
@@ -187,6 +189,10 @@ export class ElementMapping {
 function checkArrays(el: DenseArray | SparseMatrix, what: string): void {
   const typed = (x: unknown) => ArrayBuffer.isView(x) && !(x instanceof DataView);
   if (!typed(el.data)) throw new InvalidArgumentError(`${what}: data must be a typed array`);
+  if (el.data instanceof BigInt64Array || el.data instanceof BigUint64Array)
+    throw new InvalidArgumentError(`${what}: 64-bit integer (BigInt) arrays cannot be stored; use a Float64Array or Int32Array`);
+  if (!Array.isArray(el.shape) || !el.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new InvalidArgumentError(`${what}: shape must be whole numbers ≥ 0, got ${JSON.stringify(el.shape)}`);
   if (el.kind === "dense") {
     const n = el.shape.reduce((a, b) => a * b, 1);
     if (el.data.length !== n)
@@ -230,7 +236,8 @@ export class Layers {
    * before normalizing: no data is copied, the layer is the same chain.
    */
   set(key: string, m: BackedMatrix): void {
-    if (!isMemberName(key)) throw new InvalidArgumentError(`layers key must be a non-empty string without "/", got ${JSON.stringify(key)}`);
+    if (!isMemberName(key))
+      throw new InvalidArgumentError(`layers key must be a non-empty string other than "." and without "/", got ${JSON.stringify(key)}`);
     if (!(m instanceof BackedMatrix))
       throw new InvalidArgumentError(`layers.set takes a matrix of this object (e.g. adata.X), got ${String(m)}`);
     // A layer is a lazy chain over this file; write() re-reads it from here.

@@ -161,9 +161,39 @@ function toVector(values: ColumnValues, what: string): Vector {
       throw new InvalidArgumentError(
         `${what}: its categories are themselves categorical; build them as strings (vectorFromArray(values, new Utf8()))`,
       );
+    if (dict) checkCategories(values, dict, what);
     return values;
   }
   throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
+}
+
+/**
+ * What pandas requires of a categorical, checked before it is kept (the
+ * written file would not read back in anndata otherwise): unique, non-null
+ * categories (NaN neither) and codes within them.
+ */
+function checkCategories(column: Vector, dict: Vector, what: string): void {
+  const seen = new Set<unknown>();
+  for (let i = 0; i < dict.length; i++) {
+    const c = dict.get(i);
+    if (c === null || (typeof c === "number" && Number.isNaN(c)))
+      throw new InvalidArgumentError(
+        `${what}: category ${i} is missing (${String(c)}); categories must be values, a missing cell has no code`,
+      );
+    const key = typeof c === "bigint" ? c.toString() : c;
+    if (seen.has(key))
+      throw new InvalidArgumentError(`${what}: category ${JSON.stringify(String(c))} appears twice; categories must be unique`);
+    seen.add(key);
+  }
+  for (const data of column.data) {
+    const codes = data.values as ArrayLike<number | bigint>;
+    for (let i = 0; i < data.length; i++) {
+      if (!data.getValid(i)) continue;
+      const code = Number(codes[data.offset + i]);
+      if (code < 0 || code >= dict.length)
+        throw new InvalidArgumentError(`${what}: code ${code} is out of range for ${dict.length} categories`);
+    }
+  }
 }
 
 /**

@@ -163,6 +163,9 @@ export function unsIn(
       return { t: "arr", i: vectors.length - 1, shape: [(v as TypedArray).length] };
     }
     if (isDenseValue(v)) {
+      const n = v.shape.reduce((a, b) => a * b, 1);
+      if (!v.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || n !== v.data.length)
+        throw new InvalidArgumentError(`uns ${key}: shape ${JSON.stringify(v.shape)} does not fit its ${v.data.length} values`);
       vectors.push(typedIn(v.data));
       return { t: "arr", i: vectors.length - 1, shape: v.shape };
     }
@@ -211,7 +214,8 @@ export function unsIn(
     return null;
   };
   const checkKey = (k: string, where: string) => {
-    if (!isMemberName(k)) throw new InvalidArgumentError(`uns key ${JSON.stringify(where)}: keys must be non-empty and without "/"`);
+    if (!isMemberName(k))
+      throw new InvalidArgumentError(`uns key ${JSON.stringify(where)}: keys must be non-empty, not ".", and without "/"`);
   };
   const items: Record<string, unknown> = {};
   for (const [k, v] of entries) {
