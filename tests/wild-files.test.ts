@@ -237,6 +237,52 @@ describe("files as other writers leave them", () => {
     );
   });
 
+  it("a layer or raw that is X untransformed is written as X is stored: its dtype (no float32 rounding) and its format, CSC included", async () => {
+    for (const format of ["csr", "csc"]) {
+      const file = h5ad(`layer-is-x-${format}`, [
+        `X = sp.${format}_matrix(np.array([[123456789, 0, 16777217], [0, 5, 0], [7, 0, 9], [0, 0, 1]], dtype=np.int64))`,
+        "a = ad.AnnData(X, obs=pd.DataFrame(index=[f'c{i}' for i in range(4)]), var=pd.DataFrame(index=['g0', 'g1', 'g2']))",
+      ]);
+      const a = await read(file);
+      const v = a.subset({ obs: [3, 0, 2] });
+      for (const x of [a, v]) {
+        x.layers.set("counts", x.X);
+        x.setRaw();
+      }
+      const outA = path.join(tmp, `layer-is-x-${format}.out.h5ad`);
+      const outV = path.join(tmp, `layer-is-x-${format}.view.h5ad`);
+      await a.write(outA);
+      await v.write(outV);
+      a.close();
+      for (const [out, rows] of [
+        [outA, [0, 1, 2, 3]],
+        [outV, [3, 0, 2]],
+      ] as const) {
+        const back = runPython(
+          [
+            "import sys, json, anndata as ad, scipy.sparse as sp",
+            "b = ad.read_h5ad(sys.argv[1])",
+            "L, R = b.layers['counts'], b.raw.X",
+            "print(json.dumps({'dtypes': [str(L.dtype), str(R.dtype)], 'formats': [L.format, R.format], 'values': L.toarray().tolist(), 'same': bool((L != R).nnz == 0)}))",
+          ],
+          out,
+        );
+        const full = [
+          [123456789, 0, 16777217],
+          [0, 5, 0],
+          [7, 0, 9],
+          [0, 0, 1],
+        ];
+        assert.deepEqual(JSON.parse(back), {
+          dtypes: ["int64", "int64"],
+          formats: [format, format],
+          values: rows.map((r) => full[r]),
+          same: true,
+        });
+      }
+    }
+  });
+
   it("editing one child of a stored uns dict writes only that child: the others keep their dtype and what this build cannot decode; whole numbers past 2^53 stay floats", async () => {
     const file = h5ad(
       "uns-nested-edit",

@@ -412,6 +412,34 @@ fn write_to(
             }
         }
         for pm in &session.planned {
+            // No transforms (a layer set to X, raw snapshotted from an
+            // untransformed X): copied as X is, keeping its dtype and
+            // format; the plan writer stores float32 CSR or dense.
+            let plan = crate::pp::plan::Plan::parse(&pm.plan_json)?;
+            if plan.steps.is_empty() && plan.output.is_none() {
+                let (parent, name) = match pm.dest.rsplit_once('/') {
+                    Some((p, n)) => (out.group(p).at(&format!("/{p}"))?, n.to_string()),
+                    None => (out.group("/").at("/")?, pm.dest.clone()),
+                };
+                if parent.link_exists(&name) {
+                    parent.unlink(&name).at(&format!("/{}", pm.dest))?;
+                }
+                let sel = Selection {
+                    obs: pm.rows.clone(),
+                    var: pm.cols.clone(),
+                };
+                write_matrix(
+                    root,
+                    &pm.source,
+                    &parent,
+                    &name,
+                    &sel,
+                    (Axis::Obs, Axis::Var),
+                    c,
+                    control,
+                )?;
+                continue;
+            }
             crate::pp::write::write_planned(root, &out, pm, c, control)?;
         }
         if let Some(json) = &session.uns_json {
