@@ -326,6 +326,21 @@ describe("files as other writers leave them", () => {
     });
   });
 
+  it("fixed-length byte strings (numpy 'S', as old writers stored names) read as strings, padding dropped", async () => {
+    const file = h5ad(
+      "fixed-strings",
+      [],
+      [
+        "ds = f['obs'].create_dataset('fx', data=np.array([b'ab', b'cde', b'', b'x', b'yz', b'f'], dtype='S5'))",
+        "ds.attrs['encoding-type'] = 'array'; ds.attrs['encoding-version'] = '0.2.0'",
+        "f['obs'].attrs['column-order'] = ['fx']",
+      ],
+    );
+    const a = await read(file);
+    assert.deepEqual(Array.from(a.obs.getChild("fx") ?? []), ["ab", "cde", "", "x", "yz", "f"]);
+    a.close();
+  });
+
   it("HDF5 enum columns: R's logical with NA is a nullable boolean, another enum a categorical of its member names; both written back", async () => {
     // As hdf5r (R) writes them; h5py and anndata read only the bare integers.
     const file = h5ad(

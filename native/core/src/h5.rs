@@ -264,24 +264,9 @@ pub fn read_enum(ds: &Dataset, element: &str) -> Result<Option<EnumValues>> {
             ordered as i64
         }
     };
-    let count = ds.size();
-    crate::limits::check_load(element, count as u64, width as u64)?;
-    let mut buf = vec![0u8; count * width];
-    // SAFETY: the buffer holds `count` elements of the file type's size;
-    // ids are valid, under HDF5's lock.
-    let rc = hdf5::sync::sync(|| unsafe {
-        hdf5_sys::h5d::H5Dread(
-            ds.id(),
-            dt.id(),
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5p::H5P_DEFAULT,
-            buf.as_mut_ptr().cast(),
-        )
-    });
-    if rc < 0 {
-        return Err(Error::format(element, "cannot read the enum's values"));
-    }
+    crate::limits::check_load(element, ds.size() as u64, width as u64)?;
+    let buf = read_as_stored(ds, width)
+        .map_err(|_| Error::format(element, "cannot read the enum's values"))?;
     let values = buf
         .chunks_exact(width)
         .map(|b| {
@@ -437,8 +422,27 @@ fn read_vlen<T: hdf5::H5Type>(c: &Container, as_str: impl Fn(&T) -> &str) -> Res
 fn read_fixed_strings(c: &Container, n: usize) -> Result<Strings> {
     let count = c.size();
     crate::limits::check_load("", count as u64, n as u64)?;
-    let mut buf = vec![0u8; count * n];
+    let buf =
+        read_as_stored(c, n).map_err(|_| Error::format("", "cannot read fixed-length strings"))?;
+    let mut out = Strings::with_capacity(count, count * n);
+    for i in 0..count {
+        let raw = &buf[i * n..(i + 1) * n];
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(n);
+        out.push(String::from_utf8_lossy(&raw[..end]).trim_end_matches(' '));
+    }
+    Ok(out)
+}
+
+/// Every element of a dataset or attribute as its bytes, read with the
+/// file's own type (no conversion): `width` bytes per element.
+fn read_as_stored(c: &Container, width: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; c.size() * width];
     let dtype = c.dtype()?;
+    if dtype.size() != width {
+        return Err(Error::format("", "unexpected element size"));
+    }
+    // SAFETY: the buffer holds every element at the file type's size (checked
+    // above); ids are valid, under HDF5's lock.
     let rc = hdf5::sync::sync(|| unsafe {
         if c.id_type() == hdf5_sys::h5i::H5I_ATTR {
             hdf5_sys::h5a::H5Aread(c.id(), dtype.id(), buf.as_mut_ptr().cast())
@@ -454,15 +458,9 @@ fn read_fixed_strings(c: &Container, n: usize) -> Result<Strings> {
         }
     });
     if rc < 0 {
-        return Err(Error::format("", "cannot read fixed-length strings"));
+        return Err(Error::format("", "HDF5 read failed"));
     }
-    let mut out = Strings::with_capacity(count, count * n);
-    for i in 0..count {
-        let raw = &buf[i * n..(i + 1) * n];
-        let end = raw.iter().position(|&b| b == 0).unwrap_or(n);
-        out.push(String::from_utf8_lossy(&raw[..end]).trim_end_matches(' '));
-    }
-    Ok(out)
+    Ok(buf)
 }
 
 /// Read rows [a, b) of a 1-d or 2-d numeric dataset as row-major values.
