@@ -565,7 +565,9 @@ export class AnnDataOOM {
       }
       return out;
     };
-    const changedUns = new Set(this.changedUns());
+    // Read once: which entries changed, and the children of changed dicts kept as stored.
+    const fileUns = this.fileUnsForCompare();
+    const changedUns = new Set(this.changedUns(fileUns));
     const unsEntries = Object.entries(this.unsCache ?? {}).filter(([k]) => changedUns.has(k));
     const removedUns = this.removedUns();
     const pruned = this.isView ? this.categoriesUsedByView() : undefined;
@@ -578,7 +580,6 @@ export class AnnDataOOM {
         else if (inFile.has(k) && !removedUns.includes(k)) removedUns.push(k);
       }
     }
-    const fileUns = unsEntries.some(([k]) => this.source.info.uns.some(([f]) => f === k)) ? readUns(this.source, this.source.info.uns) : {};
     const uns = unsIn(unsEntries, removedUns, { values: fileUns, same: sameValue });
     for (const k of uns.skipped) unsaved.push(`uns ${k}`);
     const planned: Native.PlannedIn[] = [];
@@ -659,12 +660,16 @@ export class AnnDataOOM {
    * uns keys new in this session or whose value differs from the file's
    * (a step re-run with other parameters replaces e.g. uns.neighbors).
    */
-  private changedUns(): string[] {
+  private changedUns(file = this.fileUnsForCompare()): string[] {
     if (!this.unsCache) return [];
     const inFile = new Set(this.source.info.uns.map(([k]) => k));
-    const keys = Object.keys(this.unsCache);
-    const file = keys.some((k) => inFile.has(k)) ? readUns(this.source, this.source.info.uns) : {};
-    return keys.filter((k) => !inFile.has(k) || !sameValue((this.unsCache as Record<string, unknown>)[k], file[k]));
+    return Object.keys(this.unsCache).filter((k) => !inFile.has(k) || !sameValue((this.unsCache as Record<string, unknown>)[k], file[k]));
+  }
+
+  /** The file's uns as read, when this object's uns has keys the file has (else nothing to compare). */
+  private fileUnsForCompare(): Record<string, unknown> {
+    const inFile = new Set(this.source.info.uns.map(([k]) => k));
+    return Object.keys(this.unsCache ?? {}).some((k) => inFile.has(k)) ? readUns(this.source, this.source.info.uns) : {};
   }
 
   /**
