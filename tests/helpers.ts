@@ -16,9 +16,9 @@ export const PYTHON =
   path.join(process.env.ANNDATA_OOM_CACHE ?? path.join(process.env.HOME ?? "", ".cache", "anndata-oom"), "venv-main", "bin", "python");
 export const REPO = path.join(__dirname, "..", "..");
 
-/** Run Python `lines` (the reference venv) on `file` (sys.argv[1]); its stdout, after asserting success. */
-export function runPython(lines: string[], file: string): string {
-  const r = spawnSync(PYTHON, ["-c", lines.join("\n"), file], { encoding: "utf8" });
+/** Run Python `lines` (the reference venv) on `file` (sys.argv[1], then `more`); its stdout, after asserting success. */
+export function runPython(lines: string[], file: string, ...more: string[]): string {
+  const r = spawnSync(PYTHON, ["-c", lines.join("\n"), file, ...more], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }

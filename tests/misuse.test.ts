@@ -69,6 +69,32 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     }
   });
 
+  it("option values of the wrong type (a truthy string for a boolean, a numeric string or NaN for a number) are refused by name", async () => {
+    const a = await read(INPUT);
+    try {
+      const cases: [() => unknown, RegExp][] = [
+        [
+          () => pp.highlyVariableGenes(a, { subset: "no" as unknown as boolean }),
+          /pp.highlyVariableGenes: subset must be true or false, got "no"/,
+        ],
+        [
+          () => pp.highlyVariableGenes(a, { flavor: "pearson_residuals", theta: "100" as unknown as number }),
+          /theta must be a number, got "100"/,
+        ],
+        [() => pp.highlyVariableGenes(a, { nTopGenes: Number.NaN }), /nTopGenes must be a number, got NaN/],
+        [() => pp.pca(a, { zeroCenter: 0 as unknown as boolean }), /pp.pca: zeroCenter must be true or false, got 0/],
+        [() => pp.scale(a, { maxValue: "10" as unknown as number }), /pp.scale: maxValue must be a number/],
+        [() => pp.neighbors(a, { nNeighbors: "15" as unknown as number }), /pp.neighbors: nNeighbors must be a number/],
+        [() => tl.leiden(a, { resolution: "1" as unknown as number }), /tl.leiden: resolution must be a number/],
+        [() => pp.filterCells(a, { minGenes: "3" as unknown as number }), /pp.filterCells: minGenes must be a number/],
+      ];
+      for (const [call, re] of cases) await rejects(async () => call(), InvalidArgumentError, re);
+      assert.equal(a.X.chain.describe().length, 0, "nothing was applied");
+    } finally {
+      a.close();
+    }
+  });
+
   it("normalizeTotal refuses a non-finite or non-numeric targetSum, then still normalizes", async () => {
     const a = await read(INPUT);
     try {

@@ -236,6 +236,41 @@ describe("values that are not counts", () => {
     await assert.rejects(pp.highlyVariableGenes(none, { nTopGenes: 3 }), /there are no cells/);
     a.close();
   });
+
+  it("pearson residuals with theta = Infinity (scanpy's Poisson model) and clip = Infinity (no clipping), as scanpy", async () => {
+    const file = h5ad("pearson-inf", [
+      "rng = np.random.default_rng(2)",
+      "X = rng.negative_binomial(2, 0.3, size=(60, 12)).astype(np.float32); X[:, 0] += 40 * (np.arange(60) % 7 == 0)",
+      "X[X.sum(1) == 0, 1] = 1",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(60)]), var=pd.DataFrame(index=[f'g{j}' for j in range(12)]))",
+    ]);
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, numpy as np, scanpy as sc",
+          "warnings.simplefilter('ignore')",
+          "out = {}",
+          "for name, kw in [('theta', {'theta': np.inf}), ('clip', {'clip': np.inf}), ('both', {'theta': np.inf, 'clip': np.inf})]:",
+          "    a = sc.read_h5ad(sys.argv[1]); sc.experimental.pp.highly_variable_genes(a, flavor='pearson_residuals', n_top_genes=4, **kw)",
+          "    out[name] = a.var['residual_variances'].tolist()",
+          "print(json.dumps(out))",
+        ],
+        file,
+      ),
+    );
+    const opts = { theta: { theta: Infinity }, clip: { clip: Infinity }, both: { theta: Infinity, clip: Infinity } };
+    for (const [name, o] of Object.entries(opts)) {
+      const a = await read(file);
+      await pp.highlyVariableGenes(a, { flavor: "pearson_residuals", nTopGenes: 4, ...o });
+      const got = Array.from(a.var.getChild("residual_variances")?.toArray() as Float64Array);
+      const expected = want[name] as number[];
+      got.forEach((g, j) =>
+        assert.ok(Math.abs(g - expected[j]) <= 1e-5 * Math.abs(expected[j]), `${name} gene ${j}: ${g} vs ${expected[j]}`),
+      );
+      a.close();
+    }
+    assert.notDeepEqual(want.theta, want.clip, "the two options change different things");
+  });
 });
 
 describe("seurat HVG, PCA and neighbors on small or tied data, as scanpy", () => {

@@ -405,4 +405,102 @@ describe("files as other writers leave them", () => {
     );
     assert.equal(back.trim(), "[True] bool");
   });
+
+  it("write() keeps int64 columns int64 when set again, stores an empty list as float64, writes varp graphs and raw.varm, and leaves out what skipUnsaved skips", async () => {
+    const file = h5ad("write-kinds", [
+      "a.obs['n'] = np.arange(6, dtype=np.int64) * 3",
+      "a.obs['maybe'] = pd.array([1, None, 3, 4, None, 6], dtype='Int64')",
+      "a.varm['loadings'] = np.arange(10, dtype=np.float64).reshape(5, 2)",
+      "a.varp['old'] = sp.csr_matrix(np.eye(5))",
+      "a.obsp['stale'] = sp.csr_matrix(np.eye(6))",
+    ]);
+    const a = await read(file);
+    a.setObs("n", a.obs.getChild("n") as never); // a column set from itself (a copy made actual)
+    a.setObs("maybe", a.obs.getChild("maybe") as never);
+    a.setObs("big", BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 2n ** 40n]));
+    assert.throws(() => a.setObs("huge", BigInt64Array.from([2n ** 60n, 0n, 0n, 0n, 0n, 0n])), InvalidArgumentError);
+    a.uns.empty = [];
+    // raw frozen now: set later, varm.extra is not part of it (anndata copies varm)
+    a.setRaw();
+    a.varm.set("extra", { kind: "dense", shape: [5, 1], dtype: "float64", data: new Float64Array(5) });
+    a.varp.set("corr", {
+      kind: "csr",
+      shape: [5, 5],
+      dtype: "float32",
+      indptr: Float64Array.from([0, 1, 1, 1, 1, 2]),
+      indices: Int32Array.from([4, 0]),
+      data: Float32Array.from([0.5, 0.25]),
+    });
+    // a dense obsp where the file has a sparse one: unsaved; with skipUnsaved the file's is not kept
+    a.obsp.set("stale", { kind: "dense", shape: [6, 6], dtype: "float64", data: new Float64Array(36) });
+    a.uns.mixed = [1, "a"];
+    const out = path.join(tmp, "write-kinds.out.h5ad");
+    await assert.rejects(
+      a.write(out),
+      (e: Error) => e instanceof InvalidArgumentError && /obsp stale/.test(e.message) && /uns mixed/.test(e.message),
+    );
+    await a.write(out, { skipUnsaved: true });
+    a.close();
+    const back = runPython(
+      [
+        "import sys, json, h5py, anndata as ad",
+        "b = ad.read_h5ad(sys.argv[1])",
+        "print(json.dumps({'dtypes': [str(b.obs[c].dtype) for c in ['n', 'maybe', 'big']], 'n': b.obs['n'].tolist(), 'maybe': [None if pd.isna(x) else int(x) for x in b.obs['maybe']], 'big': b.obs['big'].tolist(),",
+        "  'empty': [str(b.uns['empty'].dtype), len(b.uns['empty'])], 'mixed': 'mixed' in b.uns, 'stale': 'stale' in b.obsp,",
+        "  'varp': sorted(b.varp.keys()), 'corr': b.varp['corr'].toarray()[[0, 4], [4, 0]].tolist(),",
+        "  'raw_varm': sorted(b.raw.varm.keys()), 'raw_loadings': b.raw.varm['loadings'].tolist()}))",
+      ].map((l) => l.replace("import sys,", "import sys, pandas as pd,")),
+      out,
+    );
+    assert.deepEqual(JSON.parse(back), {
+      dtypes: ["int64", "Int64", "int64"],
+      n: [0, 3, 6, 9, 12, 15],
+      maybe: [1, null, 3, 4, null, 6],
+      big: [1, 2, 3, 4, 5, 2 ** 40],
+      empty: ["float64", 0],
+      mixed: false,
+      stale: false,
+      varp: ["corr", "old"],
+      corr: [0.5, 0.25],
+      raw_varm: ["loadings"],
+      raw_loadings: [
+        [0, 1],
+        [2, 3],
+        [4, 5],
+        [6, 7],
+        [8, 9],
+      ],
+    });
+  });
+
+  it("colors set on a view are written as given, as anndata writes them (the view's own colors follow its categories)", async () => {
+    const file = h5ad("view-colors-set", [
+      "a.obs['ct'] = pd.Categorical(list('abcabc'), categories=list('abcd'))",
+      "a.obs['st'] = pd.Categorical(list('xxyyzz'))",
+      "a.uns['ct_colors'] = ['#000001', '#000002', '#000003', '#000004']",
+    ]);
+    const set = { ct_colors: ["#a00000", "#b00000", "#c00000", "#d00000"], st_colors: ["#ff0000"] };
+    const ours = path.join(tmp, "view-colors-set.ours.h5ad");
+    const a = await read(file);
+    const v = a.subset({ obs: [0, 1, 3] });
+    assert.deepEqual(v.uns.ct_colors, ["#000001", "#000002"], "subset() cut the file's colors to the view's categories");
+    Object.assign(v.uns, set);
+    await v.write(ours);
+    const untouched = a.subset({ obs: [0, 1, 3] });
+    const ours2 = path.join(tmp, "view-colors-set.ours2.h5ad");
+    await untouched.write(ours2);
+    a.close();
+    const script = [
+      "import sys, json, anndata as ad",
+      "def colors(b): return {k: [str(c) for c in b.uns[k]] for k in sorted(b.uns) if k.endswith('_colors')}",
+      "a = ad.read_h5ad(sys.argv[1]); v = a[[0, 1, 3]]",
+      `v.uns['ct_colors'] = ${JSON.stringify(set.ct_colors)}; v.uns['st_colors'] = ${JSON.stringify(set.st_colors)}`,
+      "v.write_h5ad(sys.argv[1] + '.py.h5ad')",
+      "print(json.dumps([colors(ad.read_h5ad(sys.argv[1] + '.py.h5ad')), colors(ad.read_h5ad(sys.argv[2])), colors(ad.read_h5ad(sys.argv[3]))]))",
+    ];
+    const [want, got, untouchedBack] = JSON.parse(runPython(script, file, ours, ours2));
+    assert.deepEqual(want, set);
+    assert.deepEqual(got, want);
+    assert.deepEqual(untouchedBack, { ct_colors: ["#000001", "#000002"] });
+  });
 });

@@ -33,14 +33,15 @@ export interface ReadOptions {
 
 export interface WriteOptions extends PassOptions {
   /**
-   * write() saves the session's obs/var columns, dense obsm/varm arrays
-   * (X_pca, PCs, X_umap), CSR obsp graphs (connectivities, distances), new
-   * uns entries, and X and layers through their transform
-   * chains (CSR float32; dense float64 after scale, as scanpy stores them).
-   * A raw snapshot (setRaw) is written as raw/X and raw/var. What it cannot
-   * save yet (sparse in-memory obsm elements, varp, uns values of other
-   * kinds) makes it refuse, listing them; with skipUnsaved it writes
-   * without them.
+   * write() saves the session's obs/var columns (64-bit integer columns
+   * stay int64), dense obsm/varm arrays (X_pca, PCs, X_umap), CSR obsp and
+   * varp graphs (connectivities, distances), new uns entries, and X and
+   * layers through their transform chains (CSR float32; dense float64
+   * after scale, as scanpy stores them). A raw snapshot (setRaw) is written
+   * as raw/X, raw/var and raw/varm. What it cannot save yet (sparse
+   * in-memory obsm elements, dense obsp/varp, uns values of other kinds)
+   * makes it refuse, listing them; with skipUnsaved it writes without them,
+   * and without the file's elements they replaced.
    */
   skipUnsaved?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
@@ -94,6 +95,12 @@ export class AnnDataOOM {
    * views do for the categories they drop.
    */
   private unsColorEdits: ColorEdit[] = [];
+  /**
+   * A view's `<column>_colors` as subset() left them. One replaced since was
+   * set on the view by the user and is written as given, as anndata does
+   * (setting uns makes a view actual); the others follow its categories.
+   */
+  private viewColors = new Map<string, unknown>();
   private xCache: BackedMatrix | null = null;
   private xOverride: BackedMatrix | null = null;
   private slots: { layers?: Layers; obsm?: ElementMapping; varm?: ElementMapping; obsp?: ElementMapping; varp?: ElementMapping } = {};
@@ -284,7 +291,13 @@ export class AnnDataOOM {
    */
   setRaw(from: AnnDataOOM = this): void {
     const frame = from.root.var;
-    this.rawOverride = { X: from.X, var: frame.table, varNames: frame.index, shape: [from.nObs, from.nVars], varm: from.varm };
+    this.rawOverride = {
+      X: from.X,
+      var: frame.table,
+      varNames: frame.index,
+      shape: [from.nObs, from.nVars],
+      varm: from.varm.snapshot("raw/varm"),
+    };
   }
 
   /** uns as plain JS values (read on first access). */
@@ -293,6 +306,7 @@ export class AnnDataOOM {
     if (!this.unsCache) {
       const uns = readUns(this.source, this.source.info.uns);
       for (const edit of this.unsColorEdits) applyColorEdit(uns, edit);
+      if (this.unsColorEdits.length) this.viewColors = colorEntries(uns);
       this.unsColorEdits = [];
       this.unsCache = uns;
     }
@@ -428,6 +442,7 @@ export class AnnDataOOM {
     if (this.unsCache) {
       view.unsCache = { ...this.unsCache };
       applyColorEdit(view.unsCache, edit);
+      view.viewColors = colorEntries(view.unsCache);
     } else view.unsColorEdits = [...this.unsColorEdits, edit];
     return view;
   }
@@ -451,8 +466,11 @@ export class AnnDataOOM {
       if (!mapping) continue;
       for (const [k, el] of mapping.memoryEntries()) view[slot].set(k, idx ? takeElementRows(el, idx) : el);
     }
-    if (this.slots.obsp) {
-      for (const [k, el] of this.slots.obsp.memoryEntries()) view.obsp.set(k, obsIdx ? takeSquare(el, obsIdx) : el);
+    for (const [slot, idx] of [
+      ["obsp", obsIdx],
+      ["varp", varIdx],
+    ] as const) {
+      for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) view[slot].set(k, idx ? takeSquare(el, idx) : el);
     }
     for (const c of this.changedColumns) view.changedColumns.add(c);
     // Per-var sums stay valid when only genes are dropped.
@@ -525,9 +543,10 @@ export class AnnDataOOM {
    */
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
     if (typeof file !== "string" || file === "") throw new InvalidArgumentError(`write() needs a file path, got ${JSON.stringify(file)}`);
-    checkOptionNames<WriteOptions>("write", opts, { skipUnsaved: true, compression: true, signal: true, onProgress: true });
+    checkOptionNames<WriteOptions>("write", opts, { skipUnsaved: "bool", compression: true, signal: true, onProgress: true });
     const nat = this.source.native;
     const session = this.sessionForWrite();
+    await this.addRawVarm(session);
     if (session.unsaved.length && !opts.skipUnsaved) {
       throw new InvalidArgumentError(
         `write() cannot save these results of this session yet: ${session.unsaved.join("; ")}. Pass { skipUnsaved: true } to write without them.`,
@@ -544,6 +563,23 @@ export class AnnDataOOM {
   }
 
   /**
+   * raw.varm of a raw set in this session (setRaw): its dense arrays, read
+   * from the file where they are stored there (they are genes × a few
+   * columns). Other kinds are reported as unsaved.
+   */
+  private async addRawVarm(session: { input: Native.SessionIn; unsaved: string[] }): Promise<void> {
+    const raw = this.rawOverride;
+    if (!raw) return;
+    const arrays: Native.NamedArrayIn[] = [];
+    for (const k of raw.varm.keys()) {
+      const a = arrayIn(k, await raw.varm.get(k));
+      if (a) arrays.push(a);
+      else session.unsaved.push(`raw.varm ${k} (not a dense array)`);
+    }
+    session.input.rawVarm = arrays;
+  }
+
+  /**
    * The session's results that write() saves (obs/var columns, dense
    * obsm/varm arrays, new uns entries) and those it cannot save yet.
    */
@@ -556,12 +592,19 @@ export class AnnDataOOM {
     };
     const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: columnIn(t.getChild(name) as Vector) }));
     const unsaved: string[] = [];
+    // An element write() cannot store: reported, and the file's element under
+    // its key is left out too (skipUnsaved), since this session replaced it.
+    const omit: string[] = [];
+    const skip = (slot: "obsm" | "varm" | "obsp" | "varp", key: string, why: string) => {
+      unsaved.push(`${slot} ${key} (${why})`);
+      omit.push(`${slot}/${key}`);
+    };
     const arrays = (slot: "obsm" | "varm") => {
       const out: Native.NamedArrayIn[] = [];
       for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
         const a = arrayIn(k, el);
         if (a) out.push(a);
-        else unsaved.push(`${slot} ${k} (not a dense array)`);
+        else skip(slot, k, "not a dense array");
       }
       return out;
     };
@@ -585,14 +628,15 @@ export class AnnDataOOM {
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
     for (const [k, m] of this.slots.layers?.memoryEntries() ?? []) planned.push(m.plannedWrite(`layers/${k}`));
-    const obsp: Native.NamedCsrIn[] = [];
-    for (const [k, el] of this.slots.obsp?.memoryEntries() ?? []) {
-      const m = csrIn(k, el);
-      if (m) obsp.push(m);
-      else unsaved.push(`obsp ${k} (not a CSR matrix)`);
-    }
-    const varpKeys = this.slots.varp?.memoryEntries().map(([k]) => k) ?? [];
-    if (varpKeys.length) unsaved.push(`varp ${varpKeys.join(", ")}`);
+    const graphs = (slot: "obsp" | "varp") => {
+      const out: Native.NamedCsrIn[] = [];
+      for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
+        const m = csrIn(k, el);
+        if (m) out.push(m);
+        else skip(slot, k, "not a CSR matrix");
+      }
+      return out;
+    };
     let rawVar: Native.FrameIn | undefined;
     const raw = this.rawOverride;
     if (raw) {
@@ -617,11 +661,13 @@ export class AnnDataOOM {
       var: frameCols(this.var, this.source.info.var, "var"),
       obsm: arrays("obsm"),
       varm: arrays("varm"),
-      obsp,
+      obsp: graphs("obsp"),
+      varp: graphs("varp"),
       unsJson: uns.json,
       unsVectors: uns.vectors,
       planned,
       rawVar,
+      omit,
     };
     return { input, unsaved };
   }
@@ -713,6 +759,7 @@ export class AnnDataOOM {
         else if (file && categoryCount(file) !== categoryCount(before)) out[axis].set(field.name, before);
         const key = `${field.name}_colors`;
         if (!Object.hasOwn(this.uns, key) && !out.colors.has(key)) continue;
+        if (Object.hasOwn(this.uns, key) && this.uns[key] !== this.viewColors.get(key)) continue; // set on the view: as given
         const colors = out.colors.has(key) ? out.colors.get(key) : this.uns[key];
         if (!Array.isArray(colors) && !ArrayBuffer.isView(colors)) continue;
         // anndata drops colors that do not match the categories, used or not.
@@ -786,6 +833,11 @@ type ColorEdit = Map<string, { n: number; kept: number[] | null }>;
  * anndata's view rule for category colors: a list whose length is not the
  * column's category count is dropped, else it keeps the kept categories'.
  */
+/** The `*_colors` entries of uns, by reference (to tell later assignments). */
+function colorEntries(uns: Record<string, unknown>): Map<string, unknown> {
+  return new Map(Object.entries(uns).filter(([k]) => k.endsWith("_colors")));
+}
+
 function applyColorEdit(uns: Record<string, unknown>, edit: ColorEdit): void {
   for (const [key, { n, kept }] of edit) {
     if (!Object.hasOwn(uns, key)) continue;

@@ -113,6 +113,15 @@ export class ElementMapping {
         return [];
     }
   }
+  /**
+   * A copy that later set() calls on either side do not reach (anndata's
+   * `adata.raw = adata` copies varm). File elements are shared, read lazily.
+   */
+  snapshot(name: string): ElementMapping {
+    const copy = new ElementMapping(this.source, this.entries, this.sel, name);
+    for (const [k, el] of this.memory) copy.memory.set(k, el);
+    return copy;
+  }
   /** In-memory elements, for views and writers. @internal */
   memoryEntries(): [string, Element][] {
     return [...this.memory.entries()];

@@ -118,6 +118,7 @@ export type ColumnValues =
   | Int32Array
   | Uint32Array
   | BigInt64Array
+  | BigUint64Array
   | (boolean | null)[]
   | (string | null)[]
   | (number | null)[];
@@ -136,10 +137,17 @@ export function withColumn(f: Frame, name: string, values: ColumnValues, n: numb
  * A column from JS values. Arrays take the type of their non-missing
  * entries (null / undefined are missing: NaN for numbers, null for
  * booleans and strings, as pandas reads them); mixed types are refused.
- * 64-bit integer arrays become float64, as the reader gives int64 columns.
+ * 64-bit integer arrays become float64 marked with their dtype, as the reader
+ * gives int64 columns, and are written back as 64-bit integers.
  */
 function toVector(values: ColumnValues, what: string): Vector {
-  if (values instanceof BigInt64Array || values instanceof BigUint64Array) return makeVector(Float64Array.from(values, Number));
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    const limit = BigInt(Number.MAX_SAFE_INTEGER);
+    const i = values.findIndex((x) => x > limit || x < -limit);
+    if (i >= 0) throw new InvalidArgumentError(`${what}: value ${values[i]} at ${i} is beyond 2^53, which a JS number cannot hold exactly`);
+    const dtype = values instanceof BigInt64Array ? "int64" : "uint64";
+    return markStoredDtype(makeVector(Float64Array.from(values, Number)), dtype);
+  }
   if (ArrayBuffer.isView(values)) {
     if (values instanceof DataView) throw new InvalidArgumentError(`${what}: a DataView is not a column`);
     return makeVector(values as Float64Array);

@@ -6,8 +6,18 @@
  */
 import { InvalidArgumentError } from "./errors";
 
-/** Every option name of `T`, as an object literal (exhaustive and exact at compile time). */
-export type OptionNames<T> = { readonly [K in keyof Required<T>]: true };
+/**
+ * How an option's value is checked at run time: "bool" must be a boolean
+ * (a truthy string such as "no" would otherwise switch it on), "num" a
+ * number (not NaN, not a numeric string); `true` is left to the step.
+ */
+type Check<V> = [NonNullable<V>] extends [boolean] ? "bool" : [NonNullable<V>] extends [number] ? "num" : true;
+
+/**
+ * Every option name of `T` with its check, as an object literal (exhaustive
+ * and exact at compile time: a boolean option must say "bool", a number "num").
+ */
+export type OptionNames<T> = { readonly [K in keyof Required<T>]: Check<Required<T>[K]> };
 
 /** Throws when `opts` holds a key that is not one of `names`, suggesting the camelCase name. */
 export function checkOptionNames<T>(fn: string, opts: unknown, names: OptionNames<T>): void {
@@ -15,8 +25,11 @@ export function checkOptionNames<T>(fn: string, opts: unknown, names: OptionName
   // null (Python's None habit), a number or an array would fail later as a TypeError.
   if (opts === null || typeof opts !== "object" || Array.isArray(opts))
     throw new InvalidArgumentError(`${fn}: options must be an object such as {}, got ${Array.isArray(opts) ? "an array" : String(opts)}`);
-  for (const key of Object.keys(opts)) {
-    if (Object.hasOwn(names, key)) continue;
+  for (const [key, value] of Object.entries(opts)) {
+    if (Object.hasOwn(names, key)) {
+      checkValue(fn, key, value, (names as Record<string, true | "bool" | "num">)[key]);
+      continue;
+    }
     const known = Object.keys(names);
     const hint = closest(key, known);
     throw new InvalidArgumentError(
@@ -29,4 +42,13 @@ export function checkOptionNames<T>(fn: string, opts: unknown, names: OptionName
 function closest(key: string, known: string[]): string | undefined {
   const plain = (s: string) => s.replace(/_/g, "").toLowerCase();
   return known.find((k) => plain(k) === plain(key));
+}
+
+/** Type checks of one option's value; null and undefined mean "the default". */
+function checkValue(fn: string, key: string, value: unknown, check: true | "bool" | "num"): void {
+  if (value === undefined || value === null || check === true) return;
+  const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+  if (check === "bool" && typeof value !== "boolean") throw new InvalidArgumentError(`${fn}: ${key} must be true or false, got ${shown}`);
+  if (check === "num" && (typeof value !== "number" || Number.isNaN(value)))
+    throw new InvalidArgumentError(`${fn}: ${key} must be a number, got ${shown}`);
 }

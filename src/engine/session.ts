@@ -9,7 +9,7 @@ import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
-import { type TypedArray, typedArray } from "./typed";
+import { storedDtype, type TypedArray, typedArray } from "./typed";
 
 const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
   [Float64Array, "float64", "f64"],
@@ -91,11 +91,23 @@ export function columnIn(v: Vector): Native.ColumnOut {
   // numbers: floats keep NaN for missing; integers with nulls become nullable-integer
   const arr = v.toArray() as TypedArray;
   const mask = maskOf(v);
+  const wide = storedDtype(v);
+  if (wide && arr instanceof Float64Array && holdsWholeNumbers(arr, mask)) {
+    // A 64-bit integer column read as float64 (or set from a BigInt64Array) is written back as one.
+    const values = typedIn(mask ? arr.map((x, i) => (mask[i] ? 0 : x)) : arr, wide);
+    return mask ? { kind: "nullable", values, mask, boolean: false } : { kind: "numeric", values };
+  }
   if (mask && !(arr instanceof Float32Array || arr instanceof Float64Array)) {
     return { kind: "nullable", values: typedIn(arr), mask, boolean: false };
   }
   const vals = mask ? Float64Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? Number(v.get(i)) : Number.NaN)) : arr;
   return { kind: "numeric", values: typedIn(vals) };
+}
+
+/** True if every value not masked out is a whole number (what an int64 column read as float64 holds). */
+function holdsWholeNumbers(a: Float64Array, mask: Uint8Array | undefined): boolean {
+  for (let i = 0; i < a.length; i++) if (!mask?.[i] && !Number.isInteger(a[i])) return false;
+  return true;
 }
 
 /** A dense in-memory element for obsm / varm, or null if not dense. */
@@ -175,6 +187,11 @@ export function unsIn(
       return { t: "csr", i: vectors.length - 3, shape: v.shape };
     }
     if (Array.isArray(v)) {
+      // An empty list is float64 in numpy (np.array([])), as anndata writes it.
+      if (v.length === 0) {
+        vectors.push(typedIn(new Float64Array(0)));
+        return { t: "arr", i: vectors.length - 1, shape: [0] };
+      }
       if (v.every((x) => typeof x === "string")) return { t: "strs", v };
       if (v.every((x) => typeof x === "boolean")) {
         vectors.push(
@@ -210,8 +227,10 @@ export function unsIn(
       open.delete(v);
       return inFile ? { t: "dict", items, merge: true } : { t: "dict", items };
     }
+    // Reported as unsaved; written as "leave out", so that with skipUnsaved
+    // the file's older value under this key is not kept in its place.
     skipped.push(key);
-    return null;
+    return { t: "del" };
   };
   const checkKey = (k: string, where: string) => {
     if (!isMemberName(k))

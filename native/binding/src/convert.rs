@@ -219,6 +219,14 @@ pub fn values_in(t: &TypedOut) -> napi::Result<Values> {
                 .map(|&x| x as i64)
                 .collect(),
         ),
+        "uint64" => Values::Uint64(
+            t.f64
+                .as_ref()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|&x| x as u64)
+                .collect(),
+        ),
         other => {
             return Err(napi::Error::from_reason(format!(
                 "unsupported dtype {other}"

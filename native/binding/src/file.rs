@@ -421,15 +421,22 @@ pub struct SessionIn {
     pub varm: Vec<NamedArrayIn>,
     /// CSR graphs for obsp.
     pub obsp: Option<Vec<NamedCsrIn>>,
+    /// CSR matrices for varp.
+    pub varp: Option<Vec<NamedCsrIn>>,
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<TypedOut>,
     /// Matrices to write through their transform chain.
     pub planned: Vec<PlannedIn>,
     /// raw's var when the session set raw (raw/X is in `planned`).
     pub raw_var: Option<FrameIn>,
+    /// raw's varm when the session set raw (dense arrays, rows = raw's vars).
+    pub raw_varm: Option<Vec<NamedArrayIn>>,
+    /// Elements of the source not to copy ("obsp/<key>", ...): replaced in
+    /// the session by values write() skips.
+    pub omit: Option<Vec<String>>,
 }
 
-/// A CSR matrix (obsp) to write.
+/// A CSR matrix (obsp, varp) to write.
 #[napi(object)]
 pub struct NamedCsrIn {
     pub name: String,
@@ -485,14 +492,8 @@ impl SessionIn {
                 .map(|a| Ok((a.name.clone(), convert::values_in(&a.data)?, a.shape.iter().map(|&d| d as usize).collect())))
                 .collect()
         };
-        Ok(anndata_oom_core::writer::Session {
-            obs: cols(&self.obs)?,
-            var: cols(&self.var)?,
-            obsm: arrays(&self.obsm)?,
-            varm: arrays(&self.varm)?,
-            obsp: self
-                .obsp
-                .iter()
+        let csrs = |v: &Option<Vec<NamedCsrIn>>| -> Result<Vec<(String, anndata_oom_core::writer::CsrIn)>> {
+            v.iter()
                 .flatten()
                 .map(|m| {
                     Ok((
@@ -505,7 +506,17 @@ impl SessionIn {
                         },
                     ))
                 })
-                .collect::<Result<_>>()?,
+                .collect()
+        };
+        Ok(anndata_oom_core::writer::Session {
+            obs: cols(&self.obs)?,
+            var: cols(&self.var)?,
+            obsm: arrays(&self.obsm)?,
+            varm: arrays(&self.varm)?,
+            obsp: csrs(&self.obsp)?,
+            varp: csrs(&self.varp)?,
+            raw_varm: arrays(self.raw_varm.as_deref().unwrap_or_default())?,
+            omit: self.omit.clone().unwrap_or_default(),
             uns_json: self.uns_json,
             uns_vectors: self
                 .uns_vectors

@@ -36,6 +36,8 @@ pub struct Session {
     pub varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
     /// CSR graphs for obsp (e.g. neighbors' connectivities and distances).
     pub obsp: Vec<(String, CsrIn)>,
+    /// CSR matrices for varp.
+    pub varp: Vec<(String, CsrIn)>,
     /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<crate::dtype::Values>,
@@ -44,6 +46,12 @@ pub struct Session {
     pub planned: Vec<crate::pp::write::PlannedMatrix>,
     /// raw's var when the session set raw (its X is in `planned`).
     pub raw_var: Option<Frame>,
+    /// raw's varm when the session set raw: dense arrays (key, values, shape).
+    pub raw_varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
+    /// Elements of the source left out ("obsm/<key>", ...): the session
+    /// replaced them with values it could not write (skipUnsaved), so the
+    /// source's stale ones must not be copied under their keys.
+    pub omit: Vec<String>,
 }
 
 /// An in-memory CSR matrix to write (anndata's csr_matrix encoding).
@@ -353,6 +361,13 @@ fn write_to(
             let raw = out.create_group("raw").at("/raw")?;
             h5w::set_encoding(&raw, "raw", "0.1.0")?;
             write_frame(&raw, "var", raw_var)?;
+            let varm = raw.create_group("varm").at("/raw/varm")?;
+            h5w::set_encoding(&varm, "dict", "0.1.0")?;
+            for (key, values, shape) in &session.raw_varm {
+                let ds = h5w::write_values(&varm, key, values, shape, Compression::None)
+                    .map_err(|e| e.at(&format!("/raw/varm/{key}")))?;
+                h5w::set_encoding(&ds, "array", "0.2.0")?;
+            }
         } else if let Some(Node::Group(_)) = h5::node(root, "raw") {
             let raw = out.create_group("raw").at("/raw")?;
             h5w::set_encoding(&raw, "raw", "0.1.0")?;
@@ -401,14 +416,28 @@ fn write_to(
                 h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
         }
-        if !session.obsp.is_empty() {
-            let g = out.group("obsp").at("/obsp")?;
-            for (key, m) in &session.obsp {
-                m.validate(&format!("obsp/{key}"))?;
+        for (slot, graphs) in [("obsp", &session.obsp), ("varp", &session.varp)] {
+            if graphs.is_empty() {
+                continue;
+            }
+            let g = out.group(slot).at(&format!("/{slot}"))?;
+            for (key, m) in graphs {
+                m.validate(&format!("{slot}/{key}"))?;
                 if g.link_exists(key) {
-                    g.unlink(key).at(&format!("/obsp/{key}"))?;
+                    g.unlink(key).at(&format!("/{slot}/{key}"))?;
                 }
                 write_csr(&g, key, m)?;
+            }
+        }
+        for path in &session.omit {
+            let slot = path.split_once('/').map(|(slot, _)| slot);
+            if !matches!(slot, Some("obsm" | "varm" | "obsp" | "varp")) {
+                return Err(Error::invalid(format!(
+                    "cannot leave out {path:?}: not an obsm/varm/obsp/varp element"
+                )));
+            }
+            if out.link_exists(path) {
+                out.unlink(path).at(&format!("/{path}"))?;
             }
         }
         for pm in &session.planned {

@@ -249,9 +249,9 @@ export function controls(plot: EmbeddingExplorer, step: "leiden" | "umap" | "hvg
   checkOptions<ControlsOptions>("pl.controls", opts, 'pl.controls(plot, "leiden", { resolution: 1 })', {
     from: true,
     keyAdded: true,
-    resolution: true,
-    minDist: true,
-    nTopGenes: true,
+    resolution: "num",
+    minDist: "num",
+    nTopGenes: "num",
   });
   if (step === null || (typeof step !== "object" && typeof step !== "string"))
     throw new InvalidArgumentError(`pl.controls: step must be "leiden", "umap", "hvg" or a binding, got ${JSON.stringify(step)}`);

@@ -72,11 +72,11 @@ export async function filterCells(
   opts: FilterOptions & { minGenes?: number; maxGenes?: number } = {},
 ): Promise<AnnDataOOM> {
   checkOptionNames<FilterOptions & { minGenes?: number; maxGenes?: number }>("pp.filterCells", opts, {
-    minCounts: true,
-    maxCounts: true,
+    minCounts: "num",
+    maxCounts: "num",
     layer: true,
-    minGenes: true,
-    maxGenes: true,
+    minGenes: "num",
+    maxGenes: "num",
     onProgress: true,
     signal: true,
   });
@@ -113,11 +113,11 @@ export async function filterGenes(
   opts: FilterOptions & { minCells?: number; maxCells?: number } = {},
 ): Promise<AnnDataOOM> {
   checkOptionNames<FilterOptions & { minCells?: number; maxCells?: number }>("pp.filterGenes", opts, {
-    minCounts: true,
-    maxCounts: true,
+    minCounts: "num",
+    maxCounts: "num",
     layer: true,
-    minCells: true,
-    maxCells: true,
+    minCells: "num",
+    maxCells: "num",
     onProgress: true,
     signal: true,
   });

@@ -41,6 +41,8 @@ export function float32PairwiseSum(a: ArrayLike<number>, lo = 0, n = a.length): 
   return f(float32PairwiseSum(a, lo, n2) + float32PairwiseSum(a, lo + n2, n - n2));
 }
 
+const finite = (x: number) => Math.min(x, Number.MAX_VALUE);
+
 function residual(x: number, mu: number, theta: number, clip: number): number {
   return Math.min(Math.max((x - mu) / Math.sqrt(mu + (mu * mu) / theta), -clip), clip);
 }
@@ -83,7 +85,9 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   });
   const clip = opts.clip ?? Math.sqrt(rows[0]); // scanpy: set once, from the first batch
   const second = await m.planPass(
-    { pearson: { gene_sums: base + 1, totals: base + 2, theta, clip, batches: base } },
+    // JSON has no Infinity (scanpy's theta=np.inf is a Poisson model, clip=np.inf no clipping):
+    // the largest double gives the same residuals (mu²/theta vanishes next to mu).
+    { pearson: { gene_sums: base + 1, totals: base + 2, theta: finite(theta), clip: finite(clip), batches: base } },
     [codes, sg, totals],
     "HVG pearson_residuals: residuals",
     opts,

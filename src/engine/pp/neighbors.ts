@@ -47,12 +47,12 @@ export interface NeighborsResult {
  */
 export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}): Promise<NeighborsResult> {
   checkOptionNames<NeighborsOptions>("pp.neighbors", opts, {
-    nNeighbors: true,
-    nPcs: true,
+    nNeighbors: "num",
+    nPcs: "num",
     useRep: true,
     metric: true,
     method: true,
-    randomState: true,
+    randomState: "num",
     keyAdded: true,
     onProgress: true,
     signal: true,

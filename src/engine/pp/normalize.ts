@@ -28,9 +28,9 @@ function median(v: Float64Array): number {
 
 export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions = {}): Promise<void> {
   checkOptionNames<NormalizeOptions>("pp.normalizeTotal", opts, {
-    targetSum: true,
-    excludeHighlyExpressed: true,
-    maxFraction: true,
+    targetSum: "num",
+    excludeHighlyExpressed: "bool",
+    maxFraction: "num",
     layer: true,
     onProgress: true,
     signal: true,
@@ -77,7 +77,7 @@ export interface Log1pOptions {
 }
 
 export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
-  checkOptionNames<Log1pOptions>("pp.log1p", opts, { base: true, layer: true, force: true });
+  checkOptionNames<Log1pOptions>("pp.log1p", opts, { base: "num", layer: true, force: "bool" });
   const m = target(adata, opts.layer);
   const already = m.chain.has("log1p") || (!opts.layer && "log1p" in adata.uns);
   if (already && !opts.force) {

@@ -42,14 +42,14 @@ const MAX_EXACT_GENES = 5000;
 
 export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<void> {
   checkOptionNames<PcaOptions>("pp.pca", opts, {
-    nComps: true,
-    zeroCenter: true,
-    useHighlyVariable: true,
+    nComps: "num",
+    zeroCenter: "bool",
+    useHighlyVariable: "bool",
     layer: true,
     svdSolver: true,
-    nIter: true,
-    randomState: true,
-    oversample: true,
+    nIter: "num",
+    randomState: "num",
+    oversample: "num",
     onProgress: true,
     signal: true,
   });

@@ -63,7 +63,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   checkOptionNames<QcOptions>("pp.calculateQcMetrics", opts, {
     qcVars: true,
     percentTop: true,
-    log1p: true,
+    log1p: "bool",
     layer: true,
     onProgress: true,
     signal: true,

@@ -17,7 +17,7 @@ export interface ScaleOptions extends PassOptions {
 }
 
 export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise<void> {
-  checkOptionNames<ScaleOptions>("pp.scale", opts, { zeroCenter: true, maxValue: true, layer: true, onProgress: true, signal: true });
+  checkOptionNames<ScaleOptions>("pp.scale", opts, { zeroCenter: "bool", maxValue: "num", layer: true, onProgress: true, signal: true });
   const m = target(adata, opts.layer);
   if (m.chain.has("scale")) throw new InvalidArgumentError("the matrix is already scaled");
   if (opts.maxValue !== undefined && !(opts.maxValue > 0))

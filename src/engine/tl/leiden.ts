@@ -60,10 +60,10 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
  */
 export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promise<LeidenResult> {
   checkOptionNames<LeidenOptions>("tl.leiden", opts, {
-    resolution: true,
-    randomState: true,
-    nIterations: true,
-    useWeights: true,
+    resolution: "num",
+    randomState: "num",
+    nIterations: "num",
+    useWeights: "bool",
     restrictTo: true,
     keyAdded: true,
     obsp: true,
