@@ -237,6 +237,26 @@ describe("values that are not counts", () => {
     a.close();
   });
 
+  it("seurat and cell_ranger HVG refuse a batch of one cell by name (scanpy's dispersions there are rounding residue), as seurat_v3 does", async () => {
+    const file = h5ad("one-cell-batch", [
+      "rng = np.random.default_rng(3)",
+      "a = ad.AnnData(sp.csr_matrix(rng.poisson(2, (30, 10)).astype(np.float32)), obs=pd.DataFrame({'b': pd.Categorical(['x'] * 29 + ['y'])}, index=[f'c{i}' for i in range(30)]), var=pd.DataFrame(index=[f'g{j}' for j in range(10)]))",
+    ]);
+    for (const flavor of ["seurat", "cell_ranger", "seurat_v3"] as const) {
+      const a = await read(file);
+      if (flavor !== "seurat_v3") {
+        await pp.normalizeTotal(a);
+        pp.log1p(a);
+      }
+      await assert.rejects(
+        pp.highlyVariableGenes(a, { flavor, batchKey: "b", nTopGenes: 3 }),
+        (e: Error) => e instanceof InvalidArgumentError && /batch "y" of b has fewer than 2 cells/.test(e.message),
+      );
+      assert.equal(a.var.getChild("highly_variable"), null, `${flavor}: nothing written`);
+      a.close();
+    }
+  });
+
   it("pearson residuals with theta = Infinity (scanpy's Poisson model) and clip = Infinity (no clipping), as scanpy", async () => {
     const file = h5ad("pearson-inf", [
       "rng = np.random.default_rng(2)",

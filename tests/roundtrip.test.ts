@@ -101,6 +101,39 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     }
   });
 
+  it("small sparse matrices are written in one chunk of their length (a 64K-element chunk cost ~0.5 MB per dataset); large ones in 64K chunks", async () => {
+    const small = path.join(FIXTURES, "full_csr.h5ad");
+    const large = path.join(FIXTURES, "pp", "synth_3k.h5ad");
+    const outs: string[] = [];
+    for (const [src, name] of [
+      [small, "small"],
+      [large, "large"],
+    ]) {
+      const a = await read(src);
+      await a.write(path.join(tmp, `chunks-${name}-copy.h5ad`)); // X copied as stored
+      await pp.normalizeTotal(a, { targetSum: 1e4 });
+      pp.log1p(a);
+      await a.write(path.join(tmp, `chunks-${name}-chain.h5ad`)); // X through the plan writer
+      a.close();
+      outs.push(path.join(tmp, `chunks-${name}-copy.h5ad`), path.join(tmp, `chunks-${name}-chain.h5ad`));
+    }
+    const got = execFileSync(
+      PYTHON,
+      [
+        "-c",
+        "import sys, json, h5py\nout = []\nfor f in sys.argv[1:]:\n    with h5py.File(f) as h: out.append([[h['X'][k].chunks[0], h['X'][k].shape[0]] for k in ('data', 'indices')])\nprint(json.dumps(out))",
+        ...outs,
+      ],
+      { encoding: "utf8" },
+    );
+    const [smallCopy, smallChain, largeCopy, largeChain] = JSON.parse(got) as [number, number][][];
+    for (const [chunk, n] of [...smallCopy, ...smallChain]) assert.equal(chunk, n, "one chunk of the dataset's length");
+    for (const [chunk, n] of [...largeCopy, ...largeChain]) assert.ok(chunk === 65536 && n > 65536, `${chunk} ${n}`);
+    assert.ok(fs.statSync(outs[1]).size < 100_000, `${fs.statSync(outs[1]).size} bytes for a 12 × 8 matrix`);
+    verify(small, outs[0]);
+    verify(large, outs[2]);
+  });
+
   it("writes gzip-compressed matrices on request", async () => {
     const src = path.join(FIXTURES, "csr_large_gzip.h5ad");
     const out = path.join(tmp, "gz.h5ad");

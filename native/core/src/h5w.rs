@@ -132,8 +132,19 @@ pub fn write_values(
 }
 
 /// A chunked, growable 1-d dataset that blocks are appended to.
+///
+/// HDF5 allocates whole chunks, so a 64K-element chunk would make a matrix
+/// of a few values cost ~0.5 MB per dataset. The first blocks are therefore
+/// kept until a full chunk's worth has arrived; a dataset that ends smaller
+/// is created at `finish` with one chunk of exactly its length.
 pub struct Appendable {
-    ds: Dataset,
+    group: Group,
+    name: String,
+    dtype: DType,
+    compression: Compression,
+    ds: Option<Dataset>,
+    /// Blocks not written yet (only before the dataset exists).
+    pending: Vec<Values>,
     len: usize,
     element: String,
 }
@@ -142,19 +153,34 @@ const APPEND_CHUNK: usize = 1 << 16;
 
 impl Appendable {
     pub fn create(g: &Group, name: &str, dtype: DType, c: Compression) -> Result<Appendable> {
-        let element = format!("{}/{name}", g.name());
+        if dtype == DType::String {
+            return Err(Error::internal("cannot append strings"));
+        }
+        Ok(Appendable {
+            group: g.clone(),
+            name: name.to_string(),
+            dtype,
+            compression: c,
+            ds: None,
+            pending: Vec::new(),
+            len: 0,
+            element: format!("{}/{name}", g.name()),
+        })
+    }
+
+    fn create_dataset(&self, chunk: usize) -> Result<Dataset> {
         macro_rules! mk {
             ($t:ty) => {{
-                let b = g.new_dataset::<$t>().chunk(APPEND_CHUNK).shape(0..);
-                let b = match c {
+                let b = self.group.new_dataset::<$t>().chunk(chunk).shape(0..);
+                let b = match self.compression {
                     Compression::None => b,
                     Compression::Gzip(l) => b.deflate(l),
                     Compression::Lzf => b.lzf(),
                 };
-                b.create(name).at(&element)?
+                b.create(self.name.as_str()).at(&self.element)?
             }};
         }
-        let ds = match dtype {
+        Ok(match self.dtype {
             DType::Bool => mk!(bool),
             DType::Int8 => mk!(i8),
             DType::Int16 => mk!(i16),
@@ -167,24 +193,57 @@ impl Appendable {
             DType::Float32 => mk!(f32),
             DType::Float64 => mk!(f64),
             DType::String => return Err(Error::internal("cannot append strings")),
-        };
-        Ok(Appendable {
-            ds,
-            len: 0,
-            element,
         })
     }
 
     pub fn append(&mut self, values: &Values) -> Result<()> {
-        let n = values.len();
-        if n == 0 {
+        if values.is_empty() {
             return Ok(());
         }
-        let (lo, hi) = (self.len, self.len + n);
-        self.ds.resize(hi).at(&self.element)?;
+        if self.ds.is_none() {
+            // Copied only until the first full chunk.
+            self.len += values.len();
+            self.pending.push(values.clone());
+            if self.len >= APPEND_CHUNK {
+                self.ds = Some(self.create_dataset(APPEND_CHUNK)?);
+                self.flush_pending()?;
+            }
+            return Ok(());
+        }
+        let lo = self.len;
+        self.len += values.len();
+        self.write_at(lo, values)
+    }
+
+    /// Create the dataset if no full chunk arrived (one chunk of its
+    /// length), write what is pending. Call once, after the last append.
+    pub fn finish(&mut self) -> Result<()> {
+        if self.ds.is_none() {
+            self.ds = Some(self.create_dataset(self.len.max(1))?);
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> Result<()> {
+        let mut lo = 0;
+        for values in std::mem::take(&mut self.pending) {
+            self.write_at(lo, &values)?;
+            lo += values.len();
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, lo: usize, values: &Values) -> Result<()> {
+        let ds = self
+            .ds
+            .as_ref()
+            .ok_or_else(|| Error::internal("dataset not created"))?;
+        let hi = lo + values.len();
+        ds.resize(hi).at(&self.element)?;
         macro_rules! w {
             ($v:expr) => {
-                self.ds.write_slice(&$v[..], lo..hi).at(&self.element)?
+                ds.write_slice(&$v[..], lo..hi).at(&self.element)?
             };
         }
         match values {
@@ -203,7 +262,6 @@ impl Appendable {
             Values::Float32(v) => w!(v),
             Values::Float64(v) => w!(v),
         }
-        self.len = hi;
         Ok(())
     }
 

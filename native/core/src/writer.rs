@@ -655,6 +655,8 @@ impl Accumulator for SparseSink {
 
 impl SparseSink {
     fn finish(&mut self) -> Result<()> {
+        self.data.finish()?;
+        self.indices.finish()?;
         let ptr = h5w::ints_as(std::mem::take(&mut self.indptr), self.indptr_dtype);
         h5w::write_values(&self.group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
         Ok(())

@@ -206,6 +206,21 @@ function inBounds(m: number, d: number, c: { minMean: number; maxMean: number; m
 
 /** Integer batch codes per cell and the batch count (obs categorical or string column). */
 function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: number } {
+  const b = batchCodesOf(adata, key);
+  // A gene's variance within a one-cell batch is 0/0: scanpy's dispersions
+  // there come from rounding residue (+inf or NaN), which then decides
+  // which genes count as variable in that batch.
+  const cells = new Float64Array(b.n);
+  for (const c of b.codes) cells[c]++;
+  const tiny = b.labels.filter((_, i) => cells[i] < 2);
+  if (tiny.length)
+    throw new InvalidArgumentError(
+      `highlyVariableGenes: batch ${tiny.map((l) => JSON.stringify(l)).join(", ")} of ${key} has fewer than 2 cells; a variance needs two (drop or merge it)`,
+    );
+  return b;
+}
+
+function batchCodesOf(adata: AnnDataOOM, key: string): { codes: Float64Array; n: number; labels: string[] } {
   const col = adata.obs.getChild(key);
   if (!col) throw new InvalidArgumentError(`batchKey: obs has no column ${JSON.stringify(key)}`);
   const type = col.type as { typeId: number };
@@ -225,7 +240,9 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
     let batches = 0;
     for (let c = 0; c < n; c++) if (used[c] === 0) used[c] = batches++;
     for (let i = 0; i < codes.length; i++) codes[i] = used[raw[col.data[0].offset + i]];
-    return { codes, n: batches };
+    const labels: string[] = [];
+    for (let c = 0; c < n; c++) if (used[c] >= 0) labels.push(String(dict?.get(c)));
+    return { codes, n: batches, labels };
   }
   const labels = Array.from({ length: codes.length }, (_, i) => String(col.get(i)));
   const cats = [...new Set(labels)].sort();
@@ -233,7 +250,7 @@ function batchCodes(adata: AnnDataOOM, key: string): { codes: Float64Array; n: n
   labels.forEach((l, i) => {
     codes[i] = at.get(l) as number;
   });
-  return { codes, n: cats.length };
+  return { codes, n: cats.length, labels: cats };
 }
 
 export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = {}): Promise<AnnDataOOM> {

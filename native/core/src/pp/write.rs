@@ -241,7 +241,15 @@ pub fn write_planned(
         // evaluated and appended in the view's (see reorder.rs).
         reorder::run_in_view_order(&m, &majors, &minor, control, &mut writer)?;
     }
-    if let Sink::Csr { indptr, group, .. } = writer.sink {
+    if let Sink::Csr {
+        indptr,
+        group,
+        mut data,
+        mut indices,
+    } = writer.sink
+    {
+        data.finish()?;
+        indices.finish()?;
         let ptr = Values::Int64(indptr);
         h5w::write_values(&group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
     }
