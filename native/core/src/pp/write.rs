@@ -33,6 +33,8 @@ pub struct PlannedMatrix {
     pub vectors: Vec<Vec<f64>>,
 }
 
+// One sink per written matrix: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Sink {
     Csr {
         data: Appendable,
