@@ -503,4 +503,37 @@ describe("files as other writers leave them", () => {
     assert.deepEqual(got, want);
     assert.deepEqual(untouchedBack, { ct_colors: ["#000001", "#000002"] });
   });
+
+  it("a view's obsm dataframe drops the categories none of its rows has, read and written, as anndata's view", async () => {
+    const file = h5ad("obsm-df-view", [
+      "a.obsm['meta'] = pd.DataFrame({'c': pd.Categorical(list('xxyzzw'), categories=list('wxyzq')), 'n': np.arange(6)}, index=a.obs_names)",
+    ]);
+    const rows = [0, 1, 3];
+    const want = runPython(
+      [
+        "import sys, json, anndata as ad",
+        `v = ad.read_h5ad(sys.argv[1])[${JSON.stringify(rows)}]`,
+        "print(json.dumps([str(x) for x in v.obsm['meta']['c'].cat.categories]))",
+      ],
+      file,
+    );
+    const a = await read(file);
+    const v = a.subset({ obs: rows });
+    const meta = (await v.obsm.get("meta")) as {
+      table: { getChild(n: string): { data: { dictionary?: { toArray(): unknown } }[] } | null };
+    };
+    const dict = meta.table.getChild("c")?.data[0]?.dictionary;
+    assert.deepEqual(Array.from(dict?.toArray() as string[]), JSON.parse(want), "read");
+    const out = path.join(tmp, "obsm-df-view.out.h5ad");
+    await v.write(out);
+    a.close();
+    const back = runPython(
+      [
+        "import sys, json, anndata as ad",
+        "print(json.dumps([str(x) for x in ad.read_h5ad(sys.argv[1]).obsm['meta']['c'].cat.categories]))",
+      ],
+      out,
+    );
+    assert.deepEqual(JSON.parse(back), JSON.parse(want), "written");
+  });
 });

@@ -5,7 +5,7 @@
  */
 import { BackedMatrix } from "./backed";
 import { ClosedError, H5adFormatError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
-import { describeFrame, type Frame, readFrame, takeFrame } from "./frame";
+import { describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame } from "./frame";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { range } from "./selection";
@@ -154,7 +154,8 @@ export class ElementMapping {
     switch (info.encoding) {
       case "dataframe": {
         const frame = readFrame(this.source, describeFrame(this.source, info.path));
-        return rowSel ? takeFrame(frame, rowSel) : frame;
+        // A view's frame drops the categories none of its rows has, as anndata's does.
+        return rowSel ? frameWithoutUnusedCategories(takeFrame(frame, rowSel)).frame : frame;
       }
       case "array":
       case "csr_matrix":
@@ -274,7 +275,7 @@ export class Layers {
 
 /** Rows `idx` of an in-memory element (dense arrays and dataframes). */
 export function takeElementRows(el: Element, idx: Uint32Array): Element {
-  if ("table" in el) return takeFrame(el, idx);
+  if ("table" in el) return frameWithoutUnusedCategories(takeFrame(el, idx)).frame;
   if (el.kind !== "dense") throw new InvalidArgumentError("subsetting in-memory sparse elements is not supported yet");
   const width = el.shape.slice(1).reduce((a, b) => a * b, 1);
   const Ctor = el.data.constructor as new (n: number) => TypedArray;
@@ -289,7 +290,7 @@ export function takeElementRows(el: Element, idx: Uint32Array): Element {
  */
 export function takeSquare(el: Element, idx: Uint32Array): Element {
   if ("table" in el || el.kind === "dense") {
-    if ("table" in el) return takeFrame(el, idx);
+    if ("table" in el) return frameWithoutUnusedCategories(takeFrame(el, idx)).frame;
     const n = el.shape[0];
     const data = new (el.data.constructor as new (n: number) => TypedArray)(idx.length * idx.length);
     for (let a = 0; a < idx.length; a++) for (let b = 0; b < idx.length; b++) data[a * idx.length + b] = el.data[idx[a] * n + idx[b]];

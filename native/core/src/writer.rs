@@ -821,13 +821,53 @@ fn write_dataframe(
             continue;
         }
         let column = dataframe::read_column(root, path, &col.name)?;
+        // A view's categoricals lose the categories none of its rows uses,
+        // as anndata's views do (obs/var columns of a view arrive pruned in `extra`).
         let column = match rows {
-            Some(r) => take_column(column, r),
+            Some(r) => without_unused_categories(take_column(column, r)),
             None => column,
         };
         write_column(&g, &col.name, &column)?;
     }
     Ok(())
+}
+
+/// A categorical column without the categories no row uses (codes renumbered).
+fn without_unused_categories(col: Column) -> Column {
+    let Column::Categorical {
+        codes,
+        categories,
+        ordered,
+    } = col
+    else {
+        return col;
+    };
+    let mut used = vec![false; categories.len()];
+    for &c in &codes {
+        if c >= 0 && (c as usize) < used.len() {
+            used[c as usize] = true;
+        }
+    }
+    if used.iter().all(|&u| u) {
+        return Column::Categorical {
+            codes,
+            categories,
+            ordered,
+        };
+    }
+    let kept: Vec<usize> = (0..used.len()).filter(|&c| used[c]).collect();
+    let mut remap = vec![-1i32; used.len()];
+    for (new, &old) in kept.iter().enumerate() {
+        remap[old] = new as i32;
+    }
+    Column::Categorical {
+        codes: codes
+            .iter()
+            .map(|&c| if c >= 0 { remap[c as usize] } else { c })
+            .collect(),
+        categories: Box::new(take_column(*categories, &kept)),
+        ordered,
+    }
 }
 
 pub fn take_column(col: Column, idx: &[usize]) -> Column {
