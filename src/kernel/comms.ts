@@ -117,8 +117,17 @@ export class Comms {
     this.guard(() => target(comm, commMessage(msg)));
   }
 
+  /**
+   * A message for a comm this process does not have: the frontend holds a
+   * comm of an earlier kernel process (restarted from outside the page, so
+   * its widget manager was not told). Closing it lets the frontend drop the
+   * stale model (a live explorer then shows its snapshot) instead of
+   * sending into the void.
+   */
   handleMsg(msg: Message): void {
-    this.comms.get(msg.content.comm_id)?.deliver(commMessage(msg));
+    const comm = this.comms.get(msg.content.comm_id);
+    if (comm) comm.deliver(commMessage(msg));
+    else if (typeof msg.content.comm_id === "string") this.io.publish("comm_close", { comm_id: msg.content.comm_id, data: {} });
   }
 
   handleClose(msg: Message): void {

@@ -204,6 +204,11 @@ kc.commId"""
     bad = uuid.uuid4().hex
     k.send("comm_open", {"comm_id": bad, "target_name": "no.such.target", "data": {}})
     k.iopub(lambda m: m["msg_type"] == "comm_close" and m["content"]["comm_id"] == bad)
+    # a message for a comm of an earlier kernel process (restarted from outside the page):
+    # closed, so the frontend drops its stale widget model
+    stale = uuid.uuid4().hex
+    k.send("comm_msg", {"comm_id": stale, "data": {"method": "custom", "content": {}}})
+    k.iopub(lambda m: m["msg_type"] == "comm_close" and m["content"]["comm_id"] == stale)
 
 
 def _interrupt_cell(k, code, how, wait_for="started"):

@@ -6,7 +6,8 @@
  *   the plot; shift + drag lassos in Pan mode; the wheel cannot zoom out
  *   (or in) without bound, nothing throws, and Reset view brings the
  *   fitted view back;
- * - a kernel restart turns the live view into the snapshot;
+ * - a kernel restart turns the live view into the snapshot, also one made
+ *   outside the page (the first hover finds the comm gone);
  * - re-running the explorer cell leaves no plots behind (canvases counted
  *   after a forced GC through the DevTools protocol).
  */
@@ -131,6 +132,36 @@ test("explorer: after a kernel restart the output shows the snapshot", async ({ 
   await expect(out, await classes()).toHaveAttribute("data-mode", "static", { timeout: 30_000 });
   await expect(out.locator("img.aoom-Scatter-snapshot")).toBeVisible();
   await expect(out.locator(".jp-RenderedAnnDataOOMScatter")).toBeHidden();
+});
+
+test("explorer: after a restart made outside the page (REST API), the first hover turns the output into the snapshot", async ({ page, tmpPath }) => {
+  await openNotebook(page, tmpPath, "explorer-rest-restart.ipynb", [explore()]);
+  await page.notebook.runCell(0);
+  const out = page.locator(".jp-Cell").nth(0).locator(".jp-RenderedAnnDataOOMScatterOutput");
+  await expect(out).toHaveAttribute("data-mode", "live", { timeout: 30_000 });
+  const canvas = out.locator(".jp-RenderedAnnDataOOMScatter canvas.aoom-Scatter-canvas");
+  const orange = await canvasPixels(canvas, ORANGE);
+  expect(orange.match).toBeGreaterThan(20);
+  // Another client restarts the kernel: this page's widget manager is not told.
+  const kernels = (await (await page.request.get("/api/kernels")).json()) as { id: string }[];
+  expect(kernels.length).toBe(1);
+  const restarted = await page.request.post(`/api/kernels/${kernels[0].id}/restart`);
+  expect(restarted.ok()).toBe(true);
+  await expect(out).toHaveAttribute("data-mode", "live"); // nothing told the page yet
+  // Hovering asks the new kernel process, which closes the comm it does not know.
+  const r = (await canvas.boundingBox())!;
+  const [cx, cy] = orange.center!;
+  await expect
+    .poll(
+      async () => {
+        await page.mouse.move(r.x + cx - 15, r.y + cy - 15);
+        await page.mouse.move(r.x + cx, r.y + cy, { steps: 3 });
+        return out.getAttribute("data-mode");
+      },
+      { timeout: 30_000 },
+    )
+    .toBe("static");
+  await expect(out.locator("img.aoom-Scatter-snapshot")).toBeVisible();
 });
 
 test("explorer: re-running the cell leaves no plots behind (canvases after GC)", async ({ page, tmpPath }) => {
