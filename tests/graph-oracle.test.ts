@@ -466,7 +466,11 @@ describe("graph steps: behaviour", () => {
     assert.ok(unseeded.embedding.every(Number.isFinite));
     const again = await tl.umap(a, { nEpochs: 30, randomState: null });
     assert.notDeepEqual(again.embedding, unseeded.embedding);
-    assert.equal(a.uns.umap && (a.uns.umap as { params: { random_state: unknown } }).params.random_state, null);
+    // the seed drawn is recorded: passing it back redoes the layout
+    const drawn = (a.uns.umap as { params: { random_state: number } }).params.random_state;
+    assert.ok(Number.isInteger(drawn), `random_state ${drawn}`);
+    const redone = await tl.umap(a, { nEpochs: 30, randomState: drawn });
+    assert.deepEqual(redone.embedding, again.embedding);
     a.close();
   });
 
@@ -699,8 +703,33 @@ describe("graph steps: behaviour", () => {
     const bad = Float32Array.from(x.data);
     bad[7 * 50 + 3] = Number.NaN;
     a.obsm.set("X_bad", { kind: "dense", shape: x.shape, dtype: "float32", data: bad });
-    await assert.rejects(pp.neighbors(a, { useRep: "X_bad" }), /row 7 has a non-finite value/);
+    await assert.rejects(
+      pp.neighbors(a, { useRep: "X_bad" }),
+      (e: Error) => e instanceof InvalidArgumentError && /^obsm "X_bad": row 7 has a non-finite value/.test(e.message),
+    );
     await pp.neighbors(a);
+    // the directed kNN distances: named as the user gave them, not as the native side calls its input
+    await assert.rejects(
+      tl.leiden(a, { obsp: "distances" }),
+      (e: InvalidArgumentError) => e.element === "obsp/distances" && /element obsp\/distances/.test(e.message),
+    );
+    // "" is no key (it silently meant the default); keyAdded is checked before the layout runs
+    await assert.rejects(tl.leiden(a, { obsp: "" }), /obsp must be the key of a graph/);
+    await assert.rejects(tl.umap(a, { neighborsKey: "" }), /neighborsKey must be a key of uns/);
+    const t0 = Date.now();
+    await assert.rejects(tl.umap(a, { keyAdded: "a/b", nEpochs: 500 }), /keyAdded must be a non-empty string without "\/"/);
+    await assert.rejects(tl.leiden(a, { keyAdded: "." }), /keyAdded must be a non-empty string without "\/"/);
+    assert.ok(!a.obsm.has("a/b") && !a.obs.getChild("."), `nothing stored (${Date.now() - t0} ms)`);
+    // paga groups may be a string column (session-set): its values sorted are the groups, as a categorical of them
+    a.setObs(
+      "grp",
+      Array.from({ length: a.nObs }, (_, i) => ["b", "a", "c"][i % 3]),
+    );
+    const pg = await tl.paga(a, { groups: "grp" });
+    assert.deepEqual(
+      pg.graph.mapNodes((_, attr) => attr.label),
+      ["a", "b", "c"],
+    );
     await assert.rejects(tl.leiden(a, { resolution: -1 }), /resolution must be a number ≥ 0/);
     // 0 is scanpy's (leidenalg's) one cluster per connected component
     const g = (await a.obsp.get("connectivities")) as SparseMatrix;

@@ -11,7 +11,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inflateSync } from "node:zlib";
-import { type AnnDataOOM, CancelledError, FileAccessError, InvalidArgumentError, pl, pp, read, setDefaultProgress } from "../src/engine";
+import {
+  type AnnDataOOM,
+  CancelledError,
+  FileAccessError,
+  InvalidArgumentError,
+  pl,
+  pp,
+  read,
+  setDefaultProgress,
+  slice,
+  tl,
+} from "../src/engine";
 import { dotArea } from "../src/engine/pl/dotplot";
 import { drawOrder } from "../src/engine/pl/embedding";
 import { gaussianKde, scottBandwidth } from "../src/engine/pl/kde";
@@ -775,5 +786,84 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them
     assert.doesNotMatch(p.svg, /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/);
     assert.match(p.svg, /batch\uFFFD2\uFFFD/);
+  });
+
+  it("scanpy habits: palette as a colormap name (as scanpy samples it), string columns as groups, jitter true/false, pl.umap / pl.pca, CN and grey colors", async () => {
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, matplotlib; matplotlib.use('Agg'); warnings.simplefilter('ignore')",
+          "import scanpy as sc",
+          "out = {}",
+          "for key, pal in [('leiden', 'Set1'), ('cell_type', 'tab20'), ('short', 'viridis'), ('leiden', 'Dark2')]:",
+          "    a = sc.read_h5ad(sys.argv[1]); sc.pl.embedding(a, basis='X_umap', color=key, palette=pal, show=False)",
+          "    out[key + ':' + pal] = list(a.uns[key + '_colors'])",
+          "from matplotlib.colors import to_hex",
+          "out['named'] = [to_hex(c) for c in ['C11', '0.5', 'C3']]",
+          "print(json.dumps(out))",
+        ],
+        path.join(P, "plots.h5ad"),
+      ),
+    );
+    for (const [spec, colors] of Object.entries(want)) {
+      if (spec === "named") continue;
+      const [key, palette] = spec.split(":");
+      const p = await pl.embedding(a, { color: key, palette });
+      assert.deepEqual(p.data.panels[0].colors, colors, spec);
+    }
+    await assert.rejects(
+      pl.embedding(a, { color: "leiden", palette: "NoSuchMap" }),
+      (e: Error) => e instanceof InvalidArgumentError && /not a colormap name .*Set1/.test(e.message),
+    );
+    await assert.rejects(pl.embedding(a, { color: "leiden", palette: 5 as unknown as string }), InvalidArgumentError);
+    // matplotlib's "CN" past C9 and grey levels as strings in uns colors
+    const b = a.subset({ obs: slice(0, a.nObs) });
+    const nCats = b.obs.getChild("short")?.data[0]?.dictionary?.length ?? 0;
+    b.uns.short_colors = ["C11", "0.5", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"].slice(0, nCats);
+    assert.deepEqual((await pl.embedding(b, { color: "short" })).data.panels[0].colors?.slice(0, 3), want.named);
+    // a string column (set in this session) groups like a categorical: values sorted, as scanpy makes them
+    const labels = Array.from({ length: a.nObs }, (_, i) => ["z", "x", "y"][i % 3]);
+    b.setObs("plain", labels);
+    const v = await pl.violin(b, "score", { groupby: "plain", jitter: false });
+    assert.deepEqual(
+      v.data.panels[0].groups.map((g) => g.name),
+      ["x", "y", "z"],
+    );
+    await pl.violin(b, "score", { groupby: "plain", jitter: true });
+    const d = await pl.dotplot(b, ["G0"], "plain");
+    assert.deepEqual(d.data.groups, ["x", "y", "z"]);
+    // pl.umap / pl.pca are pl.embedding on X_umap / X_pca
+    const u = await pl.umap(a, { color: "leiden" });
+    const e = await pl.embedding(a, { basis: "umap", color: "leiden" });
+    assert.equal(u.svg, e.svg);
+    assert.equal(
+      (await pl.pca(a, { color: "leiden", components: "2,1" })).svg,
+      (await pl.embedding(a, { basis: "pca", color: "leiden", components: [2, 1] })).svg,
+    );
+    await assert.rejects(pl.umap(a, { basis: "pca" } as object), /pl.umap plots obsm X_umap/);
+    // explore takes scanpy's "1,2" too
+    const x = await pl.explore(a, { basis: "pca", components: "2,1" });
+    assert.deepEqual(x.components, [2, 1]);
+  });
+
+  it("steps given something other than an AnnDataOOM first are typed errors naming the step", async () => {
+    const calls: [string, () => unknown][] = [
+      ["pp.neighbors", () => pp.neighbors(undefined as never)],
+      ["pp.log1p", () => pp.log1p(null as never)],
+      ["pp.filterCells", () => pp.filterCells({} as never, { minGenes: 1 })],
+      ["tl.umap", () => tl.umap({} as never)],
+      ["tl.leiden", () => tl.leiden("x.h5ad" as never)],
+      ["tl.paga", () => tl.paga(undefined as never)],
+      ["pl.embedding", () => pl.embedding({} as never)],
+      ["pl.violin", () => pl.violin(null as never, "x")],
+      ["pl.dotplot", () => pl.dotplot(undefined as never, ["G0"], "leiden")],
+      ["pl.explore", () => pl.explore(undefined as never)],
+    ];
+    for (const [fn, call] of calls)
+      await assert.rejects(
+        async () => call(),
+        (err: Error) => err instanceof InvalidArgumentError && err.message.startsWith(`${fn}: the first argument must be an AnnDataOOM`),
+        fn,
+      );
   });
 });

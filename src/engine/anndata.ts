@@ -48,6 +48,25 @@ export interface WriteOptions extends PassOptions {
   compression?: "gzip" | "lzf" | null;
 }
 
+/**
+ * Steps take an AnnDataOOM first (from read()): anything else (undefined,
+ * a plain object, a path) is a typed error naming the step, not a
+ * TypeError from deep inside it.
+ */
+export function checkAnnData(fn: string, adata: unknown): asserts adata is AnnDataOOM {
+  if (adata instanceof AnnDataOOM) return;
+  const proto = adata !== null && typeof adata === "object" ? Object.getPrototypeOf(adata) : undefined;
+  const got =
+    adata === null
+      ? "null"
+      : typeof adata !== "object"
+        ? `${typeof adata} ${JSON.stringify(adata) ?? ""}`
+        : proto === Object.prototype || proto === null
+          ? "a plain object"
+          : `a ${(adata as object).constructor?.name ?? "?"}`;
+  throw new InvalidArgumentError(`${fn}: the first argument must be an AnnDataOOM (from read()), got ${got.trim()}`);
+}
+
 /** Open an h5ad file reading metadata only. */
 export async function read(file: string, opts: ReadOptions = {}): Promise<AnnDataOOM> {
   return readSync(file, opts);

@@ -73,6 +73,17 @@ export function fromNative(e: unknown): unknown {
   }
 }
 
+/**
+ * `e` with its element `generic` (what the native side calls an input it
+ * got from JS, e.g. "connectivities") named as the user knows it (e.g.
+ * "obsp/distances"); other errors unchanged.
+ */
+export function renameElement(e: unknown, generic: string, element: string): unknown {
+  if (!(e instanceof AnnDataOOMError) || e.element !== generic) return e;
+  const Cls = e.constructor as new (m: string, o: { path?: string; element?: string }) => AnnDataOOMError;
+  return new Cls(e.message.replace(`(element ${generic}`, `(element ${element}`), { path: e.path, element });
+}
+
 /** Call a native function, rethrowing its errors as typed classes. */
 export function nativeCall<T>(f: () => T): T {
   try {

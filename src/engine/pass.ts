@@ -218,7 +218,8 @@ export class JsTask {
       bytesDone: 0,
       elapsedMs,
       rate,
-      etaMs: done > 0 ? (elapsedMs / done) * left : Number.NaN,
+      // No ETA once it ends (as native jobs report it), nor before the first unit.
+      etaMs: done > 0 && state === "running" ? (elapsedMs / done) * left : Number.NaN,
       state,
     };
   }

@@ -2,7 +2,8 @@
 """Write src/engine/pl/colormap-data.ts: matplotlib's 256-entry lookup
 tables of a few colormaps as base64 of little-endian uint16 RGB
 (value = round(c * 65535)), the color names matplotlib accepts (CSS4,
-"tab:*", single letters) plus scanpy's R color names, plus scanpy's category palettes (DEFAULT_20 is the same data as
+"tab:*", single letters) plus scanpy's R color names, matplotlib's qualitative
+colormaps (Set1, tab20, ...), plus scanpy's category palettes (DEFAULT_20 is the same data as
 src/widgets/palette.ts, which the engine build cannot import). Run once when
 matplotlib/scanpy change (not part of the test run):
 
@@ -38,6 +39,15 @@ for var, pal in [("MPL_CYCLE", tab10), ("DEFAULT_20", palettes.default_20), ("DE
     for i in range(0, len(pal), 10):
         print("  " + ", ".join(f'"{to_hex(c)}"' for c in pal[i:i + 10]) + ",")
     print("];")
+# matplotlib's qualitative (ListedColormap) maps, for `palette: "Set1"` (scanpy samples a
+# colormap named as palette at linspace(0, 1, n_categories)).
+QUALITATIVE = ["tab10", "tab20", "tab20b", "tab20c", "Set1", "Set2", "Set3", "Pastel1", "Pastel2",
+               "Paired", "Accent", "Dark2"]
+print("/** matplotlib's qualitative colormaps: their colors in order. */")
+print("export const QUALITATIVE: Record<string, readonly string[]> = {")
+for name in QUALITATIVE:
+    print(f"  {name}: [" + ", ".join(f'"{to_hex(c)}"' for c in colormaps[name].colors) + "],")
+print("};")
 names = {**{k: to_hex(v) for k, v in BASE_COLORS.items()}, **{k: to_hex(v) for k, v in CSS4_COLORS.items()},
          **{k: to_hex(v) for k, v in TABLEAU_COLORS.items()}, **{k: to_hex(v) for k, v in additional_colors.items()}}
 print("/** Color names → #rrggbb (matplotlib's is_color_like names and scanpy's additional R colors). */")

@@ -5,7 +5,7 @@
  * browser — per-cell category codes or values, and the color lists.
  */
 import type { AnnDataOOM } from "../anndata";
-import { type ColorLimit, categoryColors, colormapLut, colorRange, NA_COLOR, normalizeColor, toHex } from "../pl/colors";
+import { type ColorLimit, categoryColors, colormapLut, colorRange, NA_COLOR, normalizeColor, type Palette, toHex } from "../pl/colors";
 import { type GeneSource, keyValues } from "../pl/values";
 
 export type ColorSpec =
@@ -21,8 +21,8 @@ export interface ResolvedColor {
 }
 
 export interface ColorOptions extends GeneSource {
-  /** Category colors (a list, cycled, or category → color); default uns[`${key}_colors`] or scanpy's. */
-  palette?: string[] | Record<string, string>;
+  /** Category colors: a colormap name, a list (cycled), or category → color; default uns[`${key}_colors`] or scanpy's. */
+  palette?: Palette;
   /** matplotlib colormap for continuous values (default "viridis"). */
   colorMap?: string;
   /** Color limits: numbers, or scanpy's percentiles ("p1", "p99"); default the finite values' range. */

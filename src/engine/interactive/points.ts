@@ -7,13 +7,14 @@ import { tableFromArrays, tableToIPC } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
 import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
+import { parseComponents } from "../pl/embedding";
 import type { ResolvedColor } from "./colors";
 
 /** Two columns of an obsm embedding (1-based, as scanpy's `components`) as float32 x and y. */
 export async function embeddingXY(
   adata: AnnDataOOM,
   key: string,
-  components: [number, number] = [1, 2],
+  given: [number, number] | string = [1, 2],
 ): Promise<{ x: Float32Array; y: Float32Array }> {
   const el = await adata.obsm.get(key);
   if (!("kind" in el) || el.kind !== "dense" || (el as DenseArray).shape.length !== 2) {
@@ -21,9 +22,7 @@ export async function embeddingXY(
   }
   const { shape, data } = el as DenseArray;
   const [n, d] = shape;
-  for (const c of components)
-    if (!Number.isInteger(c) || c < 1 || c > d)
-      throw new InvalidArgumentError(`component ${c} out of range for obsm ${JSON.stringify(key)} with ${d} columns (1-based)`);
+  const components = parseComponents(given, d, key);
   const dims = [components[0] - 1, components[1] - 1];
   const x = new Float32Array(n);
   const y = new Float32Array(n);

@@ -7,10 +7,10 @@
  * cell indices back, where they become `plot.selection`, a boolean mask
  * usable as `adata.subset({ obs: plot.selection })`.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import type { PassOptions } from "../pass";
-import { basisKey, embedding } from "../pl/embedding";
+import { basisKey, embedding, parseComponents } from "../pl/embedding";
 import { checkOptions } from "../pl/plot";
 import { type ColorOptions, type ColorSpec, type ResolvedColor, resolveColor } from "./colors";
 import { colorsIpc, embeddingXY, positionsIpc } from "./points";
@@ -21,8 +21,8 @@ export const SCATTER_MIME = "application/vnd.anndata-oom.scatter+json";
 export interface ExploreOptions extends ColorOptions {
   /** An obsm key or scanpy basis name: "umap" (X_umap, the default), "pca", "X_tsne", … */
   basis?: string;
-  /** Which two columns of the embedding, 1-based as scanpy's `components` (default [1, 2]). */
-  components?: [number, number];
+  /** Which two columns of the embedding, 1-based as scanpy's `components`: [1, 2] (default) or "1,2". */
+  components?: [number, number] | string;
   /** An obs column or a gene name (obs columns win, as in scanpy). */
   color?: string | null;
   title?: string;
@@ -77,7 +77,10 @@ export class EmbeddingExplorer {
   /** Builds the plot (and, inside our kernel, its widget). */
   static async create(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
     const basis = basisKey(adata, opts.basis ?? "umap");
-    const components = opts.components ?? [1, 2];
+    const el = await adata.obsm.get(basis);
+    // Not a dense 2-d array: embeddingXY says so.
+    const dense = !("table" in el) && el.kind === "dense" && el.shape.length === 2;
+    const components: [number, number] = dense ? parseComponents(opts.components, el.shape[1], basis) : [1, 2];
     const { x, y } = await embeddingXY(adata, basis, components);
     const { basis: _b, components: _c, color: key, title: _t, pointSize: _p, height: _h, ...colorOptions } = opts;
     const color = await resolveColor(adata, key, colorOptions);
@@ -246,6 +249,7 @@ export class EmbeddingExplorer {
  * const picked = adata.subset({ obs: plot.selection });
  */
 export function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
+  checkAnnData("pl.explore", adata);
   checkOptions<ExploreOptions>("pl.explore", opts, 'pl.explore(adata, { color: "leiden" })', {
     basis: true,
     components: true,

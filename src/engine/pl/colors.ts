@@ -4,7 +4,7 @@
  * colormaps (matplotlib's 256-entry lookup tables, Normalize(vmin, vmax)).
  */
 import { InvalidArgumentError } from "../errors";
-import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE, NAMED_COLORS } from "./colormap-data";
+import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE, NAMED_COLORS, QUALITATIVE } from "./colormap-data";
 
 export { DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE };
 
@@ -43,13 +43,44 @@ export function defaultPalette(n: number): string[] {
   return new Array<string>(n).fill("#808080");
 }
 
+/** What `palette` may be: a colormap name ("Set1", "tab20", "viridis"), colors (cycled), or a color per category. */
+export type Palette = string | string[] | Record<string, string>;
+
 /**
- * Category colors: an explicit `palette` (cycled), else `uns[key_colors]`
- * when it has at least one color per category, else the defaults.
+ * n colors sampled from a named colormap as scanpy does for `palette="Set1"`:
+ * `cmap(np.linspace(0, 1, n))`, i.e. entry trunc(x · N) (N − 1 at x = 1) of
+ * its N colors.
  */
-export function categoryColors(categories: string[], uns: unknown, palette?: string[] | Record<string, string>): string[] {
+function colormapPalette(name: string, n: number): string[] {
+  const listed = Object.hasOwn(QUALITATIVE, name) ? QUALITATIVE[name] : undefined;
+  const lut = listed ? null : Object.hasOwn(COLORMAP_LUTS, name) ? colormapLut(name) : null;
+  if (!listed && !lut)
+    throw new InvalidArgumentError(
+      `palette ${JSON.stringify(name)} is not a colormap name (${[...Object.keys(QUALITATIVE), ...colormapNames()].join(", ")}); give a list of colors or { category: color } instead`,
+    );
+  const size = listed ? listed.length : (lut as Float64Array).length / 3;
+  const step = n > 1 ? 1 / (n - 1) : 0;
+  return Array.from({ length: n }, (_, i) => {
+    const x = i === n - 1 && n > 1 ? 1 : i * step; // numpy's linspace ends exactly at 1
+    const at = Math.min(Math.trunc(x * size), size - 1);
+    if (listed) return listed[at];
+    const l = lut as Float64Array;
+    return toHex([l[3 * at] * 255, l[3 * at + 1] * 255, l[3 * at + 2] * 255]);
+  });
+}
+
+/**
+ * Category colors: an explicit `palette` (a colormap name sampled over the
+ * categories, a list cycled, or a color per category), else
+ * `uns[key_colors]` when it has at least one color per category, else the
+ * defaults.
+ */
+export function categoryColors(categories: string[], uns: unknown, palette?: Palette): string[] {
   const n = categories.length;
-  if (palette) {
+  if (palette !== undefined && palette !== null) {
+    if (typeof palette === "string") return colormapPalette(palette, n);
+    if (typeof palette !== "object")
+      throw new InvalidArgumentError(`palette must be a colormap name, a list of colors or { category: color }, got ${String(palette)}`);
     if (Array.isArray(palette)) {
       if (palette.length === 0) throw new InvalidArgumentError("palette is empty");
       return categories.map((_, i) => normalizeColor(palette[i % palette.length]));
@@ -96,9 +127,14 @@ export function tryColor(c: string): string | null {
       ? NAMED_COLORS[s.toLowerCase()]
       : undefined;
   if (named) return named;
-  // matplotlib's "CN": the N-th color of the default cycle (tab10), as scanpy users write it.
-  const cycle = /^C(\d)$/.exec(s);
-  if (cycle) return MPL_CYCLE[Number(cycle[1])];
+  // matplotlib's "CN": the N-th color of the default cycle (tab10, N mod 10), as scanpy users write it.
+  const cycle = /^C(\d+)$/.exec(s);
+  if (cycle) return MPL_CYCLE[Number(cycle[1]) % MPL_CYCLE.length];
+  // matplotlib's grey levels: a number in [0, 1] as a string ("0.5").
+  if (/^\s*(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(s)) {
+    const g = Number(s);
+    if (g >= 0 && g <= 1) return toHex([g * 255, g * 255, g * 255]);
+  }
   const short = /^#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])$/.exec(s);
   if (short) return `#${short[1]}${short[1]}${short[2]}${short[2]}${short[3]}${short[3]}`.toLowerCase();
   const rgb = parseHex(s);

@@ -4,7 +4,7 @@
  * expression > expressionCutoff (`dot_size_df`), with scanpy's
  * standard_scale, mean_only_expressed, dot_min/dot_max and size rules.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { fmt, niceTicks, textWidth } from "./axes";
 import { type ColorLimit, ColorScale, colorRange } from "./colors";
@@ -89,6 +89,7 @@ export async function dotplot(
   groupby: string,
   opts: DotplotOptions = {},
 ): Promise<Plot<DotplotData>> {
+  checkAnnData("pl.dotplot", adata);
   checkOptions<DotplotOptions>("pl.dotplot", opts, 'pl.dotplot(adata, ["CD3E"], "leiden", { standardScale: "var" })', {
     standardScale: true,
     expressionCutoff: "num",

@@ -4,12 +4,12 @@
  * grid, so 1M points cost a fixed-size image) and vector axes, titles,
  * legends and color bars.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import type { OptionNames } from "../options";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
-import { type ColorLimit, ColorScale, categoryColors, colorRange, NA_COLOR, normalizeColor, parseHex } from "./colors";
+import { type ColorLimit, ColorScale, categoryColors, colorRange, NA_COLOR, normalizeColor, type Palette, parseHex } from "./colors";
 import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
 import { encodePng } from "./png";
 import { Raster } from "./raster";
@@ -23,8 +23,8 @@ export interface EmbeddingOptions extends GeneSource {
   components?: [number, number] | string;
   /** obs column or gene; several give one panel each. */
   color?: string | string[] | null;
-  /** Category colors (a list, cycled, or category → color). Default: uns[key_colors] or scanpy's defaults. */
-  palette?: string[] | Record<string, string>;
+  /** Category colors: a colormap name ("Set1", "tab20", "viridis": sampled as scanpy does), a list (cycled), or category → color. Default: uns[key_colors] or scanpy's defaults. */
+  palette?: Palette;
   /** matplotlib colormap for continuous values (default "viridis"). */
   colorMap?: string;
   /** Color limits: numbers, or scanpy's percentiles ("p1", "p99"); default the finite values' range. */
@@ -142,6 +142,45 @@ function legendRows(pn: EmbeddingPanel, legendLoc: string): number {
   return Math.ceil(k / legendColumns(k)) + ((pn.categories?.length ?? 0) + (pn.nMissing ? 1 : 0) > LEGEND_MAX ? 1 : 0);
 }
 
+/** scanpy's `components`: [1, 2] or "1,2" (1-based), checked against an embedding of `d` columns. */
+export function parseComponents(given: [number, number] | string | undefined, d: number, key: string): [number, number] {
+  const g = given ?? [1, 2];
+  const comps = typeof g === "string" ? g.split(",").map((c) => Number(c.trim())) : g;
+  if (!Array.isArray(comps) || comps.length !== 2)
+    throw new InvalidArgumentError(`components must be two 1-based components, [1, 2] or "1,2"; got ${JSON.stringify(given)}`);
+  for (const c of comps) {
+    if (!Number.isInteger(c) || c < 1 || c > d)
+      throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
+  }
+  return comps as [number, number];
+}
+
+/**
+ * scanpy's `sc.pl.umap`: `pl.embedding` on obsm X_umap.
+ *
+ * @example
+ * await pl.umap(adata, { color: ["leiden", "CD3E"] });
+ */
+export async function umap(adata: AnnDataOOM, opts: Omit<EmbeddingOptions, "basis"> = {}): Promise<Plot<EmbeddingData>> {
+  return embedding(adata, withBasis("pl.umap", opts, "umap"));
+}
+
+/**
+ * scanpy's `sc.pl.pca`: `pl.embedding` on obsm X_pca (components 1 and 2 unless asked).
+ *
+ * @example
+ * await pl.pca(adata, { color: "leiden", components: "2,3" });
+ */
+export async function pca(adata: AnnDataOOM, opts: Omit<EmbeddingOptions, "basis"> = {}): Promise<Plot<EmbeddingData>> {
+  return embedding(adata, withBasis("pl.pca", opts, "pca"));
+}
+
+function withBasis(fn: string, opts: Omit<EmbeddingOptions, "basis">, basis: string): EmbeddingOptions {
+  if (opts && typeof opts === "object" && "basis" in opts)
+    throw new InvalidArgumentError(`${fn} plots obsm X_${basis}; for another basis use pl.embedding(adata, { basis })`);
+  return opts && typeof opts === "object" && !Array.isArray(opts) ? { ...opts, basis } : (opts as EmbeddingOptions);
+}
+
 /**
  * @example
  * const p = await pl.embedding(adata, { basis: "umap", color: ["leiden", "CD3E"] });
@@ -149,6 +188,7 @@ function legendRows(pn: EmbeddingPanel, legendLoc: string): number {
  * await p.save("umap.png");
  */
 export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}): Promise<Plot<EmbeddingData>> {
+  checkAnnData("pl.embedding", adata);
   checkOptions<EmbeddingOptions>("pl.embedding", opts, 'pl.embedding(adata, { basis: "umap", color: "leiden" })', {
     basis: true,
     components: true,
@@ -162,14 +202,7 @@ export async function embedding(adata: AnnDataOOM, opts: EmbeddingOptions = {}):
   }
   const coords = el as DenseArray;
   const [n, d] = coords.shape;
-  const given = opts.components ?? [1, 2];
-  const comps = (typeof given === "string" ? given.split(",").map((c) => Number(c.trim())) : given) as [number, number];
-  if (!Array.isArray(comps) || comps.length !== 2)
-    throw new InvalidArgumentError(`components must be two 1-based components, [1, 2] or "1,2"; got ${JSON.stringify(given)}`);
-  for (const c of comps) {
-    if (!Number.isInteger(c) || c < 1 || c > d)
-      throw new InvalidArgumentError(`components: ${c} is out of range 1..${d} for obsm ${JSON.stringify(key)}`);
-  }
+  const comps = parseComponents(opts.components, d, key);
   const xs = new Float64Array(n);
   const ys = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -533,6 +566,7 @@ const QC_SCATTER_OPTION_NAMES: OptionNames<QcScatterOptions> = {
  * await pl.qcScatter(adata, "total_counts", "n_genes_by_counts", { color: "pct_counts_mt" });
  */
 export async function qcScatter(adata: AnnDataOOM, x: string, y: string, opts: QcScatterOptions = {}): Promise<Plot<EmbeddingData>> {
+  checkAnnData("pl.qcScatter", adata);
   checkOptions<QcScatterOptions>(
     "pl.qcScatter",
     opts,

@@ -2,7 +2,7 @@
  * pl.qcHistograms: one histogram per QC column (numpy.histogram's bins:
  * equal-width edges from min to max, the last bin closed), in a grid.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { fmt, linear, niceTicks } from "./axes";
 import { normalizeColor } from "./colors";
@@ -107,6 +107,7 @@ export async function qcHistograms(
   keys?: string | string[],
   opts: QcHistogramsOptions = {},
 ): Promise<Plot<QcHistogramsData>> {
+  checkAnnData("pl.qcHistograms", adata);
   checkOptions<QcHistogramsOptions>("pl.qcHistograms", opts, 'pl.qcHistograms(adata, ["total_counts"], { bins: 60 })', {
     bins: "num",
     log: "bool",

@@ -21,8 +21,10 @@ export {
   type EmbeddingOptions,
   type EmbeddingPanel,
   embedding,
+  pca,
   type QcScatterOptions,
   qcScatter,
+  umap,
 } from "./embedding";
 export { DEFAULT_QC_KEYS, type Histogram, histogram, type QcHistogramsData, type QcHistogramsOptions, qcHistograms } from "./histogram";
 export { type HoverRegion, Plot, type PlotKind, type PlotSpec } from "./plot";

@@ -253,12 +253,15 @@ function checkNotAlsoGene(adata: AnnDataOOM, key: string, src: GeneSource, what:
     );
 }
 
-/** A categorical obs column for `groupby`, with a typed error for anything else. */
+/** A categorical (or string, or boolean) obs column for `groupby`, with a typed error for anything else. */
 export function groupbyColumn(adata: AnnDataOOM, key: string): Categorical {
   const col = adata.obs.getChild(key) as Vector | null;
   if (!col) throw new InvalidArgumentError(`groupby ${JSON.stringify(key)} is not an obs column`);
-  if (typeOf(col).typeId !== DICTIONARY && typeOf(col).typeId !== BOOL) {
-    throw new InvalidArgumentError(`groupby ${JSON.stringify(key)} must be a categorical obs column (got ${String(col.type)})`);
+  // Strings count as categories (sorted), as scanpy's plots make them.
+  if (![DICTIONARY, BOOL, UTF8, LARGE_UTF8].includes(typeOf(col).typeId)) {
+    throw new InvalidArgumentError(
+      `groupby ${JSON.stringify(key)} must be a categorical, string or boolean obs column (got ${String(col.type)})`,
+    );
   }
   return obsColumn(col) as Categorical;
 }

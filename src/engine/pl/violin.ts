@@ -5,11 +5,11 @@
  * (density_norm "width"), and a jittered black strip plot on top (drawn
  * into an embedded PNG raster, so 1M cells stay one image).
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { seededRandom } from "../graph-data";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
-import { categoryColors } from "./colors";
+import { categoryColors, type Palette } from "./colors";
 import { gaussianKde } from "./kde";
 import { checkOptions, type HoverRegion, MAX_PANEL_PX, Plot, panelSide } from "./plot";
 import { Raster } from "./raster";
@@ -21,14 +21,14 @@ export interface ViolinOptions extends GeneSource {
   groupby?: string;
   /** Jittered points on top (default true). */
   stripplot?: boolean;
-  /** Jitter half-width as a fraction of the spacing between violins (default 0.1, seaborn's `jitter=True`). */
-  jitter?: number;
+  /** Jitter half-width as a fraction of the spacing between violins (default 0.1, seaborn's `jitter=True`; false: none). */
+  jitter?: number | boolean;
   /** Strip point size in pt (scanpy's `size`, default 1). */
   size?: number;
   /** y on a log scale (values ≤ 0 sit on the axis bottom). */
   log?: boolean;
-  /** Category colors (default: uns[groupby_colors] or scanpy's defaults). */
-  palette?: string[] | Record<string, string>;
+  /** Category colors: a colormap name, a list (cycled) or category → color (default: uns[groupby_colors] or scanpy's defaults). */
+  palette?: Palette;
   /** Plot area per panel in px (default 80 px per violin × 240). */
   width?: number;
   height?: number;
@@ -104,10 +104,11 @@ const MAX_GROUPS = 1000;
  * p.data.panels[0].groups.map((g) => g.median);
  */
 export async function violin(adata: AnnDataOOM, keys: string | string[], opts: ViolinOptions = {}): Promise<Plot<ViolinData>> {
+  checkAnnData("pl.violin", adata);
   checkOptions<ViolinOptions>("pl.violin", opts, 'pl.violin(adata, "n_genes", { groupby: "leiden" })', {
     groupby: true,
     stripplot: "bool",
-    jitter: "num",
+    jitter: true,
     size: "num",
     log: "bool",
     palette: true,
@@ -198,11 +199,12 @@ function draw(
   const svg = new Svg();
   const regions: HoverRegion[] = [];
   const pr = 2;
-  const jitter = opts.jitter ?? 0.1;
+  // scanpy's jitter=True / False, as seaborn takes them.
+  const jitter = opts.jitter === true || opts.jitter === undefined ? 0.1 : opts.jitter === false ? 0 : opts.jitter;
   const size = opts.size ?? 1;
   const seed = opts.seed ?? 0;
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1))
-    throw new InvalidArgumentError(`jitter must be a number in [0, 1], got ${opts.jitter}`);
+    throw new InvalidArgumentError(`jitter must be true, false or a number in [0, 1], got ${opts.jitter}`);
   if (typeof size !== "number" || !(size > 0 && size <= 1000))
     throw new InvalidArgumentError(`size (strip point size in pt) must be in (0, 1000], got ${opts.size}`);
   if (!Number.isInteger(seed)) throw new InvalidArgumentError(`seed must be an integer, got ${opts.seed}`);

@@ -3,7 +3,7 @@
  * filter_cells / filter_genes with inplace=True but returning the view.
  * Counts come from one pass over the current X (or reuse the QC columns).
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
@@ -71,6 +71,7 @@ export async function filterCells(
   adata: AnnDataOOM,
   opts: FilterOptions & { minGenes?: number; maxGenes?: number } = {},
 ): Promise<AnnDataOOM> {
+  checkAnnData("pp.filterCells", adata);
   checkOptionNames<FilterOptions & { minGenes?: number; maxGenes?: number }>("pp.filterCells", opts, {
     minCounts: "num",
     maxCounts: "num",
@@ -112,6 +113,7 @@ export async function filterGenes(
   adata: AnnDataOOM,
   opts: FilterOptions & { minCells?: number; maxCells?: number } = {},
 ): Promise<AnnDataOOM> {
+  checkAnnData("pp.filterGenes", adata);
   checkOptionNames<FilterOptions & { minCells?: number; maxCells?: number }>("pp.filterGenes", opts, {
     minCounts: "num",
     maxCounts: "num",

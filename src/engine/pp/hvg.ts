@@ -6,7 +6,7 @@
  * moments that pp.scale needs, so scale costs no extra pass.
  * See tests/python/SCANPY_NOTES.md §5 for the exact rules followed here.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
@@ -254,6 +254,7 @@ function batchCodesOf(adata: AnnDataOOM, key: string): { codes: Float64Array; n:
 }
 
 export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = {}): Promise<AnnDataOOM> {
+  checkAnnData("pp.highlyVariableGenes", adata);
   checkOptionNames<HvgOptions>("pp.highlyVariableGenes", opts, {
     flavor: true,
     span: "num",

@@ -4,11 +4,11 @@
  * Native: exact blocked search up to 20,000 cells, NN-descent above
  * (override with `method`). X is never read.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, graphElement, representation, seedOf } from "../graph-data";
 import { isMemberName } from "../names";
-import { native } from "../native";
+import { type Native, native } from "../native";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 
@@ -46,6 +46,7 @@ export interface NeighborsResult {
  * adata.obsp.keys(); // ["distances", "connectivities"]
  */
 export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}): Promise<NeighborsResult> {
+  checkAnnData("pp.neighbors", adata);
   checkOptionNames<NeighborsOptions>("pp.neighbors", opts, {
     nNeighbors: "num",
     nPcs: "num",
@@ -75,9 +76,17 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
   if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
     throw new InvalidArgumentError(`keyAdded must be a non-empty string without "/", got ${shown(opts.keyAdded)}`);
   const rep = await representation(adata, opts.useRep ?? "X_pca", opts.nPcs, { centre: metric === "euclidean" });
-  const job = nativeCall(() => native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed));
   const label = `neighbors (${k}, ${metric}, ${rep.n.toLocaleString("en-US")} cells)`;
-  const out = await adata.runJob(label, job, (p) => p.takeNeighbors(), opts);
+  let out: Awaited<ReturnType<Native.NativePass["takeNeighbors"]>>;
+  try {
+    const job = nativeCall(() => native.startNeighbors(rep.data, rep.n, rep.d, k, metric, method, seed));
+    out = await adata.runJob(label, job, (p) => p.takeNeighbors(), opts);
+  } catch (e) {
+    // The native check names the row only: say which obsm element it is in.
+    if (e instanceof InvalidArgumentError && /^row \d+ has a non-finite/.test(e.message))
+      throw new InvalidArgumentError(`obsm ${JSON.stringify(rep.useRep)}: ${e.message}`, { element: `obsm/${rep.useRep}` });
+    throw e;
+  }
   const csr = (c: { n: number; indptr: Float64Array; indices: Int32Array; data: Float32Array }): CsrGraph => ({
     n: c.n,
     indptr: c.indptr,

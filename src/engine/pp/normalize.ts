@@ -4,7 +4,7 @@
  * highly expressed genes; with a targetSum it costs nothing until the next
  * pass, which computes each row's total on the fly.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
@@ -27,6 +27,7 @@ function median(v: Float64Array): number {
 }
 
 export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions = {}): Promise<void> {
+  checkAnnData("pp.normalizeTotal", adata);
   checkOptionNames<NormalizeOptions>("pp.normalizeTotal", opts, {
     targetSum: "num",
     excludeHighlyExpressed: "bool",
@@ -77,6 +78,7 @@ export interface Log1pOptions {
 }
 
 export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
+  checkAnnData("pp.log1p", adata);
   checkOptionNames<Log1pOptions>("pp.log1p", opts, { base: "num", layer: true, force: "bool" });
   const m = target(adata, opts.layer);
   const already = m.chain.has("log1p") || (!opts.layer && "log1p" in adata.uns);

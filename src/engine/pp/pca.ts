@@ -6,7 +6,7 @@
  * Results follow scanpy / scikit-learn: variance = eigenvalues (ddof 1),
  * variance_ratio over the total variance, largest loading positive.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { seedOf } from "../graph-data";
 import { checkOptionNames } from "../options";
@@ -41,6 +41,7 @@ export interface PcaOptions extends PassOptions {
 const MAX_EXACT_GENES = 5000;
 
 export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<void> {
+  checkAnnData("pp.pca", adata);
   checkOptionNames<PcaOptions>("pp.pca", opts, {
     nComps: "num",
     zeroCenter: "bool",

@@ -5,7 +5,7 @@
  * proportions are Float64 (scanpy keeps X's float32 for total_counts; the
  * sums here are exact in float64).
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
@@ -40,6 +40,7 @@ function varMask(adata: AnnDataOOM, name: string): Float64Array {
  * `pp.markGenes(adata, "mt", /^MT-/)` (scanpy: `adata.var["mt"] = adata.var_names.str.startswith("MT-")`).
  */
 export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | string | ((name: string) => boolean)): number {
+  checkAnnData("pp.markGenes", adata);
   if (!(pattern instanceof RegExp) && typeof pattern !== "string" && typeof pattern !== "function")
     throw new InvalidArgumentError(
       `markGenes: pattern must be a RegExp (/^MT-/), a name prefix ("MT-") or a function of the name, got ${JSON.stringify(pattern)}`,
@@ -60,6 +61,7 @@ export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | s
 }
 
 export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}): Promise<void> {
+  checkAnnData("pp.calculateQcMetrics", adata);
   checkOptionNames<QcOptions>("pp.calculateQcMetrics", opts, {
     qcVars: true,
     percentTop: true,
@@ -137,6 +139,7 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
  * pp.anndataoomQcNames(adata); // obs.nUMIs, obs.detected_genes, obs.mito_perc
  */
 export function anndataoomQcNames(adata: AnnDataOOM, mtVar = "mt"): void {
+  checkAnnData("pp.anndataoomQcNames", adata);
   const col = (name: string) => {
     const v = adata.obs.getChild(name);
     if (!v)

@@ -3,7 +3,7 @@
  * mean / std (ddof = 1, 0 → 1) come from the HVG pass when it ran on the
  * same matrix (no extra pass), else from one moments pass.
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
@@ -17,6 +17,7 @@ export interface ScaleOptions extends PassOptions {
 }
 
 export async function scale(adata: AnnDataOOM, opts: ScaleOptions = {}): Promise<void> {
+  checkAnnData("pp.scale", adata);
   checkOptionNames<ScaleOptions>("pp.scale", opts, { zeroCenter: "bool", maxValue: "num", layer: true, onProgress: true, signal: true });
   const m = target(adata, opts.layer);
   if (m.chain.has("scale")) throw new InvalidArgumentError("the matrix is already scaled");

@@ -6,10 +6,11 @@
  */
 
 import type { Vector } from "apache-arrow";
-import type { AnnDataOOM } from "../anndata";
-import { InvalidArgumentError, nativeCall, shown } from "../errors";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
+import { InvalidArgumentError, nativeCall, renameElement, shown } from "../errors";
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
-import { native } from "../native";
+import { isMemberName } from "../names";
+import { type Native, native } from "../native";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { withSummary } from "../repr-html";
@@ -47,6 +48,11 @@ export interface LeidenResult {
 
 /** obsp key of the connectivities that a graph step uses. */
 export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey?: string): string {
+  // "" is no key (it used to mean the default silently).
+  if (obsp !== undefined && (typeof obsp !== "string" || obsp === ""))
+    throw new InvalidArgumentError(`obsp must be the key of a graph in obsp, got ${JSON.stringify(obsp)}`);
+  if (neighborsKey !== undefined && (typeof neighborsKey !== "string" || neighborsKey === ""))
+    throw new InvalidArgumentError(`neighborsKey must be a key of uns written by pp.neighbors, got ${JSON.stringify(neighborsKey)}`);
   if (obsp) return obsp;
   const entry = adata.uns[neighborsKey ?? "neighbors"] as { connectivities_key?: string } | undefined;
   if (neighborsKey && !entry) throw new InvalidArgumentError(`uns has no ${JSON.stringify(neighborsKey)} (run pp.neighbors with keyAdded)`);
@@ -59,6 +65,7 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
  * adata.obs.getChild("leiden");
  */
 export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promise<LeidenResult> {
+  checkAnnData("tl.leiden", adata);
   checkOptionNames<LeidenOptions>("tl.leiden", opts, {
     resolution: "num",
     randomState: "num",
@@ -80,16 +87,25 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
     throw new InvalidArgumentError(`nIterations must be -1 or a positive integer, got ${opts.nIterations}`);
   }
   const seed = seedOf(opts.randomState);
+  // Checked before the run: an obs column / uns key cannot hold "/" or be ".".
+  if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
+    throw new InvalidArgumentError(`keyAdded must be a non-empty string without "/", got ${JSON.stringify(opts.keyAdded)}`);
   const restriction = opts.restrictTo === undefined ? null : restrictionOf(adata, opts.restrictTo);
   // scanpy: a restricted run with the default key writes "leiden_R", keeping "leiden".
   const keyAdded = restriction && (opts.keyAdded ?? "leiden") === "leiden" ? "leiden_R" : (opts.keyAdded ?? "leiden");
-  let graph = await obspGraph(adata, connectivitiesKey(adata, opts.obsp, opts.neighborsKey));
+  const graphKey = connectivitiesKey(adata, opts.obsp, opts.neighborsKey);
+  let graph = await obspGraph(adata, graphKey);
   if (opts.useWeights === false) graph = unweighted(graph);
   if (restriction) graph = induced(graph, restriction.cells);
 
-  const job = nativeCall(() => native.startLeiden(graph, resolution, nIterations, seed));
   const label = `leiden (resolution ${resolution}, ${graph.n.toLocaleString("en-US")} cells)`;
-  const out = await adata.runJob(label, job, (p) => p.takeLeiden(), opts);
+  let out: Awaited<ReturnType<Native.NativePass["takeLeiden"]>>;
+  try {
+    const job = nativeCall(() => native.startLeiden(graph, resolution, nIterations, seed));
+    out = await adata.runJob(label, job, (p) => p.takeLeiden(), opts);
+  } catch (e) {
+    throw renameElement(e, "connectivities", `obsp/${graphKey}`);
+  }
   const m = out.membership;
   let nClusters = 0;
   for (const c of m) if (c + 1 > nClusters) nClusters = c + 1;

@@ -7,10 +7,11 @@
 
 import type { Vector } from "apache-arrow";
 import Graph from "graphology";
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { obspGraph } from "../graph-data";
 import { checkOptionNames } from "../options";
+import { obsColumn } from "../pl/values";
 import { withSummary } from "../repr-html";
 
 export interface PagaOptions {
@@ -36,7 +37,13 @@ export interface PagaResult {
 export function categoricalCodes(adata: AnnDataOOM, key: string): { codes: Int32Array; categories: string[] } {
   const col = adata.obs.getChild(key) as Vector | null;
   if (!col) throw new InvalidArgumentError(`obs has no column ${JSON.stringify(key)} (run tl.leiden first)`);
-  if ((col.type as { typeId: number }).typeId !== -1) throw new InvalidArgumentError(`obs ${JSON.stringify(key)} must be categorical`);
+  const typeId = (col.type as { typeId: number }).typeId;
+  if (typeId === 5 || typeId === 20) {
+    // A string column (e.g. set in this session): its values are the categories, sorted, as scanpy makes them.
+    const c = obsColumn(col);
+    if (c.kind === "categorical") return { codes: c.codes, categories: c.categories };
+  }
+  if (typeId !== -1) throw new InvalidArgumentError(`obs ${JSON.stringify(key)} must be categorical or strings (got ${String(col.type)})`);
   const d = col.data[0];
   const dict = d.dictionary as Vector;
   const categories = Array.from({ length: dict.length }, (_, i) => String(dict.get(i)));
@@ -65,6 +72,7 @@ function distancesKey(adata: AnnDataOOM, neighborsKey?: string): string {
  * graph.forEachEdge((e, attr, s, t) => console.log(s, t, attr.weight));
  */
 export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<PagaResult> {
+  checkAnnData("tl.paga", adata);
   checkOptionNames<PagaOptions>("tl.paga", opts, { groups: true, neighborsKey: true });
   const groups = opts.groups ?? "leiden";
   const { codes, categories } = categoricalCodes(adata, groups);

@@ -7,9 +7,10 @@
  * precomputed kNN instead (7× slower here, see docs/graph.md).
  * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …} (or obsm / uns[keyAdded]).
  */
-import type { AnnDataOOM } from "../anndata";
+import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError, nativeCall, shown } from "../errors";
 import { type CsrGraph, obspGraph, representation, seedOf } from "../graph-data";
+import { isMemberName } from "../names";
 import { native } from "../native";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
@@ -58,6 +59,7 @@ export interface UmapResult {
  * await tl.umap(adata);           // obsm.X_umap
  */
 export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<UmapResult> {
+  checkAnnData("tl.umap", adata);
   checkOptionNames<UmapOptions>("tl.umap", opts, {
     minDist: "num",
     spread: "num",
@@ -87,8 +89,9 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0)) {
     throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
   }
-  if (opts.keyAdded !== undefined && (typeof opts.keyAdded !== "string" || opts.keyAdded === ""))
-    throw new InvalidArgumentError(`keyAdded must be a non-empty string, got ${JSON.stringify(opts.keyAdded)}`);
+  // Checked before the layout runs: obsm and uns keys cannot hold "/" or be ".".
+  if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
+    throw new InvalidArgumentError(`keyAdded must be a non-empty string without "/", got ${JSON.stringify(opts.keyAdded)}`);
   // null asks for an unreproducible layout, as in umap-learn: a fresh seed.
   const seed = seedOf(opts.randomState);
   const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
@@ -153,7 +156,8 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       spread,
       n_epochs: nEpochs,
       init: opts.init ?? "spectral",
-      random_state: opts.randomState === null ? null : (opts.randomState ?? 0),
+      // The seed used, also one drawn for randomState: null, so that the layout can be redone.
+      random_state: seed,
     },
   };
   const used = useJs ? "umap-js" : "native";
