@@ -646,6 +646,20 @@ describe("graph steps: behaviour", () => {
     await assert.rejects(tl.umap(a, { signal: running.signal, onProgress: stop }), CancelledError);
     assert.match(labels[0] ?? "", /UMAP spectral initialisation/);
     assert.ok(!a.obsm.has("X_umap"));
+    // Stopped inside an epoch: with a million negative samples per edge the second epoch
+    // takes seconds (the third minutes), and the stop used to wait for its end.
+    const mid = new AbortController();
+    const done: number[] = [];
+    const watch = (p: Progress) => {
+      done.push(p.chunksDone);
+      if (p.chunksDone >= 1) mid.abort(); // the first epoch is done: stop in the second
+    };
+    await assert.rejects(
+      tl.umap(a, { init: "random", nEpochs: 4, negativeSampleRate: 1e6, signal: mid.signal, onProgress: watch }),
+      CancelledError,
+    );
+    assert.equal(Math.max(...done), 1, `the epoch under way was not finished: ${done.join(", ")}`);
+    assert.ok(!a.obsm.has("X_umap"));
     const again = await tl.leiden(a);
     assert.ok(again.nClusters > 1);
     a.close();

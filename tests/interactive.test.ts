@@ -265,7 +265,7 @@ describe("pl.explore in the kernel", () => {
     );
     await assert.rejects(
       pl.explore(adata, { components: [1, 3] }),
-      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("component 3"),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes("components: 3 is out of range 1..2"),
     );
     await assert.rejects(pl.explore(adata, { pointSize: 0 }), InvalidArgumentError);
     for (const o of [{ pointSize: 1e9 }, { height: -5 }, { height: "abc" as never }, { height: 1e7 }, { title: {} as never }])

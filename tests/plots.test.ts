@@ -789,6 +789,8 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
   });
 
   it("scanpy habits: palette as a colormap name (as scanpy samples it), string columns as groups, jitter true/false, pl.umap / pl.pca, CN and grey colors", async () => {
+    // its own object: the tests above add obs columns to the shared one
+    const a = await read(path.join(P, "plots.h5ad"));
     const want = JSON.parse(
       runPython(
         [
@@ -844,6 +846,7 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     // explore takes scanpy's "1,2" too
     const x = await pl.explore(a, { basis: "pca", components: "2,1" });
     assert.deepEqual(x.components, [2, 1]);
+    a.close();
   });
 
   it("steps given something other than an AnnDataOOM first are typed errors naming the step", async () => {

@@ -248,7 +248,7 @@ export class EmbeddingExplorer {
  * // … lasso some cells in the browser, then:
  * const picked = adata.subset({ obs: plot.selection });
  */
-export function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
+export async function explore(adata: AnnDataOOM, opts: ExploreOptions = {}): Promise<EmbeddingExplorer> {
   checkAnnData("pl.explore", adata);
   checkOptions<ExploreOptions>("pl.explore", opts, 'pl.explore(adata, { color: "leiden" })', {
     basis: true,

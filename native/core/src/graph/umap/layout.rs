@@ -154,6 +154,7 @@ pub fn optimize(
             alpha: (p.initial_alpha * (1.0 - epoch as f64 / p.n_epochs as f64)) as f32,
             rate,
             epoch: epoch as f32,
+            control,
         };
         // Each part's own points and edge schedules.
         let mut parts = Vec::with_capacity(PARTS);
@@ -188,6 +189,10 @@ pub fn optimize(
                 chunk.run_any(dim, &mut part, ns, nn, &mut rng)
             }
         });
+        // A cancel during this epoch left it half done: not counted, not used.
+        if control.is_cancelled() {
+            return Err(Error::cancelled());
+        }
         control.update(|s| s.chunks_done = epoch + 1);
     }
     Ok(())
@@ -215,6 +220,9 @@ struct Chunk<'a> {
     rate: f32,
     /// The epoch number, as a float (compared with the schedules).
     epoch: f32,
+    /// Checked between edges: with many negative samples one epoch can
+    /// take minutes, and the stop button must not wait for it.
+    control: &'a Control,
 }
 
 impl Chunk<'_> {
@@ -263,7 +271,13 @@ impl Chunk<'_> {
     /// with a constant `dim` gets its own unrolled copy.
     #[inline(always)]
     fn run(&self, dim: usize, part: &mut Part, ns: &mut [f32], nn: &mut [f32], rng: &mut Rng) {
+        // An edge costs ~rate samples: check about every thousand samples.
+        let every = (1024.0 / self.rate.max(1.0)).clamp(1.0, 256.0) as usize;
         for t in 0..ns.len() {
+            // A cancelled epoch is left half done: the caller discards the layout.
+            if t % every == 0 && self.control.is_cancelled() {
+                return;
+            }
             self.edge(dim, part, t, ns, nn, rng);
         }
     }
