@@ -696,6 +696,14 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     assert.ok(Math.abs((q.data.panels[0].vmin ?? 0) - 10) < 1e-9 && Math.abs((q.data.panels[0].vmax ?? 0) - 99.5) < 1e-9);
     for (const bad of [Number.NaN, "p101", "10%", Number.POSITIVE_INFINITY])
       await assert.rejects(pl.embedding(a, { color: "ramp", vmin: bad as never }), InvalidArgumentError);
+    // an axis from -1e308 to 1e308 (its span overflows a double): ticks at its ends, no NaN
+    a.setObs(
+      "wide",
+      Float64Array.from({ length: a.nObs }, (_, i) => (i === 0 ? -1e308 : i === 1 ? 1e308 : i)),
+    );
+    const w = await pl.qcScatter(a, "wide", "score");
+    assert.doesNotMatch(w.svg, /NaN/);
+    assert.match(w.svg, />-1\.0e308</);
   });
 
   it("options that cannot be drawn are typed errors: huge or negative size, ncols, legendLoc, components, positional arguments", async () => {

@@ -418,6 +418,14 @@ describe("neighbors on coordinates far from float32's comfort", () => {
         }
       }
     }
+    // all coordinates below float32's range: every distance would be 0, neighbours in index order
+    a.obsm.set("tiny", {
+      kind: "dense",
+      shape: [a.nObs, 2],
+      dtype: "float64",
+      data: Float64Array.from({ length: a.nObs * 2 }, (_, i) => (i % 7) * 1e-300),
+    });
+    await assert.rejects(pp.neighbors(a, { useRep: "tiny" }), /obsm "tiny": every coordinate is below float32's range/);
     a.close();
   });
 });

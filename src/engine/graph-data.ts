@@ -65,6 +65,7 @@ export async function representation(
         if (Number.isFinite(v)) means[j] += v / n; // a NaN row is named by the native check
       }
   const data = new Float32Array(n * d);
+  let largest = 0;
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
       const v = src[i * width + j] - means[j];
@@ -72,12 +73,20 @@ export async function representation(
         throw new InvalidArgumentError(
           `obsm ${JSON.stringify(useRep)} row ${i} has a coordinate beyond float32 range (${v}); neighbours are searched in float32`,
         );
+      if (Math.abs(v) > largest) largest = Math.abs(v);
       data[i * d + j] = v;
     }
+  // Every coordinate below float32's normal range: the copy would be (near) all zeros
+  // and every distance 0 (scanpy's float32 search finds the same nothing).
+  if (largest > 0 && largest < F32_MIN_NORMAL)
+    throw new InvalidArgumentError(
+      `obsm ${JSON.stringify(useRep)}: every coordinate is below float32's range (largest ${largest}); neighbours are searched in float32, so scale it first`,
+    );
   return { data, n, d, useRep };
 }
 
 const F32_MAX = 3.4028234663852886e38;
+const F32_MIN_NORMAL = 1.1754943508222875e-38;
 
 /** obsp[key] as a CSR graph (a stored CSC matrix is read as its transpose, which is the same for symmetric graphs). */
 export async function obspGraph(adata: AnnDataOOM, key: string, symmetric = true): Promise<CsrGraph> {

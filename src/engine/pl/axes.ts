@@ -5,6 +5,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi < lo) [lo, hi] = [hi, lo];
   if (hi === lo) return [lo];
+  // A span past the largest double: its ends only (a step of Infinity labelled NaN).
+  if (!Number.isFinite(hi - lo)) return [lo, hi];
   const raw = (hi - lo) / Math.max(1, count);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
@@ -38,6 +40,9 @@ export function textWidth(s: string, size = 11): number {
 
 /** Linear map from [d0, d1] to [r0, r1]. */
 export function linear(d0: number, d1: number, r0: number, r1: number): (v: number) => number {
-  const span = d1 - d0;
-  return (v) => (span === 0 ? (r0 + r1) / 2 : r0 + ((v - d0) / span) * (r1 - r0));
+  // A domain wider than the largest double (-1e308 to 1e308) is mapped at
+  // half scale (exact: a power of two), so its ends do not become NaN.
+  const k = Number.isFinite(d1 - d0) ? 1 : 0.5;
+  const span = d1 * k - d0 * k;
+  return (v) => (span === 0 ? (r0 + r1) / 2 : r0 + ((v * k - d0 * k) / span) * (r1 - r0));
 }

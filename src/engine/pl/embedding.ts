@@ -270,8 +270,13 @@ async function drawPoints(
 
   const ext = { x: range(xs), y: range(ys) };
   const pad = (r: [number, number]): [number, number] => {
-    const m = (r[1] - r[0]) * 0.05 || 0.5;
-    return [r[0] - m, r[1] + m];
+    // The span itself may overflow a double (-1e308 to 1e308): then from half of each end.
+    const span = r[1] - r[0];
+    const m = (Number.isFinite(span) ? span * 0.05 : (r[1] * 0.5 - r[0] * 0.5) * 0.1) || 0.5;
+    const lo = r[0] - m;
+    const hi = r[1] + m;
+    // Near the largest double the margin would overflow: no margin then.
+    return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : r;
   };
   const xr = pad(ext.x);
   const yr = pad(ext.y);
