@@ -848,15 +848,15 @@ function categoriesAmong(file: Native.TypedOut, view: Native.TypedOut): Native.C
 /** Per `<column>_colors` key: the column's number of categories before a subset, and the positions it kept (null: all). */
 type ColorEdit = Map<string, { n: number; kept: number[] | null }>;
 
-/**
- * anndata's view rule for category colors: a list whose length is not the
- * column's category count is dropped, else it keeps the kept categories'.
- */
 /** The `*_colors` entries of uns, by reference (to tell later assignments). */
 function colorEntries(uns: Record<string, unknown>): Map<string, unknown> {
   return new Map(Object.entries(uns).filter(([k]) => k.endsWith("_colors")));
 }
 
+/**
+ * anndata's view rule for category colors: a list whose length is not the
+ * column's category count is dropped, else it keeps the kept categories'.
+ */
 function applyColorEdit(uns: Record<string, unknown>, edit: ColorEdit): void {
   for (const [key, { n, kept }] of edit) {
     if (!Object.hasOwn(uns, key)) continue;

@@ -19,7 +19,10 @@ type Check<V> = [NonNullable<V>] extends [boolean] ? "bool" : [NonNullable<V>] e
  */
 export type OptionNames<T> = { readonly [K in keyof Required<T>]: Check<Required<T>[K]> };
 
-/** Throws when `opts` holds a key that is not one of `names`, suggesting the camelCase name. */
+/**
+ * Throws when `opts` holds a key that is not one of `names`, suggesting the
+ * camelCase name, or a value its check refuses.
+ */
 export function checkOptionNames<T>(fn: string, opts: unknown, names: OptionNames<T>): void {
   if (opts === undefined) return;
   // null (Python's None habit), a number or an array would fail later as a TypeError.
