@@ -869,6 +869,7 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
       ["pl.violin", () => pl.violin(null as never, "x")],
       ["pl.dotplot", () => pl.dotplot(undefined as never, ["G0"], "leiden")],
       ["pl.explore", () => pl.explore(undefined as never)],
+      ["pl.umap", () => pl.umap(42 as never)],
     ];
     for (const [fn, call] of calls)
       await assert.rejects(

@@ -162,6 +162,7 @@ export function parseComponents(given: [number, number] | string | undefined, d:
  * await pl.umap(adata, { color: ["leiden", "CD3E"] });
  */
 export async function umap(adata: AnnDataOOM, opts: Omit<EmbeddingOptions, "basis"> = {}): Promise<Plot<EmbeddingData>> {
+  checkAnnData("pl.umap", adata);
   return embedding(adata, withBasis("pl.umap", opts, "umap"));
 }
 
@@ -172,6 +173,7 @@ export async function umap(adata: AnnDataOOM, opts: Omit<EmbeddingOptions, "basi
  * await pl.pca(adata, { color: "leiden", components: "2,3" });
  */
 export async function pca(adata: AnnDataOOM, opts: Omit<EmbeddingOptions, "basis"> = {}): Promise<Plot<EmbeddingData>> {
+  checkAnnData("pl.pca", adata);
   return embedding(adata, withBasis("pl.pca", opts, "pca"));
 }
 
