@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
-import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
+import { type Element, ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
 import { type ColumnValues, describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame, withColumn } from "./frame";
 
@@ -614,16 +614,16 @@ export class AnnDataOOM {
     // An element write() cannot store: reported, and the file's element under
     // its key is left out too (skipUnsaved), since this session replaced it.
     const omit: string[] = [];
-    const skip = (slot: "obsm" | "varm" | "obsp" | "varp", key: string, why: string) => {
-      unsaved.push(`${slot} ${key} (${why})`);
-      omit.push(`${slot}/${key}`);
-    };
-    const arrays = (slot: "obsm" | "varm") => {
-      const out: Native.NamedArrayIn[] = [];
+    /** A slot's in-memory elements as the writer takes them (`convert`); the others are skipped. */
+    const writable = <T>(slot: "obsm" | "varm" | "obsp" | "varp", convert: (k: string, el: Element) => T | null, kind: string) => {
+      const out: T[] = [];
       for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
-        const a = arrayIn(k, el);
-        if (a) out.push(a);
-        else skip(slot, k, "not a dense array");
+        const w = convert(k, el);
+        if (w) out.push(w);
+        else {
+          unsaved.push(`${slot} ${k} (not a ${kind})`);
+          omit.push(`${slot}/${k}`);
+        }
       }
       return out;
     };
@@ -647,15 +647,6 @@ export class AnnDataOOM {
     const planned: Native.PlannedIn[] = [];
     if (this.xOverride) planned.push(this.xOverride.plannedWrite("X"));
     for (const [k, m] of this.slots.layers?.memoryEntries() ?? []) planned.push(m.plannedWrite(`layers/${k}`));
-    const graphs = (slot: "obsp" | "varp") => {
-      const out: Native.NamedCsrIn[] = [];
-      for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
-        const m = csrIn(k, el);
-        if (m) out.push(m);
-        else skip(slot, k, "not a CSR matrix");
-      }
-      return out;
-    };
     let rawVar: Native.FrameIn | undefined;
     const raw = this.rawOverride;
     if (raw) {
@@ -678,10 +669,10 @@ export class AnnDataOOM {
     const input: Native.SessionIn = {
       obs: frameCols(this.obs, this.source.info.obs, "obs"),
       var: frameCols(this.var, this.source.info.var, "var"),
-      obsm: arrays("obsm"),
-      varm: arrays("varm"),
-      obsp: graphs("obsp"),
-      varp: graphs("varp"),
+      obsm: writable("obsm", arrayIn, "dense array"),
+      varm: writable("varm", arrayIn, "dense array"),
+      obsp: writable("obsp", csrIn, "CSR matrix"),
+      varp: writable("varp", csrIn, "CSR matrix"),
       unsJson: uns.json,
       unsVectors: uns.vectors,
       planned,
