@@ -67,6 +67,17 @@ function checkUns(got: any, exp: any, where: string): void {
     return assertClose(got, arr, where);
   }
   if ("__dataframe__" in exp) return checkFrame(got.table, got.index, exp.__dataframe__, where);
+  if ("__records__" in exp) {
+    // A record array reads as an Arrow table, one column per field, in order.
+    const table = got as Table;
+    assert.deepEqual(
+      table.schema.fields.map((f) => f.name),
+      exp.__records__.map(([name]: [string]) => name),
+      `${where}: fields`,
+    );
+    for (const [name, e] of exp.__records__) checkUns(values(table.getChild(name) as Vector), e, `${where}.${name}`);
+    return;
+  }
   if ("__float__" in exp) return assertClose(got, decodeFloats(exp), where);
   for (const [k, v] of Object.entries(exp)) checkUns(got?.[k], v, `${where}.${k}`);
 }

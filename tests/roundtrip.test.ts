@@ -42,7 +42,7 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     });
   }
 
-  for (const name of ["full_csr", "csc_f64_idx64", "dense_f32_chunked", "csr_unsorted_zeros", "ad09_dense"]) {
+  for (const name of ["full_csr", "csc_f64_idx64", "dense_f32_chunked", "csr_unsorted_zeros", "ad09_dense", "archive_v0_5_0"]) {
     it(`${name}: reordered subset of obs and var`, async () => {
       const src = path.join(FIXTURES, `${name}.h5ad`);
       const a = await read(src);

@@ -1,6 +1,7 @@
 /**
- * Valid files as other writers leave them (anndata 0.7's compound uns
- * entries, h5py's empty scalars, boolean categories): each reads with the
+ * Valid files as other writers leave them (anndata 0.6's record-array
+ * layout, anndata 0.7's compound uns entries, h5py's empty scalars, boolean
+ * categories): each reads with the
  * values anndata gives, and one entry this build cannot decode does not
  * block the rest. The cases come from an adversarial review of files from
  * anndata 0.6–0.13.
@@ -10,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
+import type { Table, Vector } from "apache-arrow";
 import { H5adFormatError, InvalidArgumentError, pp, read, UnsupportedEncodingError } from "../src/engine";
 import { runPython } from "./helpers";
 
@@ -45,7 +47,14 @@ describe("files as other writers leave them", () => {
     const a = await read(file);
     const uns = a.uns as Record<string, { note?: string } | string>;
     assert.equal(uns.kept, "yes");
-    for (const k of ["cplx", "names"]) assert.match((uns[k] as { note: string }).note, /not decoded into uns/, k);
+    assert.match((uns.cplx as { note: string }).note, /not decoded into uns/);
+    // A record array is a table of its fields (was a placeholder before rec-arrays were read).
+    const names = uns.names as unknown as Table;
+    assert.deepEqual(
+      names.schema.fields.map((f) => f.name),
+      ["0", "1"],
+    );
+    assert.deepEqual([...(names.getChild("1") as Vector)], ["g1"]);
     await pp.normalizeTotal(a, { targetSum: 1e4 });
     await pp.log1p(a); // touches uns (log1p.base); failed on the whole uns before
     assert.ok((a.uns as { log1p?: unknown }).log1p);
@@ -220,15 +229,76 @@ describe("files as other writers leave them", () => {
     }
   });
 
-  it("obs as anndata 0.6's record array is unsupported (with how to convert); a plain dataset is malformed", async () => {
-    const records = h5ad(
-      "obs-records",
-      [],
-      ["del f['obs']; f.create_dataset('obs', data=np.array([(b'c0', 1.0)] * 6, dtype=[('index', 'S2'), ('score', 'f8')]))"],
+  it("anndata 0.6's layout (record-array obs/var/obsm, uns categories, raw.X) reads as anndata reads it, read-only, leaving the file and the temp dir untouched; bad records are typed errors", async () => {
+    const legacy = (name: string, lines: string[]): string => {
+      const file = path.join(tmp, `${name}.h5ad`);
+      runPython(
+        [
+          "import sys, h5py, numpy as np",
+          "f = h5py.File(sys.argv[1], 'w')",
+          "f['X'] = np.arange(12, dtype=np.float32).reshape(4, 3)",
+          "f['obs'] = np.array([(b'c0', 0, 2, 1.5), (b'c1', 1, 0, 2.5), (b'c2', 0, 5, 3.5), (b'c3', -1, 1, 4.5)], dtype=[('index', 'S2'), ('kind', 'i1'), ('big', 'i8'), ('score', 'f4')])",
+          "f['var'] = np.array([(b'g0', True), (b'g1', False), (b'g2', True)], dtype=[('index', 'S2'), ('hv', '?')])",
+          "f['obsm'] = np.zeros(4, dtype=[('X_pca', 'f4', (2,))]); f['obsm']['X_pca'] = np.arange(8, dtype=np.float32).reshape(4, 2)",
+          "f['uns/kind_categories'] = np.array([b'T', b'B'])",
+          "f['uns/big_categories'] = np.array([b'x', b'y'])", // codes up to 5 do not fit: stays int, key kept
+          "f['uns/method'] = np.array([b'umap'])",
+          ...lines,
+          "f.close()",
+        ],
+        file,
+      );
+      return file;
+    };
+    const file = legacy("legacy06", []);
+    const before = fs.readFileSync(file);
+    const tmpBefore = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("anndata-oom-legacy-")).length;
+    const a = await read(file);
+    const ref = JSON.parse(
+      runPython(
+        [
+          "import sys, json, anndata as ad",
+          "b = ad.read_h5ad(sys.argv[1])",
+          "print(json.dumps({'kind': [None if v != v else v for v in b.obs['kind'].astype(object)], 'cats': list(b.obs['kind'].cat.categories), 'big': b.obs['big'].tolist(), 'hv': b.var['hv'].tolist(), 'pca': b.obsm['X_pca'].tolist(), 'uns': sorted(b.uns.keys()), 'method': b.uns['method'], 'names': list(b.obs_names)}))",
+        ],
+        file,
+      ),
+    );
+    assert.deepEqual([...(a.obs.getChild("kind") as Vector)], ref.kind, "codes through uns/kind_categories, -1 missing");
+    assert.deepEqual([...(a.obs.getChild("kind") as Vector).data[0].dictionary!], ref.cats);
+    assert.deepEqual([...(a.obs.getChild("big") as Vector)].map(Number), ref.big, "codes past the categories: left as numbers");
+    assert.deepEqual([...(a.var.getChild("hv") as Vector)], ref.hv);
+    assert.deepEqual([...a.obsNames], ref.names);
+    const pca = (await a.obsm.get("X_pca")) as { data: Float32Array; shape: number[] };
+    assert.deepEqual(pca.shape, [4, 2]);
+    assert.deepEqual([...pca.data], ref.pca.flat());
+    assert.deepEqual(Object.keys(a.uns).sort(), ref.uns, "used categories leave uns; unused stay");
+    assert.equal((a.uns as Record<string, unknown>).method, ref.method, "a one-element bytes array is a string");
+    assert.deepEqual([...((await a.X.sum(1)) as Float64Array)], [3, 12, 21, 30]);
+    a.close();
+    assert.ok(fs.readFileSync(file).equals(before), "the source file is unchanged");
+    assert.equal(
+      fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("anndata-oom-legacy-")).length,
+      tmpBefore,
+      "no converted copy left in the temp dir",
     );
     await assert.rejects(
-      () => read(records),
-      (e: Error) => e instanceof UnsupportedEncodingError && /anndata ≤ 0.6.*read_h5ad\(f\).write_h5ad\(g\) converts/.test(e.message),
+      () => read(file, { backed: "r+" }),
+      (e: Error) => e instanceof UnsupportedEncodingError && /anndata ≤ 0.6.*opens read-only/.test(e.message) && /\/obs/.test(e.message),
+    );
+    const vlenArray = legacy("legacy06-vlen", [
+      "del f['obsm']",
+      "f['obsm'] = np.array([(np.array([1.0]),)] * 4, dtype=[('ragged', h5py.vlen_dtype('f8'))])",
+    ]);
+    await assert.rejects(
+      () => read(vlenArray),
+      (e: Error) => e instanceof UnsupportedEncodingError && /\/obsm\/ragged/.test(e.message),
+    );
+    const short = legacy("legacy06-short", ["del f['obsm']", "f['obsm'] = np.zeros(3, dtype=[('X_pca', 'f4', (2,))])"]);
+    await assert.rejects(
+      () => read(short),
+      (e: Error) =>
+        e instanceof H5adFormatError && /obsm has 3 rows but the axis it is aligned to has 4 \(element \/obsm in /.test(e.message),
     );
     const plain = h5ad("obs-plain", [], ["del f['obs']; f.create_dataset('obs', data=np.arange(6))"]);
     await assert.rejects(

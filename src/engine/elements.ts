@@ -3,9 +3,10 @@
  * first access, seen through the view's selections (subsetting is done by
  * the native reader, so only the selected rows are read).
  */
+import type { Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ClosedError, H5adFormatError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
-import { describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame } from "./frame";
+import { describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, tableOf, takeFrame } from "./frame";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { range } from "./selection";
@@ -330,8 +331,8 @@ export function readUns(source: Source, entries: [string, ElementInfo][]): Recor
     try {
       out[k] = readUnsValue(source, info);
     } catch (e) {
-      // One entry this build cannot decode (a float16 or compound dataset,
-      // as anndata 0.7 stored scanpy's rank_genes_groups) must not make all
+      // One entry this build cannot decode (a complex array, a record array
+      // holding a vector per record) must not make all
       // of uns, and every step that touches it, fail: it gets a placeholder.
       if (!(e instanceof UnsupportedEncodingError || e instanceof H5adFormatError)) throw e;
       out[k] = { encoding: info.encoding, path: info.path, note: `not decoded into uns: ${e.message}` };
@@ -366,6 +367,13 @@ function readUnsValue(source: Source, info: ElementInfo): unknown {
     }
     case "dataframe":
       return readFrame(source, describeFrame(source, info.path));
+    case "rec-array": {
+      // numpy's record array (scanpy's rank_genes_groups names / scores): an
+      // Arrow table with one column per field, in field order.
+      const cols: Record<string, Vector> = {};
+      for (const f of nativeCall(() => nat.readRecords(info.path))) cols[f.name] = columnVector(f.column);
+      return tableOf(cols, info.shape[0] ?? 0);
+    }
     case "categorical":
     case "nullable-integer":
     case "nullable-boolean":

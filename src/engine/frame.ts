@@ -32,7 +32,7 @@ export function readFrame(source: Source, info: DataFrameInfo): Frame {
   return { index, table: withTableRepr(tableOf(cols, index.length), index) };
 }
 
-function tableOf(cols: Record<string, Vector>, nRows: number): Table {
+export function tableOf(cols: Record<string, Vector>, nRows: number): Table {
   const names = Object.keys(cols);
   if (names.length === 0) {
     // Arrow cannot size an empty table by itself; keep the row count.

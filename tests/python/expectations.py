@@ -33,7 +33,8 @@ NAME.expected.json (consumed by the TypeScript conformance tests):
   UNS  : dict -> object; str/number/bool scalar -> JSON scalar; None -> null;
          numeric/bool array -> {"__array__": nested lists, "dtype": DTYPE};
          string array -> {"__array__": [...], "dtype": "str"};
-         dataframe -> {"__dataframe__": DF + "index"}
+         dataframe -> {"__dataframe__": DF + "index"};
+         record array -> {"__records__": [[field, UNS of its values], ...]}
 
 Conventions decided here:
 
@@ -218,6 +219,9 @@ def expect_uns(v):
         return {str(k): expect_uns(v[k]) for k in v.keys()}
     if isinstance(v, pd.DataFrame):
         return {"__dataframe__": expect_df(v, with_index=True)}
+    if isinstance(v, np.ndarray) and v.dtype.names is not None:
+        # A record array (rank_genes_groups): each field, in order.
+        return {"__records__": [[str(n), expect_uns(np.asarray(v[n]))] for n in v.dtype.names]}
     if isinstance(v, np.ndarray) and v.ndim > 0:
         if v.dtype.kind in "OUS":
             return {"__array__": [str(x) for x in v.tolist()], "dtype": "str"}

@@ -14,7 +14,10 @@ Writers:
     blosc) while keeping their data and attributes;
   * anndata 0.9.2: this same script re-run by the legacy venv's python with
     --legacy-only (env LEGACY_PYTHON overrides the interpreter path);
-  * h5py by hand, reproducing the anndata 0.7.x layout (see write_legacy07).
+  * h5py by hand, reproducing the anndata 0.7.x layout (see write_legacy07);
+  * old anndata releases: the files anndata's sdist keeps for its own
+    backwards-compatibility tests (see run_archives), among them
+    pbmc68k_reduced in anndata 0.5/0.6's record-array layout.
 
 Expectations are computed from the in-memory objects that were written (never
 by reading the file back); expectations.py documents the JSON format.
@@ -684,6 +687,56 @@ LEGACY07_FIXTURES = {
 # driver
 # ==========================================================================
 
+# ==========================================================================
+# Files written by old anndata releases, as anndata's own sdist ships them
+# (tests/data/archives: anndata 0.5/0.6's layout, pbmc68k_reduced; 0.7.0,
+# 0.7.8 and 0.11.4 test objects). Fetched from PyPI into the cache once and
+# pinned by hash; expectations are what this anndata reads from them.
+# ==========================================================================
+
+ARCHIVE_SDIST = "anndata-0.12.19.tar.gz"
+ARCHIVE_SDIST_SHA256 = "336ccc88463b56c22969634ca5256c3829af8b087a5a4ecfdac3504fedaa27cc"
+ARCHIVES = {
+    "archive_v0_5_0": ("v0.5.0", "anndata 0.5/0.6 (record-array obs/var/obsm/varm, raw.X, uns categories)"),
+    "archive_v0_7_0": ("v0.7.0", "anndata 0.7.0"),
+    "archive_v0_7_8": ("v0.7.8", "anndata 0.7.8"),
+    "archive_v0_11_4": ("v0.11.4", "anndata 0.11.4 (no X)"),
+}
+
+
+def archive_sdist():
+    import hashlib
+    cache = os.path.join(os.environ.get("ANNDATA_OOM_CACHE", os.path.expanduser("~/.cache/anndata-oom")),
+                         "anndata-sdist")
+    os.makedirs(cache, exist_ok=True)
+    sdist = os.path.join(cache, ARCHIVE_SDIST)
+    if not os.path.isfile(sdist):
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+               "anndata==" + ARCHIVE_SDIST[len("anndata-"):-len(".tar.gz")], "-d", cache]
+        print("fetching the anndata sdist:", " ".join(cmd), file=sys.stderr)
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+    with open(sdist, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    if digest != ARCHIVE_SDIST_SHA256:
+        raise SystemExit(f"{sdist}: sha256 {digest} != expected {ARCHIVE_SDIST_SHA256}")
+    return sdist
+
+
+def run_archives(outdir):
+    import tarfile
+    rows = []
+    with tarfile.open(archive_sdist(), "r:gz") as tar:
+        root = ARCHIVE_SDIST[:-len(".tar.gz")]
+        for name, (version_dir, features) in ARCHIVES.items():
+            member = tar.extractfile(f"{root}/tests/data/archives/{version_dir}/adata.h5ad")
+            path = os.path.join(outdir, f"{name}.h5ad")
+            with open(path, "wb") as fh:
+                fh.write(member.read())
+            adata = ad.read_h5ad(path)
+            rows.append(finish(outdir, name, adata, f"anndata {version_dir[1:]} (archive)", [features]))
+    return rows
+
+
 def seed_for(name):
     """Stable per-fixture seed (Python's hash() is salted per process)."""
     return sum((i + 1) * ord(c) for i, c in enumerate(name))
@@ -751,6 +804,7 @@ def main():
         rows += run_legacy_venv(args.outdir)
     for name, builder in LEGACY07_FIXTURES.items():
         rows.append(builder(np.random.default_rng(seed_for(name)), args.outdir, name))
+    rows += run_archives(args.outdir)
     write_json(os.path.join(args.outdir, "manifest.json"), rows, compact=False)
     print(f"wrote {len(rows)} fixtures to {args.outdir}", file=sys.stderr)
     if args.self_check and not self_check(args.outdir, rows):

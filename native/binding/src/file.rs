@@ -110,6 +110,26 @@ impl NativeH5ad {
         })
     }
 
+    /// A record array (`rec-array`): each field as a column, in order.
+    #[napi(catch_unwind)]
+    pub fn read_records(&self, path: String) -> Result<Vec<NamedColumnOut>> {
+        guard(|| {
+            self.inner.with_root(|root| {
+                let Some(Node::Dataset(ds)) = h5::node(root, &path) else {
+                    return Err(Error::format(&path, "expected a dataset"));
+                };
+                let fields = anndata_oom_core::records::read_records(&ds, &path)?;
+                Ok(fields
+                    .into_iter()
+                    .map(|(name, c)| NamedColumnOut {
+                        name,
+                        column: convert::column(c),
+                    })
+                    .collect())
+            })
+        })
+    }
+
     /// A dense numeric array of any dimension.
     #[napi(catch_unwind)]
     pub fn read_array(&self, path: String) -> Result<ArrayOut> {
@@ -395,6 +415,13 @@ impl Task for ReadMatrix {
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<BlockOut> {
         Ok(convert::block(out.0, &out.1))
     }
+}
+
+/// One field of a record array.
+#[napi(object)]
+pub struct NamedColumnOut {
+    pub name: String,
+    pub column: ColumnOut,
 }
 
 /// A named column added to obs / var.

@@ -26,6 +26,7 @@ pub const SUPPORTED: &[&str] = &[
     "null",
     "raw",
     "anndata",
+    "rec-array",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +94,17 @@ fn describe_in(
                 (Some(DType::String), false) => "string-array",
                 (_, true) => "numeric-scalar",
                 _ => "array",
+            };
+            // A compound dataset without attributes: a record array as
+            // anndata ≤ 0.7 stored them (scanpy's rank_genes_groups).
+            let inferred = if h5::is_compound(&ds) {
+                "rec-array"
+            } else if shape == [1] && h5::is_fixed_ascii(&ds) {
+                // How anndata ≤ 0.6 stored a string: anndata reads a
+                // one-element array of bytes back as that string.
+                "string"
+            } else {
+                inferred
             };
             let encoding = enc.unwrap_or_else(|| inferred.to_string());
             // A dataset with an empty shape and no data type is anndata's None.

@@ -101,7 +101,19 @@ pub struct FileInfo {
 
 impl H5ad {
     pub fn open(path: &str, writable: bool) -> Result<H5ad> {
-        let file = h5::open_file(path, writable)?;
+        let mut file = h5::open_file(path, writable)?;
+        if crate::legacy06::is_legacy(&file) {
+            if writable {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedEncoding,
+                    "an anndata ≤ 0.6 file (obs stored as a record array) opens read-only; \
+                     write() a converted copy to modify it",
+                )
+                .at("/obs")
+                .in_file(path));
+            }
+            file = crate::legacy06::open_overlay(path, &file).map_err(|e| e.in_file(path))?;
+        }
         Ok(H5ad {
             path: path.to_string(),
             writable,

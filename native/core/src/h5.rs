@@ -220,6 +220,13 @@ pub fn is_compound(ds: &Dataset) -> bool {
         .is_ok_and(|dt| type_class(&dt) == hdf5_sys::h5t::H5T_class_t::H5T_COMPOUND)
 }
 
+/// A dataset of fixed-length ASCII strings (numpy's bytes, `S<n>`).
+pub fn is_fixed_ascii(ds: &Dataset) -> bool {
+    ds.dtype()
+        .and_then(|t| t.to_descriptor())
+        .is_ok_and(|td| matches!(td, TypeDescriptor::FixedAscii(_)))
+}
+
 /// An HDF5 enum dataset other than numpy's bool: its members and each
 /// element's value (R's logical with NA, a factor written by hdf5r).
 pub struct EnumValues {

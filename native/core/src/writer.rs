@@ -400,7 +400,16 @@ fn write_to(
             )?;
         }
         match h5::node(root, "uns") {
-            Some(Node::Group(u)) => u.copy_to(&out, "uns").at("/uns")?,
+            // External links are copied as what they point to: a file opened
+            // through an overlay (legacy06) links its uns entries.
+            Some(Node::Group(u)) => {
+                let expand = hdf5::plist::ObjectCopyBuilder::new()
+                    .expand_ext_links(true)
+                    .finish()
+                    .at("/uns")?;
+                u.copy_to_with_props(&out, "uns", Some(&expand), None)
+                    .at("/uns")?
+            }
             _ => {
                 let u = out.create_group("uns").at("/uns")?;
                 h5w::set_encoding(&u, "dict", "0.1.0")?;
@@ -899,7 +908,7 @@ pub fn take_column(col: Column, idx: &[usize]) -> Column {
     }
 }
 
-fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
+pub(crate) fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
     let where_ = format!("{}/{name}", g.name());
     let mask_values = |m: &Vec<u8>| crate::dtype::Values::Bool(m.clone());
     match col {
