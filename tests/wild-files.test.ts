@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import type { Table, Vector } from "apache-arrow";
-import { H5adFormatError, InvalidArgumentError, pp, read, UnsupportedEncodingError } from "../src/engine";
+import { H5adFormatError, InvalidArgumentError, pp, read, tl, UnsupportedEncodingError } from "../src/engine";
 import { runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-wild-"));
@@ -305,6 +305,47 @@ describe("files as other writers leave them", () => {
       () => read(plain),
       (e: Error) => e instanceof H5adFormatError && /found a plain dataset/.test(e.message),
     );
+  });
+
+  it("graphs in uns['neighbors'] (scanpy < 1.5) are obsp graphs, as anndata moves them; write() stores them in obsp, subset with the view", async () => {
+    const file = h5ad(
+      "graphs-in-uns",
+      [
+        "g = sp.random(6, 6, density=0.5, format='csr', random_state=0); g = (g + g.T).tocsr()",
+        "a.obsp['connectivities'] = g; a.obsp['distances'] = g * 2",
+        "a.uns['neighbors'] = {'params': {'n_neighbors': 3, 'method': 'umap'}}",
+      ],
+      [
+        "f.move('obsp/connectivities', 'uns/neighbors/connectivities')",
+        "f.move('obsp/distances', 'uns/neighbors/distances')",
+        "f['uns/neighbors/note'] = 'kept'",
+      ],
+    );
+    const a = await read(file);
+    assert.deepEqual(a.obsp.keys().sort(), ["connectivities", "distances"]);
+    const uns = a.uns as { neighbors: Record<string, unknown> };
+    assert.deepEqual(Object.keys(uns.neighbors).sort(), ["note", "params"]);
+    await tl.leiden(a, { randomState: 0 });
+    assert.equal(a.obs.getChild("leiden")?.length, 6, "the default graph is found");
+    const whole = path.join(tmp, "graphs-in-uns.out.h5ad");
+    const view = path.join(tmp, "graphs-in-uns.view.h5ad");
+    await a.write(whole);
+    await a.subset({ obs: [4, 0, 2] }).write(view);
+    a.close();
+    const back = runPython(
+      [
+        "import sys, h5py, json, numpy as np, anndata as ad",
+        "src = ad.read_h5ad(sys.argv[2]); w = ad.read_h5ad(sys.argv[1]); v = ad.read_h5ad(sys.argv[3])",
+        "f = h5py.File(sys.argv[1], 'r')",
+        "print(json.dumps({'obsp': sorted(f['obsp'].keys()), 'uns': sorted(f['uns/neighbors'].keys()),",
+        "  'same': all(np.array_equal(w.obsp[k].toarray(), src.obsp[k].toarray()) for k in ('connectivities', 'distances')),",
+        "  'view': all(np.array_equal(v.obsp[k].toarray(), src.obsp[k][[4, 0, 2]][:, [4, 0, 2]].toarray()) for k in ('connectivities', 'distances'))}))",
+      ],
+      whole,
+      file,
+      view,
+    );
+    assert.deepEqual(JSON.parse(back), { obsp: ["connectivities", "distances"], uns: ["note", "params"], same: true, view: true });
   });
 
   it("a layer or raw that is X untransformed is written as X is stored: its dtype (no float32 rounding) and its format, CSC included", async () => {

@@ -219,7 +219,10 @@ impl H5ad {
             let (n_obs, n_vars) = (obs.n_rows, var.n_rows);
             let obsm = members(root, "obsm")?;
             let varm = members(root, "varm")?;
-            let obsp = members(root, "obsp")?;
+            let moved = graphs_in_uns(root)?;
+            let mut obsp = members(root, "obsp")?;
+            obsp.retain(|(k, _)| !moved.iter().any(|(m, _)| m == k));
+            obsp.extend(moved.iter().cloned());
             let varp = members(root, "varp")?;
             let layers = members(root, "layers")?;
             check_aligned(&obsm, &[n_obs])?;
@@ -254,13 +257,51 @@ impl H5ad {
                 obsp,
                 varp,
                 layers,
-                uns: members(root, "uns")?,
+                uns: without_moved_graphs(members(root, "uns")?, &moved),
                 raw,
                 encoding_version: h5::attr_string(root, "encoding-version")?,
                 file_bytes: std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
             })
         })
     }
+}
+
+/// The graphs anndata moves from `uns['neighbors']` to obsp as it reads a
+/// file (`_move_adj_mtx`): scanpy < 1.5 stored distances and connectivities
+/// there. They are listed in obsp (replacing a same-named one, as anndata
+/// does) and write() puts them there.
+pub fn graphs_in_uns(root: &hdf5::Group) -> Result<Vec<(String, ElementInfo)>> {
+    let Some(Node::Group(n)) = h5::node(root, "uns/neighbors") else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    for key in ["distances", "connectivities"] {
+        let path = format!("/uns/neighbors/{key}");
+        if let Some(info) = element::describe(&n, key, &path)? {
+            let matrix = matches!(
+                info.encoding.as_str(),
+                "csr_matrix" | "csc_matrix" | "array"
+            );
+            if matrix && info.shape.len() == 2 {
+                out.push((key.to_string(), info));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn without_moved_graphs(
+    mut uns: Vec<(String, ElementInfo)>,
+    moved: &[(String, ElementInfo)],
+) -> Vec<(String, ElementInfo)> {
+    for (name, info) in uns.iter_mut() {
+        if name == "neighbors" {
+            if let Some(children) = info.children.as_mut() {
+                children.retain(|(k, _)| !moved.iter().any(|(m, _)| m == k));
+            }
+        }
+    }
+    uns
 }
 
 /// Matrix metadata without validating indptr (cheap, for listings).

@@ -3,14 +3,15 @@
 //! Those files store obs, var, obsm, varm, raw.var and raw.varm as compound
 //! datasets (numpy record arrays), keep a categorical column's categories
 //! in `uns/<column>_categories`, put raw at the top level (`raw.X`,
-//! `raw.var`, `raw.varm`) and the neighbors graph in `uns/neighbors`.
+//! `raw.var`, `raw.varm`) and the neighbors graph in `uns/neighbors` (which
+//! `file::graphs_in_uns` moves to obsp for files of any version).
 //! Rather than teach every reader those layouts, the file is opened through
 //! a small HDF5 file in the current layout: the record arrays converted
 //! (they are per-cell and per-gene vectors, small next to X), and external
 //! links to everything else in the source (X, raw.X, layers, uns entries),
 //! so matrices are still read from the source, in place. The conversion
 //! follows anndata's own reading of these files (`read_dataframe_legacy`,
-//! `_clean_uns`, `_read_legacy_raw`, `_move_adj_mtx`).
+//! `_clean_uns`, `_read_legacy_raw`).
 
 use crate::dataframe::{self, Column};
 use crate::dtype::{DType, Values};
@@ -105,8 +106,6 @@ fn build(source: &str, root: &Group, tmp: &Path) -> Result<()> {
         }
         convert_mapping(root, "raw.varm", &raw, "varm", usize::MAX)?;
     }
-    let obsp = out.create_group("obsp").at("/obsp")?;
-    h5w::set_encoding(&obsp, "dict", "0.1.0")?;
     let out_uns = out.create_group("uns").at("/uns")?;
     h5w::set_encoding(&out_uns, "dict", "0.1.0")?;
     if let Some(Node::Group(u)) = h5::node(root, "uns") {
@@ -114,25 +113,7 @@ fn build(source: &str, root: &Group, tmp: &Path) -> Result<()> {
             if used.contains(&name) {
                 continue;
             }
-            let path = format!("/uns/{name}");
-            match h5::node(&u, &name) {
-                Some(Node::Group(n)) if name == "neighbors" => {
-                    // anndata moves 2-d graphs in uns['neighbors'] to obsp.
-                    let dst = out_uns.create_group(&name).at(&path)?;
-                    for child in n.member_names().at(&path)? {
-                        let cpath = format!("{path}/{child}");
-                        let moved = matches!(child.as_str(), "distances" | "connectivities")
-                            && crate::element::describe(&n, &child, &cpath)?
-                                .is_some_and(|i| i.shape.len() == 2);
-                        if moved {
-                            link(&obsp, &cpath, &child)?;
-                        } else {
-                            link(&dst, &cpath, &child)?;
-                        }
-                    }
-                }
-                _ => link(&out_uns, &path, &name)?,
-            }
+            link(&out_uns, &format!("/uns/{name}"), &name)?;
         }
     }
     for name in root.member_names().at("/")? {
@@ -141,16 +122,6 @@ fn build(source: &str, root: &Group, tmp: &Path) -> Result<()> {
             "obs" | "var" | "obsm" | "varm" | "uns" | "raw.X" | "raw.var" | "raw.varm"
         );
         if handled {
-            continue;
-        }
-        if name == "obsp" {
-            if let Some(Node::Group(g)) = h5::node(root, "obsp") {
-                for key in g.member_names().at("/obsp")? {
-                    if !obsp.link_exists(&key) {
-                        link(&obsp, &format!("/obsp/{key}"), &key)?;
-                    }
-                }
-            }
             continue;
         }
         link(&out, &format!("/{name}"), &name)?;

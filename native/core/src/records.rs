@@ -102,24 +102,11 @@ pub fn read_field(ds: &Dataset, f: &CompoundField, path: &str) -> Result<Field> 
             row_shape,
         });
     }
-    let mut buf = vec![0u8; n * f.ty.size()];
-    // SAFETY: the buffer holds n records of the one-member memory type;
-    // ids are valid, under HDF5's lock.
-    let rc = hdf5::sync::sync(|| unsafe {
-        hdf5_sys::h5d::H5Dread(
-            ds.id(),
-            mem.id(),
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5p::H5P_DEFAULT,
-            buf.as_mut_ptr().cast(),
-        )
-    });
-    if rc < 0 {
-        return Err(Error::format(&fpath, "cannot read this record-array field"));
-    }
     let column = match item {
         TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) if row_shape.is_empty() => {
+            let mut buf = vec![0u8; n * w];
+            // SAFETY: n records of the one-member memory type (w bytes each).
+            unsafe { read_all(ds, &mem, buf.as_mut_ptr().cast(), &fpath)? };
             let mut s = Strings::with_capacity(n, buf.len());
             for raw in buf.chunks_exact(w.max(1)).take(n) {
                 let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
@@ -130,9 +117,73 @@ pub fn read_field(ds: &Dataset, f: &CompoundField, path: &str) -> Result<Field> 
                 mask: None,
             }
         }
-        t => Column::Numeric(values_from_bytes(&t, &buf).ok_or_else(unsupported)?),
+        t => Column::Numeric(
+            read_numbers(ds, &mem, &t, n * per_row, &fpath)?.ok_or_else(unsupported)?,
+        ),
     };
     Ok(Field { column, row_shape })
+}
+
+/// Read every record of `ds` as the memory type `mem` into `buf`.
+///
+/// # Safety
+/// `buf` must hold `ds.size()` elements of `mem`'s size.
+unsafe fn read_all(
+    ds: &Dataset,
+    mem: &hdf5::Datatype,
+    buf: *mut std::ffi::c_void,
+    fpath: &str,
+) -> Result<()> {
+    // SAFETY: per the contract; ids are valid, under HDF5's lock.
+    let rc = hdf5::sync::sync(|| unsafe {
+        hdf5_sys::h5d::H5Dread(
+            ds.id(),
+            mem.id(),
+            hdf5_sys::h5s::H5S_ALL,
+            hdf5_sys::h5s::H5S_ALL,
+            hdf5_sys::h5p::H5P_DEFAULT,
+            buf,
+        )
+    });
+    if rc < 0 {
+        return Err(Error::format(fpath, "cannot read this record-array field"));
+    }
+    Ok(())
+}
+
+/// `len` numbers of type `t` (a field's items; len = records × items per
+/// record), read straight into typed values; None for a non-numeric `t`.
+fn read_numbers(
+    ds: &Dataset,
+    mem: &hdf5::Datatype,
+    t: &TypeDescriptor,
+    len: usize,
+    fpath: &str,
+) -> Result<Option<Values>> {
+    macro_rules! typed {
+        ($ty:ty, $variant:ident) => {{
+            let mut v = vec![<$ty>::default(); len];
+            // SAFETY: the one-member memory type is this field's items, so
+            // each record is (len / records) values of $ty, laid out in v.
+            unsafe { read_all(ds, mem, v.as_mut_ptr().cast(), fpath)? };
+            Values::$variant(v)
+        }};
+    }
+    Ok(Some(match t {
+        // hdf5-metno's bool is a one-byte enum FALSE = 0 / TRUE = 1.
+        TypeDescriptor::Boolean => typed!(u8, Bool),
+        TypeDescriptor::Integer(IntSize::U1) => typed!(i8, Int8),
+        TypeDescriptor::Integer(IntSize::U2) => typed!(i16, Int16),
+        TypeDescriptor::Integer(IntSize::U4) => typed!(i32, Int32),
+        TypeDescriptor::Integer(IntSize::U8) => typed!(i64, Int64),
+        TypeDescriptor::Unsigned(IntSize::U1) => typed!(u8, Uint8),
+        TypeDescriptor::Unsigned(IntSize::U2) => typed!(u16, Uint16),
+        TypeDescriptor::Unsigned(IntSize::U4) => typed!(u32, Uint32),
+        TypeDescriptor::Unsigned(IntSize::U8) => typed!(u64, Uint64),
+        TypeDescriptor::Float(FloatSize::U4) => typed!(f32, Float32),
+        TypeDescriptor::Float(FloatSize::U8) => typed!(f64, Float64),
+        _ => return Ok(None),
+    }))
 }
 
 /// A variable-length string field of `n` records, read into HDF5's own
@@ -148,21 +199,9 @@ fn read_vlen_field<T>(
     }
     let mut v: Vec<T> = Vec::with_capacity(n);
     // SAFETY: T is one pointer (hdf5-types' repr(C) string handle), the
-    // layout of the one-member memory type; HDF5 fills all n on success,
-    // and only then is the length set.
-    let rc = hdf5::sync::sync(|| unsafe {
-        hdf5_sys::h5d::H5Dread(
-            ds.id(),
-            mem.id(),
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5s::H5S_ALL,
-            hdf5_sys::h5p::H5P_DEFAULT,
-            v.as_mut_ptr().cast(),
-        )
-    });
-    if rc < 0 {
-        return None;
-    }
+    // layout of the one-member memory type (sizes checked above); HDF5
+    // fills all n on success, and only then is the length set.
+    unsafe { read_all(ds, mem, v.as_mut_ptr().cast(), "") }.ok()?;
     // SAFETY: see above.
     unsafe { v.set_len(n) };
     let mut out = Strings::with_capacity(n, n * 8);
@@ -170,33 +209,6 @@ fn read_vlen_field<T>(
         out.push(&String::from_utf8_lossy(bytes(s)));
     }
     Some(out)
-}
-
-/// Native-endian bytes of numbers of type `t` as typed values.
-fn values_from_bytes(t: &TypeDescriptor, b: &[u8]) -> Option<Values> {
-    macro_rules! parse {
-        ($ty:ty, $variant:ident) => {
-            Values::$variant(
-                b.chunks_exact(std::mem::size_of::<$ty>())
-                    .map(|c| <$ty>::from_ne_bytes(c.try_into().unwrap()))
-                    .collect(),
-            )
-        };
-    }
-    Some(match t {
-        TypeDescriptor::Boolean => Values::Bool(b.iter().map(|&x| u8::from(x != 0)).collect()),
-        TypeDescriptor::Integer(IntSize::U1) => parse!(i8, Int8),
-        TypeDescriptor::Integer(IntSize::U2) => parse!(i16, Int16),
-        TypeDescriptor::Integer(IntSize::U4) => parse!(i32, Int32),
-        TypeDescriptor::Integer(IntSize::U8) => parse!(i64, Int64),
-        TypeDescriptor::Unsigned(IntSize::U1) => parse!(u8, Uint8),
-        TypeDescriptor::Unsigned(IntSize::U2) => parse!(u16, Uint16),
-        TypeDescriptor::Unsigned(IntSize::U4) => parse!(u32, Uint32),
-        TypeDescriptor::Unsigned(IntSize::U8) => parse!(u64, Uint64),
-        TypeDescriptor::Float(FloatSize::U4) => parse!(f32, Float32),
-        TypeDescriptor::Float(FloatSize::U8) => parse!(f64, Float64),
-        _ => return None,
-    })
 }
 
 /// Every field of a 1-d record array as a column, in field order; fields

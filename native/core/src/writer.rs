@@ -355,6 +355,23 @@ fn write_to(
         ] {
             write_mapping(root, group, &out, group, sel, axes, c, control)?;
         }
+        let moved = crate::file::graphs_in_uns(root)?;
+        for (key, info) in &moved {
+            let obsp = out.group("obsp").at("/obsp")?;
+            if obsp.link_exists(key) {
+                obsp.unlink(key).at(&info.path)?;
+            }
+            write_matrix(
+                root,
+                &info.path,
+                &obsp,
+                key,
+                sel,
+                (Axis::Obs, Axis::Obs),
+                c,
+                control,
+            )?;
+        }
         if let Some(raw_var) = &session.raw_var {
             // A raw snapshot from the session replaces the file's raw; its X
             // is a planned matrix with dest "raw/X".
@@ -408,7 +425,10 @@ fn write_to(
                     .finish()
                     .at("/uns")?;
                 u.copy_to_with_props(&out, "uns", Some(&expand), None)
-                    .at("/uns")?
+                    .at("/uns")?;
+                for (key, info) in &moved {
+                    out.unlink(&format!("uns/neighbors/{key}")).at(&info.path)?;
+                }
             }
             _ => {
                 let u = out.create_group("uns").at("/uns")?;
