@@ -480,7 +480,18 @@ pub fn read_rows(ds: &Dataset, element: &str, rows: Range<usize>) -> Result<Valu
     macro_rules! rd {
         ($t:ty, $variant:ident) => {{
             let a = ds.read_slice_2d::<$t, _>(sel).at(element)?;
-            Values::$variant(a.as_standard_layout().iter().copied().collect())
+            // A fresh read is row-major from its first element: its buffer
+            // is the values (a copy would double the peak of a large read).
+            let v = if a.is_standard_layout() {
+                let (v, offset) = a.into_raw_vec_and_offset();
+                match offset {
+                    Some(0) | None => v,
+                    Some(o) => v[o..].to_vec(),
+                }
+            } else {
+                a.iter().copied().collect()
+            };
+            Values::$variant(v)
         }};
     }
     Ok(match dtype {
