@@ -99,9 +99,8 @@ fn build(source: &str, root: &Group, tmp: &Path) -> Result<()> {
                 &mut used,
             )?;
         } else {
-            let n = h5::node(root, "raw.X")
-                .and_then(|_| crate::file::matrix_meta(root, "/raw.X").ok())
-                .map_or(0, |m| m.shape[1]);
+            // raw.X without raw.var: genes named by position, as anndata does.
+            let n = crate::file::matrix_meta(root, "/raw.X").map_or(0, |m| m.shape[1]);
             numbered_frame(&raw, "var", n)?;
         }
         convert_mapping(root, "raw.varm", &raw, "varm", usize::MAX)?;
@@ -121,7 +120,9 @@ fn build(source: &str, root: &Group, tmp: &Path) -> Result<()> {
             name.as_str(),
             "obs" | "var" | "obsm" | "varm" | "uns" | "raw.X" | "raw.var" | "raw.varm"
         );
-        if handled {
+        // (A current-layout element that already exists in the overlay,
+        // such as a `raw` group next to `raw.X`, is left out.)
+        if handled || out.link_exists(&name) {
             continue;
         }
         link(&out, &format!("/{name}"), &name)?;
