@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { InvalidArgumentError, pp, read } from "../src/engine";
+import type { Element } from "../src/engine/elements";
 import { FIXTURES, manifest, PYTHON, REPO } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-rt-"));
@@ -144,6 +145,45 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     const b = await read(out);
     assert.match(b.X.meta.compression ?? "", /gzip/);
     b.close();
+  });
+
+  it("in-memory obsm/varm/obsp/varp elements of every kind (CSR, CSC, dense, dataframe) follow views, repeated and reordered positions too, and are written as anndata writes them", async () => {
+    const src = path.join(tmp, "elements.h5ad");
+    execFileSync(PYTHON, [
+      "-c",
+      [
+        "import sys, numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad",
+        "r = lambda m, n, fmt, seed, dtype=np.float64: sp.random(m, n, density=0.4, format=fmt, random_state=seed, dtype=dtype)",
+        "a = ad.AnnData(r(6, 5, 'csr', 0, np.float32), obs=pd.DataFrame(index=[f'c{i}' for i in range(6)]), var=pd.DataFrame(index=[f'g{j}' for j in range(5)]))",
+        "a.obsm['csr'] = r(6, 4, 'csr', 1, np.float32)",
+        "a.obsm['csc'] = r(6, 3, 'csc', 2)",
+        "a.obsm['dense'] = np.arange(18, dtype=np.int32).reshape(6, 3)",
+        "a.obsm['frame'] = pd.DataFrame({'x': np.arange(6.0), 'ct': pd.Categorical(list('abcabd'))}, index=a.obs_names)",
+        "a.obsp['dense'] = np.arange(36, dtype=np.float64).reshape(6, 6)",
+        "a.obsp['csc'] = r(6, 6, 'csc', 3, np.float32)",
+        "a.obsp['csr'] = r(6, 6, 'csr', 4)",
+        "a.varm['csr'] = r(5, 2, 'csr', 5)",
+        "a.varm['frame'] = pd.DataFrame({'y': list('vwxyz')}, index=a.var_names)",
+        "a.varp['dense'] = np.arange(25.0).reshape(5, 5)",
+        "a.varp['csc'] = r(5, 5, 'csc', 6)",
+        "a.write_h5ad(sys.argv[1])",
+      ].join("\n"),
+      src,
+    ]);
+    const slots = ["obsm", "varm", "obsp", "varp"] as const;
+    for (const subset of [undefined, { obs: [4, 1, 1, 5, 0], var: [3, 0, 0, 4] }, { obs: [5, 3], var: [2] }]) {
+      const a = await read(src);
+      // Every element replaced by its in-memory copy: the view and the writer see only session values.
+      for (const slot of slots) for (const k of a[slot].keys()) a[slot].set(k, await a[slot].get(k));
+      const v = subset ? a.subset(subset) : a;
+      const kindOf = (el: Element | null) => (el && !("table" in el) ? el.kind : undefined);
+      const kinds = await Promise.all(slots.map(async (slot) => kindOf(await v[slot].get("csc").catch(() => null))));
+      assert.deepEqual(kinds, ["csc", undefined, "csc", "csc"], "a view keeps a CSC element CSC");
+      const out = path.join(tmp, `elements.${subset ? subset.obs.length : "all"}.h5ad`);
+      await v.write(out);
+      a.close();
+      verify(src, out, subset);
+    }
   });
 
   it("refuses to write over its own source, and leaves no temporary file on failure", async () => {

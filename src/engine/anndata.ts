@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
-import { type Element, ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
+import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
 import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
 import { type ColumnValues, describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame, withColumn } from "./frame";
 
@@ -22,7 +22,7 @@ import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { arrayIn, categoryCount, columnIn, csrIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
+import { categoryCount, columnIn, elementIn, frameIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 import { type TypedArray, typedArray } from "./typed";
 
@@ -34,14 +34,14 @@ export interface ReadOptions {
 export interface WriteOptions extends PassOptions {
   /**
    * write() saves the session's obs/var columns (64-bit integer columns
-   * stay int64), dense obsm/varm arrays (X_pca, PCs, X_umap), CSR obsp and
-   * varp graphs (connectivities, distances), new uns entries, and X and
-   * layers through their transform chains (CSR float32; dense float64
-   * after scale, as scanpy stores them). A raw snapshot (setRaw) is written
-   * as raw/X, raw/var and raw/varm. What it cannot save yet (sparse
-   * in-memory obsm elements, dense obsp/varp, uns values of other kinds)
-   * makes it refuse, listing them; with skipUnsaved it writes without them,
-   * and without the file's elements they replaced.
+   * stay int64), obsm/varm/obsp/varp elements of every kind anndata stores
+   * there (dense arrays such as X_pca, CSR/CSC matrices such as the
+   * neighbors graphs, dataframes), new uns entries, and X and layers
+   * through their transform chains (CSR float32; dense float64 after
+   * scale, as scanpy stores them). A raw snapshot (setRaw) is written as
+   * raw/X, raw/var and raw/varm. What it cannot save (an uns value of mixed
+   * types) makes it refuse, listing it; with skipUnsaved it writes without
+   * it, and without the file's entry it replaced.
    */
   skipUnsaved?: boolean;
   /** Compression of the written matrices: none (default), 'gzip' or 'lzf'. */
@@ -582,25 +582,20 @@ export class AnnDataOOM {
   }
 
   /**
-   * raw.varm of a raw set in this session (setRaw): its dense arrays, read
-   * from the file where they are stored there (they are genes × a few
-   * columns). Other kinds are reported as unsaved.
+   * raw.varm of a raw set in this session (setRaw), read from the file
+   * where they are stored there (they are genes × a few columns).
    */
-  private async addRawVarm(session: { input: Native.SessionIn; unsaved: string[] }): Promise<void> {
+  private async addRawVarm(session: { input: Native.SessionIn }): Promise<void> {
     const raw = this.rawOverride;
     if (!raw) return;
-    const arrays: Native.NamedArrayIn[] = [];
-    for (const k of raw.varm.keys()) {
-      const a = arrayIn(k, await raw.varm.get(k));
-      if (a) arrays.push(a);
-      else session.unsaved.push(`raw.varm ${k} (not a dense array)`);
-    }
-    session.input.rawVarm = arrays;
+    const elements: Native.NamedElementIn[] = [];
+    for (const k of raw.varm.keys()) elements.push(elementIn(k, await raw.varm.get(k)));
+    session.input.rawVarm = elements;
   }
 
   /**
-   * The session's results that write() saves (obs/var columns, dense
-   * obsm/varm arrays, new uns entries) and those it cannot save yet.
+   * The session's results that write() saves (obs/var columns, in-memory
+   * obsm/varm/obsp/varp elements, new uns entries) and those it cannot.
    */
   private sessionForWrite(): { input: Native.SessionIn; unsaved: string[] } {
     // A view's pending color edits (see subset) apply before uns is compared with the file.
@@ -611,22 +606,8 @@ export class AnnDataOOM {
     };
     const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: columnIn(t.getChild(name) as Vector) }));
     const unsaved: string[] = [];
-    // An element write() cannot store: reported, and the file's element under
-    // its key is left out too (skipUnsaved), since this session replaced it.
-    const omit: string[] = [];
-    /** A slot's in-memory elements as the writer takes them (`convert`); the others are skipped. */
-    const writable = <T>(slot: "obsm" | "varm" | "obsp" | "varp", convert: (k: string, el: Element) => T | null, kind: string) => {
-      const out: T[] = [];
-      for (const [k, el] of this.slots[slot]?.memoryEntries() ?? []) {
-        const w = convert(k, el);
-        if (w) out.push(w);
-        else {
-          unsaved.push(`${slot} ${k} (not a ${kind})`);
-          omit.push(`${slot}/${k}`);
-        }
-      }
-      return out;
-    };
+    const elements = (slot: "obsm" | "varm" | "obsp" | "varp") =>
+      (this.slots[slot]?.memoryEntries() ?? []).map(([k, el]) => elementIn(k, el));
     // Read once: which entries changed, and the children of changed dicts kept as stored.
     const fileUns = this.fileUnsForCompare();
     const changedUns = new Set(this.changedUns(fileUns));
@@ -651,11 +632,7 @@ export class AnnDataOOM {
     const raw = this.rawOverride;
     if (raw) {
       if (raw.X) planned.push(raw.X.plannedWrite("raw/X"));
-      rawVar = {
-        indexName: "_index",
-        index: columnIn(raw.varNames),
-        columns: raw.var.schema.fields.map((f) => ({ name: f.name, column: columnIn(raw.var.getChild(f.name) as Vector) })),
-      };
+      rawVar = frameIn(raw.varNames, raw.var);
     }
     const frameCols = (t: Table, file: DataFrameInfo, axis: "obs" | "var") => {
       const out = cols(t, changed(t, file));
@@ -669,15 +646,14 @@ export class AnnDataOOM {
     const input: Native.SessionIn = {
       obs: frameCols(this.obs, this.source.info.obs, "obs"),
       var: frameCols(this.var, this.source.info.var, "var"),
-      obsm: writable("obsm", arrayIn, "dense array"),
-      varm: writable("varm", arrayIn, "dense array"),
-      obsp: writable("obsp", csrIn, "CSR matrix"),
-      varp: writable("varp", csrIn, "CSR matrix"),
+      obsm: elements("obsm"),
+      varm: elements("varm"),
+      obsp: elements("obsp"),
+      varp: elements("varp"),
       unsJson: uns.json,
       unsVectors: uns.vectors,
       planned,
       rawVar,
-      omit,
     };
     return { input, unsaved };
   }

@@ -27,7 +27,15 @@ export type Step =
       /** Record of how the target was chosen, for explain(). */
       note?: string;
     }
-  | { op: "log1p"; base?: number }
+  | {
+      op: "log1p";
+      base?: number;
+      /**
+       * Computed in float64 (a float64 source, which scanpy keeps float64);
+       * otherwise in float32, as scanpy's float32 data gets it.
+       */
+      float64?: boolean;
+    }
   | { op: "scale"; mean: Float64Array; std: Float64Array; maxValue?: number; zeroCenter: boolean };
 
 /** Native form of a chain: JSON with vector indices, plus the vectors. */
@@ -93,7 +101,7 @@ export class Chain {
             exclude: s.exclude && !s.sizeFactors ? add(s.exclude) : null,
           };
         case "log1p":
-          return { op: "log1p", base: s.base ?? null };
+          return { op: "log1p", base: s.base ?? null, float64: s.float64 ?? false };
         case "scale":
           return { op: "scale", mean: add(s.mean), std: add(s.std), max_value: s.maxValue ?? null, zero_center: s.zeroCenter };
       }
@@ -111,7 +119,7 @@ export class Chain {
         case "normalize":
           return `normalize: × ${s.target} / row total${s.exclude ? " (excluding highly expressed genes)" : ""}${s.sizeFactors ? " (stored size factors)" : " (computed per row, in the pass)"}`;
         case "log1p":
-          return `log1p${s.base ? ` (base ${s.base})` : ""}`;
+          return `log1p${s.base ? ` (base ${s.base})` : ""}${s.float64 ? " in float64" : ""}`;
         case "scale":
           return `scale: (x − mean) / std${s.zeroCenter ? "" : " without centring"}${s.maxValue !== undefined ? `, clipped at ${s.maxValue}` : ""} (implicit; never densified)`;
       }
@@ -130,26 +138,33 @@ export function applyRow(steps: readonly Step[], row: number, cols: ArrayLike<nu
       const f = t === 0 ? 1 : s.target / t;
       for (let i = 0; i < vals.length; i++) vals[i] *= f;
     } else if (s.op === "log1p") {
-      log1pMemo.apply(vals, s.base ? 1 / Math.log(s.base) : 1);
+      log1pMemo.apply(vals, s.base ? 1 / Math.log(s.base) : 1, s.float64 ?? false);
     }
   }
 }
 
+/** log1p as scanpy computes it on float32 data (`float64` false) or on float64 data, like the native executor. */
+function log1pOf(v: number, inv: number, float64: boolean): number {
+  return float64 ? Math.log1p(v) * inv : Math.fround(Math.log1p(Math.fround(v))) * inv;
+}
+
 /**
- * float32 log1p, like the native executor (and scanpy on float32 data),
- * through a small direct-mapped cache: a row of normalized counts repeats
- * few values (every 1 becomes the same number), and Math.log1p was most of
- * a chunk's time. A hit returns what computing would: same input, same inv.
+ * log1pOf through a small direct-mapped cache: a row of normalized counts
+ * repeats few values (every 1 becomes the same number), and Math.log1p was
+ * most of a chunk's time. A hit returns what computing would: same input,
+ * same inv, same precision.
  */
 class Log1pMemo {
   private readonly keys = new Float64Array(LOG1P_SLOTS).fill(Number.NaN);
   private readonly results = new Float64Array(LOG1P_SLOTS);
   private inv = 1;
+  private float64 = false;
 
-  apply(vals: Float64Array, inv: number): void {
-    if (inv !== this.inv) {
+  apply(vals: Float64Array, inv: number, float64: boolean): void {
+    if (inv !== this.inv || float64 !== this.float64) {
       this.keys.fill(Number.NaN); // NaN never equals a key: all slots empty
       this.inv = inv;
+      this.float64 = float64;
     }
     const { keys, results } = this;
     for (let i = 0; i < vals.length; i++) {
@@ -158,7 +173,7 @@ class Log1pMemo {
       if (keys[slot] === v) {
         vals[i] = results[slot];
       } else {
-        const r = Math.fround(Math.log1p(Math.fround(v))) * inv;
+        const r = log1pOf(v, inv, float64);
         keys[slot] = v;
         results[slot] = r;
         vals[i] = r;
@@ -187,7 +202,8 @@ export function applyColumn(steps: readonly Step[], j: number, vals: Float64Arra
       }
     } else if (s.op === "log1p") {
       const inv = s.base ? 1 / Math.log(s.base) : 1;
-      for (let i = 0; i < vals.length; i++) vals[i] = Math.fround(Math.log1p(Math.fround(vals[i]))) * inv;
+      const float64 = s.float64 ?? false;
+      for (let i = 0; i < vals.length; i++) vals[i] = log1pOf(vals[i], inv, float64);
     } else {
       for (let i = 0; i < vals.length; i++) vals[i] = scaleValue(s, j, vals[i]);
     }

@@ -11,6 +11,7 @@ import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
+import { takeSparseRows, takeSparseSquare } from "./sparse-take";
 import { columnVector, stringArray, type TypedArray, typedArray } from "./typed";
 
 /** A dense n-d array, row-major. */
@@ -82,6 +83,8 @@ export class ElementMapping {
       throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}] must be an array, a sparse matrix or a frame`);
     const dims = this.dims();
     const what = `${this.name}[${JSON.stringify(key)}]`;
+    if ("table" in value && value.index?.length !== value.table.numRows)
+      throw new InvalidArgumentError(`${what}: a frame's index must have one name per row (${value.table.numRows})`);
     if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
       throw new InvalidArgumentError(`${what} has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`);
     let el = value;
@@ -274,10 +277,10 @@ export class Layers {
   }
 }
 
-/** Rows `idx` of an in-memory element (dense arrays and dataframes). */
+/** Rows `idx` of an in-memory element (an obsm/varm value of a view). */
 export function takeElementRows(el: Element, idx: Uint32Array): Element {
   if ("table" in el) return frameWithoutUnusedCategories(takeFrame(el, idx)).frame;
-  if (el.kind !== "dense") throw new InvalidArgumentError("subsetting in-memory sparse elements is not supported yet");
+  if (el.kind !== "dense") return takeSparseRows(el, idx);
   const width = el.shape.slice(1).reduce((a, b) => a * b, 1);
   const Ctor = el.data.constructor as new (n: number) => TypedArray;
   const data = new Ctor(idx.length * width);
@@ -285,38 +288,14 @@ export function takeElementRows(el: Element, idx: Uint32Array): Element {
   return { kind: "dense", shape: [idx.length, ...el.shape.slice(1)], dtype: el.dtype, data };
 }
 
-/**
- * Rows and columns `idx` of a square in-memory element (an obsp graph):
- * a CSR matrix keeps the entries whose row and column are both selected.
- */
+/** Rows and columns `idx` of a square in-memory element (an obsp/varp value of a view). */
 export function takeSquare(el: Element, idx: Uint32Array): Element {
-  if ("table" in el || el.kind === "dense") {
-    if ("table" in el) return frameWithoutUnusedCategories(takeFrame(el, idx)).frame;
-    const n = el.shape[0];
-    const data = new (el.data.constructor as new (n: number) => TypedArray)(idx.length * idx.length);
-    for (let a = 0; a < idx.length; a++) for (let b = 0; b < idx.length; b++) data[a * idx.length + b] = el.data[idx[a] * n + idx[b]];
-    return { kind: "dense", shape: [idx.length, idx.length], dtype: el.dtype, data };
-  }
-  if (el.kind !== "csr") throw new InvalidArgumentError("subsetting an in-memory CSC obsp element is not supported");
-  const newPos = new Int32Array(el.shape[0]).fill(-1);
-  idx.forEach((i, p) => {
-    newPos[i] = p;
-  });
-  const indptr = new Float64Array(idx.length + 1);
-  const cols: number[] = [];
-  const vals: number[] = [];
-  idx.forEach((i, p) => {
-    for (let e = el.indptr[i]; e < el.indptr[i + 1]; e++) {
-      const j = newPos[el.indices[e]];
-      if (j >= 0) {
-        cols.push(j);
-        vals.push(el.data[e]);
-      }
-    }
-    indptr[p + 1] = cols.length;
-  });
-  const Ctor = el.data.constructor as unknown as { from(a: number[]): TypedArray };
-  return { kind: "csr", shape: [idx.length, idx.length], dtype: el.dtype, indptr, indices: Int32Array.from(cols), data: Ctor.from(vals) };
+  if ("table" in el) return frameWithoutUnusedCategories(takeFrame(el, idx)).frame;
+  if (el.kind !== "dense") return takeSparseSquare(el, idx);
+  const n = el.shape[0];
+  const data = new (el.data.constructor as new (n: number) => TypedArray)(idx.length * idx.length);
+  for (let a = 0; a < idx.length; a++) for (let b = 0; b < idx.length; b++) data[a * idx.length + b] = el.data[idx[a] * n + idx[b]];
+  return { kind: "dense", shape: [idx.length, idx.length], dtype: el.dtype, data };
 }
 
 /** Matrix metadata of one element (opens it natively; validates indptr). */

@@ -1,10 +1,10 @@
 /**
- * What write() adds from the session: obs/var columns, dense obsm/varm
- * arrays and new uns entries, converted to the native writer's inputs.
- * Anything it cannot write (X transforms, layers, raw snapshots, sparse
- * in-memory elements) is reported so write() can refuse to drop it.
+ * What write() adds from the session: obs/var columns, obsm/varm/obsp/varp
+ * elements and new uns entries, converted to the native writer's inputs.
+ * Anything it cannot write (an uns value of mixed types) is reported so
+ * write() can refuse to drop it.
  */
-import type { Vector } from "apache-arrow";
+import type { Table, Vector } from "apache-arrow";
 import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
 import { isMemberName } from "./names";
@@ -110,10 +110,25 @@ function holdsWholeNumbers(a: Float64Array, mask: Uint8Array | undefined): boole
   return true;
 }
 
-/** A dense in-memory element for obsm / varm, or null if not dense. */
-export function arrayIn(name: string, el: Element): Native.NamedArrayIn | null {
-  if ("table" in el || el.kind !== "dense") return null;
-  return { name, shape: el.shape, data: typedIn(el.data) };
+/** A dataframe (an obsm/varm frame, raw's var) as the writer's input: `_index`, then the columns in order. */
+export function frameIn(index: Vector, table: Table): Native.FrameIn {
+  return {
+    indexName: "_index",
+    index: columnIn(index),
+    columns: table.schema.fields.map((f) => ({ name: f.name, column: columnIn(table.getChild(f.name) as Vector) })),
+  };
+}
+
+/**
+ * An in-memory obsm / varm / obsp / varp element as the writer takes it, in
+ * the encoding anndata gives it: a dense array, a CSR or CSC matrix, or a
+ * dataframe.
+ */
+export function elementIn(name: string, el: Element): Native.NamedElementIn {
+  if ("table" in el) return { name, encoding: "dataframe", shape: [el.table.numRows], frame: frameIn(el.index, el.table) };
+  if (el.kind === "dense")
+    return { name, encoding: "array", shape: el.shape, data: typedIn(el.data, el.dtype === "bool" ? "bool" : undefined) };
+  return { name, encoding: `${el.kind}_matrix`, shape: el.shape, indptr: el.indptr, indices: el.indices, data: typedIn(el.data) };
 }
 
 /** An n-d array value in uns ({kind: "dense", shape, data}), e.g. uns.paga.connectivities. */
@@ -137,12 +152,6 @@ function isCsrValue(
     ArrayBuffer.isView(o.indices) &&
     ArrayBuffer.isView(o.indptr)
   );
-}
-
-/** A CSR element (an obsp graph) as the writer's input, or null for other kinds. */
-export function csrIn(name: string, el: Element): Native.NamedCsrIn | null {
-  if ("table" in el || el.kind !== "csr") return null;
-  return { name, nRows: el.shape[0], nCols: el.shape[1], indptr: el.indptr, indices: el.indices, data: typedIn(el.data) };
 }
 
 /** New uns entries as the writer's JSON tree plus vectors; unwritable keys are returned. */

@@ -431,12 +431,18 @@ pub struct NamedColumnIn {
     pub column: ColumnOut,
 }
 
-/// A named dense array for obsm / varm.
+/// A named in-memory element of obsm / varm / obsp / varp / raw.varm:
+/// `encoding` is "array" (shape, data), "csr_matrix" or "csc_matrix"
+/// (shape, indptr, indices, data) or "dataframe" (frame).
 #[napi(object)]
-pub struct NamedArrayIn {
+pub struct NamedElementIn {
     pub name: String,
+    pub encoding: String,
     pub shape: Vec<f64>,
-    pub data: TypedOut,
+    pub data: Option<TypedOut>,
+    pub indptr: Option<Float64Array>,
+    pub indices: Option<Int32Array>,
+    pub frame: Option<FrameIn>,
 }
 
 /// Results computed in the session, to write next to the file's contents.
@@ -444,34 +450,18 @@ pub struct NamedArrayIn {
 pub struct SessionIn {
     pub obs: Vec<NamedColumnIn>,
     pub var: Vec<NamedColumnIn>,
-    pub obsm: Vec<NamedArrayIn>,
-    pub varm: Vec<NamedArrayIn>,
-    /// CSR graphs for obsp.
-    pub obsp: Option<Vec<NamedCsrIn>>,
-    /// CSR matrices for varp.
-    pub varp: Option<Vec<NamedCsrIn>>,
+    pub obsm: Vec<NamedElementIn>,
+    pub varm: Vec<NamedElementIn>,
+    pub obsp: Vec<NamedElementIn>,
+    pub varp: Vec<NamedElementIn>,
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<TypedOut>,
     /// Matrices to write through their transform chain.
     pub planned: Vec<PlannedIn>,
     /// raw's var when the session set raw (raw/X is in `planned`).
     pub raw_var: Option<FrameIn>,
-    /// raw's varm when the session set raw (dense arrays, rows = raw's vars).
-    pub raw_varm: Option<Vec<NamedArrayIn>>,
-    /// Elements of the source not to copy ("obsp/<key>", ...): replaced in
-    /// the session by values write() skips.
-    pub omit: Option<Vec<String>>,
-}
-
-/// A CSR matrix (obsp, varp) to write.
-#[napi(object)]
-pub struct NamedCsrIn {
-    pub name: String,
-    pub n_rows: u32,
-    pub n_cols: u32,
-    pub indptr: Float64Array,
-    pub indices: Int32Array,
-    pub data: TypedOut,
+    /// raw's varm when the session set raw (rows = raw's vars).
+    pub raw_varm: Option<Vec<NamedElementIn>>,
 }
 
 /// A whole dataframe: index name and values, columns in order.
@@ -494,56 +484,90 @@ pub struct PlannedIn {
     pub vectors: Vec<Float64Array>,
 }
 
+impl FrameIn {
+    fn to_core(&self) -> Result<anndata_oom_core::writer::Frame> {
+        Ok(anndata_oom_core::writer::Frame {
+            index_name: self.index_name.clone(),
+            index: convert::column_in(&self.index)?,
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Ok((c.name.clone(), convert::column_in(&c.column)?)))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+impl NamedElementIn {
+    fn to_core(&self) -> Result<anndata_oom_core::writer::ElementIn> {
+        let missing = |what: &str| {
+            crate::error::to_napi(Error::invalid(format!(
+                "{}: a {} element needs {what}",
+                self.name, self.encoding
+            )))
+        };
+        let shape: Vec<usize> = self.shape.iter().map(|&d| d as usize).collect();
+        let data = || -> Result<anndata_oom_core::dtype::Values> {
+            convert::values_in(self.data.as_ref().ok_or_else(|| missing("data"))?)
+        };
+        match self.encoding.as_str() {
+            "array" => Ok(anndata_oom_core::writer::ElementIn::Array {
+                values: data()?,
+                shape,
+            }),
+            "csr_matrix" | "csc_matrix" => {
+                let [rows, cols] = shape[..] else {
+                    return Err(missing("a 2-d shape"));
+                };
+                let indptr = self.indptr.as_ref().ok_or_else(|| missing("indptr"))?;
+                let indices = self.indices.as_ref().ok_or_else(|| missing("indices"))?;
+                Ok(anndata_oom_core::writer::ElementIn::Sparse(
+                    anndata_oom_core::writer::SparseIn {
+                        csc: self.encoding == "csc_matrix",
+                        shape: [rows, cols],
+                        indptr: indptr.iter().map(|&p| p as i64).collect(),
+                        indices: indices.to_vec(),
+                        data: data()?,
+                    },
+                ))
+            }
+            "dataframe" => Ok(anndata_oom_core::writer::ElementIn::Frame(
+                self.frame
+                    .as_ref()
+                    .ok_or_else(|| missing("frame"))?
+                    .to_core()?,
+            )),
+            other => Err(crate::error::to_napi(Error::invalid(format!(
+                "{}: cannot write an element with encoding {other:?}",
+                self.name
+            )))),
+        }
+    }
+}
+
 impl SessionIn {
     fn into_core(self) -> Result<anndata_oom_core::writer::Session> {
-        let raw_var = match &self.raw_var {
-            Some(f) => Some(anndata_oom_core::writer::Frame {
-                index_name: f.index_name.clone(),
-                index: convert::column_in(&f.index)?,
-                columns: f
-                    .columns
-                    .iter()
-                    .map(|c| Ok((c.name.clone(), convert::column_in(&c.column)?)))
-                    .collect::<Result<_>>()?,
-            }),
-            None => None,
-        };
+        let raw_var = self.raw_var.as_ref().map(FrameIn::to_core).transpose()?;
         let cols =
             |v: &[NamedColumnIn]| -> Result<Vec<(String, anndata_oom_core::dataframe::Column)>> {
                 v.iter()
                     .map(|c| Ok((c.name.clone(), convert::column_in(&c.column)?)))
                     .collect()
             };
-        let arrays = |v: &[NamedArrayIn]| -> Result<Vec<(String, anndata_oom_core::dtype::Values, Vec<usize>)>> {
-            v.iter()
-                .map(|a| Ok((a.name.clone(), convert::values_in(&a.data)?, a.shape.iter().map(|&d| d as usize).collect())))
-                .collect()
-        };
-        let csrs = |v: &Option<Vec<NamedCsrIn>>| -> Result<Vec<(String, anndata_oom_core::writer::CsrIn)>> {
-            v.iter()
-                .flatten()
-                .map(|m| {
-                    Ok((
-                        m.name.clone(),
-                        anndata_oom_core::writer::CsrIn {
-                            shape: [m.n_rows as usize, m.n_cols as usize],
-                            indptr: m.indptr.iter().map(|&p| p as i64).collect(),
-                            indices: m.indices.to_vec(),
-                            data: convert::values_in(&m.data)?,
-                        },
-                    ))
-                })
-                .collect()
-        };
+        let elements =
+            |v: &[NamedElementIn]| -> Result<Vec<(String, anndata_oom_core::writer::ElementIn)>> {
+                v.iter()
+                    .map(|e| Ok((e.name.clone(), e.to_core()?)))
+                    .collect()
+            };
         Ok(anndata_oom_core::writer::Session {
             obs: cols(&self.obs)?,
             var: cols(&self.var)?,
-            obsm: arrays(&self.obsm)?,
-            varm: arrays(&self.varm)?,
-            obsp: csrs(&self.obsp)?,
-            varp: csrs(&self.varp)?,
-            raw_varm: arrays(self.raw_varm.as_deref().unwrap_or_default())?,
-            omit: self.omit.clone().unwrap_or_default(),
+            obsm: elements(&self.obsm)?,
+            varm: elements(&self.varm)?,
+            obsp: elements(&self.obsp)?,
+            varp: elements(&self.varp)?,
+            raw_varm: elements(self.raw_varm.as_deref().unwrap_or_default())?,
             uns_json: self.uns_json,
             uns_vectors: self
                 .uns_vectors

@@ -31,13 +31,12 @@ pub struct Session {
     /// Columns added to / replacing columns of obs and var.
     pub obs: Vec<(String, Column)>,
     pub var: Vec<(String, Column)>,
-    /// Dense arrays for obsm / varm: (key, values row-major, shape).
-    pub obsm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
-    pub varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
-    /// CSR graphs for obsp (e.g. neighbors' connectivities and distances).
-    pub obsp: Vec<(String, CsrIn)>,
-    /// CSR matrices for varp.
-    pub varp: Vec<(String, CsrIn)>,
+    /// In-memory elements of obsm / varm / obsp / varp (X_pca, PCs,
+    /// neighbors' graphs, anything the user set), restricted to the subset.
+    pub obsm: Vec<(String, ElementIn)>,
+    pub varm: Vec<(String, ElementIn)>,
+    pub obsp: Vec<(String, ElementIn)>,
+    pub varp: Vec<(String, ElementIn)>,
     /// New uns entries as a JSON tree; arrays refer to `uns_vectors`.
     pub uns_json: Option<String>,
     pub uns_vectors: Vec<crate::dtype::Values>,
@@ -46,38 +45,107 @@ pub struct Session {
     pub planned: Vec<crate::pp::write::PlannedMatrix>,
     /// raw's var when the session set raw (its X is in `planned`).
     pub raw_var: Option<Frame>,
-    /// raw's varm when the session set raw: dense arrays (key, values, shape).
-    pub raw_varm: Vec<(String, crate::dtype::Values, Vec<usize>)>,
-    /// Elements of the source left out ("obsm/<key>", ...): the session
-    /// replaced them with values it could not write (skipUnsaved), so the
-    /// source's stale ones must not be copied under their keys.
-    pub omit: Vec<String>,
+    /// raw's varm when the session set raw.
+    pub raw_varm: Vec<(String, ElementIn)>,
 }
 
-/// An in-memory CSR matrix to write (anndata's csr_matrix encoding).
+impl Session {
+    /// The in-memory elements' structure, checked before X is streamed, so
+    /// a bad one fails the write at once, naming it.
+    fn validate(&self) -> Result<()> {
+        let slots = [
+            ("obsm", &self.obsm),
+            ("varm", &self.varm),
+            ("obsp", &self.obsp),
+            ("varp", &self.varp),
+            ("raw/varm", &self.raw_varm),
+        ];
+        for (slot, elements) in slots {
+            for (key, el) in elements {
+                el.validate(&format!("/{slot}/{key}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory element of obsm / varm / obsp / varp, in any of the
+/// encodings anndata stores there.
 #[derive(Debug)]
-pub struct CsrIn {
+pub enum ElementIn {
+    /// A dense n-d array, row-major.
+    Array {
+        values: crate::dtype::Values,
+        shape: Vec<usize>,
+    },
+    Sparse(SparseIn),
+    Frame(Frame),
+}
+
+impl ElementIn {
+    /// Checks before anything is written, so a bad element fails the write
+    /// early with its key, not halfway.
+    fn validate(&self, at: &str) -> Result<()> {
+        match self {
+            ElementIn::Array { values, shape } => {
+                let n: usize = shape.iter().product();
+                if values.len() != n {
+                    return Err(Error::invalid(format!(
+                        "shape {shape:?} needs {n} values, got {}",
+                        values.len()
+                    ))
+                    .at(at));
+                }
+                Ok(())
+            }
+            ElementIn::Sparse(m) => m.validate(at),
+            ElementIn::Frame(f) => f.validate(at),
+        }
+    }
+
+    fn write(&self, g: &Group, key: &str) -> Result<()> {
+        match self {
+            ElementIn::Array { values, shape } => {
+                let ds = h5w::write_values(g, key, values, shape, Compression::None)?;
+                h5w::set_encoding(&ds, "array", "0.2.0")
+            }
+            ElementIn::Sparse(m) => write_sparse(g, key, m),
+            ElementIn::Frame(f) => write_frame(g, key, f),
+        }
+    }
+}
+
+/// An in-memory sparse matrix to write (anndata's csr_matrix, or
+/// csc_matrix when `csc`: indptr then runs over columns).
+#[derive(Debug)]
+pub struct SparseIn {
+    pub csc: bool,
     pub shape: [usize; 2],
     pub indptr: Vec<i64>,
     pub indices: Vec<i32>,
     pub data: crate::dtype::Values,
 }
 
-impl CsrIn {
+impl SparseIn {
     /// Structure checks, so a bad matrix fails before anything is written.
     pub fn validate(&self, key: &str) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(m).at(key));
         let [r, c] = self.shape;
-        if self.indptr.len() != r + 1
+        let (major, minor, minor_name) = if self.csc {
+            (c, r, "row")
+        } else {
+            (r, c, "column")
+        };
+        if self.indptr.len() != major + 1
             || self.indptr[0] != 0
             || self.indptr.windows(2).any(|w| w[0] > w[1])
         {
             return bad(format!(
                 "indptr must have {} non-decreasing entries from 0",
-                r + 1
+                major + 1
             ));
         }
-        let nnz = self.indptr[r] as usize;
+        let nnz = self.indptr[major] as usize;
         if self.indices.len() != nnz || self.data.len() != nnz {
             return bad(format!(
                 "indptr ends at {nnz} but there are {} indices and {} values",
@@ -85,17 +153,20 @@ impl CsrIn {
                 self.data.len()
             ));
         }
-        if self.indices.iter().any(|&j| j < 0 || j as usize >= c) {
-            return bad(format!("column index out of range for {c} columns"));
+        if self.indices.iter().any(|&j| j < 0 || j as usize >= minor) {
+            return bad(format!(
+                "{minor_name} index out of range for {minor} {minor_name}s"
+            ));
         }
         Ok(())
     }
 }
 
-fn write_csr(g: &Group, key: &str, m: &CsrIn) -> Result<()> {
+fn write_sparse(g: &Group, key: &str, m: &SparseIn) -> Result<()> {
     let at = format!("{}/{key}", g.name());
     let group = g.create_group(key).at(&at)?;
-    h5w::set_encoding(&group, "csr_matrix", "0.1.0")?;
+    let encoding = if m.csc { "csc_matrix" } else { "csr_matrix" };
+    h5w::set_encoding(&group, encoding, "0.1.0")?;
     h5w::set_i64s_attr(&group, "shape", &[m.shape[0] as i64, m.shape[1] as i64])?;
     h5w::write_values(&group, "data", &m.data, &[m.data.len()], Compression::None)?;
     let indices = crate::dtype::Values::Int32(m.indices.clone());
@@ -132,9 +203,32 @@ pub struct Frame {
     pub columns: Vec<(String, Column)>,
 }
 
+impl Frame {
+    /// Every column as long as the index, and no column named like the index.
+    fn validate(&self, at: &str) -> Result<()> {
+        for (n, c) in &self.columns {
+            if c.len() != self.index.len() {
+                return Err(Error::invalid(format!(
+                    "column {n} has {} values, expected {}",
+                    c.len(),
+                    self.index.len()
+                ))
+                .at(at));
+            }
+            if *n == self.index_name {
+                return Err(
+                    Error::invalid(format!("a column is named {n:?} like the index")).at(at),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Write a session dataframe with anndata 0.12's encodings.
 fn write_frame(out: &Group, name: &str, f: &Frame) -> Result<()> {
     let where_ = format!("{}/{name}", out.name().trim_end_matches('/'));
+    f.validate(&where_)?;
     let g = out.create_group(name).at(&where_)?;
     h5w::set_encoding(&g, "dataframe", "0.2.0")?;
     h5w::set_str_attr(&g, "_index", &f.index_name)?;
@@ -142,13 +236,6 @@ fn write_frame(out: &Group, name: &str, f: &Frame) -> Result<()> {
     h5w::set_strs_attr(&g, "column-order", &names)?;
     write_column(&g, &f.index_name, &f.index)?;
     for (n, c) in &f.columns {
-        if c.len() != f.index.len() {
-            return Err(Error::invalid(format!(
-                "{name} column {n} has {} values, expected {}",
-                c.len(),
-                f.index.len()
-            )));
-        }
         write_column(&g, n, c)?;
     }
     Ok(())
@@ -240,6 +327,7 @@ pub fn write_h5ad_session(
     control: &Control,
 ) -> Result<()> {
     let target = resolve_target(dest)?;
+    session.validate().map_err(|e| e.in_file(dest))?;
     // A source deleted since it was opened cannot be overwritten (the open
     // handle keeps its data): only an existing source path is compared.
     let source = Path::new(&src.path).canonicalize().ok();
@@ -380,10 +468,9 @@ fn write_to(
             write_frame(&raw, "var", raw_var)?;
             let varm = raw.create_group("varm").at("/raw/varm")?;
             h5w::set_encoding(&varm, "dict", "0.1.0")?;
-            for (key, values, shape) in &session.raw_varm {
-                let ds = h5w::write_values(&varm, key, values, shape, Compression::None)
+            for (key, el) in &session.raw_varm {
+                el.write(&varm, key)
                     .map_err(|e| e.at(&format!("/raw/varm/{key}")))?;
-                h5w::set_encoding(&ds, "array", "0.2.0")?;
             }
         } else if let Some(Node::Group(_)) = h5::node(root, "raw") {
             let raw = out.create_group("raw").at("/raw")?;
@@ -435,38 +522,22 @@ fn write_to(
                 h5w::set_encoding(&u, "dict", "0.1.0")?;
             }
         }
-        for (slot, arrays) in [("obsm", &session.obsm), ("varm", &session.varm)] {
-            let g = out.group(slot).at(&format!("/{slot}"))?;
-            for (key, values, shape) in arrays {
-                if g.link_exists(key) {
-                    g.unlink(key).at(&format!("/{slot}/{key}"))?;
-                }
-                let ds = h5w::write_values(&g, key, values, shape, Compression::None)?;
-                h5w::set_encoding(&ds, "array", "0.2.0")?;
-            }
-        }
-        for (slot, graphs) in [("obsp", &session.obsp), ("varp", &session.varp)] {
-            if graphs.is_empty() {
+        for (slot, elements) in [
+            ("obsm", &session.obsm),
+            ("varm", &session.varm),
+            ("obsp", &session.obsp),
+            ("varp", &session.varp),
+        ] {
+            if elements.is_empty() {
                 continue;
             }
             let g = out.group(slot).at(&format!("/{slot}"))?;
-            for (key, m) in graphs {
-                m.validate(&format!("{slot}/{key}"))?;
+            for (key, el) in elements {
+                let at = format!("/{slot}/{key}");
                 if g.link_exists(key) {
-                    g.unlink(key).at(&format!("/{slot}/{key}"))?;
+                    g.unlink(key).at(&at)?;
                 }
-                write_csr(&g, key, m)?;
-            }
-        }
-        for path in &session.omit {
-            let slot = path.split_once('/').map(|(slot, _)| slot);
-            if !matches!(slot, Some("obsm" | "varm" | "obsp" | "varp")) {
-                return Err(Error::invalid(format!(
-                    "cannot leave out {path:?}: not an obsm/varm/obsp/varp element"
-                )));
-            }
-            if out.link_exists(path) {
-                out.unlink(path).at(&format!("/{path}"))?;
+                el.write(&g, key).map_err(|e| e.at(&at))?;
             }
         }
         for pm in &session.planned {
@@ -1117,14 +1188,15 @@ fn write_uns_items(
                         "uns {key}: a sparse matrix needs a 2-d shape"
                     )));
                 };
-                let m = CsrIn {
+                let m = SparseIn {
+                    csc: false,
                     shape: [rows, cols],
                     data: vector(0)?.clone(),
                     indices: vector(1)?.to_f64().into_iter().map(|x| x as i32).collect(),
                     indptr: vector(2)?.to_f64().into_iter().map(|x| x as i64).collect(),
                 };
                 m.validate(&at)?;
-                write_csr(g, key, &m)?;
+                write_sparse(g, key, &m)?;
             }
             // A key of the source's uns deleted in the session: unlinked above.
             "del" => {}

@@ -17,8 +17,13 @@ pub enum Step {
         size_factors: Option<usize>,
         exclude: Option<usize>,
     },
-    /// ln(1 + x) / ln(base).
-    Log1p { base: Option<f64> },
+    /// ln(1 + x) / ln(base), in float32 (as scanpy computes it on float32
+    /// data) unless `float64` (a float64 source, which scanpy keeps float64).
+    Log1p {
+        base: Option<f64>,
+        #[serde(default)]
+        float64: bool,
+    },
     /// (x - mean) / std, clipped to ±max_value (to max_value only without
     /// zero_center). Densifying: accumulators apply it implicitly.
     Scale {
@@ -85,9 +90,25 @@ enum Sparse {
         size_factors: Option<Vec<f64>>,
         exclude: Option<Vec<bool>>,
     },
-    Log1p {
-        inv_ln_base: f64,
-    },
+    Log1p(Log1p),
+}
+
+/// One log1p step: ln(1 + x) / ln(base) in the precision scanpy would use.
+#[derive(Debug, Clone, Copy)]
+struct Log1p {
+    inv_ln_base: f64,
+    float64: bool,
+}
+
+impl Log1p {
+    #[inline]
+    fn of(self, v: f64) -> f64 {
+        if self.float64 {
+            v.ln_1p() * self.inv_ln_base
+        } else {
+            log1p_value(v, self.inv_ln_base)
+        }
+    }
 }
 
 impl Plan {
@@ -144,7 +165,7 @@ impl Plan {
                         .transpose()?
                         .map(|v| v.iter().map(|&x| x != 0.0).collect()),
                 }),
-                Step::Log1p { base } => {
+                Step::Log1p { base, float64 } => {
                     let inv = match base {
                         Some(b) if *b > 0.0 && *b != 1.0 => 1.0 / b.ln(),
                         Some(b) => {
@@ -154,7 +175,10 @@ impl Plan {
                         }
                         None => 1.0,
                     };
-                    sparse_steps.push(Sparse::Log1p { inv_ln_base: inv })
+                    sparse_steps.push(Sparse::Log1p(Log1p {
+                        inv_ln_base: inv,
+                        float64: *float64,
+                    }))
                 }
                 Step::Scale {
                     mean,
@@ -185,7 +209,7 @@ impl Compiled {
     pub fn has_log1p(&self) -> bool {
         self.sparse_steps
             .iter()
-            .any(|s| matches!(s, Sparse::Log1p { .. }))
+            .any(|s| matches!(s, Sparse::Log1p(_)))
     }
 
     /// True when a normalize step takes row totals from the row itself:
@@ -292,7 +316,7 @@ impl Compiled {
         total: Option<f64>,
         mut pre_log: Option<&mut Vec<f64>>,
     ) -> f64 {
-        if let [Sparse::Normalize { target, .. }, Sparse::Log1p { inv_ln_base }] =
+        if let [Sparse::Normalize { target, .. }, Sparse::Log1p(log1p)] =
             self.sparse_steps.as_slice()
         {
             // The usual chain (normalize → log1p), fused.
@@ -307,14 +331,14 @@ impl Compiled {
                 p.clear();
                 p.extend(vals.iter().map(|v| v * f));
             }
-            LOG1P_MEMO.with(|m| m.borrow_mut().apply(vals, f, *inv_ln_base));
+            LOG1P_MEMO.with(|m| m.borrow_mut().apply(vals, f, *log1p));
             return t;
         }
         let mut size = f64::NAN;
         let last_log = self
             .sparse_steps
             .iter()
-            .rposition(|s| matches!(s, Sparse::Log1p { .. }));
+            .rposition(|s| matches!(s, Sparse::Log1p(_)));
         for (i, s) in self.sparse_steps.iter().enumerate() {
             if Some(i) == last_log {
                 if let Some(p) = pre_log.as_deref_mut() {
@@ -331,9 +355,7 @@ impl Compiled {
                     let f = if t == 0.0 { 1.0 } else { target / t };
                     vals.iter_mut().for_each(|v| *v *= f);
                 }
-                Sparse::Log1p { inv_ln_base } => vals
-                    .iter_mut()
-                    .for_each(|v| *v = log1p_value(*v, *inv_ln_base)),
+                Sparse::Log1p(log1p) => vals.iter_mut().for_each(|v| *v = log1p.of(*v)),
             }
         }
         size
@@ -382,10 +404,10 @@ impl Log1pMemo {
         }
     }
 
-    fn apply(&mut self, vals: &mut [f64], f: f64, inv_ln_base: f64) {
+    fn apply(&mut self, vals: &mut [f64], f: f64, log1p: Log1p) {
         match super::small_counts_max(vals) {
-            Some(max) => self.apply_counts(vals, max, f, inv_ln_base),
-            None => self.apply_any(vals, f, inv_ln_base),
+            Some(max) => self.apply_counts(vals, max, f, log1p),
+            None => self.apply_any(vals, f, log1p),
         }
     }
 
@@ -395,7 +417,7 @@ impl Log1pMemo {
     /// stamp instead cost ~5 cycles per value: most of an HVG pass's log1p
     /// time.) The same bits as computing each value, except that a stored
     /// −0.0 gives log1p of +0.0.
-    fn apply_counts(&mut self, vals: &mut [f64], max: usize, f: f64, inv_ln_base: f64) {
+    fn apply_counts(&mut self, vals: &mut [f64], max: usize, f: f64, log1p: Log1p) {
         // The counts as table slots, converted once, two at a time (SSE2).
         // SAFETY (to_int_unchecked): small_counts_max checked that every
         // value is an integer in 0..SMALL_COUNTS = seen.len() = values.len().
@@ -414,7 +436,7 @@ impl Log1pMemo {
             for (i, b) in flags.iter_mut().enumerate() {
                 if *b != 0 {
                     let k = w * 8 + i;
-                    values[k] = log1p_value(k as f64 * f, inv_ln_base);
+                    values[k] = log1p.of(k as f64 * f);
                     *b = 0;
                 }
             }
@@ -426,7 +448,7 @@ impl Log1pMemo {
 
     /// Any values: small integers memoized per row by stamps, the rest
     /// computed.
-    fn apply_any(&mut self, vals: &mut [f64], f: f64, inv_ln_base: f64) {
+    fn apply_any(&mut self, vals: &mut [f64], f: f64, log1p: Log1p) {
         self.generation += 1;
         let g = self.generation;
         for v in vals.iter_mut() {
@@ -442,11 +464,11 @@ impl Log1pMemo {
             if k != usize::MAX && k as f64 == x {
                 if self.stamps[k] != g {
                     self.stamps[k] = g;
-                    self.values[k] = log1p_value(x * f, inv_ln_base);
+                    self.values[k] = log1p.of(x * f);
                 }
                 *v = self.values[k];
             } else {
-                *v = log1p_value(x * f, inv_ln_base);
+                *v = log1p.of(x * f);
             }
         }
     }
@@ -474,22 +496,26 @@ mod tests {
             254.999,
         ];
         let (f, inv) = (1e4 / 12_345.0, 1.0 / 2f64.ln());
+        let lg = Log1p {
+            inv_ln_base: inv,
+            float64: false,
+        };
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let direct: Vec<f64> = row.iter().map(|&x| log1p_value(x * f, inv)).collect();
         let mut memo = Log1pMemo::new();
         for scale in [f, 2.0 * f] {
             let mut v = row.to_vec();
-            memo.apply(&mut v, scale, inv);
+            memo.apply(&mut v, scale, lg);
             let want: Vec<f64> = row.iter().map(|&x| log1p_value(x * scale, inv)).collect();
             assert_eq!(bits(&v), bits(&want));
         }
         // A row with a new scale after rows that filled the table: no
         // stale values.
         let mut v = vec![7.0, 1.0];
-        memo.apply(&mut v, 3.0 * f, inv);
+        memo.apply(&mut v, 3.0 * f, lg);
         assert_eq!(v, [log1p_value(21.0 * f, inv), log1p_value(3.0 * f, inv)]);
         let mut v = row.to_vec();
-        memo.apply(&mut v, f, inv);
+        memo.apply(&mut v, f, lg);
         assert_eq!(bits(&v), bits(&direct));
         // Rows of counts only (the flag-and-look-up path), alternating with
         // rows of any values: the paths share the table, and no value
@@ -499,26 +525,44 @@ mod tests {
         ];
         for (i, scale) in [f, 3.0 * f, 0.5 * f, f].into_iter().enumerate() {
             let mut v = counts.to_vec();
-            memo.apply(&mut v, scale, inv);
+            memo.apply(&mut v, scale, lg);
             let want: Vec<f64> = counts
                 .iter()
                 .map(|&x| log1p_value(x * scale, inv))
                 .collect();
             assert_eq!(bits(&v), bits(&want), "counts row {i}");
             let mut v = row.to_vec();
-            memo.apply(&mut v, scale, inv);
+            memo.apply(&mut v, scale, lg);
             let want: Vec<f64> = row.iter().map(|&x| log1p_value(x * scale, inv)).collect();
             assert_eq!(bits(&v), bits(&want), "any row {i}");
         }
         // 4096 leaves the counts path; −0.0 stays on it, as a count of 0.
         for odd in [4096.0, -0.0] {
             let mut v = vec![1.0, odd, 0.0, 2.0];
-            memo.apply(&mut v, f, inv);
+            memo.apply(&mut v, f, lg);
             let want: Vec<f64> = [1.0, odd.abs(), 0.0, 2.0]
                 .iter()
                 .map(|&x| log1p_value(x * f, inv))
                 .collect();
             assert_eq!(bits(&v), bits(&want), "row with {odd}");
+        }
+    }
+
+    #[test]
+    fn float64_log1p_is_computed_in_float64_through_the_memo() {
+        let lg = Log1p {
+            inv_ln_base: 1.0,
+            float64: true,
+        };
+        let f = 1e4 / 777.0;
+        let mut memo = Log1pMemo::new();
+        for row in [vec![1.0, 2.0, 1.0, 0.0, 9.0], vec![1.0, 2.5, 300.0, 1.0]] {
+            let mut v = row.clone();
+            memo.apply(&mut v, f, lg);
+            let want: Vec<f64> = row.iter().map(|&x| (x * f).ln_1p()).collect();
+            assert_eq!(v, want);
+            // Not the float32 value scanpy gives float32 data.
+            assert_ne!(v[0], log1p_value(f, 1.0));
         }
     }
 }

@@ -6,7 +6,9 @@
 //!   zeros zero), dense float64 once it ends in a centring scale (scanpy
 //!   densifies there, in float64);
 //! - a dense source: dense float32 whatever the chain (scanpy keeps a dense
-//!   float32 array float32 through scale too).
+//!   float32 array float32 through scale too);
+//! - a float64 source: the same formats in float64 (scanpy keeps float64
+//!   data float64).
 
 use super::plan::{Compiled, Plan};
 use super::runner::{block_view, row_range, row_to_f64};
@@ -38,6 +40,8 @@ pub struct PlannedMatrix {
 enum Sink {
     Csr {
         data: Appendable,
+        /// float64 values (a float64 source); float32 otherwise.
+        double: bool,
         indices: Appendable,
         indptr: Vec<i64>,
         group: Group,
@@ -46,7 +50,7 @@ enum Sink {
         ds: hdf5::Dataset,
         n_cols: usize,
         element: String,
-        /// float32 for a dense source, float64 for a densified sparse one.
+        /// float32 for a dense non-float64 source, float64 otherwise.
         single: bool,
     },
 }
@@ -98,6 +102,7 @@ impl Accumulator for PlanWriter<'_> {
         match &mut self.sink {
             Sink::Csr {
                 data,
+                double,
                 indices,
                 indptr,
                 ..
@@ -109,16 +114,20 @@ impl Accumulator for PlanWriter<'_> {
                     }
                     // A scale without centring keeps zeros zero: stored
                     // values are scaled in place and X stays sparse.
-                    let scaled: Vec<f32> = match &plan.scaling {
+                    let scaled: Vec<f64> = match &plan.scaling {
                         Some(sc) => cols
                             .iter()
                             .zip(&vals)
-                            .map(|(&j, &v)| sc.apply(j as usize, v) as f32)
+                            .map(|(&j, &v)| sc.apply(j as usize, v))
                             .collect(),
-                        None => vals.into_iter().map(|v| v as f32).collect(),
+                        None => vals,
                     };
                     indices.append(&Values::Int32(cols.into_iter().map(|c| c as i32).collect()))?;
-                    data.append(&Values::Float32(scaled))?;
+                    data.append(&if *double {
+                        Values::Float64(scaled)
+                    } else {
+                        Values::Float32(scaled.into_iter().map(|v| v as f32).collect())
+                    })?;
                 }
             }
             Sink::Dense {
@@ -200,8 +209,11 @@ pub fn write_planned(
     }
     let element = format!("/{}", pm.dest);
     let shape = [majors.len(), plan.n_out];
-    let single = m.meta.format == Format::Dense;
-    let sink = if single || plan.scaling.as_ref().is_some_and(|sc| sc.zero_center) {
+    let double = m.meta.dtype == DType::Float64;
+    let single = m.meta.format == Format::Dense && !double;
+    let dense =
+        m.meta.format == Format::Dense || plan.scaling.as_ref().is_some_and(|sc| sc.zero_center);
+    let sink = if dense {
         let ds = if single {
             parent.new_dataset::<f32>()
         } else {
@@ -222,7 +234,17 @@ pub fn write_planned(
         h5w::set_encoding(&group, "csr_matrix", "0.1.0")?;
         h5w::set_i64s_attr(&group, "shape", &[shape[0] as i64, shape[1] as i64])?;
         Sink::Csr {
-            data: Appendable::create(&group, "data", DType::Float32, c)?,
+            data: Appendable::create(
+                &group,
+                "data",
+                if double {
+                    DType::Float64
+                } else {
+                    DType::Float32
+                },
+                c,
+            )?,
+            double,
             indices: Appendable::create(&group, "indices", DType::Int32, c)?,
             indptr: vec![0],
             group,
@@ -248,6 +270,7 @@ pub fn write_planned(
         group,
         mut data,
         mut indices,
+        ..
     } = writer.sink
     {
         data.finish()?;
