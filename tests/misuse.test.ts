@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Field, Float64, Int64, List, Table, Utf8, type Vector, vectorFromArray } from "apache-arrow";
 import { type AnnDataOOM, ClosedError, FileAccessError, InvalidArgumentError, pl, pp, read, tl } from "../src/engine";
 import { FIXTURES, runPython } from "./helpers";
 
@@ -223,6 +224,45 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     const back = await read(out);
     assert.equal(back.obs.getChild("flag")?.get(1), true);
     back.close();
+  });
+
+  it("frames, sparse elements and Arrow columns that anndata could not read back are refused when set, by name", async () => {
+    const a = adata.subset({ obs: [0, 1, 2] });
+    const names = a.obsNames;
+    const frame = (index: Vector, cols: Record<string, Vector>) => ({ index, table: new Table(cols) });
+    const x = vectorFromArray([1.5, 2.5, 3.5], new Float64());
+    assert.throws(
+      () => a.obsm.set("df", frame(vectorFromArray(["x", "y", "z"], new Utf8()), { x })),
+      /index must be the obs names; row 0 is "x"/,
+    );
+    assert.throws(
+      () => a.obsm.set("df", frame(names, { big: vectorFromArray([1n, 2n, 3n], new Int64()) })),
+      /column "big": an Arrow Int64/,
+    );
+    assert.throws(
+      () => a.obsm.set("df", frame(names, { nested: vectorFromArray([[1], [2], [3]], new List(new Field("item", new Float64()))) })),
+      /column "nested": an Arrow List/,
+    );
+    assert.throws(() => a.obsm.set("df", { index: names, table: { numRows: 3 } } as never), /must be an Arrow Table/);
+    assert.throws(() => a.setObs("big", vectorFromArray([1n, 2n, 3n], new Int64())), /Int64 column cannot be stored/);
+    assert.throws(
+      () =>
+        a.obsm.set("coo", {
+          kind: "coo",
+          shape: [3, 2],
+          dtype: "float32",
+          indptr: new Float64Array(3),
+          indices: new Int32Array(0),
+          data: new Float32Array(0),
+        } as never),
+      /kind must be "dense", "csr" or "csc"/,
+    );
+    // What is accepted writes, and anndata reads it back.
+    a.obsm.set("df", frame(names, { x }));
+    const out = path.join(tmp, "frame-obsm.h5ad");
+    await a.write(out);
+    const back = runPython(["import sys, anndata as ad", "b = ad.read_h5ad(sys.argv[1])", "print(b.obsm['df']['x'].tolist())"], out);
+    assert.equal(back.trim(), "[1.5, 2.5, 3.5]");
   });
 
   it("uns ±Infinity survive write()", async () => {

@@ -224,11 +224,11 @@ export class AnnDataOOM {
     return this.slots.layers;
   }
   get obsm(): ElementMapping {
-    this.slots.obsm ??= new ElementMapping(this.source, this.source.info.obsm, [this.obsSel, null], "obsm");
+    this.slots.obsm ??= new ElementMapping(this.source, this.source.info.obsm, [this.obsSel, null], "obsm", () => this.obsNames);
     return this.slots.obsm;
   }
   get varm(): ElementMapping {
-    this.slots.varm ??= new ElementMapping(this.source, this.source.info.varm, [this.varSel, null], "varm");
+    this.slots.varm ??= new ElementMapping(this.source, this.source.info.varm, [this.varSel, null], "varm", () => this.varNames);
     return this.slots.varm;
   }
   get obsp(): ElementMapping {
@@ -388,7 +388,7 @@ export class AnnDataOOM {
       var: frame.table,
       varNames: frame.index,
       shape: [this.nObs, r.var.n_rows],
-      varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm"),
+      varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm", () => frame.index),
     };
   }
 

@@ -3,10 +3,10 @@
  * first access, seen through the view's selections (subsetting is done by
  * the native reader, so only the selected rows are read).
  */
-import type { Vector } from "apache-arrow";
+import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ClosedError, H5adFormatError, InvalidArgumentError, nativeAwait, nativeCall, UnsupportedEncodingError } from "./errors";
-import { describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, tableOf, takeFrame } from "./frame";
+import { checkStorableType, describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, tableOf, takeFrame } from "./frame";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { range } from "./selection";
@@ -56,6 +56,8 @@ export class ElementMapping {
     private readonly entries: [string, ElementInfo][],
     private readonly sel: AxisSel,
     readonly name: string,
+    /** The names of the axis a frame's rows follow (obs or var names), for obsm / varm. */
+    private readonly axisNames?: () => Vector,
   ) {}
 
   keys(): string[] {
@@ -78,13 +80,31 @@ export class ElementMapping {
       throw new InvalidArgumentError(
         `${this.name} key must be a non-empty string other than "." and without "/", got ${JSON.stringify(key)}`,
       );
-    const shape = value && typeof value === "object" ? ("table" in value ? [value.table.numRows] : value.shape) : undefined;
+    const frameTable = value && typeof value === "object" && "table" in value ? value.table : undefined;
+    if (frameTable !== undefined && !(frameTable instanceof Table))
+      throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}]: a frame's table must be an Arrow Table`);
+    const shape =
+      value && typeof value === "object" ? (frameTable ? [frameTable.numRows] : (value as { shape?: unknown }).shape) : undefined;
     if (!Array.isArray(shape))
       throw new InvalidArgumentError(`${this.name}[${JSON.stringify(key)}] must be an array, a sparse matrix or a frame`);
     const dims = this.dims();
     const what = `${this.name}[${JSON.stringify(key)}]`;
-    if ("table" in value && value.index?.length !== value.table.numRows)
-      throw new InvalidArgumentError(`${what}: a frame's index must have one name per row (${value.table.numRows})`);
+    if ("table" in value) {
+      if (!(value.index instanceof Vector) || value.index.length !== value.table.numRows)
+        throw new InvalidArgumentError(`${what}: a frame's index must be a vector of one name per row (${value.table.numRows})`);
+      checkStorableType(value.index, `${what} index`);
+      // anndata refuses a frame whose index is not the axis names (and a file holding one).
+      const names = this.axisNames?.();
+      if (names && names.length === value.index.length)
+        for (let i = 0; i < names.length; i++)
+          if (String(value.index.get(i)) !== String(names.get(i)))
+            throw new InvalidArgumentError(
+              `${what}: a frame's index must be the ${this.name === "obsm" ? "obs" : "var"} names; row ${i} is ${JSON.stringify(String(value.index.get(i)))}, not ${JSON.stringify(String(names.get(i)))}`,
+            );
+      for (const f of value.table.schema.fields)
+        checkStorableType(value.table.getChild(f.name) as Vector, `${what} column ${JSON.stringify(f.name)}`);
+    } else if (!["dense", "csr", "csc"].includes(value.kind))
+      throw new InvalidArgumentError(`${what}: kind must be "dense", "csr" or "csc", got ${JSON.stringify(value.kind)}`);
     if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
       throw new InvalidArgumentError(`${what} has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`);
     let el = value;
@@ -122,7 +142,7 @@ export class ElementMapping {
    * `adata.raw = adata` copies varm). File elements are shared, read lazily.
    */
   snapshot(name: string): ElementMapping {
-    const copy = new ElementMapping(this.source, this.entries, this.sel, name);
+    const copy = new ElementMapping(this.source, this.entries, this.sel, name, this.axisNames);
     for (const [k, el] of this.memory) copy.memory.set(k, el);
     return copy;
   }

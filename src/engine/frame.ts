@@ -3,7 +3,7 @@
  * categoricals become dictionary vectors, nullable columns carry validity.
  * `takeRows` gathers rows for views, keeping dictionaries shared.
  */
-import { Bool, DataType, makeData, makeVector, Table, Utf8, Vector, vectorFromArray } from "apache-arrow";
+import { Bool, DataType, makeData, makeVector, Precision, Table, Utf8, Vector, vectorFromArray } from "apache-arrow";
 import { InvalidArgumentError, nativeCall } from "./errors";
 import type { Native } from "./native";
 import type { DataFrameInfo, Source } from "./source";
@@ -162,6 +162,7 @@ function toVector(values: ColumnValues, what: string): Vector {
     return makeVector(Float64Array.from(values as (number | null)[], (x) => x ?? Number.NaN));
   }
   if (values instanceof Vector) {
+    checkStorableType(values, what);
     const dict = values.data[0]?.dictionary;
     // vectorFromArray(["a", "b"]) without a type is itself a dictionary: as
     // categories it would be written as NaN, which anndata cannot read.
@@ -173,6 +174,24 @@ function toVector(values: ColumnValues, what: string): Vector {
     return values;
   }
   throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
+}
+
+/**
+ * The Arrow types write() stores as anndata columns: numbers (integers up
+ * to 32 bits: a JS number cannot hold every 64-bit one; floats of 32 or 64
+ * bits), booleans, strings, and dictionaries (categoricals) of those.
+ */
+export function checkStorableType(v: Vector, what: string): void {
+  const t = v.type;
+  const ok = (type: DataType): boolean =>
+    DataType.isUtf8(type) ||
+    DataType.isBool(type) ||
+    (DataType.isInt(type) && type.bitWidth <= 32) ||
+    (DataType.isFloat(type) && type.precision !== Precision.HALF);
+  if (DataType.isDictionary(t) ? ok(t.dictionary) : ok(t)) return;
+  throw new InvalidArgumentError(
+    `${what}: an Arrow ${String(t)} column cannot be stored; use numbers (up to 32-bit integers, or float32/float64), booleans, strings or a dictionary of those`,
+  );
 }
 
 /**
