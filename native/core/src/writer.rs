@@ -88,10 +88,10 @@ impl ElementIn {
     fn validate(&self, at: &str) -> Result<()> {
         match self {
             ElementIn::Array { values, shape } => {
-                let n: usize = shape.iter().product();
-                if values.len() != n {
+                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                if n != Some(values.len()) {
                     return Err(Error::invalid(format!(
-                        "shape {shape:?} needs {n} values, got {}",
+                        "shape {shape:?} does not hold its {} values",
                         values.len()
                     ))
                     .at(at));
