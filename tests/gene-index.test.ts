@@ -262,6 +262,34 @@ describe("sidecar lifecycle", () => {
     assert.deepEqual(Array.from(last), Array.from(g));
   });
 
+  it("a flipped bit in a gene's values or in the row totals is caught by its checksum: the sidecar is rebuilt and the values are right", async () => {
+    const a = await open("copy.h5ad");
+    const info = await a.X.buildGeneIndex();
+    const want = await columnViaRows(a, N_VARS - 1);
+    const head = fs.readFileSync(info.path);
+    const header = JSON.parse(head.subarray(16, 16 + head.readUInt32LE(12)).toString()) as { totals_offset: number };
+    // The byte before the totals is the last gene's last value (a valid
+    // structure either way: only the value changes), then a total's mantissa.
+    for (const [what, at] of [
+      ["last gene's last value", header.totals_offset - 1],
+      ["first row total", header.totals_offset + 5],
+    ] as const) {
+      const before = fs.readFileSync(info.path)[at];
+      const fd = fs.openSync(info.path, "r+");
+      fs.writeSync(fd, Buffer.from([before ^ 0x01]), 0, 1, at);
+      fs.closeSync(fd);
+      const b = await open("copy.h5ad");
+      assert.equal(b.X.geneIndexInfo().built, true, `${what}: the sidecar still opens (header and table intact)`);
+      if (what === "first row total") await pp.normalizeTotal(b, { targetSum: 1e4 }); // row totals from the sidecar
+      const [got] = await b.geneValues([N_VARS - 1]);
+      const expected = what === "first row total" ? await columnViaRows(b, N_VARS - 1) : want;
+      assert.deepEqual(Array.from(got), expected, `${what}: values as the row path reads them`);
+      // Damaged totals drop the sidecar (the totals came from a pass); the next read rebuilds it.
+      await b.geneValues([0]);
+      assert.equal(fs.readFileSync(info.path)[at], before, `${what}: the sidecar was rebuilt`);
+    }
+  });
+
   it("a foreign file at the sidecar's place is replaced", async () => {
     const a = await open("copy.h5ad");
     const where = a.X.geneIndexInfo().path;

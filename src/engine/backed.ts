@@ -416,7 +416,7 @@ export class BackedMatrix {
    * row in a pass (a column alone cannot): from the sidecar when it covers
    * the totals (all genes, none excluded), else one plan pass.
    */
-  private async withRowTotals(index: Native.NativeGeneIndex | null, opts: PassOptions): Promise<readonly Step[]> {
+  private async withRowTotals(index: Native.NativeGeneIndex | null, opts: PassOptions & geneIndex.GeneIndexOptions): Promise<readonly Step[]> {
     const out: Step[] = [];
     for (const s of this.chain.steps) {
       if (s.op !== "normalize" || s.sizeFactors) {
@@ -424,10 +424,17 @@ export class BackedMatrix {
         continue;
       }
       const allGenes = !s.basis || (s.basis.length === this.meta.shape[1] && s.basis.every((g, i) => g === i));
-      let totals: Float64Array;
+      let totals: Float64Array | undefined;
       if (index && allGenes && !s.exclude) {
-        totals = nativeCall(() => index.rowTotals(this.obsSel ?? undefined));
-      } else {
+        try {
+          totals = nativeCall(() => index.rowTotals(this.obsSel ?? undefined));
+        } catch (e) {
+          // totals damaged on disk (their checksum): drop the sidecar and take them with a pass
+          if (!(e instanceof GeneIndexError)) throw e;
+          geneIndex.discard(this.source, geneIndex.locate(this.source, this.meta, opts));
+        }
+      }
+      if (!totals) {
         const probe = this.withChain(new Chain([{ op: "normalize", target: 1, exclude: s.exclude, basis: s.basis }]));
         const r = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
         totals = r.get("size_factors") as Float64Array;

@@ -12,7 +12,9 @@
 //! Everything goes to temporary files next to the destination, removed on
 //! error or cancellation; the sidecar appears by an atomic rename.
 
-use super::format::{encode_gene, fnv1a, get_varint, put_varint, Header, ValueRange, PREAMBLE};
+use super::format::{
+    encode_gene, fnv1a, get_varint, put_varint, Header, Table, ValueRange, PREAMBLE,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::file::H5ad;
 use crate::matrix::{Block, BlockData, Format, MinorMap};
@@ -133,6 +135,7 @@ pub fn build(
     out.write_all(&vec![0u8; header_len as usize])
         .map_err(werr)?;
     let mut offsets: Vec<u64> = Vec::with_capacity(n_genes + 1);
+    let mut gene_crcs: Vec<u32> = Vec::with_capacity(n_genes);
     let mut at = header_len;
     for (k, g) in groups.iter().enumerate() {
         if control.is_cancelled() {
@@ -141,6 +144,7 @@ pub fn build(
         let blobs = assemble_group(&scratch.bucket_dir, g, &counts, genes_per_bucket)?;
         for b in blobs {
             offsets.push(at);
+            gene_crcs.push(crc32fast::hash(&b));
             out.write_all(&b).map_err(werr)?;
             at += b.len() as u64;
         }
@@ -161,7 +165,12 @@ pub fn build(
     let totals_bytes: Vec<u8> = totals.iter().flat_map(|t| t.to_le_bytes()).collect();
     out.write_all(&totals_bytes).map_err(werr)?;
     at += totals_bytes.len() as u64;
-    let table: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+    let table = Table {
+        offsets,
+        gene_crcs,
+        totals_crc: crc32fast::hash(&totals_bytes),
+    }
+    .encode();
     let header = Header {
         fingerprint: opts.fingerprint.clone(),
         n_rows: n_rows as u64,

@@ -6,7 +6,8 @@ use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"AOOMGIX\0";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: per-gene and row-total CRCs in the table.
+pub const FORMAT_VERSION: u32 = 2;
 /// magic + version + JSON length.
 pub const PREAMBLE: usize = 16;
 
@@ -188,6 +189,50 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
         }
     }
     h
+}
+
+/// Bytes of the table for `n_genes`: offsets, gene CRCs, the totals' CRC
+/// (the FNV checksum follows it).
+pub fn table_len(n_genes: u64) -> u64 {
+    (n_genes + 1) * 8 + n_genes * 4 + 4
+}
+
+/// The table's parts, as written by the build and checked on open.
+pub struct Table {
+    pub offsets: Vec<u64>,
+    pub gene_crcs: Vec<u32>,
+    pub totals_crc: u32,
+}
+
+impl Table {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.offsets.len() * 12 + 4);
+        self.offsets
+            .iter()
+            .for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+        self.gene_crcs
+            .iter()
+            .for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
+        out.extend_from_slice(&self.totals_crc.to_le_bytes());
+        out
+    }
+
+    /// Parse a table of `n_genes` (its length already checked).
+    pub fn decode(bytes: &[u8], n_genes: usize) -> Table {
+        let (offs, rest) = bytes.split_at((n_genes + 1) * 8);
+        let (crcs, totals) = rest.split_at(n_genes * 4);
+        Table {
+            offsets: offs
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            gene_crcs: crcs
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            totals_crc: u32::from_le_bytes(totals[..4].try_into().unwrap()),
+        }
+    }
 }
 
 #[inline]

@@ -3,7 +3,7 @@
 //! a gene read is one positioned read of that gene's blob, and genes are
 //! read in parallel.
 
-use super::format::{corrupt, decode_gene, fnv1a, Header, ValueKind, PREAMBLE};
+use super::format::{corrupt, decode_gene, fnv1a, table_len, Header, Table, ValueKind, PREAMBLE};
 use crate::error::{Error, ErrorKind, Result};
 use rayon::prelude::*;
 use std::fs::File;
@@ -14,6 +14,8 @@ pub struct GeneIndex {
     pub header: Header,
     file: File,
     offsets: Vec<u64>,
+    gene_crcs: Vec<u32>,
+    totals_crc: u32,
 }
 
 impl GeneIndex {
@@ -47,7 +49,7 @@ impl GeneIndex {
             ));
         }
         let n = header.n_genes as usize;
-        let table_bytes = (n as u64 + 1) * 8;
+        let table_bytes = table_len(n as u64);
         if header.table_offset + table_bytes + 8 != len
             || header.header_len < PREAMBLE as u64
             || header.header_len > header.totals_offset
@@ -63,10 +65,11 @@ impl GeneIndex {
         if fnv1a(&[&json, table]) != sum {
             return Err(corrupt(path, "the gene index checksum does not match"));
         }
-        let offsets: Vec<u64> = table
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let Table {
+            offsets,
+            gene_crcs,
+            totals_crc,
+        } = Table::decode(table, n);
         if offsets[0] != header.header_len
             || offsets[n] != header.totals_offset
             || offsets.windows(2).any(|w| w[1] < w[0])
@@ -78,6 +81,8 @@ impl GeneIndex {
             header,
             file,
             offsets,
+            gene_crcs,
+            totals_crc,
         })
     }
 
@@ -102,6 +107,12 @@ impl GeneIndex {
         self.file
             .read_exact_at(&mut raw, self.header.totals_offset)
             .map_err(|e| corrupt(&self.path, format!("cannot read the row totals: {e}")))?;
+        if crc32fast::hash(&raw) != self.totals_crc {
+            return Err(corrupt(
+                &self.path,
+                "the row totals are corrupt: their checksum does not match",
+            ));
+        }
         let all: Vec<f64> = raw
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
@@ -139,6 +150,12 @@ impl GeneIndex {
                 self.file
                     .read_exact_at(&mut blob, lo)
                     .map_err(|e| corrupt(&self.path, format!("cannot read gene {g}: {e}")))?;
+                if crc32fast::hash(&blob) != self.gene_crcs[g] {
+                    return Err(corrupt(
+                        &self.path,
+                        format!("gene {g} is corrupt: its checksum does not match"),
+                    ));
+                }
                 let mut full = vec![0f64; n_rows as usize];
                 decode_gene(&blob, n_rows, |r, v| full[r] = v)
                     .map_err(|why| corrupt(&self.path, format!("gene {g} is corrupt: {why}")))?;
