@@ -7,19 +7,8 @@
 import * as assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { SparseMatrix } from "../src/engine/elements";
+import { seededRandom as rng } from "../src/engine/graph-data";
 import { takeSparseRows, takeSparseSquare } from "../src/engine/sparse-take";
-
-/** A seeded generator (mulberry32), so a failure repeats. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random dense matrix (row-major, ~30 % filled) and the same as CSR or CSC. */
 function randomSparse(rows: number, cols: number, kind: "csr" | "csc", rand: () => number): { dense: Float64Array; m: SparseMatrix } {

@@ -416,7 +416,10 @@ export class BackedMatrix {
    * row in a pass (a column alone cannot): from the sidecar when it covers
    * the totals (all genes, none excluded), else one plan pass.
    */
-  private async withRowTotals(index: Native.NativeGeneIndex | null, opts: PassOptions & geneIndex.GeneIndexOptions): Promise<readonly Step[]> {
+  private async withRowTotals(
+    index: Native.NativeGeneIndex | null,
+    opts: PassOptions & geneIndex.GeneIndexOptions,
+  ): Promise<readonly Step[]> {
     const out: Step[] = [];
     for (const s of this.chain.steps) {
       if (s.op !== "normalize" || s.sizeFactors) {
