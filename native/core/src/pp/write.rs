@@ -114,14 +114,12 @@ impl Accumulator for PlanWriter<'_> {
                     }
                     // A scale without centring keeps zeros zero: stored
                     // values are scaled in place and X stays sparse.
-                    let scaled: Vec<f64> = match &plan.scaling {
-                        Some(sc) => cols
-                            .iter()
-                            .zip(&vals)
-                            .map(|(&j, &v)| sc.apply(j as usize, v))
-                            .collect(),
-                        None => vals,
-                    };
+                    let mut scaled = vals;
+                    if let Some(sc) = &plan.scaling {
+                        for (v, &j) in scaled.iter_mut().zip(&cols) {
+                            *v = sc.apply(j as usize, *v);
+                        }
+                    }
                     indices.append(&Values::Int32(cols.into_iter().map(|c| c as i32).collect()))?;
                     data.append(&if *double {
                         Values::Float64(scaled)
