@@ -41,9 +41,17 @@ class FakeComm {
   onMsg(cb: (m: { content: { data: unknown }; buffers?: Uint8Array[] }) => void): void {
     this.handlers.push(cb);
   }
-  onClose(): void {}
+  private closeHandlers: (() => void)[] = [];
+  onClose(cb: () => void): void {
+    this.closeHandlers.push(cb);
+  }
   close(): void {
     this.closed = true;
+  }
+  /** The kernel closed it (every cell showing it was re-run or deleted). */
+  closeFromKernel(): void {
+    this.closed = true;
+    for (const h of this.closeHandlers) h();
   }
   /** A message from the frontend. */
   receive(data: unknown, buffers: Uint8Array[] = []): void {
@@ -58,6 +66,13 @@ class FakeComm {
 }
 
 const comms: FakeComm[] = [];
+
+/** What a notebook does with a cell's value: shows it, which opens the widget's comm. */
+async function shown<T extends { _repr_mimebundle_(): unknown }>(w: T | Promise<T>): Promise<T> {
+  const v = await w;
+  await v._repr_mimebundle_();
+  return v;
+}
 function installFakeKernel(): void {
   (globalThis as Record<string, unknown>).__anndataOomKernel = {
     apiVersion: 1,
@@ -100,6 +115,8 @@ describe("pl.explore in the kernel", () => {
 
   it("opens a jupyter.widget comm (protocol 2.1) with positions and colors as Arrow IPC buffers", async () => {
     const plot = await pl.explore(adata, { color: "leiden" });
+    assert.equal(comms.length, 0, "nothing goes to the browser before the plot is shown");
+    await plot._repr_mimebundle_();
     assert.equal(comms.length, 1);
     const c = comms[0];
     assert.equal(c.target, "jupyter.widget");
@@ -135,7 +152,7 @@ describe("pl.explore in the kernel", () => {
         "partial",
         Array.from({ length: b.nObs }, (_, i) => (i % 3 === 0 ? null : i % 2 ? "a" : "b")),
       );
-      const plot = await pl.explore(b, { color: "partial" });
+      const plot = await shown(pl.explore(b, { color: "partial" }));
       const summary = (await plot._repr_mimebundle_())["application/vnd.anndata-oom.scatter+json"] as { na: boolean };
       assert.equal(summary.na, true);
     } finally {
@@ -144,9 +161,9 @@ describe("pl.explore in the kernel", () => {
   });
 
   it("uses uns colors as scanpy does, and colors by a gene with its values", async () => {
-    await pl.explore(adata, { color: "cell_type" });
+    await shown(pl.explore(adata, { color: "cell_type" }));
     assert.deepEqual(comms[0].open.data.state.color.colors, oracle.colors.cell_type);
-    await pl.explore(adata, { color: "G3", colorMap: "viridis" });
+    await shown(pl.explore(adata, { color: "G3", colorMap: "viridis" }));
     const { state } = comms[1].open.data;
     const g3 = (await adata.obsVector("G3")) as Float64Array;
     const values = ipc(FakeComm.buffer(comms[1].open, "colors"), "value");
@@ -164,9 +181,9 @@ describe("pl.explore in the kernel", () => {
     process.env.ANNDATA_OOM_GENE_INDEX_DIR = dir;
     try {
       const a = await read(path.join(P, "plots.h5ad"));
-      await pl.explore(a, { color: "G5" });
+      await shown(pl.explore(a, { color: "G5" }));
       assert.equal(a.X.geneIndexInfo().built, false, "a small file gets no index by default");
-      await pl.explore(a, { color: "G5", geneIndex: true });
+      await shown(pl.explore(a, { color: "G5", geneIndex: true }));
       assert.equal(a.X.geneIndexInfo().built, true);
       const viaIndex = ipc(FakeComm.buffer(comms[1].open, "colors"), "value");
       const viaPass = ipc(FakeComm.buffer(comms[0].open, "colors"), "value");
@@ -180,7 +197,7 @@ describe("pl.explore in the kernel", () => {
   });
 
   it("a lasso update becomes plot.selection, a mask usable as a subset", async () => {
-    const plot = await pl.explore(adata, { color: "leiden" });
+    const plot = await shown(pl.explore(adata, { color: "leiden" }));
     const seen: number[][] = [];
     plot.onSelect((idx) => seen.push(Array.from(idx)));
     assert.equal(
@@ -202,7 +219,7 @@ describe("pl.explore in the kernel", () => {
   });
 
   it("answers hover and request_state", async () => {
-    await pl.explore(adata, { color: "with_na" });
+    await shown(pl.explore(adata, { color: "with_na" }));
     const c = comms[0];
     c.receive({ method: "custom", content: { event: "hover", index: 3 } });
     const hover = c.sent.at(-1)!.data;
@@ -225,7 +242,7 @@ describe("pl.explore in the kernel", () => {
   });
 
   it("setColor re-sends only the colors; refreshPositions only the positions", async () => {
-    const plot = await pl.explore(adata, { color: "leiden" });
+    const plot = await shown(pl.explore(adata, { color: "leiden" }));
     const c = comms[0];
     await plot.setColor("score");
     const m = c.sent.at(-1)!;
@@ -238,8 +255,42 @@ describe("pl.explore in the kernel", () => {
     assert.deepEqual(c.sent.at(-1)!.data.state.color, { kind: "none", key: null });
   });
 
+  it("a model the kernel closed (its cells cleared) reopens with the current state when shown again; close() is final", async () => {
+    const plot = await shown(pl.explore(adata, { color: "leiden" }));
+    comms[0].receive({ method: "update", state: { selection: null }, buffer_paths: [["selection"]] }, [
+      new Uint8Array(Uint32Array.of(3, 8).buffer),
+    ]);
+    comms[0].closeFromKernel();
+    assert.equal(plot.isLive, true, "dormant, not closed");
+    await plot.setColor("score");
+    assert.equal(comms[0].sent.length, 0, "nothing is sent to a closed model");
+    assert.equal(comms.length, 1, "no model is opened until the plot is shown");
+    // a message still in flight from the closed model is not this plot's any more
+    comms[0].receive({ method: "update", state: { selection: null }, buffer_paths: [["selection"]] }, [
+      new Uint8Array(Uint32Array.of(5).buffer),
+    ]);
+    assert.deepEqual(Array.from(plot.selectedIndices), [3, 8]);
+    const bundle = await plot._repr_mimebundle_();
+    assert.equal(comms.length, 2);
+    const { state } = comms[1].open.data;
+    assert.equal(state.color.key, "score", "the new model has the current color");
+    assert.equal(state.title, "score");
+    assert.deepEqual(Array.from(new Uint32Array(FakeComm.buffer(comms[1].open, "selection").slice().buffer)), [3, 8], "and selection");
+    assert.equal((bundle["application/vnd.jupyter.widget-view+json"] as { model_id: string }).model_id, "comm1");
+    assert.equal((bundle["application/vnd.anndata-oom.scatter+json"] as { model_id: string }).model_id, "comm1");
+    await plot.setColor("leiden");
+    assert.deepEqual(comms[1].sent.at(-1)!.data.buffer_paths, [["colors"]]);
+    plot.close();
+    assert.equal(comms[1].closed, true);
+    assert.equal(plot.isLive, false);
+    const after = await plot._repr_mimebundle_();
+    assert.equal(after["application/vnd.jupyter.widget-view+json"], undefined, "a closed plot shows its snapshot only");
+    assert.ok(after["image/png"]);
+    assert.equal(comms.length, 2);
+  });
+
   it("a title given to pl.explore is shown (live and in the snapshot) for the first coloring; setColor sets its own or the key", async () => {
-    const plot = await pl.explore(adata, { color: "leiden", title: "My UMAP" });
+    const plot = await shown(pl.explore(adata, { color: "leiden", title: "My UMAP" }));
     const c = comms[0];
     assert.equal(c.open.data.state.title, "My UMAP");
     const summary = async () => ((await plot._repr_mimebundle_())["application/vnd.anndata-oom.scatter+json"] as { title: string }).title;
@@ -284,8 +335,8 @@ describe("pl.controls", () => {
   it("a Leiden resolution change re-runs Leiden and recolors the scatter in place", async () => {
     const a = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
     await pp.neighbors(a, { useRep: "X_pca", nNeighbors: 10 });
-    const plot = await pl.explore(a, { color: "leiden" });
-    const ctl = pl.controls(plot, "leiden");
+    const plot = await shown(pl.explore(a, { color: "leiden" }));
+    const ctl = await shown(pl.controls(plot, "leiden"));
     const [scatterComm, ctlComm] = comms;
     assert.equal(ctlComm.open.data.state._model_name, "ControlsModel");
     assert.equal(ctlComm.open.data.state.params[0].name, "resolution");
@@ -304,9 +355,9 @@ describe("pl.controls", () => {
   it("a UMAP min_dist change re-runs UMAP and moves the points in place", async () => {
     const a = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
     await pp.neighbors(a, { useRep: "X_pca", nNeighbors: 10 });
-    const plot = await pl.explore(a, { color: "leiden" });
+    const plot = await shown(pl.explore(a, { color: "leiden" }));
     const before = Float32Array.from(((await a.obsm.get("X_umap")) as { data: Float32Array }).data);
-    const ctl = pl.controls(plot, "umap", { minDist: 0.5 });
+    const ctl = await shown(pl.controls(plot, "umap", { minDist: 0.5 }));
     await ctl.set({ minDist: 0.1 });
     const sent = comms[0].sent.at(-1)!;
     assert.deepEqual(sent.data.buffer_paths, [["positions"]]);
@@ -319,9 +370,9 @@ describe("pl.controls", () => {
   it("a number-of-HVGs change re-runs HVG → scale → PCA → neighbors → UMAP (→ Leiden) and updates the plot", async () => {
     const from = adata.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
     const plotted = from.subset({ obs: Array.from({ length: 900 }, (_, i) => i) });
-    const plot = await pl.explore(plotted, { color: "leiden" });
+    const plot = await shown(pl.explore(plotted, { color: "leiden" }));
     plotted.uns.leiden = { params: { resolution: 1 } };
-    const ctl = pl.controls(plot, "hvg", { from, nTopGenes: 20 });
+    const ctl = await shown(pl.controls(plot, "hvg", { from, nTopGenes: 20 }));
     await ctl.set({ nTopGenes: 200 });
     const status = comms[1].sent.at(-1)!.data.state.status as string;
     assert.match(status, /^\d+ highly variable genes → \d+ clusters?$/, status);
@@ -333,18 +384,20 @@ describe("pl.controls", () => {
   });
 
   it("a newer value cancels the run still going; errors show in the status", async () => {
-    const plot = await pl.explore(adata, { color: "leiden" });
+    const plot = await shown(pl.explore(adata, { color: "leiden" }));
     const signals: AbortSignal[] = [];
-    const ctl = pl.controls(plot, {
-      step: "slow",
-      params: [{ name: "k", min: 0, max: 10, step: 1, value: 1 }],
-      run: async ({ k }, { signal }) => {
-        signals.push(signal);
-        if (k === 7) throw new Error("boom");
-        await new Promise((r) => setTimeout(r, 50));
-        return `k=${k}`;
-      },
-    });
+    const ctl = await shown(
+      pl.controls(plot, {
+        step: "slow",
+        params: [{ name: "k", min: 0, max: 10, step: 1, value: 1 }],
+        run: async ({ k }, { signal }) => {
+          signals.push(signal);
+          if (k === 7) throw new Error("boom");
+          await new Promise((r) => setTimeout(r, 50));
+          return `k=${k}`;
+        },
+      }),
+    );
     const ctlComm = comms[1];
     void ctl.set({ k: 2 });
     await ctl.set({ k: 3 });

@@ -3,6 +3,7 @@
  * side, messages with binary buffers both ways.
  */
 import { randomUUID } from "node:crypto";
+import { WIDGET_TARGET } from "../engine/interactive/widget-comm";
 import type { Iopub } from "./iopub";
 import { type Message, toBuffers } from "./wire";
 
@@ -30,6 +31,8 @@ export type CommTarget = (comm: Comm, openMsg: CommMessage) => void;
 
 class CommImpl implements Comm {
   closed = false;
+  /** Opened by kernel code (comm_open on iopub), not by the frontend. */
+  kernelOpened = false;
   private readonly msgHandlers: ((msg: CommMessage) => void)[] = [];
   private readonly closeHandlers: ((msg: CommMessage | undefined) => void)[] = [];
 
@@ -95,6 +98,7 @@ export class Comms {
   /** A kernel-opened comm (comm_open on iopub). */
   open(targetName: string, data?: unknown, buffers?: BufferLike[], metadata: Record<string, unknown> = {}): Comm {
     const comm = new CommImpl(randomUUID().replaceAll("-", ""), targetName, this);
+    comm.kernelOpened = true;
     this.comms.set(comm.commId, comm);
     const m = this.io.message("comm_open", { comm_id: comm.commId, target_name: targetName, data: data ?? {} });
     m.metadata = metadata;
@@ -143,6 +147,21 @@ export class Comms {
 
   forget(commId: string): void {
     this.comms.delete(commId);
+    this.onClosed?.(commId);
+  }
+
+  /** Called with a comm's id when it closes, from either side. */
+  onClosed: ((commId: string) => void) | undefined;
+
+  /** A Jupyter widget model this kernel opened, still open. */
+  isOpenWidget(commId: string): boolean {
+    const c = this.comms.get(commId);
+    return !!c && !c.closed && c.kernelOpened && c.targetName === WIDGET_TARGET;
+  }
+
+  /** Closes a comm from the kernel side (comm_close on iopub, then its close handlers). */
+  close(commId: string): void {
+    this.comms.get(commId)?.close();
   }
 
   /** Runs a user callback; a throw or a rejected promise is reported, never propagated. */

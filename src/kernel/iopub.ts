@@ -32,8 +32,14 @@ export class Iopub {
     return m;
   }
 
+  /** Sees every display bundle published, with its request (widget lifetimes, widget-views.ts). */
+  onDisplay: ((data: unknown, parent: Message | undefined, update: boolean) => void) | undefined;
+
   publish(msgType: string, content: unknown, parent?: Message, buffers?: Buffer[]): void {
-    const m = this.message(msgType, content, parent ?? this.parent);
+    const under = parent ?? this.parent;
+    if (msgType === "display_data" || msgType === "execute_result" || msgType === "update_display_data")
+      this.onDisplay?.((content as { data?: unknown } | null)?.data, under, msgType === "update_display_data");
+    const m = this.message(msgType, content, under);
     if (buffers) m.buffers = buffers;
     this.queue.push(m);
   }

@@ -22,6 +22,8 @@ import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
 import { KernelServer } from "./server";
 import { kernelLog, routeOutput } from "./stdio";
+import { hasParenthesizedTopLevelAwait } from "./top-level-await";
+import { clearedCells } from "./widget-views";
 
 /** The package root (dist/src/kernel → three levels up). */
 export const PACKAGE_ROOT = path.resolve(__dirname, "..", "..", "..");
@@ -58,12 +60,17 @@ function converters(): ConverterSet {
 /** tslab's text before a cell's output on the script's first line (its executor's wrapper). */
 const WRAPPER = { async: "(async function(exports, require) { ".length, sync: "(function(exports, require) { ".length };
 
-/** A converter whose outputs name their cell in stack frames (see cell-sources.ts). */
+/**
+ * A converter whose outputs name their cell in stack frames (see
+ * cell-sources.ts), and that runs a cell with `await (…)` at top level in
+ * tslab's async wrapper (see top-level-await.ts).
+ */
 function withCellNames(conv: Converter): Converter {
   return {
     ...conv,
     convert(prevDecl, src) {
       const out = conv.convert(prevDecl, src);
+      if (out.output && !out.hasToplevelAwait && hasParenthesizedTopLevelAwait(src)) out.hasToplevelAwait = true;
       if (out.output) out.output = tagCell(src, out.output, out.hasToplevelAwait ? WRAPPER.async : WRAPPER.sync);
       return out;
     },
@@ -94,6 +101,7 @@ export async function main(argv: string[]): Promise<void> {
         (sock, m) => s.send(sock, m),
         () => armProcessGuards(),
         history,
+        (m, silent) => s.widgetViews.cellsCleared(clearedCells(m, silent)),
       ),
     {
       implementation: "anndata-oom",

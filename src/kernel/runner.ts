@@ -63,6 +63,8 @@ export class Runner {
     private readonly afterCell: () => void = () => undefined,
     /** Where numbered cells' inputs are kept (history_request). */
     private readonly history: History | null = null,
+    /** Runs before each execute_request's code (closes widgets whose cells the frontend cleared). */
+    private readonly beforeCell: (msg: Message, silent: boolean) => void = () => undefined,
   ) {}
 
   /**
@@ -181,6 +183,11 @@ export class Runner {
     this.interrupted = false;
     this.io.parent = msg;
     if (!silent) this.io.publish("execute_input", { code: req.code, execution_count: this.count }, msg);
+    try {
+      this.beforeCell(msg, silent);
+    } catch (e) {
+      this.io.stream("stderr", `${errorContent(e).traceback.join("\n")}\n`);
+    }
     // With nothing in flight, the cell's first output is sent at once, even from a synchronous loop.
     await this.io.queue.drained();
 

@@ -16,6 +16,7 @@ import { Iopub } from "./iopub";
 import { isCompleteReply } from "./is-complete";
 import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
+import { WidgetViews } from "./widget-views";
 import { Message, SignatureHistory } from "./wire";
 
 type TslabMessage = Parameters<ZmqServer["handleKernelInfo"]>[1];
@@ -30,6 +31,7 @@ export interface KernelInfoExtras {
 export class KernelServer extends ZmqServer {
   io!: Iopub;
   comms!: Comms;
+  widgetViews!: WidgetViews;
   runner!: Runner;
   private readonly queues = new Map<unknown, SendQueue>();
   private readonly signatures = new SignatureHistory();
@@ -66,6 +68,10 @@ export class KernelServer extends ZmqServer {
     await super.init();
     this.io = new Iopub(this.queueFor(this.iopub));
     this.comms = new Comms(this.io, (e) => this.io.stream("stderr", `${errorContent(e).traceback.join("\n")}\n`));
+    const views = new WidgetViews(this.comms);
+    this.widgetViews = views;
+    this.comms.onClosed = (id) => views.forget(id);
+    this.io.onDisplay = (data, parent, update) => views.noteDisplay(data, parent, update);
     this.runner = this.makeRunner(this);
     this.markReady();
   }

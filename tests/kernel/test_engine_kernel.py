@@ -443,7 +443,76 @@ plot""", timeout=T)
     return f"scatter comm {cid[:8]}: {len(pos)} B positions (Arrow IPC), lasso 3 cells, hover, request_state, controls re-run"
 
 
-CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_stuck_loop, engine_sigterm]
+def engine_widget_lifetime(k):
+    """A widget whose every view was cleared (its cell re-run, or deleted: the
+    cell ids JupyterLab sends in execute_request metadata) is closed by the
+    kernel, which lets its AnnData go; showing it again opens a new model;
+    a view shown outside a known cell keeps its widget open."""
+    path = os.path.join(k.tmp, "lifetime.h5ad")
+    make_embedded(path, n=300)
+
+    def closed(outs):
+        return [m["content"]["comm_id"] for m in outs if m["msg_type"] == "comm_close"]
+
+    def model_of(outs):
+        res = [m for m in outs if m["msg_type"] in ("execute_result", "display_data")]
+        return res[-1]["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+
+    def open_comms():
+        return k.reply(k.kc.comm_info(target_name="jupyter.widget"))["content"]["comms"]
+
+    rep, outs = k.run_cell("cell-a", f"""import {{ pl as plL, read as readL }} from "anndata-oom";
+const lifeW = await readL({json.dumps(path)});
+const lifePlot = await plL.explore(lifeW, {{ color: "grp" }});
+lifePlot""")
+    expect(rep["status"] == "ok", (rep, outs))
+    m1 = model_of(outs)
+    expect([m["content"]["comm_id"] for m in outs if m["msg_type"] == "comm_open"] == [m1], "one model, opened when shown")
+    # shown again in cell B: two cells show one model
+    rep, outs = k.run_cell("cell-b", "lifePlot")
+    expect(model_of(outs) == m1 and not [m for m in outs if m["msg_type"] == "comm_open"], outs)
+    # cell A re-run: B still shows it
+    rep, outs = k.run_cell("cell-a", "1 + 1")
+    expect(m1 in open_comms() and not closed(outs), "closed while cell B shows it")
+    # cell B deleted (reported with the next request): no view is left, the kernel closes the model
+    rep, outs = k.run_cell("cell-c", "2 + 2", deleted=["cell-b"])
+    expect(closed(outs) == [m1], outs)
+    expect(m1 not in open_comms(), "closed model still listed")
+    rep, outs = k.run_cell("cell-c", "console.log(lifePlot.isLive)")
+    expect(stdout(outs) == "true\n", stdout(outs))
+    # shown again: a new model with the current state
+    rep, outs = k.run_cell("cell-d", "lifePlot")
+    m2 = model_of(outs)
+    opens = [m for m in outs if m["msg_type"] == "comm_open"]
+    expect(m2 != m1 and [m["content"]["comm_id"] for m in opens] == [m2], (m1, m2, opens))
+    expect(opens[0]["content"]["data"]["state"]["n"] == 300, opens[0]["content"]["data"]["state"].get("n"))
+    # shown by a request without a cell id (another frontend): open for good
+    rep, outs = k.run("lifePlot")
+    expect(model_of(outs) == m2, outs)
+    k.run_cell("cell-d", "3 + 3")
+    expect(m2 in open_comms(), "a view outside a known cell: the model stays open")
+
+    # A re-run cell's explorer lets its AnnData go (its comm handlers no longer reach it).
+    rep, outs = k.run_cell("cell-g", """const lifeGc = (() => { require("v8").setFlagsFromString("--expose-gc"); return require("vm").runInNewContext("gc"); })();
+const lifeRefs: any[] = [];""")
+    expect(rep["status"] == "ok", (rep, outs))
+    rep, outs = k.run_cell("cell-e", f"""await (async () => {{
+  const a = await readL({json.dumps(path)});
+  lifeRefs.push(new (globalThis as any).WeakRef(a));
+  return plL.explore(a, {{ color: "grp" }});
+}})()""")
+    expect(rep["status"] == "ok", (rep, outs))
+    m3 = model_of(outs)
+    rep, outs = k.run_cell("cell-f", "lifeGc(); await new Promise((r) => setTimeout(r, 50)); lifeGc(); console.log(lifeRefs[0].deref() === undefined)")
+    expect(stdout(outs) == "false\n", ("shown: kept", stdout(outs)))
+    rep, outs = k.run_cell("cell-e", "0")
+    expect(closed(outs) == [m3], outs)
+    rep, outs = k.run_cell("cell-f", "lifeGc(); await new Promise((r) => setTimeout(r, 50)); lifeGc(); console.log(lifeRefs[0].deref() === undefined)")
+    expect(stdout(outs) == "true\n", ("cleared: collected", stdout(outs)))
+    return f"model {m1[:8]} closed when its last cell was deleted, reopened as {m2[:8]}; a cleared explorer's AnnData collected"
+
+
+CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_widget_lifetime, engine_stuck_loop, engine_sigterm]
 
 
 def main():

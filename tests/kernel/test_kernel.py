@@ -84,8 +84,15 @@ class Kernel:
         reply = self.reply(msg_id, timeout=timeout)
         return reply["content"], self.outputs(msg_id, timeout)
 
-    def send(self, msg_type, content, buffers=None, channel="shell"):
-        msg = self.kc.session.msg(msg_type, content)
+    def run_cell(self, cell_id, code, deleted=(), timeout=T):
+        """Runs code as JupyterLab runs a notebook cell: its id (and deleted cells' ids) in the metadata."""
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+        msg_id = self.send("execute_request", content, metadata={"cellId": cell_id, "deletedCells": list(deleted), "recordTiming": False})
+        reply = self.reply(msg_id, timeout=timeout)
+        return reply["content"], self.outputs(msg_id, timeout)
+
+    def send(self, msg_type, content, buffers=None, channel="shell", metadata=None):
+        msg = self.kc.session.msg(msg_type, content, metadata=metadata)
         sock = (self.kc.shell_channel if channel == "shell" else self.kc.control_channel).socket
         self.kc.session.send(sock, msg, buffers=buffers)
         return msg["header"]["msg_id"]
@@ -507,6 +514,24 @@ def protocol_extras(k):
     expect(stdout(outs) == "1\n", outs)
 
 
+def paren_await(k):
+    """`await (…)` at top level: TypeScript parses it as a call of a function
+    named `await`, which tslab ran in a plain function (ReferenceError: await
+    is not defined); the kernel runs such a cell in the async wrapper."""
+    got = []
+    for code, want in [
+        ("await (Promise.resolve(5))", "5\n"),
+        ("const parenZ = await (async () => 9)();\nparenZ + 1", "10\n"),
+        ("parenZ * 2", "18\n"),
+        ("[await (Promise.resolve(1)), await Promise.resolve(2)]", "[ 1, 2 ]\n"),
+        ("const parenO = { v: Promise.resolve(3) };\nawait (parenO.v)", "3\n"),
+    ]:
+        rep, outs = k.run(code)
+        expect(rep["status"] == "ok" and stdout(outs) == want, (code, rep, stdout(outs)))
+        got.append(stdout(outs).strip())
+    return "await ( … ) at top level: " + ", ".join(got)
+
+
 def parent_death(k):
     """The kernel exits when the process that started it dies (no orphan holding ports and memory)."""
     child = r"""
@@ -532,7 +557,7 @@ time.sleep(600)
     expect(False, "the kernel outlived its parent by 15 s")
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, paren_await, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):

@@ -221,7 +221,7 @@ export class Controls {
   _repr_mimebundle_(): Record<string, unknown> {
     return {
       "text/plain": this.toString(),
-      ...(this.widget && !this.widget.closed ? this.widget.viewBundle() : {}),
+      ...(this.widget?.viewBundle() ?? {}),
       [CONTROLS_MIME]: { step: this.binding.step, params: this.binding.params },
     };
   }

@@ -199,6 +199,8 @@ export class EmbeddingExplorer {
       color: this.color.key,
     });
     const stillBundle = still._repr_mimebundle_();
+    // Opens the model (again, if its cells were cleared) before the summary names it.
+    const view = this.widget?.viewBundle() ?? {};
     const summary = {
       n: this.n,
       basis: this.basis,
@@ -206,13 +208,13 @@ export class EmbeddingExplorer {
       color: this.color,
       // cells without a category: the snapshot's legend lists "NA" as the live one does
       na: this.colorState.codes?.some((c) => c < 0) ?? false,
-      model_id: this.widget?.modelId ?? null,
+      model_id: this.widget?.modelId || null,
     };
     return {
       "text/plain": this.toString(),
       ...(stillBundle["image/png"] ? { "image/png": stillBundle["image/png"] } : {}),
       ...(stillBundle["image/svg+xml"] ? { "image/svg+xml": stillBundle["image/svg+xml"] } : {}),
-      ...(this.widget && !this.widget.closed ? this.widget.viewBundle() : {}),
+      ...view,
       [SCATTER_MIME]: summary,
     };
   }

@@ -62,10 +62,16 @@ type CustomHandler = (content: Record<string, unknown>, buffers: Uint8Array[]) =
 /**
  * One widget model living in the kernel. `set` sends an update; frontend
  * updates (e.g. a lasso selection) land in `state` and call `onChange`.
+ *
+ * The comm opens when the widget is first shown (`viewBundle`), with the
+ * full state. The kernel closes it when every cell showing it has been
+ * re-run or deleted (src/kernel/widget-views.ts), which frees the browser's
+ * model and this comm's handlers; showing the widget again opens a new
+ * model with the current state. Only `close()` is final.
  */
 export class KernelWidget {
-  readonly modelId: string;
-  private readonly comm: KernelComm;
+  private readonly openComm: NonNullable<KernelHandle["openComm"]>;
+  private comm: KernelComm | null = null;
   private readonly state: State;
   private readonly changeHandlers: ChangeHandler[] = [];
   private readonly customHandlers: CustomHandler[] = [];
@@ -76,6 +82,7 @@ export class KernelWidget {
     this.writable = new Set(names.writable ?? []);
     if (typeof k.openComm !== "function")
       throw new InvalidArgumentError("this kernel has no comms: interactive widgets need the AnnData OOM kernel");
+    this.openComm = k.openComm.bind(k);
     this.state = {
       _model_name: names.model,
       _model_module: WIDGET_MODULE,
@@ -86,17 +93,21 @@ export class KernelWidget {
       _dom_classes: [],
       ...initial,
     };
-    const { state, bufferPaths, buffers } = splitBuffers(this.state);
-    this.comm = k.openComm(WIDGET_TARGET, { state, buffer_paths: bufferPaths }, buffers, { version: WIDGET_PROTOCOL_VERSION });
-    this.modelId = this.comm.commId ?? "";
-    this.comm.onMsg((msg) => this.receive(msg.content.data, msg.buffers ?? []));
-    this.comm.onClose?.(() => {
-      this.isClosed = true;
-    });
   }
 
+  /** The model id views refer to: the open comm's ("" while none is open). */
+  get modelId(): string {
+    return this.comm?.commId ?? "";
+  }
+
+  /** Closed by `close()`: views keep their snapshot and showing it again opens nothing. */
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** A model is open in the frontend (shown, and its cells not cleared since). */
+  get isOpen(): boolean {
+    return this.comm !== null;
   }
 
   get(key: string): StateValue {
@@ -106,14 +117,14 @@ export class KernelWidget {
   /** Updates the state here and in every view (binary values as buffers). */
   set(patch: State): void {
     Object.assign(this.state, patch);
-    if (this.isClosed) return;
+    if (!this.comm) return;
     const { state, bufferPaths, buffers } = splitBuffers(patch);
     this.comm.send({ method: "update", state, buffer_paths: bufferPaths }, buffers);
   }
 
   /** A `custom` message to the views. */
   sendCustom(content: Record<string, unknown>, buffers: ArrayBufferView[] = []): void {
-    if (!this.isClosed) this.comm.send({ method: "custom", content }, buffers);
+    this.comm?.send({ method: "custom", content }, buffers);
   }
 
   onChange(cb: ChangeHandler): void {
@@ -124,15 +135,36 @@ export class KernelWidget {
     this.customHandlers.push(cb);
   }
 
-  /** The display bundle: the widget view plus whatever fallbacks the caller adds. */
+  /**
+   * The display bundle's widget view, opening the model first if none is
+   * open; empty after `close()`.
+   */
   viewBundle(): Record<string, unknown> {
-    return { [WIDGET_VIEW_MIME]: { model_id: this.modelId, version_major: 2, version_minor: 1 } };
+    if (this.isClosed) return {};
+    const comm = this.comm ?? this.open();
+    return { [WIDGET_VIEW_MIME]: { model_id: comm.commId ?? "", version_major: 2, version_minor: 1 } };
   }
 
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.comm.close?.();
+    const comm = this.comm;
+    this.comm = null;
+    comm?.close?.();
+  }
+
+  private open(): KernelComm {
+    const { state, bufferPaths, buffers } = splitBuffers(this.state);
+    const comm = this.openComm(WIDGET_TARGET, { state, buffer_paths: bufferPaths }, buffers, { version: WIDGET_PROTOCOL_VERSION });
+    this.comm = comm;
+    // Messages of an earlier model of this widget (closed since) are not this one's.
+    comm.onMsg((msg) => {
+      if (this.comm === comm) this.receive(msg.content.data, msg.buffers ?? []);
+    });
+    comm.onClose?.(() => {
+      if (this.comm === comm) this.comm = null;
+    });
+    return comm;
   }
 
   private receive(data: unknown, buffers: Uint8Array[]): void {
@@ -148,7 +180,7 @@ export class KernelWidget {
       for (const cb of this.changeHandlers) cb(changed, this);
     } else if (d.method === "request_state") {
       const { state, bufferPaths, buffers: bufs } = splitBuffers(this.state);
-      this.comm.send({ method: "update", state, buffer_paths: bufferPaths }, bufs);
+      this.comm?.send({ method: "update", state, buffer_paths: bufferPaths }, bufs);
     } else if (d.method === "custom" && d.content && typeof d.content === "object") {
       for (const cb of this.customHandlers) cb(d.content as Record<string, unknown>, buffers);
     }
