@@ -22,7 +22,7 @@ import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
 import { KernelServer } from "./server";
 import { kernelLog, routeOutput } from "./stdio";
-import { hasParenthesizedTopLevelAwait } from "./top-level-await";
+import { hasTopLevelAwait } from "./top-level-await";
 import { clearedCells } from "./widget-views";
 
 /** The package root (dist/src/kernel → three levels up). */
@@ -70,7 +70,7 @@ function withCellNames(conv: Converter): Converter {
     ...conv,
     convert(prevDecl, src) {
       const out = conv.convert(prevDecl, src);
-      if (out.output && !out.hasToplevelAwait && hasParenthesizedTopLevelAwait(src)) out.hasToplevelAwait = true;
+      if (out.output && !out.hasToplevelAwait && hasTopLevelAwait(src)) out.hasToplevelAwait = true;
       if (out.output) out.output = tagCell(src, out.output, out.hasToplevelAwait ? WRAPPER.async : WRAPPER.sync);
       return out;
     },

@@ -514,10 +514,12 @@ def protocol_extras(k):
     expect(stdout(outs) == "1\n", outs)
 
 
-def paren_await(k):
-    """`await (…)` at top level: TypeScript parses it as a call of a function
-    named `await`, which tslab ran in a plain function (ReferenceError: await
-    is not defined); the kernel runs such a cell in the async wrapper."""
+def top_level_await(k):
+    """`await (…)` and `for await` at top level: tslab missed both (TypeScript
+    parses `await (` as a call of a function named `await`, and reports no
+    top-level-await diagnostic for `for await`), ran the cell in a plain
+    function, and V8 threw (ReferenceError: await is not defined; SyntaxError:
+    Unexpected reserved word); the kernel runs such a cell in the async wrapper."""
     got = []
     for code, want in [
         ("await (Promise.resolve(5))", "5\n"),
@@ -525,11 +527,15 @@ def paren_await(k):
         ("parenZ * 2", "18\n"),
         ("[await (Promise.resolve(1)), await Promise.resolve(2)]", "[ 1, 2 ]\n"),
         ("const parenO = { v: Promise.resolve(3) };\nawait (parenO.v)", "3\n"),
+        ("import * as parenFs from \"fs\";\nawait (async () => parenFs.existsSync(\"/\"))()", "true\n"),
+        # for await at top level (the README's loop over chunked()): was "SyntaxError: Unexpected reserved word"
+        ("let forAwaitSum = 0;\nfor await (const x of [Promise.resolve(4), 5]) forAwaitSum += x;\nforAwaitSum", "9\n"),
+        ("async function* forAwaitGen() { yield 1; yield 2; }\nfor await (const x of forAwaitGen()) console.log(x);", "1\n2\n"),
     ]:
         rep, outs = k.run(code)
         expect(rep["status"] == "ok" and stdout(outs) == want, (code, rep, stdout(outs)))
         got.append(stdout(outs).strip())
-    return "await ( … ) at top level: " + ", ".join(got)
+    return "await ( … ) and for await at top level: " + ", ".join(g.replace("\n", " ") for g in got)
 
 
 def parent_death(k):
@@ -557,7 +563,7 @@ time.sleep(600)
     expect(False, "the kernel outlived its parent by 15 s")
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, paren_await, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, top_level_await, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):
