@@ -9,7 +9,9 @@
  * - a kernel restart turns the live view into the snapshot, also one made
  *   outside the page (the first hover finds the comm gone);
  * - re-running the explorer cell leaves no plots behind (canvases counted
- *   after a forced GC through the DevTools protocol).
+ *   after a forced GC through the DevTools protocol), and re-running a cell
+ *   that makes a new explorer each time leaves one widget model open in
+ *   the kernel (comm_info), not one per run.
  */
 import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
 import type { Locator } from "@playwright/test";
@@ -168,6 +170,7 @@ test("explorer: re-running the cell leaves no plots behind (canvases after GC)",
   await openNotebook(page, tmpPath, "explorer-rerun.ipynb", [
     `import { pl, read } from "anndata-oom";\nconst c = await read(${JSON.stringify(CLUSTERS)});\nconst plot = await pl.explore(c, { color: "group" });`,
     "plot",
+    'await pl.explore(c, { color: "group" })',
   ]);
   await page.notebook.runCell(0);
   const out = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea");
@@ -199,4 +202,19 @@ test("explorer: re-running the cell leaves no plots behind (canvases after GC)",
   // 2 × (runs − 1) detached. The live plot's renderer canvas is detached by design (1); one
   // plot may be on its way out (the output area swaps renderers asynchronously).
   await expect.poll(detachedCanvases, { timeout: 20_000 }).toBeLessThanOrEqual(3);
+
+  // The kernel closes a widget once every cell showing it was re-run: a cell that makes a new
+  // explorer on each run leaves one model open (before, one per run, each holding its AnnData).
+  const openWidgets = () =>
+    page.evaluate(async () => {
+      const kernel = (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      const reply = await kernel.requestCommInfo({ target_name: "jupyter.widget" });
+      return Object.keys(reply.content.comms).length;
+    });
+  const fresh = page.locator(".jp-Cell").nth(2).locator('.jp-RenderedAnnDataOOMScatterOutput[data-mode="live"] canvas.aoom-Scatter-canvas');
+  for (let i = 0; i < 3; i++) {
+    await page.notebook.runCell(2);
+    await expect(fresh).toHaveCount(1, { timeout: 30_000 });
+  }
+  expect(await openWidgets()).toBe(2);
 });
