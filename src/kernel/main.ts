@@ -62,8 +62,8 @@ const WRAPPER = { async: "(async function(exports, require) { ".length, sync: "(
 
 /**
  * A converter whose outputs name their cell in stack frames (see
- * cell-sources.ts), and that runs a cell with `await (…)` at top level in
- * tslab's async wrapper (see top-level-await.ts).
+ * cell-sources.ts), and that runs a cell with `await (…)` or `for await` at
+ * top level in tslab's async wrapper (see top-level-await.ts).
  */
 function withCellNames(conv: Converter): Converter {
   return {
