@@ -65,6 +65,10 @@ pub fn exact(
                 Vec::new()
             };
             for r0 in (0..n).step_by(REF_TILE) {
+                // A block with a large k takes a while: stop within one tile.
+                if control.is_cancelled() {
+                    return Err(Error::cancelled());
+                }
                 let nr = REF_TILE.min(n - r0);
                 let refs = MatRef::from_row_major_slice(&centred[r0 * d..(r0 + nr) * d], nr, d);
                 let dots = MatMut::from_row_major_slice_mut(&mut tile[..nq * nr], nq, nr);
@@ -109,6 +113,9 @@ pub fn exact(
                 }
             }
             for (qi, buf) in buffers.into_iter().enumerate() {
+                if qi % 16 == 0 && control.is_cancelled() {
+                    return Err(Error::cancelled());
+                }
                 for (s, (dd, j)) in buf.best().into_iter().enumerate() {
                     idx[qi * k + s] = j;
                     dist[qi * k + s] = dd;
@@ -117,6 +124,9 @@ pub fn exact(
             // The expansion above loses precision for close pairs: rank the
             // kept candidates again by directly computed distances.
             for qi in 0..nq {
+                if qi % 16 == 0 && control.is_cancelled() {
+                    return Err(Error::cancelled());
+                }
                 let q = q0 + qi;
                 let mut pairs: Vec<(f32, u32)> = idx[qi * k..(qi + 1) * k]
                     .iter()
