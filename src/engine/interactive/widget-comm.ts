@@ -105,11 +105,6 @@ export class KernelWidget {
     return this.isClosed;
   }
 
-  /** A model is open in the frontend (shown, and its cells not cleared since). */
-  get isOpen(): boolean {
-    return this.comm !== null;
-  }
-
   get(key: string): StateValue {
     return this.state[key];
   }
