@@ -9,7 +9,7 @@
 import * as assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WIDGET_VIEW_MIME } from "../src/engine/interactive/widget-comm";
-import { clearedCells, WidgetViews } from "../src/kernel/widget-views";
+import { clearedCells, clearedCellsOf, WidgetViews } from "../src/kernel/widget-views";
 import { Message } from "../src/kernel/wire";
 
 function request(cellId?: unknown, deletedCells?: unknown): Message {
@@ -40,6 +40,11 @@ describe("kernel: widget lifetimes by cell", () => {
     assert.deepEqual(clearedCells(request("a", ["b"]), true), ["b"]);
     assert.deepEqual(clearedCells(request(undefined, "b"), false), []);
     assert.deepEqual(clearedCells(request(42), false), []);
+  });
+
+  it("outputs cleared in the frontend (the extension's comm data): string ids only, malformed data names none", () => {
+    assert.deepEqual(clearedCellsOf({ cleared: ["a", "", 3, null, "b"] }), ["a", "b"]);
+    for (const bad of [null, undefined, "a", 1, {}, { cleared: "a" }, { cleared: { 0: "a" } }]) assert.deepEqual(clearedCellsOf(bad), []);
   });
 
   it("closes a widget when the last cell showing it is cleared, not before", () => {

@@ -7,6 +7,7 @@
 
 import { setTimeout } from "node:timers";
 import { type JupyterHandlerImpl, ZmqServer } from "tslab/dist/jupyter";
+import { CELLS_TARGET } from "../widgets/wire-types";
 import { Comms } from "./comms";
 import { errorContent } from "./error-content";
 import { exitKernel } from "./exit";
@@ -16,7 +17,7 @@ import { Iopub } from "./iopub";
 import { isCompleteReply } from "./is-complete";
 import type { Runner } from "./runner";
 import { type Sendable, SendQueue } from "./send-queue";
-import { WidgetViews } from "./widget-views";
+import { clearedCellsOf, WidgetViews } from "./widget-views";
 import { Message, SignatureHistory } from "./wire";
 
 type TslabMessage = Parameters<ZmqServer["handleKernelInfo"]>[1];
@@ -72,6 +73,9 @@ export class KernelServer extends ZmqServer {
     this.widgetViews = views;
     this.comms.onClosed = (id) => views.forget(id);
     this.io.onDisplay = (data, parent, update) => views.noteDisplay(data, parent, update);
+    // Outputs the user cleared without running their cells (the extension
+    // opens this comm with their ids, then closes it).
+    this.comms.registerTarget(CELLS_TARGET, (_comm, open) => views.cellsCleared(clearedCellsOf(open.content.data)));
     this.runner = this.makeRunner(this);
     this.markReady();
   }

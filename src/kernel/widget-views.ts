@@ -15,9 +15,16 @@
  * request with a cell id lives in that cell. A view shown where no cell id
  * is known (another frontend, `update_display_data` into an existing
  * output) pins the widget open for good, as before this module.
+ * JupyterLab tells the kernel nothing when the user clears outputs without
+ * running (Edit → Clear Outputs): the extension then opens a comm to
+ * CELLS_TARGET with the cleared cells' ids (`clearedCellsOf`).
  */
 import { WIDGET_VIEW_MIME } from "../engine/interactive/widget-comm";
+import type { CellsClearedData } from "../widgets/wire-types";
 import type { Message } from "./wire";
+
+/** More ids than a notebook has cells: a message this long is not from the extension. */
+const MAX_CLEARED = 1_000_000;
 
 /** What this module needs of the comms: whether a comm is an open widget, and closing it. */
 export interface WidgetCommHost {
@@ -40,6 +47,13 @@ export function clearedCells(msg: Message, silent: boolean): string[] {
   const deleted = msg.metadata?.deletedCells;
   if (Array.isArray(deleted)) for (const d of deleted) if (typeof d === "string" && d) out.push(d);
   return out;
+}
+
+/** The cell ids of the extension's CELLS_TARGET message; anything else (a malformed message) names none. */
+export function clearedCellsOf(data: unknown): string[] {
+  const cleared = (data as Partial<CellsClearedData> | null)?.cleared;
+  if (!Array.isArray(cleared) || cleared.length > MAX_CLEARED) return [];
+  return cleared.filter((c): c is string => typeof c === "string" && c.length > 0);
 }
 
 export class WidgetViews {

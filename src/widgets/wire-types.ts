@@ -7,6 +7,18 @@
 
 export type ProgressState = "running" | "done" | "cancelled" | "failed";
 
+/**
+ * The kernel's comm target for outputs the user cleared (Edit → Clear
+ * Outputs): JupyterLab sends the kernel nothing then, so the extension
+ * opens a comm to this target with the cleared cells' ids and closes it.
+ */
+export const CELLS_TARGET = "anndata-oom.cells";
+
+/** The data of that comm_open. */
+export interface CellsClearedData {
+  cleared: string[];
+}
+
 /** The wire format (a copy of the engine's `ProgressJson`). */
 export interface ProgressData {
   passId: string;

@@ -509,7 +509,32 @@ const lifeRefs: any[] = [];""")
     expect(closed(outs) == [m3], outs)
     rep, outs = k.run_cell("cell-f", "lifeGc(); await new Promise((r) => setTimeout(r, 50)); lifeGc(); console.log(lifeRefs[0].deref() === undefined)")
     expect(stdout(outs) == "true\n", ("cleared: collected", stdout(outs)))
-    return f"model {m1[:8]} closed when its last cell was deleted, reopened as {m2[:8]}; a cleared explorer's AnnData collected"
+
+    # Outputs cleared without a run (Edit → Clear Outputs): the extension opens a comm to
+    # "anndata-oom.cells" with the cleared cells' ids and closes it.
+    def clear_outputs(comm_id, data):
+        k.send("comm_open", {"comm_id": comm_id, "target_name": "anndata-oom.cells", "data": data})
+        k.send("comm_close", {"comm_id": comm_id, "data": {}})
+
+    rep, outs = k.run_cell("cell-h", "const clearPlot = await plL.explore(lifeW, { color: 'grp' });\nclearPlot")
+    m4 = model_of(outs)
+    k.run_cell("cell-i", "clearPlot")
+    # malformed messages name no cell; another cell's clearing leaves it open
+    clear_outputs("clear-1", {"cleared": "cell-h"})
+    clear_outputs("clear-2", {"cleared": [1, None, ""]})
+    clear_outputs("clear-3", {"cleared": ["cell-h", "cell-x"]})
+    rep, outs = k.run("1 + 1")
+    expect(rep["status"] == "ok" and m4 in open_comms(), ("closed while cell-i shows it", outs))
+    # the last cell showing it cleared: closed (comm_close on iopub), and the kernel goes on
+    clear_outputs("clear-4", {"cleared": ["cell-i"]})
+    k.iopub(lambda m: m["msg_type"] == "comm_close" and m["content"]["comm_id"] == m4, timeout=T)
+    expect(m4 not in open_comms(), "cleared model still listed")
+    rep, outs = k.run_cell("cell-j", "clearPlot")
+    expect(rep["status"] == "ok" and model_of(outs) != m4, ("shown again after clearing", outs))
+    return (
+        f"model {m1[:8]} closed when its last cell was deleted, reopened as {m2[:8]}; a cleared explorer's AnnData collected; "
+        f"{m4[:8]} closed when its cells' outputs were cleared"
+    )
 
 
 CHECKS = [engine_repr, engine_progress, engine_interrupt, engine_interrupt_abandoned, engine_progress_cancel, engine_error, engine_plot, engine_widget, engine_widget_lifetime, engine_stuck_loop, engine_sigterm]

@@ -11,7 +11,8 @@
  * - re-running the explorer cell leaves no plots behind (canvases counted
  *   after a forced GC through the DevTools protocol), and re-running a cell
  *   that makes a new explorer each time leaves one widget model open in
- *   the kernel (comm_info), not one per run.
+ *   the kernel (comm_info), not one per run; clearing all outputs closes
+ *   the models, and the plot shown again is live.
  */
 import { expect, type IJupyterLabPageFixture, test } from "@jupyterlab/galata";
 import type { Locator } from "@playwright/test";
@@ -217,4 +218,13 @@ test("explorer: re-running the cell leaves no plots behind (canvases after GC)",
     await expect(fresh).toHaveCount(1, { timeout: 30_000 });
   }
   expect(await openWidgets()).toBe(2);
+
+  // Outputs cleared without a run (Edit → Clear Outputs of All Cells): JupyterLab tells the kernel
+  // nothing; the extension sends it the cleared cells, and it closes both models (before, they stayed
+  // open until their cells were run again or deleted). Shown again, the plot opens a new live model.
+  await page.evaluate(() => (window as any).jupyterapp.commands.execute("notebook:clear-all-cell-outputs"));
+  await expect.poll(openWidgets, { timeout: 20_000 }).toBe(0);
+  await page.notebook.runCell(1);
+  await expect(live).toHaveCount(1, { timeout: 30_000 });
+  expect(await openWidgets()).toBe(1);
 });
