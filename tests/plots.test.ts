@@ -796,7 +796,7 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     assert.match(p.svg, /batch\uFFFD2\uFFFD/);
   });
 
-  it("scanpy habits: palette as a colormap name (as scanpy samples it), string columns as groups, jitter true/false, pl.umap / pl.pca, CN and grey colors", async () => {
+  it("scanpy habits: palette as a colormap name (as scanpy samples it), string columns as groups, jitter true/false, pl.umap / pl.pca, CN, grey and xkcd colors", async () => {
     // its own object: the tests above add obs columns to the shared one
     const a = await read(path.join(P, "plots.h5ad"));
     const want = JSON.parse(
@@ -810,13 +810,14 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
           "    out[key + ':' + pal] = list(a.uns[key + '_colors'])",
           "from matplotlib.colors import to_hex",
           "out['named'] = [to_hex(c) for c in ['C11', '0.5', 'C3']]",
+          "out['xkcd'] = [to_hex(c) for c in ['xkcd:sky blue', 'XKCD:Dark Grey', 'xkcd:dark gray']]",
           "print(json.dumps(out))",
         ],
         path.join(P, "plots.h5ad"),
       ),
     );
     for (const [spec, colors] of Object.entries(want)) {
-      if (spec === "named") continue;
+      if (spec === "named" || spec === "xkcd") continue;
       const [key, palette] = spec.split(":");
       const p = await pl.embedding(a, { color: key, palette });
       assert.deepEqual(p.data.panels[0].colors, colors, spec);
@@ -831,6 +832,9 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     const nCats = b.obs.getChild("short")?.data[0]?.dictionary?.length ?? 0;
     b.uns.short_colors = ["C11", "0.5", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"].slice(0, nCats);
     assert.deepEqual((await pl.embedding(b, { color: "short" })).data.panels[0].colors?.slice(0, 3), want.named);
+    // matplotlib's "xkcd:" names (any case, "grey" or "gray")
+    b.uns.short_colors = ["xkcd:sky blue", "XKCD:Dark Grey", "xkcd:dark gray", "C4", "C5", "C6", "C7", "C8", "C9", "C10"].slice(0, nCats);
+    assert.deepEqual((await pl.embedding(b, { color: "short" })).data.panels[0].colors?.slice(0, 3), want.xkcd);
     // a string column (set in this session) groups like a categorical: values sorted, as scanpy makes them
     const labels = Array.from({ length: a.nObs }, (_, i) => ["z", "x", "y"][i % 3]);
     b.setObs("plain", labels);

@@ -2,7 +2,7 @@
 """Write src/engine/pl/colormap-data.ts: matplotlib's 256-entry lookup
 tables of a few colormaps as base64 of little-endian uint16 RGB
 (value = round(c * 65535)), the color names matplotlib accepts (CSS4,
-"tab:*", single letters) plus scanpy's R color names, matplotlib's qualitative
+"tab:*", "xkcd:*", single letters) plus scanpy's R color names, matplotlib's qualitative
 colormaps (Set1, tab20, ...), plus scanpy's category palettes (DEFAULT_20 is the same data as
 src/widgets/palette.ts, which the engine build cannot import). Run once when
 matplotlib/scanpy change (not part of the test run):
@@ -14,7 +14,7 @@ import importlib.metadata as md
 
 import numpy as np
 from matplotlib import colormaps, rcParams
-from matplotlib.colors import BASE_COLORS, CSS4_COLORS, TABLEAU_COLORS, to_hex
+from matplotlib.colors import BASE_COLORS, CSS4_COLORS, TABLEAU_COLORS, XKCD_COLORS, to_hex
 from scanpy.plotting import palettes
 from scanpy.plotting._utils import additional_colors
 
@@ -48,7 +48,10 @@ print("export const QUALITATIVE: Record<string, readonly string[]> = {")
 for name in QUALITATIVE:
     print(f"  {name}: [" + ", ".join(f'"{to_hex(c)}"' for c in colormaps[name].colors) + "],")
 print("};")
-names = {**{k: to_hex(v) for k, v in BASE_COLORS.items()}, **{k: to_hex(v) for k, v in CSS4_COLORS.items()},
+# "xkcd:*" as matplotlib lists them, with its "grey" → "gray" spellings added.
+xkcd = {**XKCD_COLORS, **{k.replace("grey", "gray"): v for k, v in XKCD_COLORS.items() if "grey" in k}}
+names = {**{k: to_hex(v) for k, v in xkcd.items()},
+         **{k: to_hex(v) for k, v in BASE_COLORS.items()}, **{k: to_hex(v) for k, v in CSS4_COLORS.items()},
          **{k: to_hex(v) for k, v in TABLEAU_COLORS.items()}, **{k: to_hex(v) for k, v in additional_colors.items()}}
 print("/** Color names → #rrggbb (matplotlib's is_color_like names and scanpy's additional R colors). */")
 print("export const NAMED_COLORS: Record<string, string> = {")
