@@ -13,14 +13,11 @@
  * told (another kernel would log an unknown comm target). The notebook is
  * reached by duck typing, as in mime.ts: no @jupyterlab/notebook import.
  */
-import { CELLS_TARGET, type CellsClearedData } from "../widgets/wire-types";
+import { CELLS_TARGET, type CellsClearedData, KERNEL_IMPLEMENTATION } from "../widgets/wire-types";
 import type { KernelLike } from "./mime";
 
 /** JupyterLab's commands that clear outputs without running (both act on the current notebook). */
 export const CLEAR_OUTPUT_COMMANDS: readonly string[] = ["notebook:clear-cell-output", "notebook:clear-all-cell-outputs"];
-
-/** kernel_info's `implementation` of the anndata-oom kernel (src/kernel/main.ts). */
-export const KERNEL_IMPLEMENTATION = "anndata-oom";
 
 /** The part of a kernel connection used here: comms, and its kernel_info reply. */
 export interface InfoKernelLike extends KernelLike {

@@ -10,6 +10,7 @@ import { versions } from "tslab";
 import { type Converter, createConverter } from "tslab/dist/converter";
 import { type ConverterSet, createExecutor } from "tslab/dist/executor";
 import { JupyterHandlerImpl } from "tslab/dist/jupyter";
+import { KERNEL_IMPLEMENTATION } from "../widgets/wire-types";
 import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
 import { mapStackLine, tagCell } from "./cell-sources";
@@ -104,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
         (m, silent) => s.widgetViews.cellsCleared(clearedCells(m, silent)),
       ),
     {
-      implementation: "anndata-oom",
+      implementation: KERNEL_IMPLEMENTATION,
       implementation_version: version,
       banner: `AnnData OOM (TypeScript) ${version}: tslab ${versions.tslab}, TypeScript ${versions.typescript}, Node ${versions.node}`,
       languageVersion: versions.typescript,

@@ -14,6 +14,9 @@ export type ProgressState = "running" | "done" | "cancelled" | "failed";
  */
 export const CELLS_TARGET = "anndata-oom.cells";
 
+/** The kernel's kernel_info `implementation`: the extension talks to CELLS_TARGET only on such kernels. */
+export const KERNEL_IMPLEMENTATION = "anndata-oom";
+
 /** The data of that comm_open. */
 export interface CellsClearedData {
   cleared: string[];
