@@ -353,6 +353,36 @@ describe("user mistakes give typed errors and leave the object usable", () => {
     }
   });
 
+  it("scanpy's own names and values where they differ from ours: initPos, method 'umap'; an infinite spread and a tuple compression are refused", async () => {
+    const a = await read(INPUT);
+    try {
+      await pp.normalizeTotal(a);
+      pp.log1p(a);
+      await pp.pca(a, { nComps: 10 });
+      await pp.neighbors(a);
+      const auto = Array.from(((await a.obsp.get("connectivities")) as { data: Float32Array }).data);
+      await pp.neighbors(a, { method: "umap" }); // scanpy's default kernel: the search stays automatic
+      assert.deepEqual(Array.from(((await a.obsp.get("connectivities")) as { data: Float32Array }).data), auto);
+      await rejects(() => pp.neighbors(a, { method: "gauss" as never }), InvalidArgumentError, /'gauss'.*not supported/);
+      const byInit = (await tl.umap(a, { init: "random", nEpochs: 5 })).embedding;
+      const byInitPos = (await tl.umap(a, { initPos: "random", nEpochs: 5 })).embedding;
+      assert.deepEqual(Array.from(byInitPos), Array.from(byInit));
+      await rejects(() => tl.umap(a, { init: "random", initPos: "random" }), InvalidArgumentError, /not both/);
+      await rejects(() => tl.umap(a, { initPos: "paga" }), InvalidArgumentError, /"paga".*not supported/);
+      for (const o of [{ spread: Number.POSITIVE_INFINITY }, { spread: Number.POSITIVE_INFINITY, minDist: Number.POSITIVE_INFINITY }])
+        await rejects(() => tl.umap(a, { ...o, nEpochs: 5 }), InvalidArgumentError, /need spread > 0/);
+      const out = path.join(tmp, "tuple-compression.h5ad");
+      await rejects(
+        () => a.write(out, { compression: ["gzip", 4] as never }),
+        InvalidArgumentError,
+        /compression must be "gzip", "lzf" or null/,
+      );
+      assert.ok(!fs.existsSync(out));
+    } finally {
+      a.close();
+    }
+  });
+
   it("plots refuse absurd sizes and report unwritable paths as FileAccessError", async () => {
     assert.throws(() => pl.histogram([1, 2, 3], 1e8), /bins must be an integer in \[1, 100,000\]/);
     const a = adata.subset({});

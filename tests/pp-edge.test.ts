@@ -11,8 +11,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { InvalidArgumentError, pp, read } from "../src/engine";
+import type { Vector } from "apache-arrow";
+import { InvalidArgumentError, pp, read, slice } from "../src/engine";
+import { percentile } from "../src/engine/pp/hvg";
 import { kthSquaredDistance } from "../src/engine/pp/loess";
+import { storedDtype } from "../src/engine/typed";
 import { FIXTURES, runPython } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-pp-edge-"));
@@ -433,6 +436,42 @@ describe("neighbors on coordinates far from float32's comfort", () => {
 });
 
 describe("writing a scale without centring", () => {
+  it("a transformed sparse X and raw keep indptr in the indices' dtype, so scanpy's rank_genes_groups runs; session elements take the compression", async () => {
+    const file = h5ad("to-rank", [
+      "rng = np.random.default_rng(8)",
+      "X = rng.poisson(1.2, size=(120, 30)).astype(np.float32)",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame({'g': pd.Categorical(['a', 'b', 'c'] * 40)}, index=[f'c{i}' for i in range(120)]), var=pd.DataFrame(index=[f'g{j}' for j in range(30)]))",
+    ]);
+    const a = await read(file);
+    await pp.normalizeTotal(a, { targetSum: 1e4 });
+    pp.log1p(a);
+    a.setRaw();
+    await pp.pca(a, { nComps: 5 });
+    await pp.neighbors(a, { nNeighbors: 5 });
+    const out = path.join(tmp, "to-rank-out.h5ad");
+    await a.write(out, { compression: "gzip" });
+    a.close();
+    const check = runPython(
+      [
+        "import sys, warnings, h5py, anndata as ad, scanpy as sc",
+        "warnings.filterwarnings('ignore')",
+        "f = h5py.File(sys.argv[1], 'r')",
+        "for m in ['X', 'raw/X', 'obsp/connectivities']: print(m, f[m + '/indices'].dtype, f[m + '/indptr'].dtype)",
+        "for d in ['obsm/X_pca', 'varm/PCs', 'obsp/connectivities/data', 'obsp/distances/indices']: print(d, f[d].compression)",
+        "f.close()",
+        "b = ad.read_h5ad(sys.argv[1])",
+        "sc.tl.rank_genes_groups(b, 'g')",
+        "print('ranked', list(b.uns['rank_genes_groups']['names'].dtype.names))",
+      ],
+      out,
+    ).trim();
+    const lines = check.split("\n");
+    for (const m of ["X", "raw/X", "obsp/connectivities"]) assert.ok(lines.includes(`${m} int32 int32`), check);
+    for (const d of ["obsm/X_pca", "varm/PCs", "obsp/connectivities/data", "obsp/distances/indices"])
+      assert.ok(lines.includes(`${d} gzip`), check);
+    assert.ok(lines.includes("ranked ['a', 'b', 'c']"), check);
+  });
+
   it("stays CSR float32 as scanpy keeps it (was dense float64), with scanpy's values", async () => {
     const file = h5ad("to-scale", [
       "rng = np.random.default_rng(4)",
@@ -640,6 +679,155 @@ describe("the JavaScript chain (chunked reads of a lazy X)", () => {
       }
       assert.equal(row, a.nObs);
       raw.close();
+      a.close();
+    }
+  });
+});
+
+describe("state across steps, and scanpy's own arithmetic (a probe's findings)", () => {
+  it("scale on X does not take the mean/std an HVG pass cached for a layer with the same transforms over other genes", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    try {
+      a.layers.set("counts", a.X);
+      await pp.normalizeTotal(a, { targetSum: 1e4 }); // totals over every gene
+      pp.log1p(a);
+      const v = a.subset({ var: slice(0, 500) });
+      await pp.normalizeTotal(v, { targetSum: 1e4, layer: "counts" }); // totals over the view's 500 genes
+      pp.log1p(v, { layer: "counts" });
+      await pp.highlyVariableGenes(v, { layer: "counts", nTopGenes: 100 });
+      const want = (await v.X.mean(0)) as Float64Array;
+      const layerMean = (await v.layers.get("counts").mean(0)) as Float64Array;
+      assert.ok(Math.abs(layerMean[0] - want[0]) > 1e-3 * want[0], "the two matrices differ");
+      await pp.scale(v);
+      const got = v.var.getChild("mean");
+      for (let j = 0; j < v.nVars; j++) assert.ok(Math.abs(Number(got?.get(j)) - want[j]) <= 1e-9 * Math.abs(want[j]) + 1e-12, `gene ${j}`);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a step called while normalizeTotal or scale has not finished is refused (it was lost when they stored their result)", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    try {
+      const running = pp.normalizeTotal(a); // median target: a pass
+      assert.throws(
+        () => pp.log1p(a),
+        (e: Error) => e instanceof InvalidArgumentError && /pp\.normalizeTotal is still running on X/.test(e.message),
+      );
+      await assert.rejects(() => pp.highlyVariableGenes(a), /still running/);
+      await assert.rejects(() => pp.pca(a), /still running/);
+      await running;
+      pp.log1p(a);
+      assert.deepEqual(
+        a.X.chain.steps.map((s) => s.op),
+        ["normalize", "log1p"],
+      );
+      const scaling = pp.scale(a); // no cached moments: a pass
+      await assert.rejects(() => pp.pca(a, { nComps: 5 }), /pp\.scale is still running on X/);
+      await scaling;
+      await pp.pca(a, { nComps: 5 });
+      // A step that runs no pass leaves nothing marked: the next call needs no await.
+      const b = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+      void pp.normalizeTotal(b, { targetSum: 1e4 });
+      pp.log1p(b);
+      assert.deepEqual(
+        b.X.chain.steps.map((s) => s.op),
+        ["normalize", "log1p"],
+      );
+      b.close();
+    } finally {
+      a.close();
+    }
+  });
+
+  it("pearson_residuals batches in np.unique order: a numeric batchKey by value (2 before 10; the first batch sets the default clip), as scanpy", async () => {
+    const file = h5ad("int-batches", [
+      "rng = np.random.default_rng(5)",
+      "X = sp.csr_matrix(rng.negative_binomial(2, 0.4, size=(600, 120)).astype(np.float32))",
+      "b = np.array([10] * 300 + [2] * 200 + [3] * 100, dtype=np.int64)",
+      "X[b == 10] = X[b == 10] * 3",
+      "a = ad.AnnData(X, obs=pd.DataFrame({'bnum': b}, index=[f'c{i}' for i in range(600)]), var=pd.DataFrame(index=[f'g{j}' for j in range(120)]))",
+    ]);
+    const a = await read(file);
+    try {
+      await pp.highlyVariableGenes(a, { flavor: "pearson_residuals", nTopGenes: 30, batchKey: "bnum" });
+      const want = JSON.parse(
+        runPython(
+          [
+            "import sys, json, warnings, anndata as ad, scanpy as sc",
+            "warnings.filterwarnings('ignore')",
+            "a = ad.read_h5ad(sys.argv[1])",
+            "sc.experimental.pp.highly_variable_genes(a, flavor='pearson_residuals', n_top_genes=30, batch_key='bnum')",
+            "print(json.dumps({'rv': a.var['residual_variances'].tolist(), 'hv': a.var['highly_variable'].tolist()}))",
+          ],
+          file,
+        ),
+      );
+      const rv = a.var.getChild("residual_variances");
+      want.rv.forEach((w: number, j: number) =>
+        assert.ok(Math.abs(Number(rv?.get(j)) - w) <= 1e-5 * Math.abs(w), `gene ${j}: ${rv?.get(j)} vs ${w}`),
+      );
+      assert.deepEqual(Array.from(a.var.getChild("highly_variable") ?? []), want.hv);
+      assert.equal(storedDtype(a.var.getChild("highly_variable_nbatches") as Vector), "int64", "written as scanpy's int64");
+    } finally {
+      a.close();
+    }
+  });
+
+  it("cell_ranger's bin edges are numpy.percentile's, bit for bit (its position (n - 1)·(q / 100) can be one ulp below a whole number)", () => {
+    const sizes = [21, 101, 661, 1001, 1999, 2000];
+    const arrays = sizes.map((n, k) => {
+      const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + k) * 43758.5453);
+      return v.map((x) => x - Math.floor(x)).sort();
+    });
+    const file = path.join(tmp, "percentile.json");
+    fs.writeFileSync(file, JSON.stringify(arrays.map((a) => Array.from(a))));
+    const want: number[][] = JSON.parse(
+      runPython(
+        [
+          "import sys, json, numpy as np",
+          "arrays = json.load(open(sys.argv[1]))",
+          "print(json.dumps([np.percentile(np.array(a), np.arange(10, 105, 5)).tolist() for a in arrays]))",
+        ],
+        file,
+      ),
+    );
+    arrays.forEach((a, k) => {
+      want[k].forEach((w, i) => {
+        const q = 10 + 5 * i;
+        assert.ok(Object.is(percentile(a, q), w), `n ${a.length}, q ${q}: ${percentile(a, q)} vs numpy ${w}`);
+      });
+    });
+  });
+
+  it("the default target when most cells have no counts over the genes used is a typed error (scanpy's target 0 zeroes every cell)", async () => {
+    const file = h5ad("mostly-empty", [
+      "X = np.zeros((7, 5), np.float32)",
+      "X[[0, 1, 2], :] = [[1, 2, 0, 0, 3], [0, 1, 1, 0, 0], [4, 0, 0, 1, 0]]",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(7)]), var=pd.DataFrame(index=[f'g{j}' for j in range(5)]))",
+    ]);
+    const a = await read(file);
+    try {
+      await assert.rejects(
+        () => pp.normalizeTotal(a),
+        /the median cell total is 0 \(4 of 7 cells have no counts over its genes\).*pass targetSum/,
+      );
+      await pp.normalizeTotal(a, { targetSum: 10 }); // still usable
+    } finally {
+      a.close();
+    }
+  });
+
+  it("exact PCA takes nComps = min(n_obs, n_genes), as scanpy's covariance_eigh; the randomized solver one fewer", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    try {
+      const v = a.subset({ var: slice(0, 40) });
+      await pp.pca(v, { nComps: 40, useHighlyVariable: false });
+      assert.deepEqual(((await v.obsm.get("X_pca")) as unknown as { shape: number[] }).shape, [a.nObs, 40]);
+      const ratio = (v.uns.pca as { variance_ratio: Float64Array }).variance_ratio;
+      assert.ok(Math.abs(ratio.reduce((s, x) => s + x, 0) - 1) < 1e-9, "all 40 components: the whole variance");
+      await assert.rejects(() => pp.pca(v, { nComps: 40, svdSolver: "randomized", useHighlyVariable: false }), /\[1, 39\]/);
+    } finally {
       a.close();
     }
   });

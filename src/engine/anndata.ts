@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { Table, Vector } from "apache-arrow";
 import { BackedMatrix } from "./backed";
 import { ElementMapping, Layers, nativeMatrixMeta, readUns, takeElementRows, takeSquare } from "./elements";
-import { FileAccessError, InvalidArgumentError, nativeCall } from "./errors";
+import { FileAccessError, InvalidArgumentError, nativeCall, shown } from "./errors";
 import { type ColumnValues, describeFrame, type Frame, frameWithoutUnusedCategories, readFrame, takeFrame, withColumn } from "./frame";
 
 export { describeFrame };
@@ -91,7 +91,7 @@ export function readSync(file: string, opts: ReadOptions = {}): AnnDataOOM {
 
 /** Identity of a matrix's values for caching: element, chain, cell count. */
 function momentsKey(m: BackedMatrix): string {
-  return `${m.meta.path}|${m.chain.describe().join(";")}|${m.shape[0]}`;
+  return `${m.meta.path}|${m.chain.identity()}|${m.shape[0]}`;
 }
 
 /** anndata's raw: X restricted to the object's obs, with its own var. */
@@ -242,6 +242,14 @@ export class AnnDataOOM {
 
   /** Which matrix the obs QC columns were computed on (filterCells reuses them). @internal */
   qcSource: string | null = null;
+
+  /**
+   * Steps that will replace a matrix of this object when their pass ends
+   * ("X" or the layer's name → the step), so that a step called before
+   * they are awaited is refused instead of being lost or reading the old
+   * values. @internal
+   */
+  readonly pendingSteps = new Map<string, string>();
 
   /** Set by filterCells: the object it filtered and the cells it removed (positions there). @internal */
   cellFilter: { parent: AnnDataOOM; removed: Uint32Array } | null = null;
@@ -563,6 +571,11 @@ export class AnnDataOOM {
   async write(file: string, opts: WriteOptions = {}): Promise<void> {
     if (typeof file !== "string" || file === "") throw new InvalidArgumentError(`write() needs a file path, got ${JSON.stringify(file)}`);
     checkOptionNames<WriteOptions>("write", opts, { skipUnsaved: "bool", compression: true, signal: true, onProgress: true });
+    const c = opts.compression;
+    if (c !== undefined && c !== null && c !== "gzip" && c !== "lzf")
+      throw new InvalidArgumentError(
+        `compression must be "gzip", "lzf" or null, got ${shown(c)} (no level: gzip is written at level 4, as h5py's default)`,
+      );
     const nat = this.source.native;
     const session = this.sessionForWrite();
     await this.addRawVarm(session);

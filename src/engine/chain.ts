@@ -112,6 +112,28 @@ export class Chain {
     return { json: JSON.stringify({ steps, output: out }), vectors, extraBase };
   }
 
+  /**
+   * A key that differs whenever two chains can give different values: every
+   * parameter, and each vector by identity (steps are immutable, so one
+   * vector object always holds the same values). describe() is for people
+   * and leaves the vectors out: two normalize steps over different genes
+   * read the same there.
+   */
+  identity(): string {
+    return this.steps
+      .map((s) => {
+        switch (s.op) {
+          case "normalize":
+            return `normalize(${s.target},${vectorId(s.sizeFactors)},${vectorId(s.exclude)},${vectorId(s.basis)})`;
+          case "log1p":
+            return `log1p(${s.base ?? "e"},${s.float64 ? "f64" : "f32"})`;
+          case "scale":
+            return `scale(${vectorId(s.mean)},${vectorId(s.std)},${s.maxValue ?? "-"},${s.zeroCenter})`;
+        }
+      })
+      .join(";");
+  }
+
   /** One line per node, for explain(). */
   describe(): string[] {
     return this.steps.map((s) => {
@@ -125,6 +147,20 @@ export class Chain {
       }
     });
   }
+}
+
+/** Ids of the vectors that chains hold, for Chain.identity(). */
+const vectorIds = new WeakMap<object, number>();
+let nextVectorId = 1;
+
+function vectorId(v: object | null | undefined): string {
+  if (!v) return "-";
+  let id = vectorIds.get(v);
+  if (id === undefined) {
+    id = nextVectorId++;
+    vectorIds.set(v, id);
+  }
+  return `#${id}`;
 }
 
 /** Apply a chain to one CSR/dense row in JS (chunk reads of a transformed X). */

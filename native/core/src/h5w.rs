@@ -275,6 +275,38 @@ impl Appendable {
 }
 
 /// Convert an i64 vector to the given integer dtype (for indices/indptr).
+/// The dtype of a sparse matrix's index arrays for `nnz` stored entries, as
+/// scipy picks it: int32 while it holds nnz, else int64.
+pub fn sparse_index_dtype(nnz: u64) -> DType {
+    if nnz <= i32::MAX as u64 {
+        DType::Int32
+    } else {
+        DType::Int64
+    }
+}
+
+/// indptr's dtype: the indices' dtype while that holds `nnz`, else int64.
+/// scipy keeps the two alike, and its in-place routines (sort_indices,
+/// sum_duplicates, eliminate_zeros: anndata's concat, scanpy's
+/// rank_genes_groups) refuse an int64 indptr next to int32 indices.
+pub fn indptr_dtype(indices: DType, nnz: u64) -> DType {
+    let max = match indices {
+        DType::Int8 => i8::MAX as u64,
+        DType::Uint8 => u8::MAX as u64,
+        DType::Int16 => i16::MAX as u64,
+        DType::Uint16 => u16::MAX as u64,
+        DType::Int32 => i32::MAX as u64,
+        DType::Uint32 => u32::MAX as u64,
+        DType::Uint64 => u64::MAX,
+        _ => i64::MAX as u64,
+    };
+    if nnz <= max {
+        indices
+    } else {
+        DType::Int64
+    }
+}
+
 pub fn ints_as(values: Vec<i64>, dtype: DType) -> Values {
     match dtype {
         DType::Int32 => Values::Int32(values.into_iter().map(|x| x as i32).collect()),

@@ -103,13 +103,20 @@ impl ElementIn {
         }
     }
 
-    fn write(&self, g: &Group, key: &str) -> Result<()> {
+    /// Arrays and sparse matrices take the write's compression, as
+    /// anndata's write_h5ad applies it to every array.
+    fn write(&self, g: &Group, key: &str, c: Compression) -> Result<()> {
         match self {
             ElementIn::Array { values, shape } => {
-                let ds = h5w::write_values(g, key, values, shape, Compression::None)?;
+                let c = if shape.is_empty() {
+                    Compression::None
+                } else {
+                    c
+                };
+                let ds = h5w::write_values(g, key, values, shape, c)?;
                 h5w::set_encoding(&ds, "array", "0.2.0")
             }
-            ElementIn::Sparse(m) => write_sparse(g, key, m),
+            ElementIn::Sparse(m) => write_sparse(g, key, m, c),
             ElementIn::Frame(f) => write_frame(g, key, f),
         }
     }
@@ -162,36 +169,20 @@ impl SparseIn {
     }
 }
 
-fn write_sparse(g: &Group, key: &str, m: &SparseIn) -> Result<()> {
+fn write_sparse(g: &Group, key: &str, m: &SparseIn, c: Compression) -> Result<()> {
     let at = format!("{}/{key}", g.name());
     let group = g.create_group(key).at(&at)?;
     let encoding = if m.csc { "csc_matrix" } else { "csr_matrix" };
     h5w::set_encoding(&group, encoding, "0.1.0")?;
     h5w::set_i64s_attr(&group, "shape", &[m.shape[0] as i64, m.shape[1] as i64])?;
-    h5w::write_values(&group, "data", &m.data, &[m.data.len()], Compression::None)?;
+    h5w::write_values(&group, "data", &m.data, &[m.data.len()], c)?;
     let indices = crate::dtype::Values::Int32(m.indices.clone());
-    h5w::write_values(
-        &group,
-        "indices",
-        &indices,
-        &[m.indices.len()],
-        Compression::None,
-    )?;
-    // indptr in the indices' dtype while it fits, as scipy keeps them:
-    // scipy's in-place routines (sort_indices, sum_duplicates, and so
-    // anndata's concat) refuse int64 indptr next to int32 indices.
-    let indptr = if m.indices.len() <= i32::MAX as usize {
-        crate::dtype::Values::Int32(m.indptr.iter().map(|&p| p as i32).collect())
-    } else {
-        crate::dtype::Values::Int64(m.indptr.clone())
-    };
-    h5w::write_values(
-        &group,
-        "indptr",
-        &indptr,
-        &[m.indptr.len()],
-        Compression::None,
-    )?;
+    h5w::write_values(&group, "indices", &indices, &[m.indices.len()], c)?;
+    let indptr = h5w::ints_as(
+        m.indptr.clone(),
+        h5w::indptr_dtype(DType::Int32, m.indices.len() as u64),
+    );
+    h5w::write_values(&group, "indptr", &indptr, &[m.indptr.len()], c)?;
     Ok(())
 }
 
@@ -469,7 +460,7 @@ fn write_to(
             let varm = raw.create_group("varm").at("/raw/varm")?;
             h5w::set_encoding(&varm, "dict", "0.1.0")?;
             for (key, el) in &session.raw_varm {
-                el.write(&varm, key)
+                el.write(&varm, key, c)
                     .map_err(|e| e.at(&format!("/raw/varm/{key}")))?;
             }
         } else if let Some(Node::Group(_)) = h5::node(root, "raw") {
@@ -537,7 +528,7 @@ fn write_to(
                 if g.link_exists(key) {
                     g.unlink(key).at(&at)?;
                 }
-                el.write(&g, key).map_err(|e| e.at(&at))?;
+                el.write(&g, key, c).map_err(|e| e.at(&at))?;
             }
         }
         for pm in &session.planned {
@@ -703,7 +694,6 @@ struct SparseSink {
     data: Appendable,
     indices: Appendable,
     indptr: Vec<i64>,
-    indptr_dtype: DType,
     indices_dtype: DType,
 }
 
@@ -727,7 +717,6 @@ impl SparseSink {
                 c,
             )?,
             indptr: vec![0],
-            indptr_dtype: m.meta.indptr_dtype.unwrap_or(DType::Int64),
             indices_dtype: m.meta.index_dtype.unwrap_or(DType::Int32),
             group,
         })
@@ -757,7 +746,11 @@ impl SparseSink {
     fn finish(&mut self) -> Result<()> {
         self.data.finish()?;
         self.indices.finish()?;
-        let ptr = h5w::ints_as(std::mem::take(&mut self.indptr), self.indptr_dtype);
+        // Not the source's indptr dtype: a file with int64 indptr next to
+        // int32 indices (as this writer once made them) is not copied on.
+        let nnz = *self.indptr.last().unwrap_or(&0) as u64;
+        let dtype = h5w::indptr_dtype(self.indices_dtype, nnz);
+        let ptr = h5w::ints_as(std::mem::take(&mut self.indptr), dtype);
         h5w::write_values(&self.group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
         Ok(())
     }
@@ -1196,7 +1189,7 @@ fn write_uns_items(
                     indptr: vector(2)?.to_f64().into_iter().map(|x| x as i64).collect(),
                 };
                 m.validate(&at)?;
-                write_sparse(g, key, &m)?;
+                write_sparse(g, key, &m, Compression::None)?;
             }
             // A key of the source's uns deleted in the session: unlinked above.
             "del" => {}

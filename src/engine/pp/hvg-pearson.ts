@@ -136,7 +136,7 @@ export async function pearsonResiduals(adata: AnnDataOOM, opts: PearsonOptions):
   );
   adata.setVar("highly_variable_rank", Float32Array.from(agg.medianRank));
   if (opts.batchKey) {
-    adata.setVar("highly_variable_nbatches", agg.nbatches);
+    adata.setVar("highly_variable_nbatches", BigInt64Array.from(agg.nbatches, BigInt));
     adata.setVar(
       "highly_variable_intersection",
       Array.from(agg.nbatches, (x) => x === nb),

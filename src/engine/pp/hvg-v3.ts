@@ -97,6 +97,6 @@ export async function seuratV3(adata: AnnDataOOM, flavor: "seurat_v3" | "seurat_
     "variances_norm",
     Float64Array.from({ length: p }, (_, j) => scores.reduce((a, s) => a + s[j], 0) / nb),
   );
-  if (opts.batchKey) adata.setVar("highly_variable_nbatches", agg.nbatches);
+  if (opts.batchKey) adata.setVar("highly_variable_nbatches", BigInt64Array.from(agg.nbatches, BigInt));
   adata.uns.hvg = { flavor };
 }

@@ -53,12 +53,21 @@ function meanVar(sum: Float64Array, sumsq: Float64Array, n: number, off: number,
   return [mean, v];
 }
 
-/** numpy.percentile with linear interpolation. */
-function percentile(sorted: Float64Array, q: number): number {
-  const pos = ((sorted.length - 1) * q) / 100;
+/**
+ * numpy.percentile's default (linear) method, step for step: its position
+ * (n − 1)·(q / 100) can differ from (n − 1)·q / 100 in the last bit, which
+ * moves a gene whose mean sits on a bin edge into the other bin; and its
+ * _lerp interpolates from the nearer end.
+ */
+export function percentile(sorted: Float64Array, q: number): number {
+  const n = sorted.length;
+  const pos = (n - 1) * (q / 100);
+  if (pos >= n - 1) return sorted[n - 1];
   const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  const t = pos - lo;
+  const [a, b] = [sorted[lo], sorted[lo + 1]];
+  const d = b - a;
+  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
 }
 
 /** Bin edges as pandas.cut makes them (right-closed intervals). */
@@ -393,7 +402,7 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
       for (let j = 0; j < p; j++) hv[j] = inBounds(means[j], nanToNum(norm[j]), cut) ? 1 : 0;
     }
     writeColumns(adata, { means, dispersions, norm, hv }, flavor);
-    adata.setVar("highly_variable_nbatches", acc.nb);
+    adata.setVar("highly_variable_nbatches", BigInt64Array.from(acc.nb, BigInt));
     adata.setVar(
       "highly_variable_intersection",
       Array.from(acc.nb, (x) => x === nb),

@@ -3,8 +3,28 @@ import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError } from "../errors";
 
-export function target(adata: AnnDataOOM, layer?: string): BackedMatrix {
+export function target(adata: AnnDataOOM, layer: string | undefined, step: string): BackedMatrix {
+  const pending = adata.pendingSteps.get(layer ?? "X");
+  if (pending) {
+    throw new InvalidArgumentError(
+      `${step}: ${pending} is still running on ${layer ? `layers.${layer}` : "X"} and will replace it; await it before ${step}`,
+    );
+  }
   return layer ? adata.layers.get(layer) : adata.X;
+}
+
+/**
+ * Mark a matrix as about to be replaced by `step` (normalize with a median
+ * target, scale: a pass, then a new chain); returns the release. Until it
+ * is released, other steps on that matrix are refused: without this,
+ * `pp.normalizeTotal(a); pp.log1p(a)` (no await) lost the log1p when
+ * normalize stored its result. Release in a `finally` right after storing,
+ * so that a step that never awaits leaves nothing marked when it returns.
+ */
+export function markReplacing(adata: AnnDataOOM, layer: string | undefined, step: string): () => void {
+  const key = layer ?? "X";
+  adata.pendingSteps.set(key, step);
+  return () => adata.pendingSteps.delete(key);
 }
 
 /**
@@ -13,7 +33,7 @@ export function target(adata: AnnDataOOM, layer?: string): BackedMatrix {
  * computes on the scaled ones, so the results would silently differ.
  */
 export function unscaledTarget(adata: AnnDataOOM, layer: string | undefined, step: string): BackedMatrix {
-  const m = target(adata, layer);
+  const m = target(adata, layer, step);
   if (m.chain.has("scale"))
     throw new InvalidArgumentError(
       `${step} cannot follow pp.scale on ${layer ? `layers.${layer}` : "X"}: it would read the values before scaling. Run it before pp.scale`,

@@ -20,8 +20,13 @@ export interface NeighborsOptions extends PassOptions {
   /** obsm key of the representation (default X_pca). */
   useRep?: string;
   metric?: "euclidean" | "cosine";
-  /** 'auto' (default): exact up to 20,000 cells, NN-descent above. */
-  method?: "auto" | "exact" | "nndescent";
+  /**
+   * The kNN search: 'auto' (default): exact up to 20,000 cells, NN-descent
+   * above. scanpy's `method` names the connectivity kernel instead; its
+   * default 'umap' (the kernel used here) is taken as 'auto', 'gauss' is
+   * refused.
+   */
+  method?: "auto" | "exact" | "nndescent" | "umap";
   /** Seed of NN-descent's random projections (default 0; null: a fresh random seed, scanpy's None). */
   randomState?: number | null;
   /** Store under obsp[`${key}_connectivities`] and uns[key] instead of the defaults. */
@@ -60,7 +65,11 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
   });
   let k = opts.nNeighbors ?? 15;
   const metric = opts.metric ?? "euclidean";
-  const method = opts.method ?? "auto";
+  if ((opts.method as string) === "gauss")
+    throw new InvalidArgumentError(
+      "method 'gauss' (scanpy's Gaussian kernel) is not supported: connectivities are umap's fuzzy set (method 'umap')",
+    );
+  const method = opts.method === undefined || opts.method === "umap" ? "auto" : opts.method;
   if (!(Number.isInteger(k) && k >= 2)) throw new InvalidArgumentError(`nNeighbors must be an integer ≥ 2, got ${opts.nNeighbors}`);
   if (k > adata.nObs) {
     // scanpy on very small data: 1 + n_obs / 2 neighbours, with a warning.

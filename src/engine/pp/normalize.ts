@@ -8,7 +8,7 @@ import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
-import { checkFiniteCells, store, target } from "./matrix";
+import { checkFiniteCells, markReplacing, store, target } from "./matrix";
 
 export interface NormalizeOptions extends PassOptions {
   /** Total per cell after normalization; default: the median of the totals (scanpy). */
@@ -36,38 +36,54 @@ export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions =
     onProgress: true,
     signal: true,
   });
-  const m = target(adata, opts.layer);
+  const m = target(adata, opts.layer, "pp.normalizeTotal");
   if (m.chain.has("normalize")) throw new InvalidArgumentError("this matrix is already normalized");
   if (m.chain.has("log1p")) throw new InvalidArgumentError("normalize before log1p (the matrix is log-transformed)");
   const maxFraction = opts.maxFraction ?? 0.05;
   if (!(maxFraction > 0 && maxFraction <= 1)) throw new InvalidArgumentError(`maxFraction must be in (0, 1], got ${maxFraction}`);
-  let exclude: Uint8Array | undefined;
-  let sizeFactors: Float64Array | undefined;
-  if (opts.excludeHighlyExpressed) {
-    const base = m.extraBase();
-    const out = await m.planPass({ highly_expressed: { max_fraction: maxFraction } }, [], "highly expressed genes", opts);
-    void base;
-    const flags = out.get("he.flags") as Float64Array;
-    exclude = Uint8Array.from(flags, (x) => (x ? 1 : 0));
+  const release = markReplacing(adata, opts.layer, "pp.normalizeTotal");
+  try {
+    let exclude: Uint8Array | undefined;
+    let sizeFactors: Float64Array | undefined;
+    if (opts.excludeHighlyExpressed) {
+      const base = m.extraBase();
+      const out = await m.planPass({ highly_expressed: { max_fraction: maxFraction } }, [], "highly expressed genes", opts);
+      void base;
+      const flags = out.get("he.flags") as Float64Array;
+      exclude = Uint8Array.from(flags, (x) => (x ? 1 : 0));
+    }
+    let targetSum = opts.targetSum;
+    if (targetSum === undefined) {
+      const probe = exclude ? m.withChain(m.chain.append({ op: "normalize", target: 1, exclude, basis: m.selections[1] })) : m;
+      const out = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
+      sizeFactors = exclude ? (out.get("size_factors") as Float64Array) : (out.get("qc.total_counts") as Float64Array);
+      checkFiniteCells(adata, sizeFactors, opts.layer, "normalizeTotal");
+      // scanpy 1.11 takes the median over every cell for sparse X and over
+      // the cells with counts for dense X; the same here, so that both agree.
+      targetSum = median(m.format === "dense" ? sizeFactors.filter((x) => x > 0) : sizeFactors);
+      if (!(targetSum > 0)) {
+        // Most cells have no counts over the genes used: scanpy's target is
+        // then 0 and every cell becomes 0 (or NaN). Say so instead.
+        const withCounts = sizeFactors.reduce((c, x) => c + (x > 0 ? 1 : 0), 0);
+        if (withCounts > 0) {
+          const genes = exclude ? "the genes left after excluding the highly expressed ones" : "its genes";
+          throw new InvalidArgumentError(
+            `pp.normalizeTotal: the median cell total is 0 (${sizeFactors.length - withCounts} of ${sizeFactors.length} cells have no counts over ${genes}), so the default target would make every cell 0; pass targetSum`,
+          );
+        }
+        // No cell with counts (all-zero X, or no cells left): every row
+        // stays zero whatever the target; 1 keeps the plan valid.
+        targetSum = 1;
+      }
+    } else if (!(typeof targetSum === "number" && Number.isFinite(targetSum) && targetSum > 0)) {
+      throw new InvalidArgumentError(`targetSum must be a finite number > 0, got ${shown(targetSum)}`);
+    }
+    const note = opts.targetSum === undefined ? `median total ${targetSum}` : undefined;
+    const basis = m.selections[1];
+    store(adata, m.withChain(m.chain.append({ op: "normalize", target: targetSum, sizeFactors, exclude, basis, note })), opts.layer);
+  } finally {
+    release();
   }
-  let targetSum = opts.targetSum;
-  if (targetSum === undefined) {
-    const probe = exclude ? m.withChain(m.chain.append({ op: "normalize", target: 1, exclude, basis: m.selections[1] })) : m;
-    const out = await probe.planPass({ qc: { masks: [], percent_top: [] } }, [], "cell totals", opts);
-    sizeFactors = exclude ? (out.get("size_factors") as Float64Array) : (out.get("qc.total_counts") as Float64Array);
-    checkFiniteCells(adata, sizeFactors, opts.layer, "normalizeTotal");
-    // scanpy 1.11 takes the median over every cell for sparse X and over
-    // the cells with counts for dense X; the same here, so that both agree.
-    targetSum = median(m.format === "dense" ? sizeFactors.filter((x) => x > 0) : sizeFactors);
-    // No cell with counts (all-zero X, or no cells left): every row stays
-    // zero whatever the target; 1 keeps the plan valid (scanpy's is NaN).
-    if (!(targetSum > 0)) targetSum = 1;
-  } else if (!(typeof targetSum === "number" && Number.isFinite(targetSum) && targetSum > 0)) {
-    throw new InvalidArgumentError(`targetSum must be a finite number > 0, got ${shown(targetSum)}`);
-  }
-  const note = opts.targetSum === undefined ? `median total ${targetSum}` : undefined;
-  const basis = m.selections[1];
-  store(adata, m.withChain(m.chain.append({ op: "normalize", target: targetSum, sizeFactors, exclude, basis, note })), opts.layer);
 }
 
 export interface Log1pOptions {
@@ -80,7 +96,7 @@ export interface Log1pOptions {
 export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
   checkAnnData("pp.log1p", adata);
   checkOptionNames<Log1pOptions>("pp.log1p", opts, { base: "num", layer: true, force: "bool" });
-  const m = target(adata, opts.layer);
+  const m = target(adata, opts.layer, "pp.log1p");
   const already = m.chain.has("log1p") || (!opts.layer && "log1p" in adata.uns);
   if (already && !opts.force) {
     throw new InvalidArgumentError("the matrix is already log-transformed (uns.log1p is set); pass force: true to apply log1p again");

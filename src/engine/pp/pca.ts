@@ -54,6 +54,9 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
     onProgress: true,
     signal: true,
   });
+  // Refused while a step is about to replace the matrix (the view below
+  // would read the values from before it).
+  target(adata, opts.layer, "pp.pca");
   const zeroCenter = opts.zeroCenter ?? true;
   const hvCol = adata.var.getChild("highly_variable");
   const useHv = opts.useHighlyVariable ?? hvCol !== null;
@@ -77,8 +80,14 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   const n = adata.nObs;
   // scanpy's default: 50, or min(n_obs, n_genes) − 1 when that is smaller.
   const nComps = opts.nComps ?? (Math.min(n, p) <= 50 ? Math.min(n, p) - 1 : 50);
-  if (!(Number.isInteger(nComps) && nComps > 0 && nComps < Math.min(n, p))) {
-    throw new InvalidArgumentError(`nComps must be an integer in [1, min(n_obs, n_genes) - 1] = [1, ${Math.min(n, p) - 1}], got ${nComps}`);
+  // The exact solver has every eigenpair of the covariance, so it takes
+  // nComps = min(n_obs, n_genes) as scanpy's covariance_eigh does; the
+  // randomized one (like arpack) needs fewer.
+  const maxComps = randomized ? Math.min(n, p) - 1 : Math.min(n, p);
+  if (!(Number.isInteger(nComps) && nComps > 0 && nComps <= maxComps)) {
+    throw new InvalidArgumentError(
+      `nComps must be an integer in [1, ${randomized ? "min(n_obs, n_genes) - 1" : "min(n_obs, n_genes)"}] = [1, ${maxComps}], got ${nComps}`,
+    );
   }
   const view = useHv ? adata.subset({ var: genes }) : adata;
   // 12, not scikit-learn's 7: trailing PCs of single-cell data have tiny
@@ -93,7 +102,7 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
     ? { randomized_pca: { n_comps: nComps, oversample, n_iter: nIter, seed } }
     : { pca: { n_comps: nComps, zero_center: zeroCenter } };
   const label = `PCA ${randomized ? `randomized, ${nIter} power iterations` : "exact"} (${nComps} comps, ${p} genes)`;
-  const out = await target(view, opts.layer).planPass(request, [], label, opts);
+  const out = await target(view, opts.layer, "pp.pca").planPass(request, [], label, opts);
   const comps = out.get("pca.components") as Float64Array; // p × k, gene-major
   // NaN or ±Inf anywhere in X spreads through every product of the
   // randomized solver (the exact one stops at its covariance): refuse

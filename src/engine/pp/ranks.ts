@@ -13,12 +13,19 @@ export function sortedBatchCodes(adata: AnnDataOOM, key?: string): { codes: Floa
   if (!key) return { codes, n: 1, labels: ["0"] };
   const col = adata.obs.getChild(key);
   if (!col) throw new InvalidArgumentError(`batchKey: obs has no column ${JSON.stringify(key)}`);
-  const labels = Array.from({ length: adata.nObs }, (_, i) => {
+  const values = Array.from({ length: adata.nObs }, (_, i) => {
     const v = col.get(i);
     if (v === null || v === undefined) throw new InvalidArgumentError(`batchKey ${key}: missing value in cell ${i}`);
-    return String(v);
+    return v as unknown;
   });
-  const uniq = [...new Set(labels)].sort();
+  const labels = values.map(String);
+  // In np.unique's order, as scanpy loops over the batches: numbers (and
+  // categories that are numbers) by value, so 2 comes before 10; the
+  // first batch sets the default clip of pearson residuals.
+  const numeric = values.every((v) => typeof v === "number" || typeof v === "bigint");
+  const uniq = numeric
+    ? [...new Set(values as (number | bigint)[])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String)
+    : [...new Set(labels)].sort();
   const at = new Map(uniq.map((l, i) => [l, i]));
   labels.forEach((l, i) => {
     codes[i] = at.get(l) as number;

@@ -32,6 +32,8 @@ export interface UmapOptions extends PassOptions {
   negativeSampleRate?: number;
   /** 'spectral' (default), 'pca' (first columns of X_pca), 'random', or an obsm key. */
   init?: string;
+  /** scanpy's name for `init` (`init_pos`); give one of the two. */
+  initPos?: string;
   /** Seed (default 0, as scanpy). null: a fresh random seed on every call (not reproducible). */
   randomState?: number | null;
   /** Curve parameters; fitted from minDist and spread when not given. */
@@ -69,6 +71,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     gamma: "num",
     negativeSampleRate: "num",
     init: true,
+    initPos: true,
     randomState: "num",
     a: "num",
     b: "num",
@@ -78,10 +81,17 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
     onProgress: true,
     signal: true,
   });
+  if (opts.init !== undefined && opts.initPos !== undefined)
+    throw new InvalidArgumentError("give init or initPos (scanpy's name for it), not both");
+  const initName = opts.initPos ?? opts.init ?? "spectral";
+  if (initName === "paga")
+    throw new InvalidArgumentError('init "paga" (PAGA-guided positions) is not supported: use "spectral", "pca", "random" or an obsm key');
   const minDist = opts.minDist ?? 0.5;
   const spread = opts.spread ?? 1;
   const dim = opts.nComponents ?? 2;
-  if (!(spread > 0 && minDist >= 0 && minDist <= spread)) {
+  // Finite too: umap-learn's curve fit refuses an infinite spread, which
+  // here fitted a = b = 1 without a word.
+  if (!(Number.isFinite(spread) && Number.isFinite(minDist) && spread > 0 && minDist >= 0 && minDist <= spread)) {
     throw new InvalidArgumentError(`need spread > 0 and 0 ≤ minDist ≤ spread, got minDist ${minDist}, spread ${spread}`);
   }
   if (!(Number.isInteger(dim) && dim >= 1))
@@ -115,7 +125,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   if (!["auto", "native", "umap-js"].includes(method))
     throw new InvalidArgumentError(`method must be 'auto', 'native' or 'umap-js', got ${JSON.stringify(method)}`);
   const [a, b] = curveParams(opts.a, opts.b, spread, minDist);
-  const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", opts.init ?? "spectral", dim, seed, opts);
+  const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", initName, dim, seed, opts);
   const useJs = method === "umap-js";
   // The same layout parameters for both paths.
   const layout = {
@@ -155,7 +165,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       min_dist: minDist,
       spread,
       n_epochs: nEpochs,
-      init: opts.init ?? "spectral",
+      init: initName,
       // The seed used, also one drawn for randomState: null, so that the layout can be redone.
       random_state: seed,
     },

@@ -43,6 +43,8 @@ enum Sink {
         /// float64 values (a float64 source); float32 otherwise.
         double: bool,
         indices: Appendable,
+        /// int32 unless the rows written could hold more entries.
+        index_dtype: DType,
         indptr: Vec<i64>,
         group: Group,
     },
@@ -104,6 +106,7 @@ impl Accumulator for PlanWriter<'_> {
                 data,
                 double,
                 indices,
+                index_dtype,
                 indptr,
                 ..
             } => {
@@ -120,7 +123,8 @@ impl Accumulator for PlanWriter<'_> {
                             *v = sc.apply(j as usize, *v);
                         }
                     }
-                    indices.append(&Values::Int32(cols.into_iter().map(|c| c as i32).collect()))?;
+                    let cols: Vec<i64> = cols.into_iter().map(i64::from).collect();
+                    indices.append(&h5w::ints_as(cols, *index_dtype))?;
                     data.append(&if *double {
                         Values::Float64(scaled)
                     } else {
@@ -228,6 +232,10 @@ pub fn write_planned(
             single,
         }
     } else {
+        // A transform never adds entries: the rows' stored entries bound
+        // the output's (repeated rows counted each time).
+        let bound: u64 = majors.iter().map(|&r| m.nnz_between(r, r + 1)).sum();
+        let index_dtype = h5w::sparse_index_dtype(bound);
         let group = parent.create_group(&name).at(&element)?;
         h5w::set_encoding(&group, "csr_matrix", "0.1.0")?;
         h5w::set_i64s_attr(&group, "shape", &[shape[0] as i64, shape[1] as i64])?;
@@ -243,7 +251,8 @@ pub fn write_planned(
                 c,
             )?,
             double,
-            indices: Appendable::create(&group, "indices", DType::Int32, c)?,
+            indices: Appendable::create(&group, "indices", index_dtype, c)?,
+            index_dtype,
             indptr: vec![0],
             group,
         }
@@ -268,12 +277,14 @@ pub fn write_planned(
         group,
         mut data,
         mut indices,
+        index_dtype,
         ..
     } = writer.sink
     {
         data.finish()?;
         indices.finish()?;
-        let ptr = Values::Int64(indptr);
+        let nnz = *indptr.last().unwrap_or(&0) as u64;
+        let ptr = h5w::ints_as(indptr, h5w::indptr_dtype(index_dtype, nnz));
         h5w::write_values(&group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
     }
     Ok(())
