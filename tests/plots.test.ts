@@ -796,6 +796,51 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
     assert.match(p.svg, /batch\uFFFD2\uFFFD/);
   });
 
+  it("plots leave the colors they used in uns[key_colors], as scanpy's do, so later plots and the written file keep them", async () => {
+    const a = await read(path.join(P, "plots.h5ad"));
+    try {
+      const want = JSON.parse(
+        runPython(
+          [
+            "import sys, json, warnings, matplotlib; matplotlib.use('Agg'); warnings.simplefilter('ignore')",
+            "import scanpy as sc",
+            "a = sc.read_h5ad(sys.argv[1])",
+            "sc.pl.embedding(a, basis='X_umap', color='leiden', show=False)",
+            "default = list(a.uns['leiden_colors'])",
+            "sc.pl.violin(a, 'score', groupby='leiden', palette='Set1', show=False)",
+            "after_violin = list(a.uns['leiden_colors'])",
+            "sc.pl.embedding(a, basis='X_umap', color='leiden', palette='Set1', show=False)",
+            "print(json.dumps({'default': default, 'after_violin': after_violin, 'set1': list(a.uns['leiden_colors'])}))",
+          ],
+          path.join(P, "plots.h5ad"),
+        ),
+      );
+      assert.ok(!("leiden_colors" in a.uns));
+      const p = await pl.embedding(a, { color: "leiden" });
+      assert.deepEqual(a.uns.leiden_colors, want.default);
+      assert.deepEqual(p.data.panels[0].colors, want.default);
+      // a violin's palette is for that plot only (scanpy hands it to seaborn)
+      await pl.violin(a, "score", { groupby: "leiden", palette: "Set1" });
+      assert.deepEqual(a.uns.leiden_colors, want.after_violin);
+      assert.deepEqual(want.after_violin, want.default);
+      // an embedding's palette is stored
+      await pl.embedding(a, { color: "leiden", palette: "Set1" });
+      assert.deepEqual(a.uns.leiden_colors, want.set1);
+      // the next plot without a palette draws the stored colors
+      assert.deepEqual((await pl.embedding(a, { color: "leiden" })).data.panels[0].colors, want.set1);
+      const out = path.join(tmp, "colors-kept.h5ad");
+      await a.write(out);
+      assert.deepEqual(
+        JSON.parse(
+          runPython(["import sys, json, anndata as ad", "print(json.dumps(list(ad.read_h5ad(sys.argv[1]).uns['leiden_colors'])))"], out),
+        ),
+        want.set1,
+      );
+    } finally {
+      a.close();
+    }
+  });
+
   it("scanpy habits: palette as a colormap name (as scanpy samples it), string columns as groups, jitter true/false, pl.umap / pl.pca, CN, grey and xkcd colors", async () => {
     // its own object: the tests above add obs columns to the shared one
     const a = await read(path.join(P, "plots.h5ad"));

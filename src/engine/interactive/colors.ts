@@ -5,7 +5,7 @@
  * browser — per-cell category codes or values, and the color lists.
  */
 import type { AnnDataOOM } from "../anndata";
-import { type ColorLimit, categoryColors, colormapLut, colorRange, NA_COLOR, normalizeColor, type Palette, toHex } from "../pl/colors";
+import { type ColorLimit, colormapLut, colorRange, NA_COLOR, normalizeColor, obsCategoryColors, type Palette, toHex } from "../pl/colors";
 import { type GeneSource, keyValues } from "../pl/values";
 
 export type ColorSpec =
@@ -46,7 +46,7 @@ export async function resolveColor(adata: AnnDataOOM, key: string | null | undef
   const na = normalizeColor(naColor ?? NA_COLOR);
   const kv = await keyValues(adata, key, src, "color");
   if (kv.kind === "categorical") {
-    const colors = categoryColors(kv.categories, adata.uns[`${key}_colors`], palette);
+    const colors = obsCategoryColors(adata, key, kv.categories, palette);
     return { spec: { kind: "categorical", key, source: "obs", categories: kv.categories, colors, naColor: na }, codes: kv.codes };
   }
   const [lo, hi] = colorRange(kv.values, vmin, vmax);

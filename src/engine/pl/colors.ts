@@ -100,6 +100,22 @@ export function categoryColors(categories: string[], uns: unknown, palette?: Pal
   return defaultPalette(n);
 }
 
+/**
+ * The colors of an obs column's categories (categoryColors), left in
+ * `uns[key_colors]` as scanpy's plots leave them (`_get_palette`: a
+ * palette given, defaults for missing or too few colors, invalid ones
+ * replaced), so that later plots and the written file use the same
+ * colors. uns is set only when it would change.
+ */
+export function obsCategoryColors(adata: { uns: Record<string, unknown> }, key: string, categories: string[], palette?: Palette): string[] {
+  const colorsKey = `${key}_colors`;
+  const colors = categoryColors(categories, adata.uns[colorsKey], palette);
+  const stored = unsColors(adata.uns[colorsKey]);
+  const same = stored !== null && stored.length === colors.length && stored.every((c, i) => tryColor(c) === colors[i]);
+  if (!same) adata.uns[colorsKey] = colors;
+  return colors;
+}
+
 function unsColors(v: unknown): string[] | null {
   // An n × 3 or n × 4 array of floats in [0, 1] (matplotlib RGB(A) rows, as
   // some tools store colors): scanpy's _validate_palette takes those too.

@@ -9,7 +9,7 @@ import type { DenseArray } from "../elements";
 import { InvalidArgumentError } from "../errors";
 import type { OptionNames } from "../options";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
-import { type ColorLimit, ColorScale, categoryColors, colorRange, NA_COLOR, normalizeColor, type Palette, parseHex } from "./colors";
+import { type ColorLimit, ColorScale, colorRange, NA_COLOR, normalizeColor, obsCategoryColors, type Palette, parseHex } from "./colors";
 import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
 import { encodePng } from "./png";
 import { Raster } from "./raster";
@@ -309,8 +309,7 @@ async function drawPoints(
       panel = { color: null, kind: "none", title, nMissing: 0 };
       for (const i of order) raster.disc(sx(xs[i]), sy(ys[i]), radius, na[0] / 255, na[1] / 255, na[2] / 255);
     } else if (v.kind === "categorical") {
-      const uns = adata.uns[`${ck}_colors`];
-      const colors = categoryColors(v.categories, uns, opts.palette);
+      const colors = obsCategoryColors(adata, ck as string, v.categories, opts.palette);
       const rgb = colors.map((c) => parseHex(c) as [number, number, number]);
       const counts = new Array<number>(v.categories.length).fill(0);
       let nMissing = 0;

@@ -9,7 +9,7 @@ import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { seededRandom } from "../graph-data";
 import { fmt, linear, niceTicks, textWidth } from "./axes";
-import { categoryColors, type Palette } from "./colors";
+import { categoryColors, obsCategoryColors, type Palette } from "./colors";
 import { gaussianKde } from "./kde";
 import { checkOptions, type HoverRegion, MAX_PANEL_PX, Plot, panelSide } from "./plot";
 import { Raster } from "./raster";
@@ -155,7 +155,12 @@ export async function violin(adata: AnnDataOOM, keys: string | string[], opts: V
         groups: grp.categories.map((c, k) => summarize(c, Float64Array.from(byGroup[k]))),
       };
     });
-    colors = categoryColors(grp.categories, adata.uns[`${opts.groupby}_colors`], opts.palette);
+    // As scanpy's violin: its own colors are left in uns (defaults set,
+    // invalid ones replaced); a palette is used for this plot only.
+    colors =
+      opts.palette === undefined || opts.palette === null
+        ? obsCategoryColors(adata, opts.groupby as string, grp.categories)
+        : categoryColors(grp.categories, adata.uns[`${opts.groupby}_colors`], opts.palette);
   } else {
     panels = [{ key: list.join(", "), title: titles[0] ?? "", groups: series.map((s) => summarize(s.key, finite(s.values))) }];
     colors = categoryColors(list, undefined, opts.palette);
