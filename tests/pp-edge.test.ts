@@ -716,6 +716,7 @@ describe("state across steps, and scanpy's own arithmetic (a probe's findings)",
       );
       await assert.rejects(() => pp.highlyVariableGenes(a), /still running/);
       await assert.rejects(() => pp.pca(a), /still running/);
+      assert.throws(() => a.subset({ obs: slice(0, 10) }), /subset: pp\.normalizeTotal is still running on X/);
       await running;
       pp.log1p(a);
       assert.deepEqual(

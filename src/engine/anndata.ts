@@ -441,6 +441,12 @@ export class AnnDataOOM {
     const unknown = Object.keys(sel ?? {}).filter((k) => k !== "obs" && k !== "var");
     if (sel === null || typeof sel !== "object" || unknown.length)
       throw new InvalidArgumentError(`subset takes { obs?, var? }${unknown.length ? `, not ${unknown.join(", ")}` : ""}`);
+    // A view takes the matrices as they are now: before a running normalize
+    // or scale has replaced them (a view of the values from before the step).
+    for (const [slot, step] of this.pendingSteps)
+      throw new InvalidArgumentError(
+        `subset: ${step} is still running on ${slot === "X" ? "X" : `layers.${slot}`} and will replace it; await it before subsetting`,
+      );
     const { obs, var: vars } = this.root;
     const obsIdx = sel.obs === undefined ? null : resolve(sel.obs, this.nObs, "obs", (nm) => this.position("obs", nm));
     const varIdx = sel.var === undefined ? null : resolve(sel.var, this.nVars, "var", (nm) => this.position("var", nm));
