@@ -453,3 +453,103 @@ describe("progress, cancellation and closing", () => {
     await assert.rejects(async () => a.write("/tmp/never.h5ad"), ClosedError);
   });
 });
+
+describe("semantics an anndata user relies on (a probe's findings)", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-api-probe-"));
+
+  it("X.var(0) keeps the variance of columns whose mean dwarfs it (1e7 ± 1, dense and CSR, float32 and float64), as numpy", async () => {
+    const file = path.join(tmp, "offset.h5ad");
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, numpy as np, scipy.sparse as sp, anndata as ad",
+          "rng = np.random.default_rng(0)",
+          "X = 1e7 + rng.normal(size=(5000, 3))",
+          "X[:, 2] = np.where(rng.random(5000) < 0.5, 0, X[:, 2])  # half zeros: a sparse column",
+          "ad.AnnData(X=X, layers={'csr': sp.csr_matrix(X), 'f32': X.astype(np.float32)}).write_h5ad(sys.argv[1])",
+          "print(json.dumps({'f64': X.var(0).tolist(), 'f32': X.astype(np.float32).astype(np.float64).var(0).tolist(), 'ddof1': X.var(0, ddof=1).tolist()}))",
+        ],
+        file,
+      ),
+    );
+    const a = await read(file);
+    try {
+      const close = (got: Float64Array | number, w: number[], what: string) =>
+        w.forEach((x, j) =>
+          assert.ok(Math.abs((got as Float64Array)[j] - x) <= 1e-9 * x, `${what}[${j}]: ${(got as Float64Array)[j]} vs numpy ${x}`),
+        );
+      close(await a.X.var(0), want.f64, "dense");
+      close(await a.layers.get("csr").var(0), want.f64, "csr");
+      close(await a.layers.get("f32").var(0), want.f32, "float32 values, in float64");
+      close(await a.X.var(0, { ddof: 1 }), want.ddof1, "ddof 1");
+      // numpy divides by max(n − ddof, 0): Infinity, never a negative variance
+      for (const x of (await a.X.var(0, { ddof: 5001 })) as Float64Array) assert.equal(x, Number.POSITIVE_INFINITY);
+      await assert.rejects(() => a.X.var(0, { ddof: Number.NaN }), InvalidArgumentError);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a boolean mask with a missing value, or with numbers after a boolean, is refused (anndata raises)", async () => {
+    const a = await open("full_csr");
+    try {
+      const mask: (boolean | null)[] = Array.from({ length: a.nObs }, (_, i) => i % 2 === 0);
+      assert.equal(a.subset({ obs: mask as boolean[] }).nObs, Math.ceil(a.nObs / 2));
+      mask[1] = null;
+      assert.throws(() => a.subset({ obs: mask as boolean[] }), /boolean mask holds null at position 1/);
+      const mixed = [true, ...Array.from({ length: a.nObs - 1 }, () => 1)];
+      assert.throws(() => a.subset({ obs: mixed as unknown as boolean[] }), /boolean mask holds 1 at position 1/);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("obsVector / varVector of a key that is both a column and a name is an error, as anndata's obs_vector", async () => {
+    const file = path.join(tmp, "ambiguous.h5ad");
+    runPython(
+      [
+        "import sys, numpy as np, pandas as pd, anndata as ad",
+        "a = ad.AnnData(np.arange(6, dtype=np.float32).reshape(3, 2), obs=pd.DataFrame({'g1': [1.0, 2.0, 3.0], 'c': ['x', 'y', 'z']}, index=['a', 'b', 'c']), var=pd.DataFrame({'a': [5.0, 6.0]}, index=['g0', 'g1']))",
+        "a.write_h5ad(sys.argv[1])",
+      ],
+      file,
+    );
+    const a = await read(file);
+    try {
+      await assert.rejects(() => a.obsVector("g1"), /"g1" is both an obs column and a var name/);
+      await assert.rejects(() => a.varVector("a"), /"a" is both a var column and an obs name/);
+      assert.deepEqual(Array.from((await a.obsVector("g0")) as Float64Array), [0, 2, 4]);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("nullable columns are written with their parts' encodings: anndata reads them back without an OldFormatWarning", async () => {
+    const file = path.join(tmp, "nullable.h5ad");
+    runPython(
+      [
+        "import sys, numpy as np, pandas as pd, anndata as ad",
+        "obs = pd.DataFrame({'ni': pd.array([1, None, 3], dtype='Int64'), 'nb': pd.array([True, None, False], dtype='boolean')}, index=['x', 'y', 'z'])",
+        "ad.AnnData(np.zeros((3, 2), np.float32), obs=obs).write_h5ad(sys.argv[1])",
+      ],
+      file,
+    );
+    const a = await read(file);
+    const out = path.join(tmp, "nullable-out.h5ad");
+    const view = a.subset({ obs: [1, 2] });
+    view.setObs("ns", ["p", null]);
+    await view.write(out);
+    a.close();
+    const got = runPython(
+      [
+        "import sys, warnings, anndata as ad",
+        "warnings.simplefilter('error')",
+        "b = ad.read_h5ad(sys.argv[1])",
+        "print({k: str(v) for k, v in b.obs.dtypes.items()}, b.obs['ni'].tolist())",
+      ],
+      out,
+    ).trim();
+    assert.match(got, /'ni': 'Int64', 'nb': 'boolean', 'ns': 'string'/);
+    assert.match(got, /\[<NA>, 3\]$/);
+  });
+});

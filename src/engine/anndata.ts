@@ -527,7 +527,14 @@ export class AnnDataOOM {
    * const cd3e = await adata.obsVector("CD3E");
    */
   async obsVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
-    if (typeof key === "string" && this.obs.getChild(key)) return this.obs.getChild(key) as Vector;
+    if (typeof key === "string" && this.obs.getChild(key)) {
+      // anndata's obs_vector raises on a key that names both.
+      if (this.nameIndex("var").has(key))
+        throw new InvalidArgumentError(
+          `${JSON.stringify(key)} is both an obs column and a var name: use adata.obs.getChild(key) or geneValues([key])`,
+        );
+      return this.obs.getChild(key) as Vector;
+    }
     const j = typeof key === "number" ? key : this.position("var", key);
     if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither an obs column nor a var name`);
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;
@@ -563,7 +570,13 @@ export class AnnDataOOM {
 
   /** anndata's `var_vector`: a var column by name, or one cell's values across vars. */
   async varVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
-    if (typeof key === "string" && this.var.getChild(key)) return this.var.getChild(key) as Vector;
+    if (typeof key === "string" && this.var.getChild(key)) {
+      if (this.nameIndex("obs").has(key))
+        throw new InvalidArgumentError(
+          `${JSON.stringify(key)} is both a var column and an obs name: use adata.var.getChild(key) or X.varVector(position)`,
+        );
+      return this.var.getChild(key) as Vector;
+    }
     const i = typeof key === "number" ? key : this.position("obs", key);
     if (i === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither a var column nor an obs name`);
     const m = opts.layer ? this.layers.get(opts.layer) : this.X;

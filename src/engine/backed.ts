@@ -6,7 +6,7 @@
  */
 
 import { applyColumn, applyRow, Chain, type Step, scaleValue } from "./chain";
-import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall } from "./errors";
+import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall, shown } from "./errors";
 import * as geneIndex from "./gene-index";
 import type { Native } from "./native";
 import { kernelSignal } from "./notebook";
@@ -354,13 +354,17 @@ export class BackedMatrix {
   }
   /** Variance with numpy's default ddof = 0 (pass ddof: 1 for the sample variance). */
   async var(axis?: Axis, opts: PassOptions & { ddof?: number } = {}): Promise<Float64Array | number> {
-    const v = await this.reduce("var", axis, opts);
     const ddof = opts.ddof ?? 0;
+    if (typeof ddof !== "number" || !Number.isFinite(ddof))
+      throw new InvalidArgumentError(`ddof must be a finite number, got ${shown(ddof)}`);
+    const v = await this.reduce("var", axis, opts);
     if (!ddof) return v;
     const [r, c] = this.shape;
     const n = axis === 0 ? r : axis === 1 ? c : r * c;
-    const f = n / (n - ddof);
-    return typeof v === "number" ? v * f : v.map((x) => x * f);
+    // numpy divides the squared deviations by max(n − ddof, 0): Infinity
+    // (NaN for none) when ddof ≥ n, never a negative variance.
+    const scale = (x: number) => (x * n) / Math.max(n - ddof, 0);
+    return typeof v === "number" ? scale(v) : v.map(scale);
   }
   /** Non-zero values (explicit zeros not counted) per axis or in all. */
   nnz(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {

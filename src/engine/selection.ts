@@ -73,7 +73,14 @@ export function resolve(sel: Indexer, n: number, axis: "obs" | "var", position: 
   if (typeof first === "boolean" || sel instanceof Uint8Array) {
     if (arr.length !== n) throw new InvalidArgumentError(`boolean mask has length ${arr.length} but ${axis} has ${n}`);
     const out: number[] = [];
-    for (let i = 0; i < n; i++) if (arr[i]) out.push(i);
+    const typed = sel instanceof Uint8Array;
+    for (let i = 0; i < n; i++) {
+      // As anndata, which raises on a None in a mask: a missing value is
+      // neither in nor out, and [true, 1, 0] is not a mask to numpy.
+      if (!typed && typeof arr[i] !== "boolean")
+        throw new InvalidArgumentError(`${axis}: boolean mask holds ${String(arr[i])} at position ${i}; a mask is true/false only`);
+      if (arr[i]) out.push(i);
+    }
     return Uint32Array.from(out);
   }
   if (typeof first === "string") {

@@ -106,7 +106,7 @@ fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f
 
 /// Minor-axis partials of some rows of a block. Sums only: [sum, nnz] per
 /// minor (16 bytes). With moments: [sum(x-K), sum((x-K)^2), nnz, stored]
-/// shifted by the running means K so sums of squares do not cancel.
+/// shifted by the block's column means K so sums of squares do not cancel.
 /// Per-major (sum, nnz, M2) of a part's rows, and its minor partial.
 type PartResult = (Vec<(f64, f64, f64)>, Option<Partial>);
 
@@ -191,11 +191,38 @@ impl StatsAccumulator {
                 None => k * width..(k + 1) * width,
             }
         };
-        let shift = req.moments.then(|| self.minor.mean.clone());
         // One part per thread: each gives its majors' moments and a minor
         // partial; partials add up.
         let parts = rayon::current_num_threads().max(1).min(n_b.max(1));
         let per = n_b.div_ceil(parts).max(1);
+        let part_range = |t: usize| {
+            let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
+            if a < b {
+                (seg(a).start, seg(b - 1).end)
+            } else {
+                (0, 0)
+            }
+        };
+        // Moments are shifted by this block's own column means (a first look
+        // at the block): s1 ≈ 0 and s2 is the block's M2 without cancelling.
+        // The running mean of earlier blocks was the shift before, and 0 for
+        // the first block: a column of 1e7 ± 1 lost its variance there.
+        let shift = (req.minor && req.moments && n_b > 0).then(|| {
+            let sums: Vec<Partial> = (0..parts)
+                .into_par_iter()
+                .map(|t| {
+                    let (lo, hi) = part_range(t);
+                    minor_partial(&vals[lo..hi], indices.map(|ix| &ix[lo..hi]), width, None)
+                })
+                .collect();
+            let mut total = vec![0.0; width];
+            for p in sums {
+                if let Partial::Sums(p) = p {
+                    total.iter_mut().zip(p).for_each(|(t, [s, _])| *t += s);
+                }
+            }
+            total.iter().map(|s| s / n_b as f64).collect::<Vec<f64>>()
+        });
         let results: Vec<PartResult> = (0..parts)
             .into_par_iter()
             .map(|t| {
@@ -208,11 +235,7 @@ impl StatsAccumulator {
                     vec![]
                 };
                 let part = req.minor.then(|| {
-                    let (lo, hi) = if a < b {
-                        (seg(a).start, seg(b - 1).end)
-                    } else {
-                        (0, 0)
-                    };
+                    let (lo, hi) = part_range(t);
                     minor_partial(
                         &vals[lo..hi],
                         indices.map(|ix| &ix[lo..hi]),

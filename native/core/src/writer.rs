@@ -1012,14 +1012,17 @@ pub(crate) fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
         } => {
             let cg = g.create_group(name).at(&where_)?;
             h5w::set_encoding(&cg, "nullable-string-array", "0.1.0")?;
-            h5w::write_strings(&cg, "values", strings, false)?;
-            h5w::write_values(
+            // The parts carry their own encoding, as anndata writes them
+            // (without it anndata warns on every read: OldFormatWarning).
+            h5w::write_strings(&cg, "values", strings, true)?;
+            let ds = h5w::write_values(
                 &cg,
                 "mask",
                 &mask_values(mask),
                 &[mask.len()],
                 Compression::None,
             )?;
+            h5w::set_encoding(&ds, "array", "0.2.0")?;
         }
         Column::Nullable {
             values,
@@ -1033,14 +1036,13 @@ pub(crate) fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
                 "nullable-integer"
             };
             h5w::set_encoding(&cg, kind, "0.1.0")?;
-            h5w::write_values(&cg, "values", values, &[values.len()], Compression::None)?;
-            h5w::write_values(
-                &cg,
-                "mask",
-                &mask_values(mask),
-                &[mask.len()],
-                Compression::None,
-            )?;
+            for (part, v, n) in [
+                ("values", values, values.len()),
+                ("mask", &mask_values(mask), mask.len()),
+            ] {
+                let ds = h5w::write_values(&cg, part, v, &[n], Compression::None)?;
+                h5w::set_encoding(&ds, "array", "0.2.0")?;
+            }
         }
         Column::Categorical {
             codes,
