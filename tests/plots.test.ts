@@ -928,3 +928,127 @@ describe("pl: odd data and misuse (from an adversarial review)", () => {
       );
   });
 });
+
+describe("plot data where scanpy and matplotlib decide it (a probe's findings)", () => {
+  it("a constant colour takes the map's middle (matplotlib widens the empty range), ±Infinity is drawn as missing, pNN keeps ±Infinity as np.nanpercentile", async () => {
+    const file = path.join(P, "plots.h5ad");
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, numpy as np, matplotlib; matplotlib.use('Agg'); warnings.simplefilter('ignore')",
+          "import scanpy as sc",
+          "from matplotlib.colors import to_hex",
+          "a = sc.read_h5ad(sys.argv[1])",
+          "ax = sc.pl.embedding(a, basis='X_umap', color='const', show=False); ax.figure.canvas.draw()",
+          "pc = ax.collections[0]",
+          "s = a.obs['score'].to_numpy().copy(); s[:7] = np.inf; s[7:9] = -np.inf",
+          "print(json.dumps({'norm': [pc.norm.vmin, pc.norm.vmax], 'color': to_hex(pc.get_facecolors()[0]), 'p99': float(np.nanpercentile(s, 99)), 'p1': float(np.nanpercentile(s, 1))}))",
+        ],
+        file,
+      ),
+    );
+    const a = await read(file);
+    try {
+      const panel = (await pl.embedding(a, { color: "const" })).data.panels[0];
+      assert.deepEqual([panel.vmin, panel.vmax], want.norm);
+      assert.equal(new pl.ColorScale("viridis", panel.vmin ?? 0, panel.vmax ?? 1).hex(3), want.color);
+      const score = Float64Array.from(a.obs.getChild("score") as unknown as Iterable<number>);
+      score.fill(Number.POSITIVE_INFINITY, 0, 7);
+      score.fill(Number.NEGATIVE_INFINITY, 7, 9);
+      a.setObs("score_inf", score);
+      const inf = (await pl.embedding(a, { color: "score_inf", vmin: "p1", vmax: "p99" })).data.panels[0];
+      const nan = score.filter((x) => Number.isNaN(x)).length;
+      assert.equal(inf.nMissing, nan + 9, "±Infinity drawn in naColor, as NaN");
+      assert.ok(Math.abs((inf.vmax ?? 0) - want.p99) <= 1e-12 * Math.abs(want.p99), `p99 ${inf.vmax} vs ${want.p99}`);
+      assert.ok(Math.abs((inf.vmin ?? 0) - want.p1) <= 1e-12 * Math.abs(want.p1), `p1 ${inf.vmin} vs ${want.p1}`);
+      assert.equal(new pl.ColorScale("viridis", 0, 1).hex(Number.POSITIVE_INFINITY), pl.NA_COLOR);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("dotplot fractions are over every cell of a group, NaN counting as not expressed (scanpy's dot_size_df)", async () => {
+    const file = path.join(P, "plots.h5ad");
+    const a = await read(file);
+    try {
+      const score = Float64Array.from(a.obs.getChild("score") as unknown as Iterable<number>);
+      for (let i = 0; i < score.length; i += 3) score[i] = Number.NaN;
+      a.setObs("score_na", score);
+      const out = path.join(tmp, "score-na.h5ad");
+      await a.write(out);
+      const want: number[][] = JSON.parse(
+        runPython(
+          [
+            "import sys, json, warnings, matplotlib; matplotlib.use('Agg'); warnings.simplefilter('ignore')",
+            "import scanpy as sc",
+            "a = sc.read_h5ad(sys.argv[1])",
+            "f = sc.pl.dotplot(a, ['score_na'], 'leiden', return_fig=True)",
+            "print(json.dumps(f.dot_size_df.values.tolist()))",
+          ],
+          out,
+        ),
+      );
+      const got = (await pl.dotplot(a, ["score_na"], "leiden")).data.dotSize;
+      want.forEach((row, r) => assert.ok(Math.abs(got[r][0] - row[0]) < 1e-12, `group ${r}: ${got[r][0]} vs ${row[0]}`));
+    } finally {
+      a.close();
+    }
+  });
+
+  it("pl.histogram in float32 casts the values first, as numpy holds them (a double below the rounded first edge fell out)", () => {
+    const values = Array.from({ length: 2000 }, (_, i) => Math.sin(i * 7.1) * 3.3 + 0.1);
+    values.push(0.1, 0.7);
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json, numpy as np",
+          "v = np.float32(json.loads(sys.argv[1]))",
+          "print(json.dumps([np.histogram(v, b)[0].tolist() for b in (2, 3, 7, 50)]))",
+        ],
+        JSON.stringify(values),
+      ),
+    );
+    [2, 3, 7, 50].forEach((bins, k) => {
+      const h = pl.histogram(values, bins, "float32");
+      assert.deepEqual(h.counts, want[k], `${bins} bins`);
+      assert.equal(
+        h.counts.reduce((s, c) => s + c, 0),
+        values.length,
+      );
+    });
+  });
+
+  it("every continuous matplotlib colormap and its _r reversal, as matplotlib draws them", () => {
+    const names = ["turbo", "Spectral", "viridis_r", "Spectral_r", "RdBu_r", "twilight", "jet", "bwr"];
+    const xs = [0, 0.13, 0.5, 0.77, 1];
+    const want = JSON.parse(
+      runPython(
+        [
+          "import sys, json",
+          "from matplotlib import colormaps",
+          "from matplotlib.colors import to_hex",
+          "names, xs = json.loads(sys.argv[1])",
+          "print(json.dumps({n: [to_hex(colormaps[n](float(x))) for x in xs] for n in names}))  # an int would be a table index",
+        ],
+        JSON.stringify([names, xs]),
+      ),
+    );
+    for (const n of names)
+      assert.deepEqual(
+        xs.map((x) => new pl.ColorScale(n, 0, 1).hex(x)),
+        want[n],
+        n,
+      );
+    assert.ok(pl.colormapNames().length >= 78);
+    assert.throws(() => new pl.ColorScale("nope_r", 0, 1), /unknown colormap "nope_r".*"<name>_r"/);
+  });
+
+  it("geneValues refuses an option it does not take (useRaw was silently ignored)", async () => {
+    const a = await read(path.join(P, "plots.h5ad"));
+    try {
+      await assert.rejects(() => a.geneValues(["G0"], { useRaw: true } as never), /unknown option "useRaw"/);
+    } finally {
+      a.close();
+    }
+  });
+});

@@ -557,6 +557,15 @@ export class AnnDataOOM {
     opts: PassOptions & GeneIndexOptions & { layer?: string; index?: boolean } = {},
   ): Promise<Float64Array[]> {
     if (!Array.isArray(genes)) throw new InvalidArgumentError("geneValues() takes an array of var names or positions");
+    checkOptionNames<PassOptions & GeneIndexOptions & { layer?: string; index?: boolean }>("geneValues", opts, {
+      layer: true,
+      index: "bool",
+      beside: "bool",
+      dir: true,
+      budgetBytes: "num",
+      onProgress: true,
+      signal: true,
+    });
     const cols = genes.map((g) => {
       const j = typeof g === "number" ? g : this.position("var", g);
       if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(g)} is not a var name`);

@@ -132,7 +132,7 @@ export function safeColor(c: unknown, fallback = "#888888"): string {
  * Per-point palette indices. Categories index their colors, missing ones
  * scanpy's na_color; continuous values pick one of 256 colormap entries as
  * matplotlib does (t = (v − vmin) / (vmax − vmin) clipped, entry
- * min(floor(256 t), 255); +∞ the top, −∞ the bottom), NaN na_color. Cells
+ * min(floor(256 t), 255)), NaN and ±∞ na_color (scanpy masks them). Cells
  * whose position is not finite (`x` at HIDDEN_AT) get a transparent color.
  */
 export function pointColors(spec: ColorSpec, n: number, data: Float32Array | Int32Array | null, x?: Float32Array): PointColors {
@@ -147,7 +147,7 @@ export function pointColors(spec: ColorSpec, n: number, data: Float32Array | Int
     const span = spec.vmax - spec.vmin;
     for (let i = 0; i < n; i++) {
       const v = data[i];
-      if (Number.isNaN(v)) values[i] = lut.length;
+      if (!Number.isFinite(v)) values[i] = lut.length;
       else {
         const t = span > 0 ? (v - spec.vmin) / span : 0;
         values[i] = Math.max(0, Math.min(lut.length - 1, Math.floor(t * lut.length)));

@@ -53,7 +53,8 @@ export type Palette = string | string[] | Record<string, string>;
  */
 function colormapPalette(name: string, n: number): string[] {
   const listed = Object.hasOwn(QUALITATIVE, name) ? QUALITATIVE[name] : undefined;
-  const lut = listed ? null : Object.hasOwn(COLORMAP_LUTS, name) ? colormapLut(name) : null;
+  const isMap = Object.hasOwn(COLORMAP_LUTS, name) || (name.endsWith("_r") && Object.hasOwn(COLORMAP_LUTS, name.slice(0, -2)));
+  const lut = listed ? null : isMap ? colormapLut(name) : null;
   if (!listed && !lut)
     throw new InvalidArgumentError(
       `palette ${JSON.stringify(name)} is not a colormap name (${[...Object.keys(QUALITATIVE), ...colormapNames()].join(", ")}); give a list of colors or { category: color } instead`,
@@ -171,15 +172,31 @@ export function colormapNames(): string[] {
   return Object.keys(COLORMAP_LUTS);
 }
 
-/** The 256 × 3 lookup table (0..1) of a matplotlib colormap. */
+/**
+ * The 256 × 3 lookup table (0..1) of a matplotlib colormap; `<name>_r` is
+ * the table reversed, as matplotlib's reversed maps are (entry i of the
+ * reversal is the map at 1 − i/255, i.e. entry 255 − i).
+ */
 export function colormapLut(name: string): Float64Array {
   let lut = lutCache.get(name);
   if (lut) return lut;
-  const b64 = typeof name === "string" && Object.hasOwn(COLORMAP_LUTS, name) ? COLORMAP_LUTS[name] : undefined;
-  if (!b64) throw new InvalidArgumentError(`unknown colormap ${JSON.stringify(name)}; available: ${colormapNames().join(", ")}`);
-  const raw = Buffer.from(b64, "base64");
-  lut = new Float64Array(raw.length / 2);
-  for (let i = 0; i < lut.length; i++) lut[i] = raw.readUInt16LE(2 * i) / 65535;
+  const own = (n: string) => (typeof n === "string" && Object.hasOwn(COLORMAP_LUTS, n) ? COLORMAP_LUTS[n] : undefined);
+  const b64 = own(name);
+  const reversed = !b64 && typeof name === "string" && name.endsWith("_r") && own(name.slice(0, -2)) !== undefined;
+  if (!b64 && !reversed)
+    throw new InvalidArgumentError(
+      `unknown colormap ${JSON.stringify(name)}; available: ${colormapNames().join(", ")} (and each reversed, as "<name>_r")`,
+    );
+  if (reversed) {
+    const base = colormapLut(name.slice(0, -2));
+    lut = new Float64Array(base.length);
+    const n = base.length / 3;
+    for (let i = 0; i < n; i++) lut.set(base.subarray(3 * (n - 1 - i), 3 * (n - i)), 3 * i);
+  } else {
+    const raw = Buffer.from(b64 as string, "base64");
+    lut = new Float64Array(raw.length / 2);
+    for (let i = 0; i < lut.length; i++) lut[i] = raw.readUInt16LE(2 * i) / 65535;
+  }
   lutCache.set(name, lut);
   return lut;
 }
@@ -202,7 +219,8 @@ export class ColorScale {
   }
 
   index(v: number): number {
-    if (Number.isNaN(v)) return -1;
+    // ±Infinity too: matplotlib masks non-finite values ("bad": the NA colour).
+    if (!Number.isFinite(v)) return -1;
     const span = this.vmax - this.vmin;
     const t = span === 0 ? 0 : (v - this.vmin) / span;
     const n = this.lut.length / 3;
@@ -232,12 +250,21 @@ export type ColorLimit = number | `p${number}`;
  */
 export function colorRange(values: ArrayLike<number>, vmin?: ColorLimit, vmax?: ColorLimit): [number, number] {
   let finite: Float64Array | undefined;
+  let notNaN: Float64Array | undefined;
   const sortedFinite = () => {
     if (!finite) {
       finite = Float64Array.from(Array.prototype.filter.call(values, (v: number) => Number.isFinite(v)) as number[]);
       finite.sort();
     }
     return finite;
+  };
+  // np.nanpercentile (scanpy's "pNN") keeps ±Infinity in the sample.
+  const sortedNotNaN = () => {
+    if (!notNaN) {
+      notNaN = Float64Array.from(Array.prototype.filter.call(values, (v: number) => !Number.isNaN(v)) as number[]);
+      notNaN.sort();
+    }
+    return notNaN;
   };
   const limit = (v: ColorLimit | undefined, name: string, end: "min" | "max"): number => {
     if (v === undefined || v === null) {
@@ -252,17 +279,28 @@ export function colorRange(values: ArrayLike<number>, vmin?: ColorLimit, vmax?: 
     const q = m ? Number(m[1]) : Number.NaN;
     if (!(q >= 0 && q <= 100))
       throw new InvalidArgumentError(`${name} must be a finite number or "pNN" with NN in 0..100, got ${JSON.stringify(v)}`);
-    const f = sortedFinite();
+    const f = sortedNotNaN();
     if (!f.length) return end === "min" ? 0 : 1;
     // numpy's percentile (linear interpolation), as scanpy uses.
     const pos = (q / 100) * (f.length - 1);
     const lo = Math.floor(pos);
-    return f[lo] + (f[Math.min(lo + 1, f.length - 1)] - f[lo]) * (pos - lo);
+    const x = pos === lo ? f[lo] : f[lo] + (f[Math.min(lo + 1, f.length - 1)] - f[lo]) * (pos - lo);
+    if (!Number.isFinite(x))
+      throw new InvalidArgumentError(
+        `${name} ${JSON.stringify(v)} is ${x}: the values hold ±Infinity there; give a number or a lower percentile`,
+      );
+    return x;
   };
-  const lo = limit(vmin, "vmin", "min");
-  const hi = limit(vmax, "vmax", "max");
+  let lo = limit(vmin, "vmin", "min");
+  let hi = limit(vmax, "vmax", "max");
   // matplotlib refuses these too ("minvalue must be less than or equal to maxvalue").
   if (lo > hi) throw new InvalidArgumentError(`vmin (${lo}) must not be greater than vmax (${hi})`);
+  if (lo === hi) {
+    // matplotlib widens an empty range (transforms.nonsingular, expander
+    // 0.1): a constant colours every cell with the map's middle, not its
+    // bottom (a gene with no counts in the view, a constant column).
+    [lo, hi] = hi === 0 ? [-0.1, 0.1] : [lo - 0.1 * Math.abs(lo), hi + 0.1 * Math.abs(hi)];
+  }
   if (!Number.isFinite(hi - lo)) throw new InvalidArgumentError(`vmax − vmin overflows (${lo} to ${hi}); give a narrower range`);
   return [lo, hi];
 }

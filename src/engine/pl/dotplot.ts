@@ -174,13 +174,16 @@ export async function dotplot(
     const sumExpr = new Float64Array(rows.length);
     const nExpr = new Float64Array(rows.length);
     const nAll = new Float64Array(rows.length);
+    const nCells = new Float64Array(rows.length);
     for (let i = 0; i < v.length; i++) {
       const code = grp.codes[i];
       if (code < 0) continue;
       const r = rowOf[code];
       if (r < 0) continue;
       const x = v[i];
-      // pandas mean skips NaN; count counts non-NaN (NaN > cutoff is false but still counted by .count() only if not NaN).
+      // The fraction is over every cell of the group (scanpy counts the
+      // boolean frame `x > cutoff`, where NaN is False); the mean skips NaN.
+      nCells[r]++;
       if (Number.isNaN(x)) continue;
       nAll[r]++;
       sum[r] += x;
@@ -190,7 +193,7 @@ export async function dotplot(
       }
     }
     for (let r = 0; r < rows.length; r++) {
-      frac[r][g] = nAll[r] ? nExpr[r] / nAll[r] : 0;
+      frac[r][g] = nCells[r] ? nExpr[r] / nCells[r] : 0;
       mean[r][g] = opts.meanOnlyExpressed ? (nExpr[r] ? sumExpr[r] / nExpr[r] : 0) : nAll[r] ? sum[r] / nAll[r] : Number.NaN;
     }
   }

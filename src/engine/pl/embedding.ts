@@ -322,7 +322,7 @@ async function drawPoints(
       panel = { color: ck, kind: "categorical", title, categories: v.categories, colors, counts, nMissing };
     } else {
       let nMissing = 0;
-      for (const x of v.values) if (Number.isNaN(x)) nMissing++;
+      for (const x of v.values) if (!Number.isFinite(x)) nMissing++; // drawn in naColor, as matplotlib's masked values
       const [lo, hi] = colorRange(v.values, opts.vmin, opts.vmax);
       const scale = new ColorScale(opts.colorMap ?? "viridis", lo, hi);
       for (const i of order) {

@@ -41,7 +41,9 @@ export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (Number.isNaN(v)) nMissing++;
-    else xs.push(v);
+    // Cast to the bin type first, as numpy holds them: a double below the
+    // float32-rounded first edge fell out of every bin.
+    else xs.push(r(v));
   }
   let first = 0;
   let last = 1;
@@ -72,7 +74,7 @@ export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64
     if (k === bins) k--;
     if (x < edges[k]) k--;
     else if (x >= edges[k + 1] && k !== bins - 1) k++;
-    counts[k]++;
+    counts[Math.min(Math.max(k, 0), bins - 1)]++;
   }
   return { edges, counts, nMissing };
 }

@@ -123,14 +123,14 @@ describe("scatter data", () => {
     assert.deepEqual([one.x[0], one.y[0]], [0, 0]);
   });
 
-  it("per-point colors: categories index the colors, missing → na color; values pick colormap entries as matplotlib, NaN → na color", () => {
+  it("per-point colors: categories index the colors, missing → na color; values pick colormap entries as matplotlib, NaN and ±∞ → na color, as scanpy", () => {
     const c = pointColors(CATS, 4, Int32Array.of(0, 2, -1, 7));
     assert.deepEqual(Array.from(c.values), [0, 2, 3, 3]);
     assert.deepEqual(c.palette, [...CATS.colors, "#d3d3d3", TRANSPARENT]);
     assert.equal(c.categorical, true);
-    // vmin 0, vmax 4: entry min(floor(256 t), 255), clipped; ±Infinity clip to the ends, as matplotlib.
+    // vmin 0, vmax 4: entry min(floor(256 t), 255), clipped; ±Infinity in the na color, as scanpy draws it.
     const v = pointColors(CONT, 6, Float32Array.of(0, 2, 8, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY));
-    assert.deepEqual(Array.from(v.values), [0, 128, 255, 256, 255, 0]);
+    assert.deepEqual(Array.from(v.values), [0, 128, 255, 256, 256, 256]);
     assert.equal(v.palette.length, 258);
     assert.equal(v.palette[0], "#000000");
     assert.equal(v.palette[255], "#ffffff");
