@@ -524,6 +524,41 @@ describe("semantics an anndata user relies on (a probe's findings)", () => {
     }
   });
 
+  it("write() stores a string column with repeated values as a categorical, as anndata's write_h5ad (strings_to_categoricals)", async () => {
+    const a = await open("full_csr");
+    const out = path.join(tmp, "strings.h5ad");
+    try {
+      const n = a.nObs;
+      a.setObs(
+        "label",
+        Array.from({ length: n }, (_, i) => (i === 1 ? null : ["b", "a", "é", "B"][i % 4])),
+      );
+      a.setObs(
+        "unique",
+        Array.from({ length: n }, (_, i) => `cell-${i}`),
+      );
+      await a.write(out);
+    } finally {
+      a.close();
+    }
+    const got = JSON.parse(
+      runPython(
+        [
+          "import sys, json, warnings, pandas as pd, anndata as ad",
+          "warnings.simplefilter('error')",
+          "b = ad.read_h5ad(sys.argv[1])",
+          "lab = b.obs['label']",
+          "print(json.dumps({'label': str(lab.dtype), 'cats': list(lab.cat.categories), 'first': [None if pd.isna(x) else x for x in lab[:5]], 'unique': str(b.obs['unique'].dtype)}))",
+        ],
+        out,
+      ),
+    );
+    assert.equal(got.label, "category");
+    assert.deepEqual(got.cats, ["B", "a", "b", "é"], "pandas' order (by code point)");
+    assert.deepEqual(got.first, ["b", null, "é", "B", "b"]);
+    assert.equal(got.unique, "object", "all distinct: stays strings, as anndata");
+  });
+
   it("nullable columns are written with their parts' encodings: anndata reads them back without an OldFormatWarning", async () => {
     const file = path.join(tmp, "nullable.h5ad");
     runPython(

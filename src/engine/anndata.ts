@@ -22,7 +22,7 @@ import { drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { categoryCount, columnIn, elementIn, frameIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
+import { categoryCount, columnIn, elementIn, frameIn, obsVarColumnIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 import { type TypedArray, typedArray } from "./typed";
 
@@ -645,7 +645,7 @@ export class AnnDataOOM {
       const known = new Set(file.columns.map((c) => c.name));
       return t.schema.fields.map((f) => f.name).filter((n) => !known.has(n) || this.changedColumns.has(n));
     };
-    const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: columnIn(t.getChild(name) as Vector) }));
+    const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: obsVarColumnIn(t.getChild(name) as Vector) }));
     const unsaved: string[] = [];
     const elements = (slot: "obsm" | "varm" | "obsp" | "varp") =>
       (this.slots[slot]?.memoryEntries() ?? []).map(([k, el]) => elementIn(k, el));

@@ -71,15 +71,7 @@ export function columnIn(v: Vector): Native.ColumnOut {
   if (type.typeId === 5 && single.data.length === 1) return { kind: "strings", strings: utf8In(v), mask: maskOf(v) };
   if (type.typeId === 5) {
     const strs = Array.from({ length: v.length }, (_, i) => String(v.get(i) ?? ""));
-    const enc = new TextEncoder();
-    const parts = strs.map((s) => enc.encode(s));
-    const offsets = new Int32Array(parts.length + 1);
-    parts.forEach((p, i) => {
-      offsets[i + 1] = offsets[i] + p.length;
-    });
-    const data = new Uint8Array(offsets[parts.length]);
-    parts.forEach((p, i) => data.set(p, offsets[i]));
-    return { kind: "strings", strings: { offsets, data }, mask: maskOf(v) };
+    return { kind: "strings", strings: stringsIn(strs), mask: maskOf(v) };
   }
   if (type.typeId === 6) {
     const values = Uint8Array.from({ length: v.length }, (_, i) => (v.get(i) ? 1 : 0));
@@ -102,6 +94,51 @@ export function columnIn(v: Vector): Native.ColumnOut {
   }
   const vals = mask ? Float64Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? Number(v.get(i)) : Number.NaN)) : arr;
   return { kind: "numeric", values: typedIn(vals) };
+}
+
+/** JS strings as the writer's UTF-8 offsets and bytes. */
+function stringsIn(strs: string[]): Native.StringsOut {
+  const enc = new TextEncoder();
+  const parts = strs.map((s) => enc.encode(s));
+  const offsets = new Int32Array(parts.length + 1);
+  parts.forEach((p, i) => {
+    offsets[i + 1] = offsets[i] + p.length;
+  });
+  const data = new Uint8Array(offsets[parts.length]);
+  parts.forEach((p, i) => data.set(p, offsets[i]));
+  return { offsets, data };
+}
+
+/** Python's string order (by code point; JS's < compares UTF-16 units). */
+function codePointCompare(a: string, b: string): number {
+  const x = Array.from(a, (c) => c.codePointAt(0) as number);
+  const y = Array.from(b, (c) => c.codePointAt(0) as number);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/**
+ * An obs/var column as anndata's write_h5ad stores it: it first runs
+ * `strings_to_categoricals`, so a string column with fewer distinct values
+ * than rows (missing ones aside) becomes a categorical, its categories
+ * sorted as pandas sorts them, missing values code −1.
+ */
+export function obsVarColumnIn(v: Vector): Native.ColumnOut {
+  const type = v.type as { typeId: number };
+  if (type.typeId !== 5) return columnIn(v);
+  const at = new Map<string, number>();
+  for (let i = 0; i < v.length; i++) {
+    const s = v.get(i);
+    if (s !== null && s !== undefined && !at.has(s)) at.set(s, 0);
+  }
+  if (at.size >= v.length) return columnIn(v);
+  const categories = [...at.keys()].sort(codePointCompare);
+  categories.forEach((c, k) => at.set(c, k));
+  const codes = Int32Array.from({ length: v.length }, (_, i) => {
+    const s = v.get(i);
+    return s === null || s === undefined ? -1 : (at.get(s) as number);
+  });
+  return { kind: "categorical", codes, categories: { strings: stringsIn(categories) }, ordered: false };
 }
 
 /** True if every value not masked out is a whole number (what an int64 column read as float64 holds). */
