@@ -584,7 +584,8 @@ describe("semantics an anndata user relies on (a probe's findings)", () => {
       ],
       out,
     ).trim();
-    assert.match(got, /'ni': 'Int64', 'nb': 'boolean', 'ns': 'string'/);
+    // a string column with a missing value always has fewer categories than rows: anndata writes it as one
+    assert.match(got, /'ni': 'Int64', 'nb': 'boolean', 'ns': 'category'/);
     assert.match(got, /\[<NA>, 3\]$/);
   });
 });

@@ -106,7 +106,7 @@ fn major_moments<T: AsF64>(values: &[T], width: usize, moments: bool) -> (f64, f
 
 /// Minor-axis partials of some rows of a block. Sums only: [sum, nnz] per
 /// minor (16 bytes). With moments: [sum(x-K), sum((x-K)^2), nnz, stored]
-/// shifted by the block's column means K so sums of squares do not cancel.
+/// shifted by the running means K so sums of squares do not cancel.
 /// Per-major (sum, nnz, M2) of a part's rows, and its minor partial.
 type PartResult = (Vec<(f64, f64, f64)>, Option<Partial>);
 
@@ -191,38 +191,11 @@ impl StatsAccumulator {
                 None => k * width..(k + 1) * width,
             }
         };
+        let shift = req.moments.then(|| self.minor.mean.clone());
         // One part per thread: each gives its majors' moments and a minor
         // partial; partials add up.
         let parts = rayon::current_num_threads().max(1).min(n_b.max(1));
         let per = n_b.div_ceil(parts).max(1);
-        let part_range = |t: usize| {
-            let (a, b) = ((t * per).min(n_b), ((t + 1) * per).min(n_b));
-            if a < b {
-                (seg(a).start, seg(b - 1).end)
-            } else {
-                (0, 0)
-            }
-        };
-        // Moments are shifted by this block's own column means (a first look
-        // at the block): s1 ≈ 0 and s2 is the block's M2 without cancelling.
-        // The running mean of earlier blocks was the shift before, and 0 for
-        // the first block: a column of 1e7 ± 1 lost its variance there.
-        let shift = (req.minor && req.moments && n_b > 0).then(|| {
-            let sums: Vec<Partial> = (0..parts)
-                .into_par_iter()
-                .map(|t| {
-                    let (lo, hi) = part_range(t);
-                    minor_partial(&vals[lo..hi], indices.map(|ix| &ix[lo..hi]), width, None)
-                })
-                .collect();
-            let mut total = vec![0.0; width];
-            for p in sums {
-                if let Partial::Sums(p) = p {
-                    total.iter_mut().zip(p).for_each(|(t, [s, _])| *t += s);
-                }
-            }
-            total.iter().map(|s| s / n_b as f64).collect::<Vec<f64>>()
-        });
         let results: Vec<PartResult> = (0..parts)
             .into_par_iter()
             .map(|t| {
@@ -235,7 +208,11 @@ impl StatsAccumulator {
                     vec![]
                 };
                 let part = req.minor.then(|| {
-                    let (lo, hi) = part_range(t);
+                    let (lo, hi) = if a < b {
+                        (seg(a).start, seg(b - 1).end)
+                    } else {
+                        (0, 0)
+                    };
                     minor_partial(
                         &vals[lo..hi],
                         indices.map(|ix| &ix[lo..hi]),
@@ -282,8 +259,11 @@ impl StatsAccumulator {
                     self.minor.nnz[j] += z;
                 }
             }
-            Some(Partial::Moments(p)) => {
-                let shift = shift.expect("moments have a shift");
+            Some(Partial::Moments(mut p)) => {
+                let mut shift = shift.expect("moments have a shift");
+                refine_cancelled(&mut p, &mut shift, nb, |f| {
+                    for_each_entry(vals, indices, width, f)
+                });
                 let na = self.n_minor_seen;
                 let n = na + nb;
                 for (j, [s1, s2, nnz, stored]) in p.into_iter().enumerate() {
@@ -305,6 +285,51 @@ impl StatsAccumulator {
         }
         self.n_minor_seen += nb;
     }
+}
+
+/// A block's squares around a shift K cancel when K is far from the
+/// block's mean: M2 = Σ(x−K)² − (Σ(x−K))²/n loses about log10(Σ(x−K)² / M2)
+/// digits. K is the running mean of earlier blocks (0 for the first), so a
+/// column of 1e7 ± 1 lost its whole variance in the first block. Columns
+/// past this ratio get a second look at their entries around the block's
+/// own mean; counts data (mean² ~ variance) never reaches it.
+const CANCELLING: f64 = 1e4;
+
+/// Redo the moments of the cancelling columns of `p` (partials around
+/// `shift`, a block of `nb` rows) around their block means, which become
+/// their shift. `entries` visits the block's stored (column, value) pairs.
+fn refine_cancelled(
+    p: &mut [[f64; 4]],
+    shift: &mut [f64],
+    nb: f64,
+    entries: impl FnOnce(&mut dyn FnMut(usize, f64)),
+) {
+    let mut redo = vec![false; p.len()];
+    let mut any = false;
+    for (j, a) in p.iter_mut().enumerate() {
+        let (zeros, k) = (nb - a[3], shift[j]);
+        let (s1, s2) = (a[0] - zeros * k, a[1] + zeros * k * k);
+        let m2 = (s2 - s1 * s1 / nb).max(0.0);
+        // A column with no stored value in the block has M2 = 0 exactly,
+        // whatever the shift (most genes of a sparse block).
+        if a[3] > 0.0 && s2 > CANCELLING * m2 {
+            redo[j] = true;
+            any = true;
+            shift[j] = k + s1 / nb;
+            a[0] = 0.0;
+            a[1] = 0.0;
+        }
+    }
+    if !any {
+        return;
+    }
+    entries(&mut |j, x| {
+        if redo[j] {
+            let d = x - shift[j];
+            p[j][0] += d;
+            p[j][1] += d * d;
+        }
+    });
 }
 
 impl Accumulator for StatsAccumulator {
