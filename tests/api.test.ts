@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { Dictionary, Float64, Int8, Int32, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
 import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
 import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
@@ -456,6 +456,7 @@ describe("progress, cancellation and closing", () => {
 
 describe("semantics an anndata user relies on (a probe's findings)", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-api-probe-"));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it("X.var(0) keeps the variance of columns whose mean dwarfs it (1e7 ± 1, dense and CSR, float32 and float64), as numpy", async () => {
     const file = path.join(tmp, "offset.h5ad");
