@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import type { Vector } from "apache-arrow";
 import { InvalidArgumentError, pp, read, slice } from "../src/engine";
-import { percentile } from "../src/engine/pp/hvg";
+import { percentile } from "../src/engine/percentile";
 import { kthSquaredDistance } from "../src/engine/pp/loess";
 import { storedDtype } from "../src/engine/typed";
 import { FIXTURES, runPython } from "./helpers";

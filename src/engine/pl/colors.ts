@@ -4,6 +4,7 @@
  * colormaps (matplotlib's 256-entry lookup tables, Normalize(vmin, vmax)).
  */
 import { InvalidArgumentError } from "../errors";
+import { percentile } from "../percentile";
 import { COLORMAP_LUTS, DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE, NAMED_COLORS, QUALITATIVE } from "./colormap-data";
 
 export { DEFAULT_20, DEFAULT_28, DEFAULT_102, MPL_CYCLE };
@@ -281,10 +282,7 @@ export function colorRange(values: ArrayLike<number>, vmin?: ColorLimit, vmax?: 
       throw new InvalidArgumentError(`${name} must be a finite number or "pNN" with NN in 0..100, got ${JSON.stringify(v)}`);
     const f = sortedNotNaN();
     if (!f.length) return end === "min" ? 0 : 1;
-    // numpy's percentile (linear interpolation), as scanpy uses.
-    const pos = (q / 100) * (f.length - 1);
-    const lo = Math.floor(pos);
-    const x = pos === lo ? f[lo] : f[lo] + (f[Math.min(lo + 1, f.length - 1)] - f[lo]) * (pos - lo);
+    const x = percentile(f, q);
     if (!Number.isFinite(x))
       throw new InvalidArgumentError(
         `${name} ${JSON.stringify(v)} is ${x}: the values hold ±Infinity there; give a number or a lower percentile`,

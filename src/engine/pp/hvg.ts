@@ -10,6 +10,7 @@ import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
+import { percentile } from "../percentile";
 import { pearsonResiduals } from "./hvg-pearson";
 import { seuratV3 } from "./hvg-v3";
 import { checkFiniteGenes, unscaledTarget } from "./matrix";
@@ -51,23 +52,6 @@ function meanVar(sum: Float64Array, sumsq: Float64Array, n: number, off: number,
     v[j] = (sumsq[off + j] / n - m * m) * (n / (n - 1));
   }
   return [mean, v];
-}
-
-/**
- * numpy.percentile's default (linear) method, step for step: its position
- * (n − 1)·(q / 100) can differ from (n − 1)·q / 100 in the last bit, which
- * moves a gene whose mean sits on a bin edge into the other bin; and its
- * _lerp interpolates from the nearer end.
- */
-export function percentile(sorted: Float64Array, q: number): number {
-  const n = sorted.length;
-  const pos = (n - 1) * (q / 100);
-  if (pos >= n - 1) return sorted[n - 1];
-  const lo = Math.floor(pos);
-  const t = pos - lo;
-  const [a, b] = [sorted[lo], sorted[lo + 1]];
-  const d = b - a;
-  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
 }
 
 /** Bin edges as pandas.cut makes them (right-closed intervals). */
