@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { read } from "../src/engine";
-import { FIXTURES, PYTHON, runPython } from "./helpers";
+import { assertClose, decodeFloats, expected, FIXTURES, PYTHON, runPython } from "./helpers";
 
 const BAD = path.join(FIXTURES, "bad");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-bad-"));
@@ -149,5 +149,30 @@ describe("bad input gives typed errors", () => {
     } finally {
       holder.kill();
     }
+  });
+
+  it("after a damaged global heap is refused, the same process reads other files (HDF5's lock is free)", () => {
+    // In a child: a regression would hang inside HDF5's global lock, where
+    // no test timeout can fire.
+    const engine = path.join(__dirname, "..", "src", "engine");
+    const script = `
+      const { read } = require(${JSON.stringify(engine)});
+      (async () => {
+        let refused = "";
+        try { await read(process.argv[1]); } catch (e) { refused = e.name + ": " + e.message; }
+        const good = await read(process.argv[2]);
+        console.log(JSON.stringify({ refused, first: good.obsNames.get(0), sum: Array.from(await good.X.sum(1)) }));
+      })();`;
+    const bad = path.join(BAD, "bad_global_heap_free_space_zero.h5ad");
+    const good = path.join(FIXTURES, "csr_gzip.h5ad");
+    const r = spawnSync(process.execPath, ["-e", script, bad, good], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.signal, null, `child was killed by ${r.signal} (crash or hang): ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { refused: string; first: string; sum: number[] };
+    assert.match(out.refused, /^H5adFormatError: .*damaged global heap collection/);
+    assert.match(out.refused, /bad_global_heap_free_space_zero\.h5ad/);
+    const want = expected("csr_gzip");
+    assert.equal(out.first, want.obs_names[0]);
+    const rowSums = (decodeFloats(want.X.dense) as number[][]).map((row) => row.reduce((s, v) => s + v, 0));
+    assertClose(out.sum, rowSums, "X.sum(1)", 1e-5);
   });
 });

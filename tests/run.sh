@@ -9,6 +9,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 [ -f native/dist/index.js ] || bash native/build.sh
 npx tsc -p tsconfig.json
+# The Rust core's unit tests (kernels against scalar references, the file
+# driver's heap check, Leiden, eigensolvers); the Node summary comes last.
+bash native/cargo.sh test --release -p anndata-oom-core
 PY="$(bash tests/python/setup-venv.sh | tail -n1)"
 fixtures="$root/tests/.fixtures"
 rm -rf "$fixtures"

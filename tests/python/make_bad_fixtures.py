@@ -230,6 +230,32 @@ def unknown_filter(f):
     ds.attrs["encoding-version"] = "0.2.0"
 
 
+def zero_free_space(blob):
+    """Set the size of every global heap collection's free-space object
+    (index 0) to 0, the one byte pattern that makes HDF5's decoder loop
+    forever (h5py and anndata hang on such a file). A collection: "GCOL",
+    version 1, 3 reserved bytes, its 8-byte size, then objects of a 16-byte
+    header (index u16, refcount u16, 4 reserved, size u64) and their data
+    padded to 8 bytes; the free-space object's size includes its header."""
+    data = bytearray(blob)
+    patched = 0
+    pos = data.find(b"GCOL")
+    while pos >= 0:
+        size = int.from_bytes(data[pos + 8:pos + 16], "little")
+        p = pos + 16
+        while p + 16 <= pos + size:
+            index = int.from_bytes(data[p:p + 2], "little")
+            object_size = int.from_bytes(data[p + 8:p + 16], "little")
+            if index == 0:
+                data[p + 8:p + 16] = bytes(8)
+                patched += 1
+                break
+            p += 16 + (object_size + 7) // 8 * 8
+        pos = data.find(b"GCOL", pos + 4)
+    assert patched, "no global heap free-space object found"
+    return bytes(data)
+
+
 # (file stem, damage function or special marker, error class, element, note)
 CASES = [
     ("not_hdf5", "text", "H5adFormatError", None,
@@ -282,6 +308,10 @@ CASES = [
      "the last row claims 3e9 stored entries (data/indices declared, never written) with 4 columns"),
     ("data_complex", data_complex, "UnsupportedEncodingError", "/X/data",
      "X/data is complex64"),
+    ("global_heap_free_space_zero", "heap", "H5adFormatError", "/obs",
+     "the global heap collection holding the string attributes and categories has a free-space "
+     "object of size 0: HDF5 (and h5py/anndata) loop forever decoding it; the engine's file "
+     "driver refuses the read instead"),
     ("unknown_filter", unknown_filter, "UnsupportedEncodingError", "/X",
      "dense X is compressed with bitshuffle (filter 32008), which is not built in"),
 ]
@@ -308,6 +338,11 @@ def main():
                 blob = fh.read()
             with open(path, "wb") as fh:
                 fh.write(blob[: len(blob) // 2])
+        elif damage == "heap":
+            with open(base, "rb") as fh:
+                blob = fh.read()
+            with open(path, "wb") as fh:
+                fh.write(zero_free_space(blob))
         else:
             shutil.copyfile(base, path)
             with h5py.File(path, "r+") as f:

@@ -33,15 +33,11 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
     }
     // No chunk cache: passes read each chunk once, straight into our
     // buffers; the cache would only add a copy (measured: ~8% of a pass).
-    let mut builder = hdf5::File::with_options();
-    builder.with_fapl(|p| p.chunk_cache(521, 0, 1.0));
-    let opened = if writable {
-        builder.open_rw(path)
-    } else {
-        builder.open(path)
-    };
-    opened.map_err(|e| {
-        let text = e.to_string();
+    let fapl = hdf5::plist::FileAccess::build()
+        .chunk_cache(521, 0, 1.0)
+        .finish()
+        .map_err(|e| Error::internal(e.to_string()))?;
+    crate::h5vfd::open(path, writable, &fapl).map_err(|text| {
         // HDF5's own wording when another process holds the file lock.
         let locked = text.contains("unable to lock file");
         let kind = if locked {

@@ -49,10 +49,17 @@ pub fn open_overlay(source: &str, root: &Group) -> Result<hdf5::File> {
 fn reopen(tmp: &Path) -> Result<hdf5::File> {
     // The external-file cache keeps the source open once its first link is
     // followed, so a file later moved over the source's path is not read.
-    hdf5::File::with_options()
-        .with_fapl(|p| p.chunk_cache(521, 0, 1.0).elink_file_cache_size(8))
-        .open(tmp)
-        .map_err(|e| temp_error(tmp, e))
+    // The source, reached through external links, is opened with this
+    // file's access list, so its global heaps are checked too (h5vfd).
+    let fapl = hdf5::plist::FileAccess::build()
+        .chunk_cache(521, 0, 1.0)
+        .elink_file_cache_size(8)
+        .finish()
+        .map_err(|e| temp_error(tmp, e))?;
+    let path = tmp
+        .to_str()
+        .ok_or_else(|| temp_error(tmp, "not a UTF-8 path"))?;
+    crate::h5vfd::open(path, false, &fapl).map_err(|e| temp_error(tmp, e))
 }
 
 fn temp_error(tmp: &Path, e: impl std::fmt::Display) -> Error {

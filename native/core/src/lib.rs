@@ -10,6 +10,7 @@ pub mod gather;
 pub mod gene_index;
 pub mod graph;
 pub mod h5;
+pub mod h5vfd;
 pub mod h5w;
 pub mod legacy06;
 pub mod limits;
