@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { InvalidArgumentError, pp, read } from "../src/engine";
+import { Table, type Vector, vectorFromArray } from "apache-arrow";
+import { InvalidArgumentError, pp, read, slice } from "../src/engine";
 import type { Element } from "../src/engine/elements";
 import { FIXTURES, manifest, PYTHON, REPO } from "./helpers";
 
@@ -183,6 +184,67 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
       await v.write(out);
       a.close();
       verify(src, out, subset);
+    }
+  });
+
+  it("columns set from sliced or concatenated Arrow vectors keep their values, missing cells and dtypes; repeated strings get natsorted categories", async () => {
+    const src = path.join(tmp, "columns.h5ad");
+    execFileSync(PYTHON, [
+      "-c",
+      [
+        "import sys, numpy as np, pandas as pd, anndata as ad",
+        "n = 30",
+        "obs = pd.DataFrame(index=[f'c{i}' for i in range(n)])",
+        "obs['cs'] = pd.Categorical([None if i % 7 == 3 else 'abc'[i * i % 3] for i in range(n)])",
+        "obs['ci'] = pd.Categorical([(33, 2, 10)[i % 3] for i in range(n)], categories=[33, 2, 10, 99])",
+        "obs['c8'] = pd.Categorical(np.array([(5, 1)[i % 2] for i in range(n)], dtype=np.int8))",
+        "obs['cf'] = pd.Categorical(np.array([(0.5, 2.5)[i % 2] for i in range(n)], dtype=np.float32))",
+        "obs['i64'] = np.arange(n, dtype=np.int64) * 3",
+        "obs['n64'] = pd.array([None if i % 4 == 1 else i for i in range(n)], dtype='Int64')",
+        "obs['s'] = [f's{i}' for i in range(n)]",
+        "ad.AnnData(np.ones((n, 2), np.float32), obs=obs).write_h5ad(sys.argv[1])",
+      ].join("\n"),
+      src,
+    ]);
+    const a = await read(src);
+    const v = a.subset({ obs: slice(10, 20) });
+    for (const k of ["cs", "ci", "c8", "cf", "i64", "n64", "s"]) v.setObs(`${k}_copy`, (a.obs.getChild(k) as Vector).slice(10, 20));
+    // Two chunks with different dictionaries.
+    const d1 = vectorFromArray(["a", "b", "a", "b", "a"]);
+    const d2 = vectorFromArray(["c", "d", "c", "c", null]);
+    v.setObs("chunks", d1.concat(d2));
+    v.obsm.set("frame", { index: v.obsNames, table: new Table({ k: (a.obs.getChild("cs") as Vector).slice(10, 20) }) });
+    v.setObs(
+      "cl",
+      Array.from({ length: 10 }, (_, i) => `cluster ${((i * 7) % 4) * 5}`),
+    );
+    const out = path.join(tmp, "columns.out.h5ad");
+    await v.write(out);
+    a.close();
+    const check = [
+      "import sys, numpy as np, pandas as pd, anndata as ad",
+      "from natsort import natsorted",
+      "s = ad.read_h5ad(sys.argv[1])[10:20]",
+      "o = ad.read_h5ad(sys.argv[2])",
+      "def same(x, y): return list(pd.Series(x).astype(object).where(pd.notna(x), None)) == list(pd.Series(y).astype(object).where(pd.notna(y), None))",
+      "bad = []",
+      "for k in ['cs', 'ci', 'c8', 'cf', 'i64', 'n64', 's']:",
+      "    x, y = s.obs[k], o.obs[k + '_copy']",
+      "    if not same(x.values, y.values): bad.append((k, list(x), list(y)))",
+      "    if isinstance(x.dtype, pd.CategoricalDtype):",
+      "        if y.cat.categories.dtype != x.cat.categories.dtype: bad.append((k, 'categories dtype', str(y.cat.categories.dtype)))",
+      "    elif str(y.dtype) != str(x.dtype): bad.append((k, 'dtype', str(x.dtype), str(y.dtype)))",
+      "if not same(o.obs['chunks'].values, ['a', 'b', 'a', 'b', 'a', 'c', 'd', 'c', 'c', None]): bad.append(('chunks', list(o.obs['chunks'])))",
+      "if not same(o.obsm['frame']['k'].values, s.obs['cs'].values): bad.append(('frame', list(o.obsm['frame']['k'])))",
+      "cl = [f'cluster {(i * 7) % 4 * 5}' for i in range(10)]",
+      "if list(o.obs['cl'].cat.categories) != natsorted(set(cl)) or list(o.obs['cl']) != cl: bad.append(('cl', list(o.obs['cl'].cat.categories)))",
+      "print(bad)",
+      "sys.exit(1 if bad else 0)",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, src, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata read back other columns:\n${e.stdout}\n${e.stderr}`);
     }
   });
 

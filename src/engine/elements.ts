@@ -12,7 +12,7 @@ import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
 import { takeSparseRows, takeSparseSquare } from "./sparse-take";
-import { columnVector, stringArray, type TypedArray, typedArray } from "./typed";
+import { columnVector, compactVector, stringArray, type TypedArray, typedArray } from "./typed";
 
 /** A dense n-d array, row-major. */
 export interface DenseArray {
@@ -108,7 +108,13 @@ export class ElementMapping {
     if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
       throw new InvalidArgumentError(`${what} has shape ${JSON.stringify(shape)}; its leading dimensions must be ${JSON.stringify(dims)}`);
     let el = value;
-    if (!("table" in el) && el.kind !== "dense") {
+    if ("table" in el) {
+      // One chunk at offset 0 per column (see compactVector).
+      const { table, index } = el;
+      const columns = Object.fromEntries(table.schema.fields.map((f) => [f.name, compactVector(table.getChild(f.name) as Vector)]));
+      // (A table without columns is kept: rebuilt, it would have no rows.)
+      el = { ...el, index: compactVector(index), table: table.numCols ? new Table(columns) : table };
+    } else if (el.kind !== "dense") {
       // Any integer typed arrays will do for the structure; stored as the reader gives them.
       const { indptr, indices } = el as { indptr: unknown; indices: unknown };
       if (ArrayBuffer.isView(indptr) && !(indptr instanceof Float64Array) && !(indptr instanceof DataView))

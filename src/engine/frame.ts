@@ -17,7 +17,7 @@ export function describeFrame(source: Source, p: string): DataFrameInfo {
 }
 
 import { withTableRepr } from "./frame-repr";
-import { columnVector, markStoredDtype, storedDtype, utf8Vector } from "./typed";
+import { columnVector, compactVector, markStoredDtype, storedDtype, utf8Vector } from "./typed";
 
 export interface Frame {
   index: Vector;
@@ -59,9 +59,11 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
     // (a third of subsetting a million cells' categorical column).
     const bitmap = d.nullCount > 0 ? d.nullBitmap : undefined;
     for (let i = 0; i < idx.length; i++) {
-      const j = d.offset + idx[i];
+      // slice() cuts the codes but not the bitmap, which keeps the offset.
+      const j = idx[i];
+      const bit = d.offset + j;
       out[i] = codes[j];
-      if (!bitmap || (bitmap[j >> 3] >> (j & 7)) & 1) valid[i >> 3] |= 1 << (i & 7);
+      if (!bitmap || (bitmap[bit >> 3] >> (bit & 7)) & 1) valid[i >> 3] |= 1 << (i & 7);
       else nulls++;
     }
     return makeVector(
@@ -83,13 +85,13 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
     const outOffs = new Int32Array(idx.length + 1);
     let total = 0;
     for (let i = 0; i < idx.length; i++) {
-      const j = d.offset + idx[i];
+      const j = idx[i];
       total += offs[j + 1] - offs[j];
       outOffs[i + 1] = total;
     }
     const outBytes = new Uint8Array(total);
     for (let i = 0; i < idx.length; i++) {
-      const j = d.offset + idx[i];
+      const j = idx[i];
       let from = offs[j];
       const end = offs[j + 1];
       let to = outOffs[i];
@@ -107,7 +109,7 @@ function gatherVector(v: Vector, idx: Uint32Array): Vector {
   if (numeric && v.data.length === 1 && v.nullCount === 0 && ArrayBuffer.isView(typed) && !(typed instanceof DataView)) {
     const src = typed as Float64Array;
     const out = new (src.constructor as new (n: number) => Float64Array)(idx.length);
-    for (let i = 0; i < idx.length; i++) out[i] = src[d0.offset + idx[i]];
+    for (let i = 0; i < idx.length; i++) out[i] = src[idx[i]];
     if ((src as unknown as BigInt64Array) instanceof BigInt64Array || (src as unknown) instanceof BigUint64Array) {
       return vectorFromArray(Array.from(idx, (j) => v.get(j)) as never[], v.type as never);
     }
@@ -171,15 +173,16 @@ function toVector(values: ColumnValues, what: string): Vector {
   }
   if (values instanceof Vector) {
     checkStorableType(values, what);
-    const dict = values.data[0]?.dictionary;
+    const v = compactVector(values);
+    const dict = v.data[0]?.dictionary;
     // vectorFromArray(["a", "b"]) without a type is itself a dictionary: as
     // categories it would be written as NaN, which anndata cannot read.
     if (dict && DataType.isDictionary(dict.type))
       throw new InvalidArgumentError(
         `${what}: its categories are themselves categorical; build them as strings (vectorFromArray(values, new Utf8()))`,
       );
-    if (dict) checkCategories(values, dict, what);
-    return values;
+    if (dict) checkCategories(v, dict, what);
+    return v;
   }
   throw new InvalidArgumentError(`${what} must be an array, a typed array or an Arrow vector`);
 }
@@ -224,7 +227,7 @@ function checkCategories(column: Vector, dict: Vector, what: string): void {
     const codes = data.values as ArrayLike<number | bigint>;
     for (let i = 0; i < data.length; i++) {
       if (!data.getValid(i)) continue;
-      const code = Number(codes[data.offset + i]);
+      const code = Number(codes[i]);
       if (code < 0 || code >= dict.length)
         throw new InvalidArgumentError(`${what}: code ${code} is out of range for ${dict.length} categories`);
     }
@@ -246,7 +249,7 @@ export function pruneCategories(v: Vector): { column: Vector; kept: number[] } |
   // Without nulls, no per-row validity lookups (a million rows per column).
   const valid = v.nullCount === 0 ? null : (i: number) => v.isValid(i);
   const used = new Uint8Array(dict.length);
-  for (let i = 0; i < v.length; i++) if (!valid || valid(i)) used[codes[d.offset + i]] = 1;
+  for (let i = 0; i < v.length; i++) if (!valid || valid(i)) used[codes[i]] = 1;
   const kept: number[] = [];
   const remap = new Int32Array(dict.length).fill(-1);
   for (let c = 0; c < dict.length; c++) if (used[c]) remap[c] = kept.push(c) - 1;
@@ -254,9 +257,9 @@ export function pruneCategories(v: Vector): { column: Vector; kept: number[] } |
   const out = new (codes.constructor as Int32ArrayConstructor)(v.length);
   const bitmap = valid ? new Uint8Array(Math.ceil(v.length / 8)) : undefined;
   for (let i = 0; i < v.length; i++)
-    if (!valid) out[i] = remap[codes[d.offset + i]];
+    if (!valid) out[i] = remap[codes[i]];
     else if (valid(i)) {
-      out[i] = remap[codes[d.offset + i]];
+      out[i] = remap[codes[i]];
       (bitmap as Uint8Array)[i >> 3] |= 1 << (i & 7);
     }
   const column = makeVector(

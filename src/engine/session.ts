@@ -9,6 +9,7 @@ import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
+import { natsortCompare } from "./natsort";
 import { storedDtype, type TypedArray, typedArray } from "./typed";
 
 const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
@@ -29,12 +30,25 @@ export function typedIn(a: TypedArray, dtype?: string): Native.TypedOut {
       return { dtype: dtype ?? name, [field]: a.slice() } as Native.TypedOut;
     }
   }
-  throw new Error("unsupported typed array");
+  const kind = (a as object).constructor?.name ?? typeof a;
+  throw new InvalidArgumentError(
+    `a ${kind} cannot be stored; use a Float64Array, Float32Array, Int32Array, Int16Array, Int8Array, Uint32Array, Uint16Array or Uint8Array`,
+  );
+}
+
+/** Numeric categories in their own dtype (int64 ones, read as float64, as int64). */
+function categoryValuesIn(dict: Vector): Native.TypedOut {
+  const arr = dict.toArray() as unknown;
+  const wide = storedDtype(dict);
+  if (arr instanceof Float64Array && wide && holdsWholeNumbers(arr, undefined)) return typedIn(arr, wide);
+  if (DTYPE.some(([Ctor]) => arr instanceof Ctor)) return typedIn(arr as TypedArray);
+  return typedIn(Float64Array.from(arr as ArrayLike<number>, Number));
 }
 
 function utf8In(v: Vector): Native.StringsOut {
   const d = v.data[0];
-  const offs = (d.valueOffsets as Int32Array).subarray(d.offset, d.offset + d.length + 1);
+  // Arrow's slice() has already cut valueOffsets to this chunk's rows.
+  const offs = (d.valueOffsets as Int32Array).subarray(0, d.length + 1);
   const base = offs[0];
   const bytes = (d.values as Uint8Array).subarray(base, offs[offs.length - 1]);
   return { offsets: Int32Array.from(offs, (o) => o - base), data: bytes.slice() };
@@ -52,7 +66,7 @@ export function columnIn(v: Vector): Native.ColumnOut {
   if (type.typeId === -1) {
     const d = v.data[0];
     const raw = d.values as ArrayLike<number>;
-    const codes = Int32Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? raw[d.offset + i] : -1));
+    const codes = Int32Array.from({ length: v.length }, (_, i) => (v.isValid(i) ? raw[i] : -1));
     const dict = d.dictionary as Vector;
     const dtype = dict.type as { typeId: number };
     const categories =
@@ -65,7 +79,7 @@ export function columnIn(v: Vector): Native.ColumnOut {
                 "bool",
               ),
             }
-          : { values: typedIn(Float64Array.from(dict.toArray() as ArrayLike<number>)) };
+          : { values: categoryValuesIn(dict) };
     return { kind: "categorical", codes, categories, ordered: Boolean(type.isOrdered) };
   }
   if (type.typeId === 5 && single.data.length === 1) return { kind: "strings", strings: utf8In(v), mask: maskOf(v) };
@@ -109,19 +123,11 @@ function stringsIn(strs: string[]): Native.StringsOut {
   return { offsets, data };
 }
 
-/** Python's string order (by code point; JS's < compares UTF-16 units). */
-function codePointCompare(a: string, b: string): number {
-  const x = Array.from(a, (c) => c.codePointAt(0) as number);
-  const y = Array.from(b, (c) => c.codePointAt(0) as number);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-}
-
 /**
  * An obs/var column as anndata's write_h5ad stores it: it first runs
  * `strings_to_categoricals`, so a string column with fewer distinct values
  * than rows (missing ones aside) becomes a categorical, its categories
- * sorted as pandas sorts them, missing values code −1.
+ * natsorted as anndata sorts them, missing values code −1.
  */
 export function obsVarColumnIn(v: Vector): Native.ColumnOut {
   const type = v.type as { typeId: number };
@@ -132,7 +138,7 @@ export function obsVarColumnIn(v: Vector): Native.ColumnOut {
     if (s !== null && s !== undefined && !at.has(s)) at.set(s, 0);
   }
   if (at.size >= v.length) return columnIn(v);
-  const categories = [...at.keys()].sort(codePointCompare);
+  const categories = [...at.keys()].sort(natsortCompare);
   categories.forEach((c, k) => at.set(c, k));
   const codes = Int32Array.from({ length: v.length }, (_, i) => {
     const s = v.get(i);

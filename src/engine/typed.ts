@@ -2,7 +2,7 @@
  * Native outputs to JS values: typed arrays (no per-element copy) and
  * Arrow vectors built directly over the native buffers.
  */
-import { Bool, DataType, Dictionary, Float64, Int32, makeData, makeVector, Utf8, type Vector, vectorFromArray } from "apache-arrow";
+import { Bool, type Data, DataType, Dictionary, Float64, Int32, makeData, makeVector, Utf8, Vector, vectorFromArray } from "apache-arrow";
 import type { Native } from "./native";
 
 export type TypedArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
@@ -57,13 +57,84 @@ const storedDtypes = new WeakMap<object, DType>();
 
 /** The file's dtype of a column read as another Arrow type, if any. */
 export function storedDtype(v: Vector): DType | undefined {
-  return v.data.length === 1 ? storedDtypes.get(v.data[0]) : undefined;
+  return v.data.length === 1 ? markOf(v.data[0]) : undefined;
+}
+
+// Also keyed by the values' buffer, which Arrow's slice() keeps: a slice is
+// a new Data over the same values.
+function markOf(d: Data): DType | undefined {
+  return storedDtypes.get(d) ?? (ArrayBuffer.isView(d.values) ? storedDtypes.get(d.values.buffer) : undefined);
 }
 
 /** Mark `v` as holding values of the stored dtype `dtype`; returns `v`. */
 export function markStoredDtype(v: Vector, dtype: DType | undefined): Vector {
-  if (dtype && v.data.length === 1) storedDtypes.set(v.data[0], dtype);
+  if (dtype && v.data.length === 1) {
+    const d = v.data[0];
+    storedDtypes.set(d, dtype);
+    if (ArrayBuffer.isView(d.values)) storedDtypes.set(d.values.buffer, dtype);
+  }
   return v;
+}
+
+/**
+ * `v` as one chunk whose buffers start at its first value. Arrow's
+ * `slice()` keeps an offset but has already cut the value and offset
+ * buffers (not the validity bitmap, nor bit-packed booleans), and `concat()`
+ * makes several chunks; the code that reads buffers directly (gathers,
+ * category pruning, the writer) takes neither. Every column a user hands in
+ * goes through here. The stored dtype (int64 read as float64) carries over
+ * when the chunks agree on it; chunks with different dictionaries are merged,
+ * categories in order of first appearance.
+ */
+export function compactVector(v: Vector): Vector {
+  if (v.data.length === 1 && v.data[0].offset === 0) {
+    const dict = v.data[0].dictionary as Vector | undefined;
+    if (!dict || (dict.data.length === 1 && dict.data[0].offset === 0)) return v;
+  }
+  const marks = new Set(v.data.map(markOf));
+  const mark = marks.size === 1 ? [...marks][0] : undefined;
+  const validity = (): { nullBitmap?: Uint8Array; nullCount: number } => {
+    if (!v.nullCount) return { nullCount: 0 };
+    const bits = new Uint8Array(Math.ceil(v.length / 8));
+    for (let i = 0; i < v.length; i++) if (v.isValid(i)) bits[i >> 3] |= 1 << (i & 7);
+    return { nullBitmap: bits, nullCount: v.nullCount };
+  };
+  const type = v.type as DataType;
+  if (DataType.isDictionary(type)) {
+    // One category list: the first chunk's, then any new ones of later chunks.
+    const categories: Vector[] = [];
+    const position = new Map<unknown, number>();
+    const remaps = v.data.map((d) => {
+      const dict = compactVector(d.dictionary as Vector);
+      return Int32Array.from({ length: dict.length }, (_, k) => {
+        const c = dict.get(k);
+        const key = typeof c === "bigint" ? c.toString() : c;
+        let at = position.get(key);
+        if (at === undefined) {
+          at = position.size;
+          position.set(key, at);
+          categories.push(dict.slice(k, k + 1));
+        }
+        return at;
+      });
+    });
+    const first = compactVector(v.data[0].dictionary as Vector);
+    const sameDictionary = remaps.every((r) => r.length === first.length && r.every((x, k) => x === k));
+    const dictionary = sameDictionary ? first : compactVector(new Vector(categories.flatMap((c) => c.data)));
+    const codes = new Int32Array(v.length);
+    let at = 0;
+    v.data.forEach((d, c) => {
+      const raw = d.values as ArrayLike<number | bigint>;
+      for (let i = 0; i < d.length; i++, at++) codes[at] = d.getValid(i) ? remaps[c][Number(raw[i])] : 0;
+    });
+    const dictType = new Dictionary(dictionary.type as DataType, new Int32(), undefined, (type as Dictionary).isOrdered);
+    return makeVector(makeData({ type: dictType, length: v.length, data: codes, dictionary, ...validity() }));
+  }
+  if (DataType.isUtf8(type)) return markStoredDtype(vectorFromArray(Array.from(v) as (string | null)[], new Utf8()), mark);
+  if (DataType.isBool(type)) return vectorFromArray(Array.from(v) as (boolean | null)[], new Bool());
+  // Numbers: toArray() concatenates the chunks' (already offset) values.
+  const data = v.toArray() as TypedArray;
+  return markStoredDtype(makeVector(makeData({ type, length: v.length, data, ...validity() } as never)), mark);
 }
 
 /** A column's kind as a short label: "category(12)", "float32", "int64", "str"; "?" marks nulls. */
@@ -126,7 +197,7 @@ export function columnVector(c: Native.ColumnOut): Vector {
               Array.from(values.u8 as Uint8Array, (x) => x !== 0),
               new Bool(),
             )
-          : makeVector(typedArray(values as Native.TypedOut));
+          : markStoredDtype(makeVector(typedArray(values as Native.TypedOut)), widened(values as Native.TypedOut));
       const missing = new Uint8Array(codes.length);
       for (let i = 0; i < codes.length; i++) missing[i] = codes[i] < 0 ? 1 : 0;
       const nullBitmap = validityFromMask(missing);

@@ -7,6 +7,7 @@ import type { Vector } from "apache-arrow";
 import type { AnnDataOOM } from "../anndata";
 import type { BackedMatrix } from "../backed";
 import { CancelledError, InvalidArgumentError } from "../errors";
+import { natsortedCategories } from "../natsort";
 import { JsTask, type PassOptions } from "../pass";
 
 export interface Categorical {
@@ -70,7 +71,7 @@ export function obsColumn(col: Vector): KeyValues {
     let off = 0;
     for (const chunk of col.data) {
       const raw = chunk.values as ArrayLike<number>;
-      for (let i = 0; i < chunk.length; i++) codes[off + i] = chunk.getValid(i) ? Number(raw[chunk.offset + i]) : -1;
+      for (let i = 0; i < chunk.length; i++) codes[off + i] = chunk.getValid(i) ? Number(raw[i]) : -1;
       off += chunk.length;
     }
     return { kind: "categorical", codes, categories };
@@ -81,7 +82,7 @@ export function obsColumn(col: Vector): KeyValues {
       const v = col.get(i);
       labels[i] = v === null || v === undefined ? null : t.typeId === BOOL ? (v ? "True" : "False") : String(v);
     }
-    const categories = [...new Set(labels.filter((v): v is string => v !== null))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const categories = natsortedCategories(labels);
     const at = new Map(categories.map((c, i) => [c, i]));
     return { kind: "categorical", codes: Int32Array.from(labels, (v) => (v === null ? -1 : (at.get(v) as number))), categories };
   }

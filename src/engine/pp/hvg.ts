@@ -8,6 +8,7 @@
  */
 import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError } from "../errors";
+import { natsortedCategories } from "../natsort";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { percentile } from "../percentile";
@@ -228,17 +229,17 @@ function batchCodesOf(adata: AnnDataOOM, key: string): { codes: Float64Array; n:
     const used = new Int32Array(n).fill(-1);
     for (let i = 0; i < codes.length; i++) {
       if (!col.isValid(i)) throw new InvalidArgumentError(`batchKey ${key}: missing value in cell ${i}`);
-      used[raw[col.data[0].offset + i]] = 0;
+      used[raw[i]] = 0;
     }
     let batches = 0;
     for (let c = 0; c < n; c++) if (used[c] === 0) used[c] = batches++;
-    for (let i = 0; i < codes.length; i++) codes[i] = used[raw[col.data[0].offset + i]];
+    for (let i = 0; i < codes.length; i++) codes[i] = used[raw[i]];
     const labels: string[] = [];
     for (let c = 0; c < n; c++) if (used[c] >= 0) labels.push(String(dict?.get(c)));
     return { codes, n: batches, labels };
   }
   const labels = Array.from({ length: codes.length }, (_, i) => String(col.get(i)));
-  const cats = [...new Set(labels)].sort();
+  const cats = natsortedCategories(labels);
   const at = new Map(cats.map((c, i) => [c, i]));
   labels.forEach((l, i) => {
     codes[i] = at.get(l) as number;

@@ -11,6 +11,7 @@ import { InvalidArgumentError, nativeCall, renameElement, shown } from "../error
 import { type CsrGraph, categorical, obspGraph, seedOf } from "../graph-data";
 import { isMemberName } from "../names";
 import { type Native, native } from "../native";
+import { natsortedCategories } from "../natsort";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { withSummary } from "../repr-html";
@@ -182,31 +183,12 @@ function restrictedLabels(r: Restriction, clusters: ArrayLike<number>): Vector {
   r.cells.forEach((c, t) => {
     labels[c] = `${prefix}${clusters[t]}`;
   });
-  const cats = [...new Set(labels.filter((v): v is string => v !== null))].sort(natsortOrder);
+  const cats = natsortedCategories(labels);
   const pos = new Map(cats.map((c, i) => [c, i]));
   return categorical(
     Int32Array.from(labels, (v) => (v === null ? -1 : (pos.get(v) as number))),
     cats,
   );
-}
-
-/** natsort's default key: text and digit runs alternate, text by code point, digits by value. */
-function natsortOrder(a: string, b: string): number {
-  const pa = natParts(a);
-  const pb = natParts(b);
-  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    const [x, y] = [pa[i], pb[i]];
-    if (x === y) continue;
-    if (typeof x === "bigint" && typeof y === "bigint") return x < y ? -1 : 1;
-    return String(x) < String(y) ? -1 : 1;
-  }
-  return pa.length - pb.length;
-}
-
-function natParts(s: string): (string | bigint)[] {
-  const parts: (string | bigint)[] = s.split(/(\d+)/).map((p, i) => (i % 2 === 1 ? BigInt(p) : p));
-  while (parts.length > 1 && parts.at(-1) === "") parts.pop();
-  return parts;
 }
 
 /** Every stored non-zero entry as weight 1; explicit zeros are no edges (scanpy's adjacency.nonzero()). */

@@ -51,7 +51,7 @@ export function categoricalCodes(adata: AnnDataOOM, key: string): { codes: Int32
   let off = 0;
   for (const chunk of col.data) {
     const raw = chunk.values as ArrayLike<number>;
-    for (let i = 0; i < chunk.length; i++) codes[off + i] = chunk.getValid(i) ? raw[chunk.offset + i] : -1;
+    for (let i = 0; i < chunk.length; i++) codes[off + i] = chunk.getValid(i) ? raw[i] : -1;
     off += chunk.length;
   }
   return { codes, categories };
