@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Field, Float64, Int64, List, Table, Utf8, type Vector, vectorFromArray } from "apache-arrow";
-import { type AnnDataOOM, ClosedError, FileAccessError, InvalidArgumentError, pl, pp, read, tl } from "../src/engine";
+import { type AnnDataOOM, CancelledError, ClosedError, FileAccessError, InvalidArgumentError, pl, pp, read, tl } from "../src/engine";
 import { FIXTURES, runPython } from "./helpers";
 
 const INPUT = path.join(FIXTURES, "pp", "synth_3k.h5ad");
@@ -577,5 +577,165 @@ describe("state across steps, files and sessions", () => {
     a.close();
     b.close();
     delete process.env.ANNDATA_OOM_GENE_INDEX_DIR;
+  });
+
+  describe("second adversarial review (session 22)", () => {
+    it("a sparse element with a bad indptr or index is refused when set (a view of it used to loop forever)", async () => {
+      const a = await read(INPUT);
+      const n = a.nObs;
+      const el = (indptr: Float64Array, indices = new Int32Array(n)) => ({
+        kind: "csr" as const,
+        shape: [n, 3] as [number, number],
+        dtype: "float32",
+        indptr,
+        indices,
+        data: new Float32Array(n),
+      });
+      const ok = Float64Array.from({ length: n + 1 }, (_, i) => i);
+      const jump = ok.slice();
+      jump[3] = 1e15;
+      await rejects(() => a.obsm.set("E", el(jump)), InvalidArgumentError, /indptr must be whole numbers that never decrease/);
+      const down = ok.slice();
+      down[3] = 0;
+      await rejects(() => a.obsm.set("E", el(down)), InvalidArgumentError, /entry 3 is 0 after 2/);
+      const far = new Int32Array(n);
+      far[5] = 3;
+      await rejects(() => a.obsm.set("E", el(ok, far)), InvalidArgumentError, /index 3 at stored value 5 is out of range for 3 columns/);
+      a.obsm.set("E", el(ok));
+      assert.equal(((await a.subset({ obs: [5, 3, 1] }).obsm.get("E")) as { indptr: Float64Array }).indptr.length, 4);
+      a.close();
+    });
+
+    it('a column named "__proto__" is a column, not the end of obs', async () => {
+      const a = await read(INPUT);
+      const cols = a.obs.numCols;
+      a.setObs("__proto__", new Float64Array(a.nObs).fill(2));
+      assert.equal(a.obs.numCols, cols + 1);
+      assert.equal(a.obs.numRows, a.nObs);
+      assert.equal(a.obs.getChild("__proto__")?.get(0), 2);
+      await rejects(() => a.setObs("a\u0000b", new Float64Array(a.nObs)), InvalidArgumentError, /is not allowed/);
+      const frame = { index: a.obsNames, table: new Table({ "": vectorFromArray(Array.from({ length: a.nObs }, () => 1)) }) };
+      await rejects(() => a.obsm.set("F", frame), InvalidArgumentError, /column name "" cannot be stored/);
+      a.close();
+    });
+
+    it("write() while normalize or scale is still running is refused (it wrote the matrix from before the step)", async () => {
+      const a = await read(INPUT);
+      const running = pp.normalizeTotal(a);
+      await rejects(() => a.write(path.join(tmp, "early.h5ad")), InvalidArgumentError, /pp.normalizeTotal is still running on X/);
+      await running;
+      const out = path.join(tmp, "awaited.h5ad");
+      await a.write(out);
+      const median = [
+        "import sys, anndata as ad, numpy as np",
+        "a = ad.read_h5ad(sys.argv[1])",
+        "print(float(np.median(np.asarray(a.X.sum(1)))))",
+      ];
+      const sums = runPython(median, out);
+      const want = Number(runPython(median, INPUT));
+      assert.ok(Math.abs(Number(sums) - want) < 1e-3 * want, `normalized rows sum to the median count (${sums} vs ${want})`);
+      // The temporary file is not made before the options are checked.
+      await rejects(
+        () => a.write(path.join(tmp, "bad-signal.h5ad"), { signal: "x" as never }),
+        InvalidArgumentError,
+        /signal must be an AbortSignal/,
+      );
+      assert.deepEqual(
+        fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")),
+        [],
+      );
+      a.close();
+    });
+
+    it("setRaw with other cells, setX / setRaw / obsVector with the wrong kind of value", async () => {
+      const a = await read(INPUT);
+      await rejects(() => a.setRaw(a.subset({ obs: [0, 1] })), InvalidArgumentError, /raw has 2 cells, but this object has/);
+      await rejects(() => a.setRaw(5 as never), InvalidArgumentError, /setRaw takes an AnnData/);
+      await rejects(() => a.setX(null as never), InvalidArgumentError, /setX takes a matrix/);
+      await rejects(() => a.obsVector(1n as never), InvalidArgumentError, /key must be a column name/);
+      await rejects(() => a.X.stats({ moments: 1 as never }), InvalidArgumentError, /moments must be true or false/);
+      await rejects(() => a.X.stats({ axes: 5 as never }), InvalidArgumentError, /axes must be/);
+      await rejects(() => a.X.stats(null as never), InvalidArgumentError, /options must be an object/);
+      await rejects(() => pl.histogram(null as never), InvalidArgumentError, /takes an array of numbers/);
+      await rejects(() => pp.markGenes(a, "x", ((n: string) => n.length) as never), InvalidArgumentError, /must return true or false/);
+      a.setRaw(a);
+      assert.deepEqual(a.raw?.shape, [a.nObs, a.nVars]);
+      a.close();
+    });
+
+    it("unknown options of the matrix and lookup methods are refused (they were ignored: a misspelt layer read X)", async () => {
+      const a = await read(INPUT);
+      const gene = a.varNames.get(0) as string;
+      await rejects(() => a.obsVector(gene, { layr: "counts" } as never), InvalidArgumentError, /unknown option "layr"/);
+      await rejects(() => a.X.var(0, { dof: 1 } as never), InvalidArgumentError, /unknown option "dof"/);
+      await rejects(() => a.X.sum(0, { foo: 1 } as never), InvalidArgumentError, /unknown option "foo"/);
+      await rejects(() => a.X.buildGeneIndex({ Beside: true } as never), InvalidArgumentError, /did you mean "beside"/);
+      await rejects(() => a.X.buildGeneIndex({ budgetBytes: -1 }), InvalidArgumentError, /budgetBytes must be a positive/);
+      await rejects(
+        async () => {
+          for await (const _ of a.X.chunked(100, { signl: 1 } as never)) break;
+        },
+        InvalidArgumentError,
+        /unknown option "signl"/,
+      );
+      const stop = new AbortController();
+      stop.abort();
+      await rejects(
+        async () => {
+          for await (const _ of a.X.chunked(100, { signal: stop.signal })) break;
+        },
+        CancelledError,
+        /cancelled/,
+      );
+      a.close();
+    });
+
+    it("graph steps: a neighborsKey naming another uns entry is refused (it used the default graph)", async () => {
+      const a = await read(INPUT);
+      await pp.pca(a, { nComps: 10 });
+      await pp.neighbors(a, { nNeighbors: 5 });
+      await rejects(() => tl.leiden(a, { neighborsKey: "pca" }), InvalidArgumentError, /uns\["pca"\] is not a pp.neighbors result/);
+      await rejects(() => tl.umap(a, { neighborsKey: "pca" }), InvalidArgumentError, /is not a pp.neighbors result/);
+      await rejects(() => tl.paga(a, { groups: "batch", neighborsKey: "pca" }), InvalidArgumentError, /is not a pp.neighbors result/);
+      // Checked before the spectral initialisation, however many components.
+      await rejects(() => tl.umap(a, { nComponents: 600, method: "native" }), InvalidArgumentError, /1 to 16 components, not 600/);
+      a.close();
+    });
+
+    it("HVG: a string batchKey with missing values is refused, as a categorical one is; a huge nBins is refused", async () => {
+      const a = await read(INPUT);
+      await pp.normalizeTotal(a, { targetSum: 1e4 });
+      pp.log1p(a);
+      a.setObs(
+        "b",
+        Array.from({ length: a.nObs }, (_, i) => (i % 3 === 0 ? null : `b${i % 2}`)),
+      );
+      await rejects(
+        () => pp.highlyVariableGenes(a, { batchKey: "b", nTopGenes: 100 }),
+        InvalidArgumentError,
+        /batchKey b: missing value in cell 0/,
+      );
+      await rejects(() => pp.highlyVariableGenes(a, { nBins: 1e9 }), InvalidArgumentError, /nBins must be at most/);
+      a.close();
+    });
+
+    it("filterCells recomputes counts when the user has replaced the QC column (scanpy always does)", async () => {
+      const a = await read(INPUT);
+      await pp.calculateQcMetrics(a);
+      a.setObs("total_counts", new Float64Array(a.nObs));
+      const kept = await pp.filterCells(a, { minCounts: 1 });
+      const want = Number(
+        runPython(
+          [
+            "import sys, anndata as ad, numpy as np",
+            "a = ad.read_h5ad(sys.argv[1])",
+            "print(int((np.asarray(a.X.sum(1)).ravel() >= 1).sum()))",
+          ],
+          INPUT,
+        ),
+      );
+      assert.equal(kept.nObs, want);
+      a.close();
+    });
   });
 });

@@ -248,6 +248,63 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     }
   });
 
+  it("uns values with no JS form (a sparse matrix, a dataframe) copied or moved to another key are written as copies of the element", async () => {
+    const src = path.join(tmp, "uns-copy.h5ad");
+    execFileSync(PYTHON, [
+      "-c",
+      [
+        "import sys, numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad",
+        "a = ad.AnnData(np.ones((4, 2), np.float32))",
+        "a.uns['sparse'] = sp.csr_matrix(np.array([[0, 1.5], [2, 0]]))",
+        "a.uns['df'] = pd.DataFrame({'x': [1, 2, 3], 'y': list('abc')}, index=['r0', 'r1', 'r2'])",
+        "a.write_h5ad(sys.argv[1])",
+      ].join("\n"),
+      src,
+    ]);
+    const a = await read(src);
+    const uns = a.uns;
+    uns.m = uns.sparse;
+    delete uns.sparse;
+    uns.df2 = uns.df;
+    uns.nested = { df: uns.df, n: 1 };
+    const out = path.join(tmp, "uns-copy.out.h5ad");
+    await a.write(out);
+    a.close();
+    const check = [
+      "import sys, numpy as np, pandas as pd, anndata as ad",
+      "s, o = ad.read_h5ad(sys.argv[1]), ad.read_h5ad(sys.argv[2])",
+      "assert 'sparse' not in o.uns, list(o.uns)",
+      "assert (o.uns['m'] != s.uns['sparse']).nnz == 0 and o.uns['m'].shape == (2, 2), o.uns['m']",
+      "pd.testing.assert_frame_equal(o.uns['df2'], s.uns['df'])",
+      "pd.testing.assert_frame_equal(o.uns['nested']['df'], s.uns['df'])",
+      "assert o.uns['nested']['n'] == 1",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, src, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata read back other uns values:\n${e.stdout}\n${e.stderr}`);
+    }
+  });
+
+  it("an obsm frame set in the session is written with the obs index's encoding (anndata refuses a nullable-string obs index next to a plain one)", async () => {
+    const src = path.join(FIXTURES, "full_csr.h5ad");
+    const a = await read(src);
+    a.obsm.set("meta_df2", await a.obsm.get("meta_df"));
+    const out = path.join(tmp, "frame-index.h5ad");
+    await a.write(out);
+    a.close();
+    const check = [
+      "import sys, pandas as pd, anndata as ad",
+      "o = ad.read_h5ad(sys.argv[1])",
+      "pd.testing.assert_frame_equal(o.obsm['meta_df2'], o.obsm['meta_df'])",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata could not read the frame back:\n${e.stdout}\n${e.stderr}`);
+    }
+  });
+
   it("refuses to write over its own source, and leaves no temporary file on failure", async () => {
     const copy = path.join(tmp, "self.h5ad");
     fs.copyFileSync(path.join(FIXTURES, "full_csr.h5ad"), copy);

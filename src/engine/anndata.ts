@@ -18,7 +18,7 @@ import type { GeneIndexOptions } from "./gene-index";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { checkOptionNames } from "./options";
-import { drive, type PassOptions } from "./pass";
+import { checkPassOptions, drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
@@ -211,6 +211,8 @@ export class AnnDataOOM {
    * X with a normalize node appended). No data is read or copied.
    */
   setX(m: BackedMatrix): void {
+    if (!(m instanceof BackedMatrix))
+      throw new InvalidArgumentError(`setX takes a matrix of this object (adata.X or a layer), got ${shown(m)}`);
     if (m.sourceHandle !== this.source) throw new InvalidArgumentError("X must come from this object's file");
     if (m.shape[0] !== this.nObs || m.shape[1] !== this.nVars) {
       throw new InvalidArgumentError(`X must be ${this.nObs} × ${this.nVars}, got ${m.shape.join(" × ")}`);
@@ -293,6 +295,8 @@ export class AnnDataOOM {
     this.changedColumns.add(name);
     this.columnsSetHere.add(`obs/${name}`);
     this.obsFrame = withColumn(this.root.obs, name, values, this.nObs, "obs");
+    // filterCells would read these back as QC results (scanpy recomputes).
+    if (name === "total_counts" || name === "n_genes_by_counts") this.qcSource = null;
   }
   /** Add or replace a var column (length n_vars). */
   setVar(name: string, values: ColumnValues): void {
@@ -300,6 +304,7 @@ export class AnnDataOOM {
     this.changedColumns.add(name);
     this.columnsSetHere.add(`var/${name}`);
     this.varFrame = withColumn(this.root.var, name, values, this.nVars, "var");
+    if (name === "total_counts" || name === "n_cells_by_counts") this.qcSource = null;
   }
 
   /** A name write() can store as a column of the dataframe's HDF5 group. */
@@ -317,6 +322,13 @@ export class AnnDataOOM {
    * copy) and var as raw. Later steps on X do not change raw.
    */
   setRaw(from: AnnDataOOM = this): void {
+    if (!(from instanceof AnnDataOOM))
+      throw new InvalidArgumentError(`setRaw takes an AnnData (this object, a view or a step's result of it), got ${shown(from)}`);
+    if (from.source !== this.source)
+      throw new InvalidArgumentError(`setRaw: raw must come from this object's file (${this.source.path}), not ${from.source.path}`);
+    // anndata's Raw: "X has n rows, but n_obs is m".
+    if (from.nObs !== this.nObs)
+      throw new InvalidArgumentError(`setRaw: raw has ${from.nObs} cells, but this object has ${this.nObs}; raw must have the same cells`);
     const frame = from.root.var;
     this.rawOverride = {
       X: from.X,
@@ -527,6 +539,10 @@ export class AnnDataOOM {
    * const cd3e = await adata.obsVector("CD3E");
    */
   async obsVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
+    checkOptionNames<PassOptions & { layer?: string }>("obsVector", opts, { layer: true, signal: true, onProgress: true });
+    opts ??= {};
+    if (typeof key !== "string" && typeof key !== "number")
+      throw new InvalidArgumentError(`obsVector: key must be a column name, a name or a position, got ${shown(key)}`);
     if (typeof key === "string" && this.obs.getChild(key)) {
       // anndata's obs_vector raises on a key that names both.
       if (this.nameIndex("var").has(key))
@@ -579,6 +595,10 @@ export class AnnDataOOM {
 
   /** anndata's `var_vector`: a var column by name, or one cell's values across vars. */
   async varVector(key: string | number, opts: PassOptions & { layer?: string } = {}): Promise<Float64Array | Vector> {
+    checkOptionNames<PassOptions & { layer?: string }>("varVector", opts, { layer: true, signal: true, onProgress: true });
+    opts ??= {};
+    if (typeof key !== "string" && typeof key !== "number")
+      throw new InvalidArgumentError(`varVector: key must be a column name, a name or a position, got ${shown(key)}`);
     if (typeof key === "string" && this.var.getChild(key)) {
       if (this.nameIndex("obs").has(key))
         throw new InvalidArgumentError(
@@ -603,6 +623,14 @@ export class AnnDataOOM {
     if (c !== undefined && c !== null && c !== "gzip" && c !== "lzf")
       throw new InvalidArgumentError(
         `compression must be "gzip", "lzf" or null, got ${shown(c)} (no level: gzip is written at level 4, as h5py's default)`,
+      );
+    // Checked before the temporary file is made.
+    checkPassOptions(opts);
+    // A running normalize or scale replaces X (or a layer) when it ends: the
+    // file would get the matrix from before it.
+    for (const [slot, step] of this.pendingSteps)
+      throw new InvalidArgumentError(
+        `write: ${step} is still running on ${slot === "X" ? "X" : `layers.${slot}`} and will replace it; await it before writing`,
       );
     const nat = this.source.native;
     const session = this.sessionForWrite();

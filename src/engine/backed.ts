@@ -6,11 +6,12 @@
  */
 
 import { applyColumn, applyRow, Chain, type Step, scaleValue } from "./chain";
-import { FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall, shown } from "./errors";
+import { CancelledError, FileAccessError, GeneIndexError, InvalidArgumentError, nativeAwait, nativeCall, shown } from "./errors";
 import * as geneIndex from "./gene-index";
 import type { Native } from "./native";
 import { kernelSignal } from "./notebook";
-import { drive, type PassOptions } from "./pass";
+import { checkOptionNames } from "./options";
+import { checkPassOptions, drive, type PassOptions } from "./pass";
 import { type MatrixJson, type MimeBundle, matrixBundle, matrixJson } from "./repr-html";
 import { range } from "./selection";
 import type { MatrixMeta, Source } from "./source";
@@ -45,6 +46,9 @@ export interface AxisStats {
 export type Axis = 0 | 1;
 
 /** What a statistics pass computes. */
+/** The options every pass takes. */
+const PASS_OPTIONS = { signal: true, onProgress: true } as const;
+
 export interface StatsRequest {
   /** Also means of squares → variances (default true). */
   moments?: boolean;
@@ -263,7 +267,9 @@ export class BackedMatrix {
    * for await (const { start, end, chunk } of adata.X.chunked(10_000)) { ... }
    */
   async *chunked(chunkSize?: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<{ start: number; end: number; chunk: Chunk }> {
-    const signal = opts.signal ?? kernelSignal();
+    checkOptionNames<{ signal?: AbortSignal }>("chunked", opts, { signal: true });
+    checkPassOptions(opts ?? {});
+    const signal = opts?.signal ?? kernelSignal();
     const size = chunkSize ?? this.defaultChunkSize();
     if (!Number.isInteger(size) || size <= 0) throw new InvalidArgumentError(`chunkSize must be a positive integer, got ${chunkSize}`);
     const [n] = this.shape;
@@ -272,7 +278,7 @@ export class BackedMatrix {
     while (next) {
       const end = Math.min(start + size, n);
       const chunk = await next;
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw new CancelledError(`${this.name}: chunked() was cancelled at row ${start}`);
       next = end < n ? this.rows(end, Math.min(end + size, n)) : null;
       yield { start, end, chunk };
       start = end;
@@ -286,8 +292,12 @@ export class BackedMatrix {
    * need `moments` (the default).
    */
   stats(opts: PassOptions & StatsRequest = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
+    checkOptionNames<PassOptions & StatsRequest>("stats", opts, { moments: "bool", axes: true, signal: true, onProgress: true });
+    opts ??= {};
     const moments = opts.moments ?? true;
     const axes = opts.axes ?? "both";
+    if (axes !== "obs" && axes !== "var" && axes !== "both")
+      throw new InvalidArgumentError(`stats: axes must be "obs", "var" or "both", got ${shown(axes)}`);
     if (!this.chain.isEmpty) return this.chainStats(axes, opts);
     // A pass still running under another caller's AbortSignal is not shared:
     // that caller may cancel it.
@@ -347,13 +357,17 @@ export class BackedMatrix {
 
   /** Sum over axis 0 (per var), 1 (per obs) or all. Float64. */
   sum(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
+    checkOptionNames<PassOptions>("sum", opts, PASS_OPTIONS);
     return this.reduce("sum", axis, opts);
   }
   mean(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
+    checkOptionNames<PassOptions>("mean", opts, PASS_OPTIONS);
     return this.reduce("mean", axis, opts);
   }
   /** Variance with numpy's default ddof = 0 (pass ddof: 1 for the sample variance). */
   async var(axis?: Axis, opts: PassOptions & { ddof?: number } = {}): Promise<Float64Array | number> {
+    checkOptionNames<PassOptions & { ddof?: number }>("var", opts, { ...PASS_OPTIONS, ddof: "num" });
+    opts ??= {};
     const ddof = opts.ddof ?? 0;
     if (typeof ddof !== "number" || !Number.isFinite(ddof))
       throw new InvalidArgumentError(`ddof must be a finite number, got ${shown(ddof)}`);
@@ -368,6 +382,7 @@ export class BackedMatrix {
   }
   /** Non-zero values (explicit zeros not counted) per axis or in all. */
   nnz(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
+    checkOptionNames<PassOptions>("nnz", opts, PASS_OPTIONS);
     return this.reduce("nnz", axis, opts);
   }
 
@@ -384,6 +399,7 @@ export class BackedMatrix {
    * geneValues / buildGeneIndex).
    */
   async obsVector(column: number, opts: PassOptions = {}): Promise<Float64Array> {
+    checkOptionNames<PassOptions>("obsVector", opts, PASS_OPTIONS);
     const [out] = await this.geneValues([column], { ...opts, index: false });
     return out;
   }
@@ -514,6 +530,13 @@ export class BackedMatrix {
    * exists). The index covers the whole element, whatever the view.
    */
   async buildGeneIndex(opts: PassOptions & geneIndex.GeneIndexOptions = {}): Promise<geneIndex.GeneIndexInfo> {
+    checkOptionNames<PassOptions & geneIndex.GeneIndexOptions>("buildGeneIndex", opts, {
+      ...PASS_OPTIONS,
+      ...geneIndex.GENE_INDEX_OPTIONS,
+    });
+    const budget = opts?.budgetBytes;
+    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0))
+      throw new InvalidArgumentError(`buildGeneIndex: budgetBytes must be a positive number of bytes, got ${shown(budget)}`);
     const loc = geneIndex.locate(this.source, this.meta, opts);
     await geneIndex.ensure(this.source, loc, `${this.name}: gene index`, opts);
     return geneIndex.info(this.source, loc);
@@ -521,6 +544,7 @@ export class BackedMatrix {
 
   /** Where this element's sidecar is and whether a valid one exists (no build). */
   geneIndexInfo(opts: geneIndex.GeneIndexOptions = {}): geneIndex.GeneIndexInfo {
+    checkOptionNames<geneIndex.GeneIndexOptions>("geneIndexInfo", opts, geneIndex.GENE_INDEX_OPTIONS);
     // The path names another file now (replaced, touched): no sidecar applies,
     // and reads go through the open handle (plots asked and failed here).
     if (geneIndex.changedSinceOpen(this.source))
@@ -530,6 +554,7 @@ export class BackedMatrix {
 
   /** One row (cell) across all vars of this view, as float64. */
   async varVector(row: number, opts: PassOptions = {}): Promise<Float64Array> {
+    checkOptionNames<PassOptions>("varVector", opts, PASS_OPTIONS);
     const [n] = this.shape;
     if (!Number.isInteger(row) || row < 0 || row >= n) throw new InvalidArgumentError(`row ${row} out of range for ${n}`);
     if (this.isTransformed) {

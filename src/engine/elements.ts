@@ -13,6 +13,7 @@ import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
 import { takeSparseRows, takeSparseSquare } from "./sparse-take";
 import { columnVector, compactVector, stringArray, type TypedArray, typedArray } from "./typed";
+import { withOrigin } from "./uns-origin";
 
 /** A dense n-d array, row-major. */
 export interface DenseArray {
@@ -101,8 +102,14 @@ export class ElementMapping {
             throw new InvalidArgumentError(
               `${what}: a frame's index must be the ${this.name === "obsm" ? "obs" : "var"} names; row ${i} is ${JSON.stringify(String(value.index.get(i)))}, not ${JSON.stringify(String(names.get(i)))}`,
             );
-      for (const f of value.table.schema.fields)
+      for (const f of value.table.schema.fields) {
+        // Stored as members of the frame's group, next to its _index.
+        if (!isMemberName(f.name) || f.name === "_index" || f.name === "__categories")
+          throw new InvalidArgumentError(
+            `${what}: column name ${JSON.stringify(f.name)} cannot be stored (it must be non-empty, not "." or "_index", without "/" or NUL)`,
+          );
         checkStorableType(value.table.getChild(f.name) as Vector, `${what} column ${JSON.stringify(f.name)}`);
+      }
     } else if (!["dense", "csr", "csc"].includes(value.kind))
       throw new InvalidArgumentError(`${what}: kind must be "dense", "csr" or "csc", got ${JSON.stringify(value.kind)}`);
     if (shape.length < dims.length || dims.some((d, i) => shape[i] !== d))
@@ -246,6 +253,22 @@ function checkArrays(el: DenseArray | SparseMatrix, what: string): void {
     throw new InvalidArgumentError(
       `${what}: a ${el.kind} matrix of shape ${JSON.stringify(el.shape)} needs ${major + 1} indptr entries ending at the ${el.data.length} stored values`,
     );
+  // Gathers and the writer walk indptr and index by indices: a bad entry
+  // would read out of bounds or loop, so it is refused here, as scipy's
+  // check_format does.
+  const ip = el.indptr;
+  if (ip[0] !== 0) throw new InvalidArgumentError(`${what}: indptr must start at 0, got ${ip[0]}`);
+  for (let i = 0; i < major; i++)
+    if (!(ip[i + 1] >= ip[i]) || !Number.isInteger(ip[i + 1]))
+      throw new InvalidArgumentError(
+        `${what}: indptr must be whole numbers that never decrease; entry ${i + 1} is ${ip[i + 1]} after ${ip[i]}`,
+      );
+  const minor = el.kind === "csr" ? el.shape[1] : el.shape[0];
+  const bad = el.indices.findIndex((j) => j < 0 || j >= minor);
+  if (bad >= 0)
+    throw new InvalidArgumentError(
+      `${what}: index ${el.indices[bad]} at stored value ${bad} is out of range for ${minor} ${el.kind === "csr" ? "columns" : "rows"}`,
+    );
 }
 
 /** `adata.layers`: lazy backed matrices keyed by name. */
@@ -340,7 +363,7 @@ export function readUns(source: Source, entries: [string, ElementInfo][]): Recor
       // holding a vector per record) must not make all
       // of uns, and every step that touches it, fail: it gets a placeholder.
       if (!(e instanceof UnsupportedEncodingError || e instanceof H5adFormatError)) throw e;
-      out[k] = { encoding: info.encoding, path: info.path, note: `not decoded into uns: ${e.message}` };
+      out[k] = withOrigin({ encoding: info.encoding, path: info.path, note: `not decoded into uns: ${e.message}` }, info.path);
     }
   }
   return out;
@@ -360,7 +383,7 @@ function readUnsValue(source: Source, info: ElementInfo): unknown {
       return v;
     }
     case "string-array": {
-      if (info.shape.length > 1) return unsupportedLazy(info);
+      if (info.shape.length > 1) return withOrigin(unsupportedLazy(info), info.path);
       const c = nativeCall(() => nat.readElementColumn(info.path));
       return stringArray(c.strings as Native.StringsOut);
     }
@@ -371,21 +394,21 @@ function readUnsValue(source: Source, info: ElementInfo): unknown {
       return a.shape.length <= 1 ? data : ({ kind: "dense", shape: a.shape, dtype: a.data.dtype, data } satisfies DenseArray);
     }
     case "dataframe":
-      return readFrame(source, describeFrame(source, info.path));
+      return withOrigin(readFrame(source, describeFrame(source, info.path)), info.path);
     case "rec-array": {
       // numpy's record array (scanpy's rank_genes_groups names / scores): an
       // Arrow table with one column per field, in field order.
-      const cols: Record<string, Vector> = {};
+      const cols: Record<string, Vector> = Object.create(null); // a column may be named "__proto__"
       for (const f of nativeCall(() => nat.readRecords(info.path))) cols[f.name] = columnVector(f.column);
-      return tableOf(cols, info.shape[0] ?? 0);
+      return withOrigin(tableOf(cols, info.shape[0] ?? 0), info.path);
     }
     case "categorical":
     case "nullable-integer":
     case "nullable-boolean":
     case "nullable-string-array":
-      return columnVector(nativeCall(() => nat.readElementColumn(info.path)));
+      return withOrigin(columnVector(nativeCall(() => nat.readElementColumn(info.path))), info.path);
     default:
-      return unsupportedLazy(info);
+      return withOrigin(unsupportedLazy(info), info.path);
   }
 }
 

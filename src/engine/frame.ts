@@ -27,7 +27,7 @@ export interface Frame {
 export function readFrame(source: Source, info: DataFrameInfo): Frame {
   const nat = source.native;
   const index = utf8Vector(nativeCall(() => nat.readIndex(info.path)));
-  const cols: Record<string, Vector> = {};
+  const cols: Record<string, Vector> = Object.create(null); // a column may be named "__proto__"
   for (const c of info.columns) cols[c.name] = columnVector(nativeCall(() => nat.readColumn(info.path, c.name)) as Native.ColumnOut);
   return { index, table: withTableRepr(tableOf(cols, index.length), index) };
 }
@@ -137,7 +137,7 @@ export type ColumnValues =
 export function withColumn(f: Frame, name: string, values: ColumnValues, n: number, axis: string): Frame {
   const vec: Vector = toVector(values, `${axis} column ${JSON.stringify(name)}`);
   if (vec.length !== n) throw new InvalidArgumentError(`${axis} column ${JSON.stringify(name)} has ${vec.length} values, expected ${n}`);
-  const cols: Record<string, Vector> = {};
+  const cols: Record<string, Vector> = Object.create(null); // a column may be named "__proto__"
   for (const field of f.table.schema.fields) cols[field.name] = field.name === name ? vec : (f.table.getChild(field.name) as Vector);
   cols[name] = vec;
   return { index: f.index, table: withTableRepr(tableOf(cols, n), f.index) };
@@ -278,7 +278,7 @@ export function pruneCategories(v: Vector): { column: Vector; kept: number[] } |
 /** A frame's categorical columns without their unused categories, and the kept category positions per column. */
 export function frameWithoutUnusedCategories(f: Frame): { frame: Frame; kept: Map<string, number[]> } {
   const kept = new Map<string, number[]>();
-  const cols: Record<string, Vector> = {};
+  const cols: Record<string, Vector> = Object.create(null); // a column may be named "__proto__"
   for (const field of f.table.schema.fields) {
     const col = f.table.getChild(field.name) as Vector;
     const pruned = pruneCategories(col);
@@ -290,7 +290,7 @@ export function frameWithoutUnusedCategories(f: Frame): { frame: Frame; kept: Ma
 }
 
 export function takeFrame(f: Frame, idx: Uint32Array): Frame {
-  const cols: Record<string, Vector> = {};
+  const cols: Record<string, Vector> = Object.create(null); // a column may be named "__proto__"
   for (const field of f.table.schema.fields) cols[field.name] = takeVector(f.table.getChild(field.name) as Vector, idx);
   const index = takeVector(f.index, idx);
   return { index, table: withTableRepr(tableOf(cols, idx.length), index) };

@@ -32,6 +32,9 @@ export interface GeneIndexOptions {
   budgetBytes?: number;
 }
 
+/** GeneIndexOptions' names, for checkOptionNames. */
+export const GENE_INDEX_OPTIONS = { beside: "bool", dir: true, budgetBytes: "num" } as const;
+
 /** What geneIndexInfo() reports. */
 export interface GeneIndexInfo {
   /** Where the sidecar of this element is (or would be); "" when the file changed on disk since it was opened (no sidecar applies). */

@@ -101,6 +101,14 @@ export async function obspGraph(adata: AnnDataOOM, key: string, symmetric = true
   if (m.shape[0] !== adata.nObs || m.shape[1] !== adata.nObs) {
     throw new InvalidArgumentError(`obsp ${JSON.stringify(key)} has shape ${m.shape.join(" × ")}, expected ${adata.nObs} × ${adata.nObs}`);
   }
+  // Steps that walk the graph in JS (paga) index cells by these: refuse
+  // what would read past the cells (the native steps check the same).
+  const ip = m.indptr;
+  for (let i = 0; i < m.shape[0]; i++)
+    if (!(ip[i + 1] >= ip[i])) throw new InvalidArgumentError(`obsp ${JSON.stringify(key)}: indptr decreases at row ${i + 1}`);
+  const bad = m.indices.findIndex((j) => j < 0 || j >= adata.nObs);
+  if (bad >= 0)
+    throw new InvalidArgumentError(`obsp ${JSON.stringify(key)}: column ${m.indices[bad]} out of range for ${adata.nObs} cells`);
   const data = m.data instanceof Float32Array ? m.data : Float32Array.from(m.data as ArrayLike<number>);
   return { n: m.shape[0], indptr: m.indptr, indices: m.indices, data };
 }

@@ -48,8 +48,8 @@ export function setDefaultProgress(r: Reporter | undefined): void {
   defaultReporter = r;
 }
 
-/** The reporter and signal of a pass starting now (looked up lazily, per pass). */
-function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal: AbortSignal | undefined } {
+/** A typed error for a `signal` or `onProgress` of the wrong kind (before any work starts). */
+export function checkPassOptions(opts: PassOptions): void {
   // Duck-typed: a signal made in another realm (a vm context) is not an
   // instanceof this one's AbortSignal.
   const sig = opts.signal as Partial<AbortSignal> | undefined | null;
@@ -57,6 +57,11 @@ function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal
     throw new InvalidArgumentError("signal must be an AbortSignal (e.g. new AbortController().signal)");
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function")
     throw new InvalidArgumentError("onProgress must be a function");
+}
+
+/** The reporter and signal of a pass starting now (looked up lazily, per pass). */
+function passDefaults(opts: PassOptions): { report: Reporter | undefined; signal: AbortSignal | undefined } {
+  checkPassOptions(opts);
   const k = opts.onProgress || defaultReporter ? undefined : kernelHandle();
   const outer = opts.signal ?? kernelSignal();
   if (!k) return { report: opts.onProgress ?? defaultReporter, signal: outer };

@@ -11,6 +11,7 @@ import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { natsortCompare } from "./natsort";
 import { storedDtype, type TypedArray, typedArray } from "./typed";
+import { unsOrigin } from "./uns-origin";
 
 const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
   [Float64Array, "float64", "f64"],
@@ -216,6 +217,9 @@ export function unsIn(
     !!v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
   const node = (v: unknown, key: string, stored?: unknown): unknown => {
     if (v === null || v === undefined) return { t: "null" };
+    // A value read from the file that has no JS form to rebuild it from.
+    const origin = typeof v === "object" ? unsOrigin.get(v) : undefined;
+    if (origin) return { t: "copy", from: origin };
     // JSON has no Infinity or NaN (JSON.stringify makes them null): send
     // those as strings, which the writer parses back.
     // Whole numbers beyond 2^53 (1e20) are floats, as in Python; int64 could not hold them all.

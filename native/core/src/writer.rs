@@ -216,6 +216,41 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// The frame with its string index stored as a nullable-string-array.
+    /// anndata 0.12 refuses an obsm/varm frame whose index dtype differs
+    /// from the obs/var names' (object vs StringDtype).
+    fn with_nullable_index(&self) -> Frame {
+        let index = match &self.index {
+            Column::Strings {
+                strings,
+                mask: None,
+            } => Column::Strings {
+                strings: strings.clone(),
+                mask: Some(vec![0; strings.len()]),
+            },
+            other => other.clone(),
+        };
+        Frame {
+            index_name: self.index_name.clone(),
+            index,
+            columns: self.columns.clone(),
+        }
+    }
+}
+
+/// Whether the written obs (var) index is a nullable-string-array (a group).
+fn index_is_nullable(out: &Group, axis: &str) -> bool {
+    let Ok(g) = out.group(axis) else {
+        return false;
+    };
+    let name = h5::attr_string(&g, "_index")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "_index".into());
+    g.group(&name).is_ok()
+}
+
 /// Write a session dataframe with anndata 0.12's encodings.
 fn write_frame(out: &Group, name: &str, f: &Frame) -> Result<()> {
     let where_ = format!("{}/{name}", out.name().trim_end_matches('/'));
@@ -523,12 +558,24 @@ fn write_to(
                 continue;
             }
             let g = out.group(slot).at(&format!("/{slot}"))?;
+            let axis = match slot {
+                "obsm" => Some("obs"),
+                "varm" => Some("var"),
+                _ => None,
+            };
+            let nullable_index = axis.is_some_and(|a| index_is_nullable(&out, a));
             for (key, el) in elements {
                 let at = format!("/{slot}/{key}");
                 if g.link_exists(key) {
                     g.unlink(key).at(&at)?;
                 }
-                el.write(&g, key, c).map_err(|e| e.at(&at))?;
+                match el {
+                    ElementIn::Frame(f) if nullable_index => {
+                        write_frame(&g, key, &f.with_nullable_index())
+                    }
+                    _ => el.write(&g, key, c),
+                }
+                .map_err(|e| e.at(&at))?;
             }
         }
         for pm in &session.planned {
@@ -566,7 +613,7 @@ fn write_to(
             let tree: serde_json::Value = serde_json::from_str(json)
                 .map_err(|e| Error::invalid(format!("bad uns descriptor: {e}")))?;
             let u = out.group("uns").at("/uns")?;
-            write_uns_items(&u, &tree, &session.uns_vectors)?;
+            write_uns_items(&u, &tree, &session.uns_vectors, root)?;
         }
         Ok(())
     })?;
@@ -1075,8 +1122,9 @@ pub(crate) fn write_column(g: &Group, name: &str, col: &Column) -> Result<()> {
 /// {"t": "num", "v": 1.5}, {"t": "int", "v": 3}, {"t": "bool", "v": true},
 /// {"t": "str", "v": "x"}, {"t": "strs", "v": [...]}, {"t": "arr", "i": k,
 /// "shape": [...]} (vector k), {"t": "null"}, {"t": "del"} (leave the key out),
-/// {"t": "keep"} (as the source stored it); a dict with "merge": true edits
-/// the source's group in place.
+/// {"t": "keep"} (as the source stored it), {"t": "copy", "from": path} (the
+/// source's element at path); a dict with "merge": true edits the source's
+/// group in place.
 /// The `shape` of an uns descriptor node, if it has one.
 fn shape_of(node: &serde_json::Value) -> Option<Vec<usize>> {
     node["shape"]
@@ -1088,6 +1136,7 @@ fn write_uns_items(
     g: &Group,
     tree: &serde_json::Value,
     vectors: &[crate::dtype::Values],
+    source: &Group,
 ) -> Result<()> {
     let items = tree
         .get("items")
@@ -1118,7 +1167,7 @@ fn write_uns_items(
                         sub
                     }
                 };
-                write_uns_items(&sub, node, vectors)?;
+                write_uns_items(&sub, node, vectors, source)?;
             }
             "num" | "int" | "bool" => {
                 let v = &node["v"];
@@ -1192,6 +1241,28 @@ fn write_uns_items(
                 };
                 m.validate(&at)?;
                 write_sparse(g, key, &m, Compression::None)?;
+            }
+            // A value read from the source's uns (a dataframe, a sparse
+            // matrix) set under another key: the element is copied.
+            "copy" => {
+                let from = node["from"].as_str().unwrap_or("");
+                if !from.starts_with("/uns/") {
+                    return Err(Error::invalid(format!(
+                        "uns {key}: can only copy from the source's uns, not {from:?}"
+                    )));
+                }
+                let expand = hdf5::plist::ObjectCopyBuilder::new()
+                    .expand_ext_links(true)
+                    .finish()
+                    .at(from)?;
+                match h5::node(source, from) {
+                    Some(Node::Group(x)) => x.copy_to_with_props(g, key, Some(&expand), None),
+                    Some(Node::Dataset(x)) => x.copy_to_with_props(g, key, Some(&expand), None),
+                    None => {
+                        return Err(Error::format(from, "the uns element to copy is gone"));
+                    }
+                }
+                .at(&at)?;
             }
             // A key of the source's uns deleted in the session: unlinked above.
             "del" => {}

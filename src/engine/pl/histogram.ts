@@ -3,7 +3,7 @@
  * equal-width edges from min to max, the last bin closed), in a grid.
  */
 import { type AnnDataOOM, checkAnnData } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, shown } from "../errors";
 import { fmt, linear, niceTicks } from "./axes";
 import { normalizeColor } from "./colors";
 import { checkOptions, type HoverRegion, Plot, panelSide } from "./plot";
@@ -32,6 +32,8 @@ const f32 = Math.fround;
 const MAX_BINS = 100_000;
 
 export function histogram(values: ArrayLike<number>, bins = 50, dtype = "float64"): Histogram {
+  if (values === null || typeof values !== "object" || typeof (values as { length?: unknown }).length !== "number")
+    throw new InvalidArgumentError(`pl.histogram takes an array of numbers, got ${shown(values)}`);
   if (!Number.isInteger(bins) || bins < 1 || bins > MAX_BINS)
     throw new InvalidArgumentError(`bins must be an integer in [1, ${MAX_BINS.toLocaleString("en-US")}], got ${bins}`);
   const single = dtype === "float32" || dtype === "float16";

@@ -56,6 +56,8 @@ function meanVar(sum: Float64Array, sumsq: Float64Array, n: number, off: number,
 }
 
 /** Bin edges as pandas.cut makes them (right-closed intervals). */
+const MAX_BINS = 10_000;
+
 function binEdges(means: Float64Array, flavor: "seurat" | "cell_ranger", nBins: number): Float64Array {
   const finite = means.filter((x) => !Number.isNaN(x));
   if (flavor === "cell_ranger") {
@@ -238,7 +240,14 @@ function batchCodesOf(adata: AnnDataOOM, key: string): { codes: Float64Array; n:
     for (let c = 0; c < n; c++) if (used[c] >= 0) labels.push(String(dict?.get(c)));
     return { codes, n: batches, labels };
   }
-  const labels = Array.from({ length: codes.length }, (_, i) => String(col.get(i)));
+  // A missing batch is refused as for a categorical column (scanpy drops
+  // those cells; as a batch of its own "null" it changed every mean).
+  const labels = Array.from({ length: codes.length }, (_, i) => {
+    const v = col.get(i);
+    if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v)))
+      throw new InvalidArgumentError(`batchKey ${key}: missing value in cell ${i}`);
+    return String(v);
+  });
   const cats = natsortedCategories(labels);
   const at = new Map(cats.map((c, i) => [c, i]));
   labels.forEach((l, i) => {
@@ -294,6 +303,12 @@ export async function highlyVariableGenes(adata: AnnDataOOM, opts: HvgOptions = 
     throw new InvalidArgumentError(`nTopGenes must be a positive integer`);
   const nBins = opts.nBins ?? 20;
   if (!(Number.isInteger(nBins) && nBins > 0)) throw new InvalidArgumentError(`nBins must be a positive integer, got ${opts.nBins}`);
+  // More bins than genes only makes empty bins; a huge count would block
+  // the kernel allocating their edges.
+  if (nBins > Math.max(MAX_BINS, m.shape[1]))
+    throw new InvalidArgumentError(
+      `nBins must be at most ${Math.max(MAX_BINS, m.shape[1])} (the number of genes, or ${MAX_BINS}), got ${nBins}`,
+    );
   const batches = opts.batchKey ? batchCodes(adata, opts.batchKey) : null;
   const extra: Float64Array[] = batches ? [batches.codes] : [];
   const b0 = m.extraBase();

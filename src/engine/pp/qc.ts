@@ -6,7 +6,7 @@
  * sums here are exact in float64).
  */
 import { type AnnDataOOM, checkAnnData } from "../anndata";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
 import { checkFiniteCells, log1pf, unscaledTarget } from "./matrix";
@@ -55,7 +55,14 @@ export function markGenes(adata: AnnDataOOM, column: string, pattern: RegExp | s
     test = (s) => s.startsWith(pattern); // scanpy's var_names.str.startswith("MT-")
   else test = pattern;
   const names = adata.varNames;
-  const flags = Array.from({ length: adata.nVars }, (_, i) => test(names.get(i) as string));
+  const flags = Array.from({ length: adata.nVars }, (_, i) => {
+    const name = names.get(i) as string;
+    const hit = test(name);
+    // A number (a length, an index) would make a float column qcVars refuses.
+    if (typeof hit !== "boolean")
+      throw new InvalidArgumentError(`markGenes: the function must return true or false, got ${shown(hit)} for ${JSON.stringify(name)}`);
+    return hit;
+  });
   adata.setVar(column, flags);
   return flags.filter(Boolean).length;
 }
@@ -112,7 +119,6 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
       t.map((x, k) => (100 * x) / total[k]),
     );
   });
-  adata.qcSource = adata.matrixKey(m);
   const nObs = adata.nObs;
   const nCells = get("qc.n_cells_by_counts");
   const geneTotal = get("qc.gene_total_counts");
@@ -126,6 +132,8 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   );
   adata.setVar("total_counts", geneTotal);
   if (log1p) adata.setVar("log1p_total_counts", log1pf(geneTotal));
+  // Last: setting any column filterCells/filterGenes reuse clears it.
+  adata.qcSource = adata.matrixKey(m);
 }
 
 /**

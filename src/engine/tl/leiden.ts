@@ -57,7 +57,14 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
   if (obsp) return obsp;
   const entry = adata.uns[neighborsKey ?? "neighbors"] as { connectivities_key?: string } | undefined;
   if (neighborsKey && !entry) throw new InvalidArgumentError(`uns has no ${JSON.stringify(neighborsKey)} (run pp.neighbors with keyAdded)`);
-  return entry?.connectivities_key ?? "connectivities";
+  // scanpy reads uns[key]["connectivities_key"] (a KeyError otherwise):
+  // another entry under that name must not mean the default graph.
+  const named = entry && typeof entry === "object" && !Array.isArray(entry) ? entry.connectivities_key : undefined;
+  if (neighborsKey && typeof named !== "string")
+    throw new InvalidArgumentError(
+      `uns[${JSON.stringify(neighborsKey)}] is not a pp.neighbors result (it has no connectivities_key); pass the keyAdded you gave pp.neighbors`,
+    );
+  return typeof named === "string" ? named : "connectivities";
 }
 
 /**

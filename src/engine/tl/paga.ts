@@ -62,7 +62,12 @@ function distancesKey(adata: AnnDataOOM, neighborsKey?: string): string {
   const entry = adata.uns[neighborsKey ?? "neighbors"] as { distances_key?: string } | undefined;
   if (neighborsKey !== undefined && !entry)
     throw new InvalidArgumentError(`neighborsKey: uns has no ${JSON.stringify(neighborsKey)} (run pp.neighbors with keyAdded)`);
-  return entry?.distances_key ?? "distances";
+  const named = entry && typeof entry === "object" && !Array.isArray(entry) ? entry.distances_key : undefined;
+  if (neighborsKey !== undefined && typeof named !== "string")
+    throw new InvalidArgumentError(
+      `neighborsKey: uns[${JSON.stringify(neighborsKey)}] is not a pp.neighbors result (it has no distances_key); pass the keyAdded you gave pp.neighbors`,
+    );
+  return typeof named === "string" ? named : "distances";
 }
 
 /**

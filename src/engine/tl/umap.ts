@@ -39,7 +39,7 @@ export interface UmapOptions extends PassOptions {
   /** Curve parameters; fitted from minDist and spread when not given. */
   a?: number;
   b?: number;
-  /** 'auto' / 'native' (default): the native layout; 'umap-js': umap-js. */
+  /** 'auto' (default): the native layout, umap-js beyond 16 components; 'native': the native layout (1 to 16 components); 'umap-js': umap-js. */
   method?: "auto" | "umap-js" | "native";
   /** Use the graph of uns[neighborsKey]. */
   neighborsKey?: string;
@@ -54,6 +54,9 @@ export interface UmapResult {
   method: "umap-js" | "native";
   nEpochs: number;
 }
+
+/** native/core/src/graph/umap/layout.rs MAX_DIM. */
+const NATIVE_MAX_COMPONENTS = 16;
 
 /**
  * @example
@@ -124,9 +127,15 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const method = opts.method ?? "auto";
   if (!["auto", "native", "umap-js"].includes(method))
     throw new InvalidArgumentError(`method must be 'auto', 'native' or 'umap-js', got ${JSON.stringify(method)}`);
+  // The native layout keeps a point in registers: up to 16 components.
+  // Checked before the (long, for many components) initialisation.
+  if (method === "native" && dim > NATIVE_MAX_COMPONENTS)
+    throw new InvalidArgumentError(
+      `method "native" lays out 1 to ${NATIVE_MAX_COMPONENTS} components, not ${dim}; use method "umap-js" (or "auto") for more`,
+    );
   const [a, b] = curveParams(opts.a, opts.b, spread, minDist);
   const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", initName, dim, seed, opts);
-  const useJs = method === "umap-js";
+  const useJs = method === "umap-js" || dim > NATIVE_MAX_COMPONENTS;
   // The same layout parameters for both paths.
   const layout = {
     nEpochs,
