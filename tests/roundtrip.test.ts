@@ -202,7 +202,9 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
         "obs['i64'] = np.arange(n, dtype=np.int64) * 3",
         "obs['n64'] = pd.array([None if i % 4 == 1 else i for i in range(n)], dtype='Int64')",
         "obs['s'] = [f's{i}' for i in range(n)]",
-        "ad.AnnData(np.ones((n, 2), np.float32), obs=obs).write_h5ad(sys.argv[1])",
+        "a = ad.AnnData(np.ones((n, 2), np.float32), obs=obs)",
+        "a.obsm['X_int'] = np.arange(2 * n, dtype=np.int64).reshape(n, 2)",
+        "a.write_h5ad(sys.argv[1])",
       ].join("\n"),
       src,
     ]);
@@ -214,6 +216,7 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     const d2 = vectorFromArray(["c", "d", "c", "c", null]);
     v.setObs("chunks", d1.concat(d2));
     v.obsm.set("frame", { index: v.obsNames, table: new Table({ k: (a.obs.getChild("cs") as Vector).slice(10, 20) }) });
+    v.obsm.set("X_copy", await v.obsm.get("X_int"));
     v.setObs(
       "cl",
       Array.from({ length: 10 }, (_, i) => `cluster ${((i * 7) % 4) * 5}`),
@@ -236,6 +239,7 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
       "    elif str(y.dtype) != str(x.dtype): bad.append((k, 'dtype', str(x.dtype), str(y.dtype)))",
       "if not same(o.obs['chunks'].values, ['a', 'b', 'a', 'b', 'a', 'c', 'd', 'c', 'c', None]): bad.append(('chunks', list(o.obs['chunks'])))",
       "if not same(o.obsm['frame']['k'].values, s.obs['cs'].values): bad.append(('frame', list(o.obsm['frame']['k'])))",
+      "if o.obsm['X_copy'].dtype != np.int64 or not np.array_equal(o.obsm['X_copy'], s.obsm['X_int']): bad.append(('X_copy', str(o.obsm['X_copy'].dtype)))",
       "cl = [f'cluster {(i * 7) % 4 * 5}' for i in range(10)]",
       "if list(o.obs['cl'].cat.categories) != natsorted(set(cl)) or list(o.obs['cl']) != cl: bad.append(('cl', list(o.obs['cl'].cat.categories)))",
       "print(bad)",

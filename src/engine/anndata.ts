@@ -22,7 +22,17 @@ import { checkPassOptions, drive, type PassOptions } from "./pass";
 import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
-import { categoryCount, columnIn, elementIn, frameIn, obsVarColumnIn, typedIn, unsIn, withoutUnusedCategories } from "./session";
+import {
+  becomesCategorical,
+  categoryCount,
+  columnIn,
+  elementIn,
+  frameIn,
+  obsVarColumnIn,
+  typedIn,
+  unsIn,
+  withoutUnusedCategories,
+} from "./session";
 import { type DataFrameInfo, type ElementInfo, Source } from "./source";
 import { type TypedArray, typedArray } from "./typed";
 
@@ -669,9 +679,13 @@ export class AnnDataOOM {
   private sessionForWrite(): { input: Native.SessionIn; unsaved: string[] } {
     // A view's pending color edits (see subset) apply before uns is compared with the file.
     if (this.unsColorEdits.length) void this.uns;
+    // The file's string columns with repeated values are rewritten too: as
+    // categoricals, as anndata's write_h5ad stores them.
     const changed = (t: Table, file: DataFrameInfo) => {
       const known = new Set(file.columns.map((c) => c.name));
-      return t.schema.fields.map((f) => f.name).filter((n) => !known.has(n) || this.changedColumns.has(n));
+      return t.schema.fields
+        .map((f) => f.name)
+        .filter((n) => !known.has(n) || this.changedColumns.has(n) || becomesCategorical(t.getChild(n) as Vector));
     };
     const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: obsVarColumnIn(t.getChild(name) as Vector) }));
     const unsaved: string[] = [];

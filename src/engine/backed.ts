@@ -371,7 +371,8 @@ export class BackedMatrix {
     const ddof = opts.ddof ?? 0;
     if (typeof ddof !== "number" || !Number.isFinite(ddof))
       throw new InvalidArgumentError(`ddof must be a finite number, got ${shown(ddof)}`);
-    const v = await this.reduce("var", axis, opts);
+    const { ddof: _, ...pass } = opts;
+    const v = await this.reduce("var", axis, pass);
     if (!ddof) return v;
     const [r, c] = this.shape;
     const n = axis === 0 ? r : axis === 1 ? c : r * c;

@@ -2,9 +2,10 @@
  * The order anndata and scanpy give string categories: pandas sorts them
  * (by code point), then `natsorted` (natsort's default key) reorders them.
  * That key splits a string into text and runs of digits, compares text by
- * code point and digit runs by value ("cluster 2" before "cluster 10");
- * strings with equal keys ("a01", "a1") keep their code-point order, as
- * natsorted is stable. Digits are ASCII 0–9 here; Python's \d also takes
+ * code point and digit runs by value ("cluster 2" before "cluster 10"),
+ * after Unicode NFD normalization as natsort does ("ü" sorts as "u" + a
+ * combining mark, before "x"); strings with equal keys ("a01", "a1") keep
+ * their code-point order, as natsorted is stable. Digits are ASCII 0–9 here; Python's \d also takes
  * other scripts' decimal digits, which category names rarely hold.
  */
 
@@ -18,7 +19,10 @@ export function codePointCompare(a: string, b: string): number {
 
 /** natsort's key: text at even positions (the first may be ""), numbers at odd ones. */
 function naturalKey(s: string): (string | bigint)[] {
-  const parts: (string | bigint)[] = s.split(/(\d+)/).map((p, i) => (i % 2 === 1 ? BigInt(p) : p));
+  const parts: (string | bigint)[] = s
+    .normalize("NFD")
+    .split(/(\d+)/)
+    .map((p, i) => (i % 2 === 1 ? BigInt(p) : p));
   while (parts.length > 1 && parts.at(-1) === "") parts.pop();
   return parts;
 }

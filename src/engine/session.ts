@@ -131,14 +131,8 @@ function stringsIn(strs: string[]): Native.StringsOut {
  * natsorted as anndata sorts them, missing values code −1.
  */
 export function obsVarColumnIn(v: Vector): Native.ColumnOut {
-  const type = v.type as { typeId: number };
-  if (type.typeId !== 5) return columnIn(v);
-  const at = new Map<string, number>();
-  for (let i = 0; i < v.length; i++) {
-    const s = v.get(i);
-    if (s !== null && s !== undefined && !at.has(s)) at.set(s, 0);
-  }
-  if (at.size >= v.length) return columnIn(v);
+  const at = stringsToCategorize(v);
+  if (!at) return columnIn(v);
   const categories = [...at.keys()].sort(natsortCompare);
   categories.forEach((c, k) => at.set(c, k));
   const codes = Int32Array.from({ length: v.length }, (_, i) => {
@@ -146,6 +140,26 @@ export function obsVarColumnIn(v: Vector): Native.ColumnOut {
     return s === null || s === undefined ? -1 : (at.get(s) as number);
   });
   return { kind: "categorical", codes, categories: { strings: stringsIn(categories) }, ordered: false };
+}
+
+/**
+ * The distinct strings of a string column that anndata's write_h5ad turns
+ * into a categorical (fewer distinct non-missing values than rows), or
+ * undefined for a column it keeps.
+ */
+function stringsToCategorize(v: Vector): Map<string, number> | undefined {
+  if ((v.type as { typeId: number }).typeId !== 5) return undefined;
+  const at = new Map<string, number>();
+  for (let i = 0; i < v.length; i++) {
+    const s = v.get(i);
+    if (s !== null && s !== undefined && !at.has(s)) at.set(s, 0);
+  }
+  return at.size < v.length ? at : undefined;
+}
+
+/** Whether write() stores this obs/var column as a categorical although it holds strings. */
+export function becomesCategorical(v: Vector): boolean {
+  return stringsToCategorize(v) !== undefined;
 }
 
 /** True if every value not masked out is a whole number (what an int64 column read as float64 holds). */
@@ -170,8 +184,13 @@ export function frameIn(index: Vector, table: Table): Native.FrameIn {
  */
 export function elementIn(name: string, el: Element): Native.NamedElementIn {
   if ("table" in el) return { name, encoding: "dataframe", shape: [el.table.numRows], frame: frameIn(el.index, el.table) };
-  if (el.kind === "dense")
-    return { name, encoding: "array", shape: el.shape, data: typedIn(el.data, el.dtype === "bool" ? "bool" : undefined) };
+  if (el.kind === "dense") {
+    // An int64 element arrives as float64 (read from a file, dtype "int64"): written as int64 again.
+    const wide =
+      (el.dtype === "int64" || el.dtype === "uint64") && el.data instanceof Float64Array && holdsWholeNumbers(el.data, undefined);
+    const dtype = el.dtype === "bool" ? "bool" : wide ? el.dtype : undefined;
+    return { name, encoding: "array", shape: el.shape, data: typedIn(el.data, dtype) };
+  }
   return { name, encoding: `${el.kind}_matrix`, shape: el.shape, indptr: el.indptr, indices: el.indices, data: typedIn(el.data) };
 }
 
