@@ -250,7 +250,9 @@ export class BackedMatrix {
   async rows(start: number, end: number): Promise<Chunk> {
     const [n] = this.shape;
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= n && start <= end)) {
-      throw new InvalidArgumentError(`rows(${start}, ${end}) out of range for ${n} rows`);
+      throw new InvalidArgumentError(
+        `rows(${shown(start)}, ${shown(end)}) out of range for ${n} rows (start and end are whole numbers, start ≤ end)`,
+      );
     }
     const nat = this.source.native;
     const { cols, output } = this.chain.isEmpty ? { cols: this.varSel, output: null } : this.readColumns();
@@ -347,7 +349,7 @@ export class BackedMatrix {
 
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {
     if (axis !== undefined && axis !== 0 && axis !== 1)
-      throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${String(axis)}`);
+      throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${shown(axis)}`);
     const axes = axis === 0 ? "var" : "obs";
     const s = await this.stats({ ...opts, moments: key === "var", axes });
     if (axis === 0) return key === "mean" ? meanOf(s.var.sum, this.shape[0]) : s.var[key];
@@ -557,7 +559,7 @@ export class BackedMatrix {
   async varVector(row: number, opts: PassOptions = {}): Promise<Float64Array> {
     checkOptionNames<PassOptions>("varVector", opts, PASS_OPTIONS);
     const [n] = this.shape;
-    if (!Number.isInteger(row) || row < 0 || row >= n) throw new InvalidArgumentError(`row ${row} out of range for ${n}`);
+    if (!Number.isInteger(row) || row < 0 || row >= n) throw new InvalidArgumentError(`row ${shown(row)} out of range for ${n}`);
     if (this.isTransformed) {
       const c = await this.rows(row, row + 1);
       const out = new Float64Array(this.shape[1]);

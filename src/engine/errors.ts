@@ -104,7 +104,9 @@ export async function nativeAwait<T>(p: Promise<T>): Promise<T> {
 
 /** A value as an error message shows it: NaN and Infinity as such (JSON would say null), strings quoted. */
 export function shown(v: unknown): string {
-  if (typeof v === "number" || typeof v === "bigint" || v === undefined) return String(v);
+  // A BigInt as JS writes it (1n): "got 1" read as if 1 had been refused.
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "number" || v === undefined) return String(v);
   try {
     return JSON.stringify(v) ?? String(v);
   } catch {

@@ -4,7 +4,7 @@
  * chain of subsets is always one Uint32Array over the file. Requested order
  * is kept (unlike anndata, which returns parent order for unsorted ints).
  */
-import { InvalidArgumentError } from "./errors";
+import { InvalidArgumentError, shown } from "./errors";
 
 /** A Python-style slice; negative bounds count from the end. */
 export interface Slice {
@@ -96,7 +96,8 @@ export function resolve(sel: Indexer, n: number, axis: "obs" | "var", position: 
   const out = new Uint32Array(arr.length);
   for (let i = 0; i < arr.length; i++) {
     const v = arr[i] as number;
-    if (typeof v !== "number" || !Number.isInteger(v)) throw new InvalidArgumentError(`${axis} index ${String(v)} is not an integer`);
+    if (typeof v !== "number" || !Number.isInteger(v))
+      throw new InvalidArgumentError(`${axis} index ${shown(v)} is not an integer (a JS number)`);
     const x = v < 0 ? v + n : v;
     if (x < 0 || x >= n) throw new InvalidArgumentError(`${axis} index ${v} out of range for length ${n}`);
     out[i] = x;
