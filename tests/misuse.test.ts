@@ -616,6 +616,7 @@ describe("state across steps, files and sessions", () => {
       await rejects(() => a.setObs("a\u0000b", new Float64Array(a.nObs)), InvalidArgumentError, /is not allowed/);
       const frame = { index: a.obsNames, table: new Table({ "": vectorFromArray(Array.from({ length: a.nObs }, () => 1)) }) };
       await rejects(() => a.obsm.set("F", frame), InvalidArgumentError, /column name "" cannot be stored/);
+      await rejects(() => a.obsm.set("F", { index: a.obsNames, table: new Table({}) }), InvalidArgumentError, /at least one column/);
       a.close();
     });
 

@@ -91,6 +91,8 @@ export class ElementMapping {
     const dims = this.dims();
     const what = `${this.name}[${JSON.stringify(key)}]`;
     if ("table" in value) {
+      if (value.table.numCols === 0 && value.index instanceof Vector && value.index.length !== value.table.numRows)
+        throw new InvalidArgumentError(`${what}: a frame needs at least one column (an Arrow Table without columns has no rows)`);
       if (!(value.index instanceof Vector) || value.index.length !== value.table.numRows)
         throw new InvalidArgumentError(`${what}: a frame's index must be a vector of one name per row (${value.table.numRows})`);
       checkStorableType(value.index, `${what} index`);
