@@ -23,7 +23,7 @@ import { textRepr } from "./repr";
 import { type AnnDataJson, anndataBundle, type MimeBundle, reprJson } from "./repr-html";
 import { compose, type Indexer, resolve } from "./selection";
 import {
-  becomesCategorical,
+  categoricalIn,
   categoryCount,
   columnIn,
   elementIn,
@@ -681,13 +681,19 @@ export class AnnDataOOM {
     if (this.unsColorEdits.length) void this.uns;
     // The file's string columns with repeated values are rewritten too: as
     // categoricals, as anndata's write_h5ad stores them.
-    const changed = (t: Table, file: DataFrameInfo) => {
+    const cols = (t: Table, file: DataFrameInfo) => {
       const known = new Set(file.columns.map((c) => c.name));
-      return t.schema.fields
-        .map((f) => f.name)
-        .filter((n) => !known.has(n) || this.changedColumns.has(n) || becomesCategorical(t.getChild(n) as Vector));
+      const out: { name: string; column: Native.ColumnOut }[] = [];
+      for (const name of t.schema.fields.map((f) => f.name)) {
+        const v = t.getChild(name) as Vector;
+        if (!known.has(name) || this.changedColumns.has(name)) out.push({ name, column: obsVarColumnIn(v) });
+        else {
+          const column = categoricalIn(v);
+          if (column) out.push({ name, column });
+        }
+      }
+      return out;
     };
-    const cols = (t: Table, names: string[]) => names.map((name) => ({ name, column: obsVarColumnIn(t.getChild(name) as Vector) }));
     const unsaved: string[] = [];
     const elements = (slot: "obsm" | "varm" | "obsp" | "varp") =>
       (this.slots[slot]?.memoryEntries() ?? []).map(([k, el]) => elementIn(k, el));
@@ -718,7 +724,7 @@ export class AnnDataOOM {
       rawVar = frameIn(raw.varNames, raw.var);
     }
     const frameCols = (t: Table, file: DataFrameInfo, axis: "obs" | "var") => {
-      const out = cols(t, changed(t, file));
+      const out = cols(t, file);
       for (const [name, column] of pruned?.[axis] ?? []) {
         const i = out.findIndex((c) => c.name === name);
         if (i >= 0) out[i] = { name, column };

@@ -131,8 +131,13 @@ function stringsIn(strs: string[]): Native.StringsOut {
  * natsorted as anndata sorts them, missing values code −1.
  */
 export function obsVarColumnIn(v: Vector): Native.ColumnOut {
+  return categoricalIn(v) ?? columnIn(v);
+}
+
+/** A string column as the categorical write_h5ad makes of it, or undefined when it stays strings. */
+export function categoricalIn(v: Vector): Native.ColumnOut | undefined {
   const at = stringsToCategorize(v);
-  if (!at) return columnIn(v);
+  if (!at) return undefined;
   const categories = [...at.keys()].sort(natsortCompare);
   categories.forEach((c, k) => at.set(c, k));
   const codes = Int32Array.from({ length: v.length }, (_, i) => {
@@ -155,11 +160,6 @@ function stringsToCategorize(v: Vector): Map<string, number> | undefined {
     if (s !== null && s !== undefined && !at.has(s)) at.set(s, 0);
   }
   return at.size < v.length ? at : undefined;
-}
-
-/** Whether write() stores this obs/var column as a categorical although it holds strings. */
-export function becomesCategorical(v: Vector): boolean {
-  return stringsToCategorize(v) !== undefined;
 }
 
 /** True if every value not masked out is a whole number (what an int64 column read as float64 holds). */
