@@ -165,7 +165,8 @@ export class BackedMatrix {
 
   /**
    * This matrix as a write() destination: the native writer evaluates the
-   * chain per block (CSR float32, or dense float64 after scale). @internal
+   * chain per block, in the format and dtype scanpy would leave (CSR, or
+   * dense after a centring scale of sparse data; valueDtype). @internal
    */
   plannedWrite(dest: string): Native.PlannedIn {
     const { cols, output } = this.readColumns();
@@ -177,6 +178,7 @@ export class BackedMatrix {
       cols: cols ?? undefined,
       planJson: plan.json,
       vectors: plan.vectors,
+      float64: this.valueDtype === "float64",
     };
   }
 
@@ -217,6 +219,24 @@ export class BackedMatrix {
   /** Stored dtype (int64 values arrive as Float64Array). */
   get dtype(): string {
     return this.meta.dtype;
+  }
+  /**
+   * numpy's dtype of the values after the chain, as scanpy's steps leave
+   * them: normalizeTotal makes integer counts float32, log1p makes anything
+   * but float32 float64, and scale makes integers float64 and sparse data
+   * float64 when it centres (it densifies there; a dense float32 array
+   * stays float32). write() stores the matrix in it, and results scanpy
+   * keeps in the data's dtype (PCs, PCA variances) take it.
+   */
+  get valueDtype(): string {
+    let dtype = this.meta.dtype;
+    const isFloat = () => dtype === "float32" || dtype === "float64";
+    for (const s of this.chain.steps) {
+      if (s.op === "normalize" && !isFloat()) dtype = "float32";
+      else if (s.op === "log1p") dtype = s.float64 ? "float64" : "float32";
+      else if (s.op === "scale" && (!isFloat() || (s.zeroCenter && this.meta.format !== "dense"))) dtype = "float64";
+    }
+    return dtype;
   }
   /** Stored entries in the whole file element (explicit zeros included). */
   get storedEntries(): number {
@@ -585,6 +605,11 @@ export class BackedMatrix {
   toString(): string {
     const [r, c] = this.shape;
     return `BackedMatrix ${this.name} ${r} × ${c} ${this.format} ${this.dtype}${this.isView ? " (view)" : ""}`;
+  }
+
+  /** console.log / a value inside another: the summary, not the file handle and caches. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
   }
 }
 

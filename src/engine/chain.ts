@@ -31,8 +31,9 @@ export type Step =
       op: "log1p";
       base?: number;
       /**
-       * Computed in float64 (a float64 source, which scanpy keeps float64);
-       * otherwise in float32, as scanpy's float32 data gets it.
+       * Computed in float64 where scanpy's values are float64 (a float64
+       * source, or counts not normalized first); otherwise in float32, as
+       * scanpy's float32 data gets it.
        */
       float64?: boolean;
     }

@@ -19,6 +19,7 @@ import { withOrigin } from "./uns-origin";
 export interface DenseArray {
   kind: "dense";
   shape: number[];
+  /** The dtype stored in the file; int64 / uint64 values are held in a Float64Array. */
   dtype: string;
   data: TypedArray;
 }
@@ -27,6 +28,7 @@ export interface DenseArray {
 export interface SparseMatrix {
   kind: "csr" | "csc";
   shape: [number, number];
+  /** The dtype stored in the file; scanpy's float64 kNN distances (float32 values) are held in a Float32Array. */
   dtype: string;
   indptr: Float64Array;
   indices: Int32Array;
@@ -64,6 +66,13 @@ export class ElementMapping {
   keys(): string[] {
     const file = this.entries.map(([k]) => k).filter((k) => !this.memory.has(k));
     return [...file, ...this.memory.keys()];
+  }
+  /** anndata's repr: "AxisArrays with keys: X_pca, X_umap" (PairwiseArrays for obsp / varp). */
+  toString(): string {
+    return `${/p$/.test(this.name) ? "PairwiseArrays" : "AxisArrays"} with keys: ${this.keys().join(", ")}`;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
   }
   has(key: string): boolean {
     return this.memory.has(key) || this.entries.some(([k]) => k === key);
@@ -289,6 +298,13 @@ export class Layers {
   keys(): string[] {
     const file = this.entries.map(([k]) => k).filter((k) => !this.memory.has(k));
     return [...file, ...this.memory.keys()];
+  }
+  /** anndata's repr: "Layers with keys: counts". */
+  toString(): string {
+    return `Layers with keys: ${this.keys().join(", ")}`;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
   }
   has(key: string): boolean {
     return this.memory.has(key) || this.entries.some(([k]) => k === key);

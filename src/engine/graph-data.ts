@@ -113,9 +113,13 @@ export async function obspGraph(adata: AnnDataOOM, key: string, symmetric = true
   return { n: m.shape[0], indptr: m.indptr, indices: m.indices, data };
 }
 
-/** A graph as an obsp element. */
-export function graphElement(g: CsrGraph): SparseMatrix {
-  return { kind: "csr", shape: [g.n, g.n], dtype: "float32", indptr: g.indptr, indices: g.indices, data: g.data };
+/**
+ * A graph as an obsp element. scanpy stores distances as float64; their
+ * values are float32 (distances of float32 X_pca), so they stay a
+ * Float32Array in memory and are widened when written.
+ */
+export function graphElement(g: CsrGraph, dtype: "float32" | "float64" = "float32"): SparseMatrix {
+  return { kind: "csr", shape: [g.n, g.n], dtype, indptr: g.indptr, indices: g.indices, data: g.data };
 }
 
 /** mulberry32: a small seeded generator for JS-side randomness (umap-js). */

@@ -41,7 +41,8 @@ export function typedIn(a: TypedArray, dtype?: string): Native.TypedOut {
 function categoryValuesIn(dict: Vector): Native.TypedOut {
   const arr = dict.toArray() as unknown;
   const wide = storedDtype(dict);
-  if (arr instanceof Float64Array && wide && holdsWholeNumbers(arr, undefined)) return typedIn(arr, wide);
+  if (arr instanceof Float64Array && (wide === "int64" || wide === "uint64") && holdsWholeNumbers(arr, undefined))
+    return typedIn(arr, wide);
   if (DTYPE.some(([Ctor]) => arr instanceof Ctor)) return typedIn(arr as TypedArray);
   return typedIn(Float64Array.from(arr as ArrayLike<number>, Number));
 }
@@ -99,10 +100,15 @@ export function columnIn(v: Vector): Native.ColumnOut {
   const arr = v.toArray() as TypedArray;
   const mask = maskOf(v);
   const wide = storedDtype(v);
-  if (wide && arr instanceof Float64Array && holdsWholeNumbers(arr, mask)) {
+  if ((wide === "int64" || wide === "uint64") && arr instanceof Float64Array && holdsWholeNumbers(arr, mask)) {
     // A 64-bit integer column read as float64 (or set from a BigInt64Array) is written back as one.
     const values = typedIn(mask ? arr.map((x, i) => (mask[i] ? 0 : x)) : arr, wide);
     return mask ? { kind: "nullable", values, mask, boolean: false } : { kind: "numeric", values };
+  }
+  if (wide === "float32" && arr instanceof Float64Array) {
+    // Exact float64 sums scanpy stores as float32 (QC totals of float32 X).
+    const vals = mask ? arr.map((x, i) => (mask[i] ? Number.NaN : x)) : arr;
+    return { kind: "numeric", values: typedIn(Float32Array.from(vals)) };
   }
   if (mask && !(arr instanceof Float32Array || arr instanceof Float64Array)) {
     return { kind: "nullable", values: typedIn(arr), mask, boolean: false };
@@ -191,7 +197,9 @@ export function elementIn(name: string, el: Element): Native.NamedElementIn {
     const dtype = el.dtype === "bool" ? "bool" : wide ? el.dtype : undefined;
     return { name, encoding: "array", shape: el.shape, data: typedIn(el.data, dtype) };
   }
-  return { name, encoding: `${el.kind}_matrix`, shape: el.shape, indptr: el.indptr, indices: el.indices, data: typedIn(el.data) };
+  // float32 values of a float64 element (kNN distances) are widened as written.
+  const data = el.dtype === "float64" && el.data instanceof Float32Array ? Float64Array.from(el.data) : el.data;
+  return { name, encoding: `${el.kind}_matrix`, shape: el.shape, indptr: el.indptr, indices: el.indices, data: typedIn(data) };
 }
 
 /** An n-d array value in uns ({kind: "dense", shape, data}), e.g. uns.paga.connectivities. */

@@ -77,6 +77,17 @@ export function markStoredDtype(v: Vector, dtype: DType | undefined): Vector {
 }
 
 /**
+ * Exact float64 values written (and shown) as `dtype`: sums scanpy stores
+ * in the data's dtype (float32, or int64 for integer counts) are kept
+ * exact in memory and take scanpy's dtype in the file.
+ */
+export function storedAs(values: Float64Array, dtype: DType): Vector {
+  // The mark is also keyed by the buffer: a shared one (results of one pass) is copied.
+  const own = values.byteOffset === 0 && values.byteLength === values.buffer.byteLength ? values : values.slice();
+  return markStoredDtype(makeVector(own), dtype === "float64" ? undefined : dtype);
+}
+
+/**
  * `v` as one chunk whose buffers start at its first value. Arrow's
  * `slice()` keeps an offset but has already cut the value and offset
  * buffers (not the validity bitmap, nor bit-packed booleans), and `concat()`

@@ -482,6 +482,9 @@ pub struct PlannedIn {
     pub cols: Option<Uint32Array>,
     pub plan_json: String,
     pub vectors: Vec<Float64Array>,
+    /// Write float64 values (the chain's values are float64 in scanpy); the
+    /// source's dtype decides when absent.
+    pub float64: Option<bool>,
 }
 
 impl FrameIn {
@@ -585,6 +588,7 @@ impl SessionIn {
                     cols: selection(p.cols),
                     plan_json: p.plan_json,
                     vectors: p.vectors.iter().map(|v| v.to_vec()).collect(),
+                    float64: p.float64,
                 })
                 .collect(),
         })

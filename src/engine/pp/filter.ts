@@ -8,7 +8,8 @@ import type { BackedMatrix } from "../backed";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
-import { unscaledTarget } from "./matrix";
+import { storedAs } from "../typed";
+import { sumDtype, unscaledTarget } from "./matrix";
 
 export interface FilterOptions extends PassOptions {
   minCounts?: number;
@@ -91,8 +92,8 @@ export async function filterCells(
     ) as Float64Array);
   const lo = opts.minGenes ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxGenes ?? opts.maxCounts ?? Infinity;
-  // n_genes is an integer column (int32; scanpy: int64), n_counts float.
-  adata.setObs(byGenes ? "n_genes" : "n_counts", byGenes ? Int32Array.from(values) : values);
+  // scanpy's dtypes: n_genes int64, n_counts the values' sum dtype.
+  adata.setObs(byGenes ? "n_genes" : "n_counts", storedAs(values, byGenes ? "int64" : sumDtype(m.valueDtype)));
   const keep = Array.from(values, (v) => v >= lo && v <= hi);
   const view = adata.subset({ obs: keep });
   if (!opts.layer && adata.qcSource === adata.matrixKey(m)) {
@@ -133,7 +134,7 @@ export async function filterGenes(
     ) as Float64Array);
   const lo = opts.minCells ?? opts.minCounts ?? -Infinity;
   const hi = opts.maxCells ?? opts.maxCounts ?? Infinity;
-  adata.setVar(byCells ? "n_cells" : "n_counts", byCells ? Int32Array.from(values) : values);
+  adata.setVar(byCells ? "n_cells" : "n_counts", storedAs(values, byCells ? "int64" : sumDtype(m.valueDtype)));
   const keep = Array.from(values, (v) => v >= lo && v <= hi);
   return adata.subset({ var: keep });
 }

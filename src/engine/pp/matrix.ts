@@ -13,6 +13,14 @@ export function target(adata: AnnDataOOM, layer: string | undefined, step: strin
   return layer ? adata.layers.get(layer) : adata.X;
 }
 
+/** numpy's dtype for sums of `dtype` values (scanpy's total_counts): 64-bit integers for integers and booleans. */
+export function sumDtype(dtype: string): "float32" | "float64" | "int64" | "uint64" {
+  if (dtype === "float32" || dtype === "float64") return dtype;
+  if (dtype.startsWith("uint")) return "uint64";
+  if (dtype.startsWith("int") || dtype === "bool") return "int64";
+  return "float64";
+}
+
 /**
  * Mark a matrix as about to be replaced by `step` (normalize with a median
  * target, scale: a pass, then a new chain); returns the release. Until it

@@ -113,7 +113,7 @@ export async function neighbors(adata: AnnDataOOM, opts: NeighborsOptions = {}):
   const key = opts.keyAdded;
   const connKey = key ? `${key}_connectivities` : "connectivities";
   const distKey = key ? `${key}_distances` : "distances";
-  adata.obsp.set(distKey, graphElement(result.distances));
+  adata.obsp.set(distKey, graphElement(result.distances, "float64"));
   adata.obsp.set(connKey, graphElement(result.connectivities));
   const params: Record<string, unknown> = { n_neighbors: k, method: "umap", random_state: seed, metric, use_rep: rep.useRep };
   if (opts.nPcs !== undefined) params.n_pcs = opts.nPcs;

@@ -104,8 +104,9 @@ export function log1p(adata: AnnDataOOM, opts: Log1pOptions = {}): void {
   const base = opts.base;
   if (base !== undefined && !(typeof base === "number" && Number.isFinite(base) && base > 0 && base !== 1))
     throw new InvalidArgumentError(`log1p base must be a finite number > 0 and not 1, got ${shown(base)}`);
-  // scanpy keeps float64 data float64 (log1p in float64); other dtypes become float32.
-  const float64 = m.meta.dtype === "float64";
+  // scanpy keeps float32 data float32; anything else (float64, or counts
+  // not normalized first) becomes float64.
+  const float64 = m.valueDtype !== "float32";
   store(adata, m.withChain(m.chain.append({ op: "log1p", base: opts.base, float64 })), opts.layer);
   if (!opts.layer) adata.uns.log1p = { base: opts.base ?? null };
 }

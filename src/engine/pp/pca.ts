@@ -140,10 +140,14 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
     });
     total = (out.get("pca.centered_ss") as Float64Array)[0] / n;
   }
-  const pcs = new Float64Array(p0 * k);
+  // scanpy's PCs and variances come in the data's dtype: float32 for
+  // float32 values (no centring scale), else float64; X_pca is float32.
+  const float32 = target(view, opts.layer, "pp.pca").valueDtype === "float32";
+  const inDtype = (a: Float64Array) => (float32 ? Float32Array.from(a) : a);
+  const pcs = float32 ? new Float32Array(p0 * k) : new Float64Array(p0 * k);
   genes.forEach((g, j) => pcs.set(comps.subarray(j * k, (j + 1) * k), g * k));
   adata.obsm.set("X_pca", { kind: "dense", shape: [n, k], dtype: "float32", data: xPca });
-  adata.varm.set("PCs", { kind: "dense", shape: [p0, k], dtype: "float64", data: pcs });
+  adata.varm.set("PCs", { kind: "dense", shape: [p0, k], dtype: float32 ? "float32" : "float64", data: pcs });
   adata.uns.pca = {
     params: {
       zero_center: zeroCenter,
@@ -152,7 +156,7 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
       svd_solver: randomized ? "randomized" : "covariance_eigh",
       ...(opts.layer ? { layer: opts.layer } : {}),
     },
-    variance,
-    variance_ratio: variance.map((v) => v / total),
+    variance: inDtype(variance),
+    variance_ratio: inDtype(variance.map((v) => v / total)),
   };
 }

@@ -1,15 +1,14 @@
 /**
  * pp.calculateQcMetrics: scanpy's calculate_qc_metrics in ONE pass over X,
- * with the same obs/var column names. Counts of genes or cells
- * (n_genes_by_counts, n_cells_by_counts) are Int32 columns; sums and
- * proportions are Float64 (scanpy keeps X's float32 for total_counts; the
- * sums here are exact in float64).
+ * with the same obs/var column names and dtypes (see below). Sums are
+ * exact: float64 in memory, written in scanpy's dtype.
  */
 import { type AnnDataOOM, checkAnnData } from "../anndata";
 import { InvalidArgumentError, shown } from "../errors";
 import { checkOptionNames } from "../options";
 import type { PassOptions } from "../pass";
-import { checkFiniteCells, log1pf, unscaledTarget } from "./matrix";
+import { storedAs } from "../typed";
+import { checkFiniteCells, log1pf, sumDtype, unscaledTarget } from "./matrix";
 
 export interface QcOptions extends PassOptions {
   /** Boolean var columns marking gene sets (e.g. "mt"); gives *_<name> metrics. */
@@ -96,13 +95,18 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   const total = get("qc.total_counts");
   checkFiniteCells(adata, total, opts.layer, "calculateQcMetrics");
   const nGenes = get("qc.n_genes_by_counts");
-  // Counts of genes / cells are integers, as in scanpy (int32 there for
-  // n_genes_by_counts; int32 here for all four count columns, since Arrow's
-  // Int64 would hand JS users BigInts).
-  adata.setObs("n_genes_by_counts", Int32Array.from(nGenes));
+  // Each column takes the dtype scanpy gives it: sums (and their log1p and
+  // percentages, for float32) the values' sum dtype — float32 for float32
+  // X, int64 for counts — and cell counts int64.
+  // Sums stay exact float64 in memory; storedAs marks the dtype to write.
+  const sums = sumDtype(m.valueDtype);
+  const asSum = (x: Float64Array) => storedAs(x, sums);
+  const derived = (x: Float64Array) => storedAs(x, sums === "float32" ? "float32" : "float64");
+  // scipy's getnnz gives int32 for sparse X, numpy's count_nonzero int64 for dense.
+  adata.setObs("n_genes_by_counts", m.format === "dense" ? storedAs(nGenes, "int64") : Int32Array.from(nGenes));
   if (log1p) adata.setObs("log1p_n_genes_by_counts", log1pf(nGenes));
-  adata.setObs("total_counts", total);
-  if (log1p) adata.setObs("log1p_total_counts", log1pf(total));
+  adata.setObs("total_counts", asSum(total));
+  if (log1p) adata.setObs("log1p_total_counts", derived(log1pf(total)));
   for (const n of percentTop) {
     const top = get(`qc.top.${n}`);
     adata.setObs(
@@ -112,26 +116,23 @@ export async function calculateQcMetrics(adata: AnnDataOOM, opts: QcOptions = {}
   }
   qcVars.forEach((q, i) => {
     const t = get(`qc.mask_total.${i}`);
-    adata.setObs(`total_counts_${q}`, t);
-    if (log1p) adata.setObs(`log1p_total_counts_${q}`, log1pf(t));
-    adata.setObs(
-      `pct_counts_${q}`,
-      t.map((x, k) => (100 * x) / total[k]),
-    );
+    adata.setObs(`total_counts_${q}`, asSum(t));
+    if (log1p) adata.setObs(`log1p_total_counts_${q}`, derived(log1pf(t)));
+    adata.setObs(`pct_counts_${q}`, derived(t.map((x, k) => (100 * x) / total[k])));
   });
   const nObs = adata.nObs;
   const nCells = get("qc.n_cells_by_counts");
   const geneTotal = get("qc.gene_total_counts");
   const mean = geneTotal.map((x) => x / nObs);
-  adata.setVar("n_cells_by_counts", Int32Array.from(nCells));
+  adata.setVar("n_cells_by_counts", storedAs(nCells, "int64"));
   adata.setVar("mean_counts", mean);
   if (log1p) adata.setVar("log1p_mean_counts", log1pf(mean));
   adata.setVar(
     "pct_dropout_by_counts",
     nCells.map((c) => 100 * (1 - c / nObs)),
   );
-  adata.setVar("total_counts", geneTotal);
-  if (log1p) adata.setVar("log1p_total_counts", log1pf(geneTotal));
+  adata.setVar("total_counts", asSum(geneTotal));
+  if (log1p) adata.setVar("log1p_total_counts", derived(log1pf(geneTotal)));
   // Last: setting any column filterCells/filterGenes reuse clears it.
   adata.qcSource = adata.matrixKey(m);
 }

@@ -9,6 +9,10 @@
 //!   float32 array float32 through scale too);
 //! - a float64 source: the same formats in float64 (scanpy keeps float64
 //!   data float64).
+//!
+//! The caller says whether the values are float64 (PlannedMatrix::float64,
+//! the chain's dtype in scanpy: also counts log-transformed without
+//! normalize); the rules above decide when it does not.
 
 use super::plan::{Compiled, Plan};
 use super::runner::{block_view, row_range, row_to_f64};
@@ -33,6 +37,10 @@ pub struct PlannedMatrix {
     pub cols: Option<Vec<usize>>,
     pub plan_json: String,
     pub vectors: Vec<Vec<f64>>,
+    /// Whether the values are written as float64: scanpy's dtype for the
+    /// chain's values (JS decides, see BackedMatrix.valueDtype); a float64
+    /// source when absent.
+    pub float64: Option<bool>,
 }
 
 // One sink per written matrix: its size does not matter.
@@ -40,7 +48,7 @@ pub struct PlannedMatrix {
 enum Sink {
     Csr {
         data: Appendable,
-        /// float64 values (a float64 source); float32 otherwise.
+        /// float64 values (PlannedMatrix::float64); float32 otherwise.
         double: bool,
         indices: Appendable,
         /// int32 unless the rows written could hold more entries.
@@ -52,7 +60,7 @@ enum Sink {
         ds: hdf5::Dataset,
         n_cols: usize,
         element: String,
-        /// float32 for a dense non-float64 source, float64 otherwise.
+        /// float32 values unless PlannedMatrix::float64.
         single: bool,
     },
 }
@@ -211,10 +219,12 @@ pub fn write_planned(
     }
     let element = format!("/{}", pm.dest);
     let shape = [majors.len(), plan.n_out];
-    let double = m.meta.dtype == DType::Float64;
-    let single = m.meta.format == Format::Dense && !double;
     let dense =
         m.meta.format == Format::Dense || plan.scaling.as_ref().is_some_and(|sc| sc.zero_center);
+    let double = pm
+        .float64
+        .unwrap_or(m.meta.dtype == DType::Float64 || (dense && m.meta.format != Format::Dense));
+    let single = !double;
     let sink = if dense {
         let ds = if single {
             parent.new_dataset::<f32>()
