@@ -197,6 +197,24 @@ describe("chunks and vectors", () => {
 });
 
 describe("repr", () => {
+  it("slot containers, raw and X print as anndata's reprs, not their internals (util.inspect, a notebook cell's value)", async () => {
+    const { inspect } = await import("node:util");
+    const a = await open("full_csr");
+    try {
+      assert.equal(inspect(a.obsm), "AxisArrays with keys: X_pca, X_sparse, meta_df");
+      assert.equal(inspect(a.obsp), "PairwiseArrays with keys: connectivities, distances");
+      assert.equal(inspect(a.layers), "Layers with keys: counts, small_i16, spliced");
+      assert.equal(String(a.varm), `AxisArrays with keys: ${a.varm.keys().join(", ")}`);
+      assert.equal(inspect(a.raw), "Raw AnnData with n_obs × n_vars = 12 × 10\n    var: 'in_x'");
+      assert.equal(inspect([a.X]), "[ BackedMatrix X 12 × 8 csr float32 ]");
+      a.setRaw(a);
+      const v = a.subset({ obs: [0, 1] });
+      assert.match(inspect(v.raw), /^Raw AnnData with n_obs × n_vars = 2 × 8\n {4}var: 'highly_variable', .*\n {4}varm: 'PCs'$/);
+    } finally {
+      a.close();
+    }
+  });
+
   it("names dimensions, X storage, columns with kinds and every slot", async () => {
     const a = await open("full_csr");
     const r = a.toString();

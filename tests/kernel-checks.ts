@@ -66,5 +66,11 @@ export function kernelSuite(title: string, script: string, args: string[], check
     it("the kernel stayed alive", () => {
       assert.equal(run.results.get("kernel_alive"), undefined, run.log.slice(-3000));
     });
+
+    it("every check the script ran is one of this suite's tests", () => {
+      // A check missing from `checks` would run, fail and count for nothing.
+      const unlisted = [...run.results.keys()].filter((c) => c !== "kernel_alive" && !checks.includes(c));
+      assert.deepEqual(unlisted, []);
+    });
   });
 }

@@ -113,6 +113,25 @@ export interface RawView {
   varm: ElementMapping;
 }
 
+/**
+ * `fields` as a RawView whose text repr is anndata's
+ * ("Raw AnnData with n_obs × n_vars = …", then var and varm), not its
+ * internals (a notebook prints a cell's value with util.inspect).
+ */
+function rawView(fields: RawView): RawView {
+  const text = () => {
+    const lines = [`Raw AnnData with n_obs × n_vars = ${fields.shape[0]} × ${fields.shape[1]}`];
+    const cols = fields.var.schema.fields.map((f) => `'${f.name}'`);
+    if (cols.length) lines.push(`    var: ${cols.join(", ")}`);
+    const varm = fields.varm.keys().map((k) => `'${k}'`);
+    if (varm.length) lines.push(`    varm: ${varm.join(", ")}`);
+    return lines.join("\n");
+  };
+  Object.defineProperty(fields, "toString", { value: text, enumerable: false });
+  Object.defineProperty(fields, Symbol.for("nodejs.util.inspect.custom"), { value: text, enumerable: false });
+  return fields;
+}
+
 export class AnnDataOOM {
   private obsFrame: Frame | null = null;
   private varFrame: Frame | null = null;
@@ -340,13 +359,13 @@ export class AnnDataOOM {
     if (from.nObs !== this.nObs)
       throw new InvalidArgumentError(`setRaw: raw has ${from.nObs} cells, but this object has ${this.nObs}; raw must have the same cells`);
     const frame = from.root.var;
-    this.rawOverride = {
+    this.rawOverride = rawView({
       X: from.X,
       var: frame.table,
       varNames: frame.index,
       shape: [from.nObs, from.nVars],
       varm: from.varm.snapshot("raw/varm"),
-    };
+    });
   }
 
   /** uns as plain JS values (read on first access). */
@@ -413,13 +432,13 @@ export class AnnDataOOM {
     if (!r) return null;
     const frame = readFrame(this.source, r.var);
     const X = r.x ? new BackedMatrix(this.source, nativeMatrixMeta(this.source, "/raw/X"), this.obsSel, null, "raw/X") : null;
-    return {
+    return rawView({
       X,
       var: frame.table,
       varNames: frame.index,
       shape: [this.nObs, r.var.n_rows],
       varm: new ElementMapping(this.source, r.varm, [null, null], "raw/varm", () => frame.index),
-    };
+    });
   }
 
   /**
@@ -537,7 +556,7 @@ export class AnnDataOOM {
     if (this.rawOverride) {
       const r = this.rawOverride;
       const X = r.X ? new BackedMatrix(this.source, r.X.meta, newObs, r.X.selections[1], r.X.name, r.X.chain.subset(obsIdx, null)) : null;
-      view.rawOverride = { ...r, X, shape: [view.nObs, r.shape[1]] };
+      view.rawOverride = rawView({ ...r, X, shape: [view.nObs, r.shape[1]] });
     }
   }
 

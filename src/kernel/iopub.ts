@@ -54,6 +54,11 @@ export class Iopub {
   }
 
   display(data: MimeBundle, opts: DisplayOptions = {}): void {
+    // The protocol needs objects here; a frontend may throw rendering anything else.
+    const isDict = (x: unknown) => typeof x === "object" && x !== null && !Array.isArray(x);
+    if (!isDict(data))
+      throw new TypeError(`display: the bundle must be an object { [mime type]: data }, got ${data === null ? "null" : typeof data}`);
+    if (opts.metadata !== undefined && !isDict(opts.metadata)) throw new TypeError("display: metadata must be an object");
     const content: Record<string, unknown> = { data, metadata: opts.metadata ?? {}, transient: {} };
     if (opts.displayId) content.transient = { display_id: opts.displayId };
     if (opts.update && !opts.displayId) throw new Error("display: update needs a displayId");

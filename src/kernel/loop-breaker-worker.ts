@@ -3,7 +3,8 @@
  *
  * - A sentinel child process, in the kernel's process group, writes a
  *   byte for each SIGINT the group gets; it exits when its stdin (this
- *   worker's pipe) closes, i.e. with the kernel.
+ *   worker's pipe) closes, i.e. with the kernel. Each is passed on to the
+ *   main thread at once, with the job running then.
  * - On a SIGINT, if the main thread's heartbeat stands still for graceMs,
  *   the main thread is paused through the inspector and its stack judged:
  *   - entered by the kernel (or tslab), i.e. the kernel's own work or a
@@ -21,7 +22,7 @@ import { existsSync, writeSync } from "node:fs";
 import { Session } from "node:inspector";
 import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
-import { LOOP_BREAKER_HOOK, type LoopBreakerData, type LoopBreakerReport } from "./loop-breaker";
+import { LOOP_BREAKER_HOOK, type LoopBreakerData, type LoopBreakerReport, type LoopBreakerSigint } from "./loop-breaker";
 
 /**
  * The sentinel: SIGINT → one byte on stdout; stdin closed → exit. bash
@@ -106,6 +107,8 @@ let pendingBeat: number | undefined;
 let handling = false;
 
 function onSigint(): void {
+  // First, at once: the main thread acts on it as soon as its event loop turns.
+  parentPort?.postMessage({ sigint: Atomics.load(beats, 1) } satisfies LoopBreakerSigint);
   const beat = Atomics.load(beats, 0);
   if (beat !== lastBeat) resent = false;
   lastBeat = beat;

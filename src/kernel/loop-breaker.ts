@@ -16,6 +16,9 @@
  * and terminates the running JavaScript if no frame on the stack belongs
  * to the kernel itself (terminating kernel code would leave the kernel
  * unable to reply). The kernel then ends the cell as any interrupt does.
+ * The worker also passes every SIGINT on at once, tagged with the job
+ * running when it came, so a stop pressed while a cell is type-checked
+ * (when the main thread's listener can miss it) still stops that cell.
  */
 import * as path from "node:path";
 import { clearInterval, setInterval } from "node:timers";
@@ -34,7 +37,11 @@ export const LOOP_BREAKER_HOOK = "anndata-oom.loop-breaker.prepare";
 
 /** What the worker is given (loop-breaker-worker.ts reads the same shape). */
 export interface LoopBreakerData {
-  /** One Int32 that the main thread increments every HEARTBEAT_MS. */
+  /**
+   * Two Int32s: [0] the main thread increments every HEARTBEAT_MS; [1] the
+   * running job (LoopBreaker.markJob), which the worker reads when a SIGINT
+   * comes, even while the main thread is blocked.
+   */
   heartbeat: SharedArrayBuffer;
   /** Folders whose code is the kernel's: a stack through them is never terminated. */
   kernelDirs: string[];
@@ -50,7 +57,19 @@ export interface LoopBreakerReport {
   terminated: boolean;
 }
 
+/**
+ * Every SIGINT the sentinel saw, with the job that was running then. The
+ * main thread's own SIGINT listener misses one that comes while a cell is
+ * type-checked: tslab's `vm` call with breakOnSigint then swaps the
+ * process's SIGINT listeners out, and Node drops a signal still pending.
+ */
+export interface LoopBreakerSigint {
+  sigint: number;
+}
+
 export interface LoopBreaker {
+  /** The job now running (0: none); a SIGINT is reported with it. */
+  markJob(job: number): void;
   stop(): void;
 }
 
@@ -63,6 +82,7 @@ export interface LoopBreaker {
 export function startLoopBreaker(
   log: (s: string) => void,
   report: (r: LoopBreakerReport) => void,
+  onSigint: (job: number) => void,
   graceMs = 1000,
 ): LoopBreaker | undefined {
   try {
@@ -72,7 +92,7 @@ export function startLoopBreaker(
     return undefined;
   }
   installPrepareHook();
-  const heartbeat = new SharedArrayBuffer(4);
+  const heartbeat = new SharedArrayBuffer(8);
   const beats = new Int32Array(heartbeat);
   const timer = setInterval(() => Atomics.add(beats, 0, 1), HEARTBEAT_MS);
   timer.unref();
@@ -88,9 +108,12 @@ export function startLoopBreaker(
     resourceLimits: { maxOldGenerationSizeMb: 64 },
   });
   worker.unref();
-  worker.on("message", (m: LoopBreakerReport) => report(m));
+  worker.on("message", (m: LoopBreakerReport | LoopBreakerSigint) => ("sigint" in m ? onSigint(m.sigint) : report(m)));
   worker.on("error", (e) => log(`anndata-oom kernel: loop breaker failed: ${e instanceof Error ? e.message : String(e)}\n`));
   return {
+    markJob(job: number) {
+      Atomics.store(beats, 1, job);
+    },
     stop() {
       clearInterval(timer);
       void worker.terminate();

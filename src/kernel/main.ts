@@ -17,7 +17,7 @@ import { mapStackLine, tagCell } from "./cell-sources";
 import { exitKernel, guardProcessExit } from "./exit";
 import { History, historyFile } from "./history";
 import { KPromise } from "./intrinsics";
-import { startLoopBreaker } from "./loop-breaker";
+import { type LoopBreaker, startLoopBreaker } from "./loop-breaker";
 import { armProcessGuards, closeStdin, watchParent } from "./process-guards";
 import { installRequireFallback, installTypeResolution } from "./resolve";
 import { Runner } from "./runner";
@@ -91,6 +91,7 @@ export async function main(argv: string[]): Promise<void> {
   const executor = createExecutor(cwd, convs, capture);
   installRequireFallback(PACKAGE_ROOT);
   const history = new History(historyFile(), kernelLog);
+  let loopBreaker: LoopBreaker | undefined;
   const server = new KernelServer(
     new JupyterHandlerImpl(executor, false),
     configPath,
@@ -102,7 +103,10 @@ export async function main(argv: string[]): Promise<void> {
         (sock, m) => s.send(sock, m),
         () => armProcessGuards(),
         history,
-        (m, silent) => s.widgetViews.cellsCleared(clearedCells(m, silent)),
+        (m, silent) => {
+          loopBreaker?.markJob(s.runner?.runningJob ?? 0);
+          s.widgetViews.cellsCleared(clearedCells(m, silent));
+        },
       ),
     {
       implementation: KERNEL_IMPLEMENTATION,
@@ -124,14 +128,18 @@ export async function main(argv: string[]): Promise<void> {
   installKernelApi(server);
   // After routeOutput: its reports go to the stderr of the cell it interrupted.
   if (process.env.ANNDATA_OOM_LOOP_BREAKER !== "off")
-    startLoopBreaker(kernelLog, (report) => {
-      const { terminated } = report;
-      if (terminated) server.restartQueues();
-      // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
-      const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
-      process.stderr.write(text);
-      if (terminated) server.runner?.loopTerminated();
-    });
+    loopBreaker = startLoopBreaker(
+      kernelLog,
+      (report) => {
+        const { terminated } = report;
+        if (terminated) server.restartQueues();
+        // "at fn (In[3]:12:5)" in the compiled cell → the cell's own line and column
+        const text = report.text.replace(/ at (.*)$/m, (whole) => mapStackLine(whole) ?? whole);
+        process.stderr.write(text);
+        if (terminated) server.runner?.loopTerminated();
+      },
+      (job) => server.runner?.interruptJob(job),
+    );
   guardProcessExit();
 }
 

@@ -42,6 +42,9 @@ export class Runner {
   private count = 0;
   private readonly queue: Job[] = [];
   private running: Job | undefined;
+  /** Execute requests are numbered as they start (silent ones too); the running one's, or 0. */
+  private lastJob = 0;
+  private runningJobId = 0;
   private interrupted = false;
   private controller = new AbortController();
   /**
@@ -74,6 +77,16 @@ export class Runner {
    */
   get signal(): AbortSignal {
     return this.cellSignal.getStore() ?? this.controller.signal;
+  }
+
+  /** The running execute request's number (0: none), for SIGINTs the loop breaker reports. */
+  get runningJob(): number {
+    return this.runningJobId;
+  }
+
+  /** A SIGINT that came while job `job` ran (the loop breaker saw it): interrupts that job if it still runs. */
+  interruptJob(job: number): void {
+    if (job !== 0 && job === this.runningJobId) this.interrupt();
   }
 
   /** True while a request runs or waits. */
@@ -140,6 +153,7 @@ export class Runner {
     while (this.queue.length) {
       const job = this.queue.shift()!;
       this.running = job;
+      this.runningJobId = ++this.lastJob;
       try {
         await this.run(job);
       } catch (e) {
@@ -154,6 +168,7 @@ export class Runner {
         }
       } finally {
         this.running = undefined;
+        this.runningJobId = 0;
         this.afterCell();
       }
     }
@@ -211,7 +226,17 @@ export class Runner {
       const userExpressions = this.interrupted ? {} : await this.evaluateUserExpressions(raw.user_expressions);
       content = { status: "ok", execution_count: this.count, user_expressions: userExpressions, payload: [] };
     }
-    if ((err && req.stop_on_error !== false) || this.interrupted) await this.abortQueued();
+    // Stop ends a "Run All" even when the cell caught the interrupt and
+    // finished; it then says so, since nothing else would show why the
+    // cells after it did not run.
+    if ((err && req.stop_on_error !== false) || this.interrupted) {
+      const aborted = await this.abortQueued();
+      if (!err && aborted > 0)
+        this.io.stream(
+          "stderr",
+          `Interrupted: this cell handled the interrupt and finished; the ${aborted} cell${aborted === 1 ? "" : "s"} queued after it did not run.\n`,
+        );
+    }
     await this.io.queue.drained();
     this.reply(sock, msg.reply("execute_reply", content));
     this.io.status("idle", msg);
@@ -302,13 +327,16 @@ export class Runner {
     }
   }
 
-  private async abortQueued(): Promise<void> {
+  /** Replies "aborted" to every queued execute request; returns how many there were. */
+  private async abortQueued(): Promise<number> {
     await new KPromise((r) => setImmediate(r)); // let requests already received reach the queue
-    for (const { msg, sock } of this.queue.splice(0)) {
+    const queued = this.queue.splice(0);
+    for (const { msg, sock } of queued) {
       this.io.status("busy", msg);
       this.reply(sock, msg.reply("execute_reply", { status: "aborted", execution_count: this.count }));
       this.io.status("idle", msg);
     }
+    return queued.length;
   }
 }
 

@@ -158,6 +158,11 @@ id"""
     # tslab's own display API goes through the same route
     rep, outs = k.run('import * as tslab from "tslab"; tslab.display.html("<p>t</p>")')
     expect(any(m["msg_type"] == "display_data" and m["content"]["data"] == {"text/html": "<p>t</p>"} for m in outs), outs)
+    # a bundle that is not an object is the cell's TypeError, never an invalid message
+    for bad in ("null", "[1]", '"text"', '{ "text/plain": "x" }, { metadata: 5 as any }'):
+        rep, outs = k.run(API + f"k.display({bad} as any)")
+        expect(rep["status"] == "error" and rep["ename"] == "TypeError" and "display" in rep["evalue"], (bad, rep))
+        expect(not any(m["msg_type"] == "display_data" for m in outs), (bad, outs))
 
 
 def comm_roundtrip(k):
@@ -261,6 +266,54 @@ sig.throwIfAborted();"""
     expect(rep["status"] == "error" and rep["ename"] == "Interrupted" and dt < 5, (rep, dt))
     rep, outs = k.run("1 + 2")
     expect(rep["status"] == "ok" and stdout(outs) == "3\n", (rep, outs))
+
+
+# Waits for the cell's interrupt signal in short sleeps; "ticks" tells how long it ran.
+WAIT_FOR_STOP = API + """const sig: AbortSignal = k.interruptSignal();
+let i = 0;
+while (!sig.aborted && i < 50) { await new Promise((r) => setTimeout(r, 100)); i++; }
+sig.throwIfAborted();
+`ran ${i} ticks`"""
+
+
+def interrupt_while_compiling(k):
+    """Stop pressed while the cell is still type-checked (tslab's vm hand-over used to drop that SIGINT)."""
+    for delay in (0.0, 0.02, 0.05):
+        # a fresh cell text each time: nothing cached
+        mid = k.kc.execute(WAIT_FOR_STOP + f"\n// {delay} {uuid.uuid4().hex}")
+        k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "execute_input")
+        time.sleep(delay)
+        t0 = time.monotonic()
+        k.km.interrupt_kernel()
+        rep = k.reply(mid, timeout=20)["content"]
+        dt = time.monotonic() - t0
+        k.outputs(mid)
+        expect(rep["status"] == "error" and rep["ename"] == "Interrupted" and dt < 3, (delay, rep, dt))
+    # an interrupt of one cell never reaches the next
+    rep, outs = k.run("await new Promise((r) => setTimeout(r, 500)); 5")
+    expect(rep["status"] == "ok" and stdout(outs) == "5\n", (rep, outs))
+
+
+def interrupt_handled(k):
+    """A cell that catches the interrupt ends ok; the queued cells are aborted, and the cell says so."""
+    caught = API + """const sig: AbortSignal = k.interruptSignal();
+let res = "none";
+try {
+  console.log("started");
+  while (true) { await new Promise((r) => setTimeout(r, 20)); sig.throwIfAborted(); }
+} catch (e) { res = "caught " + (e as Error).name; }
+res"""
+    mid = k.kc.execute(caught)
+    queued = k.kc.execute("'should not run'")
+    k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "stream" and "started" in m["content"]["text"])
+    k.km.interrupt_kernel()
+    rep = k.reply(mid)["content"]
+    outs = k.outputs(mid)
+    expect(rep["status"] == "ok" and "caught" in stdout(outs), (rep, outs))
+    expect("the 1 cell queued after it did not run" in stderr(outs), outs)
+    rep = k.reply(queued)["content"]
+    expect(rep["status"] == "aborted", rep)
+    k.outputs(queued)
 
 
 def stderr(outs):
@@ -563,7 +616,7 @@ time.sleep(600)
     expect(False, "the kernel outlived its parent by 15 s")
 
 
-CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, top_level_await, flood, history, package, interrupt, stuck_loops, nbclient_notebook, parent_death]
+CHECKS = [kernel_info, execute_ok, mime_bundle, display_update, comm_roundtrip, errors, bad_values, robust, protocol_extras, top_level_await, flood, history, package, interrupt, interrupt_while_compiling, interrupt_handled, stuck_loops, nbclient_notebook, parent_death]
 
 
 def run_checks(km, kc, k, checks, only, tmp):
