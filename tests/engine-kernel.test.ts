@@ -19,6 +19,7 @@ const CHECKS = [
   "engine_error",
   "engine_plot",
   "engine_widget",
+  "engine_widget_lifetime",
   "engine_stuck_loop",
   "engine_sigterm",
 ] as const;
