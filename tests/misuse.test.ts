@@ -580,6 +580,16 @@ describe("state across steps, files and sessions", () => {
   });
 
   describe("second adversarial review (session 22)", () => {
+    it("a bad signal or onProgress is refused whether or not the statistics are cached (a kernel probe, session 23)", async () => {
+      const a = await read(INPUT);
+      await a.X.mean(0);
+      await rejects(() => a.X.mean(0, { onProgress: 5 as never }), InvalidArgumentError, /onProgress/);
+      await rejects(() => a.X.sum(1, { signal: "stop" as never }), InvalidArgumentError, /signal/);
+      // the cached answer is still given to a good call
+      assert.equal((await a.X.mean(0)).length, a.nVars);
+      a.close();
+    });
+
     it("a sparse element with a bad indptr or index is refused when set (a view of it used to loop forever)", async () => {
       const a = await read(INPUT);
       const n = a.nObs;

@@ -18,6 +18,7 @@ import {
   progressBundle,
   runningPassCount,
 } from "../src/engine/notebook";
+import { toProgress } from "../src/engine/pass";
 import { FIXTURES } from "./helpers";
 
 const LARGE = path.join(FIXTURES, "csr_large_gzip.h5ad");
@@ -64,6 +65,28 @@ describe("progress lines", () => {
     const text = progressBundle(base)["text/plain"];
     assert.equal(text, "job: 25% chunk 50/200 ETA 3.0s [running]");
     assert.doesNotMatch(progressBundle(base)["text/html"], /rows\/s/);
+  });
+
+  it("no ETA from the first chunks alone (they also pay for starting the pass): from 1 % of the work or 1 s on", () => {
+    const native = {
+      chunksDone: 1,
+      chunksTotal: 19_647,
+      rowsDone: 100,
+      rowsTotal: 1_964_700,
+      entriesDone: 0,
+      entriesTotal: 0,
+      bytesDone: 0,
+      finished: false,
+    };
+    assert.ok(Number.isNaN(toProgress("X", { ...native, elapsedMs: 15 }, "running").etaMs), "one chunk in");
+    // a second in, or 1 % of the rows: the rate is measured well enough
+    assert.ok(Math.abs(toProgress("X", { ...native, elapsedMs: 1000 }, "running").etaMs - 19_646_000) < 1);
+    const onePercent = toProgress("X", { ...native, rowsDone: 19_647, chunksDone: 197, elapsedMs: 30 }, "running").etaMs;
+    assert.ok(Math.abs(onePercent - 2970) < 1e-6, String(onePercent));
+    // jobs counted in chunks only
+    const epochs = { ...native, chunksTotal: 30, rowsDone: 0, rowsTotal: 0 };
+    assert.ok(Math.abs(toProgress("UMAP", { ...epochs, elapsedMs: 20 }, "running").etaMs - 580) < 1e-6);
+    assert.ok(Number.isNaN(toProgress("UMAP", { ...epochs, chunksTotal: 1000, elapsedMs: 20 }, "running").etaMs));
   });
 
   it("a pass over rows shows its row rate", () => {

@@ -316,6 +316,8 @@ export class BackedMatrix {
   stats(opts: PassOptions & StatsRequest = {}): Promise<{ obs: AxisStats; var: AxisStats }> {
     checkOptionNames<PassOptions & StatsRequest>("stats", opts, { moments: "bool", axes: true, signal: true, onProgress: true });
     opts ??= {};
+    // Before the cache: a bad signal or onProgress is refused whether or not a pass runs.
+    checkPassOptions(opts);
     const moments = opts.moments ?? true;
     const axes = opts.axes ?? "both";
     if (axes !== "obs" && axes !== "var" && axes !== "both")
@@ -330,7 +332,7 @@ export class BackedMatrix {
     const pass = nativeCall(() =>
       this.source.native.startStats(this.meta.path, this.obsSel ?? undefined, this.varSel ?? undefined, moments, axes),
     );
-    const label = `${this.name}: ${moments ? "mean/var" : "sums"} per ${axes === "both" ? "obs and var" : axes}`;
+    const label = `${this.name}: ${moments ? "mean/var" : "sums and non-zero counts"} per ${axes === "both" ? "obs and var" : axes}`;
     const result = drive(this.source, label, pass, (p) => p.takeStats() as { obs: AxisStats; var: AxisStats }, opts);
     const entry = { moments, axes, result, cancellable: opts.signal !== undefined, settled: false };
     this.statsCache.push(entry);
@@ -378,15 +380,25 @@ export class BackedMatrix {
   }
 
   /** Sum over axis 0 (per var), 1 (per obs) or all. Float64. */
+  sum(axis: Axis, opts?: PassOptions): Promise<Float64Array>;
+  sum(axis?: undefined, opts?: PassOptions): Promise<number>;
+  sum(axis?: Axis, opts?: PassOptions): Promise<Float64Array | number>;
   sum(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
     checkOptionNames<PassOptions>("sum", opts, PASS_OPTIONS);
     return this.reduce("sum", axis, opts);
   }
+  /** Mean over axis 0 (per var), 1 (per obs) or all. */
+  mean(axis: Axis, opts?: PassOptions): Promise<Float64Array>;
+  mean(axis?: undefined, opts?: PassOptions): Promise<number>;
+  mean(axis?: Axis, opts?: PassOptions): Promise<Float64Array | number>;
   mean(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
     checkOptionNames<PassOptions>("mean", opts, PASS_OPTIONS);
     return this.reduce("mean", axis, opts);
   }
   /** Variance with numpy's default ddof = 0 (pass ddof: 1 for the sample variance). */
+  var(axis: Axis, opts?: PassOptions & { ddof?: number }): Promise<Float64Array>;
+  var(axis?: undefined, opts?: PassOptions & { ddof?: number }): Promise<number>;
+  var(axis?: Axis, opts?: PassOptions & { ddof?: number }): Promise<Float64Array | number>;
   async var(axis?: Axis, opts: PassOptions & { ddof?: number } = {}): Promise<Float64Array | number> {
     checkOptionNames<PassOptions & { ddof?: number }>("var", opts, { ...PASS_OPTIONS, ddof: "num" });
     opts ??= {};
@@ -404,6 +416,9 @@ export class BackedMatrix {
     return typeof v === "number" ? scale(v) : v.map(scale);
   }
   /** Non-zero values (explicit zeros not counted) per axis or in all. */
+  nnz(axis: Axis, opts?: PassOptions): Promise<Float64Array>;
+  nnz(axis?: undefined, opts?: PassOptions): Promise<number>;
+  nnz(axis?: Axis, opts?: PassOptions): Promise<Float64Array | number>;
   nnz(axis?: Axis, opts: PassOptions = {}): Promise<Float64Array | number> {
     checkOptionNames<PassOptions>("nnz", opts, PASS_OPTIONS);
     return this.reduce("nnz", axis, opts);

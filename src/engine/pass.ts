@@ -81,7 +81,8 @@ export function stderrProgress(): Reporter {
   };
 }
 
-function toProgress(label: string, p: Native.ProgressOut, state: Progress["state"]): Progress {
+/** A native progress report as the callback gets it. @internal (exported for tests) */
+export function toProgress(label: string, p: Native.ProgressOut, state: Progress["state"]): Progress {
   const rate = p.elapsedMs > 0 ? (p.rowsDone * 1000) / p.elapsedMs : 0;
   const left = p.rowsTotal - p.rowsDone;
   // Passes over X count rows; most graph jobs (NN-descent iterations, UMAP
@@ -89,13 +90,18 @@ function toProgress(label: string, p: Native.ProgressOut, state: Progress["state
   // chunks.
   const chunksLeft = p.chunksTotal - p.chunksDone;
   const done = state === "done";
-  const etaMs = done
-    ? Number.NaN
-    : rate > 0 && left > 0
-      ? (left / rate) * 1000
-      : p.rowsTotal === 0 && p.chunksDone > 0 && chunksLeft > 0
-        ? (p.elapsedMs * chunksLeft) / p.chunksDone
-        : Number.NaN;
+  // The first chunks also pay for starting the pass (threads, first reads):
+  // an ETA from them alone overshoots many times, so none before 1 % of
+  // the work or a second has gone by.
+  const early = p.elapsedMs < 1000 && (p.rowsTotal > 0 ? p.rowsDone < 0.01 * p.rowsTotal : p.chunksDone < 0.01 * p.chunksTotal);
+  const etaMs =
+    done || early
+      ? Number.NaN
+      : rate > 0 && left > 0
+        ? (left / rate) * 1000
+        : p.rowsTotal === 0 && p.chunksDone > 0 && chunksLeft > 0
+          ? (p.elapsedMs * chunksLeft) / p.chunksDone
+          : Number.NaN;
   // Iterative jobs (the spectral initialisation, NN-descent) may converge
   // before their planned chunks: a finished job is complete all the same.
   const chunksTotal = done ? Math.max(p.chunksTotal, p.chunksDone) : p.chunksTotal;

@@ -183,7 +183,10 @@ function matrixRows(x: BackedMatrix): string {
       `<span style="${MUTED}">storage</span>`,
       `${escapeHtml(j.format)} ${escapeHtml(j.dtype)}${j.compression ? `, ${escapeHtml(j.compression)}` : ""}`,
     ]),
-    row([`<span style="${MUTED}">stored</span>`, `${n(j.storedEntries)} entries (density ${(100 * j.density).toFixed(2)}%)`]),
+    row([
+      `<span style="${MUTED}">stored</span>`,
+      `${n(j.storedEntries)} entries${x.isView ? " in the file" : ""} (density ${(100 * j.density).toFixed(2)}%)`,
+    ]),
     row([`<span style="${MUTED}">on disk</span>`, formatBytes(j.bytesOnDisk)]),
     row([`<span style="${MUTED}">chunk I/O</span>`, `${formatBytes(j.bytesPer1000Rows)} per 1,000 rows`]),
   ].join("");

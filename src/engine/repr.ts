@@ -48,7 +48,8 @@ export function textRepr(a: AnnDataOOM): string {
   if (x) {
     const comp = x.meta.compression ? `, ${x.meta.compression}` : "";
     lines.push(
-      `    X: ${x.format} ${x.dtype}, ${x.storedEntries.toLocaleString("en-US")} stored (density ${(100 * x.density).toFixed(2)}%), ${formatBytes(x.bytesOnDisk)} on disk${comp}`,
+      // A view's X counts the file element's entries (counting the view's would take a pass).
+      `    X: ${x.format} ${x.dtype}, ${x.storedEntries.toLocaleString("en-US")} stored${x.isView ? " in the file" : ""} (density ${(100 * x.density).toFixed(2)}%), ${formatBytes(x.bytesOnDisk)} on disk${comp}`,
     );
     if (x.isTransformed) lines.push(`       lazy: ${x.chain.steps.map((s) => s.op).join(" → ")}`);
   } else {
