@@ -12,6 +12,7 @@ import { Comms } from "./comms";
 import { errorContent } from "./error-content";
 import { exitKernel } from "./exit";
 import type { History } from "./history";
+import { inspectReply } from "./inspect";
 import { KPromise } from "./intrinsics";
 import { Iopub } from "./iopub";
 import { isCompleteReply } from "./is-complete";
@@ -133,12 +134,11 @@ export class KernelServer extends ZmqServer {
         // Jupyter counts the cursor in code points, TypeScript in UTF-16 units.
         const code = codeOf(c);
         const at = cursorOf(code, c);
-        return this.orReply(
-          () => reply("inspect_reply", this.handler.handleInspect({ code, cursor_pos: toUtf16(code, at), detail_level: 0 })),
-          reply,
-          "inspect_reply",
-          { found: false, data: {}, metadata: {} },
-        );
+        return this.orReply(() => reply("inspect_reply", inspectReply(this.handler, code, toUtf16(code, at))), reply, "inspect_reply", {
+          found: false,
+          data: {},
+          metadata: {},
+        });
       }
       case "complete_request": {
         const code = codeOf(c);

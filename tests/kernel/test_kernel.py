@@ -516,6 +516,22 @@ def robust(k):
     mid = k.kc.complete(code, len(code))
     c = k.reply(mid)["content"]
     expect("myVariable" in c["matches"] and (c["cursor_start"], c["cursor_end"]) == (len(code) - 5, len(code)), c)
+    # inspection (Shift-Tab): a known name, an unknown one, and inside a call's parentheses the function called
+    k.run("function scaled(values: number[], by = 2): number[] { return values.map((v) => v * by); }")
+    for code, pos, want in [
+        ("myVariable", 3, "const myVariable: 42"),
+        ("no_such_name", 3, None),
+        ("scaled(", 7, "function scaled(values: number[], by?: number): number[]"),
+        ("scaled([1, 2], ", 15, "function scaled(values: number[], by?: number): number[]"),
+        ("scaled([1, (2)], 3", 18, "function scaled(values: number[], by?: number): number[]"),
+    ]:
+        mid = k.kc.inspect(code, pos)
+        c = k.reply(mid)["content"]
+        text = c.get("data", {}).get("text/plain", "")
+        if want is None:
+            expect(c["status"] == "ok" and not c["found"], (code, c))
+        else:
+            expect(c["status"] == "ok" and c["found"] and want in text, (code, c))
     # is_complete without code, and an open template literal
     mid = k.send("is_complete_request", {})
     expect(k.reply(mid)["content"]["status"] == "complete", "no reply without code")
