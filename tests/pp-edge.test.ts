@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import type { Vector } from "apache-arrow";
-import { InvalidArgumentError, pp, read, slice } from "../src/engine";
+import { InvalidArgumentError, pp, read, slice, tl } from "../src/engine";
 import { percentile } from "../src/engine/percentile";
 import { kthSquaredDistance } from "../src/engine/pp/loess";
 import { storedDtype } from "../src/engine/typed";
@@ -833,5 +833,87 @@ describe("state across steps, and scanpy's own arithmetic (a probe's findings)",
     } finally {
       a.close();
     }
+  });
+});
+
+describe("graph steps (a probe's findings, session 23)", () => {
+  const cells = 6000;
+  let file: string;
+  const open = async () => {
+    file ??= h5ad("graph-probe", [
+      "rng = np.random.default_rng(5)",
+      `a = ad.AnnData(sp.csr_matrix((${cells}, 2), dtype=np.float32), obs=pd.DataFrame(index=[f'c{i}' for i in range(${cells})]), var=pd.DataFrame(index=['g0', 'g1']))`,
+      // three clusters in 5 dimensions
+      `a.obsm['X_pca'] = (rng.normal(size=(${cells}, 5)) + np.repeat(np.eye(3, 5) * 8, ${cells / 3}, axis=0)).astype(np.float32)`,
+    ]);
+    const a = await read(file);
+    await pp.neighbors(a, { nNeighbors: 10 });
+    return a;
+  };
+
+  it("tl.umap lays out a view's graph with umap-js too (it rebuilt a kNN from distances, whose rows a view cuts)", async () => {
+    const a = await open();
+    const view = a.subset({ obs: Array.from({ length: cells }, (_, i) => i % 2 === 0) });
+    for (const opts of [
+      { method: "umap-js" as const, nEpochs: 20 },
+      { nComponents: 17, nEpochs: 5 },
+    ]) {
+      const r = await tl.umap(view, opts);
+      assert.equal(r.method, "umap-js");
+      assert.equal(r.embedding.length, view.nObs * (opts.nComponents ?? 2));
+      assert.ok(r.embedding.every(Number.isFinite));
+    }
+    a.close();
+  });
+
+  it('init "random" draws every coordinate independently (an LCG in doubles cycled after 10,466 values)', async () => {
+    const a = await open();
+    const r = await tl.umap(a, { init: "random", nEpochs: 1, alpha: 1e-30 });
+    // Cells that started on the same spot are still within 1e-3 of each other after one (tiny) epoch.
+    const spots = new Set(
+      Array.from({ length: cells }, (_, i) => `${Math.round(r.embedding[2 * i] * 1e3)},${Math.round(r.embedding[2 * i + 1] * 1e3)}`),
+    );
+    assert.ok(spots.size > 0.99 * cells, `${spots.size} distinct starting spots of ${cells}`);
+    a.close();
+  });
+
+  it("umap-js takes the whole seed (seeds 2^32 apart gave the same layout)", async () => {
+    const a = await open();
+    const v = a.subset({ obs: slice(0, 300) });
+    const layout = async (randomState: number) =>
+      (await tl.umap(v, { method: "umap-js", init: "X_pca", nEpochs: 10, randomState })).embedding;
+    const one = await layout(1);
+    assert.deepEqual(await layout(1), one, "reproducible");
+    assert.notDeepEqual(await layout(2 ** 32 + 1), one);
+    a.close();
+  });
+
+  it("leiden refuses obsp with neighborsKey (scanpy: specify only one); umap names the obsp graph it checked", async () => {
+    const a = await open();
+    await assert.rejects(tl.leiden(a, { obsp: "connectivities", neighborsKey: "neighbors" }), InvalidArgumentError);
+    const g = (await a.obsp.get("connectivities")) as { data: Float32Array };
+    const bad = { ...(await a.obsp.get("connectivities")), data: g.data.slice() } as never as { data: Float32Array };
+    bad.data[7] = Number.NaN;
+    a.obsp.set("nb_connectivities", bad as never);
+    a.uns.nb = { connectivities_key: "nb_connectivities", distances_key: "distances", params: {} };
+    await assert.rejects(
+      tl.umap(a, { neighborsKey: "nb", nEpochs: 5 }),
+      (e: InvalidArgumentError) => e.element === "obsp/nb_connectivities",
+    );
+    a.close();
+  });
+
+  it("the float32-range check names the row holding the huge value, also when centring spreads it; useRep X says why not", async () => {
+    const a = await open();
+    const data = new Float64Array(cells * 2);
+    data[2 * 2] = 1e300;
+    a.obsm.set("big", { kind: "dense", shape: [cells, 2], dtype: "float64", data });
+    for (const metric of ["euclidean", "cosine"] as const)
+      await assert.rejects(
+        pp.neighbors(a, { useRep: "big", metric }),
+        /obsm "big" row 2 has a coordinate beyond float32 range \(1e\+300\)/,
+      );
+    await assert.rejects(pp.neighbors(a, { useRep: "X" }), /useRep "X" is not supported: X stays on disk/);
+    a.close();
   });
 });

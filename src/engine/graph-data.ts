@@ -37,6 +37,10 @@ export async function representation(
   nPcs?: number,
   { centre = true }: { centre?: boolean } = {},
 ): Promise<Representation> {
+  if (useRep === "X" && !adata.obsm.has("X"))
+    throw new InvalidArgumentError(
+      'useRep "X" is not supported: X stays on disk, and neighbours are searched in a representation held in memory; run pp.pca and use "X_pca" (the default), or another obsm key',
+    );
   if (!adata.obsm.has(useRep)) {
     const hint = useRep === "X_pca" ? " (run pp.pca first)" : "";
     throw new InvalidArgumentError(`obsm has no ${JSON.stringify(useRep)}${hint}; keys: ${adata.obsm.keys().join(", ") || "none"}`);
@@ -69,10 +73,17 @@ export async function representation(
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
       const v = src[i * width + j] - means[j];
-      if (Number.isFinite(v) && Math.abs(v) > F32_MAX)
+      if (Number.isFinite(v) && Math.abs(v) > F32_MAX) {
+        // Centring spreads one huge value over its column: name the row that holds it.
+        let at = i;
+        for (let r = 0; r < n; r++) {
+          const x = src[r * width + j];
+          if (Number.isFinite(x) && Math.abs(x) > Math.abs(src[at * width + j])) at = r;
+        }
         throw new InvalidArgumentError(
-          `obsm ${JSON.stringify(useRep)} row ${i} has a coordinate beyond float32 range (${v}); neighbours are searched in float32`,
+          `obsm ${JSON.stringify(useRep)} row ${at} has a coordinate beyond float32 range (${src[at * width + j]}); neighbours are searched in float32`,
         );
+      }
       if (Math.abs(v) > largest) largest = Math.abs(v);
       data[i * d + j] = v;
     }
@@ -122,9 +133,13 @@ export function graphElement(g: CsrGraph, dtype: "float32" | "float64" = "float3
   return { kind: "csr", shape: [g.n, g.n], dtype, indptr: g.indptr, indices: g.indices, data: g.data };
 }
 
-/** mulberry32: a small seeded generator for JS-side randomness (umap-js). */
+/**
+ * mulberry32: a small seeded generator for JS-side randomness (umap-js,
+ * random initial positions). Seeds up to 2^53 all count: the high word is
+ * mixed into the state (seeds below 2^32 keep their old sequences).
+ */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
+  let a = (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x9e3779b1);
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;

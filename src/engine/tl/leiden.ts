@@ -54,6 +54,9 @@ export function connectivitiesKey(adata: AnnDataOOM, obsp?: string, neighborsKey
     throw new InvalidArgumentError(`obsp must be the key of a graph in obsp, got ${JSON.stringify(obsp)}`);
   if (neighborsKey !== undefined && (typeof neighborsKey !== "string" || neighborsKey === ""))
     throw new InvalidArgumentError(`neighborsKey must be a key of uns written by pp.neighbors, got ${JSON.stringify(neighborsKey)}`);
+  // scanpy: "You can't specify both obsp, neighbors_key. Please select only one."
+  if (obsp && neighborsKey)
+    throw new InvalidArgumentError(`give obsp (${JSON.stringify(obsp)}) or neighborsKey (${JSON.stringify(neighborsKey)}), not both`);
   if (obsp) return obsp;
   const entry = adata.uns[neighborsKey ?? "neighbors"] as { connectivities_key?: string } | undefined;
   if (neighborsKey && !entry) throw new InvalidArgumentError(`uns has no ${JSON.stringify(neighborsKey)} (run pp.neighbors with keyAdded)`);

@@ -1,18 +1,19 @@
 /**
- * The umap-js layout path of tl.umap: umap-js builds its fuzzy graph from
- * our precomputed kNN (setPrecomputedKNN), starts from our initial
- * positions and runs its epochs here, with progress and cancellation
- * between epochs. umap-learn's (a, b) replace umap-js's own fit so both
- * layout paths optimise the same curve.
+ * The umap-js layout path of tl.umap: umap-js lays out our connectivities
+ * graph (the one the native layout and scanpy use, so views and graphs of
+ * any width work), starts from our initial positions and runs its epochs
+ * here, with progress and cancellation between epochs. umap-learn's (a, b)
+ * replace umap-js's own fit so both layout paths optimise the same curve.
  */
 import { UMAP } from "umap-js";
+import { SparseMatrix } from "umap-js/dist/matrix";
 import { InvalidArgumentError } from "../errors";
 import { type CsrGraph, seededRandom } from "../graph-data";
 import { JsTask, type PassOptions } from "../pass";
 
 export interface UmapJsInput {
-  /** obsp distances: k − 1 neighbours per cell, in neighbour order. */
-  distances: CsrGraph;
+  /** obsp connectivities (the fuzzy graph pp.neighbors wrote, or a view's part of it). */
+  graph: CsrGraph;
   init: Float32Array;
   dim: number;
   nEpochs: number;
@@ -33,13 +34,13 @@ interface OptimizationState {
 }
 
 export async function umapJs(p: UmapJsInput): Promise<Float32Array> {
-  const n = p.distances.n;
-  const { knnIndices, knnDistances, k } = knnFromDistances(p.distances);
-  if (n <= k) throw new InvalidArgumentError(`umap-js needs more cells (${n}) than neighbours per cell (${k}); use method: "native"`);
+  const n = p.graph.n;
+  if (n < 2) throw new InvalidArgumentError(`umap-js lays out at least 2 cells, got ${n}`);
   const u = new UMAP({
     nComponents: p.dim,
     nEpochs: p.nEpochs,
-    nNeighbors: k,
+    // Unused (the graph is given) beyond umap-js's check that n exceeds it.
+    nNeighbors: 1,
     minDist: p.minDist,
     spread: p.spread,
     learningRate: p.alpha,
@@ -47,7 +48,15 @@ export async function umapJs(p: UmapJsInput): Promise<Float32Array> {
     negativeSampleRate: p.negativeSampleRate,
     random: seededRandom(p.seed),
   });
-  u.setPrecomputedKNN(knnIndices, knnDistances);
+  // umap-js would build its fuzzy graph from a kNN; it takes ours instead.
+  // The one-neighbour kNN given only keeps it from searching for one (its
+  // search graph for transform() is built from it and never used).
+  const graph = graphMatrix(p.graph);
+  (u as unknown as { fuzzySimplicialSet: () => SparseMatrix }).fuzzySimplicialSet = () => graph;
+  u.setPrecomputedKNN(
+    Array.from({ length: n }, (_, i) => [i]),
+    Array.from({ length: n }, () => [0]),
+  );
   // umap-js reads only the number of rows of X once the kNN is given.
   const rows: number[][] = Array.from({ length: n }, () => []);
   const task = new JsTask(`UMAP umap-js (${n.toLocaleString("en-US")} cells, ${p.nEpochs} epochs)`, p.nEpochs, n, p.pass);
@@ -76,26 +85,16 @@ export async function umapJs(p: UmapJsInput): Promise<Float32Array> {
   return out;
 }
 
-/** Rebuild scanpy's kNN (self first, then k − 1 neighbours) from obsp distances. */
-function knnFromDistances(g: CsrGraph): { knnIndices: number[][]; knnDistances: number[][]; k: number } {
-  const n = g.n;
-  const k = (g.indptr[1] ?? 0) - (g.indptr[0] ?? 0) + 1;
-  const knnIndices: number[][] = new Array(n);
-  const knnDistances: number[][] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const s = g.indptr[i];
-    const e = g.indptr[i + 1];
-    if (e - s !== k - 1) {
-      throw new InvalidArgumentError("obsp distances must hold the same number of neighbours in every row (as pp.neighbors writes it)");
+/** A CSR graph as umap-js's sparse matrix. */
+function graphMatrix(g: CsrGraph): SparseMatrix {
+  const rows: number[] = [];
+  const cols: number[] = [];
+  const vals: number[] = [];
+  for (let i = 0; i < g.n; i++)
+    for (let t = g.indptr[i]; t < g.indptr[i + 1]; t++) {
+      rows.push(i);
+      cols.push(g.indices[t]);
+      vals.push(g.data[t]);
     }
-    const idx = [i];
-    const dst = [0];
-    for (let t = s; t < e; t++) {
-      idx.push(g.indices[t]);
-      dst.push(g.data[t]);
-    }
-    knnIndices[i] = idx;
-    knnDistances[i] = dst;
-  }
-  return { knnIndices, knnDistances, k };
+  return new SparseMatrix(rows, cols, vals, [g.n, g.n]);
 }

@@ -8,8 +8,8 @@
  * Writes obsm.X_umap (float32) and uns.umap.params {a, b, …} (or obsm / uns[keyAdded]).
  */
 import { type AnnDataOOM, checkAnnData } from "../anndata";
-import { InvalidArgumentError, nativeCall, shown } from "../errors";
-import { type CsrGraph, obspGraph, representation, seedOf } from "../graph-data";
+import { InvalidArgumentError, nativeCall, renameElement, shown } from "../errors";
+import { type CsrGraph, obspGraph, representation, seededRandom, seedOf } from "../graph-data";
 import { isMemberName } from "../names";
 import { native } from "../native";
 import { checkOptionNames } from "../options";
@@ -134,7 +134,9 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
       `method "native" lays out 1 to ${NATIVE_MAX_COMPONENTS} components, not ${dim}; use method "umap-js" (or "auto") for more`,
     );
   const [a, b] = curveParams(opts.a, opts.b, spread, minDist);
-  const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", initName, dim, seed, opts);
+  const init = await initialPositions(adata, graph, opts.neighborsKey ?? "neighbors", initName, dim, seed, opts).catch((e) => {
+    throw renameElement(e, "connectivities", `obsp/${key}`);
+  });
   const useJs = method === "umap-js" || dim > NATIVE_MAX_COMPONENTS;
   // The same layout parameters for both paths.
   const layout = {
@@ -150,20 +152,24 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   };
   let embedding: Float32Array;
   if (useJs) {
-    const distKey = key.endsWith("connectivities") ? key.replace(/connectivities$/, "distances") : "distances";
-    embedding = await umapJs({ ...layout, distances: await obspGraph(adata, distKey, false), init, dim, pass: opts });
+    embedding = await umapJs({ ...layout, graph, init, dim, pass: opts });
   } else {
-    // The initial positions are given, so the job needs no copy of X_pca.
-    const job = nativeCall(() =>
-      native.startUmap(graph, new Float32Array(0), 0, {
-        ...layout,
-        nComponents: dim,
-        init: "given",
-        initPositions: init,
-      }),
-    );
     const label = `UMAP (${n.toLocaleString("en-US")} cells, ${nEpochs} epochs)`;
-    embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
+    try {
+      // The initial positions are given, so the job needs no copy of X_pca.
+      const job = nativeCall(() =>
+        native.startUmap(graph, new Float32Array(0), 0, {
+          ...layout,
+          nComponents: dim,
+          init: "given",
+          initPositions: init,
+        }),
+      );
+      embedding = (await adata.runJob(label, job, (p) => p.takeUmap(), opts)).embedding;
+    } catch (e) {
+      // The native check names the graph generically: say which obsp element it is.
+      throw renameElement(e, "connectivities", `obsp/${key}`);
+    }
   }
   assertFiniteLayout(embedding, dim, a, b);
   adata.obsm.set(opts.keyAdded ?? "X_umap", { kind: "dense", shape: [n, dim], dtype: "float32", data: embedding });
@@ -317,12 +323,12 @@ async function initialPositions(
   }
   let raw: Float32Array;
   if (init === "random") {
+    // umap-learn: uniform(-10, 10) for every coordinate, drawn independently.
+    // (An LCG in doubles lost its low bits past 2^53 and cycled after
+    // 10,466 values: cells beyond ~5,000 started on top of earlier ones.)
     raw = new Float32Array(n * dim);
-    let s = seed + 1;
-    for (let i = 0; i < raw.length; i++) {
-      s = (s * 1103515245 + 12345) % 2147483648;
-      raw[i] = (s / 2147483648) * 20 - 10;
-    }
+    const uniform = seededRandom(seed);
+    for (let i = 0; i < raw.length; i++) raw[i] = uniform() * 20 - 10;
     return rescale(raw, n, dim);
   }
   const keyName = init === "pca" ? "X_pca" : init;
