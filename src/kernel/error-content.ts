@@ -131,9 +131,25 @@ const STACK_FRAME = /^\s+at /;
  * as tracebacks do, and the kernel's frames are left out.
  */
 export function inspectValue(value: unknown): string {
+  if (value instanceof Promise) hideAsyncContext(value);
   return inspect(value)
     .split("\n")
     .map((l) => (STACK_FRAME.test(l) ? (INTERNAL_FRAME.test(l) ? undefined : mapStackLine(l)) : l))
     .filter((l) => l !== undefined)
     .join("\n");
+}
+
+/**
+ * Node stores async-hook ids and the AsyncLocalStorage context (here the
+ * cell's AbortSignal) on promises as enumerable symbol properties, which
+ * util.inspect then prints: `Promise { 5, [Symbol(kResourceStore)]: AbortSignal {…} }`.
+ * Made non-enumerable, the promise shows as in Node's REPL (`Promise { 5 }`);
+ * Node reads them by symbol, so nothing else changes.
+ */
+function hideAsyncContext(p: Promise<unknown>): void {
+  for (const sym of Object.getOwnPropertySymbols(p)) {
+    if (!/^Symbol\((async_id_symbol|trigger_async_id_symbol|kResourceStore)\)$/.test(String(sym))) continue;
+    const d = Object.getOwnPropertyDescriptor(p, sym);
+    if (d?.enumerable && d.configurable) Object.defineProperty(p, sym, { enumerable: false });
+  }
 }

@@ -600,6 +600,8 @@ def top_level_await(k):
         # for await at top level (the README's loop over chunked()): was "SyntaxError: Unexpected reserved word"
         ("let forAwaitSum = 0;\nfor await (const x of [Promise.resolve(4), 5]) forAwaitSum += x;\nforAwaitSum", "9\n"),
         ("async function* forAwaitGen() { yield 1; yield 2; }\nfor await (const x of forAwaitGen()) console.log(x);", "1\n2\n"),
+        # a promise as the value shows as in Node's REPL, not with the cell's async context (its AbortSignal)
+        ("Promise.resolve(5)", "Promise { 5 }\n"),
     ]:
         rep, outs = k.run(code)
         expect(rep["status"] == "ok" and stdout(outs) == want, (code, rep, stdout(outs)))
