@@ -18,6 +18,8 @@ export interface KernelHandle {
   registerCommTarget?(name: string, cb: (comm: KernelComm, openMsg: { content: { data: unknown } }) => void): void;
   /** Present in kernels with comms: a kernel-opened comm (used by the interactive widgets). */
   openComm?(targetName: string, data?: unknown, buffers?: ArrayBufferView[], metadata?: Record<string, unknown>): KernelComm;
+  /** Present in newer kernels: the cell's error or interrupted reply waits for this work (a pass's final progress). */
+  holdCell?(work: PromiseLike<unknown>): void;
 }
 
 /** The part of a kernel comm the engine uses. */
@@ -112,7 +114,18 @@ export function kernelPass(k: KernelHandle): { passId: string; report: (p: Progr
   const passId = `p${Date.now().toString(36)}-${++passCount}`;
   const ctl = new AbortController();
   running.set(passId, () => ctl.abort());
-  const report = kernelProgress(k, passId, () => running.delete(passId), sharedDisplayOfCell(k));
+  // The cell's reply waits for the final report if the cell fails or is stopped meanwhile.
+  let settle = () => {};
+  k.holdCell?.(new Promise<void>((r) => (settle = r)));
+  const report = kernelProgress(
+    k,
+    passId,
+    () => {
+      running.delete(passId);
+      settle();
+    },
+    sharedDisplayOfCell(k),
+  );
   return { passId, report, signal: ctl.signal };
 }
 

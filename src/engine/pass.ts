@@ -121,6 +121,18 @@ export function toProgress(label: string, p: Native.ProgressOut, state: Progress
 
 const MIN_REPORT_MS = 100;
 
+const NO_PROGRESS: Native.ProgressOut = {
+  chunksDone: 0,
+  chunksTotal: 0,
+  rowsDone: 0,
+  rowsTotal: 0,
+  entriesDone: 0,
+  entriesTotal: 0,
+  bytesDone: 0,
+  elapsedMs: 0,
+  finished: false,
+};
+
 /** Run `pass` to completion and return `take()` of its result. */
 export async function drive<T>(
   source: Source,
@@ -139,7 +151,7 @@ export async function drive<T>(
   if (abortedAtStart) pass.cancel();
   let seen = 0;
   let lastReport = 0;
-  let p: Native.ProgressOut;
+  let p: Native.ProgressOut = NO_PROGRESS;
   try {
     for (;;) {
       p = (await pass.wait(seen, 200)) as Native.ProgressOut;
@@ -151,6 +163,10 @@ export async function drive<T>(
         safeReport(report, toProgress(label, p, "running"));
       }
     }
+  } catch (e) {
+    // Every pass ends with a final report (a kernel cell waits for it when it fails).
+    if (report) safeReport(report, toProgress(label, p, e instanceof CancelledError ? "cancelled" : "failed"));
+    throw e;
   } finally {
     signal?.removeEventListener("abort", onAbort);
     source.passes.delete(pass);

@@ -24,6 +24,13 @@ export interface KernelApi {
   openComm(targetName: string, data?: unknown, buffers?: BufferLike[], metadata?: Record<string, unknown>): Comm;
   /** Handles comms the frontend opens on `name`. */
   registerCommTarget(name: string, cb: CommTarget): void;
+  /**
+   * Work of the current cell whose last output should reach that cell: when
+   * the cell ends with an error or an interrupt while it is pending (a
+   * `Promise.all` of passes that rejected on the first), the reply waits
+   * for it, at most a few seconds.
+   */
+  holdCell(work: PromiseLike<unknown>): void;
 }
 
 export function installKernelApi(server: KernelServer): KernelApi {
@@ -34,6 +41,7 @@ export function installKernelApi(server: KernelServer): KernelApi {
     interruptSignal: () => server.runner.signal,
     openComm: (targetName, data, buffers, metadata) => server.comms.open(targetName, data, buffers, metadata),
     registerCommTarget: (name, cb) => server.comms.registerTarget(name, cb),
+    holdCell: (work) => server.runner.hold(work),
   };
   Object.defineProperty(globalThis, API_GLOBAL, { value: Object.freeze(api), configurable: true, enumerable: false });
   return api;

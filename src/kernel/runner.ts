@@ -79,6 +79,14 @@ export class Runner {
     return this.cellSignal.getStore() ?? this.controller.signal;
   }
 
+  /** Work of the running cell to wait for before an error or interrupted reply (KernelApi.holdCell). */
+  private holds: PromiseLike<unknown>[] = [];
+
+  /** See KernelApi.holdCell. */
+  hold(work: PromiseLike<unknown>): void {
+    if (this.running) this.holds.push(work);
+  }
+
   /** The running execute request's number (0: none), for SIGINTs the loop breaker reports. */
   get runningJob(): number {
     return this.runningJobId;
@@ -218,6 +226,11 @@ export class Runner {
       // that cannot be inspected, a broken global), the cell still replies.
       err = kernelFailure(e);
     }
+    // A cell that failed or was stopped may leave passes winding down (a
+    // Promise.all rejects on the first): their final progress belongs
+    // before the error and the reply, which ends the cell's output.
+    const holds = this.holds.splice(0);
+    if ((err || this.interrupted) && holds.length) await settledWithin(holds, HOLD_MS);
     let content: Record<string, unknown>;
     if (err) {
       this.io.publish("error", err, msg);
@@ -338,6 +351,20 @@ export class Runner {
     }
     return queued.length;
   }
+}
+
+/** How long an error or interrupted reply waits for the cell's held work. */
+const HOLD_MS = 3000;
+
+/** Resolves when every one of `work` has settled, or after `ms`. */
+function settledWithin(work: PromiseLike<unknown>[], ms: number): Promise<void> {
+  return new KPromise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    KPromise.allSettled(work).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** How long a value's `_repr_mimebundle_()` may take before the text is shown instead. */

@@ -153,6 +153,22 @@ for (;;) {
     expect(rep["status"] == "ok" and "[ [ 200000, 2000 ], 2000, false ]" in stdout(outs), (rep, stdout(outs)))
     texts = next(iter(one_display_per_pass(displays(outs)).values()))
     expect(texts[-1].endswith("[done]"), texts)
+    # Promise.all of two passes rejects on the first cancelled one: the other's final progress
+    # still belongs to the cell, before its error (a frontend stops listening at the reply)
+    code = """const cols = (m: number) => Array.from({ length: m }, (_, j) => j);
+await Promise.all([big.subset({ var: cols(1500) }).X.mean(1), big.subset({ var: cols(1600) }).X.var(1)]);"""
+    mid = k.kc.execute(code)
+    firsts = [k.iopub(lambda m: m["parent_header"].get("msg_id") == mid and m["msg_type"] == "display_data", timeout=T) for _ in range(2)]
+    time.sleep(0.2)
+    k.km.interrupt_kernel()
+    rep = k.reply(mid, timeout=T)["content"]
+    outs = firsts + k.outputs(mid, timeout=T)
+    expect(rep["status"] == "error", rep)
+    finals = {did: texts[-1] for did, texts in one_display_per_pass(displays(outs)).items()}
+    expect(len(finals) == 2 and all(re.search(r"\[(cancelled|done)\]$", t) for t in finals.values()), finals)
+    last_display = max(i for i, m in enumerate(outs) if m["msg_type"] in ("display_data", "update_display_data"))
+    error_at = [i for i, m in enumerate(outs) if m["msg_type"] == "error"]
+    expect(error_at and error_at[0] > last_display, [m["msg_type"] for m in outs])
     return stopped
 
 
