@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { Dictionary, Float64, Int8, Int32, makeData, makeVector, Utf8, vectorFromArray } from "apache-arrow";
-import { CancelledError, ClosedError, InvalidArgumentError, type Progress, read, slice } from "../src/engine";
+import { CancelledError, ClosedError, InvalidArgumentError, type Progress, pp, read, slice } from "../src/engine";
 import { assertClose, decodeFloats, densify, expected, FIXTURES, runPython, values } from "./helpers";
 
 const LARGE = "csr_large_gzip";
@@ -213,6 +213,12 @@ describe("repr", () => {
     } finally {
       a.close();
     }
+    // A chain that changes the values' dtype says so (scanpy's X.dtype; write() stores it).
+    const counts = await open("dense_int64");
+    pp.log1p(counts);
+    assert.equal(counts.X.valueDtype, "float64");
+    assert.match(counts.toString(), /X: dense int64, .*\n {7}lazy: log1p \(float64 values\)/);
+    counts.close();
   });
 
   it("names dimensions, X storage, columns with kinds and every slot", async () => {

@@ -39,8 +39,8 @@ interface Case {
   dtype: string;
   /** A dense X (else CSR). */
   dense?: boolean;
-  /** scale centres; scale0 does not. */
-  steps: ("normalize" | "log1p" | "scale" | "scale0")[];
+  /** scale centres; scale0 does not; hvg selects 40 genes (PCA then takes them only). */
+  steps: ("normalize" | "log1p" | "hvg" | "scale" | "scale0")[];
   qcOnly?: boolean;
 }
 
@@ -55,6 +55,8 @@ const CASES: Case[] = [
   { dtype: "float32", steps: ["normalize", "log1p", "scale"] },
   { dtype: "float32", dense: true, steps: ["normalize", "log1p", "scale"] },
   { dtype: "int32", dense: true, steps: ["normalize", "log1p"] },
+  // PCs of the HVGs: scanpy copies them into a float64 matrix of all genes.
+  { dtype: "float32", steps: ["normalize", "log1p", "hvg"] },
   { dtype: "uint16", steps: [], qcOnly: true },
 ];
 
@@ -85,6 +87,7 @@ function scanpyDtypes(): Record<string, string>[] {
     "        for s in c['steps']:",
     "            if s == 'normalize': sc.pp.normalize_total(a)",
     "            elif s == 'log1p': sc.pp.log1p(a)",
+    "            elif s == 'hvg': sc.pp.highly_variable_genes(a, n_top_genes=40)",
     "            else: sc.pp.scale(a, zero_center=(s == 'scale'))",
     "        sc.pp.pca(a, n_comps=10)",
     "        sc.pp.neighbors(a, n_neighbors=10)",
@@ -118,6 +121,7 @@ async function runOurs(c: Case, i: number): Promise<string> {
     for (const s of c.steps) {
       if (s === "normalize") await pp.normalizeTotal(a);
       else if (s === "log1p") pp.log1p(a);
+      else if (s === "hvg") await pp.highlyVariableGenes(a, { nTopGenes: 40 });
       else await pp.scale(a, { zeroCenter: s === "scale" });
     }
     await pp.pca(a, { nComps: 10 });

@@ -51,7 +51,11 @@ export function textRepr(a: AnnDataOOM): string {
       // A view's X counts the file element's entries (counting the view's would take a pass).
       `    X: ${x.format} ${x.dtype}, ${x.storedEntries.toLocaleString("en-US")} stored${x.isView ? " in the file" : ""} (density ${(100 * x.density).toFixed(2)}%), ${formatBytes(x.bytesOnDisk)} on disk${comp}`,
     );
-    if (x.isTransformed) lines.push(`       lazy: ${x.chain.steps.map((s) => s.op).join(" → ")}`);
+    if (x.isTransformed) {
+      // The dtype the chain's values have (and write() stores), as scanpy's X.dtype would show it.
+      const values = x.valueDtype !== x.dtype ? ` (${x.valueDtype} values)` : "";
+      lines.push(`       lazy: ${x.chain.steps.map((s) => s.op).join(" → ")}${values}`);
+    }
   } else {
     lines.push("    X: none");
   }

@@ -142,12 +142,13 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
   }
   // scanpy's PCs and variances come in the data's dtype: float32 for
   // float32 values (no centring scale), else float64; X_pca is float32.
+  // With a gene mask scanpy copies the PCs into np.zeros: float64 PCs.
   const float32 = target(view, opts.layer, "pp.pca").valueDtype === "float32";
   const inDtype = (a: Float64Array) => (float32 ? Float32Array.from(a) : a);
-  const pcs = float32 ? new Float32Array(p0 * k) : new Float64Array(p0 * k);
+  const pcs = float32 && !useHv ? new Float32Array(p0 * k) : new Float64Array(p0 * k);
   genes.forEach((g, j) => pcs.set(comps.subarray(j * k, (j + 1) * k), g * k));
   adata.obsm.set("X_pca", { kind: "dense", shape: [n, k], dtype: "float32", data: xPca });
-  adata.varm.set("PCs", { kind: "dense", shape: [p0, k], dtype: float32 ? "float32" : "float64", data: pcs });
+  adata.varm.set("PCs", { kind: "dense", shape: [p0, k], dtype: pcs instanceof Float32Array ? "float32" : "float64", data: pcs });
   adata.uns.pca = {
     params: {
       zero_center: zeroCenter,

@@ -61,16 +61,17 @@ export async function umapJs(p: UmapJsInput): Promise<Float32Array> {
   const rows: number[][] = Array.from({ length: n }, () => []);
   const task = new JsTask(`UMAP umap-js (${n.toLocaleString("en-US")} cells, ${p.nEpochs} epochs)`, p.nEpochs, n, p.pass);
   await task.tick(0);
-  u.initializeFit(rows);
-  // Start from our initial positions: write into umap-js's arrays in place
-  // (its optimiser holds references to them).
-  const emb = u.getEmbedding();
-  for (let i = 0; i < n; i++) for (let c = 0; c < p.dim; c++) emb[i][c] = p.init[i * p.dim + c];
-  const state = (u as unknown as { optimizationState: OptimizationState }).optimizationState;
-  state.a = p.a;
-  state.b = p.b;
   let epoch = 0;
+  let emb: number[][];
   try {
+    u.initializeFit(rows);
+    // Start from our initial positions: write into umap-js's arrays in place
+    // (its optimiser holds references to them).
+    emb = u.getEmbedding();
+    for (let i = 0; i < n; i++) for (let c = 0; c < p.dim; c++) emb[i][c] = p.init[i * p.dim + c];
+    const state = (u as unknown as { optimizationState: OptimizationState }).optimizationState;
+    state.a = p.a;
+    state.b = p.b;
     while (epoch < p.nEpochs) {
       epoch = u.step();
       await task.tick(epoch);
