@@ -482,6 +482,31 @@ describe("semantics an anndata user relies on (a probe's findings)", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "aoom-api-probe-"));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+  it("obsVector / varVector with a layer give the layer's values, as anndata's obs_vector(layer=) (the option was refused)", async () => {
+    const file = path.join(FIXTURES, "full_csr.h5ad");
+    const a = await open("full_csr");
+    try {
+      const gene = a.varNames.get(2) as string;
+      const cell = a.obsNames.get(3) as string;
+      const want = JSON.parse(
+        runPython(
+          [
+            "import sys, json, anndata as ad",
+            "a = ad.read_h5ad(sys.argv[1])",
+            `print(json.dumps([a.obs_vector(${JSON.stringify(gene)}, layer="counts").tolist(), a.var_vector(${JSON.stringify(cell)}, layer="counts").tolist()]))`,
+          ],
+          file,
+        ),
+      );
+      assert.deepEqual(Array.from((await a.obsVector(gene, { layer: "counts" })) as Float64Array), want[0]);
+      assert.deepEqual(Array.from((await a.varVector(cell, { layer: "counts" })) as Float64Array), want[1]);
+      const v = a.subset({ obs: [3, 1] });
+      assert.deepEqual(Array.from((await v.obsVector(gene, { layer: "counts" })) as Float64Array), [want[0][3], want[0][1]]);
+    } finally {
+      a.close();
+    }
+  });
+
   it("X.var(0) keeps the variance of columns whose mean dwarfs it (1e7 ± 1, dense and CSR, float32 and float64), as numpy", async () => {
     const file = path.join(tmp, "offset.h5ad");
     const want = JSON.parse(

@@ -68,6 +68,22 @@ function close(a: number[][], b: number[][], what: string): void {
 }
 
 describe("normalizeTotal on odd cells, as scanpy", () => {
+  it("the default target with every cell's counts in excluded genes is a typed error (scanpy's target is NaN, and so is every value)", async () => {
+    const file = h5ad("all-excluded", [
+      "X = np.zeros((20, 3), dtype=np.float32)",
+      "X[np.arange(20), np.arange(20) % 2] = 5",
+      "a = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f'c{i}' for i in range(20)]), var=pd.DataFrame(index=['g0', 'g1', 'g2']))",
+    ]);
+    const a = await read(file);
+    await assert.rejects(
+      pp.normalizeTotal(a, { excludeHighlyExpressed: true }),
+      /no cell has counts outside the 2 highly expressed genes excluded, so there is no median total/,
+    );
+    assert.ok(a.X.chain.isEmpty, "nothing applied");
+    await pp.normalizeTotal(a, { excludeHighlyExpressed: true, targetSum: 10 });
+    a.close();
+  });
+
   it("HVG with a batchKey whose categories include one no cell has: as without it (a view drops it; it was an empty batch that scaled every statistic)", async () => {
     const file = h5ad("unused-batch", [
       "rng = np.random.default_rng(3)",

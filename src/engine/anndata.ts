@@ -582,8 +582,9 @@ export class AnnDataOOM {
     }
     const j = typeof key === "number" ? key : this.position("var", key);
     if (j === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither an obs column nor a var name`);
-    const m = opts.layer ? this.layers.get(opts.layer) : this.X;
-    return m.obsVector(j, opts);
+    const { layer, ...pass } = opts;
+    const m = layer ? this.layers.get(layer) : this.X;
+    return m.obsVector(j, pass);
   }
 
   /**
@@ -637,8 +638,9 @@ export class AnnDataOOM {
     }
     const i = typeof key === "number" ? key : this.position("obs", key);
     if (i === undefined) throw new InvalidArgumentError(`${JSON.stringify(key)} is neither a var column nor an obs name`);
-    const m = opts.layer ? this.layers.get(opts.layer) : this.X;
-    return m.varVector(i, opts);
+    const { layer, ...pass } = opts;
+    const m = layer ? this.layers.get(layer) : this.X;
+    return m.varVector(i, pass);
   }
 
   /**

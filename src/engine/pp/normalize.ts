@@ -71,6 +71,13 @@ export async function normalizeTotal(adata: AnnDataOOM, opts: NormalizeOptions =
             `pp.normalizeTotal: the median cell total is 0 (${sizeFactors.length - withCounts} of ${sizeFactors.length} cells have no counts over ${genes}), so the default target would make every cell 0; pass targetSum`,
           );
         }
+        // No cell has counts over the genes kept, but the excluded ones hold
+        // some: there is no median to take (scanpy's target is NaN, and so
+        // is every value after it).
+        if (exclude?.some((x) => x === 1) && (await m.nnz()) > 0)
+          throw new InvalidArgumentError(
+            `pp.normalizeTotal: no cell has counts outside the ${exclude.reduce((c, x) => c + x, 0)} highly expressed genes excluded, so there is no median total to normalize to (scanpy's target is NaN); pass targetSum, or a larger maxFraction`,
+          );
         // No cell with counts (all-zero X, or no cells left): every row
         // stays zero whatever the target; 1 keeps the plan valid.
         targetSum = 1;
