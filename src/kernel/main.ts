@@ -14,6 +14,7 @@ import { KERNEL_IMPLEMENTATION } from "../widgets/wire-types";
 import { installKernelApi } from "./api";
 import { CellConsole } from "./cell-console";
 import { mapStackLine, tagCell } from "./cell-sources";
+import { annotateDynamicImports, unnameableVariables } from "./dynamic-import-types";
 import { exitKernel, guardProcessExit } from "./exit";
 import { History, historyFile } from "./history";
 import { KPromise } from "./intrinsics";
@@ -70,7 +71,15 @@ function withCellNames(conv: Converter): Converter {
   return {
     ...conv,
     convert(prevDecl, src) {
-      const out = conv.convert(prevDecl, src);
+      let out = conv.convert(prevDecl, src);
+      const unnameable = unnameableVariables(out.diagnostics);
+      if (unnameable) {
+        const annotated = annotateDynamicImports(src, unnameable);
+        if (annotated !== src) {
+          const retry = conv.convert(prevDecl, annotated);
+          if (retry.diagnostics.length === 0) out = retry;
+        }
+      }
       if (out.output && !out.hasToplevelAwait && hasTopLevelAwait(src)) out.hasToplevelAwait = true;
       if (out.output) out.output = tagCell(src, out.output, out.hasToplevelAwait ? WRAPPER.async : WRAPPER.sync);
       return out;

@@ -600,6 +600,9 @@ def top_level_await(k):
         # for await at top level (the README's loop over chunked()): was "SyntaxError: Unexpected reserved word"
         ("let forAwaitSum = 0;\nfor await (const x of [Promise.resolve(4), 5]) forAwaitSum += x;\nforAwaitSum", "9\n"),
         ("async function* forAwaitGen() { yield 1; yield 2; }\nfor await (const x of forAwaitGen()) console.log(x);", "1\n2\n"),
+        # a dynamic import of a module whose type the declaration emit cannot name (TS4023 made the cell fail)
+        ('const dynFs = await import("node:fs");\ndynFs.existsSync("/")', "true\n"),
+        ("typeof dynFs.createReadStream", "function\n"),
         # a promise as the value shows as in Node's REPL, not with the cell's async context (its AbortSignal)
         ("Promise.resolve(5)", "Promise { 5 }\n"),
     ]:
