@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import type { Vector } from "apache-arrow";
+import { type Vector, vectorFromArray } from "apache-arrow";
 import Graph from "graphology";
 import louvain from "graphology-communities-louvain";
 import { type AnnDataOOM, CancelledError, InvalidArgumentError, type Progress, pp, read, type SparseMatrix, tl } from "../src/engine";
@@ -696,6 +696,9 @@ describe("graph steps: behaviour", () => {
       "assert sps.issparse(p['connectivities']) and sps.issparse(p['connectivities_tree']), type(p['connectivities'])",
       "assert p['connectivities'].shape == (a.obs['leiden'].cat.categories.size,) * 2",
       "assert abs(p['connectivities'] - p['connectivities'].T).max() < 1e-12",
+      // int64 counts, as scanpy writes them
+      "assert a.uns['leiden_sizes'].dtype == np.int64, a.uns['leiden_sizes'].dtype",
+      "assert list(a.uns['leiden_sizes']) == list(a.obs['leiden'].value_counts(sort=False)), a.uns['leiden_sizes']",
       "sc.tl.paga(a, groups='leiden')",
       "print(c.nnz, a.obs['leiden'].cat.categories.size)",
     ].join("\n");
@@ -788,19 +791,24 @@ describe("graph steps: behaviour", () => {
     assert.notEqual(seeds[0], seeds[1]);
     // restrictTo: a category no cell has is accepted next to one with cells (scanpy checks
     // .cat.categories); only categories of none of the cells are refused
-    a.setObs(
-      "part",
-      Array.from({ length: a.nObs }, (_, i) => (i % 2 ? "odd" : "even")),
-    );
+    const parts = Array.from({ length: a.nObs }, (_, i) => (i % 2 ? "odd" : "even"));
+    a.setObs("part", vectorFromArray(parts));
+    await assert.rejects(tl.leiden(a, { restrictTo: ["part", ["zz"]] }), /"part" has no categories zz/);
+    const r = await tl.leiden(a, { restrictTo: ["part", ["odd"]], keyAdded: "rpart" });
+    assert.ok(r.nClusters >= 1);
+    const labels = new Set(Array.from({ length: a.nObs }, (_, i) => String(a.obs.getChild("rpart")?.get(i))));
+    assert.ok(labels.has("even") && [...labels].some((l) => l.startsWith("odd,")), [...labels].join(" "));
+    // scanpy reads .cat.categories: plain strings and booleans are refused, as there
+    a.setObs("part_str", parts);
     a.setObs(
       "flag",
       Array.from({ length: a.nObs }, (_, i) => i % 3 === 0),
     );
-    await assert.rejects(tl.leiden(a, { restrictTo: ["part", ["zz"]] }), /"part" has no categories zz/);
-    const r = await tl.leiden(a, { restrictTo: ["flag", ["True"]], keyAdded: "rflag" });
-    assert.ok(r.nClusters >= 1);
-    const labels = new Set(Array.from({ length: a.nObs }, (_, i) => String(a.obs.getChild("rflag")?.get(i))));
-    assert.ok(labels.has("False") && [...labels].some((l) => l.startsWith("True,")), [...labels].join(" "));
+    for (const key of ["part_str", "flag"])
+      await assert.rejects(
+        tl.leiden(a, { restrictTo: [key, ["odd"]] }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(`obs "${key}" is not categorical`),
+      );
     a.close();
   });
 });

@@ -290,6 +290,46 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     }
   });
 
+  it("int64 uns arrays stay int64 when edited in place, moved or nested; ones that no longer hold whole numbers become float64", async () => {
+    const src = path.join(tmp, "uns-int64.h5ad");
+    execFileSync(PYTHON, [
+      "-c",
+      [
+        "import sys, numpy as np, anndata as ad",
+        "a = ad.AnnData(np.ones((4, 2), np.float32))",
+        "a.uns['sizes'] = np.array([3, 1, 2**40], dtype=np.int64)",
+        "a.uns['moved'] = np.array([5, 6], dtype=np.int64)",
+        "a.uns['grid'] = np.arange(6, dtype=np.int64).reshape(2, 3)",
+        "a.uns['half'] = np.array([1, 2], dtype=np.int64)",
+        "a.write_h5ad(sys.argv[1])",
+      ].join("\n"),
+      src,
+    ]);
+    const a = await read(src);
+    const uns = a.uns;
+    (uns.sizes as Float64Array)[0] = 4;
+    uns.nested = { moved: uns.moved };
+    delete uns.moved;
+    ((uns.grid as { data: Float64Array }).data as Float64Array)[5] = -7;
+    (uns.half as Float64Array)[0] = 0.5;
+    const out = path.join(tmp, "uns-int64.out.h5ad");
+    await a.write(out);
+    a.close();
+    const check = [
+      "import sys, numpy as np, anndata as ad",
+      "o = ad.read_h5ad(sys.argv[1]).uns",
+      "assert o['sizes'].dtype == np.int64 and list(o['sizes']) == [4, 1, 2**40], o['sizes']",
+      "assert o['nested']['moved'].dtype == np.int64 and list(o['nested']['moved']) == [5, 6], o['nested']",
+      "assert o['grid'].dtype == np.int64 and o['grid'].tolist() == [[0, 1, 2], [3, 4, -7]], o['grid']",
+      "assert o['half'].dtype == np.float64 and list(o['half']) == [0.5, 2], o['half']",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata read back other uns dtypes:\n${e.stdout}\n${e.stderr}`);
+    }
+  });
+
   it("an obsm frame set in the session is written with the obs index's encoding (anndata refuses a nullable-string obs index next to a plain one)", async () => {
     const src = path.join(FIXTURES, "full_csr.h5ad");
     const a = await read(src);

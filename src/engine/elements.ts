@@ -12,7 +12,7 @@ import type { Native } from "./native";
 import { range } from "./selection";
 import type { ElementInfo, MatrixMeta, Source } from "./source";
 import { takeSparseRows, takeSparseSquare } from "./sparse-take";
-import { columnVector, compactVector, stringArray, type TypedArray, typedArray } from "./typed";
+import { columnVector, compactVector, markWideIntegers, stringArray, type TypedArray, typedArray } from "./typed";
 import { withOrigin } from "./uns-origin";
 
 /** A dense n-d array, row-major. */
@@ -409,6 +409,8 @@ function readUnsValue(source: Source, info: ElementInfo): unknown {
       const a = nativeCall(() => nat.readArray(info.path));
       const data = typedArray(a.data);
       if (a.data.dtype === "bool") return Array.from(data, (x) => x !== 0);
+      // int64 arrives as float64; the mark writes it back as int64, also after an edit in place.
+      if ((a.data.dtype === "int64" || a.data.dtype === "uint64") && data instanceof Float64Array) markWideIntegers(data, a.data.dtype);
       return a.shape.length <= 1 ? data : ({ kind: "dense", shape: a.shape, dtype: a.data.dtype, data } satisfies DenseArray);
     }
     case "dataframe":

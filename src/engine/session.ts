@@ -10,7 +10,7 @@ import { InvalidArgumentError } from "./errors";
 import { isMemberName } from "./names";
 import type { Native } from "./native";
 import { natsortCompare } from "./natsort";
-import { storedDtype, type TypedArray, typedArray } from "./typed";
+import { markWideIntegers, storedDtype, type TypedArray, typedArray, wideIntegerDtype } from "./typed";
 import { unsOrigin } from "./uns-origin";
 
 const DTYPE: [new (...a: never[]) => TypedArray, string, keyof Native.TypedOut][] = [
@@ -203,7 +203,7 @@ export function elementIn(name: string, el: Element): Native.NamedElementIn {
 }
 
 /** An n-d array value in uns ({kind: "dense", shape, data}), e.g. uns.paga.connectivities. */
-function isDenseValue(v: unknown): v is { kind: "dense"; shape: number[]; data: TypedArray } {
+function isDenseValue(v: unknown): v is { kind: "dense"; shape: number[]; dtype?: string; data: TypedArray } {
   const o = v as { kind?: unknown; shape?: unknown; data?: unknown } | null;
   return !!o && typeof o === "object" && o.kind === "dense" && Array.isArray(o.shape) && ArrayBuffer.isView(o.data);
 }
@@ -254,14 +254,19 @@ export function unsIn(
     if (typeof v === "boolean") return { t: "bool", v };
     if (typeof v === "string") return { t: "str", v };
     if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
-      vectors.push(typedIn(v as TypedArray));
+      vectors.push(typedIn(v as TypedArray, wideIntegerDtype(v)));
       return { t: "arr", i: vectors.length - 1, shape: [(v as TypedArray).length] };
     }
     if (isDenseValue(v)) {
       const n = v.shape.reduce((a, b) => a * b, 1);
       if (!v.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || n !== v.data.length)
         throw new InvalidArgumentError(`uns ${key}: shape ${JSON.stringify(v.shape)} does not fit its ${v.data.length} values`);
-      vectors.push(typedIn(v.data));
+      // A dense value read from an int64 dataset says so in its dtype (and its data carries the mark).
+      const declared = v.dtype === "int64" || v.dtype === "uint64" ? v.dtype : undefined;
+      const wide =
+        wideIntegerDtype(v.data) ??
+        (declared && v.data instanceof Float64Array ? wideIntegerDtype(markWideIntegers(v.data.slice(), declared)) : undefined);
+      vectors.push(typedIn(v.data, wide));
       return { t: "arr", i: vectors.length - 1, shape: v.shape };
     }
     if (isCsrValue(v)) {

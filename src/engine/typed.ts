@@ -77,6 +77,29 @@ export function markStoredDtype(v: Vector, dtype: DType | undefined): Vector {
 }
 
 /**
+ * A Float64Array of whole numbers that the file stores (or scanpy would
+ * store) as int64 / uint64: uns arrays read from an int64 dataset, and
+ * counts such as tl.paga's group sizes. The writer restores the dtype
+ * while the values are still whole numbers, so an edit in place keeps it.
+ */
+export function markWideIntegers(values: Float64Array, dtype: "int64" | "uint64"): Float64Array {
+  storedDtypes.set(values, dtype);
+  return values;
+}
+
+/** The int64 / uint64 dtype `a` was marked with, if its values still fit it. */
+export function wideIntegerDtype(a: unknown): "int64" | "uint64" | undefined {
+  if (!(a instanceof Float64Array)) return undefined;
+  const mark = storedDtypes.get(a);
+  if (mark !== "int64" && mark !== "uint64") return undefined;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (!Number.isSafeInteger(x) || (mark === "uint64" && x < 0)) return undefined;
+  }
+  return mark;
+}
+
+/**
  * Exact float64 values written (and shown) as `dtype`: sums scanpy stores
  * in the data's dtype (float32, or int64 for integer counts) are kept
  * exact in memory and take scanpy's dtype in the file.

@@ -167,12 +167,17 @@ function restrictionOf(adata: AnnDataOOM, restrictTo: unknown): Restriction {
     throw new InvalidArgumentError(`restrictTo: categories must be strings (e.g. "1", not 1), got ${shown(notString)}`);
   const col = adata.obs.getChild(key);
   if (!col) throw new InvalidArgumentError(`restrictTo: obs has no column ${JSON.stringify(key)}`);
+  // scanpy reads .cat.categories: only a categorical column can be restricted.
+  const dictionary = col.data[0]?.dictionary as { toArray(): ArrayLike<unknown> } | undefined;
+  if (!dictionary)
+    throw new InvalidArgumentError(
+      `restrictTo: obs ${JSON.stringify(key)} is not categorical (it holds ${col.type}), and scanpy refuses it too; restrict to a clustering, or set the labels as categories first (apache-arrow's vectorFromArray(labels) makes them a dictionary)`,
+    );
   // Labels as pandas prints them (booleans "True" / "False", as pl.* shows them).
   const label = (v: unknown) => (v === null || v === undefined ? null : typeof v === "boolean" ? (v ? "True" : "False") : String(v));
   const previous = Array.from({ length: adata.nObs }, (_, i) => label(col.get(i)));
-  // A categorical column's categories count even when no cell has them (scanpy checks .cat.categories).
-  const dictionary = col.data[0]?.dictionary as { toArray(): ArrayLike<unknown> } | undefined;
-  const known = new Set<string | null>(dictionary ? Array.from(dictionary.toArray(), label) : previous);
+  // A category counts even when no cell has it (scanpy checks .cat.categories).
+  const known = new Set<string | null>(Array.from(dictionary.toArray(), label));
   const missing = (categories as string[]).filter((c) => !known.has(c));
   if (missing.length) throw new InvalidArgumentError(`restrictTo: ${JSON.stringify(key)} has no categories ${missing.join(", ")}`);
   const present = new Set(previous);

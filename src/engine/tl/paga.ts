@@ -13,6 +13,7 @@ import { obspGraph } from "../graph-data";
 import { checkOptionNames } from "../options";
 import { obsColumn } from "../pl/values";
 import { withSummary } from "../repr-html";
+import { markWideIntegers } from "../typed";
 
 export interface PagaOptions {
   /** Categorical obs column of the clusters (default "leiden"). */
@@ -122,7 +123,8 @@ export async function paga(adata: AnnDataOOM, opts: PagaOptions = {}): Promise<P
   }
   // Sparse, as scanpy stores them (sc.pl.paga expects a sparse matrix).
   adata.uns.paga = { connectivities: csrOf(conn, k), connectivities_tree: csrOf(tree, k), groups };
-  adata.uns[`${groups}_sizes`] = Float64Array.from(sizes);
+  // int64 in the file, as scanpy's counts.
+  adata.uns[`${groups}_sizes`] = markWideIntegers(Float64Array.from(sizes), "int64");
   const summary = `paga: ${categories.length} groups of ${groups}${categories.length <= 20 ? ` (${sizes.map((x) => x.toLocaleString("en-US")).join(", ")} cells)` : ""} → uns['paga']`;
   return withSummary({ categories, sizes, connectivities: conn, connectivitiesTree: tree, graph }, summary);
 }
