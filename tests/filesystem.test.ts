@@ -54,7 +54,8 @@ describe("the file system fails under an open file or an output", () => {
       const before = await a.X.sum(1);
       // Bytes appended (same inode, new size): the next pass and write() refuse.
       fs.appendFileSync(file, Buffer.alloc(64));
-      await rejectsWith(() => a.X.sum(0), /changed on disk \(written in place\)/, file);
+      // (sum(1) took both axes' sums: variances need a new pass.)
+      await rejectsWith(() => a.X.var(0), /changed on disk \(written in place\)/, file);
       const dest = path.join(tmp, "from-changed.h5ad");
       await rejectsWith(() => a.write(dest), /changed on disk/, file);
       assert.equal(fs.existsSync(dest), false, "nothing replaces the destination");
@@ -69,6 +70,15 @@ describe("the file system fails under an open file or an output", () => {
     try {
       fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
       await rejectsWith(() => b.X.sum(1), /changed on disk/, file);
+      // Row reads too (they said the file's indptr was corrupt).
+      await rejectsWith(() => b.X.rows(0, 10), /changed on disk/, file);
+      await rejectsWith(
+        async () => {
+          for await (const _ of b.subset({ obs: [5, 1, 9] }).X.chunked(2)) void _;
+        },
+        /changed on disk/,
+        file,
+      );
     } finally {
       b.close();
     }
@@ -134,6 +144,73 @@ describe("the file system fails under an open file or an output", () => {
     }
   });
 
+  it("a source renamed while open cannot be written over under its new name; its old name can", async () => {
+    const file = path.join(tmp, "renamed-source.h5ad");
+    const moved = path.join(tmp, "renamed-source.moved.h5ad");
+    fs.copyFileSync(INPUT, file);
+    const a = await read(file);
+    try {
+      const n = a.nObs;
+      fs.renameSync(file, moved);
+      const v = a.subset({ obs: [0, 1, 2] });
+      await assert.rejects(
+        () => v.write(moved),
+        (e: Error) => e instanceof InvalidArgumentError && /refusing to write over the file this object is reading from/.test(e.message),
+      );
+      const back = await read(moved);
+      assert.equal(back.nObs, n, "the source was replaced");
+      back.close();
+      await v.write(file);
+      const out = await read(file);
+      assert.equal(out.nObs, 3);
+      out.close();
+    } finally {
+      a.close();
+    }
+  });
+
+  it("a FIFO as the source, or behind an external link, is an error at read(), not a hang", { timeout: 60_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "fifo-"));
+    const fifo = path.join(dir, "pipe.h5");
+    spawnSync("mkfifo", [fifo]);
+    await rejectsWith(() => read(fifo), /is not a regular file/, fifo);
+    // /X and /obs as external links to the FIFO, /X to a missing file.
+    const cases = { "x_fifo.h5ad": ["X", "pipe.h5"], "obs_fifo.h5ad": ["obs", "pipe.h5"], "x_missing.h5ad": ["X", "nope.h5ad"] };
+    const made = Object.entries(cases).map(([name, [element, target]]) => {
+      const f = path.join(dir, name);
+      fs.copyFileSync(INPUT, f);
+      runPython(
+        [
+          "import sys, h5py",
+          "with h5py.File(sys.argv[1], 'r+') as f:",
+          `    del f['${element}']; f['${element}'] = h5py.ExternalLink('${target}', '/${element}')`,
+        ],
+        f,
+      );
+      return [f, element, target] as const;
+    });
+    for (const [f, element, target] of made) {
+      await assert.rejects(
+        () => read(f),
+        (e: Error & { element?: string }) =>
+          e.constructor.name === "H5adFormatError" &&
+          e.element === `/${element}` &&
+          e.message.includes(`an external link to /${element} in ${target}, which cannot be opened`),
+      );
+    }
+  });
+
+  it("a file open read-only cannot be opened writable in the same process: a FileAccessError saying so", async () => {
+    const file = path.join(tmp, "open-twice.h5ad");
+    fs.copyFileSync(INPUT, file);
+    const a = await read(file);
+    try {
+      await rejectsWith(() => read(file, { backed: "r+" }), /already open in this process in another mode/, file);
+    } finally {
+      a.close();
+    }
+  });
+
   it("a killed write's temporary is removed by the next write there; a 250-character name fits", async () => {
     const dir = fs.mkdtempSync(path.join(tmp, "orphans-"));
     const orphan = path.join(dir, ".out.h5ad.999999999.0.tmp"); // pid 999999999 cannot run (pid_max ≤ 2^22)
@@ -150,6 +227,10 @@ describe("the file system fails under an open file or an output", () => {
       const long = path.join(dir, `${"x".repeat(245)}.h5ad`);
       await a.subset({ obs: [0, 1, 2] }).write(long); // its temporary name was too long
       assert.ok(fs.existsSync(long));
+      // Beyond 255 bytes: refused before anything is written.
+      const tooLong = path.join(dir, `${"y".repeat(256)}.h5ad`);
+      await rejectsWith(() => a.write(tooLong), /file name is longer than 255 bytes/, tooLong);
+      assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(long), "out.h5ad"].sort());
     } finally {
       a.close();
     }

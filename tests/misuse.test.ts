@@ -750,3 +750,110 @@ describe("state across steps, files and sessions", () => {
     });
   });
 });
+
+describe("options and values the native side could not hold (a robustness probe, session 24)", () => {
+  it("graph steps: counts beyond 32 bits and layouts beyond memory are refused before anything runs", async () => {
+    const a = await read(INPUT);
+    try {
+      await pp.normalizeTotal(a);
+      pp.log1p(a);
+      await pp.pca(a, { nComps: 10 });
+      await pp.neighbors(a);
+      // 2^32 iterations wrapped to 0 in 32 bits (one cluster per cell).
+      for (const nIterations of [2 ** 32, 2 ** 31, 2 ** 53])
+        await rejects(
+          () => tl.leiden(a, { nIterations }),
+          InvalidArgumentError,
+          /nIterations must be -1 or an integer in \[1, 2147483647\]/,
+        );
+      await rejects(() => tl.umap(a, { nEpochs: 2 ** 32 }), InvalidArgumentError, /nEpochs must be an integer in \[1, 2147483647\]/);
+      // More components than cells, or a layout beyond memory, aborted the process.
+      for (const nComponents of [a.nObs, 2 ** 32 + 2])
+        await rejects(() => tl.umap(a, { nComponents, nEpochs: 2 }), InvalidArgumentError, /nComponents must be below the number of cells/);
+      // Layouts and solvers beyond the memory limit (lowered here; 4 GiB by default).
+      process.env.ANNDATA_OOM_MAX_LOAD_BYTES = String(1 << 20);
+      try {
+        await rejects(
+          () => tl.umap(a, { nComponents: 20, nEpochs: 2 }),
+          InvalidArgumentError,
+          /GB for the layout; at most \d+ components fit/,
+        );
+        await rejects(
+          () => pp.pca(a, { nComps: 5, svdSolver: "randomized", oversample: 1e9 }),
+          InvalidArgumentError,
+          /randomized PCA with nComps \+ oversample = \d+ over \d+ genes needs/,
+        );
+      } finally {
+        delete process.env.ANNDATA_OOM_MAX_LOAD_BYTES;
+      }
+      const r = await tl.leiden(a, { nIterations: 2 });
+      assert.ok(r.nClusters > 1 && r.nClusters < a.nObs / 10);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("PCA of no cells says so (it said nComps must be in [1, 0])", async () => {
+    const a = await read(INPUT);
+    try {
+      await rejects(() => pp.pca(a.subset({ obs: [] })), InvalidArgumentError, /pp.pca needs at least one cell and one gene, got 0 cells/);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("strings HDF5 or UTF-8 cannot hold (a NUL, half a surrogate pair) are refused, not changed", async () => {
+    const a = await read(INPUT);
+    try {
+      const names = Array.from({ length: a.nObs }, (_, i) => `cell ${i}`);
+      names[7] = "a\u0000b";
+      a.setObs("with_nul", names);
+      await rejects(() => a.write(path.join(tmp, "nul.h5ad")), InvalidArgumentError, /holds a NUL character/);
+      a.setObs(
+        "with_nul",
+        names.map((s) => s.replace("\u0000", "")),
+      );
+      names[3] = "🧪 x".slice(0, 1);
+      assert.throws(() => a.setObs("half", names), /obs column "half": value 3 holds half of a UTF-16 surrogate pair/);
+      a.uns.note = "a\u0000b";
+      await rejects(() => a.write(path.join(tmp, "nul-uns.h5ad")), InvalidArgumentError, /holds a NUL character/);
+      a.uns.note = "🧪".slice(0, 1);
+      await rejects(
+        () => a.write(path.join(tmp, "half-uns.h5ad")),
+        InvalidArgumentError,
+        /uns note: the string holds half of a UTF-16 surrogate pair/,
+      );
+      a.uns.note = "🧪 fine";
+      const out = path.join(tmp, "strings-ok.h5ad");
+      await a.write(out);
+      const back = runPython(
+        ["import sys, anndata as ad", "a = ad.read_h5ad(sys.argv[1])", "print(a.uns['note'], a.obs['with_nul'].iloc[7])"],
+        out,
+      );
+      assert.equal(back.trim(), "🧪 fine ab");
+      assert.equal(fs.readdirSync(tmp).filter((f) => f.endsWith(".tmp")).length, 0, "no temporary file is left");
+    } finally {
+      a.close();
+    }
+  });
+
+  it("breaking out of chunked() and closing the file is no unhandled rejection (it ended plain Node scripts)", () => {
+    const engine = path.join(__dirname, "..", "src", "engine");
+    const script = [
+      `const { read } = require(${JSON.stringify(engine)});`,
+      "(async () => {",
+      `  const a = await read(${JSON.stringify(INPUT)});`,
+      "  for await (const { start } of a.X.chunked(500)) if (start >= 0) break;",
+      "  a.close();",
+      "  try { for await (const _ of (await read(" +
+        JSON.stringify(INPUT) +
+        ")).X.chunked(500)) throw new Error('typo'); } catch (e) { console.log('caught', e.message); }",
+      "  await new Promise((r) => setTimeout(r, 300));",
+      "  console.log('alive');",
+      "})();",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /caught typo\nalive/);
+  });
+});

@@ -671,10 +671,8 @@ export class AnnDataOOM {
         `write() cannot save these results of this session yet: ${session.unsaved.join("; ")}. Pass { skipUnsaved: true } to write without them.`,
       );
     }
+    // The native writer refuses the source itself, by inode (under any name).
     const dest = path.resolve(file);
-    if (dest === this.source.path) {
-      throw new InvalidArgumentError("refusing to write over the file this object is reading from; write to a new path", { path: dest });
-    }
     const pass = nativeCall(() =>
       nat.startWrite(dest, this.obsSel ?? undefined, this.varSel ?? undefined, opts.compression ?? undefined, session.input),
     );

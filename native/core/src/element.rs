@@ -71,7 +71,7 @@ fn describe_in(
     path: &str,
     walk: &mut Walk,
 ) -> Result<Option<ElementInfo>> {
-    let Some(node) = h5::node(parent, name) else {
+    let Some(node) = h5::node_at(parent, name, path)? else {
         return Ok(None);
     };
     walk.seen += 1;

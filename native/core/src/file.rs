@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::h5::{self, Node};
 use crate::matrix::{Matrix, MatrixMeta};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Mutex;
 
 pub struct H5ad {
@@ -123,6 +124,40 @@ impl H5ad {
         })
     }
 
+    /// Whether renaming a new file over `target` would take the name this
+    /// object's file is known by: `target` is the opened file (the same
+    /// device and inode) and no other name of it stays — its own path (a
+    /// file renamed since it was opened, or reached through a bind mount of
+    /// its folder). Another hard link of a file whose own path is left is
+    /// fine: only that name is replaced. Without the opened state, by path.
+    pub fn is_same_file(&self, target: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        let Some(was) = self.opened else {
+            return Path::new(&self.path).canonicalize().ok().as_deref() == Some(target);
+        };
+        if id(target) != Some((was.dev, was.ino)) {
+            return false;
+        }
+        let own = Path::new(&self.path);
+        if id(own) != Some((was.dev, was.ino)) {
+            return true;
+        }
+        // The same directory entry: the same folder (by inode) and name.
+        let folder = |p: &Path| {
+            p.parent()
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        d
+                    }
+                })
+                .and_then(id)
+        };
+        folder(own) == folder(target) && own.file_name() == target.file_name()
+    }
+
     /// Fails when the open file was written in place since it was opened
     /// (the same inode with another size or times, e.g. truncated, or
     /// overwritten by `cp`): what a pass read may mix the old and new
@@ -191,7 +226,7 @@ impl H5ad {
             }
             let obs = dataframe::describe(root, "/obs")?;
             let var = dataframe::describe(root, "/var")?;
-            let x = match h5::node(root, "X") {
+            let x = match h5::node_at(root, "X", "/X")? {
                 None => None,
                 Some(_) => Some(Matrix::open(root, "/X")?.meta),
             };
@@ -205,9 +240,9 @@ impl H5ad {
                     }
                 }
             }
-            let raw = match h5::node(root, "raw") {
+            let raw = match h5::node_at(root, "raw", "/raw")? {
                 Some(Node::Group(_)) => Some(RawInfo {
-                    x: match h5::node(root, "raw/X") {
+                    x: match h5::node_at(root, "raw/X", "/raw/X")? {
                         Some(_) => Some(matrix_meta(root, "/raw/X")?),
                         None => None,
                     },
@@ -332,7 +367,7 @@ fn check_aligned(entries: &[(String, ElementInfo)], dims: &[usize]) -> Result<()
 }
 
 fn members(root: &hdf5::Group, name: &str) -> Result<Vec<(String, ElementInfo)>> {
-    let Some(Node::Group(g)) = h5::node(root, name) else {
+    let Some(Node::Group(g)) = h5::node_at(root, name, &format!("/{name}"))? else {
         return Ok(vec![]);
     };
     let mut out = Vec::new();

@@ -16,7 +16,11 @@ pub struct Gather {
 
 impl Gather {
     pub fn new(n_rows: usize, n_cols: usize, transposed: bool) -> Result<Self> {
-        crate::limits::check_load("gather", (n_rows * n_cols) as u64, 8)?;
+        crate::limits::check_work(
+            &format!("gathering {n_cols} columns of {n_rows} rows"),
+            (n_rows as u64).saturating_mul(n_cols as u64),
+            8,
+        )?;
         Ok(Gather {
             values: vec![0.0; n_rows * n_cols],
             n_rows,

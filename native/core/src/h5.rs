@@ -18,6 +18,14 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
             Error::new(ErrorKind::FileAccess, format!("{path} is a directory")).in_file(path),
         );
     }
+    if !meta.is_file() {
+        // Opening a FIFO would block until a writer comes; a device is no file.
+        return Err(Error::new(
+            ErrorKind::FileAccess,
+            format!("{path} is not a regular file (a pipe, socket or device)"),
+        )
+        .in_file(path));
+    }
     if meta.len() == 0 {
         return Err(
             Error::format("/", "the file is empty (0 bytes), not an HDF5 file").in_file(path),
@@ -38,15 +46,19 @@ pub fn open_file(path: &str, writable: bool) -> Result<hdf5::File> {
         .finish()
         .map_err(|e| Error::internal(e.to_string()))?;
     crate::h5vfd::open(path, writable, &fapl).map_err(|text| {
-        // HDF5's own wording when another process holds the file lock.
+        // HDF5's own wording when another process holds the file lock, or
+        // when this process has the file open in another mode.
         let locked = text.contains("unable to lock file");
-        let kind = if locked {
+        let open_here = text.contains("file is already open");
+        let kind = if locked || open_here {
             ErrorKind::FileAccess
         } else {
             ErrorKind::Format
         };
         let why = if locked {
             "the file is locked: another process has it open for writing".to_string()
+        } else if open_here {
+            "the file is already open in this process in another mode (read-only or writable); close() the other AnnData first".to_string()
         } else {
             format!("cannot open as HDF5 (truncated or corrupt?): {text}")
         };
@@ -74,6 +86,75 @@ fn is_hdf5(path: &str) -> bool {
         offset = if offset == 0 { 512 } else { offset * 2 };
     }
     false
+}
+
+/// Like `node`, but a link that exists and cannot be followed (an
+/// external link to a missing file, or to one that is not a regular file)
+/// is an error naming it, not a missing element.
+pub fn node_at(group: &Group, name: &str, path: &str) -> Result<Option<Node>> {
+    match node(group, name) {
+        Some(n) => Ok(Some(n)),
+        None if group.link_exists(name) => {
+            let target = external_target(group, name)
+                .map(|(file, object)| format!(": an external link to {object} in {file}, which cannot be opened (missing, or not a regular HDF5 file)"))
+                .unwrap_or_else(|| ": a link whose target cannot be opened".to_string());
+            Err(Error::format(
+                path,
+                format!("the element cannot be read{target}"),
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The (file, object) an external link points to, if `name` is one.
+fn external_target(group: &Group, name: &str) -> Option<(String, String)> {
+    use hdf5_sys::h5l::{H5L_info2_t, H5L_type_t, H5Lget_info2, H5Lget_val, H5Lunpack_elink_val};
+    let cname = std::ffi::CString::new(name).ok()?;
+    hdf5::sync::sync(|| {
+        // SAFETY: plain HDF5 calls on a live group id; the buffers outlive
+        // them, and the unpacked strings point into `buf`.
+        unsafe {
+            let mut info: H5L_info2_t = std::mem::zeroed();
+            if H5Lget_info2(
+                group.id(),
+                cname.as_ptr(),
+                &mut info,
+                hdf5_sys::h5p::H5P_DEFAULT,
+            ) < 0
+                || info.type_ != H5L_type_t::H5L_TYPE_EXTERNAL
+            {
+                return None;
+            }
+            let size = *info.u.val_size();
+            let mut buf = vec![0u8; size.max(1)];
+            if H5Lget_val(
+                group.id(),
+                cname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                size,
+                hdf5_sys::h5p::H5P_DEFAULT,
+            ) < 0
+            {
+                return None;
+            }
+            let (mut file, mut object) = (std::ptr::null(), std::ptr::null());
+            if H5Lunpack_elink_val(
+                buf.as_ptr().cast(),
+                size,
+                std::ptr::null_mut(),
+                &mut file,
+                &mut object,
+            ) < 0
+                || file.is_null()
+                || object.is_null()
+            {
+                return None;
+            }
+            let text = |p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+            Some((text(file), text(object)))
+        }
+    })
 }
 
 /// What kind of object lives at `name` under `group` (None if missing).

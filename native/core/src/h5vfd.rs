@@ -26,7 +26,7 @@ use hdf5_sys::h5i::hid_t;
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::sync::OnceLock;
 
 // Values from HDF5 2.2's H5FDdevelop.h / H5FDpublic.h / H5Fpublic.h.
@@ -146,6 +146,9 @@ struct DriverClass {
 unsafe impl Sync for DriverClass {}
 
 use H5F_mem_t::{H5FD_MEM_DRAW as DRAW, H5FD_MEM_SUPER as SUPER};
+
+/// open(2)'s O_NONBLOCK on Linux (the platforms this addon is built for).
+const O_NONBLOCK: i32 = 0o4000;
 
 static CLASS: DriverClass = DriverClass {
     version: H5FD_CLASS_VERSION,
@@ -277,6 +280,9 @@ unsafe extern "C" fn open_file(
     if flags & H5F_ACC_EXCL != 0 {
         options.create_new(true);
     }
+    // Non-blocking: an external link may name a FIFO, whose open would wait
+    // for a writer forever (regular files ignore the flag).
+    options.custom_flags(O_NONBLOCK);
     let opened = options
         .open(&path)
         .and_then(|f| f.metadata().map(|m| (f, m)));
@@ -287,6 +293,12 @@ unsafe extern "C" fn open_file(
             return std::ptr::null_mut();
         }
     };
+    if !meta.is_file() {
+        push_error(&format!(
+            "unable to open file: name = '{path}': not a regular file"
+        ));
+        return std::ptr::null_mut();
+    }
     let size_of_lengths = superblock_size_of_lengths(&file, meta.len()).unwrap_or(8);
     let fd = file.as_raw_fd();
     let guarded = GuardedFile {

@@ -15,9 +15,17 @@ pub enum Compression {
     Lzf,
 }
 
-pub fn vlen(s: &str) -> VarLenUnicode {
-    // Strings from HDF5/JS contain no interior NUL; replace defensively.
-    VarLenUnicode::from_str(&s.replace('\0', "\u{FFFD}")).unwrap_or_default()
+/// `s` as an HDF5 string stored at `at`. HDF5's strings end at a NUL, so
+/// one inside `s` is refused (as h5py does) rather than changed.
+pub fn vlen(s: &str, at: &str) -> Result<VarLenUnicode> {
+    VarLenUnicode::from_str(s).map_err(|_| {
+        let shown: String = s.chars().take(40).collect();
+        Error::invalid(format!(
+            "the string {:?} holds a NUL character (\\0), which HDF5 strings cannot store",
+            shown
+        ))
+        .at(at)
+    })
 }
 
 pub fn set_str_attr(loc: &Location, name: &str, value: &str) -> Result<()> {
@@ -29,7 +37,7 @@ pub fn set_str_attr(loc: &Location, name: &str, value: &str) -> Result<()> {
         .shape(())
         .create(name)
         .at(&where_)?
-        .write_scalar(&vlen(value))
+        .write_scalar(&vlen(value, &where_)?)
         .at(&where_)
 }
 
@@ -49,7 +57,10 @@ pub fn set_strs_attr(loc: &Location, name: &str, values: &[String]) -> Result<()
             .at(&where_)?;
         return Ok(());
     }
-    let v: Vec<VarLenUnicode> = values.iter().map(|s| vlen(s)).collect();
+    let v: Vec<VarLenUnicode> = values
+        .iter()
+        .map(|s| vlen(s, &where_))
+        .collect::<Result<_>>()?;
     loc.new_attr_builder()
         .with_data(&v[..])
         .create(name)
@@ -77,7 +88,9 @@ pub fn set_bool_attr(loc: &Location, name: &str, value: bool) -> Result<()> {
 
 pub fn write_strings(g: &Group, name: &str, s: &Strings, encoding: bool) -> Result<Dataset> {
     let where_ = format!("{}/{name}", g.name());
-    let v: Vec<VarLenUnicode> = (0..s.len()).map(|i| vlen(s.get(i).unwrap_or(""))).collect();
+    let v: Vec<VarLenUnicode> = (0..s.len())
+        .map(|i| vlen(s.get(i).unwrap_or(""), &where_))
+        .collect::<Result<_>>()?;
     let ds = g
         .new_dataset_builder()
         .with_data(&v[..])

@@ -28,3 +28,20 @@ pub fn check_load(element: &str, count: u64, item_bytes: u64) -> Result<()> {
     }
     Ok(())
 }
+
+/// The same budget for memory a computation needs for the options it was
+/// given (not an element of the file): an InvalidArgument naming `what`.
+pub fn check_work(what: &str, count: u64, item_bytes: u64) -> Result<()> {
+    let bytes = count.saturating_mul(item_bytes);
+    if bytes > max_load_bytes() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{what} needs {:.1} GB of memory, over the {:.1} GB limit (set ANNDATA_OOM_MAX_LOAD_BYTES to raise it)",
+                bytes as f64 / 1e9,
+                max_load_bytes() as f64 / 1e9
+            ),
+        ));
+    }
+    Ok(())
+}

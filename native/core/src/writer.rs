@@ -301,6 +301,14 @@ fn resolve_target(dest: &str) -> Result<PathBuf> {
         )
         .in_file(dest)
     })?;
+    // Checked now, not at the rename after the whole file is written.
+    if name.len() > 255 {
+        return Err(Error::new(
+            ErrorKind::FileAccess,
+            format!("cannot write {dest}: the file name is longer than 255 bytes"),
+        )
+        .in_file(dest));
+    }
     let mut target = parent.join(name);
     // The file is written beside the target and renamed over it: through a
     // symlink that would replace the link, so write to what it points at
@@ -354,12 +362,13 @@ pub fn write_h5ad_session(
 ) -> Result<()> {
     let target = resolve_target(dest)?;
     session.validate().map_err(|e| e.in_file(dest))?;
-    // A source deleted since it was opened cannot be overwritten (the open
-    // handle keeps its data): only an existing source path is compared.
-    let source = Path::new(&src.path).canonicalize().ok();
-    if source.as_deref() == Some(target.as_path()) {
+    // The output is renamed over `target`: refused when that is the file
+    // being read, by inode, so that it is found under another name too (a
+    // rename since it was opened, a bind mount, a hard link). A source
+    // deleted since (the open handle keeps its data) is no longer there.
+    if src.is_same_file(&target) {
         return Err(Error::invalid(
-            "refusing to write over the file this object is reading from; write to a new path",
+            "refusing to write over the file this object is reading from (the same file, maybe under another name); write to a new path",
         )
         .in_file(dest));
     }
@@ -403,7 +412,14 @@ pub fn write_h5ad_session(
 /// source's: a FileAccess error naming `dest` with the system's reason.
 fn output_error(e: Error, tmp: &Path, dest: &str) -> Error {
     let tmp_name = tmp.to_string_lossy();
-    if e.kind != ErrorKind::Format || !e.message.contains(tmp_name.as_ref()) {
+    let names_tmp =
+        e.message.contains(tmp_name.as_ref()) || e.path.as_deref() == Some(tmp_name.as_ref());
+    // Creating or closing the output (its last flush) fails the same way.
+    let output_side = matches!(
+        e.kind,
+        ErrorKind::Format | ErrorKind::FileAccess | ErrorKind::Internal
+    );
+    if !names_tmp || !output_side {
         return e;
     }
     let reason = e
@@ -411,7 +427,8 @@ fn output_error(e: Error, tmp: &Path, dest: &str) -> Error {
         .split("error message = '")
         .nth(1)
         .and_then(|r| r.split('\'').next())
-        .unwrap_or("the system refused a write");
+        .map(str::to_string)
+        .unwrap_or_else(|| e.message.replace(tmp_name.as_ref(), dest));
     let mut out = Error::new(
         ErrorKind::FileAccess,
         format!("cannot write {dest}: {reason}; nothing was written"),
@@ -438,6 +455,7 @@ fn write_to(
         .with_fapl(|p| p.chunk_cache(0, 0, 1.0).sieve_buf_size(0))
         .create(tmp)
         .map_err(|e| {
+            // output_error names the destination instead.
             Error::new(
                 ErrorKind::FileAccess,
                 format!("cannot create {}: {e}", tmp.display()),
@@ -617,10 +635,12 @@ fn write_to(
         }
         Ok(())
     })?;
+    // Its last flush can fail as any write (a full disk): output_error
+    // turns that into the destination's FileAccess error.
     out.close().map_err(|e| {
         Error::new(
-            ErrorKind::Internal,
-            format!("closing the written file: {e}"),
+            ErrorKind::FileAccess,
+            format!("closing the written file {}: {e}", tmp.display()),
         )
     })
 }
@@ -1197,7 +1217,7 @@ fn write_uns_items(
                     .shape(())
                     .create(key.as_str())
                     .at(&at)?;
-                ds.write_scalar(&h5w::vlen(v)).at(&at)?;
+                ds.write_scalar(&h5w::vlen(v, &at)?).at(&at)?;
                 h5w::set_encoding(&ds, "string", "0.2.0")?;
             }
             "strs" => {

@@ -78,6 +78,10 @@ export async function pca(adata: AnnDataOOM, opts: PcaOptions = {}): Promise<voi
     );
   }
   const n = adata.nObs;
+  if (n === 0 || p === 0)
+    throw new InvalidArgumentError(
+      `pp.pca needs at least one cell and one gene, got ${n} cells and ${p} genes${n === 0 ? " (did a filter remove every cell?)" : ""}`,
+    );
   // scanpy's default: 50, or min(n_obs, n_genes) − 1 when that is smaller.
   const nComps = opts.nComps ?? (Math.min(n, p) <= 50 ? Math.min(n, p) - 1 : 50);
   // The exact solver has every eigenpair of the covariance, so it takes

@@ -94,8 +94,9 @@ export async function leiden(adata: AnnDataOOM, opts: LeidenOptions = {}): Promi
   if (!(Number.isFinite(resolution) && resolution >= 0))
     throw new InvalidArgumentError(`resolution must be a number ≥ 0, got ${opts.resolution}`);
   const nIterations = opts.nIterations ?? -1;
-  if (!(Number.isInteger(nIterations) && nIterations !== 0 && nIterations >= -1)) {
-    throw new InvalidArgumentError(`nIterations must be -1 or a positive integer, got ${opts.nIterations}`);
+  // The native side counts iterations in 32 bits (a larger count would wrap).
+  if (!(Number.isInteger(nIterations) && nIterations !== 0 && nIterations >= -1 && nIterations <= 2 ** 31 - 1)) {
+    throw new InvalidArgumentError(`nIterations must be -1 or an integer in [1, ${2 ** 31 - 1}], got ${opts.nIterations}`);
   }
   const seed = seedOf(opts.randomState);
   // Checked before the run: an obs column / uns key cannot hold "/" or be ".".

@@ -99,8 +99,9 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   }
   if (!(Number.isInteger(dim) && dim >= 1))
     throw new InvalidArgumentError(`nComponents must be a positive integer, got ${opts.nComponents}`);
-  if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0)) {
-    throw new InvalidArgumentError(`nEpochs must be a positive integer, got ${opts.nEpochs}`);
+  // The native layout counts epochs in 32 bits.
+  if (opts.nEpochs !== undefined && !(Number.isInteger(opts.nEpochs) && opts.nEpochs > 0 && opts.nEpochs <= INT32_MAX)) {
+    throw new InvalidArgumentError(`nEpochs must be an integer in [1, ${INT32_MAX}], got ${opts.nEpochs}`);
   }
   // Checked before the layout runs: obsm and uns keys cannot hold "/" or be ".".
   if (opts.keyAdded !== undefined && !isMemberName(opts.keyAdded))
@@ -110,6 +111,7 @@ export async function umap(adata: AnnDataOOM, opts: UmapOptions = {}): Promise<U
   const key = connectivitiesKey(adata, undefined, opts.neighborsKey);
   const graph = await obspGraph(adata, key);
   const n = graph.n;
+  checkLayoutSize(n, dim);
   const nEpochs = opts.nEpochs ?? (n <= 10_000 ? 500 : 200);
   // umap-learn's bounds: a, b and the learning rate > 0, repulsion ≥ 0.
   for (const [name, v, zeroOk] of [
@@ -366,4 +368,26 @@ function rescale(x: Float32Array, n: number, dim: number): Float32Array {
     for (let i = 0; i < n; i++) x[i * dim + c] = (10 * (x[i * dim + c] - lo)) / range;
   }
   return x;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * An embedding has fewer dimensions than cells, and its working memory
+ * (the spectral initialisation's block of ~28 bytes per cell and component,
+ * umap-js's arrays of numbers) must fit: a request beyond either would
+ * exhaust the memory and end the process, the user's kernel with it.
+ */
+function checkLayoutSize(n: number, dim: number): void {
+  if (dim >= n) throw new InvalidArgumentError(`nComponents must be below the number of cells (${n.toLocaleString("en-US")}), got ${dim}`);
+  const bytesPerEntry = 32;
+  // The native side's limit on what one computation may hold (4 GiB unless set).
+  const limit = Number(process.env.ANNDATA_OOM_MAX_LOAD_BYTES) || 4 * 2 ** 30;
+  const bytes = bytesPerEntry * n * (dim + 4);
+  if (bytes > limit) {
+    const most = Math.max(1, Math.floor(limit / (bytesPerEntry * n)) - 4);
+    throw new InvalidArgumentError(
+      `nComponents ${dim} for ${n.toLocaleString("en-US")} cells needs about ${(bytes / 1e9).toFixed(1)} GB for the layout; at most ${most} components fit in ${(limit / 1e9).toFixed(1)} GB (ANNDATA_OOM_MAX_LOAD_BYTES sets the limit)`,
+    );
+  }
 }

@@ -137,9 +137,10 @@ impl GeneIndex {
                 "row {bad} out of range for {n_rows} rows"
             )));
         }
-        crate::limits::check_load(
-            "gene values",
-            genes.len() as u64 * rows.map_or(n_rows, |r| r.len() as u64),
+        let cells = rows.map_or(n_rows, |r| r.len() as u64);
+        crate::limits::check_work(
+            &format!("the values of {} genes in {cells} cells", genes.len()),
+            (genes.len() as u64).saturating_mul(cells),
             8,
         )?;
         genes

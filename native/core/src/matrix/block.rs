@@ -12,6 +12,10 @@ use rayon::prelude::*;
 
 /// Merge two runs when the gap between them is at most this many entries.
 const RUN_GAP_ENTRIES: i64 = 1 << 16;
+/// ... and while the merged run spans at most this many (one row may span
+/// more). Each run is read whole, gaps included: a selection of one row in
+/// 30 merged into a single run held ~30× the rows it returned.
+const RUN_MAX_ENTRIES: i64 = 1 << 22;
 
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -46,11 +50,18 @@ struct Run {
     base: usize,
 }
 
+/// Runs of `sorted` majors, where `start_of(m)` is the first entry of major
+/// m (and `start_of(m + 1)` its end).
 fn runs_of(sorted: &[usize], start_of: impl Fn(usize) -> i64, gap: i64) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for &m in sorted {
         match runs.last_mut() {
-            Some(r) if start_of(m) - start_of(r.end) <= gap => r.end = m + 1,
+            Some(r)
+                if start_of(m) - start_of(r.end) <= gap
+                    && start_of(m + 1) - start_of(r.first) <= RUN_MAX_ENTRIES =>
+            {
+                r.end = m + 1
+            }
             _ => runs.push(Run {
                 first: m,
                 end: m + 1,
@@ -255,22 +266,46 @@ impl Matrix {
         let p_data = format!("{}/data", self.meta.path);
         let indices_ds = self.indices.as_ref().expect("sparse matrix has indices");
         let ptr = &self.indptr;
-        let mut runs = runs_of(sorted, |m| ptr[m], RUN_GAP_ENTRIES);
+        // Each run is read whole, and only its wanted rows are kept (each
+        // as a run of its own) before the next is read: memory is the
+        // result plus one run, however sparse the selection.
+        let mut runs: Vec<Run> = Vec::new();
         let mut all_idx: Vec<i32> = Vec::new();
         let mut all_val = Values::empty(self.meta.dtype);
-        for r in runs.iter_mut() {
+        let mut wanted_from = 0;
+        for r in runs_of(sorted, |m| ptr[m], RUN_GAP_ENTRIES) {
             let (lo, hi) = (ptr[r.first] as usize, ptr[r.end] as usize);
-            r.base = all_idx.len();
-            if hi > lo {
-                let idx = h5::read_indices(indices_ds, &p_idx, lo..hi)?;
-                let vals = h5::read_values_range(&self.data, &p_data, lo..hi)?;
-                // One run (a gene subset of consecutive cells): no copy.
+            let n_wanted = sorted[wanted_from..].partition_point(|&m| m < r.end);
+            let wanted = &sorted[wanted_from..wanted_from + n_wanted];
+            wanted_from += n_wanted;
+            let base = all_idx.len();
+            if hi == lo {
+                runs.push(Run { base, ..r });
+                continue;
+            }
+            let idx = h5::read_indices(indices_ds, &p_idx, lo..hi)?;
+            let vals = h5::read_values_range(&self.data, &p_data, lo..hi)?;
+            if wanted.len() == r.end - r.first {
+                // Every row of the run: kept as read (one run, as a gene
+                // subset of consecutive cells, is not even copied).
                 if all_idx.is_empty() {
                     (all_idx, all_val) = (idx, vals);
                 } else {
                     all_idx.extend(idx);
                     all_val.extend_from(&vals, 0..vals.len());
                 }
+                runs.push(Run { base, ..r });
+                continue;
+            }
+            for &m in wanted {
+                let (a, b) = ((ptr[m] as usize) - lo, (ptr[m + 1] as usize) - lo);
+                runs.push(Run {
+                    first: m,
+                    end: m + 1,
+                    base: all_idx.len(),
+                });
+                all_idx.extend_from_slice(&idx[a..b]);
+                all_val.extend_from(&vals, a..b);
             }
         }
         check_indices(&all_idx, self.n_minor(), &p_idx)?;
@@ -374,15 +409,37 @@ impl Matrix {
         minor: &MinorMap,
     ) -> Result<Block> {
         let n_cols = self.meta.shape[1];
-        let mut runs = runs_of(sorted, |m| m as i64, 8);
+        // Rows at most 8 apart share a read; as for sparse blocks, only the
+        // wanted rows of each run are kept.
+        let width = n_cols.max(1) as i64;
+        let mut runs: Vec<Run> = Vec::new();
         let mut all = Values::empty(self.meta.dtype);
-        for r in runs.iter_mut() {
-            r.base = all.len();
+        let mut wanted_from = 0;
+        for r in runs_of(sorted, |m| m as i64 * width, 8 * width) {
+            let n_wanted = sorted[wanted_from..].partition_point(|&m| m < r.end);
+            let wanted = &sorted[wanted_from..wanted_from + n_wanted];
+            wanted_from += n_wanted;
             let v = h5::read_rows(&self.data, &self.meta.path, r.first..r.end)?;
-            if all.is_empty() {
-                all = v;
-            } else {
-                all.extend_from(&v, 0..v.len());
+            if wanted.len() == r.end - r.first {
+                runs.push(Run {
+                    base: all.len(),
+                    ..r
+                });
+                if all.is_empty() {
+                    all = v;
+                } else {
+                    all.extend_from(&v, 0..v.len());
+                }
+                continue;
+            }
+            for &m in wanted {
+                runs.push(Run {
+                    first: m,
+                    end: m + 1,
+                    base: all.len(),
+                });
+                let a = (m - r.first) * n_cols;
+                all.extend_from(&v, a..a + n_cols);
             }
         }
         // Consecutive rows in file order with every column (a pass's block,

@@ -50,13 +50,21 @@ impl Gram {
         zero_center: bool,
         n_rows: usize,
     ) -> Result<Self> {
-        crate::limits::check_load("pca gram", (p * p) as u64, 8 * 3)?;
+        crate::limits::check_work(
+            &format!("exact PCA of {p} genes (its {p} × {p} covariance)"),
+            (p as u64).saturating_mul(p as u64),
+            8 * 3,
+        )?;
         if p > SPILL_MAX_GENES {
             return Err(Error::invalid(format!(
                 "exact PCA takes at most {SPILL_MAX_GENES} genes (got {p}); use the randomized solver"
             )));
         }
-        crate::limits::check_load("X_pca", (n_rows * n_comps) as u64, 4)?;
+        crate::limits::check_work(
+            &format!("X_pca of {n_rows} cells × {n_comps} components"),
+            (n_rows as u64).saturating_mul(n_comps as u64),
+            4,
+        )?;
         Ok(Gram {
             p,
             n_comps,

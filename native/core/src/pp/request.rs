@@ -304,6 +304,12 @@ fn run_randomized(
     if r.n_comps == 0 || r.n_comps > k {
         return Err(Error::invalid(format!("n_comps must be in [1, {p}]")));
     }
+    // Q, its product and their per-thread partials: genes × k each.
+    crate::limits::check_work(
+        &format!("randomized PCA with nComps + oversample = {k} over {p} genes"),
+        (p as u64).saturating_mul(k as u64),
+        8 * 5,
+    )?;
     let apply = |q: &[f64]| -> Result<(Vec<f64>, Vec<f64>, f64)> {
         let acc = CovApply::new(p, k, q.to_vec(), plan.scaling.clone());
         let mut runner = PlanPass::new(plan.clone(), vec![Box::new(acc)], n_rows);

@@ -30,6 +30,12 @@ pub fn spectral_layout(
     control: &Control,
 ) -> Result<Vec<f64>> {
     let n = g.n;
+    // x, y (f64) and the gathered f32 rows: ~28 bytes per cell and vector.
+    crate::limits::check_work(
+        &format!("UMAP's spectral initialisation of {n} cells in {dim} components"),
+        (n as u64).saturating_mul((dim + EXTRA) as u64),
+        28,
+    )?;
     let comps = components(g);
     let n_comp = comps.iter().copied().max().map_or(0, |m| m as usize + 1);
     let mut rng = Rng::new(seed);
