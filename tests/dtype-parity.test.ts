@@ -91,6 +91,7 @@ function scanpyDtypes(): Record<string, string>[] {
     "            else: sc.pp.scale(a, zero_center=(s == 'scale'))",
     "        sc.pp.pca(a, n_comps=10)",
     "        sc.pp.neighbors(a, n_neighbors=10)",
+    "        sc.pp.neighbors(a, n_neighbors=10, metric='cosine', key_added='cos')",
     "    results.append(dtypes(a))",
     "print(json.dumps(results))",
   ];
@@ -126,6 +127,8 @@ async function runOurs(c: Case, i: number): Promise<string> {
     }
     await pp.pca(a, { nComps: 10 });
     await pp.neighbors(a, { nNeighbors: 10 });
+    // cosine distances: float32 from X_pca in scanpy (euclidean ones float64)
+    await pp.neighbors(a, { nNeighbors: 10, metric: "cosine", keyAdded: "cos" });
   }
   const out = path.join(tmp, `out_${i}.h5ad`);
   await a.write(out);

@@ -668,6 +668,10 @@ describe("graph steps: behaviour", () => {
   it("write() saves the graph results; anndata reads them and scanpy uses them", async () => {
     const a = await read(path.join(G, `${name}.graph_input.h5ad`));
     await pp.neighbors(a);
+    // As scanpy: no use_rep / n_pcs unless given (sc.tl.ingest then uses the
+    // reference's PCs; with use_rep it read the new data's own X_pca).
+    const params = (a.uns.neighbors as { params: Record<string, unknown> }).params;
+    assert.ok(!("use_rep" in params) && !("n_pcs" in params), JSON.stringify(params));
     await tl.leiden(a);
     await tl.umap(a, { nEpochs: 20 });
     await tl.paga(a);

@@ -290,6 +290,69 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     }
   });
 
+  it("written sparse matrices are growable, as anndata writes them: sparse_dataset(...).append works on X, raw, layers and obsp", async () => {
+    const a = await read(path.join(FIXTURES, "pp", "synth_3k.h5ad"));
+    const v = a.subset({ obs: slice(0, 200) });
+    v.layers.set("counts", v.X);
+    v.setRaw();
+    await pp.normalizeTotal(v);
+    pp.log1p(v);
+    const n = v.nObs;
+    const indptr = Float64Array.from({ length: n + 1 }, (_, i) => Math.min(i, n - 1));
+    const indices = Int32Array.from({ length: n - 1 }, (_, i) => (i + 1) % n);
+    v.obsp.set("chain", { kind: "csr", shape: [n, n], dtype: "float32", indptr, indices, data: new Float32Array(n - 1).fill(1) });
+    const out = path.join(tmp, "growable.h5ad");
+    await v.write(out);
+    a.close();
+    const check = [
+      "import sys, h5py, numpy as np",
+      "from anndata.io import sparse_dataset",
+      "with h5py.File(sys.argv[1], 'r+') as f:",
+      "    for key in ['X', 'raw/X', 'layers/counts', 'obsp/chain']:",
+      "        s = sparse_dataset(f[key])",
+      "        before = s.shape",
+      "        s.append(s[:2])",
+      "        assert s.shape == (before[0] + 2, before[1]), (key, s.shape)",
+      "        assert (s[before[0]:] != s[:2]).nnz == 0, key",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata could not append to a written sparse matrix:\n${e.stdout}\n${e.stderr}`);
+    }
+  });
+
+  it("raw set in the session keeps var's index name (raw.var_names.name), as anndata's snapshot", async () => {
+    const src = path.join(tmp, "raw-index-name.h5ad");
+    execFileSync(PYTHON, [
+      "-c",
+      [
+        "import sys, numpy as np, pandas as pd, anndata as ad",
+        "var = pd.DataFrame(index=pd.Index([f'g{i}' for i in range(5)], name='symbol'))",
+        "a = ad.AnnData(np.arange(20, dtype=np.float32).reshape(4, 5), var=var)",
+        "a.write_h5ad(sys.argv[1])",
+      ].join("\n"),
+      src,
+    ]);
+    const a = await read(src);
+    a.setRaw();
+    const out = path.join(tmp, "raw-index-name.out.h5ad");
+    await a.write(out);
+    a.close();
+    const check = [
+      "import sys, anndata as ad",
+      "o = ad.read_h5ad(sys.argv[1])",
+      "assert o.raw.var_names.name == 'symbol', o.raw.var_names.name",
+      "assert o.var_names.name == 'symbol', o.var_names.name",
+      "assert list(o.raw.var_names) == [f'g{i}' for i in range(5)]",
+    ].join("\n");
+    try {
+      execFileSync(PYTHON, ["-c", check, out], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e: any) {
+      assert.fail(`anndata read back another raw.var index:\n${e.stdout}\n${e.stderr}`);
+    }
+  });
+
   it("int64 uns arrays stay int64 when edited in place, moved or nested; ones that no longer hold whole numbers become float64", async () => {
     const src = path.join(tmp, "uns-int64.h5ad");
     execFileSync(PYTHON, [

@@ -740,7 +740,8 @@ export class AnnDataOOM {
     const raw = this.rawOverride;
     if (raw) {
       if (raw.X) planned.push(raw.X.plannedWrite("raw/X"));
-      rawVar = frameIn(raw.varNames, raw.var);
+      // raw.var keeps var's index name, as anndata's snapshot does.
+      rawVar = frameIn(raw.varNames, raw.var, this.source.info.var.index_name);
     }
     const frameCols = (t: Table, file: DataFrameInfo, axis: "obs" | "var") => {
       const out = cols(t, file);

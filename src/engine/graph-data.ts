@@ -24,6 +24,8 @@ export interface Representation {
   d: number;
   /** The obsm key it came from. */
   useRep: string;
+  /** Its stored dtype (the search runs in float32 either way). */
+  dtype: "float32" | "float64";
 }
 
 /**
@@ -55,7 +57,9 @@ export async function representation(
     throw new InvalidArgumentError(`nPcs must be an integer in [1, ${width}] for obsm ${JSON.stringify(useRep)}, got ${nPcs}`);
   }
   // All columns of a float32 array: use it as is (at 1M cells a copy is 200 MB).
-  if (d === width && el.data instanceof Float32Array) return { data: el.data, n, d, useRep };
+  // sklearn computes in float32 only for float32 input.
+  const dtype: Representation["dtype"] = el.data instanceof Float32Array ? "float32" : "float64";
+  if (d === width && el.data instanceof Float32Array) return { data: el.data, n, d, useRep, dtype };
   // Other types are centred before the float32 copy when the metric allows
   // it (euclidean distances do not change; cosine ones do): float64
   // coordinates with a large offset (e.g. spatial ones) would otherwise
@@ -93,7 +97,7 @@ export async function representation(
     throw new InvalidArgumentError(
       `obsm ${JSON.stringify(useRep)}: every coordinate is below float32's range (largest ${largest}); neighbours are searched in float32, so scale it first`,
     );
-  return { data, n, d, useRep };
+  return { data, n, d, useRep, dtype };
 }
 
 const F32_MAX = 3.4028234663852886e38;

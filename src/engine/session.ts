@@ -175,9 +175,9 @@ function holdsWholeNumbers(a: Float64Array, mask: Uint8Array | undefined): boole
 }
 
 /** A dataframe (an obsm/varm frame, raw's var) as the writer's input: `_index`, then the columns in order. */
-export function frameIn(index: Vector, table: Table): Native.FrameIn {
+export function frameIn(index: Vector, table: Table, indexName = "_index"): Native.FrameIn {
   return {
-    indexName: "_index",
+    indexName,
     index: columnIn(index),
     columns: table.schema.fields.map((f) => ({ name: f.name, column: columnIn(table.getChild(f.name) as Vector) })),
   };

@@ -144,6 +144,15 @@ pub fn write_values(
     Ok(ds)
 }
 
+/// `values` as a chunked 1-d dataset without a size limit: the arrays of a
+/// sparse matrix, as anndata writes them, so that anndata's
+/// `sparse_dataset(...).append` can grow them (it refused contiguous ones).
+pub fn write_growable(g: &Group, name: &str, values: &Values, c: Compression) -> Result<()> {
+    let mut out = Appendable::create(g, name, values.dtype(), c)?;
+    out.append(values)?;
+    out.finish()
+}
+
 /// A chunked, growable 1-d dataset that blocks are appended to.
 ///
 /// HDF5 allocates whole chunks, so a 64K-element chunk would make a matrix

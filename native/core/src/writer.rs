@@ -175,14 +175,14 @@ fn write_sparse(g: &Group, key: &str, m: &SparseIn, c: Compression) -> Result<()
     let encoding = if m.csc { "csc_matrix" } else { "csr_matrix" };
     h5w::set_encoding(&group, encoding, "0.1.0")?;
     h5w::set_i64s_attr(&group, "shape", &[m.shape[0] as i64, m.shape[1] as i64])?;
-    h5w::write_values(&group, "data", &m.data, &[m.data.len()], c)?;
+    h5w::write_growable(&group, "data", &m.data, c)?;
     let indices = crate::dtype::Values::Int32(m.indices.clone());
-    h5w::write_values(&group, "indices", &indices, &[m.indices.len()], c)?;
+    h5w::write_growable(&group, "indices", &indices, c)?;
     let indptr = h5w::ints_as(
         m.indptr.clone(),
         h5w::indptr_dtype(DType::Int32, m.indices.len() as u64),
     );
-    h5w::write_values(&group, "indptr", &indptr, &[m.indptr.len()], c)?;
+    h5w::write_growable(&group, "indptr", &indptr, Compression::None)?;
     Ok(())
 }
 
@@ -818,7 +818,7 @@ impl SparseSink {
         let nnz = *self.indptr.last().unwrap_or(&0) as u64;
         let dtype = h5w::indptr_dtype(self.indices_dtype, nnz);
         let ptr = h5w::ints_as(std::mem::take(&mut self.indptr), dtype);
-        h5w::write_values(&self.group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
+        h5w::write_growable(&self.group, "indptr", &ptr, Compression::None)?;
         Ok(())
     }
 }

@@ -295,7 +295,7 @@ pub fn write_planned(
         indices.finish()?;
         let nnz = *indptr.last().unwrap_or(&0) as u64;
         let ptr = h5w::ints_as(indptr, h5w::indptr_dtype(index_dtype, nnz));
-        h5w::write_values(&group, "indptr", &ptr, &[ptr.len()], Compression::None)?;
+        h5w::write_growable(&group, "indptr", &ptr, Compression::None)?;
     }
     Ok(())
 }
