@@ -29,6 +29,14 @@ async function rejects(f: () => unknown, cls: new (...a: never[]) => Error, re: 
   );
 }
 
+/** normalize → log1p → PCA (10) → neighbors: what the graph steps need. */
+async function withGraph(a: AnnDataOOM): Promise<void> {
+  await pp.normalizeTotal(a);
+  pp.log1p(a);
+  await pp.pca(a, { nComps: 10 });
+  await pp.neighbors(a);
+}
+
 describe("user mistakes give typed errors and leave the object usable", () => {
   let adata: AnnDataOOM;
   before(async () => {
@@ -356,10 +364,7 @@ describe("user mistakes give typed errors and leave the object usable", () => {
   it("scanpy's own names and values where they differ from ours: initPos, method 'umap'; an infinite spread and a tuple compression are refused", async () => {
     const a = await read(INPUT);
     try {
-      await pp.normalizeTotal(a);
-      pp.log1p(a);
-      await pp.pca(a, { nComps: 10 });
-      await pp.neighbors(a);
+      await withGraph(a);
       const auto = Array.from(((await a.obsp.get("connectivities")) as { data: Float32Array }).data);
       await pp.neighbors(a, { method: "umap" }); // scanpy's default kernel: the search stays automatic
       assert.deepEqual(Array.from(((await a.obsp.get("connectivities")) as { data: Float32Array }).data), auto);
@@ -755,10 +760,7 @@ describe("options and values the native side could not hold (a robustness probe,
   it("graph steps: counts beyond 32 bits and layouts beyond memory are refused before anything runs", async () => {
     const a = await read(INPUT);
     try {
-      await pp.normalizeTotal(a);
-      pp.log1p(a);
-      await pp.pca(a, { nComps: 10 });
-      await pp.neighbors(a);
+      await withGraph(a);
       // 2^32 iterations wrapped to 0 in 32 bits (one cluster per cell).
       for (const nIterations of [2 ** 32, 2 ** 31, 2 ** 53])
         await rejects(
