@@ -144,7 +144,7 @@ describe("the file system fails under an open file or an output", () => {
     }
   });
 
-  it("a source renamed while open cannot be written over under its new name; its old name can", async () => {
+  it("a source renamed while open (or opened through a symlink) cannot be written over under its new name; its old name can", async () => {
     const file = path.join(tmp, "renamed-source.h5ad");
     const moved = path.join(tmp, "renamed-source.moved.h5ad");
     fs.copyFileSync(INPUT, file);
@@ -167,6 +167,25 @@ describe("the file system fails under an open file or an output", () => {
     } finally {
       a.close();
     }
+    // Opened through a symlink: neither the link nor what it points to can be written over.
+    const real = path.join(tmp, "linked-source.h5ad");
+    const link = path.join(tmp, "linked-source.link.h5ad");
+    fs.copyFileSync(INPUT, real);
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(real, link);
+    const b = await read(link);
+    try {
+      for (const dest of [link, real])
+        await assert.rejects(
+          () => b.subset({ obs: [0, 1, 2] }).write(dest),
+          (e: Error) => e instanceof InvalidArgumentError && /refusing to write over the file this object is reading from/.test(e.message),
+        );
+    } finally {
+      b.close();
+    }
+    const c = await read(real);
+    assert.notEqual(c.nObs, 3, "the source was replaced");
+    c.close();
   });
 
   it("a FIFO as the source, or behind an external link, is an error at read(), not a hang", { timeout: 60_000 }, async () => {

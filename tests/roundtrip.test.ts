@@ -131,7 +131,8 @@ describe("roundtrip: engine writes, anndata reads back identically", () => {
     const [smallCopy, smallChain, largeCopy, largeChain] = JSON.parse(got) as [number, number][][];
     for (const [chunk, n] of [...smallCopy, ...smallChain]) assert.equal(chunk, n, "one chunk of the dataset's length");
     for (const [chunk, n] of [...largeCopy, ...largeChain]) assert.ok(chunk === 65536 && n > 65536, `${chunk} ${n}`);
-    assert.ok(fs.statSync(outs[1]).size < 100_000, `${fs.statSync(outs[1]).size} bytes for a 12 × 8 matrix`);
+    // (each chunked dataset adds a few KB of index: indptr is chunked too since session 24)
+    assert.ok(fs.statSync(outs[1]).size < 150_000, `${fs.statSync(outs[1]).size} bytes for a 12 × 8 matrix`);
     verify(small, outs[0]);
     verify(large, outs[2]);
   });

@@ -383,8 +383,10 @@ export class BackedMatrix {
     // Both axes at once (measured ~40 % more than one axis alone, against a
     // second pass): sum(1) then mean(0) is one pass. Variances need the
     // moments (~2.3× a sums pass), so they are taken only when asked for;
-    // that pass then answers every later sum, mean and nnz too.
-    const s = await this.stats({ ...opts, moments: key === "var", axes: "both" });
+    // that pass then answers every later sum, mean and nnz too. Statistics
+    // of a transform chain are not cached: only the axis asked for.
+    const axes = !this.chain.isEmpty ? (axis === 0 ? "var" : "obs") : "both";
+    const s = await this.stats({ ...opts, moments: key === "var", axes });
     if (axis === 0) return key === "mean" ? meanOf(s.var.sum, this.shape[0]) : s.var[key];
     if (axis === 1) return key === "mean" ? meanOf(s.obs.sum, this.shape[1]) : s.obs[key];
     return total(key, s, this.shape);

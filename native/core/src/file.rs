@@ -139,7 +139,11 @@ impl H5ad {
         if id(target) != Some((was.dev, was.ino)) {
             return false;
         }
+        // The source's own name, through any symlinks (the target is
+        // resolved the same way by the writer).
         let own = Path::new(&self.path);
+        let own = own.canonicalize().unwrap_or_else(|_| own.to_path_buf());
+        let own = own.as_path();
         if id(own) != Some((was.dev, was.ino)) {
             return true;
         }

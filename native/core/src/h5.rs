@@ -97,7 +97,10 @@ pub fn node_at(group: &Group, name: &str, path: &str) -> Result<Option<Node>> {
         None if group.link_exists(name) => {
             let target = external_target(group, name)
                 .map(|(file, object)| format!(": an external link to {object} in {file}, which cannot be opened (missing, or not a regular HDF5 file)"))
-                .unwrap_or_else(|| ": a link whose target cannot be opened".to_string());
+                .unwrap_or_else(|| {
+                    ": a link to no group or dataset (a dangling soft link, or a named datatype)"
+                        .to_string()
+                });
             Err(Error::format(
                 path,
                 format!("the element cannot be read{target}"),

@@ -149,8 +149,14 @@ pub fn write_values(
 /// `sparse_dataset(...).append` can grow them (it refused contiguous ones).
 pub fn write_growable(g: &Group, name: &str, values: &Values, c: Compression) -> Result<()> {
     let mut out = Appendable::create(g, name, values.dtype(), c)?;
-    out.append(values)?;
-    out.finish()
+    if values.len() < APPEND_CHUNK {
+        out.append(values)?;
+        return out.finish();
+    }
+    // Written straight from `values` (append would hold a copy until a chunk is full).
+    out.ds = Some(out.create_dataset(APPEND_CHUNK)?);
+    out.len = values.len();
+    out.write_at(0, values)
 }
 
 /// A chunked, growable 1-d dataset that blocks are appended to.

@@ -80,7 +80,7 @@ export function checkFiniteGenes(adata: AnnDataOOM, stats: ArrayLike<number>, st
   for (let j = 0; j < stats.length; j++) {
     if (!Number.isFinite(stats[j])) {
       throw new InvalidArgumentError(
-        `${step}: the values of gene ${JSON.stringify(String(adata.varNames.get(j % adata.nVars)))} are not all finite: the matrix holds NaN or infinite values there, or negative ones that log1p makes NaN`,
+        `${step}: the values of gene ${JSON.stringify(String(adata.varNames.get(j % adata.nVars)))} are not finite (NaN or infinite): the matrix holds such values there, or negative ones that log1p makes NaN`,
       );
     }
   }
