@@ -54,7 +54,7 @@ describe("the file system fails under an open file or an output", () => {
       const before = await a.X.sum(1);
       // Bytes appended (same inode, new size): the next pass and write() refuse.
       fs.appendFileSync(file, Buffer.alloc(64));
-      // (sum(1) took both axes' sums: variances need a new pass.)
+      // A pass not cached yet (per-var variances).
       await rejectsWith(() => a.X.var(0), /changed on disk \(written in place\)/, file);
       const dest = path.join(tmp, "from-changed.h5ad");
       await rejectsWith(() => a.write(dest), /changed on disk/, file);

@@ -100,8 +100,8 @@ describe("notebook progress and interrupt (fake kernel global)", () => {
   it("a pass shows one display, updated in place, ending in done", async () => {
     const a = await read(LARGE); // opened before the global exists: looked up per pass
     const sent = fakeKernel(new AbortController().signal);
-    await a.X.sum(1); // both axes' sums
-    await a.X.var(0); // the moments: a second pass
+    await a.X.sum(1);
+    await a.X.var(0); // a second pass
     assert.ok(sent.length >= 2, JSON.stringify(sent));
     const ids = [...new Set(sent.map((s) => s.opts?.displayId))];
     assert.deepEqual(ids, ["id1", "id2"], "one display per pass");
